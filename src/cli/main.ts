@@ -1,0 +1,22 @@
+// The glasslm command line: parsing and printing only; every command lives in its own file.
+import { Command } from 'commander';
+import { runCli } from './run.js';
+
+const program = new Command();
+program
+  .name('glasslm')
+  .description('A see-through transformer engine: run open models and look inside every stage.')
+  .version('0.1.0');
+
+const commands: Array<(p: Command) => void> = [];
+for (const mod of [
+  await import('./tokenize.js'),
+  await import('./generate.js'),
+  await import('./pull.js'),
+  await import('./ls.js'),
+]) {
+  commands.push(mod.register);
+}
+for (const register of commands) register(program);
+
+await runCli(program);

@@ -1,0 +1,9 @@
+// glasslm — the library entry point.
+export { loadModel, buildDecoder, type LoadOptions } from './models/load.js';
+export { LanguageModel } from './models/model.js';
+export { Decoder } from './models/decoder.js';
+export type { GenerateOptions, Generation, GenerationResult, StopReason } from './generate/generate.js';
+export { Sampler, softmax, argmax, topK, type SamplingOptions } from './generate/sampler.js';
+export type { Tokenizer, TokenSpan, IncrementalDecoder, SpecialTokens } from './tokenizers/tokenizer.js';
+export { GlassError, isGlassError, type GlassErrorCode } from './util/errors.js';
+export { backend, setBackend, referenceBackend, type Backend, type Tensor } from './tensor/index.js';

@@ -1,0 +1,83 @@
+// A decoder-only transformer assembled from the nn blocks — the shape GPT-2 and Llama share:
+//   x = Embed(ids) (+ Pos(ids))  →  N × Block  →  FinalNorm  →  logits = LMHead(x)
+// Families differ only in which blocks they plug in (see gpt2.ts, llama.ts), never in this loop.
+import type { Attention } from '../nn/attention.js';
+import type { Block } from '../nn/block.js';
+import type { Embedding } from '../nn/embedding.js';
+import { KVCache } from '../nn/kv-cache.js';
+import type { Linear } from '../nn/linear.js';
+import type { Norm } from '../nn/norm.js';
+import type { AdditivePositional } from '../nn/positional.js';
+import { GlassError } from '../util/errors.js';
+
+export interface DecoderParts {
+  embedding: Embedding;
+  /** Learned/sinusoidal positions added to the embeddings; null when attention rotates q, k instead. */
+  positional: AdditivePositional | null;
+  blocks: Block[];
+  finalNorm: Norm;
+  /** [vocab, dim]; for tied models its matrix shares the embedding table's memory. */
+  lmHead: Linear;
+  contextLength: number;
+}
+
+export class Decoder {
+  readonly embedding: Embedding;
+  readonly positional: AdditivePositional | null;
+  readonly blocks: Block[];
+  readonly finalNorm: Norm;
+  readonly lmHead: Linear;
+  readonly contextLength: number;
+
+  constructor(parts: DecoderParts) {
+    this.embedding = parts.embedding;
+    this.positional = parts.positional;
+    this.blocks = parts.blocks;
+    this.finalNorm = parts.finalNorm;
+    this.lmHead = parts.lmHead;
+    this.contextLength = parts.contextLength;
+  }
+
+  get dim(): number {
+    return this.embedding.dim;
+  }
+  get vocabSize(): number {
+    return this.lmHead.outDim;
+  }
+  get nLayers(): number {
+    return this.blocks.length;
+  }
+  private get firstAttention(): Attention {
+    return this.blocks[0].attention;
+  }
+
+  newCache(maxPositions = this.contextLength): KVCache {
+    return new KVCache(this.nLayers, maxPositions, this.firstAttention.kvDim);
+  }
+
+  /**
+   * Runs ids through the network at positions cache.length.., appending their keys/values to the cache.
+   * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly`.
+   */
+  forward(ids: ArrayLike<number>, cache: KVCache = this.newCache(), lastOnly = false): Float32Array {
+    const rows = ids.length;
+    const pos0 = cache.length;
+    if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
+    if (pos0 + rows > cache.maxPositions) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `the sequence would be ${pos0 + rows} tokens, but the model's context length is ${cache.maxPositions}`,
+      );
+    }
+    const x = this.embedding.forward(ids);
+    this.positional?.addTo(x, rows, pos0);
+    for (let l = 0; l < this.blocks.length; l++) {
+      this.blocks[l].forward(x, rows, cache.k[l], cache.v[l], pos0);
+    }
+    cache.length = pos0 + rows;
+    const dim = this.dim;
+    const tail = lastOnly ? x.subarray((rows - 1) * dim) : x;
+    const outRows = lastOnly ? 1 : rows;
+    return this.lmHead.forward(this.finalNorm.forward(tail, outRows), outRows);
+  }
+}

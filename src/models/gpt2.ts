@@ -1,0 +1,82 @@
+// GPT-2: learned positions, pre-LayerNorm blocks, causal multi-head attention, GELU(tanh) MLP, and an
+// LM head tied to the token embedding. This file is only the mapping config + weight names → nn blocks.
+import type { Gpt2Config } from '../formats/hf-config.js';
+import type { WeightSource } from '../formats/safetensors.js';
+import { Attention } from '../nn/attention.js';
+import { Block } from '../nn/block.js';
+import { Embedding } from '../nn/embedding.js';
+import { FeedForward } from '../nn/feedforward.js';
+import { Linear } from '../nn/linear.js';
+import { LayerNorm } from '../nn/norm.js';
+import { LearnedPositional } from '../nn/positional.js';
+import { matrixF32, transpose } from '../tensor/index.js';
+import { GlassError } from '../util/errors.js';
+import { Decoder } from './decoder.js';
+
+/** Reads tensors by their GPT-2 name, with or without the `transformer.` prefix, checking shapes. */
+class Gpt2Weights {
+  constructor(readonly src: WeightSource) {}
+
+  resolve(name: string): string | undefined {
+    for (const n of [name, `transformer.${name}`]) if (this.src.has(n)) return n;
+    return undefined;
+  }
+
+  async get(name: string, shape: number[]): Promise<Float32Array> {
+    const full = this.resolve(name);
+    if (!full) throw new GlassError('NOT_FOUND', `${this.src.name}: tensor "${name}" is missing (expected shape [${shape}])`);
+    const info = this.src.info(full);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${info.file}: tensor "${full}" has shape [${info.shape}], but config.json implies [${shape}]`,
+      );
+    }
+    return this.src.read(full);
+  }
+
+  /** HF GPT-2 stores its projections as Conv1D [in, out]; the kernels want [out, in]. */
+  async conv1d(name: string, inDim: number, outDim: number): Promise<Linear> {
+    const w = await this.get(`${name}.weight`, [inDim, outDim]);
+    const b = await this.get(`${name}.bias`, [outDim]);
+    return new Linear(matrixF32(outDim, inDim, transpose(w, inDim, outDim)), b);
+  }
+
+  async layerNorm(name: string, dim: number, eps: number): Promise<LayerNorm> {
+    return new LayerNorm(await this.get(`${name}.weight`, [dim]), await this.get(`${name}.bias`, [dim]), eps);
+  }
+}
+
+export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<Decoder> {
+  const { dim, nHeads, nLayers, vocabSize, contextLength, ffnDim, layerNormEps: eps } = config;
+  if (config.activation !== 'gelu_new' && config.activation !== 'gelu_pytorch_tanh' && config.activation !== 'gelu') {
+    throw new GlassError('UNSUPPORTED', `activation_function "${config.activation}" is not supported yet: ${config.activation}`);
+  }
+  const w = new Gpt2Weights(src);
+  const wte = await w.get('wte.weight', [vocabSize, dim]);
+  const wpe = await w.get('wpe.weight', [contextLength, dim]);
+  const headDim = dim / nHeads;
+  const blocks: Block[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    const p = `h.${l}`;
+    const attention = new Attention(
+      { nHeads, nKvHeads: nHeads, headDim },
+      await w.conv1d(`${p}.attn.c_attn`, dim, 3 * dim),
+      await w.conv1d(`${p}.attn.c_proj`, dim, dim),
+    );
+    const ffn = new FeedForward('gelu', await w.conv1d(`${p}.mlp.c_fc`, dim, ffnDim), await w.conv1d(`${p}.mlp.c_proj`, ffnDim, dim));
+    blocks.push(new Block(await w.layerNorm(`${p}.ln_1`, dim, eps), attention, await w.layerNorm(`${p}.ln_2`, dim, eps), ffn));
+  }
+  const finalNorm = await w.layerNorm('ln_f', dim, eps);
+  // A separate lm_head.weight (HF saves one in some checkpoints) wins over tying; otherwise the head
+  // is the embedding table itself — the same memory, not a copy.
+  const head = src.has('lm_head.weight') ? await w.get('lm_head.weight', [vocabSize, dim]) : wte;
+  return new Decoder({
+    embedding: new Embedding(wte, vocabSize, dim),
+    positional: new LearnedPositional(wpe, contextLength, dim),
+    blocks,
+    finalNorm,
+    lmHead: new Linear(matrixF32(vocabSize, dim, head)),
+    contextLength,
+  });
+}

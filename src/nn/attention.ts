@@ -1,0 +1,71 @@
+// Stages 4 and 5 — self-attention, multi-head: every token scores every earlier token (causal), each
+// head with its own query/key/value projections, and mixes their values by those scores.
+// Grouped-query attention (Llama 2 70B, Mistral...) lets several query heads share one key/value head.
+import { backend } from '../tensor/index.js';
+import type { Linear } from './linear.js';
+
+export interface AttentionConfig {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+/** Applied to q and k in place after projection (rotary embeddings); null for additive positions. */
+export interface QKRotation {
+  apply(qk: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, stride: number, offset: number): void;
+}
+
+export class Attention {
+  readonly qDim: number;
+  readonly kvDim: number;
+
+  constructor(
+    readonly config: AttentionConfig,
+    /** Fused projection x → [q | k | v], out dim (nHeads + 2·nKvHeads)·headDim. */
+    readonly qkv: Linear,
+    /** Output projection, nHeads·headDim → model dim. */
+    readonly out: Linear,
+    readonly rotation: QKRotation | null = null,
+  ) {
+    const { nHeads, nKvHeads, headDim } = config;
+    if (nHeads % nKvHeads !== 0) throw new Error(`attention: ${nHeads} heads do not group into ${nKvHeads} kv heads`);
+    this.qDim = nHeads * headDim;
+    this.kvDim = nKvHeads * headDim;
+    if (qkv.outDim !== this.qDim + 2 * this.kvDim) {
+      throw new Error(`attention: qkv projection has ${qkv.outDim} outputs, expected ${this.qDim + 2 * this.kvDim}`);
+    }
+  }
+
+  /**
+   * x: [rows, dim] for positions pos0..pos0+rows-1. Writes their k, v into the cache buffers, then
+   *   head_h = softmax(q_h·K_hᵀ / √d + causal mask) · V_h,   y = W_o · concat(head_1..head_H) + b_o
+   * `probs`, when given ([nHeads, rows, pos0+rows]), receives the attention weights.
+   */
+  forward(
+    x: Float32Array,
+    rows: number,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    pos0: number,
+    probs?: Float32Array,
+  ): Float32Array {
+    const { nHeads, nKvHeads, headDim } = this.config;
+    const qkvDim = this.qkv.outDim;
+    const qkv = this.qkv.forward(x, rows);
+    if (this.rotation) {
+      this.rotation.apply(qkv, rows, nHeads, headDim, pos0, qkvDim, 0);
+      this.rotation.apply(qkv, rows, nKvHeads, headDim, pos0, qkvDim, this.qDim);
+    }
+    const q = new Float32Array(rows * this.qDim);
+    for (let t = 0; t < rows; t++) {
+      const src = t * qkvDim;
+      const p = (pos0 + t) * this.kvDim;
+      q.set(qkv.subarray(src, src + this.qDim), t * this.qDim);
+      kCache.set(qkv.subarray(src + this.qDim, src + this.qDim + this.kvDim), p);
+      vCache.set(qkv.subarray(src + this.qDim + this.kvDim, src + qkvDim), p);
+    }
+    const heads = new Float32Array(rows * this.qDim);
+    backend().attention(heads, q, kCache, vCache, rows, pos0, nHeads, nKvHeads, headDim, probs);
+    return this.out.forward(heads, rows);
+  }
+}

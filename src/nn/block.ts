@@ -1,0 +1,27 @@
+// One transformer block (pre-norm, as GPT-2 and Llama):
+//   x = x + Attention(Norm1(x))
+//   x = x + FeedForward(Norm2(x))
+// Stacked N times; the residual stream x carries each token's vector from block to block.
+import { backend } from '../tensor/index.js';
+import type { Attention } from './attention.js';
+import type { FeedForward } from './feedforward.js';
+import type { Norm } from './norm.js';
+
+export class Block {
+  constructor(
+    readonly norm1: Norm,
+    readonly attention: Attention,
+    readonly norm2: Norm,
+    readonly ffn: FeedForward,
+  ) {}
+
+  /** Updates the residual stream x ([rows, dim]) in place. */
+  forward(x: Float32Array, rows: number, kCache: Float32Array, vCache: Float32Array, pos0: number): void {
+    const be = backend();
+    const n = rows * this.norm1.dim;
+    const a = this.attention.forward(this.norm1.forward(x, rows), rows, kCache, vCache, pos0);
+    be.add(x, x, a, n);
+    const f = this.ffn.forward(this.norm2.forward(x, rows), rows);
+    be.add(x, x, f, n);
+  }
+}

@@ -1,0 +1,36 @@
+// Stage 6 — feed-forward: the same small MLP applied to every token on its own.
+// GELU (GPT-2, BERT): down(gelu(up·x)); SwiGLU (Llama): down(silu(gate·x) ⊙ up·x).
+import { backend } from '../tensor/index.js';
+import type { Linear } from './linear.js';
+
+export type FeedForwardKind = 'gelu' | 'swiglu';
+
+export class FeedForward {
+  constructor(
+    readonly kind: FeedForwardKind,
+    readonly up: Linear,
+    readonly down: Linear,
+    readonly gate: Linear | null = null,
+  ) {
+    if (kind === 'swiglu' && !gate) throw new Error('swiglu feed-forward needs a gate projection');
+  }
+
+  get hiddenDim(): number {
+    return this.up.outDim;
+  }
+
+  /** gelu: W2·gelu(W1·x + b1) + b2;  swiglu: W2·(silu(Wg·x) ⊙ W1·x) */
+  forward(x: Float32Array, rows: number, out?: Float32Array): Float32Array {
+    const be = backend();
+    const h = this.up.forward(x, rows);
+    const n = rows * this.hiddenDim;
+    if (this.kind === 'gelu') {
+      be.geluTanh(h, n);
+    } else {
+      const g = this.gate!.forward(x, rows);
+      be.silu(g, n);
+      be.mul(h, h, g, n);
+    }
+    return this.down.forward(h, rows, out);
+  }
+}
