@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sampler, argmax, softmax, topK } from '../../src/generate/sampler.js';
+import { Rng } from '../../src/generate/rng.js';
+
+function randomLogits(n: number, seed: number, scale = 3): Float32Array {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (r.next() - 0.5) * 2 * scale);
+}
+
+test('softmax sums to 1 and keeps order; temperature sharpens', () => {
+  const l = randomLogits(100, 1);
+  const p = softmax(l);
+  assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  const cold = softmax(l, 0.5);
+  const i = argmax(l);
+  assert.equal(argmax(p), i);
+  assert.ok(cold[i] > p[i]);
+});
+
+test('greedy and temperature 0 take the argmax', () => {
+  const l = randomLogits(1000, 2);
+  assert.equal(new Sampler({ greedy: true }).sample(l), argmax(l));
+  assert.equal(new Sampler({ temperature: 0 }).sample(l), argmax(l));
+});
+
+test('top-k 1 and a tiny top-p are greedy', () => {
+  const l = randomLogits(500, 3);
+  for (let s = 0; s < 20; s++) {
+    assert.equal(new Sampler({ topK: 1, seed: s }).sample(l), argmax(l));
+    assert.equal(new Sampler({ topP: 1e-9, seed: s }).sample(l), argmax(l));
+  }
+});
+
+test('top-k only ever returns one of the k most likely tokens', () => {
+  const l = randomLogits(200, 4);
+  const allowed = new Set(topK(softmax(l), 5).map((c) => c.id));
+  const s = new Sampler({ topK: 5, seed: 9 });
+  for (let i = 0; i < 500; i++) assert.ok(allowed.has(s.sample(l)));
+});
+
+test('top-p only returns tokens inside the nucleus', () => {
+  const l = randomLogits(200, 5);
+  const ranked = topK(softmax(l), 200);
+  const nucleus = new Set<number>();
+  let mass = 0;
+  for (const c of ranked) {
+    nucleus.add(c.id);
+    mass += c.prob;
+    if (mass >= 0.5) break;
+  }
+  const s = new Sampler({ topP: 0.5, seed: 10 });
+  for (let i = 0; i < 500; i++) assert.ok(nucleus.has(s.sample(l)));
+});
+
+test('the same seed gives the same draws; another seed differs', () => {
+  const l = randomLogits(50, 6, 1);
+  const draw = (seed: number) => {
+    const s = new Sampler({ seed, temperature: 1.2 });
+    return Array.from({ length: 50 }, () => s.sample(l));
+  };
+  assert.deepEqual(draw(42), draw(42));
+  assert.notDeepEqual(draw(42), draw(43));
+});
+
+test('sampling frequencies follow the softmax (20k draws, 4 tokens)', () => {
+  const l = Float32Array.from([2, 1, 0, -1]);
+  const p = softmax(l);
+  const s = new Sampler({ seed: 7 });
+  const counts = [0, 0, 0, 0];
+  const n = 20000;
+  for (let i = 0; i < n; i++) counts[s.sample(l)]++;
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(counts[i] / n - p[i]) < 0.015, `token ${i}: ${counts[i] / n} vs ${p[i]}`);
+});
+
+test('bad sampling options are refused', () => {
+  assert.throws(() => new Sampler({ temperature: -1 }), /temperature/);
+  assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
+  assert.throws(() => new Sampler({ topK: 1.5 }), /top-k/);
+});
