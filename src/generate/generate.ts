@@ -132,7 +132,8 @@ export function generate(ctx: GenerationContext, prompt: string | ArrayLike<numb
         yield piece;
       }
       if (ids.length >= maxTokens) break;
-      if (cache.length >= net.contextLength) {
+      // The sequence may fill the context exactly; one more token would have no position to sit at.
+      if (promptIds.length + ids.length >= net.contextLength) {
         stopReason = 'context';
         break;
       }
