@@ -1,0 +1,333 @@
+// Stage 1 — loading byte-level BPE tokenizers from the models' own files: a Hugging Face
+// `tokenizer.json`, or the older pair `vocab.json` + `merges.txt` (OpenAI's `encoder.json` +
+// `vocab.bpe` are the same two files under other names). Works on parsed JSON and text, so it runs
+// in browsers too; see load-node.ts for reading a folder.
+
+import { GlassError } from '../util/errors.js';
+import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
+import type { SpecialTokens, Tokenizer } from './tokenizer.js';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? JSON.stringify(v) : typeof v;
+}
+
+/** Reads a `{ token: id }` object into a Map, checking every id. */
+function readVocab(v: unknown, where: string): Map<string, number> {
+  if (!isObject(v))
+    throw new GlassError('BAD_FILE', `${where}: expected an object of token → id, got ${describe(v)}`);
+  const vocab = new Map<string, number>();
+  for (const [tok, id] of Object.entries(v)) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${where}: token ${JSON.stringify(tok)} has id ${JSON.stringify(id)}, not a non-negative integer`,
+      );
+    }
+    vocab.set(tok, id);
+  }
+  if (vocab.size === 0) throw new GlassError('BAD_FILE', `${where}: the vocabulary is empty`);
+  return vocab;
+}
+
+/** Checks that both halves of a merge and its result are vocabulary tokens. */
+function checkMerge(vocab: Map<string, number>, a: string, b: string, where: string): void {
+  for (const t of [a, b]) {
+    if (!vocab.has(t))
+      throw new GlassError(
+        'BAD_FILE',
+        `${where} "${a} ${b}": token ${JSON.stringify(t)} is not in the vocabulary`,
+      );
+  }
+  if (!vocab.has(a + b)) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${where} "${a} ${b}": the merged token ${JSON.stringify(a + b)} is not in the vocabulary`,
+    );
+  }
+}
+
+/** Splits "a b" into its two tokens (byte-level tokens never contain a plain space). */
+function splitMerge(line: string, where: string): [string, string] {
+  const parts = line.split(' ');
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+    throw new GlassError(
+      'BAD_FILE',
+      `${where}: expected two tokens separated by one space, got ${JSON.stringify(line)}`,
+    );
+  }
+  return [parts[0], parts[1]];
+}
+
+/** Names of special tokens that mean bos/eos/unk/pad across common model families. */
+const KNOWN_SPECIALS: Record<string, (keyof SpecialTokens)[]> = {
+  '<|endoftext|>': ['bos', 'eos'],
+  '<s>': ['bos'],
+  '</s>': ['eos'],
+  '<|begin_of_text|>': ['bos'],
+  '<|end_of_text|>': ['eos'],
+  '<unk>': ['unk'],
+  '<|unk|>': ['unk'],
+  '<pad>': ['pad'],
+  '<|pad|>': ['pad'],
+  '<|padding|>': ['pad'],
+};
+
+function guessSpecialTokens(added: readonly AddedToken[]): SpecialTokens {
+  const out: SpecialTokens = {};
+  // Explicit names first, then <|endoftext|> fills whatever is left (GPT-2 uses it for both).
+  const ordered = [...added].sort(
+    (x, y) => Number(x.content === '<|endoftext|>') - Number(y.content === '<|endoftext|>'),
+  );
+  for (const t of ordered) {
+    for (const role of KNOWN_SPECIALS[t.content] ?? []) if (out[role] === undefined) out[role] = t.id;
+  }
+  return out;
+}
+
+/**
+ * Applies a tokenizer_config.json / special_tokens_map.json style object (`bos_token`, `eos_token`,
+ * `unk_token`, `pad_token`, each a string or `{ content }`) on top of guessed special tokens.
+ */
+function applyTokenConfig(
+  special: SpecialTokens,
+  config: unknown,
+  lookup: (s: string) => number | undefined,
+): void {
+  if (!isObject(config)) return;
+  const roles: [keyof SpecialTokens, string][] = [
+    ['bos', 'bos_token'],
+    ['eos', 'eos_token'],
+    ['unk', 'unk_token'],
+    ['pad', 'pad_token'],
+  ];
+  for (const [role, key] of roles) {
+    const v = config[key];
+    const content =
+      typeof v === 'string' ? v : isObject(v) && typeof v.content === 'string' ? v.content : undefined;
+    if (content === undefined) continue;
+    const id = lookup(content);
+    if (id !== undefined) special[role] = id;
+  }
+}
+
+export interface LoadOptions {
+  /** A parsed tokenizer_config.json or special_tokens_map.json; its bos/eos/unk/pad names win over guesses. */
+  tokenConfig?: unknown;
+}
+
+/**
+ * Loads a Hugging Face `tokenizer.json` (already parsed). Supports byte-level BPE models: model.type
+ * 'BPE' with a ByteLevel pre-tokenizer (GPT-2 style) or Split(regex) + ByteLevel (Llama-3/Qwen style).
+ */
+export function loadTokenizerFromJson(json: unknown, name: string, options: LoadOptions = {}): Tokenizer {
+  if (!isObject(json))
+    throw new GlassError('BAD_FILE', `${name}: expected a JSON object, got ${describe(json)}`);
+  const model = json.model;
+  if (!isObject(model)) throw new GlassError('BAD_FILE', `${name}: "model" is missing or not an object`);
+  const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
+  if (type !== 'BPE') {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: model.type ${describe(type)} is not supported (only byte-level "BPE" tokenizer.json files are)`,
+    );
+  }
+  if (model.byte_fallback === true) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: model.byte_fallback (SentencePiece-style BPE) is not supported by the byte-level BPE loader`,
+    );
+  }
+  if (json.normalizer !== null && json.normalizer !== undefined) {
+    const t = isObject(json.normalizer) ? json.normalizer.type : undefined;
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: normalizer ${describe(t)} is not supported (byte-level BPE expects none)`,
+    );
+  }
+  const pattern = readPreTokenizer(json.pre_tokenizer, name);
+  const dec = json.decoder;
+  if (dec !== null && dec !== undefined && !(isObject(dec) && dec.type === 'ByteLevel')) {
+    const t = isObject(dec) ? dec.type : undefined;
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: decoder ${describe(t)} is not supported (expected ByteLevel)`,
+    );
+  }
+
+  const vocab = readVocab(model.vocab, `${name}: model.vocab`);
+
+  const rawMerges = model.merges;
+  if (!Array.isArray(rawMerges))
+    throw new GlassError('BAD_FILE', `${name}: model.merges is missing or not an array`);
+  const merges: [string, string][] = new Array(rawMerges.length);
+  for (let i = 0; i < rawMerges.length; i++) {
+    const m: unknown = rawMerges[i];
+    const where = `${name}: model.merges[${i}]`;
+    let pair: [string, string];
+    if (typeof m === 'string') pair = splitMerge(m, where);
+    else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string')
+      pair = [m[0], m[1]];
+    else throw new GlassError('BAD_FILE', `${where}: expected "a b" or ["a", "b"], got ${JSON.stringify(m)}`);
+    checkMerge(vocab, pair[0], pair[1], where);
+    merges[i] = pair;
+  }
+
+  const added: AddedToken[] = [];
+  const rawAdded = json.added_tokens ?? [];
+  if (!Array.isArray(rawAdded)) throw new GlassError('BAD_FILE', `${name}: added_tokens is not an array`);
+  rawAdded.forEach((t: unknown, i: number) => {
+    if (
+      !isObject(t) ||
+      typeof t.content !== 'string' ||
+      typeof t.id !== 'number' ||
+      !Number.isInteger(t.id) ||
+      t.id < 0
+    ) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${name}: added_tokens[${i}] needs a string "content" and a non-negative integer "id"`,
+      );
+    }
+    const inVocab = vocab.get(t.content);
+    if (inVocab !== undefined && inVocab !== t.id) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${name}: added_tokens[${i}] ${JSON.stringify(t.content)} has id ${t.id} but model.vocab says ${inVocab}`,
+      );
+    }
+    added.push({ id: t.id, content: t.content, special: t.special === true });
+  });
+
+  const special = guessSpecialTokens(added.filter((t) => t.special));
+  applyTokenConfig(
+    special,
+    options.tokenConfig,
+    (s) => vocab.get(s) ?? added.find((t) => t.content === s)?.id,
+  );
+
+  return new BpeTokenizer({
+    name,
+    vocab,
+    merges,
+    addedTokens: added,
+    specialTokens: special,
+    pattern,
+    ignoreMerges: model.ignore_merges === true,
+  });
+}
+
+/** The pre-tokenizer regex of a tokenizer.json, or an UNSUPPORTED error. */
+function readPreTokenizer(pre: unknown, name: string): string {
+  const where = `${name}: pre_tokenizer`;
+  if (!isObject(pre))
+    throw new GlassError('UNSUPPORTED', `${where} ${describe(pre)} is not supported (expected ByteLevel)`);
+  const byteLevel = (p: Record<string, unknown>, path: string): void => {
+    if (p.add_prefix_space === true) {
+      throw new GlassError('UNSUPPORTED', `${name}: ${path}.add_prefix_space = true is not supported`);
+    }
+  };
+  if (pre.type === 'ByteLevel') {
+    byteLevel(pre, 'pre_tokenizer');
+    if (pre.use_regex === false) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${where}: ByteLevel with use_regex = false and no Split is not supported`,
+      );
+    }
+    return GPT2_PATTERN;
+  }
+  if (pre.type === 'Sequence' && Array.isArray(pre.pretokenizers)) {
+    const list: unknown[] = pre.pretokenizers;
+    // Split(regex, Isolated) followed by ByteLevel(use_regex = false): Llama-3, Qwen2 and friends.
+    if (
+      list.length === 2 &&
+      isObject(list[0]) &&
+      isObject(list[1]) &&
+      list[0].type === 'Split' &&
+      list[1].type === 'ByteLevel'
+    ) {
+      const split = list[0];
+      const bl = list[1];
+      byteLevel(bl, 'pre_tokenizer.pretokenizers[1]');
+      const pat = split.pattern;
+      const regex = isObject(pat) && typeof pat.Regex === 'string' ? pat.Regex : undefined;
+      if (regex === undefined || split.behavior !== 'Isolated' || split.invert === true) {
+        throw new GlassError(
+          'UNSUPPORTED',
+          `${where}: only Split with a Regex pattern, behavior "Isolated" and invert false is supported`,
+        );
+      }
+      if (bl.use_regex === true) {
+        throw new GlassError(
+          'UNSUPPORTED',
+          `${where}: Split followed by ByteLevel with use_regex = true is not supported`,
+        );
+      }
+      compilePretokenizerPattern(regex, `${where}.pretokenizers[0].pattern`); // fail here, with the file named
+      return regex;
+    }
+    const types = list.map((p) => (isObject(p) ? String(p.type) : describe(p))).join(', ');
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${where}: Sequence [${types}] is not supported (expected ByteLevel, or Split + ByteLevel)`,
+    );
+  }
+  throw new GlassError(
+    'UNSUPPORTED',
+    `${where} of type ${describe(pre.type)} is not supported (expected ByteLevel)`,
+  );
+}
+
+export interface VocabMergesNames {
+  /** Name of the vocab file in error messages (default: the `name` argument). */
+  vocab?: string;
+  /** Name of the merges file in error messages (default: the `name` argument). */
+  merges?: string;
+}
+
+/**
+ * Loads the GPT-2 style pair: `vocab.json` (parsed: token → id) and the text of `merges.txt` (one
+ * "a b" merge per line, rank order, after an optional `#version` header). `<|endoftext|>`, when in
+ * the vocabulary, becomes a special token (bos and eos).
+ */
+export function loadTokenizerFromVocabMerges(
+  vocabJson: unknown,
+  mergesText: string,
+  name: string,
+  files: VocabMergesNames & LoadOptions = {},
+): Tokenizer {
+  const vocabName = files.vocab ?? name;
+  const mergesName = files.merges ?? name;
+  const vocab = readVocab(vocabJson, vocabName);
+  if (typeof mergesText !== 'string')
+    throw new GlassError('BAD_FILE', `${mergesName}: merges text is not a string`);
+
+  const lines = mergesText.split('\n');
+  const merges: [string, string][] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (i === 0 && line.startsWith('#version')) continue;
+    if (line.trim() === '') continue;
+    const where = `${mergesName}: merge line ${i + 1}`;
+    const [a, b] = splitMerge(line, where);
+    checkMerge(vocab, a, b, where);
+    merges.push([a, b]);
+  }
+
+  const added: AddedToken[] = [];
+  for (const content of Object.keys(KNOWN_SPECIALS)) {
+    const id = vocab.get(content);
+    // Only the GPT-style <|...|> names are safe to assume special in a vocab.json; '<s>' could be text.
+    if (id !== undefined && content.startsWith('<|')) added.push({ id, content, special: true });
+  }
+  const special = guessSpecialTokens(added);
+  applyTokenConfig(special, files.tokenConfig, (s) => vocab.get(s));
+  return new BpeTokenizer({ name, vocab, merges, addedTokens: added, specialTokens: special });
+}

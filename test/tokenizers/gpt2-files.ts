@@ -1,0 +1,33 @@
+// Shared helpers for the tokenizer tests: where the real GPT-2 tokenizer files live, a seeded PRNG.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadTokenizerFromFolder } from '../../src/tokenizers/load-node.js';
+import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
+
+/** /work/shared (the clone sits beside ../shared, in CI too). */
+export const sharedDir = fileURLToPath(new URL('../../../shared/', import.meta.url));
+export const gpt2Dir = fileURLToPath(new URL('../../../shared/tokenizers/gpt2/', import.meta.url));
+export const vectorsDir = fileURLToPath(new URL('../../../shared/tokenizers/test-vectors/', import.meta.url));
+
+export const gpt2Absent = !existsSync(gpt2Dir + 'encoder.json') || !existsSync(gpt2Dir + 'vocab.bpe');
+export const gpt2AbsentMessage = `GPT-2 tokenizer files absent (${gpt2Dir}encoder.json, vocab.bpe): skipping`;
+
+let cached: Promise<Tokenizer> | undefined;
+/** The real GPT-2 tokenizer, loaded once per test file. */
+export function gpt2(): Promise<Tokenizer> {
+  cached ??= loadTokenizerFromFolder(gpt2Dir);
+  return cached;
+}
+
+/** mulberry32: a tiny seeded PRNG so a failing random case reproduces. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
