@@ -52,6 +52,9 @@ export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<
   if (config.activation !== 'gelu_new' && config.activation !== 'gelu_pytorch_tanh' && config.activation !== 'gelu') {
     throw new GlassError('UNSUPPORTED', `activation_function "${config.activation}" is not supported yet: ${config.activation}`);
   }
+  if (!config.scaleAttnWeights || config.scaleAttnByInverseLayerIdx) {
+    throw new GlassError('UNSUPPORTED', 'scale_attn_weights=false / scale_attn_by_inverse_layer_idx=true is not supported yet: attention scaling');
+  }
   const w = new Gpt2Weights(src);
   const wte = await w.get('wte.weight', [vocabSize, dim]);
   const wpe = await w.get('wpe.weight', [contextLength, dim]);
