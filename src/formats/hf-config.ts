@@ -1,0 +1,168 @@
+// Hugging Face `config.json` → a typed, validated ModelConfig. Pure: no Node APIs.
+//
+// ModelConfig is a discriminated union on `modelType`; each architecture gets its own variant with
+// HF's field names translated to ours and HF's defaults filled in. To add one (llama, bert, t5...):
+// add an interface extending BaseModelConfig, add it to the ModelConfig union, and add its parser to
+// PARSERS — the compiler then insists that every `switch (config.modelType)` handles it.
+import { GlassError } from '../util/errors.js';
+
+/** Fields every architecture has, under the same names. */
+export interface BaseModelConfig {
+  /** Which architecture (HF `model_type`). */
+  modelType: string;
+  vocabSize: number;
+  /** Maximum sequence length the model was trained for. */
+  contextLength: number;
+  /** Width of the residual stream (hidden size). */
+  dim: number;
+  nLayers: number;
+  nHeads: number;
+  /** dim / nHeads. */
+  headDim: number;
+  /** Width of the MLP's hidden layer. */
+  ffnDim: number;
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | undefined;
+  eosTokenId: number | undefined;
+  /** The config.json object as read, for display and for fields not translated here. */
+  raw: Readonly<Record<string, unknown>>;
+}
+
+export interface Gpt2Config extends BaseModelConfig {
+  modelType: 'gpt2';
+  /** HF `layer_norm_epsilon`. */
+  layerNormEps: number;
+  /** HF `activation_function`: 'gelu_new' (tanh approximation) for the released models. */
+  activation: string;
+  /** HF `scale_attn_weights`: divide attention scores by sqrt(headDim) (default true). */
+  scaleAttnWeights: boolean;
+  /** HF `scale_attn_by_inverse_layer_idx`: also divide scores by (layer index + 1) (default false). */
+  scaleAttnByInverseLayerIdx: boolean;
+}
+
+/** Every supported architecture; extend with `| LlamaConfig | BertConfig | T5Config` as they land. */
+export type ModelConfig = Gpt2Config;
+
+export type ModelType = ModelConfig['modelType'];
+
+type Parser<T extends ModelType> = (f: Fields) => Extract<ModelConfig, { modelType: T }>;
+
+const PARSERS: { [T in ModelType]: Parser<T> } = {
+  gpt2: parseGpt2,
+};
+
+export const SUPPORTED_MODEL_TYPES = Object.keys(PARSERS) as ModelType[];
+
+export function isSupportedModelType(t: string): t is ModelType {
+  return Object.prototype.hasOwnProperty.call(PARSERS, t);
+}
+
+/**
+ * Validates a parsed config.json. `name` (the file's path or the repo id) is used in error messages.
+ * Throws GlassError BAD_FILE for missing or invalid fields and UNSUPPORTED for an unknown model_type.
+ */
+export function parseHfConfig(json: unknown, name: string): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new GlassError('BAD_FILE', `${name}: expected a JSON object (a Hugging Face config.json)`);
+  }
+  const f = new Fields(json as Record<string, unknown>, name);
+  const type = f.str('model_type', undefined, 'a string such as "gpt2"');
+  if (!isSupportedModelType(type)) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: model_type "${type}" is not supported yet: ${type} (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
+    );
+  }
+  return PARSERS[type](f);
+}
+
+function parseGpt2(f: Fields): Gpt2Config {
+  const vocabSize = f.posInt('vocab_size');
+  const contextLength = f.has('n_positions') || !f.has('n_ctx') ? f.posInt('n_positions') : f.posInt('n_ctx');
+  const dim = f.posInt('n_embd');
+  const nLayers = f.posInt('n_layer');
+  const nHeads = f.posInt('n_head');
+  if (dim % nHeads !== 0) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "n_embd" is ${dim}, not divisible by field "n_head" ${nHeads} (expected each head to get n_embd / n_head dimensions)`,
+    );
+  }
+  return {
+    modelType: 'gpt2',
+    vocabSize,
+    contextLength,
+    dim,
+    nLayers,
+    nHeads,
+    headDim: dim / nHeads,
+    ffnDim: f.posInt('n_inner', 4 * dim),
+    layerNormEps: f.posNum('layer_norm_epsilon', 1e-5),
+    activation: f.str('activation_function', 'gelu_new'),
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    scaleAttnWeights: f.bool('scale_attn_weights', true),
+    scaleAttnByInverseLayerIdx: f.bool('scale_attn_by_inverse_layer_idx', false),
+    // transformers' GPT2Config defaults both to 50256 (<|endoftext|>), which only exists in the real vocab.
+    bosTokenId: f.tokenId('bos_token_id', vocabSize > 50256 ? 50256 : undefined),
+    eosTokenId: f.tokenId('eos_token_id', vocabSize > 50256 ? 50256 : undefined),
+    raw: f.raw,
+  };
+}
+
+/** Typed access to config fields with uniform error messages; `null` counts as absent (HF writes nulls). */
+class Fields {
+  constructor(
+    readonly raw: Record<string, unknown>,
+    readonly name: string,
+  ) {}
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  private fail(key: string, expected: string): never {
+    const v = this.raw[key];
+    const what = this.has(key) ? `is ${JSON.stringify(v)}` : 'is missing';
+    throw new GlassError('BAD_FILE', `${this.name}: field "${key}" ${what} (expected ${expected})`);
+  }
+
+  private get<T>(key: string, fallback: T | undefined, ok: (v: unknown) => boolean, expected: string): T {
+    if (!this.has(key)) {
+      if (fallback !== undefined) return fallback;
+      this.fail(key, expected);
+    }
+    const v = this.raw[key];
+    if (!ok(v)) this.fail(key, expected);
+    return v as T;
+  }
+
+  posInt(key: string, fallback?: number): number {
+    return this.get(key, fallback, (v) => Number.isSafeInteger(v) && (v as number) > 0, 'a positive integer');
+  }
+
+  posNum(key: string, fallback?: number): number {
+    return this.get(
+      key,
+      fallback,
+      (v) => typeof v === 'number' && Number.isFinite(v) && v > 0,
+      'a positive number',
+    );
+  }
+
+  str(key: string, fallback?: string, expected = 'a string'): string {
+    return this.get(key, fallback, (v) => typeof v === 'string' && v !== '', expected);
+  }
+
+  bool(key: string, fallback?: boolean): boolean {
+    return this.get(key, fallback, (v) => typeof v === 'boolean', 'true or false');
+  }
+
+  /** A token id, or a list of them (the first one is used); absent → fallback. */
+  tokenId(key: string, fallback: number | undefined): number | undefined {
+    if (!this.has(key)) return fallback;
+    const v = this.raw[key];
+    const id = Array.isArray(v) ? v[0] : v;
+    if (!Number.isSafeInteger(id) || (id as number) < 0) this.fail(key, 'a non-negative integer token id');
+    return id as number;
+  }
+}

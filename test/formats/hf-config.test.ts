@@ -1,0 +1,147 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseHfConfig } from '../../src/formats/hf-config.js';
+import { GlassError } from '../../src/util/errors.js';
+
+// openai-community/gpt2's config.json (abridged to the fields that matter plus a few that do not).
+const GPT2 = {
+  activation_function: 'gelu_new',
+  architectures: ['GPT2LMHeadModel'],
+  attn_pdrop: 0.1,
+  bos_token_id: 50256,
+  embd_pdrop: 0.1,
+  eos_token_id: 50256,
+  initializer_range: 0.02,
+  layer_norm_epsilon: 1e-5,
+  model_type: 'gpt2',
+  n_ctx: 1024,
+  n_embd: 768,
+  n_head: 12,
+  n_layer: 12,
+  n_positions: 1024,
+  resid_pdrop: 0.1,
+  summary_type: 'cls_index',
+  task_specific_params: { 'text-generation': { do_sample: true, max_length: 50 } },
+  vocab_size: 50257,
+};
+
+function expectError(fn: () => unknown, code: string, ...parts: string[]) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof GlassError, `expected a GlassError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    for (const p of parts)
+      assert.ok(e.message.includes(p), `${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
+    return true;
+  });
+}
+
+test('parses GPT-2 config.json', () => {
+  const c = parseHfConfig(GPT2, 'gpt2/config.json');
+  const { raw, ...rest } = c;
+  assert.equal(raw, GPT2);
+  assert.deepEqual(rest, {
+    modelType: 'gpt2',
+    vocabSize: 50257,
+    contextLength: 1024,
+    dim: 768,
+    nLayers: 12,
+    nHeads: 12,
+    headDim: 64,
+    ffnDim: 3072,
+    layerNormEps: 1e-5,
+    activation: 'gelu_new',
+    tieWordEmbeddings: true,
+    scaleAttnWeights: true,
+    scaleAttnByInverseLayerIdx: false,
+    bosTokenId: 50256,
+    eosTokenId: 50256,
+  });
+});
+
+test('GPT-2 defaults and alternatives', () => {
+  const c = parseHfConfig(
+    { model_type: 'gpt2', vocab_size: 1000, n_ctx: 128, n_embd: 64, n_layer: 2, n_head: 4, n_inner: null },
+    'tiny/config.json',
+  );
+  assert.equal(c.contextLength, 128);
+  assert.equal(c.ffnDim, 256);
+  assert.equal(c.layerNormEps, 1e-5);
+  assert.equal(c.activation, 'gelu_new');
+  assert.equal(c.tieWordEmbeddings, true);
+  assert.equal(c.bosTokenId, undefined); // 50256 is not in a 1000-token vocabulary
+  const d = parseHfConfig(
+    { ...GPT2, n_inner: 1000, layer_norm_epsilon: 1e-6, tie_word_embeddings: false, eos_token_id: [7, 8] },
+    'x/config.json',
+  );
+  assert.equal(d.ffnDim, 1000);
+  assert.equal(d.layerNormEps, 1e-6);
+  assert.equal(d.tieWordEmbeddings, false);
+  assert.equal(d.eosTokenId, 7);
+});
+
+test('missing or invalid fields name the file and field', () => {
+  const { n_embd: _, ...noEmbd } = GPT2;
+  expectError(
+    () => parseHfConfig(noEmbd, 'm/config.json'),
+    'BAD_FILE',
+    'm/config.json: field "n_embd" is missing (expected a positive integer)',
+  );
+  expectError(
+    () => parseHfConfig({ ...GPT2, n_head: 0 }, 'm/config.json'),
+    'BAD_FILE',
+    '"n_head"',
+    'positive integer',
+  );
+  expectError(
+    () => parseHfConfig({ ...GPT2, n_layer: '12' }, 'm/config.json'),
+    'BAD_FILE',
+    '"n_layer" is "12"',
+  );
+  expectError(
+    () => parseHfConfig({ ...GPT2, layer_norm_epsilon: -1 }, 'm/config.json'),
+    'BAD_FILE',
+    '"layer_norm_epsilon"',
+  );
+  const { n_positions: _p, n_ctx: _c, ...noCtx } = GPT2;
+  expectError(() => parseHfConfig(noCtx, 'm/config.json'), 'BAD_FILE', '"n_positions" is missing');
+  expectError(
+    () => parseHfConfig({ ...GPT2, model_type: undefined }, 'm/config.json'),
+    'BAD_FILE',
+    '"model_type" is missing',
+  );
+  expectError(() => parseHfConfig([1, 2], 'm/config.json'), 'BAD_FILE', 'm/config.json');
+});
+
+test('n_embd must be divisible by n_head', () => {
+  expectError(
+    () => parseHfConfig({ ...GPT2, n_embd: 770 }, 'm/config.json'),
+    'BAD_FILE',
+    'm/config.json',
+    '770',
+    'n_head',
+  );
+});
+
+test('unsupported model types', () => {
+  expectError(
+    () => parseHfConfig({ model_type: 'llama' }, 'l/config.json'),
+    'UNSUPPORTED',
+    'l/config.json',
+    'not supported yet: llama',
+  );
+  expectError(
+    () => parseHfConfig({ model_type: 'bert' }, 'b/config.json'),
+    'UNSUPPORTED',
+    'not supported yet: bert',
+  );
+  expectError(
+    () => parseHfConfig({ model_type: 'whatever' }, 'w/config.json'),
+    'UNSUPPORTED',
+    'not supported yet: whatever',
+  );
+  expectError(
+    () => parseHfConfig({ model_type: 'toString' }, 'w/config.json'),
+    'UNSUPPORTED',
+    'not supported yet: toString',
+  );
+});
