@@ -6,7 +6,9 @@ const program = new Command();
 program
   .name('glasslm')
   .description('A see-through transformer engine: run open models and look inside every stage.')
-  .version('0.1.0');
+  .version('0.1.0')
+  // Commander's own usage errors get the same one-line "glasslm: ..." form as ours.
+  .configureOutput({ outputError: (str, write) => write(`glasslm: ${str.replace(/^error: /, '')}`) });
 
 const commands: Array<(p: Command) => void> = [];
 for (const mod of [

@@ -1,0 +1,123 @@
+// The glasslm command end to end, as a user runs it: output on success, one clear line and a non-zero
+// exit on bad input (never a stack trace).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SKIP = `${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`;
+
+function glasslm(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertOneLineError(r: ReturnType<typeof glasslm>, pattern: RegExp): void {
+  assert.notEqual(r.code, 0, 'non-zero exit');
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0], /^glasslm: /);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+/** A copy of the F32 fixture folder whose model.safetensors the caller may spoil. */
+async function spoilableCopy(): Promise<string | null> {
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return null;
+  const src = dirs['gpt2-tiny'];
+  const dir = await mkdtemp(join(tmpdir(), 'glasslm-cli-'));
+  for (const f of ['config.json', 'vocab.json', 'merges.txt']) await symlink(join(src, f), join(dir, f));
+  await copyFile(join(src, 'model.safetensors'), join(dir, 'model.safetensors'));
+  return dir;
+}
+
+test('tokenize prints tokens, ids and byte spans (bundled GPT-2 vocabulary)', () => {
+  const r = glasslm('tokenize', 'The bank of the river');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /464\s+0\.\.3\s+"The"/);
+  assert.match(r.stdout, /7850\s+15\.\.21\s+" river"/);
+  assert.match(r.stdout, /5 tokens, 21 bytes/);
+});
+
+test('generate streams a seeded continuation; the same seed gives the same text', async (t) => {
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip(SKIP);
+  const args = ['generate', '--model', dirs['gpt2-tiny-sharded'], '--seed', '7', '-n', '12', '--no-stats', 'Once upon a time'];
+  const a = glasslm(...args);
+  const b = glasslm(...args);
+  assert.equal(a.code, 0, a.stderr);
+  assert.ok(a.stdout.startsWith('Once upon a time'));
+  assert.ok(a.stdout.length > 'Once upon a time\n'.length);
+  assert.equal(a.stdout, b.stdout);
+});
+
+test('a truncated safetensors file: one clear line naming the file', async (t) => {
+  const dir = await spoilableCopy();
+  if (!dir) return t.skip(SKIP);
+  await truncate(join(dir, 'model.safetensors'), 1_000_000);
+  const r = glasslm('generate', '--model', dir, 'hi');
+  assertOneLineError(r, /model\.safetensors/);
+  assert.match(r.stderr, /tensor "|outside|end of|truncat/i);
+});
+
+test('overlapping tensor spans: one clear line naming both tensors', async (t) => {
+  const dir = await spoilableCopy();
+  if (!dir) return t.skip(SKIP);
+  const path = join(dir, 'model.safetensors');
+  const bytes = await readFile(path);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: number[] }>;
+  // Point ln_f.bias at ln_f.weight's bytes (same size), so the two spans overlap.
+  header['ln_f.bias'].data_offsets = [...header['ln_f.weight'].data_offsets];
+  const json = Buffer.from(JSON.stringify(header).padEnd(n, ' '));
+  assert.equal(json.length, n);
+  json.copy(bytes, 8);
+  await writeFile(path, bytes);
+  const r = glasslm('generate', '--model', dir, 'hi');
+  assertOneLineError(r, /overlap/i);
+  assert.match(r.stderr, /ln_f\.weight/);
+  assert.match(r.stderr, /ln_f\.bias/);
+});
+
+test('merges.txt naming a token that is not in the vocabulary: one clear line naming the file and line', async (t) => {
+  const dir = await spoilableCopy();
+  if (!dir) return t.skip(SKIP);
+  const merges = (await readFile(join(SHARED_GPT2, 'vocab.bpe'), 'utf8')).split('\n');
+  merges[5] = 'Ġ zzqqxx';
+  const { rm } = await import('node:fs/promises');
+  await rm(join(dir, 'merges.txt'));
+  await writeFile(join(dir, 'merges.txt'), merges.join('\n'));
+  const r = glasslm('generate', '--model', dir, 'hi');
+  assertOneLineError(r, /merges\.txt/);
+  assert.match(r.stderr, /line 6/);
+});
+
+test('a prompt longer than the context: one clear line and a non-zero exit', async (t) => {
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip(SKIP);
+  const r = glasslm('generate', '--model', dirs['gpt2-tiny'], ' river'.repeat(80));
+  assertOneLineError(r, /prompt is 80 tokens, but the model's context length is 64/);
+});
+
+test('bad option values are refused before any work', () => {
+  assertOneLineError(glasslm('generate', '--top-p', '2', 'x'), /top-p/);
+  assertOneLineError(glasslm('generate', '--max-tokens', '-1', 'x'), /max-tokens/);
+});
+
+test('every command has --help', () => {
+  for (const c of ['tokenize', 'generate', 'pull', 'ls']) {
+    const r = glasslm(c, '--help');
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, new RegExp(`Usage: glasslm ${c}`));
+  }
+});
