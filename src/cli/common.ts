@@ -12,7 +12,8 @@ import { GlassError } from '../util/errors.js';
 export function intOption(name: string, min = 0) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
 }
@@ -61,7 +62,12 @@ export async function loadWithProgress(source: string, revision?: string): Promi
   const bars = new Map<string, cliProgress.SingleBar>();
   const multi = process.stderr.isTTY
     ? new cliProgress.MultiBar(
-        { format: '{file} [{bar}] {percentage}% {value}/{total} bytes', hideCursor: true, clearOnComplete: false, stream: process.stderr },
+        {
+          format: '{file} [{bar}] {percentage}% {value}/{total} bytes',
+          hideCursor: true,
+          clearOnComplete: false,
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;

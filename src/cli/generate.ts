@@ -28,17 +28,28 @@ export function register(program: Command): void {
     .command('generate')
     .description('continue a prompt with a language model, streaming the response')
     .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
-    .option('-m, --model <folder|hub-id>', 'a Hugging Face model folder or hub id (default: the bundled model)')
+    .option(
+      '-m, --model <folder|hub-id>',
+      'a Hugging Face model folder or hub id (default: the bundled model)',
+    )
     .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .option('-n, --max-tokens <n>', 'most new tokens to generate', intOption('max-tokens', 0), 128)
     .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 1)
     .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 0)
-    .option('-p, --top-p <p>', 'sample from the smallest set with this much probability', floatOption('top-p', 0, 1), 1)
+    .option(
+      '-p, --top-p <p>',
+      'sample from the smallest set with this much probability',
+      floatOption('top-p', 0, 1),
+      1,
+    )
     .option('-s, --seed <n>', 'random seed (the same seed gives the same text)', intOption('seed', 0))
     .option('--stop <string>', 'stop when this string appears (repeatable)', collect, [])
     .option('--greedy', 'always take the most likely token')
     .option('--no-stats', 'do not print the stop reason and speed to stderr')
-    .addHelpText('after', '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
+    )
     .action(async (words: string[], opts: GenerateCliOptions) => {
       const model = await loadWithProgress(requireModelSource(opts.model), opts.revision);
       const prompt = words.join(' ');
@@ -61,7 +72,9 @@ export function register(program: Command): void {
       process.off('SIGINT', onSigint);
       const r = await gen.result;
       if (r.stopReason === 'context') {
-        process.stderr.write(`glasslm: stopped: the model's context length (${model.contextLength} tokens) is full\n`);
+        process.stderr.write(
+          `glasslm: stopped: the model's context length (${model.contextLength} tokens) is full\n`,
+        );
       }
       if (opts.stats) {
         const tps = r.decodeSeconds > 0 ? (r.ids.length / r.decodeSeconds).toFixed(1) : '-';

@@ -9,7 +9,11 @@ import { bundledGpt2TokenizerFiles } from './common.js';
 
 async function gpt2Tokenizer(): Promise<Tokenizer> {
   const { vocab, merges } = bundledGpt2TokenizerFiles();
-  return loadTokenizerFromVocabMerges(JSON.parse(await readFile(vocab, 'utf8')), await readFile(merges, 'utf8'), vocab);
+  return loadTokenizerFromVocabMerges(
+    JSON.parse(await readFile(vocab, 'utf8')),
+    await readFile(merges, 'utf8'),
+    vocab,
+  );
 }
 
 export function register(program: Command): void {
@@ -23,7 +27,9 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ glasslm tokenize "The bank of the river"')
     .action(async (words: string[], opts: { model?: string; special: boolean; json?: boolean }) => {
       const text = words.join(' ');
-      const tok = opts.model ? await loadTokenizerFromFolder(await resolveModel(opts.model)) : await gpt2Tokenizer();
+      const tok = opts.model
+        ? await loadTokenizerFromFolder(await resolveModel(opts.model))
+        : await gpt2Tokenizer();
       const spans = tok.encodeWithSpans(text, { allowSpecial: opts.special });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ text, tokens: spans }, null, 2) + '\n');

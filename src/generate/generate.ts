@@ -61,13 +61,18 @@ export function encodePrompt(ctx: GenerationContext, prompt: string | ArrayLike<
   // An empty prompt starts from the start-of-text marker (GPT-2 uses <|endoftext|> for that).
   if (ids.length === 0) {
     const start = bos ?? eos;
-    if (start === undefined) throw new GlassError('BAD_INPUT', 'the prompt is empty and the tokenizer has no start token');
+    if (start === undefined)
+      throw new GlassError('BAD_INPUT', 'the prompt is empty and the tokenizer has no start token');
     ids.push(start);
   }
   return ids;
 }
 
-export function generate(ctx: GenerationContext, prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
+export function generate(
+  ctx: GenerationContext,
+  prompt: string | ArrayLike<number>,
+  options: GenerateOptions = {},
+): Generation {
   const maxTokens = options.maxTokens ?? 128;
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) {
     throw new GlassError('BAD_INPUT', `max-tokens must be an integer >= 0, got ${options.maxTokens}`);
@@ -115,7 +120,9 @@ export function generate(ctx: GenerationContext, prompt: string | ArrayLike<numb
       }
       ids.push(id);
       pending += detok.push(id);
-      const hit = stops.length ? Math.min(...stops.map((s) => pending.indexOf(s)).filter((i) => i >= 0)) : Infinity;
+      const hit = stops.length
+        ? Math.min(...stops.map((s) => pending.indexOf(s)).filter((i) => i >= 0))
+        : Infinity;
       if (Number.isFinite(hit)) {
         const piece = pending.slice(0, hit);
         text += piece;

@@ -24,7 +24,11 @@ class Gpt2Weights {
 
   async get(name: string, shape: number[]): Promise<Float32Array> {
     const full = this.resolve(name);
-    if (!full) throw new GlassError('NOT_FOUND', `${this.src.name}: tensor "${name}" is missing (expected shape [${shape}])`);
+    if (!full)
+      throw new GlassError(
+        'NOT_FOUND',
+        `${this.src.name}: tensor "${name}" is missing (expected shape [${shape}])`,
+      );
     const info = this.src.info(full);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new GlassError(
@@ -49,11 +53,21 @@ class Gpt2Weights {
 
 export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<Decoder> {
   const { dim, nHeads, nLayers, vocabSize, contextLength, ffnDim, layerNormEps: eps } = config;
-  if (config.activation !== 'gelu_new' && config.activation !== 'gelu_pytorch_tanh' && config.activation !== 'gelu') {
-    throw new GlassError('UNSUPPORTED', `activation_function "${config.activation}" is not supported yet: ${config.activation}`);
+  if (
+    config.activation !== 'gelu_new' &&
+    config.activation !== 'gelu_pytorch_tanh' &&
+    config.activation !== 'gelu'
+  ) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `activation_function "${config.activation}" is not supported yet: ${config.activation}`,
+    );
   }
   if (!config.scaleAttnWeights || config.scaleAttnByInverseLayerIdx) {
-    throw new GlassError('UNSUPPORTED', 'scale_attn_weights=false / scale_attn_by_inverse_layer_idx=true is not supported yet: attention scaling');
+    throw new GlassError(
+      'UNSUPPORTED',
+      'scale_attn_weights=false / scale_attn_by_inverse_layer_idx=true is not supported yet: attention scaling',
+    );
   }
   const w = new Gpt2Weights(src);
   const wte = await w.get('wte.weight', [vocabSize, dim]);
@@ -67,8 +81,19 @@ export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<
       await w.conv1d(`${p}.attn.c_attn`, dim, 3 * dim),
       await w.conv1d(`${p}.attn.c_proj`, dim, dim),
     );
-    const ffn = new FeedForward('gelu', await w.conv1d(`${p}.mlp.c_fc`, dim, ffnDim), await w.conv1d(`${p}.mlp.c_proj`, ffnDim, dim));
-    blocks.push(new Block(await w.layerNorm(`${p}.ln_1`, dim, eps), attention, await w.layerNorm(`${p}.ln_2`, dim, eps), ffn));
+    const ffn = new FeedForward(
+      'gelu',
+      await w.conv1d(`${p}.mlp.c_fc`, dim, ffnDim),
+      await w.conv1d(`${p}.mlp.c_proj`, ffnDim, dim),
+    );
+    blocks.push(
+      new Block(
+        await w.layerNorm(`${p}.ln_1`, dim, eps),
+        attention,
+        await w.layerNorm(`${p}.ln_2`, dim, eps),
+        ffn,
+      ),
+    );
   }
   const finalNorm = await w.layerNorm('ln_f', dim, eps);
   // A separate lm_head.weight (HF saves one in some checkpoints) wins over tying; otherwise the head

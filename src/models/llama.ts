@@ -35,15 +35,23 @@ export interface LlamaSpec {
 }
 
 async function get(src: WeightSource, name: string, shape: number[], source: string): Promise<Float32Array> {
-  if (!src.has(name)) throw new GlassError('NOT_FOUND', `${src.name}: tensor "${name}" is missing (expected shape [${shape}])`);
+  if (!src.has(name))
+    throw new GlassError('NOT_FOUND', `${src.name}: tensor "${name}" is missing (expected shape [${shape}])`);
   const info = src.info(name);
   if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-    throw new GlassError('BAD_FILE', `${info.file}: tensor "${name}" has shape [${info.shape}], but ${source} implies [${shape}]`);
+    throw new GlassError(
+      'BAD_FILE',
+      `${info.file}: tensor "${name}" has shape [${info.shape}], but ${source} implies [${shape}]`,
+    );
   }
   return src.read(name);
 }
 
-export async function buildLlama(spec: LlamaSpec, src: WeightSource, source = 'the config'): Promise<Decoder> {
+export async function buildLlama(
+  spec: LlamaSpec,
+  src: WeightSource,
+  source = 'the config',
+): Promise<Decoder> {
   const { dim, nLayers, nHeads, nKvHeads, headDim, ffnDim, vocabSize, contextLength, normEps: eps } = spec;
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
@@ -89,7 +97,11 @@ export async function buildLlama(spec: LlamaSpec, src: WeightSource, source = 't
   let head: Float32Array;
   if (src.has('lm_head.weight')) head = await w('lm_head.weight', [vocabSize, dim]);
   else if (spec.tieWordEmbeddings) head = embed;
-  else throw new GlassError('NOT_FOUND', `${src.name}: tensor "lm_head.weight" is missing and the embeddings are not tied`);
+  else
+    throw new GlassError(
+      'NOT_FOUND',
+      `${src.name}: tensor "lm_head.weight" is missing and the embeddings are not tied`,
+    );
   return new Decoder({
     embedding: new Embedding(embed, vocabSize, dim),
     positional: null,

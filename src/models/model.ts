@@ -33,6 +33,10 @@ export class LanguageModel {
 
   /** Streams the continuation of `prompt` (text or ids) piece by piece. */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation {
-    return generate({ decoder: this.decoder, tokenizer: this.tokenizer, addBos: this.addBos }, prompt, options);
+    return generate(
+      { decoder: this.decoder, tokenizer: this.tokenizer, addBos: this.addBos },
+      prompt,
+      options,
+    );
   }
 }

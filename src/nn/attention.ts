@@ -12,7 +12,15 @@ export interface AttentionConfig {
 
 /** Applied to q and k in place after projection (rotary embeddings); null for additive positions. */
 export interface QKRotation {
-  apply(qk: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, stride: number, offset: number): void;
+  apply(
+    qk: Float32Array,
+    rows: number,
+    nHeads: number,
+    headDim: number,
+    pos0: number,
+    stride: number,
+    offset: number,
+  ): void;
 }
 
 export class Attention {
@@ -28,11 +36,14 @@ export class Attention {
     readonly rotation: QKRotation | null = null,
   ) {
     const { nHeads, nKvHeads, headDim } = config;
-    if (nHeads % nKvHeads !== 0) throw new Error(`attention: ${nHeads} heads do not group into ${nKvHeads} kv heads`);
+    if (nHeads % nKvHeads !== 0)
+      throw new Error(`attention: ${nHeads} heads do not group into ${nKvHeads} kv heads`);
     this.qDim = nHeads * headDim;
     this.kvDim = nKvHeads * headDim;
     if (qkv.outDim !== this.qDim + 2 * this.kvDim) {
-      throw new Error(`attention: qkv projection has ${qkv.outDim} outputs, expected ${this.qDim + 2 * this.kvDim}`);
+      throw new Error(
+        `attention: qkv projection has ${qkv.outDim} outputs, expected ${this.qDim + 2 * this.kvDim}`,
+      );
     }
   }
 

@@ -14,7 +14,10 @@ export class Embedding {
     for (let t = 0; t < ids.length; t++) {
       const id = ids[t];
       if (!(id >= 0 && id < this.vocabSize)) {
-        throw new GlassError('BAD_INPUT', `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+        throw new GlassError(
+          'BAD_INPUT',
+          `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`,
+        );
       }
       out.set(this.weight.subarray(id * this.dim, (id + 1) * this.dim), t * this.dim);
     }

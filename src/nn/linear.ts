@@ -15,7 +15,11 @@ export class Linear {
   }
 
   /** y[t] = W·x[t] + b for each of the `rows` input rows. */
-  forward(x: Float32Array, rows: number, out: Float32Array = new Float32Array(rows * this.outDim)): Float32Array {
+  forward(
+    x: Float32Array,
+    rows: number,
+    out: Float32Array = new Float32Array(rows * this.outDim),
+  ): Float32Array {
     backend().matmul(out, x, this.weight, this.bias, rows);
     return out;
   }

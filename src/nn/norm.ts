@@ -17,7 +17,11 @@ export class LayerNorm implements Norm {
     return this.gamma.length;
   }
   /** y = (x − mean(x)) / √(var(x) + ε) · γ + β */
-  forward(x: Float32Array, rows: number, out: Float32Array = new Float32Array(rows * this.dim)): Float32Array {
+  forward(
+    x: Float32Array,
+    rows: number,
+    out: Float32Array = new Float32Array(rows * this.dim),
+  ): Float32Array {
     backend().layerNorm(out, x, this.gamma, this.beta, rows, this.dim, this.eps);
     return out;
   }
@@ -32,7 +36,11 @@ export class RMSNorm implements Norm {
     return this.gamma.length;
   }
   /** y = x / √(mean(x²) + ε) · γ */
-  forward(x: Float32Array, rows: number, out: Float32Array = new Float32Array(rows * this.dim)): Float32Array {
+  forward(
+    x: Float32Array,
+    rows: number,
+    out: Float32Array = new Float32Array(rows * this.dim),
+  ): Float32Array {
     backend().rmsNorm(out, x, this.gamma, rows, this.dim, this.eps);
     return out;
   }

@@ -72,7 +72,8 @@ export class RotaryEmbedding {
   /** The rotation applied at one position: the angle of each pair (for display). */
   angles(pos: number): Float32Array {
     const out = new Float32Array(this.half);
-    for (let i = 0; i < this.half; i++) out[i] = Math.atan2(this.sin[pos * this.half + i], this.cos[pos * this.half + i]);
+    for (let i = 0; i < this.half; i++)
+      out[i] = Math.atan2(this.sin[pos * this.half + i], this.cos[pos * this.half + i]);
     return out;
   }
 
@@ -80,7 +81,15 @@ export class RotaryEmbedding {
    * Rotates, in place, `nHeads` heads of `headDim` found at `offset` within each of `rows` rows of `stride`
    * values, the rows being positions pos0, pos0+1, …:  (a, b) ← (a·cos − b·sin, a·sin + b·cos).
    */
-  apply(x: Float32Array, rows: number, nHeads: number, headDim: number, pos0: number, stride: number, offset: number): void {
+  apply(
+    x: Float32Array,
+    rows: number,
+    nHeads: number,
+    headDim: number,
+    pos0: number,
+    stride: number,
+    offset: number,
+  ): void {
     const half = this.half;
     const interleaved = this.style === 'interleaved';
     for (let t = 0; t < rows; t++) {

@@ -8,9 +8,24 @@ export interface Backend {
   /** out[m, n] = Σ_k x[m, k] · W[n, k] (+ bias[n]) for m < rows. x is [rows, W.cols], out is [rows, W.rows]. */
   matmul(out: Float32Array, x: Float32Array, w: Matrix, bias: Float32Array | null, rows: number): void;
   /** out = (x - mean) / sqrt(var + eps) · gamma + beta, per row of length dim. */
-  layerNorm(out: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, rows: number, dim: number, eps: number): void;
+  layerNorm(
+    out: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
   /** out = x / sqrt(mean(x²) + eps) · gamma, per row of length dim. */
-  rmsNorm(out: Float32Array, x: Float32Array, gamma: Float32Array, rows: number, dim: number, eps: number): void;
+  rmsNorm(
+    out: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
   /** In place: x = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's "gelu_new"). */
   geluTanh(x: Float32Array, n: number): void;
   /** In place: x = x·σ(x). */

@@ -7,7 +7,8 @@ export interface Tensor {
 
 export function tensor(shape: readonly number[], data?: Float32Array): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  if (data && data.length !== n) throw new Error(`tensor: shape [${shape}] needs ${n} values, got ${data.length}`);
+  if (data && data.length !== n)
+    throw new Error(`tensor: shape [${shape}] needs ${n} values, got ${data.length}`);
   return { shape: [...shape], data: data ?? new Float32Array(n) };
 }
 
@@ -31,7 +32,8 @@ export interface MatrixF32 {
 export type Matrix = MatrixF32;
 
 export function matrixF32(rows: number, cols: number, data: Float32Array): MatrixF32 {
-  if (data.length !== rows * cols) throw new Error(`matrix: ${rows}x${cols} needs ${rows * cols} values, got ${data.length}`);
+  if (data.length !== rows * cols)
+    throw new Error(`matrix: ${rows}x${cols} needs ${rows * cols} values, got ${data.length}`);
   return { kind: 'f32', rows, cols, data };
 }
 

@@ -20,7 +20,8 @@ export async function fileSource(path: string): Promise<ByteSource> {
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(dst, done, length - done, offset + done);
-        if (bytesRead === 0) throw new GlassError('BAD_FILE', `${path}: unexpected end of file at byte ${offset + done}`);
+        if (bytesRead === 0)
+          throw new GlassError('BAD_FILE', `${path}: unexpected end of file at byte ${offset + done}`);
         done += bytesRead;
       }
       return dst;

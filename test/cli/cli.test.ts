@@ -52,7 +52,17 @@ test('tokenize prints tokens, ids and byte spans (bundled GPT-2 vocabulary)', ()
 test('generate streams a seeded continuation; the same seed gives the same text', async (t) => {
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip(SKIP);
-  const args = ['generate', '--model', dirs['gpt2-tiny-sharded'], '--seed', '7', '-n', '12', '--no-stats', 'Once upon a time'];
+  const args = [
+    'generate',
+    '--model',
+    dirs['gpt2-tiny-sharded'],
+    '--seed',
+    '7',
+    '-n',
+    '12',
+    '--no-stats',
+    'Once upon a time',
+  ];
   const a = glasslm(...args);
   const b = glasslm(...args);
   assert.equal(a.code, 0, a.stderr);
@@ -76,7 +86,10 @@ test('overlapping tensor spans: one clear line naming both tensors', async (t) =
   const path = join(dir, 'model.safetensors');
   const bytes = await readFile(path);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: number[] }>;
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { data_offsets: number[] }
+  >;
   // Point ln_f.bias at ln_f.weight's bytes (same size), so the two spans overlap.
   header['ln_f.bias'].data_offsets = [...header['ln_f.weight'].data_offsets];
   const json = Buffer.from(JSON.stringify(header).padEnd(n, ' '));

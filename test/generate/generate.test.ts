@@ -34,7 +34,8 @@ test('streamed pieces concatenate to the decoded ids; max tokens respected', asy
   assert.equal(r.stopReason, 'max-tokens');
   assert.equal(pieces.join(''), r.text);
   assert.equal(r.text, model.tokenizer.decode(r.ids));
-  for (const p of pieces) assert.ok(!p.includes('\uFFFD') || model.tokenizer.decode(r.ids).includes('\uFFFD'));
+  for (const p of pieces)
+    assert.ok(!p.includes('\uFFFD') || model.tokenizer.decode(r.ids).includes('\uFFFD'));
 });
 
 test('a stop string ends the text just before it', async (t) => {
@@ -45,7 +46,12 @@ test('a stop string ends the text just before it', async (t) => {
   const stop = free.r.text.slice(mid, mid + 3);
   assert.ok(stop.length === 3, 'free text long enough');
   const first = free.r.text.indexOf(stop);
-  const stopped = await run(model, 'The', { seed: 3, maxTokens: 40, stopAtEos: false, stop: ['never-appears-xyz', stop] });
+  const stopped = await run(model, 'The', {
+    seed: 3,
+    maxTokens: 40,
+    stopAtEos: false,
+    stop: ['never-appears-xyz', stop],
+  });
   assert.equal(stopped.r.stopReason, 'stop');
   assert.equal(stopped.r.text, free.r.text.slice(0, first));
   assert.equal(stopped.pieces.join(''), stopped.r.text);

@@ -70,7 +70,8 @@ test('sampling frequencies follow the softmax (20k draws, 4 tokens)', () => {
   const counts = [0, 0, 0, 0];
   const n = 20000;
   for (let i = 0; i < n; i++) counts[s.sample(l)]++;
-  for (let i = 0; i < 4; i++) assert.ok(Math.abs(counts[i] / n - p[i]) < 0.015, `token ${i}: ${counts[i] / n} vs ${p[i]}`);
+  for (let i = 0; i < 4; i++)
+    assert.ok(Math.abs(counts[i] / n - p[i]) < 0.015, `token ${i}: ${counts[i] / n} vs ${p[i]}`);
 });
 
 test('bad sampling options are refused', () => {

@@ -25,7 +25,9 @@ interface Reference {
   variants: Record<string, { sha256: Record<string, string>; prompts: Record<string, PromptRef> }>;
 }
 
-const REF = JSON.parse(readFileSync(new URL('../fixtures/gpt2-reference.json', import.meta.url), 'utf8')) as Reference;
+const REF = JSON.parse(
+  readFileSync(new URL('../fixtures/gpt2-reference.json', import.meta.url), 'utf8'),
+) as Reference;
 const TOL = 1e-5;
 
 /** max |ours − ref| / max |ref| over the compared entries of one row of logits. */
@@ -54,8 +56,14 @@ for (const variant of GPT2_VARIANTS) {
     if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
     const ref = REF.variants[variant];
     for (const [file, sha] of Object.entries(ref.sha256)) {
-      const got: string = createHash('sha256').update(readFileSync(join(dirs[variant], file))).digest('hex');
-      assert.equal(got, sha, `${file} differs from the one the reference was computed on (rerun the fixture scripts)`);
+      const got: string = createHash('sha256')
+        .update(readFileSync(join(dirs[variant], file)))
+        .digest('hex');
+      assert.equal(
+        got,
+        sha,
+        `${file} differs from the one the reference was computed on (rerun the fixture scripts)`,
+      );
     }
     const model = await loadModel(dirs[variant]);
     for (const [name, p] of Object.entries(ref.prompts)) {
@@ -100,7 +108,10 @@ for (const variant of GPT2_VARIANTS) {
 test('gpt2: the reference prompt ids are what the tokenizer makes of the text', async (t) => {
   if (!dirs) return t.skip(`${SHARED_GPT2} is absent`);
   const model = await loadModel(dirs['gpt2-tiny']);
-  assert.deepEqual(Array.from(model.tokenizer.encode('The bank of the river')), REF.variants['gpt2-tiny'].prompts.text.ids);
+  assert.deepEqual(
+    Array.from(model.tokenizer.encode('The bank of the river')),
+    REF.variants['gpt2-tiny'].prompts.text.ids,
+  );
 });
 
 test('gpt2: a prompt longer than the context is refused with a clear error', async (t) => {

@@ -78,10 +78,20 @@ for (const be of BACKENDS) {
     const x = rand(129, 5, 6);
     const g = Float32Array.from(x);
     be.geluTanh(g, g.length);
-    assertClose(g, Array.from(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))), 1e-6, 'gelu');
+    assertClose(
+      g,
+      Array.from(x, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))),
+      1e-6,
+      'gelu',
+    );
     const s = Float32Array.from(x);
     be.silu(s, s.length);
-    assertClose(s, Array.from(x, (v) => v / (1 + Math.exp(-v))), 1e-6, 'silu');
+    assertClose(
+      s,
+      Array.from(x, (v) => v / (1 + Math.exp(-v))),
+      1e-6,
+      'silu',
+    );
     const rows = 3;
     const cols = 43;
     const sm = rand(rows * cols, 8, 10);
@@ -92,8 +102,16 @@ for (const be of BACKENDS) {
       const m = Math.max(...v);
       const e = v.map((a) => Math.exp(a - m));
       const z = e.reduce((a, b) => a + b, 0);
-      assertClose(sm.subarray(r * cols, r * cols + 30), e.map((a) => a / z), 1e-6, 'softmax');
-      assert.ok(sm.subarray(r * cols + 30, (r + 1) * cols).every((a) => a === 0), 'masked tail is zero');
+      assertClose(
+        sm.subarray(r * cols, r * cols + 30),
+        e.map((a) => a / z),
+        1e-6,
+        'softmax',
+      );
+      assert.ok(
+        sm.subarray(r * cols + 30, (r + 1) * cols).every((a) => a === 0),
+        'masked tail is zero',
+      );
     }
   });
 
@@ -132,7 +150,8 @@ for (const be of BACKENDS) {
             const z = e.reduce((a, b) => a + b, 0);
             for (let j = 0; j < len; j++) {
               wantP[(h * t + i) * total + j] = e[j] / z;
-              for (let d = 0; d < hd; d++) want[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
+              for (let d = 0; d < hd; d++)
+                want[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
             }
           }
         }
