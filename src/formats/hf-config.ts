@@ -40,8 +40,23 @@ export interface Gpt2Config extends BaseModelConfig {
   scaleAttnByInverseLayerIdx: boolean;
 }
 
-/** Every supported architecture; extend with `| LlamaConfig | BertConfig | T5Config` as they land. */
-export type ModelConfig = Gpt2Config;
+/** Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 (HF `model_type` in `family`). */
+export interface LlamaConfig extends BaseModelConfig {
+  modelType: 'llama';
+  /** The HF model_type it came from: 'llama', 'mistral' or 'qwen2'. */
+  family: string;
+  /** Key/value heads (grouped-query attention when fewer than nHeads). */
+  nKvHeads: number;
+  /** HF `rms_norm_eps`. */
+  normEps: number;
+  /** HF `rope_theta` (RoPE base). */
+  ropeTheta: number;
+  /** Biases on the q, k, v projections (Qwen2; HF `attention_bias` for Llama). */
+  attentionBias: boolean;
+}
+
+/** Every supported architecture; extend with `| BertConfig | T5Config` as they land. */
+export type ModelConfig = Gpt2Config | LlamaConfig;
 
 export type ModelType = ModelConfig['modelType'];
 
@@ -49,7 +64,11 @@ type Parser<T extends ModelType> = (f: Fields) => Extract<ModelConfig, { modelTy
 
 const PARSERS: { [T in ModelType]: Parser<T> } = {
   gpt2: parseGpt2,
+  llama: parseLlama,
 };
+
+/** model_types that are Llama-shaped under another name. */
+const ALIASES: Record<string, ModelType> = { mistral: 'llama', qwen2: 'llama' };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(PARSERS) as ModelType[];
 
@@ -66,7 +85,8 @@ export function parseHfConfig(json: unknown, name: string): ModelConfig {
     throw new GlassError('BAD_FILE', `${name}: expected a JSON object (a Hugging Face config.json)`);
   }
   const f = new Fields(json as Record<string, unknown>, name);
-  const type = f.str('model_type', undefined, 'a string such as "gpt2"');
+  const given = f.str('model_type', undefined, 'a string such as "gpt2"');
+  const type = Object.hasOwn(ALIASES, given) ? ALIASES[given] : given;
   if (!isSupportedModelType(type)) {
     throw new GlassError(
       'UNSUPPORTED',
@@ -74,6 +94,47 @@ export function parseHfConfig(json: unknown, name: string): ModelConfig {
     );
   }
   return PARSERS[type](f);
+}
+
+function parseLlama(f: Fields): LlamaConfig {
+  const family = f.str('model_type');
+  const vocabSize = f.posInt('vocab_size');
+  const dim = f.posInt('hidden_size');
+  const nHeads = f.posInt('num_attention_heads');
+  const nKvHeads = f.posInt('num_key_value_heads', nHeads);
+  if (nHeads % nKvHeads !== 0) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "num_attention_heads" ${nHeads} is not a multiple of "num_key_value_heads" ${nKvHeads}`,
+    );
+  }
+  if (!f.has('head_dim') && dim % nHeads !== 0) {
+    throw new GlassError('BAD_FILE', `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`);
+  }
+  const act = f.str('hidden_act', 'silu');
+  if (act !== 'silu') throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${act}" is not supported yet: ${act}`);
+  if (f.has('rope_scaling')) {
+    throw new GlassError('UNSUPPORTED', `${f.name}: field "rope_scaling" is not supported yet: rope_scaling`);
+  }
+  return {
+    modelType: 'llama',
+    family,
+    vocabSize,
+    contextLength: f.posInt('max_position_embeddings'),
+    dim,
+    nLayers: f.posInt('num_hidden_layers'),
+    nHeads,
+    nKvHeads,
+    headDim: f.posInt('head_dim', dim / nHeads),
+    ffnDim: f.posInt('intermediate_size'),
+    normEps: f.posNum('rms_norm_eps', 1e-6),
+    ropeTheta: f.posNum('rope_theta', 10000),
+    attentionBias: f.bool('attention_bias', family === 'qwen2'),
+    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
+    bosTokenId: f.tokenId('bos_token_id', undefined),
+    eosTokenId: f.tokenId('eos_token_id', undefined),
+    raw: f.raw,
+  };
 }
 
 function parseGpt2(f: Fields): Gpt2Config {

@@ -9,6 +9,7 @@ import { loadTokenizerFromFolder } from '../tokenizers/load-node.js';
 import { GlassError } from '../util/errors.js';
 import type { Decoder } from './decoder.js';
 import { buildGpt2 } from './gpt2.js';
+import { buildLlama } from './llama.js';
 import { LanguageModel } from './model.js';
 
 export interface LoadOptions {
@@ -21,6 +22,9 @@ export async function buildDecoder(config: ModelConfig, weights: WeightSource): 
   switch (config.modelType) {
     case 'gpt2':
       return buildGpt2(config, weights);
+    case 'llama':
+      // HF checkpoints permute q/k rows for the half-split rotary convention.
+      return buildLlama({ ...config, ropeStyle: 'half' }, weights, 'config.json');
   }
 }
 
@@ -53,7 +57,8 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
         `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${decoder.vocabSize}`,
       );
     }
-    return new LanguageModel(config, tokenizer, decoder, dir);
+    // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
+    return new LanguageModel(config, tokenizer, decoder, dir, config.modelType === 'llama');
   } finally {
     await weights.close();
   }

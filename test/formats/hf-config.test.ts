@@ -63,6 +63,7 @@ test('GPT-2 defaults and alternatives', () => {
     { model_type: 'gpt2', vocab_size: 1000, n_ctx: 128, n_embd: 64, n_layer: 2, n_head: 4, n_inner: null },
     'tiny/config.json',
   );
+  assert.ok(c.modelType === 'gpt2');
   assert.equal(c.contextLength, 128);
   assert.equal(c.ffnDim, 256);
   assert.equal(c.layerNormEps, 1e-5);
@@ -73,6 +74,7 @@ test('GPT-2 defaults and alternatives', () => {
     { ...GPT2, n_inner: 1000, layer_norm_epsilon: 1e-6, tie_word_embeddings: false, eos_token_id: [7, 8] },
     'x/config.json',
   );
+  assert.ok(d.modelType === 'gpt2');
   assert.equal(d.ffnDim, 1000);
   assert.equal(d.layerNormEps, 1e-6);
   assert.equal(d.tieWordEmbeddings, false);
@@ -122,12 +124,41 @@ test('n_embd must be divisible by n_head', () => {
   );
 });
 
+test('llama-shaped configs (llama, mistral, qwen2) parse with HF defaults', () => {
+  const base = {
+    model_type: 'llama',
+    vocab_size: 32000,
+    hidden_size: 64,
+    intermediate_size: 172,
+    num_hidden_layers: 2,
+    num_attention_heads: 8,
+    num_key_value_heads: 2,
+    max_position_embeddings: 128,
+  };
+  const c = parseHfConfig(base, 'l/config.json');
+  assert.equal(c.modelType, 'llama');
+  if (c.modelType !== 'llama') return;
+  assert.equal(c.nKvHeads, 2);
+  assert.equal(c.headDim, 8);
+  assert.equal(c.ropeTheta, 10000);
+  assert.equal(c.tieWordEmbeddings, false);
+  assert.equal(c.attentionBias, false);
+  const q = parseHfConfig({ ...base, model_type: 'qwen2' }, 'q/config.json');
+  assert.ok(q.modelType === 'llama' && q.family === 'qwen2' && q.attentionBias);
+  expectError(() => parseHfConfig({ ...base, num_key_value_heads: 3 }, 'l/config.json'), 'BAD_FILE', 'num_key_value_heads');
+  expectError(
+    () => parseHfConfig({ ...base, rope_scaling: { type: 'llama3' } }, 'l/config.json'),
+    'UNSUPPORTED',
+    'not supported yet: rope_scaling',
+  );
+});
+
 test('unsupported model types', () => {
   expectError(
-    () => parseHfConfig({ model_type: 'llama' }, 'l/config.json'),
+    () => parseHfConfig({ model_type: 't5' }, 'l/config.json'),
     'UNSUPPORTED',
     'l/config.json',
-    'not supported yet: llama',
+    'not supported yet: t5',
   );
   expectError(
     () => parseHfConfig({ model_type: 'bert' }, 'b/config.json'),
