@@ -58,7 +58,11 @@ export function requireModelSource(model: string | undefined): string {
 }
 
 /** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */
-export async function loadWithProgress(source: string, revision?: string): Promise<LanguageModel> {
+export async function loadWithProgress(
+  source: string,
+  revision?: string,
+  tokenizer?: string,
+): Promise<LanguageModel> {
   const bars = new Map<string, cliProgress.SingleBar>();
   const multi = process.stderr.isTTY
     ? new cliProgress.MultiBar(
@@ -74,6 +78,7 @@ export async function loadWithProgress(source: string, revision?: string): Promi
   try {
     return await loadModel(source, {
       revision,
+      tokenizer,
       onProgress: ({ file, received, total }) => {
         if (!multi) return;
         let bar = bars.get(file);

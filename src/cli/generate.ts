@@ -4,6 +4,7 @@ import { collect, floatOption, intOption, loadWithProgress, requireModelSource }
 
 interface GenerateCliOptions {
   model?: string;
+  tokenizer?: string;
   revision?: string;
   maxTokens: number;
   temperature: number;
@@ -32,6 +33,10 @@ export function register(program: Command): void {
       '-m, --model <folder|hub-id>',
       'a Hugging Face model folder or hub id (default: the bundled model)',
     )
+    .option(
+      '--tokenizer <file>',
+      'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
+    )
     .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .option('-n, --max-tokens <n>', 'most new tokens to generate', intOption('max-tokens', 0), 128)
     .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 1)
@@ -51,7 +56,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
     )
     .action(async (words: string[], opts: GenerateCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), opts.revision);
+      const model = await loadWithProgress(requireModelSource(opts.model), opts.revision, opts.tokenizer);
       const prompt = words.join(' ');
       const ac = new AbortController();
       const onSigint = () => ac.abort();

@@ -14,6 +14,7 @@ const commands: Array<(p: Command) => void> = [];
 for (const mod of [
   await import('./tokenize.js'),
   await import('./generate.js'),
+  await import('./chat.js'),
   await import('./pull.js'),
   await import('./ls.js'),
 ]) {

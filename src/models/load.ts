@@ -1,4 +1,5 @@
 // Loading a model from a folder or a hub id (Node): resolve → config.json → weights → tokenizer → blocks.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseHfConfig, type ModelConfig } from '../formats/hf-config.js';
@@ -14,6 +15,8 @@ import { LanguageModel } from './model.js';
 
 export interface LoadOptions {
   revision?: string;
+  /** A tokenizer file for checkpoints that carry none (llama2.c .bin). */
+  tokenizer?: string;
   onProgress?: (p: { file: string; received: number; total: number }) => void;
 }
 
@@ -42,6 +45,20 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
+/** `chat_template` from tokenizer_config.json: a string, or a list of named templates ('default' wins). */
+async function readChatTemplate(dir: string): Promise<string | undefined> {
+  const path = join(dir, 'tokenizer_config.json');
+  if (!existsSync(path)) return undefined;
+  const cfg = (await readJson(path)) as { chat_template?: unknown };
+  const t = cfg.chat_template;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    const named = t as Array<{ name?: string; template?: string }>;
+    return (named.find((x) => x.name === 'default') ?? named[0])?.template;
+  }
+  return undefined;
+}
+
 /** Loads a Hugging Face model folder, or a hub id (downloaded into the HF cache on first use). */
 export async function loadModel(source: string, options: LoadOptions = {}): Promise<LanguageModel> {
   const dir = await resolveModel(source, options);
@@ -57,8 +74,15 @@ export async function loadModel(source: string, options: LoadOptions = {}): Prom
         `${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${decoder.vocabSize}`,
       );
     }
-    // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
-    return new LanguageModel(config, tokenizer, decoder, dir, config.modelType === 'llama');
+    return new LanguageModel({
+      config,
+      tokenizer,
+      decoder,
+      source: dir,
+      // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
+      addBos: config.modelType === 'llama',
+      chatTemplate: await readChatTemplate(dir),
+    });
   } finally {
     await weights.close();
   }

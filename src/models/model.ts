@@ -7,15 +7,34 @@ import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Decoder } from './decoder.js';
 
+export interface LanguageModelParts {
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+  decoder: Decoder;
+  /** Where it was loaded from (folder or file), for messages. */
+  source: string;
+  /** Prepend BOS to prompts (SentencePiece-era models); GPT-2 does not. */
+  addBos?: boolean;
+  /** The model's Jinja chat template, when it ships one. */
+  chatTemplate?: string;
+}
+
 export class LanguageModel {
-  constructor(
-    readonly config: ModelConfig,
-    readonly tokenizer: Tokenizer,
-    readonly decoder: Decoder,
-    /** Where it was loaded from (folder or file), for messages. */
-    readonly source: string,
-    readonly addBos = false,
-  ) {}
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  readonly decoder: Decoder;
+  readonly source: string;
+  readonly addBos: boolean;
+  readonly chatTemplate: string | undefined;
+
+  constructor(parts: LanguageModelParts) {
+    this.config = parts.config;
+    this.tokenizer = parts.tokenizer;
+    this.decoder = parts.decoder;
+    this.source = parts.source;
+    this.addBos = parts.addBos ?? false;
+    this.chatTemplate = parts.chatTemplate;
+  }
 
   get contextLength(): number {
     return this.decoder.contextLength;
