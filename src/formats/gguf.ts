@@ -1,0 +1,1218 @@
+// GGUF (llama.cpp / ggml's model file, https://github.com/ggml-org/ggml/blob/master/docs/gguf.md): reader
+// and writer, through a ByteSource so the same code runs in Node and in browsers. Pure: no Node APIs.
+//
+// Layout (all little-endian):
+//   u32 magic "GGUF" · u32 version · count tensor_count · count metadata_kv_count
+//   metadata_kv_count × { string key · u32 value_type · value }
+//   tensor_count × { string name · u32 n_dims · count dims[n_dims] (ne0 first) · u32 ggml_type · u64 offset }
+//   padding to `general.alignment` (default 32) · tensor data (offsets relative to its start)
+// where `count` and string lengths are u64 in versions 2 and 3 and u32 in version 1 (dims too).
+// Strings are a length then UTF-8 bytes, without a terminator. Arrays are u32 item type · count · items.
+//
+// Choices made here:
+// - float32 scalars are read as the shortest decimal that rounds to the same float32 (1e-5, not
+//   0.000009999999747378752), so writing them back as float32 gives the same bits.
+// - u64/i64 scalars are read as `number` when they are safe integers, else as `bigint`; u64/i64 arrays are
+//   BigUint64Array/BigInt64Array. Other numeric arrays are the matching typed arrays, bool arrays boolean[],
+//   string arrays string[], arrays of arrays GgufArray[].
+// - Quantized tensors are dequantized as one flat run of blocks, so only the whole tensor's element count
+//   must be a multiple of the block size, not its row length (the stories260K Q8_0 file has 172-long rows).
+// - Nothing is allocated from a header count before checking it against the bytes left in the file.
+import type { ByteSource } from '../util/bytes.js';
+import { GlassError } from '../util/errors.js';
+import type { RopeStyle } from '../nn/positional.js';
+import type { TensorInfo, WeightSource } from './safetensors.js';
+import {
+  DEQUANTIZABLE_TYPES,
+  dequantize,
+  ggmlTypeById,
+  ggmlTypeTraits,
+  quantize,
+  type GgmlType,
+  type GgmlTypeTraits,
+} from './gguf-quant.js';
+
+export type { GgmlType } from './gguf-quant.js';
+
+export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
+export const GGUF_DEFAULT_ALIGNMENT = 32;
+/** ggml's GGML_MAX_DIMS. */
+export const GGUF_MAX_DIMS = 4;
+
+/** The metadata value types, in GGUF's numbering (the index is the type id). */
+const VALUE_TYPES = [
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'uint32',
+  'int32',
+  'float32',
+  'bool',
+  'string',
+  'array',
+  'uint64',
+  'int64',
+  'float64',
+] as const;
+
+export type GgufValueType = (typeof VALUE_TYPES)[number];
+export type GgufScalarType = Exclude<GgufValueType, 'array'>;
+
+export type GgufArray =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufArray[];
+
+/** A metadata value as read: see the file comment for how each type is represented. */
+export type GgufValue = number | bigint | boolean | string | GgufArray;
+
+/** A metadata value with its GGUF type, as the writer needs it (and as `typedMetadata` reports it). */
+export type GgufTypedValue =
+  | {
+      type: 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+      value: number;
+    }
+  | { type: 'uint64' | 'int64'; value: number | bigint }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | {
+      type: 'array';
+      itemType: GgufScalarType | 'array';
+      value: GgufArray | readonly number[] | readonly bigint[];
+    };
+
+/** Where a GGUF tensor lives and what it looks like on disk. */
+export interface GgufTensorInfo {
+  name: string;
+  type: GgmlType;
+  /** ggml's numeric type id. */
+  typeId: number;
+  /** Dimensions in ggml order: ne0 (the contiguous one) first. */
+  dims: number[];
+  /** Dimensions in PyTorch order (dims reversed): [rows, columns] for a matrix. */
+  shape: number[];
+  /** Number of elements. */
+  count: number;
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+  /** Offset relative to the start of the data section, as stored. */
+  relativeOffset: number;
+  byteLength: number;
+}
+
+/** An opened GGUF file: a WeightSource (read() dequantizes to float32) plus metadata and raw access. */
+export interface GgufFile extends WeightSource {
+  readonly version: number;
+  readonly alignment: number;
+  /** Absolute byte offset of the tensor data section. */
+  readonly dataOffset: number;
+  readonly metadata: Map<string, GgufValue>;
+  /** The metadata in file order, with each value's GGUF type (what writeGguf takes). */
+  readonly typedMetadata: ReadonlyArray<[string, GgufTypedValue]>;
+  tensorInfo(name: string): GgufTensorInfo;
+  /** The tensor's bytes as stored (a fresh copy), for consumers that compute on quantized blocks. */
+  readRaw(name: string): Promise<{ type: GgmlType; bytes: Uint8Array }>;
+}
+
+/** Bytes read from the source per step while parsing the header. */
+const HEADER_CHUNK = 1 << 20;
+/** Raw bytes converted per step in read(): bounds the extra memory a read needs. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+/** No single header field (a string, a numeric array) is larger than this in a real file. */
+const MAX_HEADER_READ = 256 * 1024 * 1024;
+/** Arrays nested deeper than this are refused (no real file nests at all). */
+const MAX_NESTING = 4;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const utf8 = new TextDecoder('utf-8');
+
+/** Sequential reader over the header, fetching the source in chunks; every read is bounds-checked. */
+class Cursor {
+  private buf: Uint8Array = new Uint8Array(0);
+  private dv = new DataView(this.buf.buffer);
+  private bufStart = 0;
+  pos = 0;
+  constructor(
+    private readonly src: ByteSource,
+    /** 4 in version 1, 8 from version 2 on. */
+    public countSize: 4 | 8,
+  ) {}
+
+  get left(): number {
+    return this.src.size - this.pos;
+  }
+
+  private get avail(): number {
+    return this.bufStart + this.buf.length - this.pos;
+  }
+
+  /** Makes `n` bytes at `pos` available, or throws BAD_FILE naming `what`. */
+  async need(n: number, what: string): Promise<void> {
+    if (this.avail >= n) return;
+    if (n > MAX_HEADER_READ) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${this.src.name}: ${what} at byte ${this.pos} would take ${n} bytes (at most ${MAX_HEADER_READ} expected in a header); corrupt header`,
+      );
+    }
+    if (n > this.left) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${this.src.name}: unexpected end of file reading ${what} at byte ${this.pos} (expected ${n} more bytes, the file has ${this.left})`,
+      );
+    }
+    const len = Math.min(this.left, Math.max(n, HEADER_CHUNK));
+    const got = await this.src.read(this.pos, len, new Uint8Array(len));
+    this.buf = got.length === len ? got : got.slice(0, len);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.bufStart = this.pos;
+  }
+
+  private at(n: number): number {
+    const o = this.pos - this.bufStart;
+    this.pos += n;
+    return o;
+  }
+
+  u32(): number {
+    return this.dv.getUint32(this.at(4), true);
+  }
+  /** A u64 as a number (exact up to 2^53; larger values come out approximate, which every check rejects). */
+  u64(): number {
+    const o = this.at(8);
+    return this.dv.getUint32(o, true) + this.dv.getUint32(o + 4, true) * 2 ** 32;
+  }
+  /** A count or string length: u32 in version 1, u64 after. */
+  count(): number {
+    return this.countSize === 4 ? this.u32() : this.u64();
+  }
+  bytes(n: number): Uint8Array {
+    const o = this.at(n);
+    return this.buf.subarray(o, o + n);
+  }
+  view(): DataView {
+    return this.dv;
+  }
+  offsetOf(n: number): number {
+    return this.at(n);
+  }
+
+  /** A length-prefixed string when it is already buffered (and within the file), else undefined; no await. */
+  tryStr(): string | undefined {
+    if (this.avail < this.countSize) return undefined;
+    const start = this.pos;
+    const n = this.count();
+    if (n > this.left || this.avail < n) {
+      this.pos = start;
+      return undefined;
+    }
+    return utf8.decode(this.bytes(n));
+  }
+
+  /** A length-prefixed string; `what` names it in errors. */
+  async str(what: string): Promise<string> {
+    await this.need(this.countSize, what);
+    const start = this.pos;
+    const n = this.count();
+    if (n > this.left) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${this.src.name}: ${what} at byte ${start} has length ${n}, past the end of the file (${this.left} bytes left); corrupt header`,
+      );
+    }
+    await this.need(n, what);
+    return utf8.decode(this.bytes(n));
+  }
+}
+
+function typeName(id: number): string {
+  return id < VALUE_TYPES.length ? VALUE_TYPES[id] : `unknown type ${id}`;
+}
+
+const SCALAR_SIZE: Partial<Record<GgufValueType, number>> = {
+  uint8: 1,
+  int8: 1,
+  uint16: 2,
+  int16: 2,
+  uint32: 4,
+  int32: 4,
+  float32: 4,
+  bool: 1,
+  uint64: 8,
+  int64: 8,
+  float64: 8,
+};
+
+/** Opens a GGUF file: reads and validates the header; tensors are read on demand. */
+export async function openGguf(src: ByteSource): Promise<GgufFile> {
+  const file = src.name;
+  const bad = (msg: string) => new GlassError('BAD_FILE', `${file}: ${msg}`);
+  if (src.size < 8)
+    throw bad(`the file is ${src.size} bytes, too short for a GGUF header (expected at least 8 bytes)`);
+  const c = new Cursor(src, 8);
+  await c.need(8, 'the header');
+  const magic = c.u32();
+  if (magic !== GGUF_MAGIC) {
+    const head = new Uint8Array(c.view().buffer, c.view().byteOffset, 4);
+    const shown = [...head]
+      .map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
+      .join('');
+    throw bad(`bad magic "${shown}" (expected "GGUF"); this is not a GGUF file`);
+  }
+  const version = c.u32();
+  if (version !== 0 && (version & 0xffff) === 0) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${file}: big-endian GGUF (version reads as 0x${version.toString(16)}) is not supported (expected a little-endian file)`,
+    );
+  }
+  if (version === 0) throw bad('GGUF version 0 (expected 1, 2 or 3)');
+  if (version > 3)
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${file}: GGUF version ${version} is not supported (expected 1, 2 or 3)`,
+    );
+  c.countSize = version === 1 ? 4 : 8;
+
+  await c.need(2 * c.countSize, 'the tensor and metadata counts');
+  const nTensors = c.count();
+  const nKv = c.count();
+  // Each metadata entry takes at least a key length, a type and one byte; each tensor info at least a name
+  // length, n_dims, a type and an offset.
+  const minKv = c.countSize + 4 + 1;
+  const minTensor = c.countSize + 4 + 4 + 8;
+  if (nKv * minKv > c.left) {
+    throw bad(`metadata count ${nKv} cannot fit in the ${c.left} bytes that follow (corrupt header)`);
+  }
+  if (nTensors * minTensor > c.left) {
+    throw bad(`tensor count ${nTensors} cannot fit in the ${c.left} bytes that follow (corrupt header)`);
+  }
+
+  const metadata = new Map<string, GgufValue>();
+  const typed: Array<[string, GgufTypedValue]> = [];
+  for (let i = 0; i < nKv; i++) {
+    const key = await c.str(`the key of metadata entry ${i}`);
+    await c.need(4, `the type of metadata "${key}"`);
+    const t = c.u32();
+    if (t >= VALUE_TYPES.length) throw bad(`metadata "${key}" has unknown value type ${t} (expected 0..12)`);
+    if (metadata.has(key)) throw bad(`metadata "${key}" appears twice (expected unique keys)`);
+    const tv = await readValue(c, VALUE_TYPES[t], `metadata "${key}"`, file, 0);
+    metadata.set(key, tv.value as GgufValue);
+    typed.push([key, tv]);
+  }
+
+  let alignment = GGUF_DEFAULT_ALIGNMENT;
+  const al = metadata.get('general.alignment');
+  if (al !== undefined) {
+    if (typeof al !== 'number' || !Number.isInteger(al) || al <= 0 || (al & (al - 1)) !== 0) {
+      throw bad(`metadata "general.alignment" is ${describeValue(al)} (expected a power of two)`);
+    }
+    alignment = al;
+  }
+
+  interface Raw {
+    name: string;
+    traits: GgmlTypeTraits;
+    dims: number[];
+    count: number;
+    rel: number;
+    bytes: number;
+  }
+  const raws: Raw[] = [];
+  const seen = new Set<string>();
+  const dimSize = c.countSize;
+  for (let i = 0; i < nTensors; i++) {
+    const name = await c.str(`the name of tensor ${i}`);
+    const badT = (msg: string) => bad(`tensor "${name}": ${msg}`);
+    if (seen.has(name)) throw badT('appears twice (expected unique tensor names)');
+    seen.add(name);
+    await c.need(4, `tensor "${name}"`);
+    const nDims = c.u32();
+    if (nDims > GGUF_MAX_DIMS) throw badT(`has ${nDims} dimensions (expected at most ${GGUF_MAX_DIMS})`);
+    await c.need(nDims * dimSize + 4 + 8, `tensor "${name}"`);
+    const dims: number[] = [];
+    let count = 1;
+    for (let d = 0; d < nDims; d++) {
+      const v = dimSize === 4 ? c.u32() : c.u64();
+      dims.push(v);
+      count *= v;
+    }
+    if (!Number.isSafeInteger(count) || dims.some((v) => !Number.isSafeInteger(v))) {
+      throw badT(`dims [${dims.join(', ')}] are absurdly large (corrupt header)`);
+    }
+    const typeId = c.u32();
+    const rel = c.u64();
+    const traits = ggmlTypeById(typeId);
+    if (!traits) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${file}: tensor "${name}": unknown ggml type ${typeId} (this version knows ids 0..39; a newer llama.cpp type?)`,
+      );
+    }
+    if (count % traits.blockSize !== 0) {
+      throw badT(
+        `${count} elements (dims [${dims.join(', ')}]) of ${traits.name} are not a whole number of blocks (expected a multiple of ${traits.blockSize})`,
+      );
+    }
+    const bytes = (count / traits.blockSize) * traits.typeSize;
+    if (rel % alignment !== 0) {
+      throw badT(`data offset ${rel} is not a multiple of the alignment ${alignment}`);
+    }
+    raws.push({ name, traits, dims, count, rel, bytes });
+  }
+
+  const headerEnd = c.pos;
+  const dataOffset = Math.ceil(headerEnd / alignment) * alignment;
+  const dataSize = Math.max(0, src.size - dataOffset);
+  for (const r of raws) {
+    if (r.rel + r.bytes > dataSize) {
+      throw bad(
+        `tensor "${r.name}": data [${r.rel}, ${r.rel + r.bytes}) (${r.traits.name}, dims [${r.dims.join(', ')}]) lies outside the data section, which holds ${dataSize} bytes (the file is ${src.size} bytes; truncated?)`,
+      );
+    }
+  }
+  const sorted = raws.filter((r) => r.bytes > 0).sort((a, b) => a.rel - b.rel);
+  let reach: Raw | undefined;
+  for (const r of sorted) {
+    if (reach && r.rel < reach.rel + reach.bytes) {
+      const span = (x: Raw) => `[${x.rel}, ${x.rel + x.bytes})`;
+      throw bad(
+        `tensor "${r.name}" (bytes ${span(r)}) overlaps tensor "${reach.name}" (bytes ${span(reach)}) (expected disjoint tensors)`,
+      );
+    }
+    if (!reach || r.rel + r.bytes > reach.rel + reach.bytes) reach = r;
+  }
+
+  const infos = new Map<string, GgufTensorInfo>();
+  for (const r of raws) {
+    infos.set(r.name, {
+      name: r.name,
+      type: r.traits.name,
+      typeId: r.traits.id,
+      dims: r.dims,
+      shape: r.dims.slice().reverse(),
+      count: r.count,
+      offset: dataOffset + r.rel,
+      relativeOffset: r.rel,
+      byteLength: r.bytes,
+    });
+  }
+  const order = raws.map((r) => r.name);
+  const get = (name: string): GgufTensorInfo => {
+    const t = infos.get(name);
+    if (!t) throw notFound(file, name, order);
+    return t;
+  };
+  const copyInfo = (t: GgufTensorInfo): GgufTensorInfo => ({
+    ...t,
+    dims: t.dims.slice(),
+    shape: t.shape.slice(),
+  });
+
+  return {
+    name: file,
+    version,
+    alignment,
+    dataOffset,
+    metadata,
+    typedMetadata: typed,
+    names: () => order.slice(),
+    has: (name) => infos.has(name),
+    info(name): TensorInfo {
+      const t = get(name);
+      return { name, dtype: t.type, shape: t.shape.slice(), file };
+    },
+    tensorInfo: (name) => copyInfo(get(name)),
+    read: async (name) => readTensor(src, get(name)),
+    async readRaw(name) {
+      const t = get(name);
+      const bytes = new Uint8Array(t.byteLength);
+      const got = await src.read(t.offset, t.byteLength, bytes);
+      if (got !== bytes) bytes.set(got.subarray(0, t.byteLength));
+      return { type: t.type, bytes };
+    },
+    async close() {
+      await src.close?.();
+    },
+  };
+}
+
+async function readValue(
+  c: Cursor,
+  type: GgufValueType,
+  what: string,
+  file: string,
+  depth: number,
+): Promise<GgufTypedValue> {
+  switch (type) {
+    case 'string':
+      return { type, value: await c.str(`${what} (a string)`) };
+    case 'array':
+      return readArray(c, what, file, depth);
+    default: {
+      const size = SCALAR_SIZE[type]!;
+      await c.need(size, what);
+      const dv = c.view();
+      const o = c.offsetOf(size);
+      switch (type) {
+        case 'uint8':
+          return { type, value: dv.getUint8(o) };
+        case 'int8':
+          return { type, value: dv.getInt8(o) };
+        case 'uint16':
+          return { type, value: dv.getUint16(o, true) };
+        case 'int16':
+          return { type, value: dv.getInt16(o, true) };
+        case 'uint32':
+          return { type, value: dv.getUint32(o, true) };
+        case 'int32':
+          return { type, value: dv.getInt32(o, true) };
+        case 'float32':
+          return { type, value: shortestF32(dv.getFloat32(o, true)) };
+        case 'float64':
+          return { type, value: dv.getFloat64(o, true) };
+        case 'bool':
+          return { type, value: dv.getUint8(o) !== 0 };
+        case 'uint64':
+          return { type, value: safeOrBig(dv.getBigUint64(o, true)) };
+        case 'int64':
+          return { type, value: safeOrBig(dv.getBigInt64(o, true)) };
+      }
+    }
+  }
+  throw new Error(`internal: unhandled GGUF value type ${type}`);
+}
+
+/** The shortest decimal that is the same float32 (1e-5 rather than 0.000009999999747378752). */
+function shortestF32(v: number): number {
+  if (!Number.isFinite(v)) return v;
+  for (let p = 1; p < 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return s;
+  }
+  return v;
+}
+
+function safeOrBig(v: bigint): number | bigint {
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+}
+
+async function readArray(c: Cursor, what: string, file: string, depth: number): Promise<GgufTypedValue> {
+  const bad = (msg: string) => new GlassError('BAD_FILE', `${file}: ${what}: ${msg}`);
+  if (depth >= MAX_NESTING) throw bad(`arrays nested more than ${MAX_NESTING} deep (corrupt header?)`);
+  await c.need(4 + c.countSize, what);
+  const itemId = c.u32();
+  if (itemId >= VALUE_TYPES.length) throw bad(`array of unknown value type ${itemId} (expected 0..12)`);
+  const itemType = VALUE_TYPES[itemId];
+  const n = c.count();
+  const minItem =
+    itemType === 'string' ? c.countSize : itemType === 'array' ? 4 + c.countSize : SCALAR_SIZE[itemType]!;
+  if (n * minItem > c.left) {
+    throw bad(
+      `array of ${n} ${typeName(itemId)} items cannot fit in the ${c.left} bytes left in the file (corrupt header)`,
+    );
+  }
+  if (itemType === 'string') {
+    const out: string[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = c.tryStr() ?? (await c.str(`${what} item ${i}`));
+    return { type: 'array', itemType, value: out };
+  }
+  if (itemType === 'array') {
+    const out: GgufArray[] = new Array(n);
+    for (let i = 0; i < n; i++)
+      out[i] = (await readArray(c, `${what} item ${i}`, file, depth + 1)).value as GgufArray;
+    return { type: 'array', itemType, value: out };
+  }
+  const size = SCALAR_SIZE[itemType]!;
+  await c.need(n * size, what);
+  const raw = c.bytes(n * size);
+  if (itemType === 'bool') return { type: 'array', itemType, value: Array.from(raw, (b) => b !== 0) };
+  const copy = new Uint8Array(n * size);
+  copy.set(raw);
+  if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
+  const buf = copy.buffer;
+  const value: GgufArray = (() => {
+    switch (itemType) {
+      case 'uint8':
+        return copy;
+      case 'int8':
+        return new Int8Array(buf);
+      case 'uint16':
+        return new Uint16Array(buf);
+      case 'int16':
+        return new Int16Array(buf);
+      case 'uint32':
+        return new Uint32Array(buf);
+      case 'int32':
+        return new Int32Array(buf);
+      case 'float32':
+        return new Float32Array(buf);
+      case 'float64':
+        return new Float64Array(buf);
+      case 'uint64':
+        return new BigUint64Array(buf);
+      case 'int64':
+        return new BigInt64Array(buf);
+    }
+  })();
+  return { type: 'array', itemType, value };
+}
+
+function swapBytes(b: Uint8Array, size: number): void {
+  for (let i = 0; i + size <= b.length; i += size) {
+    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
+      const t = b[lo];
+      b[lo] = b[hi];
+      b[hi] = t;
+    }
+  }
+}
+
+function notFound(where: string, name: string, names: string[]): GlassError {
+  const tail = name.split('.').slice(-2).join('.');
+  const near = names.filter((n) => n.endsWith(tail)).slice(0, 3);
+  const hint = near.length > 0 ? `; similar: ${near.map((n) => `"${n}"`).join(', ')}` : '';
+  return new GlassError(
+    'NOT_FOUND',
+    `${where}: no tensor "${name}" (the file has ${names.length} tensors${hint})`,
+  );
+}
+
+async function readTensor(src: ByteSource, t: GgufTensorInfo): Promise<Float32Array> {
+  if (!DEQUANTIZABLE_TYPES.includes(t.type)) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${src.name}: tensor "${t.name}": ggml type ${t.type} cannot be converted to float32 yet (supported: ${DEQUANTIZABLE_TYPES.join(', ')})`,
+    );
+  }
+  const out = new Float32Array(t.count);
+  if (t.count === 0) return out;
+  if (t.type === 'F32' && LITTLE_ENDIAN) {
+    const dst = new Uint8Array(out.buffer);
+    const got = await src.read(t.offset, t.byteLength, dst);
+    if (got !== dst) dst.set(got.subarray(0, dst.length));
+    return out;
+  }
+  const { blockSize, typeSize } = ggmlTypeTraits(t.type);
+  const nBlocks = t.count / blockSize;
+  const step = Math.max(1, Math.floor(CHUNK_BYTES / typeSize));
+  const buf = new Uint8Array(Math.min(nBlocks, step) * typeSize);
+  for (let b = 0; b < nBlocks; b += step) {
+    const nb = Math.min(step, nBlocks - b);
+    const view = buf.subarray(0, nb * typeSize);
+    const got = await src.read(t.offset + b * typeSize, nb * typeSize, view);
+    if (got !== view) view.set(got.subarray(0, view.length));
+    dequantize(t.type, view, out, b * blockSize);
+  }
+  return out;
+}
+
+function describeValue(v: GgufValue | undefined): string {
+  if (v === undefined) return 'missing';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'object') return `an array of ${v.length}`;
+  return String(v);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Metadata helpers. Each takes the file (for its name in errors) or a bare metadata map.
+
+type MetaLike = GgufFile | { name: string; metadata: Map<string, GgufValue> } | Map<string, GgufValue>;
+
+function metaOf(m: MetaLike): { name: string; metadata: Map<string, GgufValue> } {
+  return m instanceof Map ? { name: '<gguf metadata>', metadata: m } : m;
+}
+
+function metaGet<T>(
+  m: MetaLike,
+  key: string,
+  fallback: T | undefined,
+  expected: string,
+  convert: (v: GgufValue) => T | undefined,
+): T {
+  const { name, metadata } = metaOf(m);
+  const v = metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new GlassError('BAD_FILE', `${name}: metadata "${key}" is missing (expected ${expected})`);
+  }
+  const out = convert(v);
+  if (out === undefined)
+    throw new GlassError(
+      'BAD_FILE',
+      `${name}: metadata "${key}" is ${describeValue(v)} (expected ${expected})`,
+    );
+  return out;
+}
+
+/** A string metadata value; BAD_FILE naming the key when missing (and no fallback) or not a string. */
+export function ggufString(m: MetaLike, key: string, fallback?: string): string {
+  return metaGet(m, key, fallback, 'a string', (v) => (typeof v === 'string' ? v : undefined));
+}
+
+/** A numeric metadata value (u64/i64 must fit in a safe integer). */
+export function ggufNumber(m: MetaLike, key: string, fallback?: number): number {
+  return metaGet(m, key, fallback, 'a number', (v) => (typeof v === 'number' ? v : undefined));
+}
+
+/** A non-negative integer metadata value. */
+export function ggufCount(m: MetaLike, key: string, fallback?: number): number {
+  return metaGet(m, key, fallback, 'a non-negative integer', (v) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined,
+  );
+}
+
+export function ggufBool(m: MetaLike, key: string, fallback?: boolean): boolean {
+  return metaGet(m, key, fallback, 'a bool', (v) => (typeof v === 'boolean' ? v : undefined));
+}
+
+export function ggufStringArray(m: MetaLike, key: string, fallback?: string[]): string[] {
+  return metaGet(m, key, fallback, 'an array of strings', (v) =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined,
+  );
+}
+
+/** Numeric metadata arrays as ggufNumberArray returns them. */
+export type GgufNumberArray =
+  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+
+/** A numeric array metadata value (64-bit integer arrays are converted to Float64Array and must hold safe integers). */
+export function ggufNumberArray(m: MetaLike, key: string, fallback?: GgufNumberArray): GgufNumberArray {
+  return metaGet<GgufNumberArray>(m, key, fallback, 'an array of numbers', (v) => {
+    if (v instanceof BigInt64Array || v instanceof BigUint64Array) {
+      const out = new Float64Array(v.length);
+      for (let i = 0; i < v.length; i++) {
+        const n = Number(v[i]);
+        if (!Number.isSafeInteger(n)) return undefined;
+        out[i] = n;
+      }
+      return out;
+    }
+    return ArrayBuffer.isView(v) ? (v as GgufNumberArray) : undefined;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Llama models in GGUF: config from `llama.*` metadata, tensor names mapped to Hugging Face's.
+
+/** A Llama configuration read from GGUF metadata; field names match models/llama.ts's LlamaSpec. */
+export interface GgufLlamaConfig {
+  arch: 'llama';
+  dim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  ffnDim: number;
+  vocabSize: number;
+  contextLength: number;
+  normEps: number;
+  ropeTheta: number;
+  /** Rotated dimensions per head (`llama.rope.dimension_count`, default headDim). */
+  ropeDim: number;
+  /** GGUF's q/k weights use the interleaved-pair RoPE convention (llama.cpp's converter permutes HF's). */
+  ropeStyle: RopeStyle;
+  /** True when the file has no `output.weight` (the LM head is the token embedding). */
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | undefined;
+  eosTokenId: number | undefined;
+}
+
+/** Reads `llama.*` metadata (BAD_FILE naming the key when one is missing or wrong; UNSUPPORTED for other architectures). */
+export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
+  const arch = ggufString(file, 'general.architecture');
+  if (arch !== 'llama') {
+    throw new GlassError('UNSUPPORTED', `${file.name}: general.architecture is "${arch}" (expected "llama")`);
+  }
+  const k = (s: string) => `llama.${s}`;
+  const dim = positive(file, k('embedding_length'));
+  const nLayers = positive(file, k('block_count'));
+  const ffnDim = positive(file, k('feed_forward_length'));
+  const nHeads = positive(file, k('attention.head_count'));
+  const nKvHeads = positive(file, k('attention.head_count_kv'), nHeads);
+  const contextLength = positive(file, k('context_length'));
+  if (dim % nHeads !== 0) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${file.name}: llama.embedding_length ${dim} is not divisible by llama.attention.head_count ${nHeads}`,
+    );
+  }
+  if (nHeads % nKvHeads !== 0) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${file.name}: llama.attention.head_count ${nHeads} is not divisible by llama.attention.head_count_kv ${nKvHeads}`,
+    );
+  }
+  const headDim = dim / nHeads;
+  const ropeDim = positive(file, k('rope.dimension_count'), headDim);
+  const ropeTheta = ggufNumber(file, k('rope.freq_base'), 10000);
+  const normEps = ggufNumber(file, k('attention.layer_norm_rms_epsilon'), 1e-5);
+  let vocabSize: number;
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  if (tokens !== undefined) vocabSize = ggufStringArray(file, 'tokenizer.ggml.tokens').length;
+  else if (file.metadata.has(k('vocab_size'))) vocabSize = positive(file, k('vocab_size'));
+  else if (file.has('token_embd.weight')) vocabSize = file.tensorInfo('token_embd.weight').shape[0];
+  else
+    throw new GlassError(
+      'BAD_FILE',
+      `${file.name}: cannot tell the vocabulary size (no tokenizer.ggml.tokens, llama.vocab_size or token_embd.weight)`,
+    );
+  const optId = (key: string) => (file.metadata.has(key) ? ggufCount(file, key) : undefined);
+  return {
+    arch,
+    dim,
+    nLayers,
+    nHeads,
+    nKvHeads,
+    headDim,
+    ffnDim,
+    vocabSize,
+    contextLength,
+    normEps,
+    ropeTheta,
+    ropeDim,
+    ropeStyle: 'interleaved',
+    tieWordEmbeddings: !file.has('output.weight'),
+    bosTokenId: optId('tokenizer.ggml.bos_token_id'),
+    eosTokenId: optId('tokenizer.ggml.eos_token_id'),
+  };
+}
+
+function positive(file: GgufFile, key: string, fallback?: number): number {
+  const v = ggufCount(file, key, fallback);
+  if (v <= 0)
+    throw new GlassError('BAD_FILE', `${file.name}: metadata "${key}" is ${v} (expected a positive integer)`);
+  return v;
+}
+
+const LAYER_NAMES: Record<string, string> = {
+  attn_norm: 'input_layernorm',
+  attn_q: 'self_attn.q_proj',
+  attn_k: 'self_attn.k_proj',
+  attn_v: 'self_attn.v_proj',
+  attn_output: 'self_attn.o_proj',
+  ffn_norm: 'post_attention_layernorm',
+  ffn_gate: 'mlp.gate_proj',
+  ffn_down: 'mlp.down_proj',
+  ffn_up: 'mlp.up_proj',
+};
+const GLOBAL_NAMES: Record<string, string> = {
+  token_embd: 'model.embed_tokens',
+  output_norm: 'model.norm',
+  output: 'lm_head',
+};
+const HF_LAYER = new Map(Object.entries(LAYER_NAMES).map(([g, h]) => [h, g]));
+const HF_GLOBAL = new Map(Object.entries(GLOBAL_NAMES).map(([g, h]) => [h, g]));
+
+/** GGUF Llama tensor name → Hugging Face Llama name (`blk.3.ffn_gate.weight` → `model.layers.3.mlp.gate_proj.weight`); undefined when unknown. */
+export function ggufToHfLlamaName(name: string): string | undefined {
+  const m = /^(?:blk\.(\d+)\.)?([a-z_]+)\.(weight|bias)$/.exec(name);
+  if (!m) return undefined;
+  const [, layer, base, kind] = m;
+  if (layer !== undefined) {
+    const h = LAYER_NAMES[base];
+    return h === undefined ? undefined : `model.layers.${Number(layer)}.${h}.${kind}`;
+  }
+  const h = GLOBAL_NAMES[base];
+  return h === undefined ? undefined : `${h}.${kind}`;
+}
+
+/** Hugging Face Llama tensor name → GGUF name; undefined when unknown. */
+export function hfToGgufLlamaName(name: string): string | undefined {
+  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
+  if (m) {
+    const g = HF_LAYER.get(m[2]);
+    return g === undefined ? undefined : `blk.${Number(m[1])}.${g}.${m[3]}`;
+  }
+  const n = /^(.+)\.(weight|bias)$/.exec(name);
+  if (!n) return undefined;
+  const g = HF_GLOBAL.get(n[1]);
+  return g === undefined ? undefined : `${g}.${n[2]}`;
+}
+
+/**
+ * The GGUF file's tensors under Hugging Face Llama names (tensors without a mapping keep their GGUF names),
+ * so one Llama loader reads safetensors, llama2.c and GGUF alike. Shapes are in PyTorch order ([out, in]),
+ * as HF's are; q/k rows are in GGUF's interleaved RoPE convention (ropeStyle 'interleaved').
+ */
+export function ggufAsHfLlama(file: GgufFile): WeightSource {
+  const toGguf = new Map<string, string>();
+  for (const g of file.names()) toGguf.set(ggufToHfLlamaName(g) ?? g, g);
+  const order = [...toGguf.keys()];
+  const get = (name: string): string => {
+    const g = toGguf.get(name);
+    if (g === undefined) throw notFound(file.name, name, order);
+    return g;
+  };
+  return {
+    name: file.name,
+    names: () => order.slice(),
+    has: (name) => toGguf.has(name),
+    info: (name) => ({ ...file.info(get(name)), name }),
+    read: (name) => file.read(get(name)),
+    close: () => file.close(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writing.
+
+/** Tensor types the writer produces. */
+export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+
+export interface GgufTensorToWrite {
+  name: string;
+  /** PyTorch order ([rows, columns]); written reversed (ne0 first), as GGUF stores dims. */
+  shape: number[];
+  type: GgufWritableType;
+  data: Float32Array;
+}
+
+export interface GgufWriteOptions {
+  /** Only version 3 is written. */
+  version?: 3;
+  metadata: Array<[string, GgufTypedValue]>;
+  tensors: GgufTensorToWrite[];
+  /** Data alignment (a power of two; default 32, or `general.alignment` when the metadata has it). */
+  alignment?: number;
+}
+
+/** llama.cpp's GGML_MAX_NAME (64) includes the terminator. */
+const MAX_TENSOR_NAME = 63;
+
+const ENCODER = new TextEncoder();
+
+class ByteWriter {
+  private buf = new Uint8Array(4096);
+  private dv = new DataView(this.buf.buffer);
+  length = 0;
+  private grow(n: number): number {
+    if (this.length + n > this.buf.length) {
+      let cap = this.buf.length * 2;
+      while (cap < this.length + n) cap *= 2;
+      const b = new Uint8Array(cap);
+      b.set(this.buf.subarray(0, this.length));
+      this.buf = b;
+      this.dv = new DataView(b.buffer);
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+  u8(v: number) {
+    const at = this.grow(1);
+    this.dv.setUint8(at, v);
+  }
+  i8(v: number) {
+    const at = this.grow(1);
+    this.dv.setInt8(at, v);
+  }
+  u16(v: number) {
+    const at = this.grow(2);
+    this.dv.setUint16(at, v, true);
+  }
+  i16(v: number) {
+    const at = this.grow(2);
+    this.dv.setInt16(at, v, true);
+  }
+  u32(v: number) {
+    const at = this.grow(4);
+    this.dv.setUint32(at, v, true);
+  }
+  i32(v: number) {
+    const at = this.grow(4);
+    this.dv.setInt32(at, v, true);
+  }
+  f32(v: number) {
+    const at = this.grow(4);
+    this.dv.setFloat32(at, v, true);
+  }
+  f64(v: number) {
+    const at = this.grow(8);
+    this.dv.setFloat64(at, v, true);
+  }
+  u64(v: number | bigint) {
+    const at = this.grow(8);
+    this.dv.setBigUint64(at, BigInt(v), true);
+  }
+  i64(v: number | bigint) {
+    const at = this.grow(8);
+    this.dv.setBigInt64(at, BigInt(v), true);
+  }
+  bytes(b: Uint8Array) {
+    const at = this.grow(b.length);
+    this.buf.set(b, at);
+  }
+  /** u64 byte length, then UTF-8 bytes (encoded straight into the buffer). */
+  str(s: string) {
+    const lenAt = this.grow(8 + 3 * s.length);
+    const { written } = ENCODER.encodeInto(s, this.buf.subarray(lenAt + 8));
+    this.length = lenAt + 8 + written;
+    this.dv.setBigUint64(lenAt, BigInt(written), true);
+  }
+  pad(alignment: number) {
+    const n = (alignment - (this.length % alignment)) % alignment;
+    this.grow(n); // new bytes are zero: the buffer is zero-filled and only ever appended to
+  }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const INT_RANGES: Record<string, [number, number]> = {
+  uint8: [0, 255],
+  int8: [-128, 127],
+  uint16: [0, 65535],
+  int16: [-32768, 32767],
+  uint32: [0, 2 ** 32 - 1],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+};
+const BIG_RANGES: Record<string, [bigint, bigint]> = {
+  uint64: [0n, 2n ** 64n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
+function badValue(v: unknown, expected: string, key: string, item?: number): GlassError {
+  const shown = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  const where = item === undefined ? '' : ` item ${item}`;
+  return new GlassError('BAD_INPUT', `GGUF metadata "${key}"${where}: value ${shown} is not ${expected}`);
+}
+
+function writeScalar(w: ByteWriter, type: GgufScalarType, v: unknown, key: string, item?: number): void {
+  switch (type) {
+    case 'string':
+      if (typeof v !== 'string') throw badValue(v, 'a string', key, item);
+      w.str(v);
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') throw badValue(v, 'a boolean', key, item);
+      w.u8(v ? 1 : 0);
+      return;
+    case 'float32':
+    case 'float64':
+      if (typeof v !== 'number') throw badValue(v, 'a number', key, item);
+      if (type === 'float32') w.f32(v);
+      else w.f64(v);
+      return;
+    case 'uint64':
+    case 'int64': {
+      const [lo, hi] = BIG_RANGES[type];
+      const ok = (typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint';
+      if (!ok || BigInt(v) < lo || BigInt(v) > hi) throw badValue(v, `a ${type} integer`, key, item);
+      if (type === 'uint64') w.u64(v);
+      else w.i64(v);
+      return;
+    }
+    default: {
+      const [lo, hi] = INT_RANGES[type];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+        throw badValue(v, `a ${type} integer (${lo}..${hi})`, key, item);
+      }
+      switch (type) {
+        case 'uint8':
+          w.u8(v);
+          return;
+        case 'int8':
+          w.i8(v);
+          return;
+        case 'uint16':
+          w.u16(v);
+          return;
+        case 'int16':
+          w.i16(v);
+          return;
+        case 'uint32':
+          w.u32(v);
+          return;
+        case 'int32':
+          w.i32(v);
+          return;
+      }
+    }
+  }
+}
+
+function writeValue(w: ByteWriter, key: string, tv: GgufTypedValue): void {
+  const id = VALUE_TYPES.indexOf(tv.type);
+  if (id < 0) throw new GlassError('BAD_INPUT', `GGUF metadata "${key}": unknown type "${String(tv.type)}"`);
+  w.u32(id);
+  if (tv.type !== 'array') {
+    writeScalar(w, tv.type, tv.value, key);
+    return;
+  }
+  const itemId = VALUE_TYPES.indexOf(tv.itemType);
+  if (itemId < 0 || tv.itemType === 'array') {
+    throw new GlassError(
+      'BAD_INPUT',
+      `GGUF metadata "${key}": cannot write arrays of ${String(tv.itemType)} (expected a scalar or string item type)`,
+    );
+  }
+  const items = tv.value as ArrayLike<unknown>;
+  if (items === null || typeof items !== 'object' || typeof items.length !== 'number') {
+    throw new GlassError('BAD_INPUT', `GGUF metadata "${key}": value is not an array`);
+  }
+  w.u32(itemId);
+  w.u64(items.length);
+  const itemType = tv.itemType;
+  for (let i = 0; i < items.length; i++) writeScalar(w, itemType, items[i], key, i);
+}
+
+interface PlannedTensor {
+  t: GgufTensorToWrite;
+  rel: number;
+  bytes: number;
+}
+
+/** Validates the options and lays the file out: header bytes (padded to the alignment) and each tensor's place. */
+function planGguf(opts: GgufWriteOptions): {
+  header: Uint8Array;
+  tensors: PlannedTensor[];
+  alignment: number;
+  size: number;
+} {
+  if (opts.version !== undefined && opts.version !== 3) {
+    throw new GlassError('BAD_INPUT', `GGUF version ${String(opts.version)} cannot be written (expected 3)`);
+  }
+  const meta = opts.metadata.slice();
+  const keys = new Set<string>();
+  for (const [k] of meta) {
+    if (keys.has(k)) throw new GlassError('BAD_INPUT', `GGUF metadata "${k}" is given twice`);
+    keys.add(k);
+  }
+  const given = meta.find(([k]) => k === 'general.alignment');
+  let alignment = opts.alignment ?? GGUF_DEFAULT_ALIGNMENT;
+  if (given) {
+    const [, v] = given;
+    if (v.type !== 'uint32')
+      throw new GlassError('BAD_INPUT', 'GGUF metadata "general.alignment" must have type uint32');
+    if (opts.alignment !== undefined && v.value !== opts.alignment) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `GGUF alignment ${opts.alignment} disagrees with metadata "general.alignment" ${v.value}`,
+      );
+    }
+    alignment = v.value;
+  }
+  if (
+    !Number.isInteger(alignment) ||
+    alignment <= 0 ||
+    alignment > 2 ** 31 ||
+    (alignment & (alignment - 1)) !== 0
+  ) {
+    throw new GlassError('BAD_INPUT', `GGUF alignment ${alignment} is not a power of two`);
+  }
+  if (!given && alignment !== GGUF_DEFAULT_ALIGNMENT)
+    meta.push(['general.alignment', { type: 'uint32', value: alignment }]);
+
+  const w = new ByteWriter();
+  w.u32(GGUF_MAGIC);
+  w.u32(3);
+  w.u64(opts.tensors.length);
+  w.u64(meta.length);
+  for (const [k, v] of meta) {
+    w.str(k);
+    writeValue(w, k, v);
+  }
+  const names = new Set<string>();
+  const planned: PlannedTensor[] = [];
+  let rel = 0;
+  for (const t of opts.tensors) {
+    const badT = (msg: string) => new GlassError('BAD_INPUT', `GGUF tensor "${t.name}": ${msg}`);
+    if (t.name === '' || ENCODER.encode(t.name).length > MAX_TENSOR_NAME) {
+      throw badT(`the name must be 1..${MAX_TENSOR_NAME} bytes (llama.cpp's limit)`);
+    }
+    if (names.has(t.name)) throw badT('is given twice');
+    names.add(t.name);
+    if (t.shape.length < 1 || t.shape.length > GGUF_MAX_DIMS)
+      throw badT(`shape [${t.shape.join(', ')}] must have 1..${GGUF_MAX_DIMS} dimensions`);
+    let count = 1;
+    for (const d of t.shape) {
+      if (!Number.isSafeInteger(d) || d < 0)
+        throw badT(`shape [${t.shape.join(', ')}] must be non-negative integers`);
+      count *= d;
+    }
+    if (count !== t.data.length)
+      throw badT(`shape [${t.shape.join(', ')}] holds ${count} values but data has ${t.data.length}`);
+    if (!['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'].includes(t.type)) {
+      throw badT(`cannot write type ${String(t.type)} (expected F32, F16, BF16, Q8_0 or Q4_0)`);
+    }
+    const traits = ggmlTypeTraits(t.type);
+    const rowLen = t.shape[t.shape.length - 1];
+    if (rowLen % traits.blockSize !== 0) {
+      throw badT(
+        `rows of ${rowLen} values cannot be stored as ${t.type} (llama.cpp needs a multiple of ${traits.blockSize})`,
+      );
+    }
+    const bytes = (count / traits.blockSize) * traits.typeSize;
+    w.str(t.name);
+    w.u32(t.shape.length);
+    for (let d = t.shape.length - 1; d >= 0; d--) w.u64(t.shape[d]);
+    w.u32(traits.id);
+    w.u64(rel);
+    planned.push({ t, rel, bytes });
+    rel += Math.ceil(bytes / alignment) * alignment;
+  }
+  w.pad(alignment);
+  const header = w.result();
+  return { header, tensors: planned, alignment, size: header.length + rel };
+}
+
+function encodeTensor(t: GgufTensorToWrite): Uint8Array {
+  if (t.type === 'BF16') {
+    const out = new Uint8Array(t.data.length * 2);
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let i = 0; i < t.data.length; i++) {
+      f[0] = t.data[i];
+      const x = u[0];
+      const h =
+        (x & 0x7fffffff) > 0x7f800000
+          ? ((x >>> 16) | 0x40) & 0xffff
+          : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+      out[2 * i] = h & 0xff;
+      out[2 * i + 1] = h >> 8;
+    }
+    return out;
+  }
+  return quantize(t.type, t.data);
+}
+
+/**
+ * The bytes of a GGUF version 3 file, in order: the header, then each tensor's data padded to the
+ * alignment. Lets a writer stream tensors to disk one at a time (see gguf-node.ts).
+ */
+export function* ggufChunks(opts: GgufWriteOptions): Generator<Uint8Array> {
+  const plan = planGguf(opts);
+  yield plan.header;
+  for (const p of plan.tensors) {
+    const data = encodeTensor(p.t);
+    yield data;
+    const pad = (plan.alignment - (p.bytes % plan.alignment)) % plan.alignment;
+    if (pad > 0) yield new Uint8Array(pad);
+  }
+}
+
+/**
+ * Serialises metadata and tensors to a GGUF version 3 file that llama.cpp reads: tensors back to back in the
+ * given order, each at a multiple of the alignment, F16/BF16 rounded to nearest even, Q8_0/Q4_0 quantized
+ * with ggml's reference rounding. Deterministic. Throws BAD_INPUT for invalid input.
+ */
+export function writeGguf(opts: GgufWriteOptions): Uint8Array {
+  const plan = planGguf(opts);
+  const out = new Uint8Array(plan.size);
+  out.set(plan.header, 0);
+  for (const p of plan.tensors) out.set(encodeTensor(p.t), plan.header.length + p.rel);
+  return out;
+}
