@@ -101,6 +101,10 @@ export function generate(
     const cache = net.newCache();
     const ids: number[] = [];
     const detok = tokenizer.decoder();
+    // Prime the decoder with the prompt's last token (its text is already shown) so it knows what the
+    // new text continues: SentencePiece, for one, drops the dummy-prefix space only right after BOS.
+    detok.push(promptIds[promptIds.length - 1]);
+    detok.flush();
     let text = '';
     let pending = '';
     let stopReason: StopReason = 'max-tokens';

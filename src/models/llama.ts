@@ -30,6 +30,8 @@ export interface LlamaSpec {
   ropeStyle: RopeStyle;
   /** Use the embedding table as the LM head when no lm_head.weight is present. */
   tieWordEmbeddings: boolean;
+  /** Rotated dimensions per head (default: all of them). */
+  ropeDim?: number;
   /** Qwen2 has biases on q, k, v. */
   attentionBias?: boolean;
 }
@@ -56,7 +58,7 @@ export async function buildLlama(
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const w = (name: string, shape: number[]) => get(src, name, shape, source);
-  const rope = new RotaryEmbedding(headDim, contextLength, spec.ropeTheta, spec.ropeStyle);
+  const rope = new RotaryEmbedding(headDim, contextLength, spec.ropeTheta, spec.ropeStyle, spec.ropeDim ?? headDim);
   const embed = await w('model.embed_tokens.weight', [vocabSize, dim]);
   const blocks: Block[] = [];
   for (let l = 0; l < nLayers; l++) {

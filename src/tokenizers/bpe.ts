@@ -9,6 +9,7 @@
 // a long run of digits or whitespace stays O(n log n).
 
 import { GlassError } from '../util/errors.js';
+import { IdBuffer, PairTable, utf8Decoder, utf8Encoder, utf8Stream, wellFormed } from './common.js';
 import type { EncodeOptions, IncrementalDecoder, SpecialTokens, TokenSpan, Tokenizer } from './tokenizer.js';
 
 /** GPT-2's pre-tokenization regex, in the syntax of the original (Python `regex` / Rust) files. */
@@ -179,93 +180,12 @@ export function compilePretokenizerPattern(pattern: string, where = 'pre-tokeniz
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Merge table: open addressing over (left, right) id pairs.
-
-class PairTable {
-  private readonly mask: number;
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly value: Int32Array;
-
-  constructor(count: number) {
-    let cap = 16;
-    while (cap < count * 2) cap *= 2;
-    this.mask = cap - 1;
-    this.left = new Int32Array(cap).fill(-1);
-    this.right = new Int32Array(cap);
-    this.value = new Int32Array(cap);
-  }
-
-  private static hash(a: number, b: number): number {
-    return (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) >>> 0;
-  }
-
-  /** Inserts when absent; returns false when the pair was already there (the first rank wins). */
-  add(a: number, b: number, v: number): boolean {
-    let i = PairTable.hash(a, b) & this.mask;
-    for (;;) {
-      const l = this.left[i];
-      if (l === -1) {
-        this.left[i] = a;
-        this.right[i] = b;
-        this.value[i] = v;
-        return true;
-      }
-      if (l === a && this.right[i] === b) return false;
-      i = (i + 1) & this.mask;
-    }
-  }
-
-  /** The value for (a, b), or -1. */
-  get(a: number, b: number): number {
-    let i = PairTable.hash(a, b) & this.mask;
-    for (;;) {
-      const l = this.left[i];
-      if (l === -1) return -1;
-      if (l === a && this.right[i] === b) return this.value[i];
-      i = (i + 1) & this.mask;
-    }
-  }
-}
-
 const NO_RANK = 0x7fffffff;
 /** Words with more initial symbols than this use the heap; shorter ones the simple O(n²) scan. */
 const LONG_WORD = 64;
 /** The word cache is cleared when it reaches this many entries; longer words are not cached. */
 const CACHE_LIMIT = 200_000;
 const CACHE_MAX_WORD = 256;
-
-// ignoreBOM: a leading U+FEFF is text to keep, not a byte-order mark to strip.
-const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-const utf8Encoder = new TextEncoder();
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
-
-/** Lone UTF-16 surrogates become U+FFFD, exactly as TextEncoder would encode them. */
-function wellFormed(text: string): string {
-  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
-}
-
-/** Growable output buffer of ids. */
-class IdBuffer {
-  data: Uint32Array;
-  length = 0;
-  constructor(capacity: number) {
-    this.data = new Uint32Array(Math.max(16, capacity));
-  }
-  push(id: number): void {
-    if (this.length === this.data.length) {
-      const next = new Uint32Array(this.data.length * 2);
-      next.set(this.data);
-      this.data = next;
-    }
-    this.data[this.length++] = id;
-  }
-  toArray(): Uint32Array {
-    return this.data.slice(0, this.length);
-  }
-}
 
 type Cached = number | Uint32Array;
 
@@ -660,12 +580,10 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   decoder(): IncrementalDecoder {
-    // TextDecoder in streaming mode holds back an incomplete UTF-8 sequence until its last byte
-    // arrives, and turns bytes that can never complete into U+FFFD right away.
-    const td = new TextDecoder('utf-8', { ignoreBOM: true });
+    const stream = utf8Stream();
     return {
-      push: (id: number): string => td.decode(this.bytesOf(id), { stream: true }),
-      flush: (): string => td.decode(),
+      push: (id: number): string => stream.push(this.bytesOf(id)),
+      flush: (): string => stream.flush(),
     };
   }
 

@@ -1,10 +1,12 @@
-// Stage 1 — loading byte-level BPE tokenizers from the models' own files: a Hugging Face
-// `tokenizer.json`, or the older pair `vocab.json` + `merges.txt` (OpenAI's `encoder.json` +
-// `vocab.bpe` are the same two files under other names). Works on parsed JSON and text, so it runs
-// in browsers too; see load-node.ts for reading a folder.
+// Stage 1 — loading tokenizers from the models' own files: a Hugging Face `tokenizer.json` (byte-level
+// BPE, or SentencePiece-style BPE as Llama 2 ships it), or the older pair `vocab.json` + `merges.txt`
+// (OpenAI's `encoder.json` + `vocab.bpe` are the same two files under other names). Works on parsed
+// JSON and text, so it runs in browsers too; see load-node.ts for reading a folder, and
+// sentencepiece-load.ts for SentencePiece's and llama2.c's binary files.
 
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
+import { PieceType, SentencePieceTokenizer, SPACE_SYMBOL } from './sentencepiece.js';
 import type { SpecialTokens, Tokenizer } from './tokenizer.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -122,8 +124,10 @@ export interface LoadOptions {
 }
 
 /**
- * Loads a Hugging Face `tokenizer.json` (already parsed). Supports byte-level BPE models: model.type
- * 'BPE' with a ByteLevel pre-tokenizer (GPT-2 style) or Split(regex) + ByteLevel (Llama-3/Qwen style).
+ * Loads a Hugging Face `tokenizer.json` (already parsed). Supports model.type 'BPE' in two kinds:
+ * byte-level (a ByteLevel pre-tokenizer, GPT-2 style, or Split(regex) + ByteLevel, Llama-3/Qwen
+ * style) and SentencePiece-style (byte_fallback, spaces turned into '▁' by a Prepend/Replace
+ * normalizer or a Metaspace pre-tokenizer: Llama 2, Mistral, TinyLlama) — see loadSentencePieceJson.
  */
 export function loadTokenizerFromJson(json: unknown, name: string, options: LoadOptions = {}): Tokenizer {
   if (!isObject(json))
@@ -134,15 +138,10 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
   if (type !== 'BPE') {
     throw new GlassError(
       'UNSUPPORTED',
-      `${name}: model.type ${describe(type)} is not supported (only byte-level "BPE" tokenizer.json files are)`,
+      `${name}: model.type ${describe(type)} is not supported (only "BPE" tokenizer.json files are, byte-level or SentencePiece-style)`,
     );
   }
-  if (model.byte_fallback === true) {
-    throw new GlassError(
-      'UNSUPPORTED',
-      `${name}: model.byte_fallback (SentencePiece-style BPE) is not supported by the byte-level BPE loader`,
-    );
-  }
+  if (isSentencePieceStyle(json, model)) return loadSentencePieceJson(json, model, name, options);
   if (json.normalizer !== null && json.normalizer !== undefined) {
     const t = isObject(json.normalizer) ? json.normalizer.type : undefined;
     throw new GlassError(
@@ -162,6 +161,33 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
 
   const vocab = readVocab(model.vocab, `${name}: model.vocab`);
 
+  const merges = readMerges(model, vocab, name);
+  const added = readAddedTokens(json, vocab, name);
+
+  const special = guessSpecialTokens(added.filter((t) => t.special));
+  applyTokenConfig(
+    special,
+    options.tokenConfig,
+    (s) => vocab.get(s) ?? added.find((t) => t.content === s)?.id,
+  );
+
+  return new BpeTokenizer({
+    name,
+    vocab,
+    merges,
+    addedTokens: added,
+    specialTokens: special,
+    pattern,
+    ignoreMerges: model.ignore_merges === true,
+  });
+}
+
+/** model.merges of a tokenizer.json ("a b" strings or ["a", "b"] pairs), checked against the vocabulary. */
+function readMerges(
+  model: Record<string, unknown>,
+  vocab: Map<string, number>,
+  name: string,
+): [string, string][] {
   const rawMerges = model.merges;
   if (!Array.isArray(rawMerges))
     throw new GlassError('BAD_FILE', `${name}: model.merges is missing or not an array`);
@@ -177,7 +203,15 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
     checkMerge(vocab, pair[0], pair[1], where);
     merges[i] = pair;
   }
+  return merges;
+}
 
+/** added_tokens of a tokenizer.json, checked against the vocabulary. */
+function readAddedTokens(
+  json: Record<string, unknown>,
+  vocab: Map<string, number>,
+  name: string,
+): AddedToken[] {
   const added: AddedToken[] = [];
   const rawAdded = json.added_tokens ?? [];
   if (!Array.isArray(rawAdded)) throw new GlassError('BAD_FILE', `${name}: added_tokens is not an array`);
@@ -203,23 +237,7 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
     }
     added.push({ id: t.id, content: t.content, special: t.special === true });
   });
-
-  const special = guessSpecialTokens(added.filter((t) => t.special));
-  applyTokenConfig(
-    special,
-    options.tokenConfig,
-    (s) => vocab.get(s) ?? added.find((t) => t.content === s)?.id,
-  );
-
-  return new BpeTokenizer({
-    name,
-    vocab,
-    merges,
-    addedTokens: added,
-    specialTokens: special,
-    pattern,
-    ignoreMerges: model.ignore_merges === true,
-  });
+  return added;
 }
 
 /** The pre-tokenizer regex of a tokenizer.json, or an UNSUPPORTED error. */
@@ -282,6 +300,200 @@ function readPreTokenizer(pre: unknown, name: string): string {
     'UNSUPPORTED',
     `${where} of type ${describe(pre.type)} is not supported (expected ByteLevel)`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SentencePiece-style BPE in a tokenizer.json (Llama 2 and its kin). Two generations of files:
+//   older: normalizer Sequence[Prepend("▁"), Replace(" " → "▁")], no pre-tokenizer;
+//   newer: no normalizer, pre_tokenizer Metaspace(replacement "▁", prepend_scheme, split false).
+// Both with model.byte_fallback and decoder Sequence[Replace("▁" → " "), ByteFallback, Fuse,
+// Strip(" ", 1, 0)] (or a Metaspace decoder). The merges are rank-ordered; for files converted from
+// a SentencePiece model, rank order is the pieces' score order.
+
+function isReplace(n: Record<string, unknown>, from: string, to: string): boolean {
+  return n.type === 'Replace' && isObject(n.pattern) && n.pattern.String === from && n.content === to;
+}
+
+/** Whether a BPE tokenizer.json is SentencePiece-style rather than byte-level. */
+function isSentencePieceStyle(json: Record<string, unknown>, model: Record<string, unknown>): boolean {
+  if (model.byte_fallback === true) return true;
+  const list = (v: unknown, key: string): Record<string, unknown>[] =>
+    !isObject(v) ? [] : v.type === 'Sequence' && Array.isArray(v[key]) ? v[key].filter(isObject) : [v];
+  const norms = list(json.normalizer, 'normalizers');
+  if (
+    norms.some((n) => (n.type === 'Prepend' && n.prepend === SPACE_SYMBOL) || isReplace(n, ' ', SPACE_SYMBOL))
+  )
+    return true;
+  const decs = list(json.decoder, 'decoders');
+  if (
+    decs.some((d) => d.type === 'Metaspace' || d.type === 'ByteFallback' || isReplace(d, SPACE_SYMBOL, ' '))
+  )
+    return true;
+  return false;
+}
+
+/** A SentencePiece-style tokenizer.json → SentencePieceTokenizer; UNSUPPORTED for parts it cannot honour. */
+function loadSentencePieceJson(
+  json: Record<string, unknown>,
+  model: Record<string, unknown>,
+  name: string,
+  options: LoadOptions,
+): Tokenizer {
+  // Normalisation: who turns spaces into '▁', and who puts the dummy '▁' in front.
+  let replace = false;
+  let prepend: 'always' | 'first' | 'never' = 'never';
+  const norm = json.normalizer;
+  if (norm !== null && norm !== undefined) {
+    const list =
+      isObject(norm) && norm.type === 'Sequence' && Array.isArray(norm.normalizers)
+        ? norm.normalizers
+        : [norm];
+    list.forEach((n: unknown, i: number) => {
+      const where = list.length === 1 && list[0] === norm ? 'normalizer' : `normalizer.normalizers[${i}]`;
+      if (isObject(n) && n.type === 'Prepend' && n.prepend === SPACE_SYMBOL) prepend = 'always';
+      else if (isObject(n) && isReplace(n, ' ', SPACE_SYMBOL)) replace = true;
+      else {
+        throw new GlassError(
+          'UNSUPPORTED',
+          `${name}: ${where} ${JSON.stringify(n)} is not supported (SentencePiece-style files: Prepend("▁") then Replace(" " → "▁"))`,
+        );
+      }
+    });
+  }
+  const pre = json.pre_tokenizer;
+  if (pre !== null && pre !== undefined) {
+    if (!isObject(pre) || pre.type !== 'Metaspace') {
+      const t = isObject(pre) ? pre.type : undefined;
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: pre_tokenizer ${describe(t)} is not supported for SentencePiece-style BPE (expected none, or Metaspace)`,
+      );
+    }
+    if (pre.replacement !== undefined && pre.replacement !== SPACE_SYMBOL) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: pre_tokenizer.replacement ${describe(pre.replacement)} is not supported (expected "▁")`,
+      );
+    }
+    if (pre.split === true) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: pre_tokenizer Metaspace with split = true is not supported yet`,
+      );
+    }
+    const scheme = pre.prepend_scheme ?? (pre.add_prefix_space === false ? 'never' : 'always');
+    if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: pre_tokenizer.prepend_scheme ${describe(scheme)} is not supported`,
+      );
+    }
+    if (prepend === 'never') prepend = scheme;
+    replace = true;
+  }
+  if (!replace) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: SentencePiece-style BPE (byte_fallback) whose spaces are not turned into "▁" (no Replace normalizer, no Metaspace pre-tokenizer) is not supported`,
+    );
+  }
+  const dec = json.decoder;
+  if (dec !== null && dec !== undefined) {
+    const list =
+      isObject(dec) && dec.type === 'Sequence' && Array.isArray(dec.decoders) ? dec.decoders : [dec];
+    list.forEach((d: unknown, i: number) => {
+      const ok =
+        isObject(d) &&
+        (d.type === 'ByteFallback' ||
+          d.type === 'Fuse' ||
+          d.type === 'Metaspace' ||
+          d.type === 'Strip' ||
+          isReplace(d, SPACE_SYMBOL, ' '));
+      if (!ok) {
+        const where = list.length === 1 && list[0] === dec ? 'decoder' : `decoder.decoders[${i}]`;
+        throw new GlassError(
+          'UNSUPPORTED',
+          `${name}: ${where} ${JSON.stringify(d)} is not supported (expected Replace("▁" → " "), ByteFallback, Fuse, Strip or Metaspace)`,
+        );
+      }
+    });
+  }
+  for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
+    const v = model[key];
+    if (v !== null && v !== undefined && v !== '') {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: model.${key} ${describe(v)} is not supported for SentencePiece-style BPE`,
+      );
+    }
+  }
+  if (model.ignore_merges === true) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: model.ignore_merges is not supported for SentencePiece-style BPE`,
+    );
+  }
+
+  const vocab = readVocab(model.vocab, `${name}: model.vocab`);
+  const merges = readMerges(model, vocab, name);
+  const added = readAddedTokens(json, vocab, name);
+
+  // Pieces by id: the vocabulary, then added tokens beyond it.
+  let size = 0;
+  for (const id of vocab.values()) size = Math.max(size, id + 1);
+  for (const t of added) size = Math.max(size, t.id + 1);
+  const pieces = new Array<string>(size);
+  for (const [tok, id] of vocab) {
+    if (pieces[id] !== undefined) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${name}: model.vocab: ${JSON.stringify(pieces[id])} and ${JSON.stringify(tok)} share id ${id}`,
+      );
+    }
+    pieces[id] = tok;
+  }
+  for (const t of added) pieces[t.id] ??= t.content;
+  for (let id = 0; id < size; id++) {
+    if (pieces[id] === undefined)
+      throw new GlassError('BAD_FILE', `${name}: no token has id ${id} (model.vocab has gaps)`);
+  }
+
+  const unkToken = model.unk_token;
+  const unk = typeof unkToken === 'string' ? vocab.get(unkToken) : undefined;
+  if (typeof unkToken === 'string' && unk === undefined) {
+    throw new GlassError(
+      'BAD_FILE',
+      `${name}: model.unk_token ${JSON.stringify(unkToken)} is not in model.vocab`,
+    );
+  }
+  const byteFallback = model.byte_fallback === true;
+  const types = new Uint8Array(size).fill(PieceType.NORMAL);
+  if (byteFallback)
+    for (let id = 0; id < size; id++) if (/^<0x[0-9A-Fa-f]{2}>$/.test(pieces[id])) types[id] = PieceType.BYTE;
+  for (const t of added) types[t.id] = t.special ? PieceType.CONTROL : PieceType.USER_DEFINED;
+  if (unk !== undefined) types[unk] = PieceType.UNKNOWN;
+
+  const special = guessSpecialTokens(added.filter((t) => t.special));
+  if (unk !== undefined) special.unk = unk;
+  applyTokenConfig(
+    special,
+    options.tokenConfig,
+    (s) => vocab.get(s) ?? added.find((t) => t.content === s)?.id,
+  );
+
+  return new SentencePieceTokenizer({
+    name,
+    pieces,
+    types,
+    merges,
+    bos: special.bos,
+    eos: special.eos,
+    unk: special.unk,
+    pad: special.pad,
+    addDummyPrefix: prepend !== 'never',
+    prefixAfterSpecial: prepend === 'always',
+    byteFallback,
+  });
 }
 
 export interface VocabMergesNames {

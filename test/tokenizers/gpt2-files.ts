@@ -1,6 +1,7 @@
-// Shared helpers for the tokenizer tests: where the real GPT-2 tokenizer files live, a seeded PRNG.
+// Shared helpers for the tokenizer tests: where the real GPT-2 tokenizer files live, llama.cpp's test
+// vectors, a seeded PRNG.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizerFromFolder } from '../../src/tokenizers/load-node.js';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
@@ -30,4 +31,24 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * llama.cpp's tokenizer test vectors `${vectorsDir}${file}.inp` / `.out`: each input string is
+ * followed by "\n__ggml_vocab_test__\n"; the .out file has one line of space-separated ids per
+ * string. Undefined when the files are absent.
+ */
+export function readVocabVectors(file: string): { inputs: string[]; expected: number[][] } | undefined {
+  const inp = vectorsDir + file + '.inp';
+  const out = vectorsDir + file + '.out';
+  if (!existsSync(inp) || !existsSync(out)) return undefined;
+  const sep = '\n__ggml_vocab_test__\n';
+  const raw = readFileSync(inp, 'utf8');
+  if (!raw.endsWith(sep)) throw new Error(`${inp}: does not end with the separator`);
+  const inputs = raw.slice(0, -sep.length).split(sep);
+  const expected = readFileSync(out, 'utf8')
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((line) => (line.trim() === '' ? [] : line.trim().split(' ').map(Number)));
+  return { inputs, expected };
 }

@@ -238,14 +238,14 @@ test('tokenizer.json: Split(regex) + ByteLevel pre-tokenizer, ignore_merges, ext
   });
 });
 
-test('loadTokenizerFromFolder: tokenizer.json first, then vocab.json + merges.txt, else NOT_FOUND', async (t) => {
+test('loadTokenizerFromFolder: tokenizer.json first, then tokenizer.model, vocab.json + merges.txt, tokenizer.bin, else NOT_FOUND', async (t) => {
   const empty = tempDir();
   try {
     await assert.rejects(loadTokenizerFromFolder(empty), {
       name: 'GlassError',
       code: 'NOT_FOUND',
       message: new RegExp(
-        `^${empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no tokenizer found \\(looked for tokenizer\\.json, or vocab\\.json \\+ merges\\.txt, or encoder\\.json \\+ vocab\\.bpe\\)`,
+        `^${empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no tokenizer found \\(looked for tokenizer\\.json, or tokenizer\\.model, or vocab\\.json \\+ merges\\.txt, or encoder\\.json \\+ vocab\\.bpe, or tokenizer\\.bin\\)`,
       ),
     });
     writeFileSync(join(empty, 'vocab.json'), '{}');
