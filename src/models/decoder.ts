@@ -8,6 +8,7 @@ import { KVCache } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
 import type { AdditivePositional } from '../nn/positional.js';
+import type { LayerTap } from '../nn/tap.js';
 import { GlassError } from '../util/errors.js';
 
 export interface DecoderParts {
@@ -19,6 +20,14 @@ export interface DecoderParts {
   /** [vocab, dim]; for tied models its matrix shares the embedding table's memory. */
   lmHead: Linear;
   contextLength: number;
+}
+
+/** What a forward pass shows a recorder (the trace): embeddings, then each layer through its tap. */
+export interface ForwardRecorder {
+  /** Token embeddings [rows × dim] (before positions are added) for ids at positions pos0... */
+  embeddings(ids: ArrayLike<number>, tokenVectors: Float32Array, pos0: number): void;
+  /** The tap for layer l, or null to skip it. */
+  layer(l: number): LayerTap | null;
 }
 
 export class Decoder {
@@ -59,7 +68,12 @@ export class Decoder {
    * Runs ids through the network at positions cache.length.., appending their keys/values to the cache.
    * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly`.
    */
-  forward(ids: ArrayLike<number>, cache: KVCache = this.newCache(), lastOnly = false): Float32Array {
+  forward(
+    ids: ArrayLike<number>,
+    cache: KVCache = this.newCache(),
+    lastOnly = false,
+    recorder: ForwardRecorder | null = null,
+  ): Float32Array {
     const rows = ids.length;
     const pos0 = cache.length;
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
@@ -70,14 +84,20 @@ export class Decoder {
       );
     }
     const x = this.embedding.forward(ids);
+    recorder?.embeddings(ids, x, pos0);
     this.positional?.addTo(x, rows, pos0);
     for (let l = 0; l < this.blocks.length; l++) {
-      this.blocks[l].forward(x, rows, cache.k[l], cache.v[l], pos0);
+      this.blocks[l].forward(x, rows, cache.k[l], cache.v[l], pos0, recorder ? recorder.layer(l) : null);
     }
     cache.length = pos0 + rows;
     const dim = this.dim;
     const tail = lastOnly ? x.subarray((rows - 1) * dim) : x;
     const outRows = lastOnly ? 1 : rows;
-    return this.lmHead.forward(this.finalNorm.forward(tail, outRows), outRows);
+    return this.logits(tail, outRows);
+  }
+
+  /** Final norm and LM head on residual vectors [rows × dim] → logits [rows × vocab] (also the logit lens). */
+  logits(x: Float32Array, rows: number): Float32Array {
+    return this.lmHead.forward(this.finalNorm.forward(x, rows), rows);
   }
 }

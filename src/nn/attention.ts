@@ -3,6 +3,7 @@
 // Grouped-query attention (Llama 2 70B, Mistral...) lets several query heads share one key/value head.
 import { backend } from '../tensor/index.js';
 import type { Linear } from './linear.js';
+import type { LayerTap } from './tap.js';
 
 export interface AttentionConfig {
   nHeads: number;
@@ -50,7 +51,7 @@ export class Attention {
   /**
    * x: [rows, dim] for positions pos0..pos0+rows-1. Writes their k, v into the cache buffers, then
    *   head_h = softmax(q_h·K_hᵀ / √d + causal mask) · V_h,   y = W_o · concat(head_1..head_H) + b_o
-   * `probs`, when given ([nHeads, rows, pos0+rows]), receives the attention weights.
+   * A tap, when given, sees the attention weights and each head's output.
    */
   forward(
     x: Float32Array,
@@ -58,7 +59,7 @@ export class Attention {
     kCache: Float32Array,
     vCache: Float32Array,
     pos0: number,
-    probs?: Float32Array,
+    tap: LayerTap | null = null,
   ): Float32Array {
     const { nHeads, nKvHeads, headDim } = this.config;
     const qkvDim = this.qkv.outDim;
@@ -76,7 +77,13 @@ export class Attention {
       vCache.set(qkv.subarray(src + this.qDim + this.kvDim, src + qkvDim), p);
     }
     const heads = new Float32Array(rows * this.qDim);
+    const total = pos0 + rows;
+    const probs = tap?.wantsAttention ? new Float32Array(nHeads * rows * total) : undefined;
     backend().attention(heads, q, kCache, vCache, rows, pos0, nHeads, nKvHeads, headDim, probs);
+    if (tap) {
+      if (probs) tap.attention(probs, nHeads, rows, total);
+      tap.heads(heads, rows, nHeads, headDim);
+    }
     return this.out.forward(heads, rows);
   }
 }

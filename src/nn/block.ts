@@ -6,6 +6,7 @@ import { backend } from '../tensor/index.js';
 import type { Attention } from './attention.js';
 import type { FeedForward } from './feedforward.js';
 import type { Norm } from './norm.js';
+import type { LayerTap } from './tap.js';
 
 export class Block {
   constructor(
@@ -15,13 +16,24 @@ export class Block {
     readonly ffn: FeedForward,
   ) {}
 
-  /** Updates the residual stream x ([rows, dim]) in place. */
-  forward(x: Float32Array, rows: number, kCache: Float32Array, vCache: Float32Array, pos0: number): void {
+  /** Updates the residual stream x ([rows, dim]) in place; a tap (trace) sees each stage. */
+  forward(
+    x: Float32Array,
+    rows: number,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    pos0: number,
+    tap: LayerTap | null = null,
+  ): void {
     const be = backend();
     const n = rows * this.norm1.dim;
-    const a = this.attention.forward(this.norm1.forward(x, rows), rows, kCache, vCache, pos0);
+    tap?.residualIn(x, rows);
+    const a = this.attention.forward(this.norm1.forward(x, rows), rows, kCache, vCache, pos0, tap);
+    tap?.attentionOut(a, rows);
     be.add(x, x, a, n);
-    const f = this.ffn.forward(this.norm2.forward(x, rows), rows);
+    const f = this.ffn.forward(this.norm2.forward(x, rows), rows, undefined, tap);
+    tap?.ffnOut(f, rows);
     be.add(x, x, f, n);
+    tap?.residualOut(x, rows);
   }
 }

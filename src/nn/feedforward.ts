@@ -2,6 +2,7 @@
 // GELU (GPT-2, BERT): down(gelu(up·x)); SwiGLU (Llama): down(silu(gate·x) ⊙ up·x).
 import { backend } from '../tensor/index.js';
 import type { Linear } from './linear.js';
+import type { LayerTap } from './tap.js';
 
 export type FeedForwardKind = 'gelu' | 'swiglu';
 
@@ -20,7 +21,7 @@ export class FeedForward {
   }
 
   /** gelu: W2·gelu(W1·x + b1) + b2;  swiglu: W2·(silu(Wg·x) ⊙ W1·x) */
-  forward(x: Float32Array, rows: number, out?: Float32Array): Float32Array {
+  forward(x: Float32Array, rows: number, out?: Float32Array, tap: LayerTap | null = null): Float32Array {
     const be = backend();
     const h = this.up.forward(x, rows);
     const n = rows * this.hiddenDim;
@@ -31,6 +32,7 @@ export class FeedForward {
       be.silu(g, n);
       be.mul(h, h, g, n);
     }
+    tap?.ffnHidden(h, rows, this.hiddenDim);
     return this.down.forward(h, rows, out);
   }
 }

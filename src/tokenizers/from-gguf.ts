@@ -27,10 +27,11 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
       pieces: tokens,
       scores: file.metadata.has('tokenizer.ggml.scores') ? Array.from(ggufNumberArray(file, 'tokenizer.ggml.scores')) : undefined,
       types,
-      bos: bos ?? null,
-      eos: eos ?? null,
-      unk: unk ?? null,
-      pad: pad ?? null,
+      // undefined lets the tokenizer find a missing one by piece type or name.
+      bos,
+      eos,
+      unk,
+      pad,
       addDummyPrefix: ggufBool(file, 'tokenizer.ggml.add_space_prefix', true),
     });
   }

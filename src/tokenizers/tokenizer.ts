@@ -27,7 +27,11 @@ export interface SpecialTokens {
 }
 
 export interface EncodeOptions {
-  /** Recognise special tokens such as `<|endoftext|>` written in the text (default true, as HF tokenizers do). */
+  /**
+   * Recognise special tokens such as `<|endoftext|>` written in the text. Default true for byte-level
+   * BPE (as HF tokenizers do); false for SentencePiece, where llama2.c and SentencePiece read "<s>" in
+   * a prompt as text.
+   */
   allowSpecial?: boolean;
 }
 

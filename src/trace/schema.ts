@@ -1,0 +1,142 @@
+// The trace: a typed, versioned JSON record of one forward pass (and optionally of each generated step),
+// stage by stage — what the CLI prints, the server sends, and the explorer draws.
+// Shapes are noted as [rows × cols]; T = prompt tokens, H = query heads, L = layers recorded.
+// Bump TRACE_VERSION on any incompatible change.
+
+export const TRACE_VERSION = 1;
+
+export interface TraceModelInfo {
+  /** Where the model was loaded from. */
+  source: string;
+  /** HF model_type family: 'gpt2', 'llama', ... */
+  family: string;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  dim: number;
+  ffnDim: number;
+  vocabSize: number;
+  contextLength: number;
+  /** How positions enter: a learned table added to the embeddings, or rotary (RoPE) inside attention. */
+  positional: 'learned' | 'rope';
+  norm: 'layernorm' | 'rmsnorm';
+  ffn: 'gelu' | 'swiglu';
+}
+
+export interface TraceToken {
+  id: number;
+  /** The token's text (spaces shown as they are). */
+  text: string;
+  /** UTF-8 byte span in the prompt; [0, 0) for tokens not from the text (e.g. BOS). */
+  start: number;
+  end: number;
+}
+
+export interface TopToken {
+  id: number;
+  text: string;
+  prob: number;
+  logit: number;
+}
+
+/** Summary statistics of a set of numbers. */
+export interface Stats {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  /** Fraction of values > 0 (for activations: how many units fire). */
+  positive: number;
+}
+
+export interface TraceEmbeddings {
+  /** Token embedding vectors [T × dim] (present when vectors = 'full'). */
+  token?: number[][];
+  /** L2 norm of each token's embedding [T]. */
+  tokenNorms: number[];
+  /** Learned positional vectors [T × dim] (learned models, vectors = 'full'). */
+  positional?: number[][];
+  positionalNorms?: number[];
+  /** Rotary models: base θ, pairing style, and the rotation angle of each pair at each position [T × headDim/2]. */
+  rope?: { theta: number; style: 'interleaved' | 'half'; angles: number[][] };
+}
+
+export interface TraceLayer {
+  layer: number;
+  /** Residual stream entering / leaving the block [T × dim] (vectors = 'full'). */
+  residualIn?: number[][];
+  residualOut?: number[][];
+  /** L2 norms per token of the residual stream before and after [T]. */
+  residualInNorms: number[];
+  residualOutNorms: number[];
+  /** Attention weights [H × T × (pos0 + T)]: row i = how much token i attends to each earlier position. */
+  attention?: number[][][];
+  /** L2 norm of each head's output per token [T × H]. */
+  headNorms: number[][];
+  /** L2 norm of what attention / the feed-forward network added to each token's residual [T]. */
+  attentionAddedNorms: number[];
+  ffnAddedNorms: number[];
+  /** Statistics of the FFN hidden activations per token [T] (after GELU / silu⊙up). */
+  ffnActivations: Stats[];
+  /** Logit lens: top-k next tokens this layer's residual would predict (through the final norm and LM head), per lens position. */
+  lens: TopToken[][];
+}
+
+export interface TraceOutput {
+  /** Position whose next-token distribution this is (the last prompt token). */
+  position: number;
+  top: TopToken[];
+  /** The token sampled from it (when generation ran). */
+  sampled?: TopToken;
+}
+
+/** One generated token: its attention row in every recorded layer and head, and its distribution. */
+export interface TraceStep {
+  token: TraceToken;
+  /** Absolute position of the token. */
+  position: number;
+  /** [L][H][position + 1]: what the new token attends to. */
+  attention: number[][][];
+  /** Distribution for the token after it, and what was sampled. */
+  output: TraceOutput;
+}
+
+export interface Trace {
+  version: typeof TRACE_VERSION;
+  model: TraceModelInfo;
+  prompt: string;
+  tokens: TraceToken[];
+  /** Which layers `layers` holds (all by default). */
+  recordedLayers: number[];
+  /** Positions (token indices) the logit lens was computed for. */
+  lensPositions: number[];
+  embeddings: TraceEmbeddings;
+  layers: TraceLayer[];
+  output: TraceOutput;
+  steps: TraceStep[];
+  /** Milliseconds spent in the traced forward pass. */
+  elapsedMs: number;
+}
+
+export interface TraceOptions {
+  /** Layers to record (default all). */
+  layers?: number[];
+  /** How many candidates in the logit lens and the output distribution (default 10). */
+  topK?: number;
+  /** 'full' records whole vectors (embeddings, residuals); 'summary' only norms and statistics (default 'full'). */
+  vectors?: 'full' | 'summary';
+  /** Record attention weights (default true). */
+  attention?: boolean;
+  /** Positions for the logit lens: 'last' (default) or 'all'. */
+  lens?: 'last' | 'all';
+  /** Also generate this many tokens, recording each step (default 0). */
+  steps?: number;
+  /** Sampling for the steps (default greedy). */
+  temperature?: number;
+  seed?: number;
+  /** Force these token ids as the generated steps instead of sampling (the explorer's "click a token"). */
+  forced?: number[];
+  /** Significant digits kept in numbers (default 5): smaller JSON. */
+  precision?: number;
+}
