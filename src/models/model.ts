@@ -6,6 +6,8 @@ import { tensor, type Tensor } from '../tensor/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Decoder } from './decoder.js';
+import type { Trace, TraceOptions } from '../trace/schema.js';
+import { traceModel, type TraceHooks } from '../trace/trace.js';
 
 export interface LanguageModelParts {
   config: ModelConfig;
@@ -48,6 +50,11 @@ export class LanguageModel {
 
   newCache(): KVCache {
     return this.decoder.newCache();
+  }
+
+  /** Records every stage of a forward pass over `prompt` (and optionally generated steps) as a Trace. */
+  trace(prompt: string, options?: TraceOptions, hooks?: TraceHooks): Trace {
+    return traceModel(this, prompt, options, hooks);
   }
 
   /** Streams the continuation of `prompt` (text or ids) piece by piece. */
