@@ -15,6 +15,7 @@ for (const mod of [
   await import('./tokenize.js'),
   await import('./generate.js'),
   await import('./chat.js'),
+  await import('./explain.js'),
   await import('./pull.js'),
   await import('./ls.js'),
 ]) {

@@ -134,3 +134,37 @@ test('every command has --help', () => {
     assert.match(r.stdout, new RegExp(`Usage: glasslm ${c}`));
   }
 });
+
+test('explain draws tokens, an attention heatmap, the logit lens and the distribution; --json writes the trace', async (t) => {
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip(SKIP);
+  const out = join(await mkdtemp(join(tmpdir(), 'glasslm-explain-')), 'trace.json');
+  const r = glasslm(
+    'explain',
+    '--model',
+    dirs['gpt2-tiny'],
+    '--layer',
+    '1',
+    '--head',
+    '2',
+    '--json',
+    out,
+    'The bank of the river',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1\. tokens \(5\)/);
+  assert.match(r.stdout, /" river"=7850/);
+  assert.match(r.stdout, /attention · layer 1 · head 2/);
+  assert.equal(r.stdout.split('\n').filter((l) => l.includes('│')).length, 5, 'one heatmap row per token');
+  assert.match(r.stdout, /layer {2}0 /);
+  assert.match(r.stdout, /4\. next token/);
+  const trace = JSON.parse(await readFile(out, 'utf8')) as {
+    version: number;
+    tokens: unknown[];
+    layers: unknown[];
+  };
+  assert.equal(trace.version, 1);
+  assert.equal(trace.tokens.length, 5);
+  assert.equal(trace.layers.length, 2);
+  assertOneLineError(glasslm('explain', '--model', dirs['gpt2-tiny'], '--head', '9', 'x'), /--head must be/);
+});
