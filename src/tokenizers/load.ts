@@ -164,6 +164,7 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
   const merges = readMerges(model, vocab, name);
   const added = readAddedTokens(json, vocab, name);
 
+  if (model.ignore_merges !== true) checkEveryTokenIsMerged(vocab, merges, added, `${name}: model.merges`);
   const special = guessSpecialTokens(added.filter((t) => t.special));
   applyTokenConfig(
     special,
@@ -180,6 +181,33 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
     pattern,
     ignoreMerges: model.ignore_merges === true,
   });
+}
+
+/**
+ * In a byte-level BPE vocabulary every token longer than one byte-character is made by a merge; one that
+ * no merge makes can never be produced, which means the merge list is missing a line. (Added tokens are
+ * matched whole and need none; Llama-3's ignore_merges vocabularies may hold whole words.)
+ */
+function checkEveryTokenIsMerged(
+  vocab: Map<string, number>,
+  merges: readonly (readonly [string, string])[],
+  added: readonly AddedToken[],
+  where: string,
+): void {
+  const made = new Set<string>();
+  for (const [a, b] of merges) made.add(a + b);
+  const addedIds = new Set(added.map((t) => t.id));
+  for (const [token, id] of vocab) {
+    if (addedIds.has(id) || made.has(token)) continue;
+    let chars = 0;
+    for (const _ of token) if (++chars > 1) break;
+    if (chars > 1) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${where}: vocabulary token ${JSON.stringify(token)} (id ${id}) is made by no merge: the merge list is missing a line`,
+      );
+    }
+  }
 }
 
 /** model.merges of a tokenizer.json ("a b" strings or ["a", "b"] pairs), checked against the vocabulary. */
@@ -539,6 +567,7 @@ export function loadTokenizerFromVocabMerges(
     // Only the GPT-style <|...|> names are safe to assume special in a vocab.json; '<s>' could be text.
     if (id !== undefined && content.startsWith('<|')) added.push({ id, content, special: true });
   }
+  checkEveryTokenIsMerged(vocab, merges, added, mergesName);
   const special = guessSpecialTokens(added);
   applyTokenConfig(special, files.tokenConfig, (s) => vocab.get(s));
   return new BpeTokenizer({ name, vocab, merges, addedTokens: added, specialTokens: special });

@@ -115,6 +115,25 @@ test('merges.txt naming a token that is not in the vocabulary: one clear line na
   assert.match(r.stderr, /line 6/);
 });
 
+test('a tokenizer.json missing a merge: one clear line naming the file and the orphaned token', async (t) => {
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip(SKIP);
+  const dir = await mkdtemp(join(tmpdir(), 'glasslm-cli-'));
+  const src = dirs['gpt2-tiny-bf16'];
+  for (const f of ['config.json', 'model.safetensors']) await symlink(join(src, f), join(dir, f));
+  const json = JSON.parse(await readFile(join(src, 'tokenizer.json'), 'utf8')) as {
+    model: { merges: string[] };
+  };
+  const dropped = json.model.merges.splice(100, 1)[0];
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(json));
+  const r = glasslm('generate', '--model', dir, 'hi');
+  assertOneLineError(r, /tokenizer\.json: model\.merges: vocabulary token .* is made by no merge/);
+  assert.ok(
+    r.stderr.includes(JSON.stringify(dropped.replace(' ', ''))),
+    `names the token made by "${dropped}"`,
+  );
+});
+
 test('a prompt longer than the context: one clear line and a non-zero exit', async (t) => {
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip(SKIP);
