@@ -40,6 +40,11 @@ export interface GenerationContext {
   addBos: boolean;
 }
 
+/** Lets timers, I/O and key presses (Ctrl-C) run between tokens: the forward pass itself is synchronous. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
 /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
 function heldBack(text: string, stops: string[]): number {
   let keep = 0;
@@ -113,6 +118,7 @@ export function generate(
     const t1 = performance.now();
     while (true) {
       if (ids.length >= maxTokens) break;
+      if (options.signal) await yieldToEventLoop();
       if (options.signal?.aborted) {
         stopReason = 'aborted';
         break;
