@@ -2,6 +2,7 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { WordPieceTokenizer, parseVocabTxt } from './wordpiece.js';
 import { GlassError } from '../util/errors.js';
 import { loadTokenizerFromJson, loadTokenizerFromVocabMerges, type LoadOptions } from './load.js';
 import { loadLlama2cTokenizer, loadSentencePieceModel, sniffTokenizerBytes } from './sentencepiece-load.js';
@@ -87,6 +88,10 @@ export async function loadTokenizerFromFolder(dir: string): Promise<Tokenizer> {
     });
   }
 
+  const vtPath = join(dir, 'vocab.txt');
+  const vt = await readIfPresent(vtPath);
+  if (vt !== undefined) return wordPieceFromVocabTxt(vt, vtPath, tokenConfig);
+
   let names: string[] = [];
   try {
     names = await readdir(dir);
@@ -105,9 +110,26 @@ export async function loadTokenizerFromFolder(dir: string): Promise<Tokenizer> {
     'tokenizer.json',
     'tokenizer.model',
     ...PAIRS.map(([v, m]) => `${v} + ${m}`),
+    'vocab.txt',
     'tokenizer.bin',
   ].join(', or ');
   throw new GlassError('NOT_FOUND', `${dir}: no tokenizer found (looked for ${looked})`);
+}
+
+/** BERT's vocab.txt, with do_lower_case / strip_accents / tokenize_chinese_chars from tokenizer_config.json. */
+function wordPieceFromVocabTxt(text: string, path: string, tokenConfig: unknown): Tokenizer {
+  const cfg = (tokenConfig ?? {}) as {
+    do_lower_case?: boolean;
+    strip_accents?: boolean | null;
+    tokenize_chinese_chars?: boolean;
+  };
+  return new WordPieceTokenizer({
+    name: path,
+    vocab: parseVocabTxt(text, path),
+    lowercase: cfg.do_lower_case ?? true,
+    stripAccents: cfg.strip_accents ?? undefined,
+    handleChineseChars: cfg.tokenize_chinese_chars ?? true,
+  });
 }
 
 /**

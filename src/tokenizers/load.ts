@@ -4,6 +4,7 @@
 // JSON and text, so it runs in browsers too; see load-node.ts for reading a folder, and
 // sentencepiece-load.ts for SentencePiece's and llama2.c's binary files.
 
+import { WordPieceTokenizer } from './wordpiece.js';
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
 import { PieceType, SentencePieceTokenizer, SPACE_SYMBOL } from './sentencepiece.js';
@@ -135,6 +136,7 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
   const model = json.model;
   if (!isObject(model)) throw new GlassError('BAD_FILE', `${name}: "model" is missing or not an object`);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
+  if (type === 'WordPiece') return loadWordPieceJson(json, model, name);
   if (type !== 'BPE') {
     throw new GlassError(
       'UNSUPPORTED',
@@ -208,6 +210,46 @@ function checkEveryTokenIsMerged(
       );
     }
   }
+}
+
+/** A BERT-style tokenizer.json: WordPiece model, BertNormalizer, BertPreTokenizer. */
+function loadWordPieceJson(
+  json: Record<string, unknown>,
+  model: Record<string, unknown>,
+  name: string,
+): Tokenizer {
+  const vocab = readVocab(model.vocab, `${name}: model.vocab`);
+  const pieces: string[] = new Array(vocab.size);
+  for (const [p, id] of vocab) {
+    if (id >= vocab.size || pieces[id] !== undefined) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${name}: model.vocab ids are not 0..${vocab.size - 1} without gaps (id ${id})`,
+      );
+    }
+    pieces[id] = p;
+  }
+  const norm = isObject(json.normalizer) ? json.normalizer : {};
+  if (json.normalizer && norm.type !== 'BertNormalizer') {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: normalizer ${describe(norm.type)} is not supported yet with WordPiece`,
+    );
+  }
+  const lowercase = norm.lowercase !== false;
+  return new WordPieceTokenizer({
+    name,
+    vocab: pieces,
+    lowercase,
+    stripAccents: typeof norm.strip_accents === 'boolean' ? norm.strip_accents : lowercase,
+    handleChineseChars: norm.handle_chinese_chars !== false,
+    cleanText: norm.clean_text !== false,
+    continuingSubwordPrefix:
+      typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix : '##',
+    maxInputCharsPerWord:
+      typeof model.max_input_chars_per_word === 'number' ? model.max_input_chars_per_word : 100,
+    unkToken: typeof model.unk_token === 'string' ? model.unk_token : '[UNK]',
+  });
 }
 
 /** model.merges of a tokenizer.json ("a b" strings or ["a", "b"] pairs), checked against the vocabulary. */
