@@ -3,12 +3,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizerFromJson, loadTokenizerFromVocabMerges } from '../../src/tokenizers/load.js';
 import { loadTokenizerFromFolder } from '../../src/tokenizers/load-node.js';
-import { gpt2, gpt2Absent, gpt2AbsentMessage, gpt2Dir, sharedDir } from './gpt2-files.js';
+import { gpt2, gpt2Absent, gpt2AbsentMessage, gpt2Dir } from './gpt2-files.js';
 
 const SAMPLE = "Hello world! It's 2024: naïve café, 中文, 😀👍🏽 and   spaces\n\n\tend<|endoftext|>";
 
