@@ -55,8 +55,20 @@ export interface LlamaConfig extends BaseModelConfig {
   attentionBias: boolean;
 }
 
-/** Every supported architecture; extend with `| BertConfig | T5Config` as they land. */
-export type ModelConfig = Gpt2Config | LlamaConfig;
+/** BERT-family encoders (BERT, MiniLM, BGE...): post-LayerNorm blocks, bidirectional attention. */
+export interface BertConfig extends BaseModelConfig {
+  modelType: 'bert';
+  /** HF `layer_norm_eps`. */
+  layerNormEps: number;
+  /** HF `hidden_act`: 'gelu' (erf) or 'gelu_new' / 'gelu_pytorch_tanh' (tanh approximation). */
+  activation: string;
+  /** HF `type_vocab_size`: segment (token type) embeddings. */
+  typeVocabSize: number;
+  padTokenId: number;
+}
+
+/** Every supported architecture; extend with `| T5Config` as it lands. */
+export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig;
 
 export type ModelType = ModelConfig['modelType'];
 
@@ -65,6 +77,7 @@ type Parser<T extends ModelType> = (f: Fields) => Extract<ModelConfig, { modelTy
 const PARSERS: { [T in ModelType]: Parser<T> } = {
   gpt2: parseGpt2,
   llama: parseLlama,
+  bert: parseBert,
 };
 
 /** model_types that are Llama-shaped under another name. */
@@ -94,6 +107,40 @@ export function parseHfConfig(json: unknown, name: string): ModelConfig {
     );
   }
   return PARSERS[type](f);
+}
+
+function parseBert(f: Fields): BertConfig {
+  const dim = f.posInt('hidden_size');
+  const nHeads = f.posInt('num_attention_heads');
+  if (dim % nHeads !== 0) {
+    throw new GlassError('BAD_FILE', `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`);
+  }
+  const pos = f.str('position_embedding_type', 'absolute');
+  if (pos !== 'absolute') {
+    throw new GlassError('UNSUPPORTED', `${f.name}: position_embedding_type "${pos}" is not supported yet: ${pos}`);
+  }
+  const activation = f.str('hidden_act', 'gelu');
+  if (!['gelu', 'gelu_new', 'gelu_pytorch_tanh'].includes(activation)) {
+    throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${activation}" is not supported yet: ${activation}`);
+  }
+  return {
+    modelType: 'bert',
+    vocabSize: f.posInt('vocab_size'),
+    contextLength: f.posInt('max_position_embeddings'),
+    dim,
+    nLayers: f.posInt('num_hidden_layers'),
+    nHeads,
+    headDim: dim / nHeads,
+    ffnDim: f.posInt('intermediate_size'),
+    layerNormEps: f.posNum('layer_norm_eps', 1e-12),
+    activation,
+    typeVocabSize: f.posInt('type_vocab_size', 2),
+    padTokenId: f.tokenId('pad_token_id', 0) ?? 0,
+    tieWordEmbeddings: false,
+    bosTokenId: undefined,
+    eosTokenId: undefined,
+    raw: f.raw,
+  };
 }
 
 function parseLlama(f: Fields): LlamaConfig {

@@ -35,6 +35,11 @@ export async function buildDecoder(config: ModelConfig, weights: WeightSource): 
     case 'llama':
       // HF checkpoints permute q/k rows for the half-split rotary convention.
       return buildLlama({ ...config, ropeStyle: 'half' }, weights, 'config.json');
+    case 'bert':
+      throw new GlassError(
+        'BAD_INPUT',
+        'this is a BERT encoder (it turns text into vectors, it does not generate): use `glasslm embed` / `glasslm similarity`',
+      );
   }
 }
 

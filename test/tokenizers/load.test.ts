@@ -136,7 +136,7 @@ test('a merge naming a token missing from the vocabulary is BAD_FILE with file a
   }
 });
 
-test('tokenizer.json of an unsupported model type is UNSUPPORTED; malformed ones are BAD_FILE', async () => {
+test('tokenizer.json of an unsupported model type is UNSUPPORTED; malformed ones are BAD_FILE', async (t) => {
   assert.throws(() => loadTokenizerFromJson({ model: { type: 'Unigram', vocab: [] } }, 'x.json'), {
     code: 'UNSUPPORTED',
     message: /x\.json: model\.type "Unigram"/,
