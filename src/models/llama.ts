@@ -58,7 +58,13 @@ export async function buildLlama(
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const w = (name: string, shape: number[]) => get(src, name, shape, source);
-  const rope = new RotaryEmbedding(headDim, contextLength, spec.ropeTheta, spec.ropeStyle, spec.ropeDim ?? headDim);
+  const rope = new RotaryEmbedding(
+    headDim,
+    contextLength,
+    spec.ropeTheta,
+    spec.ropeStyle,
+    spec.ropeDim ?? headDim,
+  );
   const embed = await w('model.embed_tokens.weight', [vocabSize, dim]);
   const blocks: Block[] = [];
   for (let l = 0; l < nLayers; l++) {

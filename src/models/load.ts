@@ -72,7 +72,12 @@ async function readChatTemplate(dir: string): Promise<string | undefined> {
 }
 
 /** A LlamaConfig for files that carry no config.json (GGUF, llama2.c). */
-function llamaConfigFrom(spec: LlamaSpec, bos: number | undefined, eos: number | undefined, raw: Record<string, unknown>): LlamaConfig {
+function llamaConfigFrom(
+  spec: LlamaSpec,
+  bos: number | undefined,
+  eos: number | undefined,
+  raw: Record<string, unknown>,
+): LlamaConfig {
   return {
     modelType: 'llama',
     family: 'llama',
@@ -129,12 +134,20 @@ async function loadGguf(path: string, options: LoadOptions): Promise<LanguageMod
   const file = await openGgufFile(path);
   try {
     const spec = ggufLlamaConfig(file);
-    const tokenizer = options.tokenizer ? await loadTokenizerFromFile(options.tokenizer) : tokenizerFromGguf(file);
-    const decoder = await buildLlama({ ...spec, ropeDim: spec.ropeDim }, ggufAsHfLlama(file), 'the GGUF metadata');
+    const tokenizer = options.tokenizer
+      ? await loadTokenizerFromFile(options.tokenizer)
+      : tokenizerFromGguf(file);
+    const decoder = await buildLlama(
+      { ...spec, ropeDim: spec.ropeDim },
+      ggufAsHfLlama(file),
+      'the GGUF metadata',
+    );
     checkVocab(path, tokenizer, decoder);
     const template = file.metadata.get('tokenizer.chat_template');
     return new LanguageModel({
-      config: llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, { 'general.architecture': ggufString(file, 'general.architecture') }),
+      config: llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
+        'general.architecture': ggufString(file, 'general.architecture'),
+      }),
       tokenizer,
       decoder,
       source: path,
@@ -166,7 +179,9 @@ async function loadLlama2c(path: string, options: LoadOptions): Promise<Language
     const decoder = await buildLlama(spec, file, `the header of ${basename(path)}`);
     checkVocab(path, tokenizer, decoder);
     return new LanguageModel({
-      config: llamaConfigFrom(spec, tokenizer.specialTokens.bos, tokenizer.specialTokens.eos, { llama2c: file.config }),
+      config: llamaConfigFrom(spec, tokenizer.specialTokens.bos, tokenizer.specialTokens.eos, {
+        llama2c: file.config,
+      }),
       tokenizer,
       decoder,
       source: path,

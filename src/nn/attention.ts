@@ -1,7 +1,7 @@
 // Stages 4 and 5 — self-attention, multi-head: every token scores every earlier token (causal), each
 // head with its own query/key/value projections, and mixes their values by those scores.
 // Grouped-query attention (Llama 2 70B, Mistral...) lets several query heads share one key/value head.
-import { backend } from '../tensor/index.js';
+import { backend, referenceBackend } from '../tensor/index.js';
 import type { Linear } from './linear.js';
 import type { LayerTap } from './tap.js';
 
@@ -82,6 +82,54 @@ export class Attention {
     backend().attention(heads, q, kCache, vCache, rows, pos0, nHeads, nKvHeads, headDim, probs);
     if (tap) {
       if (probs) tap.attention(probs, nHeads, rows, total);
+      tap.heads(heads, rows, nHeads, headDim);
+    }
+    return this.out.forward(heads, rows);
+  }
+
+  /**
+   * Encoders (BERT): every token attends to every token, both directions, with no cache. Keys from
+   * `validKeys` on are padding and get no weight. x: [rows, dim].
+   */
+  forwardBidirectional(
+    x: Float32Array,
+    rows: number,
+    validKeys = rows,
+    tap: LayerTap | null = null,
+  ): Float32Array {
+    const { nHeads, nKvHeads, headDim } = this.config;
+    const qkvDim = this.qkv.outDim;
+    const qkv = this.qkv.forward(x, rows);
+    if (this.rotation) {
+      this.rotation.apply(qkv, rows, nHeads, headDim, 0, qkvDim, 0);
+      this.rotation.apply(qkv, rows, nKvHeads, headDim, 0, qkvDim, this.qDim);
+    }
+    const q = new Float32Array(rows * this.qDim);
+    const k = new Float32Array(rows * this.kvDim);
+    const v = new Float32Array(rows * this.kvDim);
+    for (let t = 0; t < rows; t++) {
+      const src = t * qkvDim;
+      q.set(qkv.subarray(src, src + this.qDim), t * this.qDim);
+      k.set(qkv.subarray(src + this.qDim, src + this.qDim + this.kvDim), t * this.kvDim);
+      v.set(qkv.subarray(src + this.qDim + this.kvDim, src + qkvDim), t * this.kvDim);
+    }
+    const heads = new Float32Array(rows * this.qDim);
+    const probs = tap?.wantsAttention ? new Float32Array(nHeads * rows * rows) : undefined;
+    const be = backend();
+    (be.attentionBidirectional ? be : referenceBackend).attentionBidirectional!(
+      heads,
+      q,
+      k,
+      v,
+      rows,
+      validKeys,
+      nHeads,
+      nKvHeads,
+      headDim,
+      probs,
+    );
+    if (tap) {
+      if (probs) tap.attention(probs, nHeads, rows, rows);
       tap.heads(heads, rows, nHeads, headDim);
     }
     return this.out.forward(heads, rows);

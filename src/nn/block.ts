@@ -16,6 +16,26 @@ export class Block {
     readonly ffn: FeedForward,
   ) {}
 
+  /**
+   * The post-norm block of BERT-era encoders, bidirectional and without a cache:
+   *   x = Norm1(x + Attention(x));  x = Norm2(x + FeedForward(x))
+   * `validKeys` < rows marks the tail as padding.
+   */
+  forwardPostNorm(x: Float32Array, rows: number, validKeys = rows, tap: LayerTap | null = null): void {
+    const be = backend();
+    const n = rows * this.norm1.dim;
+    tap?.residualIn(x, rows);
+    const a = this.attention.forwardBidirectional(x, rows, validKeys, tap);
+    tap?.attentionOut(a, rows);
+    be.add(a, x, a, n);
+    this.norm1.forward(a, rows, x);
+    const f = this.ffn.forward(x, rows, undefined, tap);
+    tap?.ffnOut(f, rows);
+    be.add(f, x, f, n);
+    this.norm2.forward(f, rows, x);
+    tap?.residualOut(x, rows);
+  }
+
   /** Updates the residual stream x ([rows, dim]) in place; a tap (trace) sees each stage. */
   forward(
     x: Float32Array,

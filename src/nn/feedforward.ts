@@ -1,10 +1,11 @@
 // Stage 6 — feed-forward: the same small MLP applied to every token on its own.
 // GELU (GPT-2, BERT): down(gelu(up·x)); SwiGLU (Llama): down(silu(gate·x) ⊙ up·x).
-import { backend } from '../tensor/index.js';
+import { backend, referenceBackend } from '../tensor/index.js';
 import type { Linear } from './linear.js';
 import type { LayerTap } from './tap.js';
 
-export type FeedForwardKind = 'gelu' | 'swiglu';
+/** 'gelu' is the tanh approximation (GPT-2's gelu_new); 'gelu_erf' the exact one (BERT's gelu). */
+export type FeedForwardKind = 'gelu' | 'gelu_erf' | 'swiglu';
 
 export class FeedForward {
   constructor(
@@ -27,6 +28,8 @@ export class FeedForward {
     const n = rows * this.hiddenDim;
     if (this.kind === 'gelu') {
       be.geluTanh(h, n);
+    } else if (this.kind === 'gelu_erf') {
+      (be.geluErf ? be : referenceBackend).geluErf!(h, n);
     } else {
       const g = this.gate!.forward(x, rows);
       be.silu(g, n);

@@ -1,0 +1,86 @@
+// Embedding models: text → [CLS] tokens [SEP] → encoder → pooled (and normalised) sentence vector.
+// The direction of the vector carries the meaning; cosine similarity compares two texts.
+import type { BertConfig } from '../formats/hf-config.js';
+import type { Encoder } from '../models/encoder.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { GlassError } from '../util/errors.js';
+import { cosine, l2normalize, pool, type PoolingMode } from './pooling.js';
+
+export interface EmbedderParts {
+  config: BertConfig;
+  tokenizer: Tokenizer;
+  encoder: Encoder;
+  source: string;
+  pooling: PoolingMode;
+  normalize: boolean;
+  /** Longest input in tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
+  maxTokens: number;
+}
+
+export interface EmbedOptions {
+  /** Called once per text that had to be cut to maxTokens. */
+  onTruncate?: (index: number, tokens: number, kept: number) => void;
+}
+
+export class SentenceEmbedder {
+  readonly config: BertConfig;
+  readonly tokenizer: Tokenizer;
+  readonly encoder: Encoder;
+  readonly source: string;
+  readonly pooling: PoolingMode;
+  readonly normalize: boolean;
+  readonly maxTokens: number;
+
+  constructor(p: EmbedderParts) {
+    this.config = p.config;
+    this.tokenizer = p.tokenizer;
+    this.encoder = p.encoder;
+    this.source = p.source;
+    this.pooling = p.pooling;
+    this.normalize = p.normalize;
+    this.maxTokens = Math.min(p.maxTokens, p.encoder.contextLength);
+  }
+
+  get dim(): number {
+    return this.encoder.dim;
+  }
+
+  /** [CLS] + the text's tokens (cut to fit) + [SEP]. */
+  inputIds(text: string, onTruncate?: (tokens: number, kept: number) => void): number[] {
+    const { bos: cls, eos: sep } = this.tokenizer.specialTokens;
+    if (cls === undefined || sep === undefined) {
+      throw new GlassError('BAD_FILE', `${this.source}: the tokenizer has no [CLS]/[SEP] tokens`);
+    }
+    let ids = Array.from(this.tokenizer.encode(text));
+    const room = this.maxTokens - 2;
+    if (ids.length > room) {
+      onTruncate?.(ids.length + 2, this.maxTokens);
+      ids = ids.slice(0, room);
+    }
+    return [cls, ...ids, sep];
+  }
+
+  /** Token vectors [ids × dim] of one text, the inputs to pooling. */
+  tokenVectors(text: string): { ids: number[]; hidden: Float32Array } {
+    const ids = this.inputIds(text);
+    return { ids, hidden: this.encoder.forward(ids) };
+  }
+
+  /**
+   * One vector per text. Texts run one at a time, each at its own length — the same vectors a padded
+   * batch gives (padding changes nothing), without computing the padding.
+   */
+  embed(texts: string[], options: EmbedOptions = {}): Float32Array[] {
+    return texts.map((text, i) => {
+      const ids = this.inputIds(text, (n, kept) => options.onTruncate?.(i, n, kept));
+      const hidden = this.encoder.forward(ids);
+      const v = pool(hidden, ids.length, this.dim, this.pooling);
+      return this.normalize ? l2normalize(v) : v;
+    });
+  }
+
+  similarity(a: string, b: string): number {
+    const [va, vb] = this.embed([a, b]);
+    return cosine(va, vb);
+  }
+}
