@@ -1,17 +1,6 @@
-// The active backend. Blocks call backend() for their kernels; the reference is the default.
-import type { Backend } from './backend.js';
-import { referenceBackend } from './reference/kernels.js';
-
-let current: Backend = referenceBackend;
-
-export function backend(): Backend {
-  return current;
-}
-
-export function setBackend(b: Backend): void {
-  current = b;
-}
-
+// The tensor layer: shapes, weight matrices, and the kernel backends that compute on them.
+export { backend, setBackend } from './active.js';
 export type { Backend } from './backend.js';
 export * from './tensor.js';
+export * from './quant.js';
 export { referenceBackend } from './reference/kernels.js';

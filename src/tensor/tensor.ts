@@ -1,4 +1,5 @@
 // The numbers every stage passes along: a shape and a flat Float32Array, row-major.
+import { backend } from './active.js';
 
 export interface Tensor {
   readonly shape: readonly number[];
@@ -21,7 +22,11 @@ export function row(t: Tensor, r: number): Float32Array {
 /**
  * A weight matrix as the kernels see it: `rows` outputs × `cols` inputs, each output's weights
  * contiguous (PyTorch nn.Linear layout), so a matrix-vector product streams memory in order.
- * Quantized kinds (q8_0...) join this union later; the models never look inside.
+ * The models never look inside; each backend's matmul handles every kind.
+ *
+ * Placement: matrixF32 / matrixQ8_0 hand the new matrix to the active backend's `placeMatrix`, once, at
+ * load time. The reference keeps it as it is; the wasm backend copies it into WebAssembly linear memory
+ * and returns a matrix whose arrays are views of that memory (so set the backend before loading).
  */
 export interface MatrixF32 {
   readonly kind: 'f32';
@@ -29,12 +34,61 @@ export interface MatrixF32 {
   readonly cols: number;
   readonly data: Float32Array;
 }
-export type Matrix = MatrixF32;
+
+/**
+ * GGUF's Q8_0: each row cut into blocks of 32 weights, stored as 32 int8 `quants` and one `scales` entry
+ * d per block (w = q·d). `scales` is float32, or the f16 bit patterns as GGUF stores them (Uint16Array).
+ * quants: rows·cols values, row-major; scales: rows·cols/32 values (cols must be a multiple of 32).
+ */
+export interface MatrixQ8_0 {
+  readonly kind: 'q8_0';
+  readonly rows: number;
+  readonly cols: number;
+  readonly scales: Float32Array | Uint16Array;
+  readonly quants: Int8Array;
+}
+
+export type Matrix = MatrixF32 | MatrixQ8_0;
+
+/** Q8_0's block length. */
+export const Q8_0_BLOCK = 32;
+
+/** The active backend's placement of a freshly built matrix (the reference: the matrix itself). */
+function place<M extends Matrix>(m: M): M {
+  const be = backend();
+  return be.placeMatrix ? (be.placeMatrix(m) as M) : m;
+}
 
 export function matrixF32(rows: number, cols: number, data: Float32Array): MatrixF32 {
   if (data.length !== rows * cols)
     throw new Error(`matrix: ${rows}x${cols} needs ${rows * cols} values, got ${data.length}`);
-  return { kind: 'f32', rows, cols, data };
+  return place({ kind: 'f32', rows, cols, data });
+}
+
+export function matrixQ8_0(
+  rows: number,
+  cols: number,
+  scales: Float32Array | Uint16Array,
+  quants: Int8Array,
+): MatrixQ8_0 {
+  if (cols % Q8_0_BLOCK !== 0)
+    throw new Error(`q8_0 matrix: ${cols} columns are not a whole number of ${Q8_0_BLOCK}-blocks`);
+  if (quants.length !== rows * cols)
+    throw new Error(`q8_0 matrix: ${rows}x${cols} needs ${rows * cols} quants, got ${quants.length}`);
+  if (scales.length !== (rows * cols) / Q8_0_BLOCK)
+    throw new Error(
+      `q8_0 matrix: ${rows}x${cols} needs ${(rows * cols) / Q8_0_BLOCK} scales, got ${scales.length}`,
+    );
+  return place({ kind: 'q8_0', rows, cols, scales, quants });
+}
+
+/**
+ * Storage for n weights that the active backend's kernels read in place (reference: a new
+ * Float32Array; wasm: a view of its linear memory). Fill it, then wrap it with matrixF32 — no copy.
+ */
+export function allocWeights(n: number): Float32Array {
+  const be = backend();
+  return be.allocWeights ? be.allocWeights(n) : new Float32Array(n);
 }
 
 /** Transposes a [rows, cols] row-major array into a new [cols, rows] one. */

@@ -21,7 +21,7 @@ export interface TraceModelInfo {
   /** How positions enter: a learned table added to the embeddings, or rotary (RoPE) inside attention. */
   positional: 'learned' | 'rope';
   norm: 'layernorm' | 'rmsnorm';
-  ffn: 'gelu' | 'swiglu';
+  ffn: 'gelu' | 'gelu_erf' | 'swiglu';
 }
 
 export interface TraceToken {
