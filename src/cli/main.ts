@@ -16,8 +16,12 @@ for (const mod of [
   await import('./generate.js'),
   await import('./chat.js'),
   await import('./explain.js'),
+  await import('./embed.js'),
   await import('./pull.js'),
   await import('./ls.js'),
+  await import('./train.js'),
+  await import('./finetune.js'),
+  await import('./eval.js'),
 ]) {
   commands.push(mod.register);
 }

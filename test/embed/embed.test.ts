@@ -57,3 +57,30 @@ test('embed: a BERT folder is not a generator, and a generator is not an embedde
   if (!dir) return t.skip(SKIP);
   await assert.rejects(loadModel(dir), /BERT encoder .* use `glasslm embed`/);
 });
+
+test('glasslm similarity and embed --jsonl from the command line', async (t) => {
+  if (!dir) return t.skip(SKIP);
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+  const s = run('similarity', '--model', dir, REF.texts[0], REF.texts[1]);
+  assert.equal(s.status, 0, s.stderr);
+  const want = REF.vectors[0].reduce((a, x, k) => a + x * REF.vectors[1][k], 0);
+  assert.ok(Math.abs(Number(s.stdout.trim()) - want) < 1e-5);
+  const out = join(mkdtempSync(join(tmpdir(), 'glasslm-embed-')), 'v.jsonl');
+  const e = run('embed', '--model', dir, '--jsonl', out, REF.texts[2], REF.texts[3]);
+  assert.equal(e.status, 0, e.stderr);
+  const lines = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { text: string; vector: number[] });
+  assert.deepEqual(
+    lines.map((l) => l.text),
+    [REF.texts[2], REF.texts[3]],
+  );
+  assert.ok(Math.abs(lines[1].vector[0] - REF.vectors[3][0]) < 1e-5);
+});
