@@ -161,9 +161,9 @@ test('unsupported model types', () => {
     'not supported yet: t5',
   );
   expectError(
-    () => parseHfConfig({ model_type: 'bert' }, 'b/config.json'),
+    () => parseHfConfig({ model_type: 'marian' }, 'b/config.json'),
     'UNSUPPORTED',
-    'not supported yet: bert',
+    'not supported yet: marian',
   );
   expectError(
     () => parseHfConfig({ model_type: 'whatever' }, 'w/config.json'),
