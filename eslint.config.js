@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/out/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/out/**', 'web/dist/**', 'test/e2e/artifacts/**', 'assembly/**', 'src/tensor/wasm/*.wasm', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,272 @@
+// `glasslm serve`: the explorer page (web/dist) and a JSON API over one loaded model, on loopback.
+// Node-only. Everything is computed here from the model in memory: the server makes no outbound
+// requests, and the page it serves loads nothing from elsewhere.
+//
+//   GET  /api/model                                  → TraceModelInfo
+//   POST /api/tokenize   { text }                    → { tokens: TraceToken[], count }
+//   POST /api/trace      { prompt, options? }        → Trace
+//   POST /api/embeddings { words }                   → { dim, words: [{ word, tokens, vector }] }
+//   POST /api/generate   { prompt, steps, temperature?, seed?, forced?, topK?, precision? }
+//                                                    → NDJSON: one TraceStep per line, as produced
+// Bad bodies → 400 { error }; a GlassError from the model → 400 { error: its message }.
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { encodePrompt } from '../generate/generate.js';
+import type { LanguageModel } from '../models/model.js';
+import { roundTo } from '../trace/recorder.js';
+import type { TraceOptions, TraceStep, TraceToken } from '../trace/schema.js';
+import { modelInfo } from '../trace/trace.js';
+import { isGlassError } from '../util/errors.js';
+import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
+import { traceSteps } from './steps.js';
+
+export interface AppOptions {
+  /** The built explorer folder (default: web/dist of the package, when built); null serves none. */
+  webRoot?: string | null;
+  /** Fastify's request log (default off). */
+  logger?: boolean;
+  /**
+   * Answer only requests addressed to a loopback name (Host: 127.0.0.1, localhost, [::1]), so that a web
+   * page elsewhere cannot reach the API by rebinding its DNS name to 127.0.0.1. startServer sets it
+   * when listening on loopback.
+   */
+  loopbackOnly?: boolean;
+}
+
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** Most characters accepted in a prompt before tokenizing (the token count is checked after). */
+const MAX_PROMPT_CHARS = 200_000;
+const MAX_WORDS = 200;
+
+interface TokenizeBody {
+  text: string;
+}
+interface TraceBody {
+  prompt: string;
+  options?: TraceOptions;
+}
+interface EmbeddingsBody {
+  words: string[];
+}
+interface GenerateBody {
+  prompt: string;
+  steps: number;
+  temperature?: number;
+  seed?: number;
+  forced?: number[];
+  topK?: number;
+  precision?: number;
+  layers?: number[];
+}
+
+function schemas(model: LanguageModel) {
+  const d = model.decoder;
+  const ctx = d.contextLength;
+  const prompt = { type: 'string', maxLength: MAX_PROMPT_CHARS };
+  const layers = {
+    type: 'array',
+    items: { type: 'integer', minimum: 0, maximum: d.nLayers - 1 },
+    maxItems: d.nLayers,
+  };
+  const forced = {
+    type: 'array',
+    items: { type: 'integer', minimum: 0, maximum: d.vocabSize - 1 },
+    maxItems: ctx,
+  };
+  const sampling = {
+    temperature: { type: 'number', minimum: 0, maximum: 100 },
+    seed: { type: 'integer', minimum: 0, maximum: 2 ** 32 - 1 },
+    forced,
+    topK: { type: 'integer', minimum: 1, maximum: 100 },
+    precision: { type: 'integer', minimum: 1, maximum: 9 },
+    layers,
+  };
+  return {
+    tokenize: {
+      type: 'object',
+      required: ['text'],
+      additionalProperties: false,
+      properties: { text: prompt },
+    },
+    trace: {
+      type: 'object',
+      required: ['prompt'],
+      additionalProperties: false,
+      properties: {
+        prompt,
+        options: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...sampling,
+            vectors: { enum: ['full', 'summary'] },
+            attention: { type: 'boolean' },
+            lens: { enum: ['last', 'all'] },
+            steps: { type: 'integer', minimum: 0, maximum: ctx },
+          },
+        },
+      },
+    },
+    embeddings: {
+      type: 'object',
+      required: ['words'],
+      additionalProperties: false,
+      properties: {
+        words: {
+          type: 'array',
+          minItems: 1,
+          maxItems: MAX_WORDS,
+          items: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' },
+        },
+      },
+    },
+    generate: {
+      type: 'object',
+      required: ['prompt', 'steps'],
+      additionalProperties: false,
+      properties: { prompt, steps: { type: 'integer', minimum: 1, maximum: ctx }, ...sampling },
+    },
+  };
+}
+
+/** The prompt's tokens as the model sees them (BOS included), with byte spans. */
+export function promptTokens(model: LanguageModel, text: string): TraceToken[] {
+  const tok = model.tokenizer;
+  const ids = encodePrompt({ decoder: model.decoder, tokenizer: tok, addBos: model.addBos }, text);
+  const spans = text ? tok.encodeWithSpans(text) : [];
+  const out: TraceToken[] = [];
+  for (let i = 0; i < ids.length - spans.length; i++)
+    out.push({ id: ids[i], text: tok.idToToken(ids[i]) ?? '', start: 0, end: 0 });
+  for (const s of spans) out.push({ id: s.id, text: s.text, start: s.start, end: s.end });
+  return out;
+}
+
+/**
+ * A word's embedding: the mean of its tokens' rows of the embedding table. Byte-level BPE tokenizers
+ * get a leading space (" leap", as the word appears mid-sentence); SentencePiece adds its own "▁".
+ */
+export function wordEmbedding(model: LanguageModel, word: string) {
+  const tok = model.tokenizer;
+  const emb = model.decoder.embedding;
+  const text = tok.kind === 'bpe' && !/^\s/.test(word) ? ' ' + word : word;
+  const spans = tok.encodeWithSpans(text, { allowSpecial: false });
+  const vector = new Float64Array(emb.dim);
+  for (const s of spans) {
+    const row = emb.weight.subarray(s.id * emb.dim, (s.id + 1) * emb.dim);
+    for (let i = 0; i < emb.dim; i++) vector[i] += row[i] / spans.length;
+  }
+  return {
+    word,
+    tokens: spans.map((s) => ({ id: s.id, text: s.text })),
+    vector: Array.from(vector, (v) => roundTo(v, 5)),
+  };
+}
+
+export async function buildApp(model: LanguageModel, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 4 * 1024 * 1024,
+    // Closing the server ends every connection, a stream being generated included.
+    forceCloseConnections: true,
+    // Strict bodies: no type coercion, no silently dropped fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+  const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
+  const s = schemas(model);
+  const info = modelInfo(model);
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err.validation) {
+      return reply.code(400).send({ error: `invalid request: ${err.message}` });
+    }
+    if (isGlassError(err)) return reply.code(400).send({ error: err.message, code: err.code });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) app.log.error(err);
+    return reply
+      .code(status)
+      .send({ error: status === 500 ? `internal error: ${err.message}` : err.message });
+  });
+  if (options.loopbackOnly) {
+    app.addHook('onRequest', async (req, reply) => {
+      const name = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+      if (!LOOPBACK_NAMES.has(name) && !name.startsWith('127.')) {
+        return reply
+          .code(403)
+          .send({ error: `this server answers on loopback names only, not ${name || '(no Host)'}` });
+      }
+    });
+  }
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: `not found: ${req.method} ${req.url}` });
+  });
+
+  app.get('/api/model', async () => info);
+
+  app.post<{ Body: TokenizeBody }>('/api/tokenize', { schema: { body: s.tokenize } }, async (req) => {
+    const tokens = promptTokens(model, req.body.text);
+    return { tokens, count: tokens.length, contextLength: info.contextLength };
+  });
+
+  app.post<{ Body: TraceBody }>('/api/trace', { schema: { body: s.trace } }, async (req) => {
+    return model.trace(req.body.prompt, req.body.options ?? {});
+  });
+
+  app.post<{ Body: EmbeddingsBody }>('/api/embeddings', { schema: { body: s.embeddings } }, async (req) => {
+    return { dim: model.decoder.dim, words: req.body.words.map((w) => wordEmbedding(model, w)) };
+  });
+
+  app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: s.generate } }, async (req, reply) => {
+    const { prompt, ...o } = req.body;
+    // Checked here, before the first byte, so a bad request is still a 400.
+    const steps = traceSteps(model, prompt, o);
+    async function* lines(): AsyncGenerator<string> {
+      try {
+        for await (const step of steps) yield JSON.stringify(step satisfies TraceStep) + '\n';
+      } catch (e) {
+        yield JSON.stringify({ error: (e as Error).message }) + '\n';
+      }
+    }
+    const stream = Readable.from(lines(), { objectMode: false });
+    // A client that goes away stops the generation.
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) stream.destroy();
+    });
+    reply.type('application/x-ndjson; charset=utf-8');
+    return reply.send(stream);
+  });
+
+  app.get('/*', async (req, reply) => {
+    if (req.url.startsWith('/api/')) return reply.code(404).send({ error: `not found: GET ${req.url}` });
+    if (!webRoot) return reply.type('text/html; charset=utf-8').send(NOT_BUILT_PAGE);
+    const file = await staticFile(webRoot, req.url);
+    if (!file) return reply.code(404).send({ error: `not found: GET ${req.url}` });
+    return reply.type(file.type).send(file.body);
+  });
+
+  return app;
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Builds the app and listens on host:port (port 0 picks a free one); resolves with the URL. */
+export async function startServer(
+  model: LanguageModel,
+  opts: AppOptions & { host?: string; port?: number } = {},
+): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const app = await buildApp(model, { loopbackOnly: isLoopbackHost(host), ...opts });
+  await app.listen({ host, port: opts.port ?? 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return { url: `http://${shownHost}:${port}/`, app, close: () => app.close() };
+}

@@ -1,0 +1,86 @@
+// The server's JSON API (src/server/app.ts), from the page. No server (a file:// page): every call fails
+// with a clear message and the page only views loaded traces.
+import type { Trace, TraceModelInfo, TraceOptions, TraceStep, TraceToken } from '../../src/trace/schema.js';
+import type { WordVector } from './state.js';
+
+export const hasServer = location.protocol === 'http:' || location.protocol === 'https:';
+
+async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
+  const r = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
+  const data = (await r.json().catch(() => ({ error: `HTTP ${r.status}` }))) as T & { error?: string };
+  if (!r.ok) throw new Error(data.error ?? `HTTP ${r.status}`);
+  return data;
+}
+
+export async function getModel(): Promise<TraceModelInfo | null> {
+  if (!hasServer) return null;
+  try {
+    const r = await fetch('api/model');
+    return r.ok ? ((await r.json()) as TraceModelInfo) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const tokenize = (text: string) =>
+  post<{ tokens: TraceToken[]; count: number }>('api/tokenize', { text });
+export const trace = (prompt: string, options: TraceOptions) => post<Trace>('api/trace', { prompt, options });
+export const embeddings = (words: string[]) =>
+  post<{ dim: number; words: WordVector[] }>('api/embeddings', { words });
+
+export interface GenerateRequest {
+  prompt: string;
+  steps: number;
+  temperature?: number;
+  seed?: number;
+  forced?: number[];
+  topK?: number;
+  precision?: number;
+}
+
+/** Streams /api/generate: calls onStep with each TraceStep (and its index) as it arrives. */
+export async function generate(
+  req: GenerateRequest,
+  onStep: (step: TraceStep, index: number) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
+  const r = await fetch('api/generate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(req),
+    signal,
+  });
+  if (!r.ok || !r.body) {
+    const data = (await r.json().catch(() => ({}))) as { error?: string };
+    throw new Error(data.error ?? `HTTP ${r.status}`);
+  }
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  let n = 0;
+  const handle = (line: string) => {
+    if (!line.trim()) return;
+    const obj = JSON.parse(line) as TraceStep & { error?: string };
+    if (obj.error) throw new Error(obj.error);
+    onStep(obj, n++);
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      handle(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+  }
+  handle(buf + dec.decode());
+  return n;
+}

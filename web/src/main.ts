@@ -1,0 +1,428 @@
+// The explorer page: run a prompt through the server's model (or load a saved trace) and follow it
+// stage by stage. State lives in state.ts; each numbered section draws itself from it (views/).
+import './style.css';
+import { actions } from './actions.js';
+import * as api from './api.js';
+import { byId, fmt } from './dom.js';
+import { state, type Trace, type TraceModelInfo, type TraceStep } from './state.js';
+import { renderAttention, renderAttentionControls } from './views/attention.js';
+import { renderContext, runContext } from './views/context.js';
+import { renderEmbeddings, renderPca, renderPositions } from './views/embeddings.js';
+import { renderLayers } from './views/layers.js';
+import { renderBars, renderLens, renderResponse } from './views/output.js';
+import { renderTokens } from './views/tokens.js';
+
+const DEFAULT_WORDS = 'bound, jump, leap, hop, skip';
+/** Longer prompts get attention weights one layer at a time, when that layer is shown (T² per head). */
+const EAGER_ATTENTION_MAX_TOKENS = 96;
+
+// ---- status and errors -------------------------------------------------------------------------
+
+function setStatus(text: string): void {
+  byId('status').textContent = text;
+}
+
+function showError(e: unknown): void {
+  const el = byId('error');
+  el.textContent = e instanceof Error ? e.message : String(e);
+  el.hidden = false;
+}
+
+function clearError(): void {
+  byId('error').hidden = true;
+}
+
+function setBusy(busy: boolean): void {
+  state.busy = busy;
+  byId<HTMLButtonElement>('run').disabled = busy || !state.model;
+  document.body.classList.toggle('busy', busy);
+  renderBars();
+  renderResponse();
+  renderContext();
+}
+
+// ---- rendering ---------------------------------------------------------------------------------
+
+function sameModel(a: TraceModelInfo | null, b: TraceModelInfo): boolean {
+  return (
+    !!a &&
+    a.family === b.family &&
+    a.nLayers === b.nLayers &&
+    a.dim === b.dim &&
+    a.nHeads === b.nHeads &&
+    a.vocabSize === b.vocabSize
+  );
+}
+
+function describeModel(m: TraceModelInfo): string {
+  const src = m.source.split(/[\\/]/).filter(Boolean).slice(-2).join('/');
+  return (
+    `${m.family} · ${m.nLayers} layers · ${m.nHeads} heads${m.nKvHeads !== m.nHeads ? ` (${m.nKvHeads} kv)` : ''} · ` +
+    `dim ${m.dim} · vocab ${m.vocabSize.toLocaleString('en')} · context ${m.contextLength} · ${src}`
+  );
+}
+
+function renderFocusDependent(): void {
+  renderTokens();
+  renderEmbeddings();
+  renderPositions();
+  renderAttention();
+  renderLayers();
+  renderLens();
+  renderResponse();
+}
+
+function renderAll(): void {
+  const tr = state.trace;
+  byId('empty').hidden = !!tr;
+  byId('stages').hidden = !tr;
+  byId<HTMLButtonElement>('download').disabled = !tr;
+  if (!tr) return;
+  renderAttentionControls();
+  renderFocusDependent();
+  renderPca();
+  renderContext();
+  renderBars();
+}
+
+let frame = 0;
+function renderStepsSoon(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    renderTokens();
+    renderAttention();
+    renderLens();
+    renderBars();
+    renderResponse();
+  });
+}
+
+function setTrace(tr: Trace, steps: TraceStep[] = []): void {
+  state.trace = tr;
+  state.steps = steps;
+  state.focus = null;
+  state.layerIdx = Math.min(state.layerIdx, Math.max(0, tr.layers.length - 1));
+  if (state.head !== 'mean' && state.head >= tr.model.nHeads) state.head = 0;
+  state.canGenerate = api.hasServer && sameModel(state.model, tr.model);
+  state.loadingAttention.clear();
+  renderAll();
+  void ensureLayerAttention(state.layerIdx);
+}
+
+// ---- actions -----------------------------------------------------------------------------------
+
+actions.setFocus = (i) => {
+  state.focus = i;
+  renderFocusDependent();
+};
+
+actions.selectHead = (layerIdx, head) => {
+  state.layerIdx = layerIdx;
+  state.head = head;
+  renderAttentionControls();
+  renderAttention();
+  void ensureLayerAttention(layerIdx);
+};
+
+/** Fetches one layer's prompt attention when the trace was recorded without it (long prompts). */
+async function ensureLayerAttention(layerIdx: number): Promise<void> {
+  const tr = state.trace;
+  const layer = tr?.layers[layerIdx];
+  if (!tr || !layer || layer.attention || !state.canGenerate || state.loadingAttention.has(layer.layer))
+    return;
+  state.loadingAttention.add(layer.layer);
+  renderAttention();
+  try {
+    const one = await api.trace(tr.prompt, {
+      layers: [layer.layer],
+      attention: true,
+      vectors: 'summary',
+      lens: 'last',
+      topK: 1,
+      precision: 3,
+    });
+    if (state.trace === tr) layer.attention = one.layers[0]?.attention;
+  } catch (e) {
+    showError(e);
+  } finally {
+    state.loadingAttention.delete(layer.layer);
+    if (state.trace === tr) renderAttention();
+  }
+}
+
+actions.forceToken = (id) => {
+  const forced = [...state.steps.map((s) => s.token.id), id];
+  void runGeneration(forced.length, forced);
+};
+
+async function runPrompt(prompt: string): Promise<void> {
+  clearError();
+  setBusy(true);
+  setStatus('tokenizing…');
+  try {
+    const topK = Math.max(1, Math.min(50, Number(byId<HTMLInputElement>('topk').value) || 10));
+    const { count } = await api.tokenize(prompt);
+    setStatus(`running ${count} tokens through the model…`);
+    const t0 = performance.now();
+    const tr = await api.trace(prompt, {
+      topK,
+      vectors: 'full',
+      attention: count <= EAGER_ATTENTION_MAX_TOKENS,
+      // The lens for every position costs an LM-head pass per token per layer: only for short prompts.
+      lens: count <= 48 ? 'all' : 'last',
+      precision: 4,
+    });
+    setTrace(tr);
+    setStatus(
+      `${tr.tokens.length} tokens · forward pass ${fmt(tr.elapsedMs, 3)} ms · round trip ${fmt(performance.now() - t0, 3)} ms`,
+    );
+    if (!state.words.length) await addWords(DEFAULT_WORDS);
+  } catch (e) {
+    showError(e);
+    setStatus('');
+  } finally {
+    setBusy(false);
+  }
+}
+
+function samplingParams(): { temperature: number; seed: number } {
+  const temperature = Math.max(0, Number(byId<HTMLInputElement>('temperature').value) || 0);
+  const seedText = byId<HTMLInputElement>('seed').value.trim();
+  const seed =
+    seedText === '' ? Math.floor(Math.random() * 2 ** 31) : Math.max(0, Math.floor(Number(seedText)) || 0);
+  return { temperature, seed };
+}
+
+/** Streams `steps` tokens after the prompt; the first forced.length are the given ids. */
+async function runGeneration(steps: number, forced: number[]): Promise<void> {
+  const tr = state.trace;
+  if (!tr || !state.canGenerate || state.busy) return;
+  clearError();
+  const room = tr.model.contextLength - tr.tokens.length;
+  if (steps > room) {
+    showError(`the model's context is ${tr.model.contextLength} tokens: room for ${room} generated tokens`);
+    return;
+  }
+  setBusy(true);
+  const want = steps - forced.length;
+  setStatus(want > 0 ? `generating ${want} token${want === 1 ? '' : 's'}…` : 'forcing the token…');
+  const topK = tr.output.top.length || 10;
+  try {
+    const n = await api.generate(
+      { prompt: tr.prompt, steps, forced, ...samplingParams(), topK, precision: 4 },
+      (step, i) => {
+        state.steps[i] = step;
+        // Follow the newest token: its attention row is the one outlined and drawn as lines.
+        if (i >= forced.length - 1) state.focus = tr.tokens.length + i;
+        if (i >= forced.length - 1) setStatus(`generated ${i + 1} of ${steps}`);
+        renderStepsSoon();
+      },
+    );
+    state.steps.length = Math.min(state.steps.length, n);
+    const last = state.steps[state.steps.length - 1];
+    setStatus(`${state.steps.length} generated${last && n < steps ? ' · stopped at end of text' : ''}`);
+  } catch (e) {
+    showError(e);
+    setStatus('');
+  } finally {
+    setBusy(false);
+    renderTokens();
+    renderAttention();
+    renderBars();
+    renderResponse();
+  }
+}
+
+async function addWords(text: string): Promise<void> {
+  const have = new Set(state.words.map((w) => w.word));
+  const words = [
+    ...new Set(
+      text
+        .split(/[,\s]+/)
+        .map((w) => w.trim())
+        .filter((w) => w && !have.has(w)),
+    ),
+  ];
+  if (!words.length) return;
+  if (!state.model) {
+    showError('adding words needs the server (glasslm serve): their vectors come from the model');
+    return;
+  }
+  if (state.trace && !sameModel(state.model, state.trace.model)) {
+    showError('this trace is from another model than the server runs: its words cannot be compared');
+    return;
+  }
+  try {
+    const r = await api.embeddings(words);
+    state.words.push(...r.words);
+    renderPca();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function download(): void {
+  const tr = state.trace;
+  if (!tr) return;
+  const blob = new Blob([JSON.stringify({ ...tr, steps: state.steps })], { type: 'application/json' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  const slug =
+    tr.prompt
+      .trim()
+      .slice(0, 32)
+      .replace(/[^\p{L}\p{N}]+/gu, '-')
+      .replace(/^-|-$/g, '') || 'trace';
+  a.download = `glasslm-${slug}.json`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function isTrace(x: unknown): x is Trace {
+  const t = x as Partial<Trace> | null;
+  return (
+    !!t &&
+    typeof t === 'object' &&
+    typeof t.prompt === 'string' &&
+    Array.isArray(t.tokens) &&
+    Array.isArray(t.layers) &&
+    !!t.model &&
+    !!t.output &&
+    !!t.embeddings
+  );
+}
+
+async function load(file: File): Promise<void> {
+  clearError();
+  try {
+    const data: unknown = JSON.parse(await file.text());
+    if (!isTrace(data))
+      throw new Error(`${file.name}: not a glasslm trace (it needs prompt, tokens, layers, model, output)`);
+    if (data.version !== 1)
+      throw new Error(`${file.name}: trace version ${String(data.version)}; this page reads version 1`);
+    byId<HTMLTextAreaElement>('prompt').value = data.prompt;
+    state.words = state.words.filter(() => sameModel(state.model, data.model));
+    setTrace(data, Array.isArray(data.steps) ? data.steps : []);
+    setStatus(
+      `loaded ${file.name}: ${data.tokens.length} tokens, ${state.steps.length} generated` +
+        (state.canGenerate ? '' : ' · viewing only'),
+    );
+  } catch (e) {
+    showError(e instanceof SyntaxError ? new Error(`${file.name}: not valid JSON (${e.message})`) : e);
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+function wire(): void {
+  byId('prompt-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = byId<HTMLTextAreaElement>('prompt').value;
+    if (!state.busy) void runPrompt(text);
+  });
+  byId('prompt').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      byId<HTMLFormElement>('prompt-form').requestSubmit();
+    }
+  });
+  byId('layer').addEventListener('change', (ev) =>
+    actions.selectHead(Number((ev.target as HTMLSelectElement).value), state.head),
+  );
+  byId('head').addEventListener('change', (ev) => {
+    const v = (ev.target as HTMLSelectElement).value;
+    actions.selectHead(state.layerIdx, v === 'mean' ? 'mean' : Number(v));
+  });
+  byId('clear-focus').addEventListener('click', () => actions.setFocus(null));
+  byId('layers-mean').addEventListener('change', renderLayers);
+  byId('next').addEventListener('click', () => {
+    const ids = state.steps.map((s) => s.token.id);
+    void runGeneration(ids.length + 1, ids);
+  });
+  byId('generate').addEventListener('click', () => {
+    const ids = state.steps.map((s) => s.token.id);
+    const n = Math.max(1, Math.min(256, Math.floor(Number(byId<HTMLInputElement>('gen-steps').value)) || 1));
+    void runGeneration(ids.length + n, ids);
+  });
+  byId('reset-steps').addEventListener('click', () => {
+    state.steps = [];
+    if (state.focus !== null && state.trace && state.focus >= state.trace.tokens.length) state.focus = null;
+    renderAll();
+  });
+  byId('pca-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = byId<HTMLInputElement>('pca-word');
+    const text = input.value;
+    input.value = '';
+    void addWords(text);
+  });
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button.preset')) {
+    b.addEventListener('click', () => void addWords(b.dataset.words ?? ''));
+  }
+  byId('pca-clear').addEventListener('click', () => {
+    state.words = [];
+    renderPca();
+  });
+  byId('ctx-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const a = byId<HTMLInputElement>('ctx-a').value;
+    const b = byId<HTMLInputElement>('ctx-b').value;
+    const word = byId<HTMLInputElement>('ctx-word').value.trim();
+    if (!word) return showError('type the word to follow in both prompts');
+    clearError();
+    setBusy(true);
+    runContext(a, b, word)
+      .then((r) => {
+        state.context = r;
+      })
+      .catch(showError)
+      .finally(() => {
+        setBusy(false);
+        renderContext();
+      });
+  });
+  byId('download').addEventListener('click', download);
+  byId<HTMLInputElement>('load-file').addEventListener('change', (ev) => {
+    const input = ev.target as HTMLInputElement;
+    const f = input.files?.[0];
+    if (f) void load(f).finally(() => (input.value = ''));
+  });
+  let resize = 0;
+  let lastWidth = window.innerWidth;
+  window.addEventListener('resize', () => {
+    if (window.innerWidth === lastWidth) return;
+    lastWidth = window.innerWidth;
+    clearTimeout(resize);
+    resize = window.setTimeout(() => {
+      renderAll();
+      renderResponse();
+    }, 150);
+  });
+}
+
+async function boot(): Promise<void> {
+  wire();
+  state.model = await api.getModel();
+  const info = byId('model-info');
+  if (state.model) {
+    info.textContent = describeModel(state.model);
+    byId<HTMLTextAreaElement>('prompt').value ||= 'The bank of the river was covered in';
+  } else {
+    info.textContent = api.hasServer
+      ? 'the server does not answer: view a saved trace with Load JSON'
+      : 'no server (opened from a file): view a saved trace with Load JSON';
+    byId<HTMLTextAreaElement>('prompt').disabled = true;
+    for (const e of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>(
+      '#pca-form input, #pca-form button:not(#pca-clear)',
+    ))
+      e.disabled = true;
+  }
+  setBusy(false);
+  renderAll();
+  document.body.dataset.ready = 'true';
+}
+
+void boot();

@@ -1,0 +1,75 @@
+// Principal component analysis, in the page: centre the vectors, then find the two directions of
+// largest variance by power iteration on XᵀX (never forming the dim × dim matrix).
+
+export interface Pca {
+  points: Array<[number, number]>;
+  /** Fraction of the total variance along each of the two axes. */
+  explained: [number, number];
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function pca2(vectors: ArrayLike<number>[]): Pca {
+  const n = vectors.length;
+  if (n === 0) return { points: [], explained: [0, 0] };
+  const d = vectors[0].length;
+  const mean = new Float64Array(d);
+  for (const v of vectors) for (let i = 0; i < d; i++) mean[i] += v[i] / n;
+  const X = vectors.map((v) => Float64Array.from({ length: d }, (_, i) => v[i] - mean[i]));
+  let total = 0;
+  for (const x of X) total += dot(x, x);
+  const comps: Float64Array[] = [];
+  const variances: number[] = [];
+  for (let c = 0; c < 2; c++) {
+    // Deterministic start so the plot does not flip between renders.
+    let w: Float64Array = Float64Array.from(
+      { length: d },
+      (_, i) => Math.sin(i * 12.9898 + c * 78.233) + 0.01,
+    );
+    let lambda = 0;
+    for (let it = 0; it < 200; it++) {
+      const next = new Float64Array(d);
+      for (const x of X) {
+        const p = dot(x, w);
+        for (let i = 0; i < d; i++) next[i] += p * x[i];
+      }
+      for (const prev of comps) {
+        const p = dot(next, prev);
+        for (let i = 0; i < d; i++) next[i] -= p * prev[i];
+      }
+      const norm = Math.sqrt(dot(next, next));
+      if (norm === 0) break;
+      for (let i = 0; i < d; i++) next[i] /= norm;
+      const diff = Math.abs(norm - lambda);
+      lambda = norm;
+      w = next;
+      if (diff < 1e-10 * Math.max(1, norm)) break;
+    }
+    // A stable sign: the largest coordinate positive.
+    let big = 0;
+    for (let i = 1; i < d; i++) if (Math.abs(w[i]) > Math.abs(w[big])) big = i;
+    if (w[big] < 0) for (let i = 0; i < d; i++) w[i] = -w[i];
+    comps.push(w);
+    variances.push(lambda);
+  }
+  return {
+    points: X.map((x) => [dot(x, comps[0]), dot(x, comps[1])] as [number, number]),
+    explained: [total ? variances[0] / total : 0, total ? variances[1] / total : 0],
+  };
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return aa && bb ? ab / Math.sqrt(aa * bb) : 0;
+}

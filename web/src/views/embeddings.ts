@@ -1,0 +1,174 @@
+// 2 — embeddings (heatmap rows + a PCA of word vectors) and 3 — positional encoding.
+import { actions } from '../actions.js';
+import { lineChart, scatter, type ScatterPoint } from '../charts.js';
+import { CYCLIC, DIVERGING, SERIES } from '../colors.js';
+import { byId, fmt, hideTip, showTip, showToken, widthOf } from '../dom.js';
+import { canvasHeatmap } from '../heatmap.js';
+import { cosine, pca2 } from '../pca.js';
+import { focusOrLast, state } from '../state.js';
+
+function maxAbs(rows: number[][]): number {
+  let m = 0;
+  for (const r of rows) for (const v of r) if (Math.abs(v) > m) m = Math.abs(v);
+  return m || 1;
+}
+
+function labels(): string[] {
+  return (state.trace?.tokens ?? []).map((t, i) => `${i} ${showToken(t.text)}`);
+}
+
+export function renderEmbeddings(): void {
+  const tr = state.trace;
+  if (!tr) return;
+  byId('emb-dim').textContent = String(tr.model.dim);
+  const box = byId('emb-heatmap');
+  const readout = byId('emb-readout');
+  const rows = tr.embeddings.token;
+  if (!rows) {
+    box.textContent =
+      'This trace has no vectors (recorded with vectors: "summary"); norms: ' +
+      tr.embeddings.tokenNorms.map((n) => fmt(n)).join(', ');
+    return;
+  }
+  const m = maxAbs(rows);
+  canvasHeatmap(box, {
+    rows,
+    labels: labels(),
+    lut: DIVERGING,
+    scale: (v) => (v / m + 1) / 2,
+    width: widthOf(box),
+    focusRow: state.focus !== null && state.focus < rows.length ? state.focus : null,
+    onHover: (r, c, ev) => {
+      const text = `${showToken(tr.tokens[r].text)} (id ${tr.tokens[r].id}) · dim ${c} = ${fmt(rows[r][c], 4)}`;
+      readout.textContent = `${text} · ‖e‖ = ${fmt(tr.embeddings.tokenNorms[r])}`;
+      showTip(ev, text);
+    },
+    onLeave: hideTip,
+    onClickRow: (r) => actions.setFocus(r),
+  });
+}
+
+export function renderPca(): void {
+  const tr = state.trace;
+  const box = byId('pca');
+  if (!tr) return;
+  const vecs: number[][] = [];
+  const pts: Omit<ScatterPoint, 'x' | 'y'>[] = [];
+  const seen = new Set<number>();
+  tr.embeddings.token?.forEach((v, i) => {
+    const t = tr.tokens[i];
+    if (seen.has(t.id)) return;
+    seen.add(t.id);
+    vecs.push(v);
+    pts.push({ label: showToken(t.text), color: '#1c7ed6', kind: 'prompt' });
+  });
+  for (const w of state.words) {
+    vecs.push(w.vector);
+    pts.push({ label: w.word, color: '#e8590c', kind: 'word' });
+  }
+  if (vecs.length < 3) {
+    box.textContent = 'Add a few words to see where they lie.';
+    return;
+  }
+  const p = pca2(vecs);
+  const width = widthOf(box);
+  scatter(
+    box,
+    pts.map((q, i) => ({ ...q, x: p.points[i][0], y: p.points[i][1] })),
+    {
+      width,
+      height: Math.min(420, Math.max(260, width * 0.55)),
+      caption: `PC1 ${(p.explained[0] * 100).toFixed(0)}% · PC2 ${(p.explained[1] * 100).toFixed(0)}% of the variance · blue: prompt tokens, orange: added words`,
+    },
+  );
+}
+
+export function renderPositions(): void {
+  const tr = state.trace;
+  if (!tr) return;
+  const box = byId('pos-heatmap');
+  const readout = byId('pos-readout');
+  const explain = byId('pos-explain');
+  const e = tr.embeddings;
+  if (tr.model.positional === 'learned') {
+    explain.textContent =
+      'Learned positions: a second table, one vector per position, added to the token embedding before the first block.';
+    const rows = e.positional;
+    if (!rows) {
+      box.textContent = `Positional vector norms: ${(e.positionalNorms ?? []).map((n) => fmt(n)).join(', ')}`;
+      return;
+    }
+    const m = maxAbs(rows);
+    canvasHeatmap(box, {
+      rows,
+      labels: rows.map((_, i) => `pos ${i}`),
+      lut: DIVERGING,
+      scale: (v) => (v / m + 1) / 2,
+      width: widthOf(box),
+      focusRow: state.focus,
+      onHover: (r, c, ev) => {
+        const text = `position ${r} · dim ${c} = ${fmt(rows[r][c], 4)}`;
+        readout.textContent = `${text} · ‖p‖ = ${fmt(e.positionalNorms?.[r] ?? NaN)}`;
+        showTip(ev, text);
+      },
+      onLeave: hideTip,
+      onClickRow: (r) => actions.setFocus(r),
+    });
+    // Learned positions: how alike the focused position's vector is to every other one.
+    const f = Math.min(focusOrLast(state), rows.length - 1);
+    byId('pos-chart-title').textContent = `cosine similarity of position ${f}'s vector to each position`;
+    lineChart(
+      byId('pos-chart'),
+      rows.map((_, i) => String(i)),
+      [{ name: `cos(p${f}, p)`, values: rows.map((r) => cosine(r, rows[f])), color: SERIES[0] }],
+      {
+        width: Math.min(760, widthOf(byId('pos-chart'))),
+        height: 180,
+        yDomain: [Math.min(0, ...rows.map((r) => cosine(r, rows[f]))), 1],
+      },
+    );
+  } else if (e.rope) {
+    const rope = e.rope;
+    explain.textContent =
+      `Rotary positions (RoPE, θ = ${rope.theta}, ${rope.style} pairs): nothing is added to the vector; inside attention each pair ` +
+      `of query/key coordinates is rotated by position × θ^(−2i/d). Fast pairs (left) wrap around quickly, slow ones (right) ` +
+      `barely turn, so q·k depends on how far apart two tokens are. Colour = rotation angle.`;
+    canvasHeatmap(box, {
+      rows: rope.angles,
+      labels: rope.angles.map((_, i) => `pos ${i}`),
+      lut: CYCLIC,
+      scale: (v) => (v + Math.PI) / (2 * Math.PI),
+      width: widthOf(box),
+      minCellW: 6,
+      maxCellW: 64,
+      focusRow: state.focus,
+      onHover: (r, c, ev) => {
+        const text = `position ${r} · pair ${c}: angle ${fmt(rope.angles[r][c], 3)} rad (${fmt((rope.angles[r][c] * 180) / Math.PI, 3)}°)`;
+        readout.textContent = text;
+        showTip(ev, text);
+      },
+      onLeave: hideTip,
+      onClickRow: (r) => actions.setFocus(r),
+    });
+    // The rotations as waves: cos(angle) of a few pairs over the positions, fast to slow.
+    const half = rope.angles[0]?.length ?? 0;
+    const n = Math.min(half, 5);
+    const pairs = Array.from({ length: n }, (_, k) => (n === 1 ? 0 : Math.round((k * (half - 1)) / (n - 1))));
+    byId('pos-chart-title').textContent = 'cos(angle) over positions, for fast to slow pairs';
+    lineChart(
+      byId('pos-chart'),
+      rope.angles.map((_, i) => String(i)),
+      pairs.map((pi, k) => ({
+        name: `pair ${pi}`,
+        values: rope.angles.map((a) => Math.cos(a[pi])),
+        color: SERIES[k % SERIES.length],
+      })),
+      { width: Math.min(760, widthOf(byId('pos-chart'))), height: 180, yDomain: [-1, 1] },
+    );
+  } else {
+    explain.textContent = 'This trace records no positional information.';
+    box.replaceChildren();
+    byId('pos-chart-title').textContent = '';
+    byId('pos-chart').replaceChildren();
+  }
+}
