@@ -7,3 +7,11 @@ export { Sampler, softmax, argmax, topK, type SamplingOptions } from './generate
 export type { Tokenizer, TokenSpan, IncrementalDecoder, SpecialTokens } from './tokenizers/tokenizer.js';
 export { GlassError, isGlassError, type GlassErrorCode } from './util/errors.js';
 export { backend, setBackend, referenceBackend, type Backend, type Tensor } from './tensor/index.js';
+export {
+  createWasmBackend,
+  quantizeMatrixQ8_0,
+  type WasmBackend,
+  type WasmBackendOptions,
+  type Matrix,
+  type MatrixQ8_0,
+} from './tensor/index.js';

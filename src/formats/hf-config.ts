@@ -113,15 +113,24 @@ function parseBert(f: Fields): BertConfig {
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
   if (dim % nHeads !== 0) {
-    throw new GlassError('BAD_FILE', `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`);
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`,
+    );
   }
   const pos = f.str('position_embedding_type', 'absolute');
   if (pos !== 'absolute') {
-    throw new GlassError('UNSUPPORTED', `${f.name}: position_embedding_type "${pos}" is not supported yet: ${pos}`);
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: position_embedding_type "${pos}" is not supported yet: ${pos}`,
+    );
   }
   const activation = f.str('hidden_act', 'gelu');
   if (!['gelu', 'gelu_new', 'gelu_pytorch_tanh'].includes(activation)) {
-    throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${activation}" is not supported yet: ${activation}`);
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: hidden_act "${activation}" is not supported yet: ${activation}`,
+    );
   }
   return {
     modelType: 'bert',
@@ -156,10 +165,14 @@ function parseLlama(f: Fields): LlamaConfig {
     );
   }
   if (!f.has('head_dim') && dim % nHeads !== 0) {
-    throw new GlassError('BAD_FILE', `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`);
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "hidden_size" ${dim} is not divisible by "num_attention_heads" ${nHeads}`,
+    );
   }
   const act = f.str('hidden_act', 'silu');
-  if (act !== 'silu') throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${act}" is not supported yet: ${act}`);
+  if (act !== 'silu')
+    throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${act}" is not supported yet: ${act}`);
   if (f.has('rope_scaling')) {
     throw new GlassError('UNSUPPORTED', `${f.name}: field "rope_scaling" is not supported yet: rope_scaling`);
   }

@@ -42,7 +42,9 @@ export interface GenerationContext {
 
 /** Lets timers, I/O and key presses (Ctrl-C) run between tokens: the forward pass itself is synchronous. */
 function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  return new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */

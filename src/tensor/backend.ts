@@ -91,7 +91,8 @@ export interface Backend {
   /**
    * Zeroed storage for n float32 weights that this backend reads in place: the reference gives
    * `new Float32Array(n)`, the wasm backend a view of its linear memory. A loader can fill it and wrap it
-   * with matrixF32 without a second copy. The memory lives as long as the returned array is reachable.
+   * with matrixF32 without a second copy. The memory lives as long as the returned array (or the matrix
+   * made from it) is reachable — a subarray of it does not keep it, and matrixF32 copies a subarray.
    * Optional: callers use `allocWeights()` from tensor.ts, which falls back to a plain Float32Array.
    */
   allocWeights?(n: number): Float32Array;

@@ -25,7 +25,9 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
     return new SentencePieceTokenizer({
       name: file.name,
       pieces: tokens,
-      scores: file.metadata.has('tokenizer.ggml.scores') ? Array.from(ggufNumberArray(file, 'tokenizer.ggml.scores')) : undefined,
+      scores: file.metadata.has('tokenizer.ggml.scores')
+        ? Array.from(ggufNumberArray(file, 'tokenizer.ggml.scores'))
+        : undefined,
       types,
       // undefined lets the tokenizer find a missing one by piece type or name.
       bos,
@@ -40,7 +42,8 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
     tokens.forEach((t, i) => vocab.set(t, i));
     const merges = ggufStringArray(file, 'tokenizer.ggml.merges').map((m, i): [string, string] => {
       const sp = m.indexOf(' ', 1);
-      if (sp < 0) throw new GlassError('BAD_FILE', `${file.name}: tokenizer.ggml.merges[${i}] "${m}" is not "a b"`);
+      if (sp < 0)
+        throw new GlassError('BAD_FILE', `${file.name}: tokenizer.ggml.merges[${i}] "${m}" is not "a b"`);
       return [m.slice(0, sp), m.slice(sp + 1)];
     });
     const addedTokens: AddedToken[] = [];
@@ -49,7 +52,16 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
         addedTokens.push({ id, content: tokens[id], special: t === PieceType.CONTROL });
       }
     });
-    return new BpeTokenizer({ name: file.name, vocab, merges, addedTokens, specialTokens: { bos, eos, unk, pad } });
+    return new BpeTokenizer({
+      name: file.name,
+      vocab,
+      merges,
+      addedTokens,
+      specialTokens: { bos, eos, unk, pad },
+    });
   }
-  throw new GlassError('UNSUPPORTED', `${file.name}: tokenizer.ggml.model "${model}" is not supported yet: ${model}`);
+  throw new GlassError(
+    'UNSUPPORTED',
+    `${file.name}: tokenizer.ggml.model "${model}" is not supported yet: ${model}`,
+  );
 }

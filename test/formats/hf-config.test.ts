@@ -145,7 +145,11 @@ test('llama-shaped configs (llama, mistral, qwen2) parse with HF defaults', () =
   assert.equal(c.attentionBias, false);
   const q = parseHfConfig({ ...base, model_type: 'qwen2' }, 'q/config.json');
   assert.ok(q.modelType === 'llama' && q.family === 'qwen2' && q.attentionBias);
-  expectError(() => parseHfConfig({ ...base, num_key_value_heads: 3 }, 'l/config.json'), 'BAD_FILE', 'num_key_value_heads');
+  expectError(
+    () => parseHfConfig({ ...base, num_key_value_heads: 3 }, 'l/config.json'),
+    'BAD_FILE',
+    'num_key_value_heads',
+  );
   expectError(
     () => parseHfConfig({ ...base, rope_scaling: { type: 'llama3' } }, 'l/config.json'),
     'UNSUPPORTED',

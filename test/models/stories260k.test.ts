@@ -81,7 +81,10 @@ test('stories260K Q8_0 GGUF (v2): greedy text differs from f32 only where Q8_0 c
     flips.push(`position ${i}: f32 picks ${af[i]}, q8_0 picks ${aq[i]} (f32 margin ${margin.toFixed(4)})`);
     assert.ok(margin < 0.25, `q8_0 changed a confident argmax at ${i} (f32 margin ${margin})`);
   }
-  assert.ok(flips.length <= expectedIds.length * 0.05, `${flips.length} of ${expectedIds.length} argmaxes changed`);
+  assert.ok(
+    flips.length <= expectedIds.length * 0.05,
+    `${flips.length} of ${expectedIds.length} argmaxes changed`,
+  );
   const { r } = await greedyFromBos(q8, expectedIds.length);
   let same = 0;
   while (same < r.ids.length && r.ids[same] === expectedIds[same]) same++;

@@ -1,12 +1,31 @@
 // Backend kernels vs straightforward float64 formulas, on awkward sizes. Every backend registered in
-// BACKENDS runs the same checks (the fast backend joins this list).
-import { test } from 'node:test';
+// BACKENDS runs the same checks: the reference, the WebAssembly SIMD backend, and the same on two
+// threads (big enough cases are split across them).
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { referenceBackend, matrixF32, type Backend } from '../../src/tensor/index.js';
+import {
+  createWasmBackend,
+  dequantizeMatrix,
+  matrixF32,
+  matrixQ8_0,
+  quantizeMatrixQ8_0,
+  referenceBackend,
+  type Backend,
+  type Matrix,
+} from '../../src/tensor/index.js';
 import { Rng } from '../../src/generate/rng.js';
 
-const BACKENDS: Backend[] = [referenceBackend];
-const SIZES = [1, 7, 33, 64, 129];
+const wasm = await createWasmBackend();
+const wasm2 = await createWasmBackend({ threads: 2 });
+after(() => wasm2.close());
+
+const BACKENDS: Backend[] = [referenceBackend, wasm, wasm2];
+const SIZES = [1, 7, 33, 64, 129, 769];
+
+/** A matrix placed by `be`, as loading a model under it would (the wasm backends copy it into their memory). */
+function place<M extends Matrix>(be: Backend, m: M): M {
+  return (be.placeMatrix ? be.placeMatrix(m) : m) as M;
+}
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
   const r = new Rng(seed);
@@ -28,7 +47,7 @@ for (const be of BACKENDS) {
   test(`${be.name}: matmul with and without bias`, () => {
     for (const m of [1, 3, 17]) {
       for (const k of SIZES) {
-        for (const n of [1, 5, 33]) {
+        for (const n of [1, 5, 33, 67]) {
           const x = rand(m * k, m + k);
           const w = rand(n * k, n * 7 + k);
           const b = rand(n, 99);
@@ -40,8 +59,13 @@ for (const be of BACKENDS) {
               want[i * n + j] = s;
             }
           const out = new Float32Array(m * n);
-          be.matmul(out, x, matrixF32(n, k, w), b, m);
+          be.matmul(out, x, place(be, matrixF32(n, k, w)), b, m);
           assertClose(out, want, 1e-5, `matmul ${m}x${k}x${n}`);
+          if (m === 3 && n === 5) {
+            // a matrix the backend did not place (built before it was active) works too
+            be.matmul(out, x, matrixF32(n, k, w), b, m);
+            assertClose(out, want, 1e-5, `matmul ${m}x${k}x${n}, unplaced`);
+          }
         }
       }
     }
@@ -75,7 +99,7 @@ for (const be of BACKENDS) {
   });
 
   test(`${be.name}: gelu(tanh), silu, softmax with a valid prefix`, () => {
-    const x = rand(129, 5, 6);
+    const x = Float32Array.from([...rand(129, 5, 6), ...rand(64, 6, 40), 0, -0, 88, -88, 100, -100]);
     const g = Float32Array.from(x);
     be.geluTanh(g, g.length);
     assertClose(
@@ -120,11 +144,13 @@ for (const be of BACKENDS) {
       [4, 4, 16],
       [8, 2, 7],
       [6, 1, 33],
+      [8, 2, 64],
     ]) {
       for (const [pos0, t] of [
         [0, 5],
         [9, 1],
         [3, 4],
+        [20, 24],
       ]) {
         const total = pos0 + t;
         const q = rand(t * nHeads * hd, nHeads + t, 2);
@@ -160,4 +186,131 @@ for (const be of BACKENDS) {
       }
     }
   });
+
+  test(`${be.name}: softmax over long rows`, () => {
+    const rows = 2;
+    const cols = 1031;
+    const valid = 1000;
+    const sm = rand(rows * cols, 21, 30);
+    const orig = Float32Array.from(sm);
+    be.softmax(sm, rows, cols, valid);
+    for (let r = 0; r < rows; r++) {
+      const v = Array.from(orig.subarray(r * cols, r * cols + valid));
+      const m = Math.max(...v);
+      const e = v.map((a) => Math.exp(a - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      assertClose(
+        sm.subarray(r * cols, r * cols + valid),
+        e.map((a) => a / z),
+        1e-6,
+        'softmax long',
+      );
+      assert.ok(sm.subarray(r * cols + valid, (r + 1) * cols).every((a) => a === 0));
+    }
+  });
+
+  test(`${be.name}: elementwise add and mul, in place and not`, () => {
+    for (const n of SIZES) {
+      const a = rand(n, n + 1);
+      const b = rand(n, n + 2);
+      const out = new Float32Array(n);
+      be.add(out, a, b, n);
+      assertClose(
+        out,
+        Array.from(a, (v, i) => v + b[i]),
+        1e-7,
+        `add ${n}`,
+      );
+      be.mul(out, a, b, n);
+      assertClose(
+        out,
+        Array.from(a, (v, i) => v * b[i]),
+        1e-7,
+        `mul ${n}`,
+      );
+      const c = Float32Array.from(a);
+      be.add(c, c, b, n);
+      assertClose(
+        c,
+        Array.from(a, (v, i) => v + b[i]),
+        1e-7,
+        `add in place ${n}`,
+      );
+    }
+  });
+
+  test(`${be.name}: q8_0 matmul equals the dequantized float32 matmul`, () => {
+    // The wasm kernels round each 32-block of x to int16 with its own scale (|error| <= 2^-16 of the
+    // block's largest value) to multiply in integers: 1e-4 relative; the reference is exact.
+    const tol = be === referenceBackend ? 1e-5 : 1e-4;
+    for (const m of [1, 3, 17]) {
+      for (const k of [32, 96, 800]) {
+        for (const n of [1, 5, 33, 67]) {
+          const x = rand(m * k, m * 31 + k, 3);
+          const wf = rand(n * k, n * 7 + k + 1);
+          const b = rand(n, 5);
+          const plain = quantizeMatrixQ8_0(n, k, wf);
+          const f32Scales = matrixQ8_0(n, k, dequantizeScales(plain.scales), plain.quants);
+          const deq = dequantizeMatrix(plain);
+          const want = new Float64Array(m * n);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let s = b[j];
+              for (let p = 0; p < k; p++) s += x[i * k + p] * deq[j * k + p];
+              want[i * n + j] = s;
+            }
+          for (const [what, w] of [
+            ['f16 scales', plain],
+            ['f32 scales', f32Scales],
+          ] as const) {
+            const out = new Float32Array(m * n);
+            be.matmul(out, x, place(be, w), b, m);
+            assertClose(out, want, tol, `q8_0 matmul ${m}x${k}x${n} (${what})`);
+            be.matmul(out, x, place(be, w), null, m);
+            assertClose(
+              out,
+              want.map((v, i) => v - b[i % n]),
+              tol,
+              `q8_0 matmul ${m}x${k}x${n} no bias (${what})`,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  test(`${be.name}: attention over a growing KV cache, rewound and rewritten`, () => {
+    // the decode pattern: the caller writes rows pos0.. then asks; the wasm backend mirrors the cache
+    const [nHeads, nKv, hd] = [4, 2, 16];
+    const kvDim = nKv * hd;
+    const ctx = 40;
+    const k = new Float32Array(ctx * kvDim);
+    const v = new Float32Array(ctx * kvDim);
+    const kAll = rand(ctx * kvDim, 71, 2);
+    const vAll = rand(ctx * kvDim, 72, 2);
+    const run = (pos0: number, t: number, seedQ: number) => {
+      k.set(kAll.subarray(pos0 * kvDim, (pos0 + t) * kvDim), pos0 * kvDim);
+      v.set(vAll.subarray(pos0 * kvDim, (pos0 + t) * kvDim), pos0 * kvDim);
+      const q = rand(t * nHeads * hd, seedQ, 2);
+      const got = new Float32Array(q.length);
+      const want = new Float32Array(q.length);
+      be.attention(got, q, k, v, t, pos0, nHeads, nKv, hd);
+      referenceBackend.attention(want, q, k, v, t, pos0, nHeads, nKv, hd);
+      assertClose(got, want, 1e-5, `attention pos0 ${pos0} t ${t}`);
+    };
+    run(0, 6, 1);
+    for (let p = 6; p < 12; p++) run(p, 1, p);
+    // rewind to 3 and write different rows 3..: later calls must see them
+    for (let i = 0; i < kAll.length; i++) kAll[i] = -kAll[i];
+    run(3, 2, 100);
+    for (let p = 5; p < 9; p++) run(p, 1, 100 + p);
+    // rows below pos0 changed behind the backend's back (a cache refilled elsewhere): seen as well
+    for (let i = 0; i < 9 * kvDim; i++) k[i] = kAll[i] = -k[i];
+    run(9, 1, 200);
+  });
+}
+
+function dequantizeScales(s: Float32Array | Uint16Array): Float32Array {
+  const m = dequantizeMatrix(matrixQ8_0(1, 32 * s.length, s, new Int8Array(32 * s.length).fill(1)));
+  return Float32Array.from({ length: s.length }, (_, i) => m[i * 32]);
 }
