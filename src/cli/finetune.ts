@@ -1,0 +1,125 @@
+// `glasslm finetune`: keep training a loaded GPT-2 or Llama model (every weight) on a text file, and save it
+// as a Hugging Face folder of its family (config.json, model.safetensors, its tokenizer) that `generate`
+// loads. Parsing and printing only: the work is in src/train/.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { loadModel } from '../models/load.js';
+import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/checkpoint-node.js';
+import { splitTrainVal } from '../train/data.js';
+import { inHfLayout } from '../train/export.js';
+import { GlassError } from '../util/errors.js';
+import { intOption, loadWithProgress } from './common.js';
+import {
+  addLoopOptions,
+  checkOutDir,
+  loopOptions,
+  printSummary,
+  runWithProgress,
+  selectKernels,
+  type LoopCliOptions,
+} from './train.js';
+
+interface FinetuneCliOptions extends LoopCliOptions {
+  model?: string;
+  tokenizer?: string;
+  revision?: string;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('finetune')
+    .description('fine-tune every weight of a GPT-2 or Llama model on a text file; saves an HF model folder')
+    .option(
+      '-m, --model <folder|file|hub-id>',
+      'the model to start from (HF folder or hub id, GGUF, llama2.c .bin)',
+    )
+    .option('--tokenizer <file>', 'tokenizer file for a checkpoint that has none beside it')
+    .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
+    .option(
+      '--data <file>',
+      'the training text (UTF-8; documents separated by <|endoftext|>); with --resume, the same by default',
+    )
+    .requiredOption(
+      '--out <folder>',
+      'where the fine-tuned model, checkpoints, metrics.jsonl and loss.svg go',
+    )
+    .option(
+      '--context <n>',
+      "tokens per window (default: the model's context, at most 256)",
+      intOption('context', 2),
+    );
+  addLoopOptions(cmd, { steps: 200, lr: 1e-4, evalEvery: 50, checkpointEvery: 100 })
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ glasslm finetune --model ../shared/models/stories260K-llama2c/stories260K.bin --data stories.txt --out my-stories\n' +
+        '  $ glasslm generate --model my-stories --greedy "Once upon a time"',
+    )
+    .action(async (o: FinetuneCliOptions & { context?: number }) => {
+      const resumed = await checkOutDir(o.out, o.resume);
+      const dataPath = o.data ?? resumed?.data.path;
+      if (!dataPath) throw new GlassError('BAD_INPUT', 'pass --data <file>');
+      let text: string;
+      try {
+        text = await readFile(dataPath, 'utf8');
+      } catch (e) {
+        throw new GlassError(
+          'NOT_FOUND',
+          `${dataPath}: cannot read the training data (${(e as NodeJS.ErrnoException).code ?? e})`,
+        );
+      }
+      if (!resumed && !o.model)
+        throw new GlassError('BAD_INPUT', 'pass --model <folder|file|hub-id> to fine-tune');
+      await selectKernels(o.threads);
+      // Resuming reads the model back from --out (an HF folder); a fresh run loads --model.
+      const loaded = resumed
+        ? await loadModel(o.out)
+        : await loadWithProgress(o.model!, o.revision, o.tokenizer);
+      const tokenizerFiles = await tokenizerFilesFor(loaded, resumed ? undefined : o.tokenizer);
+      const model = resumed ? loaded : await inHfLayout(loaded);
+      const seqLen = resumed ? resumed.options.seqLen : Math.min(o.context ?? 256, loaded.contextLength);
+      if (seqLen > loaded.contextLength) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `--context ${seqLen} is longer than the model's context length (${loaded.contextLength})`,
+        );
+      }
+      const { ids, sha256, cached } = await loadOrEncodeCorpus(
+        o.out,
+        dataPath,
+        text,
+        loaded.tokenizer,
+        tokenizerKey(tokenizerFiles),
+        loaded.addBos,
+      );
+      if (resumed && sha256 !== resumed.data.sha256) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `${dataPath} has changed since the checkpoint was made; resume with the same data`,
+        );
+      }
+      const { train, val } = splitTrainVal(ids, o.valFraction ?? 0.1);
+      process.stderr.write(
+        `model: ${loaded.source} (${model.config.modelType}) · data: ${ids.length.toLocaleString('en-US')} tokens${cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
+      );
+      const options = loopOptions(o, seqLen, { steps: 200, lr: 1e-4 }, resumed?.options);
+      const evalEvery = o.evalEvery ?? 50;
+      const r = await runWithProgress(
+        {
+          dir: o.out,
+          kind: 'finetune',
+          title: `glasslm finetune: ${resumed?.source ?? loaded.source}`,
+          config: model.config,
+          decoder: model.decoder,
+          tokenizerFiles,
+          data: { train, val, path: dataPath, sha256 },
+          options,
+          evalEvery,
+          checkpointEvery: o.checkpointEvery ?? 100,
+          resume: resumed,
+          source: resumed?.source ?? loaded.source,
+        },
+        evalEvery,
+      );
+      printSummary(r, o.out);
+    });
+}

@@ -1,0 +1,397 @@
+// `glasslm train`: a GPT-2 from nothing — learn a byte-level BPE vocabulary from the corpus, tokenize it once,
+// hold out 10% for validation, and train with AdamW, printing step, losses, tokens/s and ETA. The output is
+// a standard Hugging Face GPT-2 folder that `glasslm generate --model <folder>` loads. Parsing and printing
+// only: the work is in src/train/.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadModel } from '../models/load.js';
+import { createWasmBackend, setBackend } from '../tensor/index.js';
+import { loadTokenizerFromJson } from '../tokenizers/load.js';
+import { bpeTokenizerJson, countWords, trainBpe } from '../train/bpe-trainer.js';
+import {
+  FILES,
+  loadOrEncodeCorpus,
+  readTrainerState,
+  tokenizerKey,
+  type MetricRecord,
+  type TokenizerFiles,
+} from '../train/checkpoint-node.js';
+import { splitTrainVal } from '../train/data.js';
+import { createGpt2 } from '../train/init.js';
+import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
+import type { TrainOptions } from '../train/trainer.js';
+import { GlassError } from '../util/errors.js';
+import { floatOption, intOption } from './common.js';
+
+export interface LoopCliOptions {
+  data?: string;
+  out: string;
+  steps?: number;
+  batch?: number;
+  context?: number;
+  lr?: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay?: number;
+  gradClip?: number;
+  seed?: number;
+  evalEvery?: number;
+  evalBatches?: number;
+  checkpointEvery?: number;
+  valFraction?: number;
+  resume?: boolean;
+  threads?: number;
+}
+
+interface TrainCliOptions extends LoopCliOptions {
+  context: number;
+  layers: number;
+  heads: number;
+  dim: number;
+  vocab: number;
+}
+
+/** The options every training loop shares (train and finetune), on a command. */
+export function addLoopOptions(
+  cmd: Command,
+  defaults: { steps: number; lr: number; evalEvery: number; checkpointEvery: number },
+): Command {
+  return cmd
+    .option(
+      '--steps <n>',
+      `optimizer steps in all (default ${defaults.steps}; with --resume, a new total)`,
+      intOption('steps', 0),
+    )
+    .option('--batch <n>', 'windows per step (default 8)', intOption('batch', 1))
+    .option('--lr <x>', `peak learning rate (default ${defaults.lr})`, floatOption('lr', 0))
+    .option(
+      '--min-lr <x>',
+      'learning rate at the end of the cosine decay (default lr/10)',
+      floatOption('min-lr', 0),
+    )
+    .option('--warmup <n>', 'linear warmup steps (default min(100, steps/10))', intOption('warmup', 0))
+    .option(
+      '--weight-decay <x>',
+      'AdamW decoupled weight decay on block matrices (default 0.1)',
+      floatOption('weight-decay', 0),
+    )
+    .option(
+      '--grad-clip <x>',
+      'clip the global gradient norm to this, 0 = off (default 1)',
+      floatOption('grad-clip', 0),
+    )
+    .option(
+      '--seed <n>',
+      'random seed: the same seed gives the same run, bit for bit (default 1)',
+      intOption('seed', 0),
+    )
+    .option(
+      '--eval-every <n>',
+      `validation loss every n steps (default ${defaults.evalEvery})`,
+      intOption('eval-every', 1),
+    )
+    .option(
+      '--eval-batches <n>',
+      'validation batches per evaluation (default 4)',
+      intOption('eval-batches', 1),
+    )
+    .option(
+      '--checkpoint-every <n>',
+      `save a checkpoint every n steps (default ${defaults.checkpointEvery})`,
+      intOption('checkpoint-every', 1),
+    )
+    .option(
+      '--val-fraction <x>',
+      'share of the tokens held out for validation (default 0.1)',
+      floatOption('val-fraction', 0, 0.9),
+    )
+    .option(
+      '--resume',
+      'continue the run checkpointed in --out, with its model and options (--steps may change the total)',
+    )
+    .option(
+      '--threads <n>',
+      'matrix products on the WASM SIMD backend with n threads; 0 = the plain TypeScript kernels (default 1)',
+      intOption('threads', 0),
+    );
+}
+
+/**
+ * The kernels the run uses, chosen before any model is built (weights are placed in the active backend's
+ * memory when they are made): the WASM SIMD backend with `threads` threads, or with 0 the reference
+ * TypeScript kernels. Falls back to the reference, saying so, when the WASM kernels cannot be loaded.
+ */
+export async function selectKernels(threads = 1): Promise<void> {
+  if (threads <= 0) return;
+  try {
+    setBackend(await createWasmBackend({ threads }));
+  } catch (e) {
+    process.stderr.write(`glasslm: using the TypeScript kernels (${(e as Error).message})\n`);
+  }
+}
+
+/** TrainOptions from the command line, or from a checkpoint when resuming (--steps may extend it). */
+export function loopOptions(
+  o: LoopCliOptions,
+  seqLen: number,
+  defaults: { steps: number; lr: number },
+  resumed?: TrainOptions,
+): TrainOptions {
+  if (resumed) return { ...resumed, steps: o.steps ?? resumed.steps };
+  const steps = o.steps ?? defaults.steps;
+  return {
+    batch: o.batch ?? 8,
+    seqLen,
+    steps,
+    lr: o.lr ?? defaults.lr,
+    minLr: o.minLr,
+    warmupSteps: o.warmup ?? Math.min(100, Math.floor(steps / 10)),
+    weightDecay: o.weightDecay ?? 0.1,
+    gradClip: o.gradClip ?? 1,
+    seed: o.seed ?? 1,
+    evalBatches: o.evalBatches ?? 4,
+  };
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return '-';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(sec).padStart(2, '0')}s`
+      : `${sec}s`;
+}
+
+/**
+ * Runs the loop with a progress bar on stderr (a line per evaluation when stderr is not a terminal), and
+ * Ctrl-C stopping it cleanly with a checkpoint (a second Ctrl-C quits at once).
+ */
+export async function runWithProgress(
+  spec: Omit<RunSpec, 'signal' | 'onStep' | 'onCheckpoint' | 'onStart'>,
+  evalEvery: number,
+): Promise<RunResult> {
+  const ac = new AbortController();
+  let stopAt = 0;
+  const onSigint = () => {
+    // One Ctrl-C often arrives twice (the terminal signals the whole process group, and an npx/npm
+    // wrapper forwards its own copy), so only a second one a moment later quits without a checkpoint.
+    if (ac.signal.aborted) {
+      if (Date.now() - stopAt > 1000) process.exit(130);
+      return;
+    }
+    stopAt = Date.now();
+    ac.abort();
+    process.stderr.write(
+      '\nglasslm: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n',
+    );
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const tty = process.stderr.isTTY === true;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format: 'step {value}/{total} [{bar}] train {train} · val {val} · {tps} tok/s · ETA {eta_s}',
+          barsize: 24,
+          hideCursor: true,
+          stream: process.stderr,
+          etaBuffer: 1,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  let lastVal = '-';
+  // Debiased moving average of the train loss (one step's loss is noisy).
+  let ema = 0;
+  let emaWeight = 0;
+  try {
+    return await runTraining({
+      ...spec,
+      signal: ac.signal,
+      onStart: (step) => {
+        if (step > 0) process.stderr.write(`glasslm: resuming at step ${step}\n`);
+        bar?.start(spec.options.steps, step, { train: '-', val: '-', tps: '-', eta_s: '-' });
+      },
+      onStep: (r: MetricRecord, info) => {
+        ema = 0.9 * ema + 0.1 * r.train_loss;
+        emaWeight = 0.9 * emaWeight + 0.1;
+        const smoothLoss = ema / emaWeight;
+        if (r.val_loss !== undefined) lastVal = r.val_loss.toFixed(3);
+        const payload = {
+          train: smoothLoss.toFixed(3),
+          val: lastVal,
+          tps: r.tokens_per_s.toFixed(0),
+          eta_s: duration(info.etaSeconds),
+        };
+        if (bar) bar.update(r.step, payload);
+        else if (r.step % evalEvery === 0 || r.step === info.totalSteps || r.step === 1) {
+          process.stderr.write(
+            `step ${r.step}/${info.totalSteps} · train ${payload.train} · val ${payload.val} · ${payload.tps} tok/s · ETA ${payload.eta_s}\n`,
+          );
+        }
+      },
+      onCheckpoint: (step) => {
+        if (!bar) process.stderr.write(`checkpoint at step ${step} → ${spec.dir}\n`);
+      },
+    });
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+export function printSummary(r: RunResult, dir: string): void {
+  const last = r.metrics.at(-1);
+  const val = r.state.lastValLoss;
+  process.stderr.write(
+    `${r.stopped ? 'stopped' : 'done'} at step ${r.state.step}` +
+      (last ? ` · train loss ${last.train_loss.toFixed(3)}` : '') +
+      (val !== undefined ? ` · val loss ${val.toFixed(3)} (perplexity ${Math.exp(val).toFixed(2)})` : '') +
+      ` · ${duration(r.state.elapsedSeconds)} training · ${r.model.numParams.toLocaleString('en-US')} parameters\n` +
+      `saved ${dir} (${FILES.weights}, ${FILES.config}, tokenizer, ${FILES.optimizer}, ${FILES.metrics}, ${FILES.plot})` +
+      (r.stopped ? `; continue with --resume` : '') +
+      '\n',
+  );
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new GlassError(
+      'NOT_FOUND',
+      `${path}: cannot read the training data (${(e as NodeJS.ErrnoException).code ?? e})`,
+    );
+  }
+}
+
+/** Refuses to start a fresh run over an existing checkpoint, and to resume where there is none. */
+export async function checkOutDir(out: string, resume: boolean | undefined) {
+  const state = await readTrainerState(out);
+  if (state && !resume) {
+    throw new GlassError(
+      'BAD_INPUT',
+      `${out} already holds a training checkpoint (step ${state.step}); pass --resume to continue it, or choose another --out`,
+    );
+  }
+  if (!state && resume)
+    throw new GlassError('NOT_FOUND', `${out}: no checkpoint to resume (no ${FILES.state})`);
+  return state;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description(
+      'train a GPT-2 from scratch on a text file (tokenizer included); the result loads with `generate`',
+    )
+    .option(
+      '--data <file>',
+      'the training text (UTF-8); with --resume, the one the run started with by default',
+    )
+    .requiredOption('--out <folder>', 'where the model, checkpoints, metrics.jsonl and loss.svg go')
+    .option('--layers <n>', 'transformer blocks', intOption('layers', 1), 4)
+    .option('--heads <n>', 'attention heads per block', intOption('heads', 1), 4)
+    .option('--dim <n>', 'width of the residual stream', intOption('dim', 1), 128)
+    .option('--context <n>', 'context length (tokens per window)', intOption('context', 2), 256)
+    .option(
+      '--vocab <n>',
+      'vocabulary size: 256 bytes + merges + <|endoftext|> (256: bytes only)',
+      intOption('vocab', 256),
+      2048,
+    );
+  addLoopOptions(cmd, { steps: 2000, lr: 3e-4, evalEvery: 100, checkpointEvery: 500 })
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ glasslm train --data corpus.txt --out my-model --steps 2000\n  $ glasslm generate --model my-model "In the beginning"',
+    )
+    .action(async (o: TrainCliOptions) => {
+      const resumed = await checkOutDir(o.out, o.resume);
+      const dataPath = o.data ?? resumed?.data.path;
+      if (!dataPath) throw new GlassError('BAD_INPUT', 'pass --data <file>');
+      const text = await readText(dataPath);
+      await selectKernels(o.threads);
+      await mkdir(o.out, { recursive: true });
+
+      let tokenizerFiles: TokenizerFiles;
+      let spec: { config: RunSpec['config']; decoder: RunSpec['decoder'] };
+      let contextLength: number;
+      if (resumed) {
+        const m = await loadModel(o.out);
+        tokenizerFiles = new Map([['tokenizer.json', await readFile(join(o.out, 'tokenizer.json'))]]);
+        spec = { config: m.config, decoder: m.decoder };
+        contextLength = resumed.options.seqLen;
+      } else {
+        const t0 = performance.now();
+        const bpe = trainBpe(countWords(text), { vocabSize: o.vocab });
+        const json = JSON.stringify(bpeTokenizerJson(bpe));
+        tokenizerFiles = new Map([['tokenizer.json', json]]);
+        process.stderr.write(
+          `tokenizer: ${bpe.vocabSize} tokens (256 bytes + ${bpe.vocabSize - 257} merges + <|endoftext|>) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+        );
+        contextLength = o.context;
+        spec = await createGpt2(
+          {
+            nLayers: o.layers,
+            nHeads: o.heads,
+            dim: o.dim,
+            contextLength,
+            vocabSize: bpe.vocabSize,
+            eosTokenId: bpe.endOfText,
+          },
+          o.seed ?? 1,
+        );
+      }
+      const tokenizer = loadTokenizerFromJson(
+        JSON.parse(new TextDecoder().decode(toBytes(tokenizerFiles.get('tokenizer.json')!))),
+        join(o.out, 'tokenizer.json'),
+      );
+      const { ids, sha256, cached } = await loadOrEncodeCorpus(
+        o.out,
+        dataPath,
+        text,
+        tokenizer,
+        tokenizerKey(tokenizerFiles),
+        false,
+      );
+      if (resumed && sha256 !== resumed.data.sha256) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `${dataPath} has changed since the checkpoint was made; resume with the same data`,
+        );
+      }
+      const { train, val } = splitTrainVal(ids, o.valFraction ?? 0.1);
+      const options = loopOptions(o, contextLength, { steps: 2000, lr: 3e-4 }, resumed?.options);
+      process.stderr.write(
+        `data: ${ids.length.toLocaleString('en-US')} tokens${cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
+      );
+      const evalEvery = o.evalEvery ?? 100;
+      const r = await runWithProgress(
+        {
+          dir: o.out,
+          kind: 'train',
+          title: `glasslm train: ${spec.decoder.nLayers} layers × ${spec.decoder.dim} dims, vocab ${spec.decoder.vocabSize}`,
+          config: spec.config,
+          decoder: spec.decoder,
+          tokenizerFiles,
+          data: { train, val, path: dataPath, sha256 },
+          options,
+          evalEvery,
+          checkpointEvery: o.checkpointEvery ?? 500,
+          resume: resumed,
+        },
+        evalEvery,
+      );
+      printSummary(r, o.out);
+    });
+}
+
+function toBytes(d: Uint8Array | string): Uint8Array {
+  return typeof d === 'string' ? new TextEncoder().encode(d) : d;
+}

@@ -1,0 +1,792 @@
+// Training — reverse-mode automatic differentiation over flat typed arrays.
+//
+// A Tape records, for every operation it runs, a closure that turns the gradient of the operation's output
+// into gradients of its inputs (the chain rule, one op at a time). backward(loss) seeds dloss/dloss = 1 and
+// runs those closures newest first, so each gradient is complete before it is used. Every op here is one a
+// GPT-2 or Llama block needs — x·Wᵀ + b, add, ⊙, LayerNorm, RMSNorm, GELU(tanh), SiLU, softmax, causal
+// attention (grouped-query), embedding lookups, RoPE, and cross-entropy — each with its forward formula
+// and its hand-derived backward next to it.
+//
+// Numbers: activations are Float32Array (what training runs on) or Float64Array (what the gradient checks
+// run on: finite differences need the extra digits). Sums accumulate in JS numbers (float64) either way,
+// as the reference inference kernels do, so a float32 forward pass matches the inference path closely.
+// Buffers come from a pool and are handed back by reset(): one training step reuses the last one's memory.
+// A Var's data (and grad) are valid until the tape's next reset().
+import { GlassError } from '../util/errors.js';
+import { backend, referenceBackend } from '../tensor/index.js';
+import { gemm, transposeInto } from './kernels.js';
+
+export type Arr = Float32Array | Float64Array;
+export type DType = 'f32' | 'f64';
+/** Token ids (targets may hold −1: no loss at that row). */
+export type Ids = ArrayLike<number>;
+
+/** A tensor on the tape: row-major data, its shape, and (after backward) its gradient. */
+export class Var {
+  /** Same length and type as data; allocated on first use. */
+  grad: Arr | null;
+  constructor(
+    readonly data: Arr,
+    readonly shape: readonly number[],
+    /** Whether gradients flow into this Var (a parameter, or anything computed from one). */
+    readonly requiresGrad: boolean,
+    grad: Arr | null = null,
+  ) {
+    this.grad = grad;
+  }
+  get size(): number {
+    return this.data.length;
+  }
+  /** The last dimension (the width of a row). */
+  get cols(): number {
+    return this.shape[this.shape.length - 1];
+  }
+  /** Everything but the last dimension, multiplied out. */
+  get rows(): number {
+    return this.data.length / this.cols;
+  }
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+
+/** Cosine/sine tables for rotary embeddings, as RotaryEmbedding computes them (float64, then rounded to float32). */
+export class RopeTable {
+  readonly half: number;
+  readonly cos: Float64Array;
+  readonly sin: Float64Array;
+  constructor(
+    readonly headDim: number,
+    readonly maxPositions: number,
+    readonly theta: number,
+    readonly style: 'interleaved' | 'half',
+    readonly rotaryDim = headDim,
+  ) {
+    this.half = rotaryDim / 2;
+    this.cos = new Float64Array(maxPositions * this.half);
+    this.sin = new Float64Array(maxPositions * this.half);
+    for (let p = 0; p < maxPositions; p++) {
+      for (let i = 0; i < this.half; i++) {
+        const angle = p * Math.pow(theta, (-2 * i) / rotaryDim);
+        this.cos[p * this.half + i] = Math.fround(Math.cos(angle));
+        this.sin[p * this.half + i] = Math.fround(Math.sin(angle));
+      }
+    }
+  }
+}
+
+export interface TapeOptions {
+  dtype?: DType;
+  /** false: record nothing (evaluation); backward() is then an error. Default true. */
+  grad?: boolean;
+}
+
+export class Tape {
+  readonly dtype: DType;
+  readonly recording: boolean;
+  private backs: Array<() => void> = [];
+  private used: Arr[] = [];
+  private free = new Map<number, Arr[]>();
+
+  constructor(options: TapeOptions = {}) {
+    this.dtype = options.dtype ?? 'f32';
+    this.recording = options.grad ?? true;
+  }
+
+  /** A buffer of n values from the pool; zeroed when `zero` (ops that fill every entry skip that). */
+  alloc(n: number, zero = true): Arr {
+    const list = this.free.get(n);
+    let a = list?.pop();
+    if (a === undefined) a = this.dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
+    else if (zero) a.fill(0);
+    this.used.push(a);
+    return a;
+  }
+
+  /** Hands every buffer of this step back to the pool and forgets the recorded ops. */
+  reset(): void {
+    for (const a of this.used) {
+      let list = this.free.get(a.length);
+      if (!list) this.free.set(a.length, (list = []));
+      list.push(a);
+    }
+    this.used = [];
+    this.backs = [];
+  }
+
+  /** A leaf that receives gradients, accumulated into `grad` (kept across steps by its owner). */
+  param(data: Arr, shape: readonly number[], grad?: Arr): Var {
+    checkSize(data, shape, 'param');
+    if (!this.recording) return new Var(data, shape, false);
+    return new Var(data, shape, true, grad ?? null);
+  }
+
+  /** A leaf that receives no gradient (inputs, fixed weights). */
+  constant(data: Arr, shape: readonly number[]): Var {
+    checkSize(data, shape, 'constant');
+    return new Var(data, shape, false);
+  }
+
+  private out(shape: readonly number[], zero: boolean, ...inputs: Var[]): Var {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return new Var(this.alloc(n, zero), shape, this.recording && inputs.some((v) => v.requiresGrad));
+  }
+
+  private record(out: Var, back: () => void): void {
+    if (out.requiresGrad) this.backs.push(back);
+  }
+
+  /** The gradient buffer of v, allocated (zeroed) on first use. */
+  gradOf(v: Var): Arr {
+    if (v.grad === null) v.grad = this.alloc(v.size);
+    return v.grad;
+  }
+
+  /** Runs the chain rule from a scalar `loss` back to every Var that requires a gradient. */
+  backward(loss: Var): void {
+    if (!this.recording) throw new Error('backward: this tape records no gradients (grad: false)');
+    if (loss.size !== 1) throw new Error(`backward: the loss must be a scalar, got shape [${loss.shape}]`);
+    this.gradOf(loss)[0] += 1;
+    for (let i = this.backs.length - 1; i >= 0; i--) this.backs[i]();
+    this.backs = [];
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Linear algebra
+
+  /**
+   * y = x·Wᵀ + b: x [rows, in], W [out, in] (the Linear layout: each output's weights contiguous), b [out].
+   * Backward: dx = dy·W, dW += dyᵀ·x, db += Σ_rows dy.
+   */
+  matmul(x: Var, w: Var, b: Var | null = null): Var {
+    const [nOut, nIn] = w.shape;
+    if (w.shape.length !== 2 || x.cols !== nIn) {
+      throw new Error(`matmul: x has rows of ${x.cols}, W is [${w.shape}] (expected [out, ${x.cols}])`);
+    }
+    if (b && b.size !== nOut) throw new Error(`matmul: bias has ${b.size} values, expected ${nOut}`);
+    const rows = x.rows;
+    const y = this.out([...x.shape.slice(0, -1), nOut], false, x, w, ...(b ? [b] : []));
+    gemm(y.data, x.data, w.data, b ? b.data : null, rows, nIn, nOut);
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      if (x.requiresGrad) {
+        // dx[m, i] = Σ_j dy[m, j]·W[j, i] = dy · (Wᵀ)ᵀ: the kernel's form with Wᵀ [in, out].
+        const wt = this.alloc(nOut * nIn, false);
+        transposeInto(wt, w.data, nOut, nIn);
+        gemm(this.gradOf(x), dy, wt, null, rows, nOut, nIn, true);
+      }
+      if (w.requiresGrad) {
+        // dW[j, i] = Σ_m dy[m, j]·x[m, i]: dyᵀ [out, rows] times (xᵀ [in, rows])ᵀ.
+        const dyt = this.alloc(rows * nOut, false);
+        const xt = this.alloc(rows * nIn, false);
+        transposeInto(dyt, dy, rows, nOut);
+        transposeInto(xt, x.data, rows, nIn);
+        gemm(this.gradOf(w), dyt, xt, null, nOut, rows, nIn, true);
+      }
+      if (b && b.requiresGrad) {
+        const db = this.gradOf(b);
+        for (let m = 0; m < rows; m++) {
+          const o = m * nOut;
+          for (let j = 0; j < nOut; j++) db[j] += dy[o + j];
+        }
+      }
+    });
+    return y;
+  }
+
+  /** y = a + b (same shape). */
+  add(a: Var, b: Var): Var {
+    sameSize(a, b, 'add');
+    const y = this.out(a.shape, false, a, b);
+    const n = a.size;
+    const ad = a.data;
+    const bd = b.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = ad[i] + bd[i];
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      if (a.requiresGrad) addInto(this.gradOf(a), dy);
+      if (b.requiresGrad) addInto(this.gradOf(b), dy);
+    });
+    return y;
+  }
+
+  /** y = a ⊙ b (same shape). Backward: da += dy ⊙ b, db += dy ⊙ a. */
+  mul(a: Var, b: Var): Var {
+    sameSize(a, b, 'mul');
+    const y = this.out(a.shape, false, a, b);
+    const n = a.size;
+    const ad = a.data;
+    const bd = b.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = ad[i] * bd[i];
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      if (a.requiresGrad) {
+        const da = this.gradOf(a);
+        for (let i = 0; i < n; i++) da[i] += dy[i] * bd[i];
+      }
+      if (b.requiresGrad) {
+        const db = this.gradOf(b);
+        for (let i = 0; i < n; i++) db[i] += dy[i] * ad[i];
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Norms
+
+  /**
+   * LayerNorm per row: x̂ = (x − mean) / √(var + ε), y = x̂·γ + β.
+   * Backward: dγ += Σ dy·x̂, dβ += Σ dy, dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ.
+   */
+  layerNorm(x: Var, gamma: Var, beta: Var, eps: number): Var {
+    const dim = x.cols;
+    if (gamma.size !== dim || beta.size !== dim) throw new Error(`layerNorm: γ/β must have ${dim} values`);
+    const rows = x.rows;
+    const y = this.out(x.shape, false, x, gamma, beta);
+    const xd = x.data;
+    const yd = y.data;
+    const g = gamma.data;
+    const bt = beta.data;
+    const mean = new Float64Array(rows);
+    const rstd = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      let m = 0;
+      for (let i = 0; i < dim; i++) m += xd[o + i];
+      m /= dim;
+      let v = 0;
+      for (let i = 0; i < dim; i++) {
+        const d = xd[o + i] - m;
+        v += d * d;
+      }
+      const inv = 1 / Math.sqrt(v / dim + eps);
+      mean[r] = m;
+      rstd[r] = inv;
+      for (let i = 0; i < dim; i++) yd[o + i] = (xd[o + i] - m) * inv * g[i] + bt[i];
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      const dx = x.requiresGrad ? this.gradOf(x) : null;
+      const dg = gamma.requiresGrad ? this.gradOf(gamma) : null;
+      const db = beta.requiresGrad ? this.gradOf(beta) : null;
+      for (let r = 0; r < rows; r++) {
+        const o = r * dim;
+        const m = mean[r];
+        const inv = rstd[r];
+        let sg = 0;
+        let sgx = 0;
+        for (let i = 0; i < dim; i++) {
+          const xh = (xd[o + i] - m) * inv;
+          const gi = dy[o + i] * g[i];
+          sg += gi;
+          sgx += gi * xh;
+          if (dg) dg[i] += dy[o + i] * xh;
+          if (db) db[i] += dy[o + i];
+        }
+        if (dx) {
+          sg /= dim;
+          sgx /= dim;
+          for (let i = 0; i < dim; i++) {
+            const xh = (xd[o + i] - m) * inv;
+            dx[o + i] += inv * (dy[o + i] * g[i] - sg - xh * sgx);
+          }
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * RMSNorm per row: r = 1/√(mean(x²) + ε), y = x·r·γ.
+   * Backward: dγ += Σ dy·x·r, dx = r·g − x·r³·mean(g·x) with g = dy·γ.
+   */
+  rmsNorm(x: Var, gamma: Var, eps: number): Var {
+    const dim = x.cols;
+    if (gamma.size !== dim) throw new Error(`rmsNorm: γ must have ${dim} values`);
+    const rows = x.rows;
+    const y = this.out(x.shape, false, x, gamma);
+    const xd = x.data;
+    const yd = y.data;
+    const g = gamma.data;
+    const rs = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      let ss = 0;
+      for (let i = 0; i < dim; i++) ss += xd[o + i] * xd[o + i];
+      const inv = 1 / Math.sqrt(ss / dim + eps);
+      rs[r] = inv;
+      for (let i = 0; i < dim; i++) yd[o + i] = xd[o + i] * inv * g[i];
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      const dx = x.requiresGrad ? this.gradOf(x) : null;
+      const dg = gamma.requiresGrad ? this.gradOf(gamma) : null;
+      for (let r = 0; r < rows; r++) {
+        const o = r * dim;
+        const inv = rs[r];
+        let sgx = 0;
+        for (let i = 0; i < dim; i++) {
+          sgx += dy[o + i] * g[i] * xd[o + i];
+          if (dg) dg[i] += dy[o + i] * xd[o + i] * inv;
+        }
+        if (dx) {
+          const k = (inv * inv * inv * sgx) / dim;
+          for (let i = 0; i < dim; i++) dx[o + i] += inv * dy[o + i] * g[i] - xd[o + i] * k;
+        }
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Nonlinearities
+
+  /**
+   * GPT-2's GELU (tanh approximation): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).
+   * dy/dx = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+   */
+  gelu(x: Var): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    // tanh u is kept for the backward pass (Math.tanh is the costly part of both).
+    const th = y.requiresGrad ? this.alloc(n, false) : null;
+    for (let i = 0; i < n; i++) {
+      const v = xd[i];
+      const t = Math.tanh(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
+      if (th) th[i] = t;
+      yd[i] = 0.5 * v * (1 + t);
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad || !th) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) {
+        const v = xd[i];
+        const t = th[i];
+        const d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
+        dx[i] += dy[i] * d;
+      }
+    });
+    return y;
+  }
+
+  /** SiLU: y = x·σ(x); dy/dx = σ(x)·(1 + x·(1 − σ(x))). */
+  silu(x: Var): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = xd[i] / (1 + Math.exp(-xd[i]));
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) {
+        const s = 1 / (1 + Math.exp(-xd[i]));
+        dx[i] += dy[i] * s * (1 + xd[i] * (1 - s));
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Softmax over each row of the last dimension. With `causal`, x is [..., T, T] and row i of each
+   * T×T matrix only sees columns 0..i (the rest get probability 0) — the attention mask.
+   * Backward: dx = y ⊙ (dy − Σ y·dy).
+   */
+  softmax(x: Var, causal = false): Var {
+    const cols = x.cols;
+    const rows = x.rows;
+    if (causal && (x.shape.length < 2 || x.shape[x.shape.length - 2] !== cols)) {
+      throw new Error(`softmax: a causal mask needs square [..., T, T] input, got [${x.shape}]`);
+    }
+    const y = this.out(x.shape, true, x);
+    const xd = x.data;
+    const yd = y.data;
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      const valid = causal ? (r % cols) + 1 : cols;
+      let max = -Infinity;
+      for (let j = 0; j < valid; j++) if (xd[o + j] > max) max = xd[o + j];
+      let sum = 0;
+      for (let j = 0; j < valid; j++) sum += Math.exp(xd[o + j] - max);
+      for (let j = 0; j < valid; j++) yd[o + j] = Math.exp(xd[o + j] - max) / sum;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let r = 0; r < rows; r++) {
+        const o = r * cols;
+        const valid = causal ? (r % cols) + 1 : cols;
+        let s = 0;
+        for (let j = 0; j < valid; j++) s += yd[o + j] * dy[o + j];
+        for (let j = 0; j < valid; j++) dx[o + j] += yd[o + j] * (dy[o + j] - s);
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Attention and positions
+
+  /**
+   * Fused causal self-attention over `batch` sequences of `seqLen` positions. qkv: [batch·seqLen, width]
+   * whose rows hold q (nHeads·hd values) at qOffset, k and v (nKvHeads·hd each) at kOffset, vOffset — the
+   * layout of the inference path's fused projection. Query head h reads kv head ⌊h / (nHeads/nKvHeads)⌋.
+   *   P = softmax(q·Kᵀ/√hd, causal),  out_h = P·V   → [batch·seqLen, nHeads·hd]
+   * Backward: dV += Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)); dq += dS·K/√hd; dK += dSᵀ·q/√hd.
+   */
+  attention(
+    qkv: Var,
+    o: {
+      batch: number;
+      seqLen: number;
+      nHeads: number;
+      nKvHeads: number;
+      headDim: number;
+      qOffset?: number;
+      kOffset?: number;
+      vOffset?: number;
+    },
+  ): Var {
+    const { batch, seqLen: T, nHeads, nKvHeads, headDim: hd } = o;
+    const width = qkv.cols;
+    const qOff = o.qOffset ?? 0;
+    const kOff = o.kOffset ?? nHeads * hd;
+    const vOff = o.vOffset ?? kOff + nKvHeads * hd;
+    if (nHeads % nKvHeads !== 0) throw new Error(`attention: ${nHeads} heads do not group into ${nKvHeads}`);
+    if (qkv.rows !== batch * T)
+      throw new Error(`attention: qkv has ${qkv.rows} rows, expected ${batch}·${T}`);
+    if (Math.max(qOff + nHeads * hd, kOff + nKvHeads * hd, vOff + nKvHeads * hd) > width) {
+      throw new Error(`attention: rows of ${width} are too narrow for the q/k/v layout`);
+    }
+    const group = nHeads / nKvHeads;
+    const scale = 1 / Math.sqrt(hd);
+    const qDim = nHeads * hd;
+    const y = this.out([batch * T, qDim], false, qkv);
+    const d = qkv.data;
+    const yd = y.data;
+    // P of every (sequence, head): [batch, nHeads, T, T], exact zeros above the diagonal.
+    const probs = this.alloc(batch * nHeads * T * T, false);
+    // Per-head scratch: q, k, v gathered into contiguous [T, hd] blocks, scores [T, T].
+    const qh = this.alloc(T * hd, false);
+    const kh = this.alloc(T * hd, false);
+    const vh = this.alloc(T * hd, false);
+    const sc = new Float64Array(T * T); // float64 scores, as the inference kernel keeps them
+    const row = new Float64Array(T);
+    const acc = new Float64Array(hd);
+    const gather = (dst: Arr, b: number, off: number) => {
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * width + off;
+        for (let e = 0; e < hd; e++) dst[t * hd + e] = d[src + e];
+      }
+    };
+    const kvOffsets = (h: number) => {
+      const g = Math.floor(h / group) * hd;
+      return [kOff + g, vOff + g] as const;
+    };
+    const be = backend();
+    if (
+      be !== referenceBackend &&
+      d instanceof Float32Array &&
+      yd instanceof Float32Array &&
+      probs instanceof Float32Array
+    ) {
+      // A faster backend than the reference: its own attention kernel — the one inference runs — per sequence.
+      const kvDim = nKvHeads * hd;
+      const q = this.alloc(T * qDim, false) as Float32Array;
+      const k = this.alloc(T * kvDim, false) as Float32Array;
+      const v = this.alloc(T * kvDim, false) as Float32Array;
+      for (let b = 0; b < batch; b++) {
+        for (let t = 0; t < T; t++) {
+          const r = (b * T + t) * width;
+          q.set(d.subarray(r + qOff, r + qOff + qDim), t * qDim);
+          k.set(d.subarray(r + kOff, r + kOff + kvDim), t * kvDim);
+          v.set(d.subarray(r + vOff, r + vOff + kvDim), t * kvDim);
+        }
+        const out = yd.subarray(b * T * qDim, (b + 1) * T * qDim);
+        const p = probs.subarray(b * nHeads * T * T, (b + 1) * nHeads * T * T);
+        be.attention(out, q, k, v, T, 0, nHeads, nKvHeads, hd, p);
+      }
+    } else
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < nHeads; h++) {
+          const [ko, vo] = kvOffsets(h);
+          gather(qh, b, qOff + h * hd);
+          gather(kh, b, ko);
+          gather(vh, b, vo);
+          gemm(sc, qh, kh, null, T, hd, T, false, 'cols'); // S = q·Kᵀ (lower triangle)
+          const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
+          for (let i = 0; i < T; i++) {
+            const o = i * T;
+            let max = -Infinity;
+            for (let j = 0; j <= i; j++) {
+              const s = sc[o + j] * scale;
+              row[j] = s;
+              if (s > max) max = s;
+            }
+            let sum = 0;
+            for (let j = 0; j <= i; j++) {
+              row[j] = Math.exp(row[j] - max);
+              sum += row[j];
+            }
+            // out_i = Σ_j P[i, j]·v_j, with P in float64 as the inference kernel has it (same logits, bit for bit).
+            acc.fill(0);
+            for (let j = 0; j <= i; j++) {
+              const pj = row[j] / sum;
+              p[o + j] = pj;
+              const vj = j * hd;
+              for (let e = 0; e < hd; e++) acc[e] += pj * vh[vj + e];
+            }
+            for (let j = i + 1; j < T; j++) p[o + j] = 0;
+            const dst = (b * T + i) * qDim + h * hd;
+            for (let e = 0; e < hd; e++) yd[dst + e] = acc[e];
+          }
+        }
+      }
+    this.record(y, () => {
+      const dO = y.grad;
+      if (!dO || !qkv.requiresGrad) return;
+      const dd = this.gradOf(qkv);
+      const go = this.alloc(T * hd, false);
+      const got = this.alloc(T * hd, false);
+      const pt = this.alloc(T * T, false);
+      const dS = this.alloc(T * T, false);
+      const dSt = this.alloc(T * T, false);
+      const qt = this.alloc(T * hd, false);
+      const kt = this.alloc(T * hd, false);
+      const grad = this.alloc(T * hd, false);
+      const scatterAdd = (src: Arr, b: number, off: number) => {
+        for (let t = 0; t < T; t++) {
+          const dst = (b * T + t) * width + off;
+          for (let e = 0; e < hd; e++) dd[dst + e] += src[t * hd + e];
+        }
+      };
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < nHeads; h++) {
+          const [ko, vo] = kvOffsets(h);
+          gather(qh, b, qOff + h * hd);
+          gather(kh, b, ko);
+          gather(vh, b, vo);
+          transposeInto(qt, qh, T, hd);
+          transposeInto(kt, kh, T, hd);
+          for (let t = 0; t < T; t++) {
+            const src = (b * T + t) * qDim + h * hd;
+            for (let e = 0; e < hd; e++) go[t * hd + e] = dO[src + e];
+          }
+          transposeInto(got, go, T, hd);
+          const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
+          // dV = Pᵀ·dO.
+          transposeInto(pt, p, T, T);
+          gemm(grad, pt, got, null, T, T, hd, false, 'kLower');
+          scatterAdd(grad, b, vo);
+          // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero above the diagonal.
+          gemm(dS, go, vh, null, T, hd, T, false, 'cols');
+          for (let i = 0; i < T; i++) {
+            const o = i * T;
+            let dot = 0;
+            for (let j = 0; j <= i; j++) dot += p[o + j] * dS[o + j];
+            for (let j = 0; j <= i; j++) dS[o + j] = p[o + j] * (dS[o + j] - dot) * scale;
+            for (let j = i + 1; j < T; j++) dS[o + j] = 0;
+          }
+          // dq = dS·K, dK = dSᵀ·q.
+          gemm(grad, dS, kt, null, T, T, hd, false, 'kUpper');
+          scatterAdd(grad, b, qOff + h * hd);
+          transposeInto(dSt, dS, T, T);
+          gemm(grad, dSt, qt, null, T, T, hd, false, 'kLower');
+          scatterAdd(grad, b, ko);
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Rotary position embedding on the heads found in each row of x ([batch·seqLen, width]): for each
+   * segment {offset, nHeads} (the q heads, the k heads), every head's pairs (a, b) at position t rotate:
+   * (a, b) ← (a·cos − b·sin, a·sin + b·cos). Pairs are (2i, 2i+1) ('interleaved', llama2.c) or (i, i+half)
+   * ('half', Hugging Face). Values outside the segments pass through. Backward: rotate dy by −angle.
+   */
+  rope(
+    x: Var,
+    table: RopeTable,
+    seqLen: number,
+    segments: ReadonlyArray<{ offset: number; nHeads: number }>,
+  ): Var {
+    const width = x.cols;
+    const rows = x.rows;
+    if (seqLen > table.maxPositions) {
+      throw new GlassError('BAD_INPUT', `rope: ${seqLen} positions, but the table has ${table.maxPositions}`);
+    }
+    const y = this.out(x.shape, false, x);
+    y.data.set(x.data);
+    rotate(y.data, table, rows, seqLen, width, segments, 1);
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const tmp = this.alloc(dy.length, false);
+      tmp.set(dy);
+      rotate(tmp, table, rows, seqLen, width, segments, -1);
+      addInto(this.gradOf(x), tmp);
+    });
+    return y;
+  }
+
+  /** out[t] = table[ids[t]] ([vocab, dim] → [n, dim]). Backward: scatter-add dy rows into the table's gradient. */
+  embedding(table: Var, ids: Ids): Var {
+    if (table.shape.length !== 2) throw new Error(`embedding: the table must be 2-D, got [${table.shape}]`);
+    const [vocab, dim] = table.shape;
+    const n = ids.length;
+    const y = this.out([n, dim], false, table);
+    const td = table.data;
+    const yd = y.data;
+    for (let t = 0; t < n; t++) {
+      const id = ids[t];
+      if (!(id >= 0 && id < vocab && Number.isInteger(id))) {
+        throw new GlassError('BAD_INPUT', `token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+      }
+      yd.set(td.subarray(id * dim, (id + 1) * dim), t * dim);
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      const dt = this.gradOf(table);
+      for (let t = 0; t < n; t++) {
+        const o = ids[t] * dim;
+        const g = t * dim;
+        for (let i = 0; i < dim; i++) dt[o + i] += dy[g + i];
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Loss
+
+  /**
+   * Mean cross-entropy of logits [n, vocab] against targets (−1: skip the row), through a stable
+   * log-softmax: loss_t = logsumexp(z_t) − z_t[target] with logsumexp(z) = max z + log Σ exp(z − max z).
+   * Backward: dz_t = (softmax(z_t) − onehot(target)) · dloss / count.
+   */
+  crossEntropy(logits: Var, targets: Ids): Var {
+    const vocab = logits.cols;
+    const n = logits.rows;
+    if (targets.length !== n) throw new Error(`crossEntropy: ${targets.length} targets for ${n} rows`);
+    const zd = logits.data;
+    const y = this.out([1], false, logits);
+    // exp(z − max) is kept for the backward pass, where softmax = exp(z − max) / Σ.
+    const ez = y.requiresGrad ? this.alloc(zd.length, false) : null;
+    const sums = new Float64Array(n);
+    let total = 0;
+    let count = 0;
+    for (let t = 0; t < n; t++) {
+      const target = targets[t];
+      if (target < 0) continue;
+      if (!(target < vocab && Number.isInteger(target))) {
+        throw new GlassError('BAD_INPUT', `target id ${target} is outside the vocabulary (0..${vocab - 1})`);
+      }
+      const o = t * vocab;
+      let max = -Infinity;
+      for (let j = 0; j < vocab; j++) if (zd[o + j] > max) max = zd[o + j];
+      let s = 0;
+      for (let j = 0; j < vocab; j++) {
+        const e = Math.exp(zd[o + j] - max);
+        if (ez) ez[o + j] = e;
+        s += e;
+      }
+      sums[t] = s;
+      total += max + Math.log(s) - zd[o + target];
+      count++;
+    }
+    y.data[0] = count > 0 ? total / count : 0;
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !logits.requiresGrad || count === 0 || !ez) return;
+      const dz = this.gradOf(logits);
+      const g = dy[0] / count;
+      for (let t = 0; t < n; t++) {
+        const target = targets[t];
+        if (target < 0) continue;
+        const o = t * vocab;
+        const k = g / sums[t];
+        for (let j = 0; j < vocab; j++) dz[o + j] += ez[o + j] * k;
+        dz[o + target] -= g;
+      }
+    });
+    return y;
+  }
+
+  /** Σ x ⊙ w over all entries (a scalar): a handy loss for gradient checks of ops with tensor outputs. */
+  dot(x: Var, w: Arr): Var {
+    if (w.length !== x.size) throw new Error(`dot: ${w.length} weights for ${x.size} values`);
+    const y = this.out([1], false, x);
+    let s = 0;
+    const xd = x.data;
+    for (let i = 0; i < xd.length; i++) s += xd[i] * w[i];
+    y.data[0] = s;
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      const g = dy[0];
+      for (let i = 0; i < dx.length; i++) dx[i] += g * w[i];
+    });
+    return y;
+  }
+}
+
+function rotate(
+  x: Arr,
+  table: RopeTable,
+  rows: number,
+  seqLen: number,
+  width: number,
+  segments: ReadonlyArray<{ offset: number; nHeads: number }>,
+  sign: 1 | -1,
+): void {
+  const { half, headDim, cos, sin } = table;
+  const interleaved = table.style === 'interleaved';
+  for (let r = 0; r < rows; r++) {
+    const tab = (r % seqLen) * half;
+    for (const seg of segments) {
+      for (let h = 0; h < seg.nHeads; h++) {
+        const base = r * width + seg.offset + h * headDim;
+        for (let i = 0; i < half; i++) {
+          const ia = interleaved ? base + 2 * i : base + i;
+          const ib = interleaved ? ia + 1 : ia + half;
+          const c = cos[tab + i];
+          const s = sign * sin[tab + i];
+          const a = x[ia];
+          const b = x[ib];
+          x[ia] = a * c - b * s;
+          x[ib] = a * s + b * c;
+        }
+      }
+    }
+  }
+}
+
+function addInto(dst: Arr, src: Arr): void {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) dst[i] += src[i];
+}
+
+function checkSize(data: Arr, shape: readonly number[], what: string): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== data.length) throw new Error(`${what}: shape [${shape}] needs ${n} values, got ${data.length}`);
+}
+
+function sameSize(a: Var, b: Var, what: string): void {
+  if (a.size !== b.size) throw new Error(`${what}: shapes [${a.shape}] and [${b.shape}] differ`);
+}

@@ -1,0 +1,178 @@
+// Training — a new model from nothing: a GPT-2 config, weights drawn as GPT-2 draws them, assembled by the
+// same buildGpt2 that loads a downloaded checkpoint (so a trained model is an ordinary GPT-2 Decoder).
+import { parseHfConfig, type Gpt2Config } from '../formats/hf-config.js';
+import type { WeightSource } from '../formats/safetensors.js';
+import type { Decoder } from '../models/decoder.js';
+import { buildGpt2 } from '../models/gpt2.js';
+import { buildLlama, type LlamaSpec } from '../models/llama.js';
+import { Rng } from '../generate/rng.js';
+import { GlassError } from '../util/errors.js';
+
+/** Named tensors held in memory, read through the same interface as a safetensors file. */
+export function memoryWeights(
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  name = 'memory',
+): WeightSource {
+  const get = (n: string) => {
+    const t = tensors.get(n);
+    if (!t) throw new GlassError('NOT_FOUND', `${name}: no tensor "${n}"`);
+    return t;
+  };
+  return {
+    name,
+    names: () => [...tensors.keys()],
+    has: (n) => tensors.has(n),
+    info: (n) => ({ name: n, dtype: 'F32', shape: get(n).shape.slice(), file: name }),
+    read: async (n) => get(n).data,
+    close: async () => {},
+  };
+}
+
+/** Normal samples (Box–Muller over the seeded mulberry32): the same weights for the same seed everywhere. */
+export class Gaussian {
+  private readonly rng: Rng;
+  private spare: number | null = null;
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+  next(): number {
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
+    const u1 = 1 - this.rng.next();
+    const u2 = this.rng.next();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    this.spare = r * Math.sin(2 * Math.PI * u2);
+    return r * Math.cos(2 * Math.PI * u2);
+  }
+  fill(n: number, std: number): Float32Array {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = std * this.next();
+    return out;
+  }
+}
+
+export interface Gpt2Shape {
+  nLayers: number;
+  nHeads: number;
+  dim: number;
+  contextLength: number;
+  vocabSize: number;
+  /** Id of <|endoftext|> (bos and eos in config.json), if the vocabulary has one. */
+  eosTokenId?: number;
+}
+
+/** config.json of a GPT-2 (the fields Hugging Face's GPT2Config writes that matter to loading it). */
+export function gpt2ConfigJson(s: Gpt2Shape): Record<string, unknown> {
+  return {
+    architectures: ['GPT2LMHeadModel'],
+    model_type: 'gpt2',
+    activation_function: 'gelu_new',
+    vocab_size: s.vocabSize,
+    n_positions: s.contextLength,
+    n_ctx: s.contextLength,
+    n_embd: s.dim,
+    n_layer: s.nLayers,
+    n_head: s.nHeads,
+    n_inner: null,
+    layer_norm_epsilon: 1e-5,
+    initializer_range: 0.02,
+    scale_attn_weights: true,
+    tie_word_embeddings: true,
+    bos_token_id: s.eosTokenId ?? null,
+    eos_token_id: s.eosTokenId ?? null,
+    torch_dtype: 'float32',
+  };
+}
+
+/**
+ * A freshly initialised GPT-2, as GPT-2/nanoGPT initialise one: weights ~ N(0, 0.02²), the projections
+ * that write into the residual stream (attn.c_proj, mlp.c_proj) ~ N(0, (0.02/√(2·layers))²), biases 0,
+ * LayerNorm γ = 1, β = 0; the LM head is tied to the token embedding.
+ */
+export async function createGpt2(
+  shape: Gpt2Shape,
+  seed: number,
+): Promise<{ config: Gpt2Config; decoder: Decoder }> {
+  const { nLayers, nHeads, dim, contextLength, vocabSize } = shape;
+  if (dim % nHeads !== 0)
+    throw new GlassError('BAD_INPUT', `--dim ${dim} is not divisible by --heads ${nHeads}`);
+  const config = parseHfConfig(gpt2ConfigJson(shape), 'new GPT-2 config') as Gpt2Config;
+  const g = new Gaussian(seed);
+  const std = 0.02;
+  const projStd = std / Math.sqrt(2 * nLayers);
+  const t = new Map<string, { shape: number[]; data: Float32Array }>();
+  const normal = (name: string, s: number[], sd: number) =>
+    t.set(name, {
+      shape: s,
+      data: g.fill(
+        s.reduce((a, b) => a * b, 1),
+        sd,
+      ),
+    });
+  const fill = (name: string, n: number, v: number) =>
+    t.set(name, { shape: [n], data: new Float32Array(n).fill(v) });
+  normal('wte.weight', [vocabSize, dim], std);
+  normal('wpe.weight', [contextLength, dim], std);
+  for (let l = 0; l < nLayers; l++) {
+    const p = `h.${l}`;
+    fill(`${p}.ln_1.weight`, dim, 1);
+    fill(`${p}.ln_1.bias`, dim, 0);
+    normal(`${p}.attn.c_attn.weight`, [dim, 3 * dim], std);
+    fill(`${p}.attn.c_attn.bias`, 3 * dim, 0);
+    normal(`${p}.attn.c_proj.weight`, [dim, dim], projStd);
+    fill(`${p}.attn.c_proj.bias`, dim, 0);
+    fill(`${p}.ln_2.weight`, dim, 1);
+    fill(`${p}.ln_2.bias`, dim, 0);
+    normal(`${p}.mlp.c_fc.weight`, [dim, 4 * dim], std);
+    fill(`${p}.mlp.c_fc.bias`, 4 * dim, 0);
+    normal(`${p}.mlp.c_proj.weight`, [4 * dim, dim], projStd);
+    fill(`${p}.mlp.c_proj.bias`, dim, 0);
+  }
+  fill('ln_f.weight', dim, 1);
+  fill('ln_f.bias', dim, 0);
+  return { config, decoder: await buildGpt2(config, memoryWeights(t, 'new GPT-2')) };
+}
+
+/** A randomly initialised Llama-shaped Decoder (tests: grouped-query attention, RoPE, SwiGLU, RMSNorm). */
+export async function createLlama(spec: LlamaSpec, seed: number, std = 0.02): Promise<Decoder> {
+  const { dim, nLayers, nHeads, nKvHeads, headDim, ffnDim, vocabSize } = spec;
+  const g = new Gaussian(seed);
+  const t = new Map<string, { shape: number[]; data: Float32Array }>();
+  const normal = (name: string, s: number[], sd = std) =>
+    t.set(name, {
+      shape: s,
+      data: g.fill(
+        s.reduce((a, b) => a * b, 1),
+        sd,
+      ),
+    });
+  const ones = (name: string, n: number) => {
+    const data = g.fill(n, 0.1);
+    for (let i = 0; i < n; i++) data[i] += 1;
+    t.set(name, { shape: [n], data });
+  };
+  normal('model.embed_tokens.weight', [vocabSize, dim]);
+  for (let l = 0; l < nLayers; l++) {
+    const p = `model.layers.${l}`;
+    ones(`${p}.input_layernorm.weight`, dim);
+    normal(`${p}.self_attn.q_proj.weight`, [nHeads * headDim, dim]);
+    normal(`${p}.self_attn.k_proj.weight`, [nKvHeads * headDim, dim]);
+    normal(`${p}.self_attn.v_proj.weight`, [nKvHeads * headDim, dim]);
+    if (spec.attentionBias) {
+      normal(`${p}.self_attn.q_proj.bias`, [nHeads * headDim]);
+      normal(`${p}.self_attn.k_proj.bias`, [nKvHeads * headDim]);
+      normal(`${p}.self_attn.v_proj.bias`, [nKvHeads * headDim]);
+    }
+    normal(`${p}.self_attn.o_proj.weight`, [dim, nHeads * headDim]);
+    ones(`${p}.post_attention_layernorm.weight`, dim);
+    normal(`${p}.mlp.gate_proj.weight`, [ffnDim, dim]);
+    normal(`${p}.mlp.up_proj.weight`, [ffnDim, dim]);
+    normal(`${p}.mlp.down_proj.weight`, [dim, ffnDim]);
+  }
+  ones('model.norm.weight', dim);
+  if (!spec.tieWordEmbeddings) normal('lm_head.weight', [vocabSize, dim]);
+  return buildLlama(spec, memoryWeights(t, 'new Llama'));
+}

@@ -1,0 +1,149 @@
+// Training (Node) — a whole run: step after step, evaluations and checkpoints on schedule, a clean stop with a
+// checkpoint when asked (Ctrl-C), and resuming from the last checkpoint. The CLI commands `train` and
+// `finetune` only parse options, prepare the model and data, and print what this reports.
+import { mkdir } from 'node:fs/promises';
+import type { ModelConfig } from '../formats/hf-config.js';
+import type { Decoder } from '../models/decoder.js';
+import { GlassError } from '../util/errors.js';
+import {
+  appendMetric,
+  loadOptimizer,
+  readMetrics,
+  saveCheckpoint,
+  writeMetrics,
+  type MetricRecord,
+  type TokenizerFiles,
+  type TrainerState,
+} from './checkpoint-node.js';
+import type { TokenIds } from './data.js';
+import { TrainableGpt } from './model.js';
+import { Trainer, type TrainOptions } from './trainer.js';
+
+export interface RunSpec {
+  dir: string;
+  kind: 'train' | 'finetune';
+  /** Title of loss.svg. */
+  title: string;
+  config: ModelConfig;
+  decoder: Decoder;
+  tokenizerFiles: TokenizerFiles;
+  data: { train: TokenIds; val: TokenIds; path: string; sha256: string };
+  options: TrainOptions;
+  evalEvery: number;
+  checkpointEvery: number;
+  /** Continue from the checkpoint in `dir` (its optimizer state and metrics). */
+  resume?: TrainerState;
+  source?: string;
+  /** Aborting stops the run after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  onStep?: (r: MetricRecord, info: { totalSteps: number; etaSeconds: number; tokensSeen: number }) => void;
+  onCheckpoint?: (step: number) => void;
+  /** Called before the first step (after resuming): the step it starts from. */
+  onStart?: (step: number) => void;
+}
+
+export interface RunResult {
+  state: TrainerState;
+  metrics: MetricRecord[];
+  /** True when the run was stopped before its last step. */
+  stopped: boolean;
+  model: TrainableGpt;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export async function runTraining(spec: RunSpec): Promise<RunResult> {
+  const o = spec.options;
+  const model = new TrainableGpt(spec.decoder);
+  const trainer = new Trainer(model, spec.data, o);
+  let metrics: MetricRecord[] = [];
+  let elapsed = 0;
+  let tokensSeen = 0;
+  if (spec.resume) {
+    await loadOptimizer(spec.dir, trainer.optimizer);
+    if (trainer.optimizer.step !== spec.resume.step) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${spec.dir}: the optimizer state is at step ${trainer.optimizer.step} but trainer_state.json says ${spec.resume.step}`,
+      );
+    }
+    metrics = await readMetrics(spec.dir, spec.resume.step);
+    elapsed = spec.resume.elapsedSeconds;
+    tokensSeen = spec.resume.tokensSeen;
+  } else {
+    await mkdir(spec.dir, { recursive: true });
+    await writeMetrics(spec.dir, []); // a fresh run starts a fresh log
+  }
+  const state = (): TrainerState => ({
+    version: 1,
+    kind: spec.kind,
+    step: trainer.step,
+    options: o,
+    source: spec.source,
+    data: {
+      path: spec.data.path,
+      sha256: spec.data.sha256,
+      tokens: spec.data.train.length + spec.data.val.length,
+      trainTokens: spec.data.train.length,
+      valTokens: spec.data.val.length,
+    },
+    elapsedSeconds: elapsed,
+    tokensSeen,
+    lastTrainLoss: metrics.at(-1)?.train_loss,
+    lastValLoss: [...metrics].reverse().find((m) => m.val_loss !== undefined)?.val_loss,
+  });
+  const checkpoint = async () => {
+    await saveCheckpoint(spec.dir, {
+      config: spec.config,
+      decoder: spec.decoder,
+      tokenizerFiles: spec.tokenizerFiles,
+      optimizer: trainer.optimizer,
+      state: state(),
+      metrics,
+      title: spec.title,
+    });
+    spec.onCheckpoint?.(trainer.step);
+  };
+
+  spec.onStart?.(trainer.step);
+  let avgStep = 0;
+  let stopped = false;
+  let lastSaved = spec.resume ? trainer.step : -1;
+  while (trainer.step < o.steps) {
+    if (spec.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const r = trainer.trainStep();
+    elapsed += r.seconds;
+    tokensSeen += r.tokens;
+    const rec: MetricRecord = {
+      step: r.step,
+      train_loss: r.loss,
+      lr: r.lr,
+      grad_norm: r.gradNorm,
+      tokens_per_s: r.tokens / r.seconds,
+      elapsed_s: elapsed,
+    };
+    if (!Number.isFinite(r.loss)) {
+      throw new GlassError('BAD_INPUT', `the loss became ${r.loss} at step ${r.step}; try a lower --lr`);
+    }
+    if (r.step % spec.evalEvery === 0 || r.step === o.steps) {
+      const val = trainer.evaluate();
+      if (Number.isFinite(val)) rec.val_loss = val;
+    }
+    metrics.push(rec);
+    await appendMetric(spec.dir, rec);
+    avgStep = avgStep === 0 ? r.seconds : 0.9 * avgStep + 0.1 * r.seconds;
+    spec.onStep?.(rec, { totalSteps: o.steps, etaSeconds: avgStep * (o.steps - r.step), tokensSeen });
+    if (r.step % spec.checkpointEvery === 0 && r.step < o.steps) {
+      await checkpoint();
+      lastSaved = r.step;
+    }
+    await yieldToEventLoop(); // lets a Ctrl-C (SIGINT) through between steps
+  }
+  if (lastSaved !== trainer.step) await checkpoint();
+  return { state: state(), metrics, stopped, model };
+}
