@@ -3,9 +3,16 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ChatFormatter, PLAIN_CHAT_STOPS, PLAIN_CHAT_TEMPLATE, type ChatMessage } from '../generate/chat.js';
-import { floatOption, intOption, loadWithProgress, requireModelSource } from './common.js';
+import {
+  floatOption,
+  intOption,
+  addEngineOptions,
+  loadWithProgress,
+  requireModelSource,
+  type EngineCliOptions,
+} from './common.js';
 
-interface ChatCliOptions {
+interface ChatCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
   system?: string;
@@ -17,23 +24,30 @@ interface ChatCliOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('chat')
-    .description("talk with a model, turn by turn, using the model's chat template")
-    .option('-m, --model <file|folder|hub-id>', 'model to chat with (default: the bundled model)')
-    .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
-    .option('--system <text>', 'a system message that starts the conversation')
-    .option('-n, --max-tokens <n>', 'most tokens per reply', intOption('max-tokens', 1), 256)
-    .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 0.7)
-    .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 40)
-    .option('-p, --top-p <p>', 'nucleus sampling mass', floatOption('top-p', 0, 1), 0.95)
-    .option('-s, --seed <n>', 'random seed', intOption('seed', 0))
+  addEngineOptions(
+    program
+      .command('chat')
+      .description("talk with a model, turn by turn, using the model's chat template")
+      .option('-m, --model <file|folder|hub-id>', 'model to chat with (default: the bundled model)')
+      .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
+      .option('--system <text>', 'a system message that starts the conversation')
+      .option('-n, --max-tokens <n>', 'most tokens per reply', intOption('max-tokens', 1), 256)
+      .option(
+        '-t, --temperature <t>',
+        'sampling temperature (0 = greedy)',
+        floatOption('temperature', 0),
+        0.7,
+      )
+      .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 40)
+      .option('-p, --top-p <p>', 'nucleus sampling mass', floatOption('top-p', 0, 1), 0.95)
+      .option('-s, --seed <n>', 'random seed', intOption('seed', 0)),
+  )
     .addHelpText(
       'after',
       '\nIn the session: /reset forgets the conversation, /exit (or Ctrl-D) quits, Ctrl-C stops a reply.',
     )
     .action(async (opts: ChatCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer);
+      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
       const tok = model.tokenizer;
       const special = tok.specialTokens;
       const plain = model.chatTemplate === undefined;

@@ -3,10 +3,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError } from 'commander';
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadModel } from '../models/load.js';
 import type { LanguageModel } from '../models/model.js';
+import { backend, createWasmBackend, setBackend, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 
 export function intOption(name: string, min = 0) {
@@ -57,12 +59,54 @@ export function requireModelSource(model: string | undefined): string {
   return src;
 }
 
+/**
+ * Makes the kernels of `threads` threads the active backend: the WASM SIMD backend (worker threads over a
+ * shared memory when threads > 1), or with 0 the plain TypeScript reference kernels. Call before loading:
+ * weights are placed in the active backend's memory. Falls back to the reference with a message.
+ */
+export async function selectKernels(threads = 1): Promise<void> {
+  if (threads <= 0) return;
+  try {
+    setBackend(await createWasmBackend({ threads }));
+  } catch (e) {
+    process.stderr.write(`glasslm: using the TypeScript kernels (${(e as Error).message})\n`);
+  }
+}
+
+export interface EngineCliOptions {
+  threads: number;
+  dtype: WeightDtype;
+}
+
+/** `--threads` and `--dtype`, for the commands that run a model. */
+export function addEngineOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--threads <n>',
+      'threads for the WASM SIMD kernels ; 0 = the plain TypeScript reference kernels',
+      intOption('threads', 0),
+      availableParallelism(),
+    )
+    .addOption(
+      new Option('--dtype <type>', 'how the weights are held: f32, or q8_0 (int8 blocks, 1/4 of the memory)')
+        .choices(['f32', 'q8_0'])
+        .default('f32'),
+    );
+}
+
+/** What ran the model, for stats lines: "wasm-2t, q8_0" (2 threads) or "reference, f32". */
+export function kernelsLabel(engine: EngineCliOptions): string {
+  return `${backend().name}, ${engine.dtype}`;
+}
+
 /** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */
 export async function loadWithProgress(
   source: string,
   revision?: string,
   tokenizer?: string,
+  engine?: EngineCliOptions,
 ): Promise<LanguageModel> {
+  if (engine) await selectKernels(engine.threads);
   const bars = new Map<string, cliProgress.SingleBar>();
   const multi = process.stderr.isTTY
     ? new cliProgress.MultiBar(
@@ -79,6 +123,7 @@ export async function loadWithProgress(
     return await loadModel(source, {
       revision,
       tokenizer,
+      dtype: engine?.dtype,
       onProgress: ({ file, received, total }) => {
         if (!multi) return;
         let bar = bars.get(file);

@@ -5,8 +5,7 @@ import type { Command } from 'commander';
 import { encodeCorpus } from '../train/data.js';
 import { decoderLoss } from '../train/evaluate.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress, requireModelSource } from './common.js';
-import { selectKernels } from './train.js';
+import { intOption, loadWithProgress, requireModelSource, selectKernels } from './common.js';
 
 interface EvalCliOptions {
   model?: string;

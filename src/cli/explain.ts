@@ -3,7 +3,13 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Trace, TraceOptions } from '../trace/schema.js';
-import { intOption, loadWithProgress, requireModelSource } from './common.js';
+import {
+  intOption,
+  addEngineOptions,
+  loadWithProgress,
+  requireModelSource,
+  type EngineCliOptions,
+} from './common.js';
 
 const SHADES = [' ', '░', '▒', '▓', '█'];
 const MAX_COLS = 48;
@@ -87,7 +93,7 @@ export function renderExplain(trace: Trace, layer: number, head: number | 'mean'
   return out.join('\n') + '\n';
 }
 
-interface ExplainCliOptions {
+interface ExplainCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
   layer?: number;
@@ -99,31 +105,38 @@ interface ExplainCliOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('explain')
-    .description(
-      'show how a model reads a prompt: tokens, attention, logit lens and the next-token distribution',
-    )
-    .argument('<prompt...>', 'the prompt (several arguments are joined with spaces)')
-    .option('-m, --model <file|folder|hub-id>', 'the model (default: the bundled model)')
-    .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
-    .option('-l, --layer <n>', 'layer whose attention to draw (default: the last)', intOption('layer', 0))
-    .option('--head <n|mean>', 'attention head to draw, or "mean" of all heads', 'mean')
-    .option('-k, --top-k <n>', 'candidates in the logit lens and the distribution', intOption('top-k', 1), 10)
-    .option(
-      '--steps <n>',
-      'also generate this many tokens greedily, recording each step',
-      intOption('steps', 0),
-      0,
-    )
-    .option('--json <file>', 'write the whole trace as JSON to this file ("-" for stdout)')
-    .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)')
+  addEngineOptions(
+    program
+      .command('explain')
+      .description(
+        'show how a model reads a prompt: tokens, attention, logit lens and the next-token distribution',
+      )
+      .argument('<prompt...>', 'the prompt (several arguments are joined with spaces)')
+      .option('-m, --model <file|folder|hub-id>', 'the model (default: the bundled model)')
+      .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
+      .option('-l, --layer <n>', 'layer whose attention to draw (default: the last)', intOption('layer', 0))
+      .option('--head <n|mean>', 'attention head to draw, or "mean" of all heads', 'mean')
+      .option(
+        '-k, --top-k <n>',
+        'candidates in the logit lens and the distribution',
+        intOption('top-k', 1),
+        10,
+      )
+      .option(
+        '--steps <n>',
+        'also generate this many tokens greedily, recording each step',
+        intOption('steps', 0),
+        0,
+      )
+      .option('--json <file>', 'write the whole trace as JSON to this file ("-" for stdout)')
+      .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)'),
+  )
     .addHelpText(
       'after',
       '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"',
     )
     .action(async (words: string[], opts: ExplainCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer);
+      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
       const nLayers = model.decoder.nLayers;
       const layer = opts.layer ?? nLayers - 1;
       const nHeads = model.decoder.blocks[0].attention.config.nHeads;

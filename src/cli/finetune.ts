@@ -8,14 +8,13 @@ import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/ch
 import { splitTrainVal } from '../train/data.js';
 import { inHfLayout } from '../train/export.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress } from './common.js';
+import { intOption, loadWithProgress, selectKernels } from './common.js';
 import {
   addLoopOptions,
   checkOutDir,
   loopOptions,
   printSummary,
   runWithProgress,
-  selectKernels,
   type LoopCliOptions,
 } from './train.js';
 

@@ -1,8 +1,17 @@
 // `glasslm generate`: a prompt becomes a response, streamed token by token.
 import type { Command } from 'commander';
-import { collect, floatOption, intOption, loadWithProgress, requireModelSource } from './common.js';
+import {
+  collect,
+  floatOption,
+  intOption,
+  addEngineOptions,
+  kernelsLabel,
+  loadWithProgress,
+  requireModelSource,
+  type EngineCliOptions,
+} from './common.js';
 
-interface GenerateCliOptions {
+interface GenerateCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
   revision?: string;
@@ -25,38 +34,45 @@ const REASONS = {
 } as const;
 
 export function register(program: Command): void {
-  program
-    .command('generate')
-    .description('continue a prompt with a language model, streaming the response')
-    .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
-    .option(
-      '-m, --model <folder|hub-id>',
-      'a Hugging Face model folder or hub id (default: the bundled model)',
-    )
-    .option(
-      '--tokenizer <file>',
-      'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
-    )
-    .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
-    .option('-n, --max-tokens <n>', 'most new tokens to generate', intOption('max-tokens', 0), 128)
-    .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 1)
-    .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 0)
-    .option(
-      '-p, --top-p <p>',
-      'sample from the smallest set with this much probability',
-      floatOption('top-p', 0, 1),
-      1,
-    )
-    .option('-s, --seed <n>', 'random seed (the same seed gives the same text)', intOption('seed', 0))
-    .option('--stop <string>', 'stop when this string appears (repeatable)', collect, [])
-    .option('--greedy', 'always take the most likely token')
-    .option('--no-stats', 'do not print the stop reason and speed to stderr')
+  addEngineOptions(
+    program
+      .command('generate')
+      .description('continue a prompt with a language model, streaming the response')
+      .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
+      .option(
+        '-m, --model <folder|hub-id>',
+        'a Hugging Face model folder or hub id (default: the bundled model)',
+      )
+      .option(
+        '--tokenizer <file>',
+        'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
+      )
+      .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
+      .option('-n, --max-tokens <n>', 'most new tokens to generate', intOption('max-tokens', 0), 128)
+      .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 1)
+      .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 0)
+      .option(
+        '-p, --top-p <p>',
+        'sample from the smallest set with this much probability',
+        floatOption('top-p', 0, 1),
+        1,
+      )
+      .option('-s, --seed <n>', 'random seed (the same seed gives the same text)', intOption('seed', 0))
+      .option('--stop <string>', 'stop when this string appears (repeatable)', collect, [])
+      .option('--greedy', 'always take the most likely token')
+      .option('--no-stats', 'do not print the stop reason and speed to stderr'),
+  )
     .addHelpText(
       'after',
       '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
     )
     .action(async (words: string[], opts: GenerateCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), opts.revision, opts.tokenizer);
+      const model = await loadWithProgress(
+        requireModelSource(opts.model),
+        opts.revision,
+        opts.tokenizer,
+        opts,
+      );
       const prompt = words.join(' ');
       const ac = new AbortController();
       const onSigint = () => ac.abort();
@@ -85,7 +101,7 @@ export function register(program: Command): void {
         const tps = r.decodeSeconds > 0 ? (r.ids.length / r.decodeSeconds).toFixed(1) : '-';
         process.stderr.write(
           `[${REASONS[r.stopReason]} · prompt ${r.promptIds.length} tokens in ${r.prefillSeconds.toFixed(2)} s · ` +
-            `${r.ids.length} new tokens at ${tps} tokens/s]\n`,
+            `${r.ids.length} new tokens at ${tps} tokens/s · ${kernelsLabel(opts)}]\n`,
         );
       }
     });

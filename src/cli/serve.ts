@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { GlassError } from '../util/errors.js';
-import { loadWithProgress, requireModelSource } from './common.js';
+import { addEngineOptions, loadWithProgress, requireModelSource, type EngineCliOptions } from './common.js';
 
 function portOption(v: string): number {
   const n = Number(v);
@@ -12,7 +12,7 @@ function portOption(v: string): number {
   return n;
 }
 
-interface ServeCliOptions {
+interface ServeCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
   revision?: string;
@@ -21,30 +21,37 @@ interface ServeCliOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('serve')
-    .description('serve the explorer: follow a prompt through the model in the browser')
-    .option(
-      '-m, --model <file|folder|hub-id>',
-      'a GGUF or llama2.c file, a Hugging Face model folder or hub id',
-    )
-    .option(
-      '--tokenizer <file>',
-      'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
-    )
-    .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
-    .option('-p, --port <n>', 'port to listen on (0 = any free port)', portOption, 8765)
-    .option(
-      '--host <host>',
-      'address to listen on (loopback by default; the API has no authentication)',
-      '127.0.0.1',
-    )
+  addEngineOptions(
+    program
+      .command('serve')
+      .description('serve the explorer: follow a prompt through the model in the browser')
+      .option(
+        '-m, --model <file|folder|hub-id>',
+        'a GGUF or llama2.c file, a Hugging Face model folder or hub id',
+      )
+      .option(
+        '--tokenizer <file>',
+        'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
+      )
+      .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
+      .option('-p, --port <n>', 'port to listen on (0 = any free port)', portOption, 8765)
+      .option(
+        '--host <host>',
+        'address to listen on (loopback by default; the API has no authentication)',
+        '127.0.0.1',
+      ),
+  )
     .addHelpText(
       'after',
       '\nExample:\n  $ glasslm serve --model ../shared/models/stories260K-llama2c/stories260K.bin --port 8765',
     )
     .action(async (opts: ServeCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), opts.revision, opts.tokenizer);
+      const model = await loadWithProgress(
+        requireModelSource(opts.model),
+        opts.revision,
+        opts.tokenizer,
+        opts,
+      );
       const server = await startServer(model, { host: opts.host, port: opts.port }).catch(
         (e: NodeJS.ErrnoException) => {
           throw new GlassError(

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadModel } from '../models/load.js';
-import { createWasmBackend, setBackend } from '../tensor/index.js';
 import { loadTokenizerFromJson } from '../tokenizers/load.js';
 import { bpeTokenizerJson, countWords, trainBpe } from '../train/bpe-trainer.js';
 import {
@@ -23,7 +22,7 @@ import { createGpt2 } from '../train/init.js';
 import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { GlassError } from '../util/errors.js';
-import { floatOption, intOption } from './common.js';
+import { floatOption, intOption, selectKernels } from './common.js';
 
 export interface LoopCliOptions {
   data?: string;
@@ -123,15 +122,6 @@ export function addLoopOptions(
  * memory when they are made): the WASM SIMD backend with `threads` threads, or with 0 the reference
  * TypeScript kernels. Falls back to the reference, saying so, when the WASM kernels cannot be loaded.
  */
-export async function selectKernels(threads = 1): Promise<void> {
-  if (threads <= 0) return;
-  try {
-    setBackend(await createWasmBackend({ threads }));
-  } catch (e) {
-    process.stderr.write(`glasslm: using the TypeScript kernels (${(e as Error).message})\n`);
-  }
-}
-
 /** TrainOptions from the command line, or from a checkpoint when resuming (--steps may extend it). */
 export function loopOptions(
   o: LoopCliOptions,

@@ -9,13 +9,16 @@ import { FeedForward } from '../nn/feedforward.js';
 import { Linear } from '../nn/linear.js';
 import { LayerNorm } from '../nn/norm.js';
 import { LearnedPositional } from '../nn/positional.js';
-import { matrixF32, transpose } from '../tensor/index.js';
+import { transpose, weightMatrix, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import { Decoder } from './decoder.js';
 
 /** Reads tensors by their GPT-2 name, with or without the `transformer.` prefix, checking shapes. */
 class Gpt2Weights {
-  constructor(readonly src: WeightSource) {}
+  constructor(
+    readonly src: WeightSource,
+    readonly dtype: WeightDtype = 'f32',
+  ) {}
 
   resolve(name: string): string | undefined {
     for (const n of [name, `transformer.${name}`]) if (this.src.has(n)) return n;
@@ -43,7 +46,7 @@ class Gpt2Weights {
   async conv1d(name: string, inDim: number, outDim: number): Promise<Linear> {
     const w = await this.get(`${name}.weight`, [inDim, outDim]);
     const b = await this.get(`${name}.bias`, [outDim]);
-    return new Linear(matrixF32(outDim, inDim, transpose(w, inDim, outDim)), b);
+    return new Linear(weightMatrix(outDim, inDim, transpose(w, inDim, outDim), this.dtype), b);
   }
 
   async layerNorm(name: string, dim: number, eps: number): Promise<LayerNorm> {
@@ -51,7 +54,11 @@ class Gpt2Weights {
   }
 }
 
-export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<Decoder> {
+export async function buildGpt2(
+  config: Gpt2Config,
+  src: WeightSource,
+  dtype: WeightDtype = 'f32',
+): Promise<Decoder> {
   const { dim, nHeads, nLayers, vocabSize, contextLength, ffnDim, layerNormEps: eps } = config;
   if (
     config.activation !== 'gelu_new' &&
@@ -69,7 +76,7 @@ export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<
       'scale_attn_weights=false / scale_attn_by_inverse_layer_idx=true is not supported yet: attention scaling',
     );
   }
-  const w = new Gpt2Weights(src);
+  const w = new Gpt2Weights(src, dtype);
   const wte = await w.get('wte.weight', [vocabSize, dim]);
   const wpe = await w.get('wpe.weight', [contextLength, dim]);
   const headDim = dim / nHeads;
@@ -104,7 +111,7 @@ export async function buildGpt2(config: Gpt2Config, src: WeightSource): Promise<
     positional: new LearnedPositional(wpe, contextLength, dim),
     blocks,
     finalNorm,
-    lmHead: new Linear(matrixF32(vocabSize, dim, head)),
+    lmHead: new Linear(weightMatrix(vocabSize, dim, head, dtype)),
     contextLength,
   });
 }

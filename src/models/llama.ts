@@ -10,7 +10,7 @@ import { FeedForward } from '../nn/feedforward.js';
 import { Linear } from '../nn/linear.js';
 import { RMSNorm } from '../nn/norm.js';
 import { RotaryEmbedding, type RopeStyle } from '../nn/positional.js';
-import { matrixF32 } from '../tensor/index.js';
+import { weightMatrix, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import { Decoder } from './decoder.js';
 
@@ -53,6 +53,7 @@ export async function buildLlama(
   spec: LlamaSpec,
   src: WeightSource,
   source = 'the config',
+  dtype: WeightDtype = 'f32',
 ): Promise<Decoder> {
   const { dim, nLayers, nHeads, nKvHeads, headDim, ffnDim, vocabSize, contextLength, normEps: eps } = spec;
   const qDim = nHeads * headDim;
@@ -83,15 +84,15 @@ export async function buildLlama(
     }
     const attention = new Attention(
       { nHeads, nKvHeads, headDim },
-      new Linear(matrixF32(qDim + 2 * kvDim, dim, qkv), qkvBias),
-      new Linear(matrixF32(dim, qDim, await w(`${p}.self_attn.o_proj.weight`, [dim, qDim]))),
+      new Linear(weightMatrix(qDim + 2 * kvDim, dim, qkv, dtype), qkvBias),
+      new Linear(weightMatrix(dim, qDim, await w(`${p}.self_attn.o_proj.weight`, [dim, qDim]), dtype)),
       rope,
     );
     const ffn = new FeedForward(
       'swiglu',
-      new Linear(matrixF32(ffnDim, dim, await w(`${p}.mlp.up_proj.weight`, [ffnDim, dim]))),
-      new Linear(matrixF32(dim, ffnDim, await w(`${p}.mlp.down_proj.weight`, [dim, ffnDim]))),
-      new Linear(matrixF32(ffnDim, dim, await w(`${p}.mlp.gate_proj.weight`, [ffnDim, dim]))),
+      new Linear(weightMatrix(ffnDim, dim, await w(`${p}.mlp.up_proj.weight`, [ffnDim, dim]), dtype)),
+      new Linear(weightMatrix(dim, ffnDim, await w(`${p}.mlp.down_proj.weight`, [dim, ffnDim]), dtype)),
+      new Linear(weightMatrix(ffnDim, dim, await w(`${p}.mlp.gate_proj.weight`, [ffnDim, dim]), dtype)),
     );
     blocks.push(
       new Block(
@@ -115,7 +116,7 @@ export async function buildLlama(
     positional: null,
     blocks,
     finalNorm: new RMSNorm(await w('model.norm.weight', [dim]), eps),
-    lmHead: new Linear(matrixF32(vocabSize, dim, head)),
+    lmHead: new Linear(weightMatrix(vocabSize, dim, head, dtype)),
     contextLength,
   });
 }

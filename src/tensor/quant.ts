@@ -2,7 +2,7 @@
 // bit-identical to llama.cpp's) or from GGUF Q8_0 bytes, and expanding any matrix back to float32.
 import { quantizeQ8_0 } from '../formats/gguf-quant.js';
 import { f16ToF32 } from '../formats/safetensors.js';
-import { matrixQ8_0, Q8_0_BLOCK, type Matrix, type MatrixF32, type MatrixQ8_0 } from './tensor.js';
+import { matrixF32, matrixQ8_0, Q8_0_BLOCK, type Matrix, type MatrixF32, type MatrixQ8_0 } from './tensor.js';
 
 /** GGUF bytes of Q8_0 blocks (f16 d, int8 q[32]; 34 bytes each) → a Q8_0 matrix [rows, cols]. */
 export function matrixQ8_0FromGguf(rows: number, cols: number, bytes: Uint8Array): MatrixQ8_0 {
@@ -53,4 +53,22 @@ export function dequantizeMatrix(m: Matrix): Float32Array {
 export function matrixBytes(m: Matrix): number {
   if (m.kind === 'f32') return m.rows * m.cols * 4;
   return m.rows * m.cols + m.scales.length * m.scales.BYTES_PER_ELEMENT;
+}
+
+/** How a loader stores the weight matrices of the linear layers (`--dtype`). */
+export type WeightDtype = 'f32' | 'q8_0';
+
+/**
+ * float32 [rows, cols] → a weight matrix of the requested dtype, placed by the active backend. Q8_0 needs
+ * whole 32-blocks per row: a matrix whose rows are not (stories260K's ffn_down, 172 columns) stays f32,
+ * as llama.cpp would refuse it.
+ */
+export function weightMatrix(
+  rows: number,
+  cols: number,
+  data: Float32Array,
+  dtype: WeightDtype = 'f32',
+): Matrix {
+  if (dtype === 'q8_0' && cols % Q8_0_BLOCK === 0) return quantizeMatrixQ8_0(rows, cols, data);
+  return matrixF32(rows, cols, data);
 }

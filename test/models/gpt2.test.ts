@@ -51,3 +51,26 @@ test('gpt2: generation stops at the context length with stopReason "context"', a
   assert.equal(r.promptIds.length + r.ids.length, model.contextLength);
   assert.ok(pieces > 0);
 });
+
+test('gpt2 with dtype q8_0: linear layers become Q8_0 and the logits stay close to f32', async (t) => {
+  if (!dirs) return t.skip(SKIP);
+  const f32 = await loadModel(dirs['gpt2-tiny']);
+  const q8 = await loadModel(dirs['gpt2-tiny'], { dtype: 'q8_0' });
+  const cols = q8.decoder.blocks[0].attention.qkv.weight.cols;
+  const expected = cols % 32 === 0 ? 'q8_0' : 'f32';
+  assert.equal(q8.decoder.blocks[0].attention.qkv.weight.kind, expected);
+  assert.equal(f32.decoder.blocks[0].attention.qkv.weight.kind, 'f32');
+  const ids = Array.from(f32.tokenizer.encode('The bank of the river was crowded'));
+  const a = f32.forward(ids).data;
+  const b = q8.forward(ids).data;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += a[i] ** 2;
+  }
+  const rel = Math.sqrt(num / den);
+  t.diagnostic(`q8_0 vs f32 logits: relative L2 difference ${rel.toExponential(2)}`);
+  // Random weights have no outliers to protect; ~0.6% per weight compounds over the layers.
+  assert.ok(rel > 0 && rel < 0.05, `relative difference ${rel}`);
+});

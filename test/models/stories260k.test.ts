@@ -105,3 +105,31 @@ test('stories260K: a text prompt is tokenized as llama2.c does and continues the
   assert.deepEqual(r.ids, expectedIds.slice(4, 34));
   assert.ok(expectedText.startsWith('Once upon a time' + text), 'continuation text');
 });
+
+test('stories260K Q8_0 GGUF with dtype q8_0: re-quantizing gives the file’s own blocks (same logits as the expanded weights)', async (t) => {
+  if (!present) return t.skip(SKIP);
+  const expanded = await loadModel(Q8);
+  const kept = await loadModel(Q8, { dtype: 'q8_0' });
+  const kinds = kept.decoder.blocks.flatMap((b) => [
+    b.attention.qkv.weight.kind,
+    b.attention.out.weight.kind,
+    b.ffn.up.weight.kind,
+    b.ffn.down.weight.kind,
+  ]);
+  // ffn_down has rows of 172 (not whole 32-blocks): it stays f32, as documented.
+  assert.deepEqual(new Set(kinds), new Set(['q8_0', 'f32']));
+  assert.equal(kept.decoder.blocks[0].ffn.down.weight.kind, 'f32');
+  assert.equal(kept.decoder.lmHead.weight.kind, 'q8_0');
+  const seq = [1, ...expectedIds.slice(0, 60)];
+  const a = expanded.forward(seq).data;
+  const b = kept.forward(seq).data;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += a[i] ** 2;
+  }
+  const rel = Math.sqrt(num / den);
+  t.diagnostic(`relative L2 difference of the logits: ${rel.toExponential(2)}`);
+  assert.ok(rel < 1e-5, `logits differ by ${rel} (re-quantized blocks are not the file's)`);
+});
