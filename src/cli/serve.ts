@@ -1,5 +1,6 @@
 // `glasslm serve`: load a model and serve the explorer page plus its JSON API (src/server/app.ts).
 import { InvalidArgumentError, type Command } from 'commander';
+import { loadEmbedder } from '../embed/load.js';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { GlassError } from '../util/errors.js';
@@ -18,6 +19,7 @@ interface ServeCliOptions extends EngineCliOptions {
   revision?: string;
   port: number;
   host: string;
+  embedder?: string;
 }
 
 export function register(program: Command): void {
@@ -34,6 +36,10 @@ export function register(program: Command): void {
         'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
       )
       .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
+      .option(
+        '--embedder <folder|hub-id>',
+        'also load an embedding model (BERT / sentence-transformers) for the similarity panel',
+      )
       .option('-p, --port <n>', 'port to listen on (0 = any free port)', portOption, 8765)
       .option(
         '--host <host>',
@@ -52,7 +58,8 @@ export function register(program: Command): void {
         opts.tokenizer,
         opts,
       );
-      const server = await startServer(model, { host: opts.host, port: opts.port }).catch(
+      const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
+      const server = await startServer(model, { host: opts.host, port: opts.port, embedder }).catch(
         (e: NodeJS.ErrnoException) => {
           throw new GlassError(
             'BAD_INPUT',

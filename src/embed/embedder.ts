@@ -4,6 +4,7 @@ import type { BertConfig } from '../formats/hf-config.js';
 import type { Encoder } from '../models/encoder.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
+import { buildExplanation, type InputToken, type SimilarityExplanation } from './explain.js';
 import { cosine, l2normalize, pool, type PoolingMode } from './pooling.js';
 
 export interface EmbedderParts {
@@ -15,6 +16,11 @@ export interface EmbedderParts {
   normalize: boolean;
   /** Longest input in tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
   maxTokens: number;
+}
+
+export interface ExplainOptions extends EmbedOptions {
+  /** How many of the strongest token pairs to list (default 10). */
+  topPairs?: number;
 }
 
 export interface EmbedOptions {
@@ -58,6 +64,52 @@ export class SentenceEmbedder {
       ids = ids.slice(0, room);
     }
     return [cls, ...ids, sep];
+  }
+
+  /**
+   * The same tokens as inputIds, with their text and UTF-8 byte spans; [CLS] and [SEP] are marked special
+   * ([CLS] spans 0..0, [SEP] the end of what was kept).
+   */
+  inputTokens(text: string, onTruncate?: (tokens: number, kept: number) => void): InputToken[] {
+    const { bos: cls, eos: sep } = this.tokenizer.specialTokens;
+    if (cls === undefined || sep === undefined) {
+      throw new GlassError('BAD_FILE', `${this.source}: the tokenizer has no [CLS]/[SEP] tokens`);
+    }
+    let spans = this.tokenizer.encodeWithSpans(text);
+    const room = this.maxTokens - 2;
+    if (spans.length > room) {
+      onTruncate?.(spans.length + 2, this.maxTokens);
+      spans = spans.slice(0, room);
+    }
+    const end = spans.length ? spans[spans.length - 1].end : 0;
+    const special = (id: number, at: number): InputToken => ({
+      id,
+      text: this.tokenizer.idToToken(id) ?? String(id),
+      start: at,
+      end: at,
+      special: true,
+    });
+    return [
+      special(cls, 0),
+      ...spans.map((s) => ({ id: s.id, text: s.text, start: s.start, end: s.end, special: false })),
+      special(sep, end),
+    ];
+  }
+
+  /**
+   * Which tokens of each text drive cos(embed(a), embed(b)): per-token terms through the pooling and a
+   * token×token pair matrix, each summing to the cosine (src/embed/explain.ts).
+   */
+  explain(a: string, b: string, options: ExplainOptions = {}): SimilarityExplanation {
+    const one = (text: string, i: number) => {
+      let truncatedFrom: number | null = null;
+      const tokens = this.inputTokens(text, (n, kept) => {
+        truncatedFrom = n;
+        options.onTruncate?.(i, n, kept);
+      });
+      return { text, tokens, hidden: this.encoder.forward(tokens.map((t) => t.id)), truncatedFrom };
+    };
+    return buildExplanation(one(a, 0), one(b, 1), this.dim, this.pooling, this.normalize, options);
   }
 
   /** Token vectors [ids × dim] of one text, the inputs to pooling. */

@@ -8,9 +8,16 @@
 //   POST /api/embeddings { words }                   → { dim, words: [{ word, tokens, vector }] }
 //   POST /api/generate   { prompt, steps, temperature?, seed?, forced?, topK?, precision? }
 //                                                    → NDJSON: one TraceStep per line, as produced
+//   GET  /api/embedder                               → { embedder: EmbedderInfo | null }
+//   POST /api/similarity { a, b, top? }              → SimilarityExplanation (src/embed/explain.ts;
+//                                                      pairs to 6 significant digits); 404 without an
+//                                                      embedding model (glasslm serve --embedder)
 // Bad bodies → 400 { error }; a GlassError from the model → 400 { error: its message }.
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { SentenceEmbedder } from '../embed/embedder.js';
+import type { SimilarityExplanation } from '../embed/explain.js';
+import type { PoolingMode } from '../embed/pooling.js';
 import { encodePrompt } from '../generate/generate.js';
 import type { LanguageModel } from '../models/model.js';
 import { roundTo } from '../trace/recorder.js';
@@ -31,6 +38,35 @@ export interface AppOptions {
    * when listening on loopback.
    */
   loopbackOnly?: boolean;
+  /** An embedding model for /api/similarity (the explorer's similarity panel); none by default. */
+  embedder?: SentenceEmbedder | null;
+}
+
+/** What GET /api/embedder says about the embedding model. */
+export interface EmbedderInfo {
+  source: string;
+  dim: number;
+  nLayers: number;
+  pooling: PoolingMode;
+  normalize: boolean;
+  maxTokens: number;
+}
+
+export function embedderInfo(e: SentenceEmbedder): EmbedderInfo {
+  return {
+    source: e.source,
+    dim: e.dim,
+    nLayers: e.encoder.nLayers,
+    pooling: e.pooling,
+    normalize: e.normalize,
+    maxTokens: e.maxTokens,
+  };
+}
+
+/** A similarity explanation for the wire: the pair matrix to 6 significant digits. */
+export function explainForWire(e: SentenceEmbedder, a: string, b: string, top = 10): SimilarityExplanation {
+  const x = e.explain(a, b, { topPairs: top });
+  return { ...x, pairs: x.pairs.map((r) => r.map((v) => Number(v.toPrecision(6)))) };
 }
 
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
@@ -52,6 +88,11 @@ interface TraceBody {
 }
 interface EmbeddingsBody {
   words: string[];
+}
+interface SimilarityBody {
+  a: string;
+  b: string;
+  top?: number;
 }
 interface GenerateBody {
   prompt: string;
@@ -124,6 +165,12 @@ function schemas(model: LanguageModel) {
           items: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' },
         },
       },
+    },
+    similarity: {
+      type: 'object',
+      required: ['a', 'b'],
+      additionalProperties: false,
+      properties: { a: prompt, b: prompt, top: { type: 'integer', minimum: 0, maximum: 100 } },
     },
     generate: {
       type: 'object',
@@ -219,6 +266,22 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   app.post<{ Body: EmbeddingsBody }>('/api/embeddings', { schema: { body: s.embeddings } }, async (req) => {
     return { dim: model.decoder.dim, words: req.body.words.map((w) => wordEmbedding(model, w)) };
   });
+
+  const embedder = options.embedder ?? null;
+  app.get('/api/embedder', async () => ({ embedder: embedder ? embedderInfo(embedder) : null }));
+
+  app.post<{ Body: SimilarityBody }>(
+    '/api/similarity',
+    { schema: { body: s.similarity } },
+    async (req, reply) => {
+      if (!embedder) {
+        return reply.code(404).send({
+          error: 'this server has no embedding model: start it with glasslm serve --embedder <folder|hub-id>',
+        });
+      }
+      return explainForWire(embedder, req.body.a, req.body.b, req.body.top);
+    },
+  );
 
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: s.generate } }, async (req, reply) => {
     const { prompt, ...o } = req.body;

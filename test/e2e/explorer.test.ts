@@ -1,7 +1,8 @@
 // The explorer page end to end in real headless Chromium (Debian's /usr/bin/chromium via playwright-core;
 // no browser is ever downloaded): start `glasslm serve`'s app on loopback, type a prompt, run it, step
 // with "next", force a token, stream "generate", open an attention head, compare contexts, save the
-// trace and view it again from file:// with no server. Screenshots go to test/e2e/artifacts/.
+// trace and view it again from file:// with no server; explain a similarity with an embedding model.
+// Screenshots go to test/e2e/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,9 +10,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { SentenceEmbedder } from '../../src/embed/embedder.js';
+import { loadEmbedder } from '../../src/embed/load.js';
 import { loadModel } from '../../src/models/load.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import type { Trace } from '../../src/trace/schema.js';
+import { ensureBertFixture } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,6 +135,9 @@ async function walk(
   assert.ok((await page.locator('#lens tbody tr').count()) >= 2, 'logit lens rows');
   assert.ok(await page.locator('#emb-heatmap canvas').isVisible(), 'embedding heatmap');
   assert.ok(await page.locator('#pos-heatmap canvas').isVisible(), 'positional heatmap');
+  // No embedding model on this server: the similarity panel says how to load one.
+  assert.match((await page.textContent('#sim-model')) ?? '', /No embedding model.*--embedder/);
+  assert.ok(await page.locator('#sim-run').isDisabled());
 
   // "next" twice: the response grows by one token each time, and so does the attention matrix.
   const before = (await page.textContent('#response')) ?? '';
@@ -213,6 +220,7 @@ async function viewOffline(saved: string, name: string): Promise<void> {
   const url = pathToFileURL(join(WEB_DIST, 'index.html')).href;
   const { page, errors } = await openPage(url, 1280, 800);
   assert.match((await page.textContent('#model-info')) ?? '', /no server/);
+  assert.ok(await page.locator('#sec-similarity').isHidden(), 'no similarity panel without a server');
   const tr = JSON.parse(readFileSync(saved, 'utf8')) as Trace;
   await page.setInputFiles('#load-file', saved);
   const N = tr.tokens.length + tr.steps.length;
@@ -257,6 +265,88 @@ test('explorer with a tiny GPT-2 (learned positions) at 1280 and 400 px', async 
     const prompt = 'The bank of the river';
     await walk(server, 'explorer-gpt2-1280', 1280, prompt, true);
     await walk(server, 'explorer-gpt2-400', 400, prompt, false);
+  } finally {
+    await server.close();
+  }
+});
+
+/** The similarity panel: two texts, the cosine, coloured tokens, the pair heatmap, the strongest pairs. */
+async function similarityWalk(
+  server: RunningServer,
+  embedder: SentenceEmbedder,
+  name: string,
+  width: number,
+): Promise<void> {
+  const { page, errors } = await openPage(server.url, width, 900);
+  const a = 'A man is playing a guitar on the stage.';
+  const b = 'Someone plays music in a concert.';
+  const na = embedder.inputIds(a).length;
+  const nb = embedder.inputIds(b).length;
+  assert.ok(await page.locator('#sec-similarity').isVisible());
+  assert.match((await page.textContent('#sim-model')) ?? '', /384 · mean pooling · normalised/);
+  await page.fill('#sim-a', a);
+  await page.fill('#sim-b', b);
+  await page.click('#sim-run');
+  await waitCount(page, '#sim-tokens-a .sim-tok', na);
+  await waitCount(page, '#sim-tokens-b .sim-tok', nb);
+  const cos = embedder.similarity(a, b);
+  assert.equal(await page.textContent('#sim-cos'), `cosine ${cos.toFixed(4)}`);
+  // [CLS] and [SEP] shown, marked; a text's token contributions sum to the cosine.
+  assert.equal(await count(page, '#sim-tokens-a .sim-tok.special'), 2);
+  assert.equal(await page.locator('#sim-tokens-a .sim-tok .tok-text').first().textContent(), '[CLS]');
+  const contributions = await page
+    .locator('#sim-tokens-b .sim-tok')
+    .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.contribution)));
+  const total = contributions.reduce((s, x) => s + x, 0);
+  assert.ok(Math.abs(total - cos) < 1e-5, `B's chips sum to ${total}, the cosine is ${cos}`);
+  // Every chip is coloured on the diverging scale (not the page's default token palette).
+  const bg = await page
+    .locator('#sim-tokens-a .sim-tok >> nth=2')
+    .evaluate((e) => getComputedStyle(e).backgroundColor);
+  assert.match(bg, /^rgb\(/);
+  // The pair heatmap: one cell per (A token, B token); the strongest pairs listed.
+  await waitCount(page, '#sim-heatmap rect.cell', na * nb);
+  assert.equal(await count(page, '#sim-pairs .sim-pair'), 12);
+  // Click a token of A: B is coloured by its pair terms with it, its heatmap row outlined.
+  await page.click('#sim-tokens-a .sim-tok >> nth=4');
+  assert.match((await page.textContent('#sim-focus')) ?? '', /^B coloured by its pair terms with A #4/);
+  assert.match(
+    (await page.getAttribute('#sim-tokens-b .sim-tok >> nth=1', 'title')) ?? '',
+    /pair term with A #4/,
+  );
+  assert.equal(await count(page, '#sim-heatmap .focus-outline'), 1);
+  await page.hover('#sim-heatmap rect.cell >> nth=0');
+  assert.match((await page.textContent('#sim-readout')) ?? '', /^A #0 \[CLS\] × B #0 \[CLS\]: /);
+  await page.locator('#sec-similarity').scrollIntoViewIfNeeded();
+  await shot(page, name);
+  if (width <= 420) {
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no sideways scrolling of the page at ${width}px (overflow ${overflow}px)`);
+  }
+  assert.deepEqual(errors, [], 'no console errors');
+  await page.context().close();
+}
+
+test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --embedder) at 1280 and 400 px', async (t) => {
+  if (!haveChromium) return t.skip(NO_CHROMIUM);
+  const bert = await ensureBertFixture();
+  if (!bert)
+    return t.skip(
+      'the MiniLM-shaped fixture cannot be built (../shared/tokenizers/all-MiniLM-L6-v2 is absent)',
+    );
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
+  ensureWebBuilt();
+  const embedder = await loadEmbedder(bert);
+  const server = await startServer(await loadModel(dirs['gpt2-tiny']), {
+    host: '127.0.0.1',
+    port: 0,
+    webRoot: WEB_DIST,
+    embedder,
+  });
+  try {
+    await similarityWalk(server, embedder, 'explorer-similarity-1280', 1280);
+    await similarityWalk(server, embedder, 'explorer-similarity-400', 400);
   } finally {
     await server.close();
   }

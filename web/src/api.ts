@@ -1,7 +1,7 @@
 // The server's JSON API (src/server/app.ts), from the page. No server (a file:// page): every call fails
 // with a clear message and the page only views loaded traces.
 import type { Trace, TraceModelInfo, TraceOptions, TraceStep, TraceToken } from '../../src/trace/schema.js';
-import type { WordVector } from './state.js';
+import type { EmbedderInfo, SimilarityExplanation, WordVector } from './state.js';
 
 export const hasServer = location.protocol === 'http:' || location.protocol === 'https:';
 
@@ -27,6 +27,20 @@ export async function getModel(): Promise<TraceModelInfo | null> {
     return null;
   }
 }
+
+/** The server's embedding model, or null (none loaded, no server, or a server without the endpoint). */
+export async function getEmbedder(): Promise<EmbedderInfo | null> {
+  if (!hasServer) return null;
+  try {
+    const r = await fetch('api/embedder');
+    return r.ok ? ((await r.json()) as { embedder: EmbedderInfo | null }).embedder : null;
+  } catch {
+    return null;
+  }
+}
+
+export const similarity = (a: string, b: string, top = 12) =>
+  post<SimilarityExplanation>('api/similarity', { a, b, top });
 
 export const tokenize = (text: string) =>
   post<{ tokens: TraceToken[]; count: number }>('api/tokenize', { text });

@@ -9,6 +9,7 @@ import { renderAttention, renderAttentionControls } from './views/attention.js';
 import { renderContext, runContext } from './views/context.js';
 import { renderEmbeddings, renderPca, renderPositions } from './views/embeddings.js';
 import { renderLayers } from './views/layers.js';
+import { renderSimilarity, runSimilarity } from './views/similarity.js';
 import { renderBars, renderLens, renderResponse } from './views/output.js';
 import { renderTokens } from './views/tokens.js';
 
@@ -384,6 +385,33 @@ function wire(): void {
         renderContext();
       });
   });
+  byId('sim-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const a = byId<HTMLInputElement>('sim-a').value;
+    const b = byId<HTMLInputElement>('sim-b').value;
+    const err = byId('sim-error');
+    if (!a.trim() || !b.trim()) {
+      err.textContent = 'type a text in both boxes';
+      err.hidden = false;
+      return;
+    }
+    err.hidden = true;
+    state.simBusy = true;
+    renderSimilarity();
+    runSimilarity(a, b)
+      .then((r) => {
+        state.similarity = r;
+        state.simFocus = null;
+      })
+      .catch((e: unknown) => {
+        err.textContent = e instanceof Error ? e.message : String(e);
+        err.hidden = false;
+      })
+      .finally(() => {
+        state.simBusy = false;
+        renderSimilarity();
+      });
+  });
   byId('download').addEventListener('click', download);
   byId<HTMLInputElement>('load-file').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -399,13 +427,14 @@ function wire(): void {
     resize = window.setTimeout(() => {
       renderAll();
       renderResponse();
+      renderSimilarity();
     }, 150);
   });
 }
 
 async function boot(): Promise<void> {
   wire();
-  state.model = await api.getModel();
+  [state.model, state.embedder] = await Promise.all([api.getModel(), api.getEmbedder()]);
   const info = byId('model-info');
   if (state.model) {
     info.textContent = describeModel(state.model);
@@ -422,6 +451,7 @@ async function boot(): Promise<void> {
   }
   setBusy(false);
   renderAll();
+  renderSimilarity();
   document.body.dataset.ready = 'true';
 }
 

@@ -1,7 +1,18 @@
 // The page's state: the trace being shown, the tokens generated after it, and what the user picked.
+import type { SimilarityExplanation } from '../../src/embed/explain.js';
 import type { Trace, TraceModelInfo, TraceStep, TraceToken, TopToken } from '../../src/trace/schema.js';
 
-export type { Trace, TraceModelInfo, TraceStep, TraceToken, TopToken };
+export type { SimilarityExplanation, Trace, TraceModelInfo, TraceStep, TraceToken, TopToken };
+
+/** The server's embedding model (GET /api/embedder), as src/server/app.ts's EmbedderInfo. */
+export interface EmbedderInfo {
+  source: string;
+  dim: number;
+  nLayers: number;
+  pooling: 'mean' | 'cls' | 'max' | 'mean_sqrt_len';
+  normalize: boolean;
+  maxTokens: number;
+}
 
 export interface WordVector {
   word: string;
@@ -39,6 +50,12 @@ export interface AppState {
   canGenerate: boolean;
   /** Layers whose attention is being fetched (long prompts get it one layer at a time). */
   loadingAttention: Set<number>;
+  /** The server's embedding model, for the similarity panel (null: none loaded, or no server). */
+  embedder: EmbedderInfo | null;
+  similarity: SimilarityExplanation | null;
+  /** A token picked in the similarity panel: the other text is coloured by its pair terms with it. */
+  simFocus: { side: 'a' | 'b'; index: number } | null;
+  simBusy: boolean;
 }
 
 export const state: AppState = {
@@ -53,6 +70,10 @@ export const state: AppState = {
   busy: false,
   canGenerate: false,
   loadingAttention: new Set(),
+  embedder: null,
+  similarity: null,
+  simFocus: null,
+  simBusy: false,
 };
 
 /** Prompt tokens followed by the generated ones. */
