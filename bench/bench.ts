@@ -1,34 +1,31 @@
-// `npm run bench`: speed of the backends on a GPT-2-124M-shaped model with random weights (vocab 50257,
-// 12 layers, 12 heads, 768 dims, context 1024), built in memory from the nn blocks — no files needed.
-// For f32 and q8_0 weights: prefill tokens/s (pp: N tokens in one forward, logits of the last only) and
-// decode tokens/s (tg: N tokens one at a time with the KV cache, from an empty cache), as llama-bench
-// reports them; plus memory bandwidth, and decode speed as a fraction of bandwidth / weight bytes per
-// token. Writes bench/results/<timestamp>.json and prints a table.
+// `npm run bench`: speed of glasslm's backends against llama.cpp (the peer, through node-llama-cpp when
+// installed) on the same weights, in one run. For f32 and q8_0 weights: prefill tokens/s (pp: N tokens in
+// one forward from an empty cache, logits of the last only) and decode tokens/s (tg: N tokens one at a time
+// with the KV cache, from an empty cache), as llama-bench reports them; glasslm's reference and wasm
+// backends, and llama.cpp, at 1 and --threads threads; our/peer ratios. Plus memory bandwidth, and decode
+// speed as a fraction of bandwidth / weight bytes per token (the physical bound of a memory-bound decode).
+// Models (--shape, see bench/models.ts): gpt2-124m (default; random weights of GPT-2 small's shapes),
+// stories15m / stories110m (random weights of llama2.c's shapes), stories260k (the real model from
+// ../shared). The peer reads a GGUF file written by glasslm's own GGUF writer from the same weights.
+// Writes bench/results/<timestamp>.json and prints a table.
 //
-//   npm run bench                       # reference (fewer tokens: it is slow) and wasm on 1 and 2 threads
-//   npm run bench -- --threads 4 --tokens 64 --ref-prefill 8 --ref-decode 4 --skip-reference
+//   npm run bench                                # gpt2-124m: reference, wasm and llama.cpp on 1 and 2 threads
+//   npm run bench -- --pp512 --skip-reference    # pp512 as well (the issue's prefill target)
+//   npm run bench -- --shape stories110m --tokens 64 --threads 4 --no-peer --keep-gguf
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { Attention } from '../src/nn/attention.js';
-import { Block } from '../src/nn/block.js';
-import { Embedding } from '../src/nn/embedding.js';
-import { FeedForward } from '../src/nn/feedforward.js';
-import { Linear } from '../src/nn/linear.js';
-import { LayerNorm } from '../src/nn/norm.js';
-import { LearnedPositional } from '../src/nn/positional.js';
-import { Decoder } from '../src/models/decoder.js';
+import type { Decoder } from '../src/models/decoder.js';
 import {
   backend,
   createWasmBackend,
-  matrixBytes,
   matrixF32,
-  quantizeMatrixQ8_0,
   referenceBackend,
   setBackend,
   type Backend,
-  type Matrix,
   type WasmBackend,
 } from '../src/tensor/index.js';
+import { decoderWeightBytes, makeSubject, rand, SHAPES, type Kind, type ShapeName } from './models.js';
+import { openPeer, type PeerModel } from './peer.js';
 
 // ---- options ------------------------------------------------------------------------------------------
 
@@ -36,131 +33,30 @@ function opt(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
+function optStr(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const TOKENS = opt('tokens', 128);
 const REF_PREFILL = opt('ref-prefill', 16);
 const REF_DECODE = opt('ref-decode', 4);
 const THREADS = opt('threads', Math.min(2, cpus().length));
 const SKIP_REF = flag('skip-reference');
-
-const SHAPE = { vocab: 50257, layers: 12, heads: 12, dim: 768, ctx: 1024, ffn: 3072 };
-
-// ---- random weights -----------------------------------------------------------------------------------
-
-let seed = 0x9e3779b9;
-/** n uniform values in ±scale (xorshift32: fast, deterministic). */
-function rand(n: number, scale: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * scale;
-  }
-  seed = s >>> 0 || 1;
-  return a;
-}
-const ones = (n: number) => new Float32Array(n).fill(1);
-
-/** Raw weights, built once and shared by every model (the reference reads them in place). */
-interface RawLayer {
-  qkv: Float32Array;
-  qkvB: Float32Array;
-  proj: Float32Array;
-  projB: Float32Array;
-  fc: Float32Array;
-  fcB: Float32Array;
-  fc2: Float32Array;
-  fc2B: Float32Array;
-}
-interface Raw {
-  wte: Float32Array;
-  wpe: Float32Array;
-  layers: RawLayer[];
-}
-
-function rawWeights(): Raw {
-  const { vocab, layers, dim, ctx, ffn } = SHAPE;
-  const s = 0.02;
-  return {
-    wte: rand(vocab * dim, 0.1),
-    wpe: rand(ctx * dim, 0.01),
-    layers: Array.from({ length: layers }, () => ({
-      qkv: rand(3 * dim * dim, s),
-      qkvB: rand(3 * dim, s),
-      proj: rand(dim * dim, s),
-      projB: rand(dim, s),
-      fc: rand(ffn * dim, s),
-      fcB: rand(ffn, s),
-      fc2: rand(dim * ffn, s),
-      fc2B: rand(dim, s),
-    })),
-  };
-}
-
-type Kind = 'f32' | 'q8_0';
-
-/** The matrices of one weight kind, as plain (reference-placed) objects. */
-function matrices(raw: Raw, kind: Kind): { head: Matrix; layers: Matrix[][] } {
-  const { vocab, dim, ffn } = SHAPE;
-  const prev = backend();
-  setBackend(referenceBackend);
-  const mk = (rows: number, cols: number, d: Float32Array): Matrix =>
-    kind === 'f32' ? matrixF32(rows, cols, d) : quantizeMatrixQ8_0(rows, cols, d);
-  const out = {
-    head: mk(vocab, dim, raw.wte),
-    layers: raw.layers.map((l) => [
-      mk(3 * dim, dim, l.qkv),
-      mk(dim, dim, l.proj),
-      mk(ffn, dim, l.fc),
-      mk(dim, ffn, l.fc2),
-    ]),
-  };
-  setBackend(prev);
-  return out;
-}
-
-/** A GPT-2-shaped Decoder whose matrices are placed by the active backend (as loading a model does). */
-function buildDecoder(raw: Raw, mats: { head: Matrix; layers: Matrix[][] }): Decoder {
-  const { vocab, layers, heads, dim, ctx } = SHAPE;
-  const be = backend();
-  const place = (m: Matrix) => (be.placeMatrix ? be.placeMatrix(m) : m);
-  const blocks: Block[] = [];
-  for (let l = 0; l < layers; l++) {
-    const r = raw.layers[l];
-    const [qkv, proj, fc, fc2] = mats.layers[l].map(place);
-    blocks.push(
-      new Block(
-        new LayerNorm(ones(dim), new Float32Array(dim), 1e-5),
-        new Attention(
-          { nHeads: heads, nKvHeads: heads, headDim: dim / heads },
-          new Linear(qkv, r.qkvB),
-          new Linear(proj, r.projB),
-        ),
-        new LayerNorm(ones(dim), new Float32Array(dim), 1e-5),
-        new FeedForward('gelu', new Linear(fc, r.fcB), new Linear(fc2, r.fc2B)),
-      ),
-    );
-  }
-  return new Decoder({
-    embedding: new Embedding(raw.wte, vocab, dim),
-    positional: new LearnedPositional(raw.wpe, ctx, dim),
-    blocks,
-    finalNorm: new LayerNorm(ones(dim), new Float32Array(dim), 1e-5),
-    lmHead: new Linear(place(mats.head)),
-    contextLength: ctx,
-  });
-}
-
-function weightBytesPerToken(mats: { head: Matrix; layers: Matrix[][] }): number {
-  return matrixBytes(mats.head) + mats.layers.flat().reduce((a, m) => a + matrixBytes(m), 0);
+const PP512 = flag('pp512');
+const NO_PEER = flag('no-peer');
+const KEEP_GGUF = flag('keep-gguf');
+const SHAPE = optStr('shape', 'gpt2-124m').toLowerCase() as ShapeName;
+if (!SHAPES.includes(SHAPE)) {
+  console.error(`--shape ${SHAPE}: expected one of ${SHAPES.join(', ')}`);
+  process.exit(2);
 }
 
 // ---- measurements -------------------------------------------------------------------------------------
 
 const now = () => performance.now();
-const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % SHAPE.vocab);
+let VOCAB = 50257;
+const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % VOCAB);
 
 /** Prefill: n tokens in one forward from an empty cache, logits of the last one. Best of `reps`. */
 function prefill(dec: Decoder, n: number, reps: number): number {
@@ -183,14 +79,35 @@ function decode(dec: Decoder, n: number): number {
   return (n / (now() - t0)) * 1000;
 }
 
+/** Greedy continuation of `prompt`, n tokens. */
+function greedy(dec: Decoder, prompt: number[], n: number): number[] {
+  const cache = dec.newCache();
+  let logits = dec.forward(prompt, cache, true);
+  const out: number[] = [];
+  for (;;) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    out.push(best);
+    if (out.length >= n) return out;
+    logits = dec.forward([best], cache, true);
+  }
+}
+const CHECK_PROMPT = 16;
+const CHECK_TOKENS = 8;
+
 interface Row {
+  engine: 'glasslm' | 'llama.cpp';
+  /** glasslm: 'reference' | 'wasm'; llama.cpp: 'native' | 'prebuilt' (which binary was measured). */
   backend: string;
   weights: Kind;
   threads: number;
   prefillTokens: number;
   prefillTokPerS: number;
+  /** pp512 (with --pp512, where the context allows). */
+  prefill512TokPerS?: number;
   decodeTokens: number;
   decodeTokPerS: number;
+  /** Bytes of weight matrices one decode step reads, as this engine holds them. */
   weightMiBPerToken: number;
   /** decode tok/s ÷ (read bandwidth / weight bytes per token) */
   fractionOfBandwidthBound: number;
@@ -267,41 +184,68 @@ console.error(
 );
 
 const t0 = now();
-const raw = rawWeights();
-console.error(`random weights: ${((now() - t0) / 1000).toFixed(1)} s`);
+const subject = await makeSubject(SHAPE, KEEP_GGUF);
+VOCAB = subject.vocab;
+console.error(
+  `${subject.name}: ${subject.randomWeights ? 'random ' : ''}weights ready in ${((now() - t0) / 1000).toFixed(1)} s`,
+);
+const notes: string[] = [...subject.notes];
+// The warm-up (4 tokens) and the measured run share no cache, so a run needs only its own length.
+const pp512 = PP512 && subject.contextLength >= 512;
+if (PP512 && !pp512)
+  notes.push(`pp512 skipped: ${subject.name}'s context is ${subject.contextLength} tokens`);
+if (TOKENS > subject.contextLength) {
+  console.error(`--tokens ${TOKENS} exceeds ${subject.name}'s context (${subject.contextLength})`);
+  process.exit(2);
+}
+
+const peer = NO_PEER ? null : await openPeer(subject.contextLength, pp512 ? 512 : TOKENS);
+if (peer) {
+  console.error(
+    `peer: llama.cpp ${peer.info.build} (${peer.info.via}, ${peer.info.llamaCpp})` +
+      (peer.info.nativeUnavailable ? ` — ${peer.info.nativeUnavailable}` : ''),
+  );
+}
+const peerFiles: Array<{ label: string; path: string; loaded: boolean; error?: string }> = [];
 
 const rows: Row[] = [];
+/** Greedy continuations of the same prompt by glasslm (wasm) and llama.cpp: the same model gives the same ids. */
+const sameModel: Array<{ weights: Kind; glasslm: number[]; llamaCpp: number[]; agree: number }> = [];
 for (const kind of ['f32', 'q8_0'] as Kind[]) {
-  const tq = now();
-  const mats = matrices(raw, kind);
-  const bytes = weightBytesPerToken(mats);
-  console.error(
-    `${kind}: matrices ready in ${((now() - tq) / 1000).toFixed(1)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB read per token`,
-  );
   const runs: Array<{ be: Backend; threads: number; pp: number; tg: number }> = [];
   if (!SKIP_REF) runs.push({ be: referenceBackend, threads: 1, pp: REF_PREFILL, tg: REF_DECODE });
-  for (const t of THREADS > 1 ? [1, THREADS] : [1])
-    runs.push({ be: wasm, threads: t, pp: TOKENS, tg: TOKENS });
+  for (const t of threadCounts()) runs.push({ be: wasm, threads: t, pp: TOKENS, tg: TOKENS });
+  let ourGreedy: number[] = [];
   let dec: Decoder | null = null;
   let decFor: Backend | null = null;
   for (const run of runs) {
     setBackend(run.be);
     if (run.be === wasm) wasm.threads = run.threads;
     if (decFor !== run.be) {
-      dec = buildDecoder(raw, mats);
+      const tq = now();
+      dec = await subject.decoder(kind);
       decFor = run.be;
+      console.error(
+        `${kind}: glasslm ${run.be === wasm ? 'wasm' : 'reference'} model ready in ${((now() - tq) / 1000).toFixed(1)} s, ` +
+          `${(decoderWeightBytes(dec) / 2 ** 20).toFixed(1)} MiB read per token`,
+      );
     }
     const d = dec!;
+    const bytes = decoderWeightBytes(d);
+    if (run.be === wasm && run.threads === 1) ourGreedy = greedy(d, ids(CHECK_PROMPT), CHECK_TOKENS);
     d.forward(ids(4), d.newCache(), true); // warm-up: JIT, scratch, mirrors
     const pp = prefill(d, run.pp, run.be === referenceBackend ? 1 : 2);
+    const pp5 = pp512 && run.be === wasm ? prefill(d, 512, 2) : undefined;
     const copied0 = wasm.stats.bytesCopied;
     const tg = decode(d, run.tg);
     const row: Row = {
-      backend: run.be.name === 'wasm' || run.be === wasm ? 'wasm' : run.be.name,
+      engine: 'glasslm',
+      backend: run.be === wasm ? 'wasm' : run.be.name,
       weights: kind,
       threads: run.threads,
       prefillTokens: run.pp,
       prefillTokPerS: pp,
+      prefill512TokPerS: pp5,
       decodeTokens: run.tg,
       decodeTokPerS: tg,
       weightMiBPerToken: bytes / 2 ** 20,
@@ -311,62 +255,190 @@ for (const kind of ['f32', 'q8_0'] as Kind[]) {
       row.activationBytesCopiedPerDecodeToken = Math.round((wasm.stats.bytesCopied - copied0) / run.tg);
     rows.push(row);
     console.error(
-      `  ${row.backend} ${kind} ${run.threads}t: pp${run.pp} ${pp.toFixed(1)} tok/s, tg${run.tg} ${tg.toFixed(2)} tok/s`,
+      `  glasslm ${row.backend} ${kind} ${run.threads}t: pp${run.pp} ${pp.toFixed(1)} tok/s` +
+        (pp5 !== undefined ? `, pp512 ${pp5.toFixed(1)} tok/s` : '') +
+        `, tg${run.tg} ${tg.toFixed(2)} tok/s`,
     );
   }
   setBackend(referenceBackend);
+
+  if (peer) {
+    const tw = now();
+    const file = await subject.gguf(kind);
+    console.error(
+      `${kind}: GGUF written by glasslm in ${((now() - tw) / 1000).toFixed(1)} s (${(file.bytes / 2 ** 20).toFixed(1)} MiB), ` +
+        `${(file.weightBytesPerToken / 2 ** 20).toFixed(1)} MiB read per token`,
+    );
+    let model: PeerModel | null = null;
+    try {
+      model = await peer.load(file.path);
+    } catch (e) {
+      notes.push(`llama.cpp refused glasslm's ${kind} GGUF: ${(e as Error).message}`);
+      console.error(`  llama.cpp refused the ${kind} GGUF: ${(e as Error).message}`);
+    }
+    if (model) {
+      const theirs = await model.greedy(ids(CHECK_PROMPT), CHECK_TOKENS, 1);
+      let agree = 0;
+      while (agree < theirs.length && theirs[agree] === ourGreedy[agree]) agree++;
+      sameModel.push({ weights: kind, glasslm: ourGreedy, llamaCpp: theirs, agree });
+      console.error(
+        `  same model? greedy ${CHECK_TOKENS} tokens after a ${CHECK_PROMPT}-token prompt: ${agree}/${CHECK_TOKENS} agree` +
+          (agree < CHECK_TOKENS ? ` (glasslm ${ourGreedy.join(',')}; llama.cpp ${theirs.join(',')})` : ''),
+      );
+      for (const t of threadCounts()) {
+        const pp = await model.prefill(ids(TOKENS), t, 2);
+        const pp5 = pp512 ? await model.prefill(ids(512), t, 2) : undefined;
+        const tg = await model.decode(ids(TOKENS), t);
+        const row: Row = {
+          engine: 'llama.cpp',
+          backend: peer.info.build,
+          weights: kind,
+          threads: t,
+          prefillTokens: TOKENS,
+          prefillTokPerS: pp,
+          prefill512TokPerS: pp5,
+          decodeTokens: TOKENS,
+          decodeTokPerS: tg,
+          weightMiBPerToken: file.weightBytesPerToken / 2 ** 20,
+          fractionOfBandwidthBound: tg / ((bw.wasmReadGBs[t] * 1e9) / file.weightBytesPerToken),
+        };
+        rows.push(row);
+        console.error(
+          `  llama.cpp ${peer.info.build} ${kind} ${t}t: pp${TOKENS} ${pp.toFixed(1)} tok/s` +
+            (pp5 !== undefined ? `, pp512 ${pp5.toFixed(1)} tok/s` : '') +
+            `, tg${TOKENS} ${tg.toFixed(2)} tok/s`,
+        );
+      }
+      await model.dispose();
+    }
+  }
 }
+if (peer) {
+  for (const f of subject.extraPeerFiles) {
+    try {
+      const m = await peer.load(f.path);
+      await m.dispose();
+      peerFiles.push({ label: f.label, path: f.path, loaded: true });
+    } catch (e) {
+      peerFiles.push({ label: f.label, path: f.path, loaded: false, error: (e as Error).message });
+    }
+  }
+  await peer.close();
+}
+subject.cleanup();
 wasm.close();
 
 // ---- report -------------------------------------------------------------------------------------------
 
+/** glasslm wasm ÷ llama.cpp at the same weights and threads. */
+const ratios = rows
+  .filter((r) => r.engine === 'llama.cpp')
+  .flatMap((p) => {
+    const o = rows.find(
+      (r) =>
+        r.engine === 'glasslm' && r.backend === 'wasm' && r.weights === p.weights && r.threads === p.threads,
+    );
+    if (!o) return [];
+    return [
+      {
+        weights: p.weights,
+        threads: p.threads,
+        prefill: o.prefillTokPerS / p.prefillTokPerS,
+        prefill512:
+          o.prefill512TokPerS !== undefined && p.prefill512TokPerS !== undefined
+            ? o.prefill512TokPerS / p.prefill512TokPerS
+            : undefined,
+        decode: o.decodeTokPerS / p.decodeTokPerS,
+      },
+    ];
+  });
+
 const result = {
   date: new Date().toISOString(),
+  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
   machine: {
     cpu: cpus()[0]?.model,
     cores: cpus().length,
     memGiB: +(totalmem() / 2 ** 30).toFixed(1),
     node: process.version,
   },
-  model: { shape: 'gpt2-124M', ...SHAPE, randomWeights: true },
+  model: {
+    shape: SHAPE,
+    name: subject.name,
+    arch: subject.arch,
+    vocab: subject.vocab,
+    contextLength: subject.contextLength,
+    layers: subject.layers,
+    dim: subject.dim,
+    randomWeights: subject.randomWeights,
+  },
   memory: bw,
   decodeMatmulCopyCost: cc,
+  peer: peer ? peer.info : null,
+  peerFiles,
+  sameModel,
   notes: [
+    ...notes,
     `reference measured on fewer tokens (pp${REF_PREFILL}, tg${REF_DECODE}): it is slow`,
     'prefill = one forward of N tokens from an empty cache, logits of the last token only',
     'decode = N forwards of one token each from an empty cache (KV cache growing 0..N)',
-    'fractionOfBandwidthBound = decode tok/s ÷ (wasm SIMD read GB/s on as many threads ÷ weight bytes per token)',
+    'llama.cpp: pp = one batch (controlledEvaluate) with the last token output, tg = one token per step ' +
+      '(sequence.evaluate with each greedy pick replaced by the fixed token): logits every step, as llama-bench',
+    'fractionOfBandwidthBound = decode tok/s ÷ (wasm SIMD read GB/s on as many threads ÷ weight bytes per token); ' +
+      'weight bytes as each engine stores them (llama.cpp Q8_0: 34 bytes per 32 weights)',
   ],
   rows,
+  ratios,
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/${result.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
-writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+const outFile = new URL(`./results/${result.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
+writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 
 const pad = (s: string, n: number) => s.padStart(n);
 console.log(
-  'memory bandwidth: ' +
+  `${subject.name}${subject.randomWeights ? ' (random weights)' : ''}; memory bandwidth: ` +
     threadCounts()
       .map((t) => `${bw.wasmReadGBs[t].toFixed(1)} GB/s read on ${t} thread${t > 1 ? 's' : ''}`)
       .join(', ') +
     ` (wasm SIMD), ${bw.copyGBs.toFixed(1)} GB/s copy (Float32Array.set, 1 thread)`,
 );
+const widths = [20, 8, 4, 18, 14, 18, 10, 12];
 console.log(
-  ['backend', 'weights', 'thr', 'prefill tok/s', 'decode tok/s', 'MiB/token', 'of bw bound']
-    .map((h, i) => pad(h, [10, 8, 4, 18, 18, 10, 12][i]))
+  ['engine', 'weights', 'thr', 'prefill tok/s', 'pp512 tok/s', 'decode tok/s', 'MiB/token', 'of bw bound']
+    .map((h, i) => pad(h, widths[i]))
     .join(' '),
 );
 for (const r of rows) {
   console.log(
     [
-      pad(r.backend, 10),
-      pad(r.weights, 8),
-      pad(String(r.threads), 4),
-      pad(`${r.prefillTokPerS.toFixed(1)} (pp${r.prefillTokens})`, 18),
-      pad(`${r.decodeTokPerS.toFixed(2)} (tg${r.decodeTokens})`, 18),
-      pad(r.weightMiBPerToken.toFixed(0), 10),
-      pad(`${(r.fractionOfBandwidthBound * 100).toFixed(0)}%`, 12),
+      pad(`${r.engine} ${r.backend}`, widths[0]),
+      pad(r.weights, widths[1]),
+      pad(String(r.threads), widths[2]),
+      pad(`${r.prefillTokPerS.toFixed(1)} (pp${r.prefillTokens})`, widths[3]),
+      pad(r.prefill512TokPerS !== undefined ? r.prefill512TokPerS.toFixed(1) : '-', widths[4]),
+      pad(`${r.decodeTokPerS.toFixed(2)} (tg${r.decodeTokens})`, widths[5]),
+      pad(r.weightMiBPerToken.toFixed(1), widths[6]),
+      pad(`${(r.fractionOfBandwidthBound * 100).toFixed(0)}%`, widths[7]),
     ].join(' '),
   );
 }
-console.log(`wrote ${file.pathname}`);
+if (peer && ratios.length) {
+  console.log(`glasslm wasm / llama.cpp (${peer.info.build} build, ${peer.info.via}):`);
+  for (const q of ratios) {
+    console.log(
+      `  ${q.weights.padEnd(5)} ${q.threads}t: prefill ${q.prefill.toFixed(2)}x` +
+        (q.prefill512 !== undefined ? `, pp512 ${q.prefill512.toFixed(2)}x` : '') +
+        `, decode ${q.decode.toFixed(2)}x`,
+    );
+  }
+} else if (!peer) {
+  console.log('llama.cpp: not measured (peer: null)' + (NO_PEER ? ' — --no-peer' : ''));
+}
+for (const m of sameModel)
+  console.log(
+    `same model (${m.weights}): greedy ${CHECK_TOKENS} tokens after a ${CHECK_PROMPT}-token prompt agree on ${m.agree}/${CHECK_TOKENS} with llama.cpp`,
+  );
+for (const f of peerFiles)
+  console.log(`llama.cpp on ${f.label}: ${f.loaded ? 'loaded' : `refused (${f.error ?? ''})`}`);
+for (const n of notes) console.log(`note: ${n}`);
+console.log(`wrote ${outFile.pathname}`);

@@ -1,0 +1,208 @@
+// The peer: llama.cpp through node-llama-cpp (v3), imported only when present — it is not a dependency of
+// glasslm (its optional CUDA packages weigh hundreds of MB). Measures a GGUF file as llama-bench does:
+// pp = N tokens in one batch from an empty KV cache with the last token's logits (llama.cpp computes only
+// the rows it outputs in the last layer, as in llama-bench); tg = N tokens one at a time from an empty
+// cache, each with its logits (a greedy pick of the next token in native code, replaced by our fixed token).
+import { readFileSync } from 'node:fs';
+
+export const PEER_HOWTO =
+  'llama.cpp peer absent: `npm i --no-save node-llama-cpp` to compare (prebuilt generic x86-64 binary); ' +
+  'for a native build of its llama.cpp, then `npx --no node-llama-cpp source download --gpu false` (~8 min on 2 cores)';
+
+// The few parts of node-llama-cpp's API used here (typed locally: the package may be absent).
+type Token = number;
+interface NlcSequence {
+  clearHistory(): Promise<void>;
+  controlledEvaluate(
+    input: Array<Token | [Token, { generateNext?: { token?: boolean } }]>,
+  ): Promise<unknown[]>;
+  evaluate(
+    tokens: Token[],
+    options?: { temperature?: number; yieldEogToken?: boolean },
+  ): AsyncGenerator<Token, void, void | Token | Token[]>;
+}
+interface NlcContext {
+  readonly flashAttention: 'auto' | boolean;
+  readonly batchSize: number;
+  getSequence(): NlcSequence;
+  dispose(): Promise<void>;
+}
+interface NlcModel {
+  createContext(options: {
+    contextSize: number;
+    batchSize: number;
+    sequences: number;
+    threads: { ideal: number; min: number };
+  }): Promise<NlcContext>;
+  dispose(): Promise<void>;
+}
+interface NlcLlama {
+  readonly buildType: 'localBuild' | 'prebuilt';
+  readonly llamaCppRelease: { repo: string; release: string };
+  readonly systemInfo: string;
+  loadModel(options: { modelPath: string; gpuLayers: number }): Promise<NlcModel>;
+  dispose(): Promise<void>;
+}
+interface NodeLlamaCpp {
+  getLlama(options: Record<string, unknown>): Promise<NlcLlama>;
+}
+
+export interface PeerInfo {
+  engine: 'llama.cpp';
+  via: string;
+  /** "native": built on this machine from the package's bundled llama.cpp; "prebuilt": its generic x86-64 binary. */
+  build: 'native' | 'prebuilt';
+  llamaCpp: string;
+  systemInfo: string;
+  /** Why the native build was not used, when it was not. */
+  nativeUnavailable?: string;
+}
+
+export interface Peer {
+  info: PeerInfo;
+  /** Loads a GGUF file; throws with llama.cpp's own error lines when it refuses it. */
+  load(path: string): Promise<PeerModel>;
+  close(): Promise<void>;
+}
+
+export interface PeerModel {
+  /** Prefill tokens/s: best of `reps` one-batch evaluations of `ids` from an empty cache. */
+  prefill(ids: number[], threads: number, reps: number): Promise<number>;
+  /** Decode tokens/s: `ids` one at a time from an empty cache. */
+  decode(ids: number[], threads: number): Promise<number>;
+  /** Greedy continuation of `prompt`, n tokens (to check both engines run the same model). */
+  greedy(prompt: number[], n: number, threads: number): Promise<number[]>;
+  dispose(): Promise<void>;
+}
+
+function packageVersion(): string {
+  try {
+    const url = new URL('../node_modules/node-llama-cpp/package.json', import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+/**
+ * node-llama-cpp when installed, else null (after printing how to get it). Takes the native build when one
+ * was made (`usePrebuiltBinaries: false`), else the prebuilt binary; never starts a build or a download.
+ */
+export async function openPeer(contextSize: number, batchSize: number): Promise<Peer | null> {
+  const spec = 'node-llama-cpp';
+  let mod: NodeLlamaCpp;
+  try {
+    mod = (await import(spec)) as NodeLlamaCpp;
+  } catch {
+    console.error(PEER_HOWTO);
+    return null;
+  }
+  const log: string[] = [];
+  const common = {
+    gpu: false,
+    build: 'never', // never compile here: a native build is made beforehand, on purpose
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: 'warn',
+    logger: (_level: string, message: string) => {
+      log.push(message.trimEnd());
+      if (log.length > 50) log.shift();
+    },
+  };
+  let llama: NlcLlama;
+  let nativeUnavailable: string | undefined;
+  try {
+    llama = await mod.getLlama({ ...common, usePrebuiltBinaries: false });
+  } catch (e) {
+    nativeUnavailable = `${(e as Error).constructor.name}: no native build (npx --no node-llama-cpp source download --gpu false)`;
+    llama = await mod.getLlama(common);
+  }
+  const info: PeerInfo = {
+    engine: 'llama.cpp',
+    via: `node-llama-cpp ${packageVersion()}`,
+    build: llama.buildType === 'localBuild' ? 'native' : 'prebuilt',
+    llamaCpp: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`,
+    systemInfo: llama.systemInfo.trim(),
+    nativeUnavailable,
+  };
+  return {
+    info,
+    async load(path) {
+      log.length = 0;
+      let model: NlcModel;
+      try {
+        model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+      } catch (e) {
+        // llama.cpp's own reason (e.g. "tensor '…' … not a multiple of block size"), else its last errors
+        const errors = log.filter((l) => /error|fail|invalid|not a multiple/i.test(l));
+        const reason = errors.filter((l) => /tensor '|not a multiple|unknown|missing/i.test(l));
+        const lines = reason.length ? reason : errors.slice(-3);
+        throw new Error(`${(e as Error).message}${lines.length ? `: ${lines.join(' | ')}` : ''}`, {
+          cause: e,
+        });
+      }
+      const contexts = new Map<number, { ctx: NlcContext; seq: NlcSequence }>();
+      const sequence = async (threads: number) => {
+        let c = contexts.get(threads);
+        if (!c) {
+          // One context per thread count (threads is fixed at creation); min = ideal: no fewer threads.
+          const ctx = await model.createContext({
+            contextSize,
+            batchSize,
+            sequences: 1,
+            threads: { ideal: threads, min: threads },
+          });
+          c = { ctx, seq: ctx.getSequence() };
+          contexts.set(threads, c);
+          await c.seq.controlledEvaluate([1, 2, 3, [4, { generateNext: { token: true } }]]); // warm-up
+          await c.seq.clearHistory();
+        }
+        return c.seq;
+      };
+      return {
+        async prefill(ids, threads, reps) {
+          const seq = await sequence(threads);
+          const input: Array<Token | [Token, { generateNext: { token: boolean } }]> = ids.slice(0, -1);
+          input.push([ids[ids.length - 1], { generateNext: { token: true } }]);
+          let best = Infinity;
+          for (let r = 0; r < reps; r++) {
+            await seq.clearHistory();
+            const t0 = performance.now();
+            await seq.controlledEvaluate(input);
+            best = Math.min(best, performance.now() - t0);
+          }
+          await seq.clearHistory();
+          return (ids.length / best) * 1000;
+        },
+        async decode(ids, threads) {
+          const seq = await sequence(threads);
+          await seq.clearHistory();
+          const gen = seq.evaluate([ids[0]], { temperature: 0, yieldEogToken: true });
+          const t0 = performance.now();
+          await gen.next();
+          for (let i = 1; i < ids.length; i++) await gen.next(ids[i]);
+          const ms = performance.now() - t0;
+          await gen.return();
+          await seq.clearHistory();
+          return (ids.length / ms) * 1000;
+        },
+        async greedy(prompt, n, threads) {
+          const seq = await sequence(threads);
+          await seq.clearHistory();
+          const out: number[] = [];
+          for await (const t of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+            out.push(t);
+            if (out.length >= n) break;
+          }
+          await seq.clearHistory();
+          return out;
+        },
+        async dispose() {
+          for (const c of contexts.values()) await c.ctx.dispose();
+          await model.dispose();
+        },
+      };
+    },
+    close: () => llama.dispose(),
+  };
+}
