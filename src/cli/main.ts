@@ -17,6 +17,8 @@ for (const mod of [
   await import('./chat.js'),
   await import('./explain.js'),
   await import('./embed.js'),
+  await import('./index-cmd.js'),
+  await import('./search.js'),
   await import('./serve.js'),
   await import('./pull.js'),
   await import('./ls.js'),

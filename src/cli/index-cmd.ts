@@ -1,0 +1,184 @@
+// `glasslm index <folder> --db <store>`: chunk and embed a folder of documents into a search store.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadEmbedder } from '../embed/load.js';
+import { GlassError } from '../util/errors.js';
+import { DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP } from '../search/chunk.js';
+import { defaultEmbedderPath, textEmbedder, type TextEmbedder } from '../search/embedder.js';
+import { indexFolder, IndexInterrupted } from '../search/indexer.js';
+import { checkDbSpec } from '../search/db.js';
+import { VectorStore } from '../search/store.js';
+import { intOption, packageRoot, selectKernels } from './common.js';
+
+export const DB_HELP =
+  'the store: a folder (embedded PostgreSQL via PGlite, created if missing) or postgres://user:pass@host:port/db (a server with pgvector)';
+
+/** The embedding model a search command uses: --model, else the one the store was made with, else the bundled default. */
+export async function resolveEmbedderSource(
+  model: string | undefined,
+  db: string,
+  storeModel?: string,
+): Promise<string> {
+  if (model) return model;
+  if (storeModel) return storeModel;
+  const d = defaultEmbedderPath(packageRoot());
+  if (d) return d;
+  throw new GlassError(
+    'BAD_INPUT',
+    `no --model given and no default embedding model is installed; pass --model <folder|hub-id> ` +
+      `(e.g. --model sentence-transformers/all-MiniLM-L6-v2) to make the vectors of ${db}`,
+  );
+}
+
+/** The model the store at `db` was made with, if there is a store there (nothing is created). */
+export async function storeModelName(db: string): Promise<string | undefined> {
+  let store: VectorStore;
+  try {
+    store = await VectorStore.open(db, { create: false });
+  } catch (e) {
+    if (e instanceof GlassError && e.code === 'NOT_FOUND') return undefined;
+    throw e;
+  }
+  try {
+    return (await store.model())?.model;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Loads the embedding model on the chosen kernels, as the store records it. */
+export async function loadTextEmbedder(source: string, threads: number): Promise<TextEmbedder> {
+  await selectKernels(threads);
+  const e = await loadEmbedder(source);
+  return textEmbedder(e, source, (text, n, kept) =>
+    process.stderr.write(
+      `glasslm: warning: ${JSON.stringify(text.slice(0, 30))}… is ${n} tokens; only the first ${kept} are used\n`,
+    ),
+  );
+}
+
+interface IndexCliOptions {
+  db: string;
+  model?: string;
+  chunkTokens: number;
+  overlap: number;
+  batch: number;
+  threads: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('index')
+    .description('chunk and embed a folder of .txt/.md documents into a semantic-search store')
+    .argument('<folder>', 'the documents: every .txt and .md file under it (or one file)')
+    .requiredOption('--db <folder|url>', DB_HELP)
+    .option('-m, --model <folder|hub-id>', 'the embedding model (default: the one the store was made with)')
+    .option(
+      '--chunk-tokens <n>',
+      'most tokens per chunk (paragraphs are packed up to it)',
+      intOption('chunk-tokens', 1),
+      DEFAULT_CHUNK_TOKENS,
+    )
+    .option(
+      '--overlap <n>',
+      'paragraphs repeated at the start of the next chunk',
+      intOption('overlap', 0),
+      DEFAULT_OVERLAP,
+    )
+    .option('--batch <n>', 'chunks per embedding call', intOption('batch', 1), 8)
+    .option(
+      '--threads <n>',
+      'threads for the WASM SIMD kernels; 0 = the TypeScript reference kernels',
+      intOption('threads', 0),
+      availableParallelism(),
+    )
+    .addHelpText(
+      'after',
+      `
+Re-indexing the same folder embeds only what changed: files are compared by content hash, a changed
+file's chunks reuse the vectors of unchanged text, and deleted files are removed. Each file is stored in
+one transaction, so an interrupted run (Ctrl-C) resumes where it stopped, with no duplicates.
+
+Examples:
+  $ glasslm index docs/ --db ./docs.db --model sentence-transformers/all-MiniLM-L6-v2
+  $ glasslm index docs/ --db ./docs.db            # again: only the changes
+  $ glasslm index docs/ --db postgres://me@dbhost/search --model ./all-MiniLM-L6-v2`,
+    )
+    .action(async (folder: string, opts: IndexCliOptions) => {
+      const t0 = Date.now();
+      if (!existsSync(folder)) throw new GlassError('NOT_FOUND', `${resolve(folder)}: no such folder`);
+      checkDbSpec(opts.db);
+      const source = await resolveEmbedderSource(
+        opts.model,
+        opts.db,
+        opts.model ? undefined : await storeModelName(opts.db),
+      );
+      const embedder = await loadTextEmbedder(source, opts.threads);
+      const store = await VectorStore.open(opts.db, { create: true });
+      const abort = new AbortController();
+      const onSigint = () => abort.abort();
+      process.once('SIGINT', onSigint);
+      const bar = process.stderr.isTTY
+        ? new cliProgress.SingleBar(
+            {
+              format: 'embedding [{bar}] {percentage}% {value}/{total} chunks {file}',
+              hideCursor: true,
+              stream: process.stderr,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
+      let barStarted = false;
+      try {
+        const r = await indexFolder(store, folder, embedder, {
+          chunkTokens: opts.chunkTokens,
+          overlap: opts.overlap,
+          batch: opts.batch,
+          signal: abort.signal,
+          onWarning: (m) => process.stderr.write(`glasslm: warning: ${m}\n`),
+          onProgress: (e) => {
+            if (e.phase === 'plan' && bar && e.chunks > 0) {
+              bar.start(e.chunks, 0, { file: '' });
+              barStarted = true;
+            } else if (e.phase === 'embed' && barStarted) {
+              bar?.update(e.done, { file: e.file.split(/[\\/]/).pop() });
+            } else if (e.phase === 'hnsw') {
+              if (barStarted) bar?.stop();
+              barStarted = false;
+              process.stderr.write('building the HNSW index…\n');
+            }
+          },
+        });
+        if (barStarted) bar?.stop();
+        barStarted = false;
+        process.stdout.write(
+          `indexed ${r.files} files into ${store.location}: ${r.added} new, ${r.updated} changed, ` +
+            `${r.unchanged} unchanged, ${r.deleted} deleted` +
+            (r.skipped.length ? `, ${r.skipped.length} not UTF-8 (left out)` : '') +
+            `\n${r.chunks} chunks written (${r.embedded} embedded, ${r.reused} reused) · ` +
+            `the store holds ${r.store.files} files, ${r.store.chunks} chunks\n`,
+        );
+        process.stderr.write(
+          `${embedder.model} · ${embedder.dim} dims · chunks ≤ ${r.chunkTokens} tokens, overlap ${r.overlap} ` +
+            `paragraph${r.overlap === 1 ? '' : 's'} · ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+        );
+      } catch (e) {
+        if (barStarted) bar?.stop();
+        if (e instanceof IndexInterrupted) {
+          await store.close();
+          process.stderr.write(
+            `glasslm: interrupted: ${e.filesDone} of ${e.filesTotal} changed files stored; ` +
+              `run the same command again to finish\n`,
+          );
+          process.exit(130);
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        await store.close();
+      }
+    });
+}
