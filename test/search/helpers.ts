@@ -111,8 +111,11 @@ export function paragraph(r: Rng, n: number): string {
   return ws.map((w, i) => ((i + 1) % 8 === 0 && i + 1 < n ? `${w}.` : w)).join(' ') + '.';
 }
 
+/** A fresh folder under the system temp dir, removed when the test process exits. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `glasslm-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `glasslm-${prefix}-`));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** docs/: five documents (.md, .txt, one in a subfolder, one with non-ASCII text), plus files to ignore. */
