@@ -18,14 +18,15 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { SentenceEmbedder } from '../embed/embedder.js';
 import type { SimilarityExplanation } from '../embed/explain.js';
 import type { PoolingMode } from '../embed/pooling.js';
-import { encodePrompt } from '../generate/generate.js';
 import type { LanguageModel } from '../models/model.js';
-import { roundTo } from '../trace/recorder.js';
-import type { TraceOptions, TraceStep, TraceToken } from '../trace/schema.js';
+import type { TraceOptions, TraceStep } from '../trace/schema.js';
 import { modelInfo } from '../trace/trace.js';
 import { isGlassError } from '../util/errors.js';
+import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
 import { traceSteps } from './steps.js';
+
+export { promptTokens, wordEmbedding } from './answers.js';
 
 export interface AppOptions {
   /** The built explorer folder (default: web/dist of the package, when built); null serves none. */
@@ -181,39 +182,6 @@ function schemas(model: LanguageModel) {
   };
 }
 
-/** The prompt's tokens as the model sees them (BOS included), with byte spans. */
-export function promptTokens(model: LanguageModel, text: string): TraceToken[] {
-  const tok = model.tokenizer;
-  const ids = encodePrompt({ decoder: model.decoder, tokenizer: tok, addBos: model.addBos }, text);
-  const spans = text ? tok.encodeWithSpans(text) : [];
-  const out: TraceToken[] = [];
-  for (let i = 0; i < ids.length - spans.length; i++)
-    out.push({ id: ids[i], text: tok.idToToken(ids[i]) ?? '', start: 0, end: 0 });
-  for (const s of spans) out.push({ id: s.id, text: s.text, start: s.start, end: s.end });
-  return out;
-}
-
-/**
- * A word's embedding: the mean of its tokens' rows of the embedding table. Byte-level BPE tokenizers
- * get a leading space (" leap", as the word appears mid-sentence); SentencePiece adds its own "▁".
- */
-export function wordEmbedding(model: LanguageModel, word: string) {
-  const tok = model.tokenizer;
-  const emb = model.decoder.embedding;
-  const text = tok.kind === 'bpe' && !/^\s/.test(word) ? ' ' + word : word;
-  const spans = tok.encodeWithSpans(text, { allowSpecial: false });
-  const vector = new Float64Array(emb.dim);
-  for (const s of spans) {
-    const row = emb.weight.subarray(s.id * emb.dim, (s.id + 1) * emb.dim);
-    for (let i = 0; i < emb.dim; i++) vector[i] += row[i] / spans.length;
-  }
-  return {
-    word,
-    tokens: spans.map((s) => ({ id: s.id, text: s.text })),
-    vector: Array.from(vector, (v) => roundTo(v, 5)),
-  };
-}
-
 export async function buildApp(model: LanguageModel, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -255,8 +223,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   app.get('/api/model', async () => info);
 
   app.post<{ Body: TokenizeBody }>('/api/tokenize', { schema: { body: s.tokenize } }, async (req) => {
-    const tokens = promptTokens(model, req.body.text);
-    return { tokens, count: tokens.length, contextLength: info.contextLength };
+    return tokenizeAnswer(model, req.body.text);
   });
 
   app.post<{ Body: TraceBody }>('/api/trace', { schema: { body: s.trace } }, async (req) => {
@@ -264,7 +231,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   });
 
   app.post<{ Body: EmbeddingsBody }>('/api/embeddings', { schema: { body: s.embeddings } }, async (req) => {
-    return { dim: model.decoder.dim, words: req.body.words.map((w) => wordEmbedding(model, w)) };
+    return embeddingsAnswer(model, req.body.words);
   });
 
   const embedder = options.embedder ?? null;

@@ -1,6 +1,7 @@
 // Streaming generation for the explorer: the same steps as model.trace({ steps }) records (same
 // sampler, same forced-token rule, same StepRecorder), but yielded one at a time with a turn of the
 // event loop between them, so the server can send each token's attention row as soon as it exists.
+// Browser-safe: the in-page engine (web/src/engine/worker.ts) streams the same steps.
 import { encodePrompt } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
 import type { LanguageModel } from '../models/model.js';
@@ -25,7 +26,11 @@ export interface StepOptions {
   stopAtEos?: boolean;
 }
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** A turn of the event loop: setImmediate in Node; a browser worker (the in-page engine) has setTimeout. */
+const nextTurn = () =>
+  new Promise<void>((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
 
 /**
  * Generates `steps` tokens after `prompt`, yielding each as a TraceStep. Checks the request before the

@@ -1,11 +1,27 @@
-// The server's JSON API (src/server/app.ts), from the page. No server (a file:// page): every call fails
-// with a clear message and the page only views loaded traces.
+// The server's JSON API (src/server/app.ts), from the page — or the same requests answered by the engine
+// running in this page (engine/local.ts: a Web Worker holding a model the user loaded with "Load model…").
+// Neither (a file:// page, a static host, no model loaded): calls fail with a clear message and the page
+// only views loaded traces.
 import type { Trace, TraceModelInfo, TraceOptions, TraceStep, TraceToken } from '../../src/trace/schema.js';
+import { local } from './engine/local.js';
+import type { EngineFile, LocalModelInfo } from './engine/protocol.js';
 import type { EmbedderInfo, SimilarityExplanation, WordVector } from './state.js';
 
 export const hasServer = location.protocol === 'http:' || location.protocol === 'https:';
 
+let current: 'server' | 'local' | null = null;
+/** Which engine answers: the server, the engine in this page (after loadModelFiles), or none yet. */
+export const engine = () => current;
+
+/** Loads a model into the in-page engine from the files picked; from then on it answers every call. */
+export async function loadModelFiles(files: EngineFile[]): Promise<LocalModelInfo> {
+  const r = await local.load(files);
+  current = 'local';
+  return r;
+}
+
 async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  if (current === 'local') return local.call<T>(path, body);
   if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
   const r = await fetch(path, {
     method: 'POST',
@@ -22,7 +38,9 @@ export async function getModel(): Promise<TraceModelInfo | null> {
   if (!hasServer) return null;
   try {
     const r = await fetch('api/model');
-    return r.ok ? ((await r.json()) as TraceModelInfo) : null;
+    const info = r.ok ? ((await r.json()) as TraceModelInfo) : null;
+    if (info && current === null) current = 'server';
+    return info;
   } catch {
     return null;
   }
@@ -64,6 +82,7 @@ export async function generate(
   onStep: (step: TraceStep, index: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
+  if (current === 'local') return local.generate(req, onStep, signal);
   if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
   const r = await fetch('api/generate', {
     method: 'POST',

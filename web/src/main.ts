@@ -3,6 +3,8 @@
 import './style.css';
 import { actions } from './actions.js';
 import * as api from './api.js';
+import type { LocalModelInfo } from './engine/protocol.js';
+import { showEngine, wireModelLoader } from './engine/ui.js';
 import { byId, fmt } from './dom.js';
 import { state, type Trace, type TraceModelInfo, type TraceStep } from './state.js';
 import { renderAttention, renderAttentionControls } from './views/attention.js';
@@ -105,7 +107,7 @@ function setTrace(tr: Trace, steps: TraceStep[] = []): void {
   state.focus = null;
   state.layerIdx = Math.min(state.layerIdx, Math.max(0, tr.layers.length - 1));
   if (state.head !== 'mean' && state.head >= tr.model.nHeads) state.head = 0;
-  state.canGenerate = api.hasServer && sameModel(state.model, tr.model);
+  state.canGenerate = api.engine() !== null && sameModel(state.model, tr.model);
   state.loadingAttention.clear();
   renderAll();
   void ensureLayerAttention(state.layerIdx);
@@ -247,7 +249,7 @@ async function addWords(text: string): Promise<void> {
   ];
   if (!words.length) return;
   if (!state.model) {
-    showError('adding words needs the server (glasslm serve): their vectors come from the model');
+    showError('adding words needs a model (glasslm serve, or Load model…): their vectors come from it');
     return;
   }
   if (state.trace && !sameModel(state.model, state.trace.model)) {
@@ -432,8 +434,26 @@ function wire(): void {
   });
 }
 
+/** A model loaded into this page's engine (Load model…): from now on it answers every request. */
+function useLocalModel(m: LocalModelInfo): void {
+  if (!sameModel(state.model, m.info) || state.model?.source !== m.info.source) state.words = [];
+  state.model = m.info;
+  byId('model-info').textContent = describeModel(m.info);
+  const prompt = byId<HTMLTextAreaElement>('prompt');
+  prompt.disabled = false;
+  prompt.value ||= 'Once upon a time, there was a little bird';
+  for (const e of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>(
+    '#pca-form input, #pca-form button',
+  ))
+    e.disabled = false;
+  state.canGenerate = !!state.trace && sameModel(state.model, state.trace.model);
+  setBusy(false);
+  renderAll();
+}
+
 async function boot(): Promise<void> {
   wire();
+  wireModelLoader({ status: setStatus, error: showError, loaded: useLocalModel });
   [state.model, state.embedder] = await Promise.all([api.getModel(), api.getEmbedder()]);
   const info = byId('model-info');
   if (state.model) {
@@ -441,14 +461,15 @@ async function boot(): Promise<void> {
     byId<HTMLTextAreaElement>('prompt').value ||= 'The bank of the river was covered in';
   } else {
     info.textContent = api.hasServer
-      ? 'the server does not answer: view a saved trace with Load JSON'
-      : 'no server (opened from a file): view a saved trace with Load JSON';
+      ? 'the server does not answer: load a model to run it in this browser, or view a saved trace with Load JSON'
+      : 'no server (opened from a file): load a model to run it in this browser, or view a saved trace with Load JSON';
     byId<HTMLTextAreaElement>('prompt').disabled = true;
     for (const e of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>(
       '#pca-form input, #pca-form button:not(#pca-clear)',
     ))
       e.disabled = true;
   }
+  showEngine();
   setBusy(false);
   renderAll();
   renderSimilarity();
