@@ -16,9 +16,9 @@ interface GenerateCliOptions extends EngineCliOptions {
   tokenizer?: string;
   revision?: string;
   maxTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
   seed?: number;
   stop: string[];
   greedy?: boolean;
@@ -49,13 +49,20 @@ export function register(program: Command): void {
       )
       .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
       .option('-n, --max-tokens <n>', 'most new tokens to generate', intOption('max-tokens', 0), 128)
-      .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', floatOption('temperature', 0), 1)
-      .option('-k, --top-k <k>', 'sample from the k most likely tokens (0 = all)', intOption('top-k', 0), 0)
+      .option(
+        '-t, --temperature <t>',
+        "sampling temperature, 0 = greedy (default: the model's generation_config.json, else 1)",
+        floatOption('temperature', 0),
+      )
+      .option(
+        '-k, --top-k <k>',
+        'sample from the k most likely tokens, 0 = all (default: generation_config.json, else 0)',
+        intOption('top-k', 0),
+      )
       .option(
         '-p, --top-p <p>',
-        'sample from the smallest set with this much probability',
+        'sample from the smallest set with this much probability (default: generation_config.json, else 1)',
         floatOption('top-p', 0, 1),
-        1,
       )
       .option('-s, --seed <n>', 'random seed (the same seed gives the same text)', intOption('seed', 0))
       .option('--stop <string>', 'stop when this string appears (repeatable)', collect, [])

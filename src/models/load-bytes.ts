@@ -13,6 +13,7 @@ import {
   loadTokenizerFromFiles,
   looksLikeTokenizer,
 } from '../tokenizers/load-files.js';
+import type { SamplingOptions } from '../generate/sampler.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { WeightDtype } from '../tensor/index.js';
 import type { ByteSource } from '../util/bytes.js';
@@ -69,6 +70,35 @@ async function readChatTemplate(files: FileSet): Promise<string | undefined> {
     return (named.find((x) => x.name === 'default') ?? named[0])?.template;
   }
   return undefined;
+}
+
+/**
+ * Sampling defaults from generation_config.json (HF's GenerationConfig): only the keys it sets —
+ * `do_sample: false` means greedy, `temperature`, `top_k`, `top_p`.
+ */
+export async function readGenerationDefaults(files: FileSet): Promise<SamplingOptions> {
+  const text = await files.text('generation_config.json');
+  if (text === undefined) return {};
+  const g = parseJsonFile(text, files.path('generation_config.json')) as Record<string, unknown>;
+  const out: SamplingOptions = {};
+  const num = (k: string, min: number, max = Infinity) => {
+    const v = g[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+      throw new GlassError(
+        'BAD_FILE',
+        `${files.path('generation_config.json')}: "${k}" must be a number in [${min}, ${max}], got ${JSON.stringify(v)}`,
+      );
+    return v;
+  };
+  if (g.do_sample === false) out.greedy = true;
+  const t = num('temperature', 0);
+  if (t !== undefined && g.do_sample !== false) out.temperature = t;
+  const k = num('top_k', 0);
+  if (k !== undefined) out.topK = Math.floor(k);
+  const p = num('top_p', 0, 1);
+  if (p !== undefined) out.topP = p;
+  return out;
 }
 
 /** A LlamaConfig for files that carry no config.json (GGUF, llama2.c). */
@@ -130,6 +160,7 @@ export async function modelFromHfFiles(
       // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
       addBos: config.modelType === 'llama',
       chatTemplate: await readChatTemplate(files),
+      generationDefaults: await readGenerationDefaults(files),
     });
   } finally {
     await weights.close();

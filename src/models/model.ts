@@ -2,6 +2,7 @@
 // (`forward`, `generate`) that the CLI, server and tests all use.
 import type { ModelConfig } from '../formats/hf-config.js';
 import { generate, type GenerateOptions, type Generation } from '../generate/generate.js';
+import type { SamplingOptions } from '../generate/sampler.js';
 import { tensor, type Tensor } from '../tensor/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { KVCache } from '../nn/kv-cache.js';
@@ -19,6 +20,8 @@ export interface LanguageModelParts {
   addBos?: boolean;
   /** The model's Jinja chat template, when it ships one. */
   chatTemplate?: string;
+  /** Sampling defaults the model ships (generation_config.json); options given to generate() win. */
+  generationDefaults?: SamplingOptions;
 }
 
 export class LanguageModel {
@@ -28,6 +31,7 @@ export class LanguageModel {
   readonly source: string;
   readonly addBos: boolean;
   readonly chatTemplate: string | undefined;
+  readonly generationDefaults: SamplingOptions;
 
   constructor(parts: LanguageModelParts) {
     this.config = parts.config;
@@ -36,6 +40,7 @@ export class LanguageModel {
     this.source = parts.source;
     this.addBos = parts.addBos ?? false;
     this.chatTemplate = parts.chatTemplate;
+    this.generationDefaults = parts.generationDefaults ?? {};
   }
 
   get contextLength(): number {
@@ -57,12 +62,21 @@ export class LanguageModel {
     return traceModel(this, prompt, options, hooks);
   }
 
-  /** Streams the continuation of `prompt` (text or ids) piece by piece. */
-  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation {
-    return generate(
-      { decoder: this.decoder, tokenizer: this.tokenizer, addBos: this.addBos },
-      prompt,
-      options,
-    );
+  /**
+   * Streams the continuation of `prompt` (text or ids) piece by piece. Sampling options left undefined
+   * take the model's generationDefaults (its generation_config.json), then the library's.
+   */
+  generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    // An explicit temperature or greedy choice replaces the model's whole choice between them.
+    const defaults = { ...this.generationDefaults };
+    if (given.greedy !== undefined || given.temperature !== undefined) {
+      delete defaults.greedy;
+      delete defaults.temperature;
+    }
+    return generate({ decoder: this.decoder, tokenizer: this.tokenizer, addBos: this.addBos }, prompt, {
+      ...defaults,
+      ...given,
+    });
   }
 }
