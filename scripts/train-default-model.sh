@@ -19,5 +19,8 @@ node bin/glasslm.js train --data "$WORK/kjv.txt" --out "$WORK/run" \
 mkdir -p models/default
 cp "$WORK/run/config.json" "$WORK/run/model.safetensors" "$WORK/run/tokenizer.json" models/default/
 cp "$WORK/run/loss.svg" models/default/loss.svg
-tail -n 1 "$WORK/run/metrics.jsonl"
+# Sampling defaults for `glasslm generate` with this model (a small model reads better a little cooler).
+printf '{\n  "do_sample": true,\n  "temperature": 0.8,\n  "top_k": 40,\n  "bos_token_id": 2047,\n  "eos_token_id": 2047\n}\n' \
+  > models/default/generation_config.json
+grep '"val_loss"' "$WORK/run/metrics.jsonl" | tail -n 1
 echo "models/default written; update models/default/README.md with the final losses above"

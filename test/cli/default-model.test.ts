@@ -52,7 +52,8 @@ test('generate with no --model runs the bundled model offline; the same seed giv
 test('explain with no --model looks inside the bundled model', () => {
   const r = glasslm('explain', 'In the beginning God created');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /beginning/);
+  assert.match(r.stdout, /" begin"/);
+  assert.match(r.stdout, /4 layers/);
   assert.match(r.stdout, /logit lens/i);
 });
 
