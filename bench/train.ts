@@ -1,9 +1,16 @@
-// Training throughput: tokens/s of TrainableGpt (forward + backward + AdamW) on a ~1M-parameter GPT-2
-// (4 layers, 4 heads, dim 128, context 256, vocab 2048), random tokens; the plain TypeScript kernels, or
-// with --threads n the WASM backend's matmul for the full products. Writes bench/results/train-<time>.json.
-//   npx tsx bench/train.ts [--steps N] [--batch B] [--context T] [--threads n]
+// Training throughput: tokens/s of TrainableGpt (forward + backward + clip + AdamW) on a GPT-2 with random
+// tokens and a fixed seed; the plain TypeScript kernels, or with --threads n the WASM backend's matmul for
+// the full products. Where PyTorch can be imported (Debian's python3-torch), the same config is then
+// trained by bench/train_torch.py (nanoGPT-style, float32, CPU, torch.set_num_threads(same threads)) in the
+// same run, and our/PyTorch is printed. Writes bench/results/train-<time>.json (`torch: null` without it).
+//   npx tsx bench/train.ts [--config small|10m] [--steps N] [--batch B] [--context T] [--layers L]
+//     [--heads H] [--dim D] [--vocab V] [--threads n] [--no-torch]
+// Configs: small = 4 layers, 4 heads, dim 128, context 256, vocab 2048 (~1.1M parameters);
+//          10m = nanoGPT's "baby GPT" (6 layers, 6 heads, dim 384, context 256), vocab 2048 (~11.5M).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/generate/rng.js';
 import { createWasmBackend, setBackend } from '../src/tensor/index.js';
@@ -11,32 +18,59 @@ import { createGpt2 } from '../src/train/init.js';
 import { TrainableGpt } from '../src/train/model.js';
 import { Trainer } from '../src/train/trainer.js';
 
+const CONFIGS = {
+  small: { layers: 4, heads: 4, dim: 128, context: 256, vocab: 2048 },
+  '10m': { layers: 6, heads: 6, dim: 384, context: 256, vocab: 2048 },
+} as const;
+
 const { values } = parseArgs({
   options: {
+    config: { type: 'string', default: 'small' },
     steps: { type: 'string', default: '5' },
     batch: { type: 'string', default: '8' },
-    context: { type: 'string', default: '256' },
-    layers: { type: 'string', default: '4' },
-    dim: { type: 'string', default: '128' },
-    vocab: { type: 'string', default: '2048' },
+    context: { type: 'string' },
+    layers: { type: 'string' },
+    heads: { type: 'string' },
+    dim: { type: 'string' },
+    vocab: { type: 'string' },
     threads: { type: 'string', default: '0' },
+    'no-torch': { type: 'boolean', default: false },
   },
 });
+const preset = CONFIGS[values.config as keyof typeof CONFIGS];
+if (!preset) throw new Error(`--config ${values.config}: expected one of ${Object.keys(CONFIGS).join(', ')}`);
 // --threads 0: the plain TypeScript kernels (the default); n ≥ 1: products on the WASM backend, n threads.
 const threads = Number(values.threads);
 if (threads > 0) setBackend(await createWasmBackend({ threads }));
 const steps = Number(values.steps);
 const batch = Number(values.batch);
-const T = Number(values.context);
+const T = Number(values.context ?? preset.context);
 const shape = {
-  nLayers: Number(values.layers),
-  nHeads: 4,
-  dim: Number(values.dim),
+  nLayers: Number(values.layers ?? preset.layers),
+  nHeads: Number(values.heads ?? preset.heads),
+  dim: Number(values.dim ?? preset.dim),
   contextLength: T,
-  vocabSize: Number(values.vocab),
+  vocabSize: Number(values.vocab ?? preset.vocab),
 };
-const { decoder } = await createGpt2(shape, 1);
+// The optimisation settings, shared with the PyTorch run.
+const optim = {
+  lr: 3e-4,
+  minLr: 3e-5,
+  warmupSteps: 10,
+  totalSteps: 1000,
+  weightDecay: 0.1,
+  beta1: 0.9,
+  beta2: 0.95,
+  gradClip: 1,
+  seed: 1,
+};
+const { decoder } = await createGpt2(shape, optim.seed);
 const model = new TrainableGpt(decoder);
+console.log(
+  `config ${values.config}: ${shape.nLayers} layers, ${shape.nHeads} heads, dim ${shape.dim}, context ${T}, ` +
+    `vocab ${shape.vocabSize}; ${model.numParams.toLocaleString('en-US')} parameters; batch ${batch} ` +
+    `(${batch * T} tokens/step)`,
+);
 const rng = new Rng(2);
 const ids = new Uint16Array(200_000).map(() => Math.floor(rng.next() * shape.vocabSize));
 const trainer = new Trainer(
@@ -45,12 +79,15 @@ const trainer = new Trainer(
   {
     batch,
     seqLen: T,
-    steps: 1000,
-    lr: 3e-4,
-    warmupSteps: 10,
-    weightDecay: 0.1,
-    gradClip: 1,
-    seed: 1,
+    steps: optim.totalSteps,
+    lr: optim.lr,
+    minLr: optim.minLr,
+    warmupSteps: optim.warmupSteps,
+    weightDecay: optim.weightDecay,
+    beta1: optim.beta1,
+    beta2: optim.beta2,
+    gradClip: optim.gradClip,
+    seed: optim.seed,
     evalBatches: 1,
   },
 );
@@ -69,24 +106,94 @@ for (let s = 0; s < steps; s++) {
     `step ${r.step}: loss ${r.loss.toFixed(4)}, ${r.seconds.toFixed(2)} s, ${(r.tokens / r.seconds).toFixed(0)} tokens/s`,
   );
 }
-const result = {
-  bench: 'train',
-  config: { ...shape, batch, params: model.numParams },
+const ours = {
   kernels: threads > 0 ? `wasm, ${threads} thread(s)` : 'TypeScript (reference backend)',
-  steps,
   tokensPerSecond: Math.round(tokens / seconds),
   secondsPerStep: seconds / steps,
   // On a busy machine wall time includes waiting for a core; CPU time does not.
   tokensPerCpuSecond: Math.round(tokens / cpuSeconds),
+};
+console.log(
+  `glasslm: ${ours.tokensPerSecond} tokens/s (${ours.tokensPerCpuSecond} per CPU second), ${ours.kernels}`,
+);
+
+/** PyTorch's run of the same config, or null (with the reason printed) where torch cannot be imported. */
+function runTorch(): Record<string, unknown> | null {
+  if (values['no-torch']) {
+    console.log('PyTorch: skipped (--no-torch)');
+    return null;
+  }
+  // `python3` first (the PATH's), then Debian's own interpreter, which is where python3-torch installs.
+  const candidates = [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean))];
+  const python = candidates.find(
+    (p) => spawnSync(p as string, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
+  );
+  if (!python) {
+    console.log(
+      'PyTorch: not installed (no `import torch` in python3; on Debian: apt-get install python3-torch) — torch: null',
+    );
+    return null;
+  }
+  const script = fileURLToPath(new URL('./train_torch.py', import.meta.url));
+  const args = [
+    script,
+    ...['--layers', shape.nLayers, '--heads', shape.nHeads, '--dim', shape.dim, '--context', T],
+    ...['--vocab', shape.vocabSize, '--batch', batch, '--steps', steps, '--threads', Math.max(1, threads)],
+    ...['--lr', optim.lr, '--min-lr', optim.minLr, '--warmup', optim.warmupSteps],
+    ...['--total-steps', optim.totalSteps, '--weight-decay', optim.weightDecay],
+    ...['--beta1', optim.beta1, '--beta2', optim.beta2, '--grad-clip', optim.gradClip, '--seed', optim.seed],
+  ].map(String);
+  console.log(`PyTorch (${python}): the same config, ${Math.max(1, threads)} thread(s)`);
+  const r = spawnSync(python as string, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0) {
+    console.log(`PyTorch: bench/train_torch.py failed (status ${r.status}) — torch: null`);
+    return null;
+  }
+  return { python, ...(JSON.parse(last) as Record<string, unknown>) };
+}
+const torch = runTorch();
+let ratio: number | null = null;
+if (torch) {
+  ratio = ours.tokensPerSecond / (torch.tokensPerSecond as number);
+  const cpuRatio = ours.tokensPerCpuSecond / (torch.tokensPerCpuSecond as number);
+  if (torch.params !== model.numParams) {
+    console.log(`warning: PyTorch's model has ${torch.params} parameters, ours ${model.numParams}`);
+  }
+  const blas = (torch.blas as string[]).filter((b) => /blas/i.test(b));
+  console.log(
+    `PyTorch ${torch.torch}: ${torch.tokensPerSecond} tokens/s (${torch.tokensPerCpuSecond} per CPU second), ` +
+      `BLAS ${blas.join(', ') || 'built in'}`,
+  );
+  if (blas.some((b) => b.includes('/blas/libblas.so'))) {
+    console.log(
+      "note: PyTorch's matmuls run on Debian's reference BLAS (libblas3); with libopenblas0 installed they would be faster",
+    );
+  }
+  console.log(
+    `our/PyTorch: ${ratio.toFixed(2)}x tokens/s, ${cpuRatio.toFixed(2)}x tokens per CPU second (goal: >= 0.5x)`,
+  );
+}
+
+const result = {
+  bench: 'train',
+  config: { name: values.config, ...shape, batch, params: model.numParams, optim },
+  kernels: ours.kernels,
+  steps,
+  tokensPerSecond: ours.tokensPerSecond,
+  secondsPerStep: ours.secondsPerStep,
+  tokensPerCpuSecond: ours.tokensPerCpuSecond,
+  torch,
+  ratio,
   node: process.version,
   cpu: cpus()[0]?.model,
   date: new Date().toISOString(),
 };
 console.log(JSON.stringify(result, null, 2));
-if (threads > 1) process.exit(0); // the worker threads would keep the process alive
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const stamp = result.date.replace(/[:.]/g, '-');
 writeFileSync(
   new URL(`./results/train-${stamp}.json`, import.meta.url),
   JSON.stringify(result, null, 2) + '\n',
 );
+process.exit(0); // with --threads > 1 the worker threads would keep the process alive
