@@ -65,15 +65,27 @@ export class Decoder {
   }
 
   /**
+   * The cache a forward() without one runs in: reused and reset, not a new one per call. A fast backend
+   * mirrors each cache into its own memory and frees the mirror only when the cache is garbage-collected,
+   * which a synchronous loop of cache-less forwards (scoring a long text window by window) never lets
+   * happen.
+   */
+  private ownCache: KVCache | null = null;
+
+  /**
    * Runs ids through the network at positions cache.length.., appending their keys/values to the cache.
    * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly`.
    */
   forward(
     ids: ArrayLike<number>,
-    cache: KVCache = this.newCache(),
+    cache?: KVCache,
     lastOnly = false,
     recorder: ForwardRecorder | null = null,
   ): Float32Array {
+    if (!cache) {
+      cache = this.ownCache ??= this.newCache();
+      cache.reset();
+    }
     const rows = ids.length;
     const pos0 = cache.length;
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');

@@ -184,3 +184,27 @@ for (const be of [wasm, wasm2]) {
     assert.ok(e2 < 2e-4, `decode: relative error ${e2.toExponential(2)}`);
   });
 }
+
+test('wasm: a synchronous loop of cache-less forwards (scoring a text window by window) does not exhaust memory', async (t) => {
+  if (!gpt2) return t.skip('GPT-2 fixtures unavailable (../shared/tokenizers/gpt2 absent)');
+  // Each forward without a cache once got a new KV cache whose wasm mirror was freed only by GC, which
+  // a synchronous loop never reaches: 4,500 windows of the bundled model's eval needed 4 GiB.
+  const small = await createWasmBackend({ maximumMiB: 64 });
+  const prev = backend();
+  setBackend(small);
+  try {
+    const m = await loadModel(gpt2['gpt2-tiny']);
+    const ids = Array.from({ length: 64 }, (_, i) => (i * 31 + 7) % 50257);
+    const before = small.bytesInUse;
+    let first: Float32Array | null = null;
+    for (let i = 0; i < 1500; i++) {
+      const out = m.forward(ids).data; // 64 KiB of KV mirror per fresh cache: 94 MiB if each leaked
+      if (i === 0) first = out.slice();
+      else if (i === 1499) assert.deepEqual(out, first, 'the reused cache gives the same logits');
+    }
+    t.diagnostic(`wasm memory in use: ${before} → ${small.bytesInUse} bytes`);
+  } finally {
+    setBackend(prev);
+    small.close();
+  }
+});

@@ -2,6 +2,7 @@
 // Weights are few and large, so a sorted free list with coalescing is plenty. Growing the memory is
 // the only way addresses become available; it detaches every view of a non-shared memory (a shared
 // memory's old views stay valid), so callers re-read `memory.buffer` after anything that allocates.
+import { GlassError } from '../../util/errors.js';
 
 const PAGE = 65536;
 /** Every block starts on a 64-byte boundary (a cache line; v128 loads never straddle one needlessly). */
@@ -102,7 +103,8 @@ export class WasmHeap {
     const havePages = have / PAGE;
     const need = Math.ceil((end - have) / PAGE);
     if (havePages + need > this.maxPages) {
-      throw new Error(
+      throw new GlassError(
+        'UNSUPPORTED',
         `wasm backend: out of memory: ${(end / 2 ** 20).toFixed(0)} MiB needed, the limit is ` +
           `${((this.maxPages * PAGE) / 2 ** 20).toFixed(0)} MiB (wasm32 addresses at most 4 GiB; ` +
           'a quantized model or the reference backend may fit)',
