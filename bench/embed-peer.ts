@@ -9,7 +9,7 @@ import type { SentenceEmbedder } from '../src/embed/embedder.js';
 import type { GgufTensorToWrite, GgufTypedValue } from '../src/formats/gguf.js';
 import { writeGgufFile } from '../src/formats/gguf-node.js';
 import { openSafetensorsFolder } from '../src/formats/safetensors-node.js';
-import { PEER_HOWTO, type PeerInfo } from './peer.js';
+import { loadOrExplain, openLlamaCpp, type PeerInfo } from './peer.js';
 
 const u32 = (value: number): GgufTypedValue => ({ type: 'uint32', value });
 const f32 = (value: number): GgufTypedValue => ({ type: 'float32', value });
@@ -152,16 +152,6 @@ interface NlcModel {
   }): Promise<NlcEmbeddingContext>;
   dispose(): Promise<void>;
 }
-interface NlcLlama {
-  readonly buildType: 'localBuild' | 'prebuilt';
-  readonly llamaCppRelease: { repo: string; release: string };
-  readonly systemInfo: string;
-  loadModel(options: { modelPath: string; gpuLayers: number }): Promise<NlcModel>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(options: Record<string, unknown>): Promise<NlcLlama>;
-}
 
 export interface EmbedPeerModel {
   /** llama.cpp's own WordPiece ids for `text` ([CLS]/[SEP] not included). */
@@ -177,66 +167,15 @@ export interface EmbedPeer {
   close(): Promise<void>;
 }
 
-function packageVersion(): string {
-  try {
-    const url = new URL('../node_modules/node-llama-cpp/package.json', import.meta.url);
-    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-}
-
 /** node-llama-cpp when installed (its native build when one was made, else the prebuilt binary), else null. */
 export async function openEmbedPeer(): Promise<EmbedPeer | null> {
-  const spec = 'node-llama-cpp';
-  let mod: NodeLlamaCpp;
-  try {
-    mod = (await import(spec)) as NodeLlamaCpp;
-  } catch {
-    console.error(PEER_HOWTO);
-    return null;
-  }
-  const log: string[] = [];
-  const common = {
-    gpu: false,
-    build: 'never',
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: 'warn',
-    logger: (_level: string, message: string) => {
-      log.push(message.trimEnd());
-      if (log.length > 50) log.shift();
-    },
-  };
-  let llama: NlcLlama;
-  let nativeUnavailable: string | undefined;
-  try {
-    llama = await mod.getLlama({ ...common, usePrebuiltBinaries: false });
-  } catch (e) {
-    nativeUnavailable = `${(e as Error).constructor.name}: no native build (npx --no node-llama-cpp source download --gpu false)`;
-    llama = await mod.getLlama(common);
-  }
-  const info: PeerInfo = {
-    engine: 'llama.cpp',
-    via: `node-llama-cpp ${packageVersion()}`,
-    build: llama.buildType === 'localBuild' ? 'native' : 'prebuilt',
-    llamaCpp: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release}`,
-    systemInfo: llama.systemInfo.trim(),
-    nativeUnavailable,
-  };
+  const opened = await openLlamaCpp<NlcModel>();
+  if (!opened) return null;
+  const { llama, info, log } = opened;
   return {
     info,
     async load(path, contextSize) {
-      log.length = 0;
-      let model: NlcModel;
-      try {
-        model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-      } catch (e) {
-        const errors = log.filter((l) => /error|fail|invalid|unknown|missing/i.test(l)).slice(-3);
-        throw new Error(`${(e as Error).message}${errors.length ? `: ${errors.join(' | ')}` : ''}`, {
-          cause: e,
-        });
-      }
+      const model = await loadOrExplain(llama, path, log);
       return {
         tokenize: (text) => model.tokenize(text),
         context: (threads) => model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads }),

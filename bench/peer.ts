@@ -36,15 +36,16 @@ interface NlcModel {
   }): Promise<NlcContext>;
   dispose(): Promise<void>;
 }
-interface NlcLlama {
+/** node-llama-cpp's Llama, typed by the model kind a caller uses (generation here, embeddings in embed-peer). */
+export interface NlcLlama<M = NlcModel> {
   readonly buildType: 'localBuild' | 'prebuilt';
   readonly llamaCppRelease: { repo: string; release: string };
   readonly systemInfo: string;
-  loadModel(options: { modelPath: string; gpuLayers: number }): Promise<NlcModel>;
+  loadModel(options: { modelPath: string; gpuLayers: number }): Promise<M>;
   dispose(): Promise<void>;
 }
-interface NodeLlamaCpp {
-  getLlama(options: Record<string, unknown>): Promise<NlcLlama>;
+interface NodeLlamaCpp<M> {
+  getLlama(options: Record<string, unknown>): Promise<NlcLlama<M>>;
 }
 
 export interface PeerInfo {
@@ -87,12 +88,17 @@ function packageVersion(): string {
 /**
  * node-llama-cpp when installed, else null (after printing how to get it). Takes the native build when one
  * was made (`usePrebuiltBinaries: false`), else the prebuilt binary; never starts a build or a download.
+ * `log` keeps llama.cpp's last 50 log lines (for loadOrExplain).
  */
-export async function openPeer(contextSize: number, batchSize: number): Promise<Peer | null> {
+export async function openLlamaCpp<M>(): Promise<{
+  llama: NlcLlama<M>;
+  info: PeerInfo;
+  log: string[];
+} | null> {
   const spec = 'node-llama-cpp';
-  let mod: NodeLlamaCpp;
+  let mod: NodeLlamaCpp<M>;
   try {
-    mod = (await import(spec)) as NodeLlamaCpp;
+    mod = (await import(spec)) as NodeLlamaCpp<M>;
   } catch {
     console.error(PEER_HOWTO);
     return null;
@@ -109,7 +115,7 @@ export async function openPeer(contextSize: number, batchSize: number): Promise<
       if (log.length > 50) log.shift();
     },
   };
-  let llama: NlcLlama;
+  let llama: NlcLlama<M>;
   let nativeUnavailable: string | undefined;
   try {
     llama = await mod.getLlama({ ...common, usePrebuiltBinaries: false });
@@ -125,22 +131,33 @@ export async function openPeer(contextSize: number, batchSize: number): Promise<
     systemInfo: llama.systemInfo.trim(),
     nativeUnavailable,
   };
+  return { llama, info, log };
+}
+
+/** Loads a GGUF file; when llama.cpp refuses it, throws with llama.cpp's own reason from its log. */
+export async function loadOrExplain<M>(llama: NlcLlama<M>, path: string, log: string[]): Promise<M> {
+  log.length = 0;
+  try {
+    return await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  } catch (e) {
+    // llama.cpp's own reason (e.g. "tensor '…' … not a multiple of block size"), else its last errors
+    const errors = log.filter((l) => /error|fail|invalid|not a multiple|unknown|missing/i.test(l));
+    const reason = errors.filter((l) => /tensor '|not a multiple|unknown|missing/i.test(l));
+    const lines = reason.length ? reason : errors.slice(-3);
+    throw new Error(`${(e as Error).message}${lines.length ? `: ${lines.join(' | ')}` : ''}`, {
+      cause: e,
+    });
+  }
+}
+
+export async function openPeer(contextSize: number, batchSize: number): Promise<Peer | null> {
+  const opened = await openLlamaCpp<NlcModel>();
+  if (!opened) return null;
+  const { llama, info, log } = opened;
   return {
     info,
     async load(path) {
-      log.length = 0;
-      let model: NlcModel;
-      try {
-        model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-      } catch (e) {
-        // llama.cpp's own reason (e.g. "tensor '…' … not a multiple of block size"), else its last errors
-        const errors = log.filter((l) => /error|fail|invalid|not a multiple/i.test(l));
-        const reason = errors.filter((l) => /tensor '|not a multiple|unknown|missing/i.test(l));
-        const lines = reason.length ? reason : errors.slice(-3);
-        throw new Error(`${(e as Error).message}${lines.length ? `: ${lines.join(' | ')}` : ''}`, {
-          cause: e,
-        });
-      }
+      const model = await loadOrExplain(llama, path, log);
       const contexts = new Map<number, { ctx: NlcContext; seq: NlcSequence }>();
       const sequence = async (threads: number) => {
         let c = contexts.get(threads);
