@@ -21,7 +21,7 @@
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import type { RopeStyle } from '../nn/positional.js';
-import type { TensorInfo, WeightSource } from './safetensors.js';
+import { tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
 import {
   DEQUANTIZABLE_TYPES,
   dequantize,
@@ -411,7 +411,7 @@ export async function openGguf(src: ByteSource): Promise<GgufFile> {
   const order = raws.map((r) => r.name);
   const get = (name: string): GgufTensorInfo => {
     const t = infos.get(name);
-    if (!t) throw notFound(file, name, order);
+    if (!t) throw tensorNotFound(file, name, order);
     return t;
   };
   const copyInfo = (t: GgufTensorInfo): GgufTensorInfo => ({
@@ -578,16 +578,6 @@ function swapBytes(b: Uint8Array, size: number): void {
       b[hi] = t;
     }
   }
-}
-
-function notFound(where: string, name: string, names: string[]): GlassError {
-  const tail = name.split('.').slice(-2).join('.');
-  const near = names.filter((n) => n.endsWith(tail)).slice(0, 3);
-  const hint = near.length > 0 ? `; similar: ${near.map((n) => `"${n}"`).join(', ')}` : '';
-  return new GlassError(
-    'NOT_FOUND',
-    `${where}: no tensor "${name}" (the file has ${names.length} tensors${hint})`,
-  );
 }
 
 async function readTensor(src: ByteSource, t: GgufTensorInfo): Promise<Float32Array> {
@@ -853,7 +843,7 @@ export function ggufAsHfLlama(file: GgufFile): WeightSource {
   const order = [...toGguf.keys()];
   const get = (name: string): string => {
     const g = toGguf.get(name);
-    if (g === undefined) throw notFound(file.name, name, order);
+    if (g === undefined) throw tensorNotFound(file.name, name, order);
     return g;
   };
   return {

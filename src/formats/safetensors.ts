@@ -232,7 +232,7 @@ export async function openSafetensors(src: ByteSource): Promise<SafetensorsSourc
 
   const get = (name: string): Entry => {
     const e = entries.get(name);
-    if (!e) throw notFound(file, name, order);
+    if (!e) throw tensorNotFound(file, name, order);
     return e;
   };
 
@@ -252,7 +252,8 @@ export async function openSafetensors(src: ByteSource): Promise<SafetensorsSourc
   };
 }
 
-function notFound(where: string, name: string, names: string[]): GlassError {
+/** The error every WeightSource gives for a tensor it lacks, naming up to three similar names. */
+export function tensorNotFound(where: string, name: string, names: string[]): GlassError {
   const tail = name.split('.').slice(-2).join('.');
   const near = names.filter((n) => n.endsWith(tail)).slice(0, 3);
   const hint = near.length > 0 ? `; similar: ${near.map((n) => `"${n}"`).join(', ')}` : '';
@@ -487,7 +488,7 @@ export async function openShardedSafetensors(
   }
   const get = (name: string): SafetensorsSource => {
     const file = shardOf.get(name);
-    if (file === undefined) throw notFound(indexName, name, order);
+    if (file === undefined) throw tensorNotFound(indexName, name, order);
     return shards.get(file)!;
   };
   return {
