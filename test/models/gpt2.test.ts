@@ -4,7 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/models/load.js';
 import { ensureGpt2Fixtures, GPT2_VARIANTS, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
-import { assertGreedyMatches, assertLogitsMatch, assertSameFiles, readReference } from './reference.js';
+import {
+  assertGreedyMatches,
+  assertLogitsMatch,
+  assertSameFiles,
+  readReference,
+  relativeL2,
+} from './reference.js';
 
 const REF = readReference('gpt2-reference.json');
 const SKIP = `${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`;
@@ -63,13 +69,7 @@ test('gpt2 with dtype q8_0: linear layers become Q8_0 and the logits stay close 
   const ids = Array.from(f32.tokenizer.encode('The bank of the river was crowded'));
   const a = f32.forward(ids).data;
   const b = q8.forward(ids).data;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += a[i] ** 2;
-  }
-  const rel = Math.sqrt(num / den);
+  const rel = relativeL2(a, b);
   t.diagnostic(`q8_0 vs f32 logits: relative L2 difference ${rel.toExponential(2)}`);
   // Random weights have no outliers to protect; ~0.6% per weight compounds over the layers.
   assert.ok(rel > 0 && rel < 0.05, `relative difference ${rel}`);

@@ -92,3 +92,14 @@ export async function assertGreedyMatches(
     assert.deepEqual((await gen.result).ids, p.greedy, `${name}: greedy ids`);
   }
 }
+
+/** ‖a − b‖ / ‖a‖ over two logit arrays of the same shape. */
+export function relativeL2(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += a[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/models/load.js';
 import type { LanguageModel } from '../../src/models/model.js';
+import { relativeL2 } from './reference.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
 const BIN = `${SHARED}stories260K-llama2c/stories260K.bin`;
@@ -123,13 +124,7 @@ test('stories260K Q8_0 GGUF with dtype q8_0: re-quantizing gives the file’s ow
   const seq = [1, ...expectedIds.slice(0, 60)];
   const a = expanded.forward(seq).data;
   const b = kept.forward(seq).data;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += a[i] ** 2;
-  }
-  const rel = Math.sqrt(num / den);
+  const rel = relativeL2(a, b);
   t.diagnostic(`relative L2 difference of the logits: ${rel.toExponential(2)}`);
   assert.ok(rel < 1e-5, `logits differ by ${rel} (re-quantized blocks are not the file's)`);
 });
