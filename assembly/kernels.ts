@@ -26,6 +26,15 @@
   return a < b ? a : b;
 }
 
+/**
+ * a·b + c on four lanes: one fused instruction where the build has relaxed SIMD (kernels-relaxed*.wasm,
+ * chosen at run time where the engine supports it), else a multiply and an add.
+ */
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** e^x on four lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp). */
 @inline function expv(x0: v128): v128 {
   let x = f32x4.min(x0, f32x4.splat(88.0));
@@ -81,22 +90,22 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
       const o = (<usize>i) << 2;
       const xa = v128.load(x + o);
       const xb = v128.load(x + o, 16);
-      a0 = f32x4.add(a0, f32x4.mul(xa, v128.load(w0 + o)));
-      b0 = f32x4.add(b0, f32x4.mul(xb, v128.load(w0 + o, 16)));
-      a1 = f32x4.add(a1, f32x4.mul(xa, v128.load(w1 + o)));
-      b1 = f32x4.add(b1, f32x4.mul(xb, v128.load(w1 + o, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(xa, v128.load(w2 + o)));
-      b2 = f32x4.add(b2, f32x4.mul(xb, v128.load(w2 + o, 16)));
-      a3 = f32x4.add(a3, f32x4.mul(xa, v128.load(w3 + o)));
-      b3 = f32x4.add(b3, f32x4.mul(xb, v128.load(w3 + o, 16)));
+      a0 = fma(xa, v128.load(w0 + o), a0);
+      b0 = fma(xb, v128.load(w0 + o, 16), b0);
+      a1 = fma(xa, v128.load(w1 + o), a1);
+      b1 = fma(xb, v128.load(w1 + o, 16), b1);
+      a2 = fma(xa, v128.load(w2 + o), a2);
+      b2 = fma(xb, v128.load(w2 + o, 16), b2);
+      a3 = fma(xa, v128.load(w3 + o), a3);
+      b3 = fma(xb, v128.load(w3 + o, 16), b3);
     }
     for (; i < k4; i += 4) {
       const o = (<usize>i) << 2;
       const xa = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(xa, v128.load(w0 + o)));
-      a1 = f32x4.add(a1, f32x4.mul(xa, v128.load(w1 + o)));
-      a2 = f32x4.add(a2, f32x4.mul(xa, v128.load(w2 + o)));
-      a3 = f32x4.add(a3, f32x4.mul(xa, v128.load(w3 + o)));
+      a0 = fma(xa, v128.load(w0 + o), a0);
+      a1 = fma(xa, v128.load(w1 + o), a1);
+      a2 = fma(xa, v128.load(w2 + o), a2);
+      a3 = fma(xa, v128.load(w3 + o), a3);
     }
     let s0 = hsum(f32x4.add(a0, b0));
     let s1 = hsum(f32x4.add(a1, b1));
@@ -129,7 +138,7 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
     let i = 0;
     for (; i < k4; i += 4) {
       const o = (<usize>i) << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(x + o), v128.load(w0 + o)));
+      a0 = fma(v128.load(x + o), v128.load(w0 + o), a0);
     }
     let s0 = hsum(a0);
     for (; i < k; i++) s0 += ldf(x + ((<usize>i) << 2)) * ldf(w0 + ((<usize>i) << 2));
@@ -138,9 +147,7 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
   }
 }
 
-/** Weight rows per cache block in the batched (prefill) matmul: each block is reused by every input row. */
-const NBLOCK: i32 = 16;
-
+/** out[m, j] for every m, j in [j0, j1); one input row at a time (decode), or rows < 4. */
 export function matmulF32(
   out: usize,
   x: usize,
@@ -152,33 +159,137 @@ export function matmulF32(
   j0: i32,
   j1: i32,
 ): void {
-  if (rows == 1) {
-    gemvF32(out, x, w, bias, k, j0, j1);
-    return;
-  }
-  for (let jb = j0; jb < j1; jb += NBLOCK) gemmBlock(out, x, w, bias, rows, n, k, jb, imin(jb + NBLOCK, j1));
+  const kb = (<usize>k) << 2;
+  const nb = (<usize>n) << 2;
+  for (let m = 0; m < rows; m++) gemvF32(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j0, j1);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// the batched (prefill) matmul: a 4 × 8 register tile of outer products
+//
+// Both operands are repacked so that the inner loop reads each one front to back with constant offsets:
+//   x → xp: input rows in groups of four, interleaved value by value ([m/4][k][4], packRows4, once per
+//           call by the caller; missing rows of the last group are zeros);
+//   W → panels of eight weight rows, interleaved value by value ([k][8]), made per cache block of BATCH_ROWS
+//           rows in the calling thread's own scratch (packPanels; the weights themselves stay row-major,
+//           as the rest of the engine reads them).
+// Each step of k then loads 8 weights (two v128) and 4 inputs (four splats) for 8 multiply-adds into
+// 8 accumulators that hold the 4 × 8 outputs: no horizontal sums, and with relaxed SIMD each
+// multiply-add is one fused instruction.
+
+/** 4 × 4 transpose of the float32 rows at a, b, c, d (16 bytes each) into four v128 stored at dst + 16·i. */
+@inline function transpose4(a: v128, b: v128, c: v128, d: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<i64>(t0, t2, 0, 2));
+  v128.store(dst + stride, v128.shuffle<i64>(t0, t2, 1, 3));
+  v128.store(dst + 2 * stride, v128.shuffle<i64>(t1, t3, 0, 2));
+  v128.store(dst + 3 * stride, v128.shuffle<i64>(t1, t3, 1, 3));
 }
 
 /**
- * out[m, j] for every input row m and weight rows j in [jb, je), row j of W at w + j·k·4: the batched
- * (prefill) kernel — 4 input rows × 2 weight rows at a time, so each weight row loaded serves 4 inputs.
+ * Rows [r0, r0 + 4) of src (row stride rs bytes; only `have` of them real: the rest read as zeros), values
+ * [0, len), interleaved into dst: value i of row r at dst + i·stride + 4·r. stride 16 for packRows4, 32
+ * for a panel half.
  */
-function gemmBlock(out: usize, x: usize, w: usize, bias: usize, rows: i32, n: i32, k: i32, jb: i32, je: i32): void {
-  const kb = (<usize>k) << 2;
+function interleave4(dst: usize, src: usize, r0: i32, have: i32, len: i32, rs: usize, stride: usize): void {
+  const p0 = src + <usize>r0 * rs;
+  if (have >= 4) {
+    const l4 = len & ~3;
+    let i = 0;
+    for (; i < l4; i += 4) {
+      const o = (<usize>i) << 2;
+      transpose4(
+        v128.load(p0 + o),
+        v128.load(p0 + rs + o),
+        v128.load(p0 + 2 * rs + o),
+        v128.load(p0 + 3 * rs + o),
+        dst + <usize>i * stride,
+        stride,
+      );
+    }
+    for (; i < len; i++) {
+      const o = (<usize>i) << 2;
+      const d = dst + <usize>i * stride;
+      store<f32>(d, ldf(p0 + o));
+      store<f32>(d, ldf(p0 + rs + o), 4);
+      store<f32>(d, ldf(p0 + 2 * rs + o), 8);
+      store<f32>(d, ldf(p0 + 3 * rs + o), 12);
+    }
+    return;
+  }
+  for (let i = 0; i < len; i++) {
+    const d = dst + <usize>i * stride;
+    v128.store(d, f32x4.splat(0));
+    for (let r = 0; r < have; r++) store<f32>(d + ((<usize>r) << 2), ldf(p0 + <usize>r * rs + ((<usize>i) << 2)));
+  }
+}
+
+/** x[rows, k] → xp[ceil(rows/4)][k][4] (the input side of the tile; missing rows zero). */
+export function packRows4(x: usize, rows: i32, k: i32, xp: usize): void {
+  const gb = (<usize>k) << 4;
+  for (let m = 0; m < rows; m += 4) interleave4(xp + <usize>(m >> 2) * gb, x, m, rows - m, k, (<usize>k) << 2, 16);
+}
+
+/** Weight rows per block of the batched matmul (made into panels of 8 once, reused by every input row). */
+const BATCH_ROWS: i32 = 64;
+/** Values of k per block of the batched matmul: a panel (8 × KC) and an input group (4 × KC) fit in L1. */
+const KC: i32 = 512;
+
+/**
+ * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride k) → panels of
+ * 8 at pan: value i of row jb + 8p + r at pan + p·kc·32 + i·32 + 4·r (rows past je: zeros).
+ */
+function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k: i32): void {
+  const pb = (<usize>kc) << 5;
+  const rs = (<usize>k) << 2;
+  const src = w + <usize>jb * rs + ((<usize>kk) << 2);
+  for (let j = jb; j < je; j += 4) {
+    const p = (j - jb) >> 3;
+    const half = <usize>((j - jb) & 4) << 2;
+    interleave4(pan + <usize>p * pb + half, src, j - jb, je - j, kc, rs, 32);
+  }
+  // a last panel's second half with no rows at all: zeros
+  if (((je - jb) & 7) != 0 && ((je - jb) & 7) <= 4) {
+    const p = (je - jb) >> 3;
+    for (let i = 0; i < kc; i++) v128.store(pan + <usize>p * pb + ((<usize>i) << 5), f32x4.splat(0), 16);
+  }
+}
+
+/**
+ * out[m, j] (+)= Σ_{i in [kk, kk+kc)} x[m, i] · W[j, i] for all rows and j in [jb, je), from packed inputs
+ * xp and the block's panels at pan. The first k-block (kk = 0) starts from the bias (or zero), later
+ * ones from what out holds. tmp: 128 bytes for partial tiles (the last input group, a panel of fewer
+ * than 8 rows).
+ */
+function panelTiles(
+  out: usize,
+  xp: usize,
+  pan: usize,
+  bias: usize,
+  rows: i32,
+  n: i32,
+  k: i32,
+  kk: i32,
+  kc: i32,
+  jb: i32,
+  je: i32,
+  tmp: usize,
+): void {
   const nb = (<usize>n) << 2;
-  const k4 = k & ~3;
-  let m = 0;
-  // 4 input rows × 2 weight rows: 8 accumulators, 6 loads per 8 multiply-adds
-  for (; m + 4 <= rows; m += 4) {
-    const x0 = x + <usize>m * kb;
-    const x1 = x0 + kb;
-    const x2 = x1 + kb;
-    const x3 = x2 + kb;
-    const o0 = out + <usize>m * nb;
-    let j = jb;
-    for (; j + 2 <= je; j += 2) {
-      const w0 = w + <usize>j * kb;
-      const w1 = w0 + kb;
+  const gb = (<usize>k) << 4;
+  const pb = (<usize>kc) << 5;
+  const first = kk == 0;
+  for (let m = 0; m < rows; m += 4) {
+    const xq = xp + <usize>(m >> 2) * gb + ((<usize>kk) << 4);
+    const xe = xq + ((<usize>kc) << 4);
+    const rs = imin(4, rows - m);
+    for (let j = jb; j < je; j += 8) {
+      const cols = imin(8, je - j);
+      const full = cols == 8 && rs == 4;
+      const op = out + <usize>m * nb + ((<usize>j) << 2);
       let c00 = f32x4.splat(0);
       let c01 = f32x4.splat(0);
       let c10 = f32x4.splat(0);
@@ -187,110 +298,106 @@ function gemmBlock(out: usize, x: usize, w: usize, bias: usize, rows: i32, n: i3
       let c21 = f32x4.splat(0);
       let c30 = f32x4.splat(0);
       let c31 = f32x4.splat(0);
-      let i = 0;
-      for (; i < k4; i += 4) {
-        const o = (<usize>i) << 2;
-        const wa = v128.load(w0 + o);
-        const wb = v128.load(w1 + o);
-        let xv = v128.load(x0 + o);
-        c00 = f32x4.add(c00, f32x4.mul(xv, wa));
-        c01 = f32x4.add(c01, f32x4.mul(xv, wb));
-        xv = v128.load(x1 + o);
-        c10 = f32x4.add(c10, f32x4.mul(xv, wa));
-        c11 = f32x4.add(c11, f32x4.mul(xv, wb));
-        xv = v128.load(x2 + o);
-        c20 = f32x4.add(c20, f32x4.mul(xv, wa));
-        c21 = f32x4.add(c21, f32x4.mul(xv, wb));
-        xv = v128.load(x3 + o);
-        c30 = f32x4.add(c30, f32x4.mul(xv, wa));
-        c31 = f32x4.add(c31, f32x4.mul(xv, wb));
+      if (full) {
+        if (!first) {
+          c00 = v128.load(op);
+          c01 = v128.load(op, 16);
+          c10 = v128.load(op + nb);
+          c11 = v128.load(op + nb, 16);
+          c20 = v128.load(op + 2 * nb);
+          c21 = v128.load(op + 2 * nb, 16);
+          c30 = v128.load(op + 3 * nb);
+          c31 = v128.load(op + 3 * nb, 16);
+        } else if (bias) {
+          c00 = v128.load(bias + ((<usize>j) << 2));
+          c01 = v128.load(bias + ((<usize>j) << 2), 16);
+          c10 = c00;
+          c11 = c01;
+          c20 = c00;
+          c21 = c01;
+          c30 = c00;
+          c31 = c01;
+        }
       }
-      let s00 = hsum(c00);
-      let s01 = hsum(c01);
-      let s10 = hsum(c10);
-      let s11 = hsum(c11);
-      let s20 = hsum(c20);
-      let s21 = hsum(c21);
-      let s30 = hsum(c30);
-      let s31 = hsum(c31);
-      for (; i < k; i++) {
-        const o = (<usize>i) << 2;
-        const wa = ldf(w0 + o);
-        const wb = ldf(w1 + o);
-        s00 += ldf(x0 + o) * wa;
-        s01 += ldf(x0 + o) * wb;
-        s10 += ldf(x1 + o) * wa;
-        s11 += ldf(x1 + o) * wb;
-        s20 += ldf(x2 + o) * wa;
-        s21 += ldf(x2 + o) * wb;
-        s30 += ldf(x3 + o) * wa;
-        s31 += ldf(x3 + o) * wb;
+      let p = pan + <usize>((j - jb) >> 3) * pb;
+      for (let q = xq; q < xe; q += 16) {
+        const wa = v128.load(p);
+        const wb = v128.load(p, 16);
+        let xv = v128.load32_splat(q);
+        c00 = fma(xv, wa, c00);
+        c01 = fma(xv, wb, c01);
+        xv = v128.load32_splat(q, 4);
+        c10 = fma(xv, wa, c10);
+        c11 = fma(xv, wb, c11);
+        xv = v128.load32_splat(q, 8);
+        c20 = fma(xv, wa, c20);
+        c21 = fma(xv, wb, c21);
+        xv = v128.load32_splat(q, 12);
+        c30 = fma(xv, wa, c30);
+        c31 = fma(xv, wb, c31);
+        p += 32;
       }
-      if (bias) {
-        const ba = ldf(bias + ((<usize>j) << 2));
-        const bb = load<f32>(bias + ((<usize>j) << 2), 4);
-        s00 += ba;
-        s10 += ba;
-        s20 += ba;
-        s30 += ba;
-        s01 += bb;
-        s11 += bb;
-        s21 += bb;
-        s31 += bb;
+      if (full) {
+        v128.store(op, c00);
+        v128.store(op, c01, 16);
+        v128.store(op + nb, c10);
+        v128.store(op + nb, c11, 16);
+        v128.store(op + 2 * nb, c20);
+        v128.store(op + 2 * nb, c21, 16);
+        v128.store(op + 3 * nb, c30);
+        v128.store(op + 3 * nb, c31, 16);
+      } else {
+        v128.store(tmp, c00);
+        v128.store(tmp, c01, 16);
+        v128.store(tmp, c10, 32);
+        v128.store(tmp, c11, 48);
+        v128.store(tmp, c20, 64);
+        v128.store(tmp, c21, 80);
+        v128.store(tmp, c30, 96);
+        v128.store(tmp, c31, 112);
+        for (let r = 0; r < rs; r++) {
+          const o = op + <usize>r * nb;
+          for (let c = 0; c < cols; c++) {
+            const oc = o + ((<usize>c) << 2);
+            const base: f32 = !first ? ldf(oc) : bias ? ldf(bias + ((<usize>(j + c)) << 2)) : 0;
+            store<f32>(oc, base + ldf(tmp + ((<usize>(r * 8 + c)) << 2)));
+          }
+        }
       }
-      const op = o0 + ((<usize>j) << 2);
-      store<f32>(op, s00);
-      store<f32>(op, s01, 4);
-      store<f32>(op + nb, s10);
-      store<f32>(op + nb, s11, 4);
-      store<f32>(op + 2 * nb, s20);
-      store<f32>(op + 2 * nb, s21, 4);
-      store<f32>(op + 3 * nb, s30);
-      store<f32>(op + 3 * nb, s31, 4);
-    }
-    for (; j < je; j++) {
-      const w0 = w + <usize>j * kb;
-      let c0 = f32x4.splat(0);
-      let c1 = f32x4.splat(0);
-      let c2 = f32x4.splat(0);
-      let c3 = f32x4.splat(0);
-      let i = 0;
-      for (; i < k4; i += 4) {
-        const o = (<usize>i) << 2;
-        const wa = v128.load(w0 + o);
-        c0 = f32x4.add(c0, f32x4.mul(v128.load(x0 + o), wa));
-        c1 = f32x4.add(c1, f32x4.mul(v128.load(x1 + o), wa));
-        c2 = f32x4.add(c2, f32x4.mul(v128.load(x2 + o), wa));
-        c3 = f32x4.add(c3, f32x4.mul(v128.load(x3 + o), wa));
-      }
-      let s0 = hsum(c0);
-      let s1 = hsum(c1);
-      let s2 = hsum(c2);
-      let s3 = hsum(c3);
-      for (; i < k; i++) {
-        const o = (<usize>i) << 2;
-        const wa = ldf(w0 + o);
-        s0 += ldf(x0 + o) * wa;
-        s1 += ldf(x1 + o) * wa;
-        s2 += ldf(x2 + o) * wa;
-        s3 += ldf(x3 + o) * wa;
-      }
-      if (bias) {
-        const ba = ldf(bias + ((<usize>j) << 2));
-        s0 += ba;
-        s1 += ba;
-        s2 += ba;
-        s3 += ba;
-      }
-      const op = o0 + ((<usize>j) << 2);
-      store<f32>(op, s0);
-      store<f32>(op + nb, s1);
-      store<f32>(op + 2 * nb, s2);
-      store<f32>(op + 3 * nb, s3);
     }
   }
-  for (; m < rows; m++) {
-    gemvF32(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je);
+}
+
+/** Bytes of per-thread scratch the batched kernels need: a block's panels, its expanded rows (Q8_0), tmp. */
+export function batchedScratch(k: i32): i32 {
+  return 2 * BATCH_ROWS * (imin(k, KC) << 2) + 128;
+}
+
+/**
+ * The batched (prefill) f32 matmul: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for all rows and j in
+ * [j0, j1), from xp = packRows4(x); blocks of BATCH_ROWS weight rows × KC values. scratch:
+ * batchedScratch(k) bytes, this thread's.
+ */
+export function matmulF32Batched(
+  out: usize,
+  xp: usize,
+  w: usize,
+  bias: usize,
+  rows: i32,
+  n: i32,
+  k: i32,
+  j0: i32,
+  j1: i32,
+  scratch: usize,
+): void {
+  const tmp = scratch + <usize>(2 * BATCH_ROWS * (imin(k, KC) << 2));
+  for (let jb = j0; jb < j1; jb += BATCH_ROWS) {
+    const je = imin(jb + BATCH_ROWS, j1);
+    for (let kk = 0; kk < k; kk += KC) {
+      const kc = imin(KC, k - kk);
+      packPanels(scratch, w, jb, je, kk, kc, k);
+      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp);
+    }
   }
 }
 
@@ -404,7 +511,7 @@ export function matmulQ8(
             dotBlock(gp + 96, x0, x1, x2, x3),
           );
           const d = f32x4.mul(v128.load(sc + ((<usize>b) << 4)), f32x4.splat(ldf(xsm + ((<usize>b) << 2))));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(r), d));
+          acc = fma(f32x4.convert_i32x4_s(r), d, acc);
         }
         if (bias) acc = f32x4.add(acc, v128.load(bias + ((<usize>j) << 2)));
         v128.store(om + ((<usize>j) << 2), acc);
@@ -417,7 +524,7 @@ export function matmulQ8(
           const xp = xqm + ((<usize>b) << 6);
           const dx = ldf(xsm + ((<usize>b) << 2));
           const d = dotBlock(q0 + ((<usize>b) << 5), v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48));
-          a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(d), f32x4.splat(dx * ldf(s0 + ((<usize>b) << 2)))));
+          a0 = fma(f32x4.convert_i32x4_s(d), f32x4.splat(dx * ldf(s0 + ((<usize>b) << 2))), a0);
         }
         let r0 = hsum(a0);
         if (bias) r0 += ldf(bias + ((<usize>j) << 2));
@@ -428,13 +535,14 @@ export function matmulQ8(
 }
 
 /**
- * The batched (prefill) Q8_0 matmul, float32 activations as they are: each cache block of NBLOCK weight
- * rows is expanded to float32 in `deq` (NBLOCK·k floats, one per thread) and multiplied by the f32
- * kernel, so the expansion is paid once per block and reused by every input row. j0 a multiple of 4.
+ * The batched (prefill) Q8_0 matmul, float32 activations as they are (xp = packRows4(x)): each block of
+ * BATCH_ROWS weight rows × KC values is expanded to float32 (in the second half of this thread's
+ * scratch), made into panels, and multiplied by the f32 tile, so the expansion is paid once per block
+ * and reused by every input row. scratch: batchedScratch(k) bytes, this thread's.
  */
 export function matmulQ8Batched(
   out: usize,
-  x: usize,
+  xp: usize,
   wq: usize,
   ws: usize,
   bias: usize,
@@ -443,50 +551,59 @@ export function matmulQ8Batched(
   k: i32,
   j0: i32,
   j1: i32,
-  deq: usize,
+  scratch: usize,
 ): void {
   const nblk = k >> 5;
-  const kb = (<usize>k) << 2;
+  const kcMax = imin(k, KC);
+  const deq = scratch + <usize>(BATCH_ROWS * (kcMax << 2));
+  const tmp = deq + <usize>(BATCH_ROWS * (kcMax << 2));
   const groupEnd = n & ~3;
-  for (let jb = j0; jb < j1; jb += NBLOCK) {
-    const je = imin(jb + NBLOCK, j1);
-    for (let j = jb; j < je; j++) {
-      const dst = deq + <usize>(j - jb) * kb;
-      let q: usize;
-      let sc: usize;
-      let qStep: usize;
-      let sStep: usize;
-      if (j < groupEnd) {
-        const g = <usize>(j & ~3);
-        const r = <usize>(j & 3);
-        q = wq + g * <usize>k + (r << 5);
-        sc = ws + ((g * <usize>nblk + r) << 2);
-        qStep = 128;
-        sStep = 16;
-      } else {
-        q = wq + <usize>j * <usize>k;
-        sc = ws + ((<usize>j * <usize>nblk) << 2);
-        qStep = 32;
-        sStep = 4;
-      }
-      for (let b = 0; b < nblk; b++) {
-        const d = f32x4.splat(ldf(sc + <usize>b * sStep));
-        const qp = q + <usize>b * qStep;
-        const o = dst + ((<usize>b) << 7);
-        for (let h: usize = 0; h < 32; h += 16) {
-          const v = v128.load(qp + h);
-          const lo = i16x8.extend_low_i8x16_s(v);
-          const hi = i16x8.extend_high_i8x16_s(v);
-          const oo = o + (h << 2);
-          v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d));
-          v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), 16);
-          v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), 32);
-          v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), 48);
+  for (let jb = j0; jb < j1; jb += BATCH_ROWS) {
+    const je = imin(jb + BATCH_ROWS, j1);
+    for (let kk = 0; kk < k; kk += KC) {
+      const kc = imin(KC, k - kk);
+      const rb = (<usize>kc) << 2; // bytes of one expanded row
+      for (let j = jb; j < je; j++) {
+        const dst = deq + <usize>(j - jb) * rb;
+        let q: usize;
+        let sc: usize;
+        let qStep: usize;
+        let sStep: usize;
+        if (j < groupEnd) {
+          const g = <usize>(j & ~3);
+          const r = <usize>(j & 3);
+          q = wq + g * <usize>k + (r << 5);
+          sc = ws + ((g * <usize>nblk + r) << 2);
+          qStep = 128;
+          sStep = 16;
+        } else {
+          q = wq + <usize>j * <usize>k;
+          sc = ws + ((<usize>j * <usize>nblk) << 2);
+          qStep = 32;
+          sStep = 4;
+        }
+        const b0 = kk >> 5;
+        const b1 = (kk + kc) >> 5;
+        for (let b = b0; b < b1; b++) {
+          const d = f32x4.splat(ldf(sc + <usize>b * sStep));
+          const qp = q + <usize>b * qStep;
+          const o = dst + ((<usize>(b - b0)) << 7);
+          for (let h: usize = 0; h < 32; h += 16) {
+            const v = v128.load(qp + h);
+            const lo = i16x8.extend_low_i8x16_s(v);
+            const hi = i16x8.extend_high_i8x16_s(v);
+            const oo = o + (h << 2);
+            v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d));
+            v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), 16);
+            v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), 32);
+            v128.store(oo, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), 48);
+          }
         }
       }
+      // the expanded block: row j at deq + (j - jb)·kc·4, i.e. a matrix of row stride kc from column 0
+      packPanels(scratch, deq - <usize>jb * rb, jb, je, 0, kc, kc);
+      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp);
     }
-    // row j of the expanded block sits at deq + (j - jb)·k·4
-    gemmBlock(out, x, deq - <usize>jb * kb, bias, rows, n, k, jb, je);
   }
 }
 
@@ -692,12 +809,12 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
   let d = 0;
   for (; d + 8 <= hd; d += 8) {
     const o = (<usize>d) << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
+    s1 = fma(v128.load(a + o, 16), v128.load(b + o, 16), s1);
   }
   for (; d + 4 <= hd; d += 4) {
     const o = (<usize>d) << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
   }
   let s = hsum(f32x4.add(s0, s1));
   for (; d < hd; d++) s += ldf(a + ((<usize>d) << 2)) * ldf(b + ((<usize>d) << 2));
@@ -756,10 +873,10 @@ export function attention(
         for (let j = 0; j < len; j++) {
           const pj = f32x4.splat(ldf(scores + ((<usize>j) << 2)));
           const vp = vo + <usize>j * kvStride;
-          a0 = f32x4.add(a0, f32x4.mul(pj, v128.load(vp)));
-          a1 = f32x4.add(a1, f32x4.mul(pj, v128.load(vp, 16)));
-          a2 = f32x4.add(a2, f32x4.mul(pj, v128.load(vp, 32)));
-          a3 = f32x4.add(a3, f32x4.mul(pj, v128.load(vp, 48)));
+          a0 = fma(pj, v128.load(vp), a0);
+          a1 = fma(pj, v128.load(vp, 16), a1);
+          a2 = fma(pj, v128.load(vp, 32), a2);
+          a3 = fma(pj, v128.load(vp, 48), a3);
         }
         const o = op + ((<usize>d) << 2);
         v128.store(o, a0);
@@ -771,7 +888,7 @@ export function attention(
         const vo = vc + kvOff + ((<usize>d) << 2);
         let a0 = f32x4.splat(0);
         for (let j = 0; j < len; j++) {
-          a0 = f32x4.add(a0, f32x4.mul(f32x4.splat(ldf(scores + ((<usize>j) << 2))), v128.load(vo + <usize>j * kvStride)));
+          a0 = fma(f32x4.splat(ldf(scores + ((<usize>j) << 2))), v128.load(vo + <usize>j * kvStride), a0);
         }
         v128.store(op + ((<usize>d) << 2), a0);
       }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Compiles the AssemblyScript kernels (assembly/kernels.ts) to WebAssembly with 128-bit SIMD, twice:
-//   kernels.wasm         imports a plain memory (browsers without cross-origin isolation)
-//   kernels-shared.wasm  imports a shared memory (Node, isolated browsers; worker threads can join it)
+// Compiles the AssemblyScript kernels (assembly/kernels.ts) to WebAssembly with 128-bit SIMD, four ways:
+//   kernels.wasm                 imports a plain memory (browsers without cross-origin isolation)
+//   kernels-shared.wasm          imports a shared memory (Node, isolated browsers; worker threads join it)
+//   kernels[-shared]-relaxed.wasm  the same with relaxed SIMD (fused multiply-add: ASC_FEATURE_RELAXED_SIMD
+//                                in the source), chosen at run time where the engine validates it
 // and writes both beside the backend that loads them — src/tensor/wasm/ (run from source by tsx) and
 // dist/src/tensor/wasm/ (the published build) — so `new URL('./kernels.wasm', import.meta.url)` finds
 // them either way. Part of `npm run build` and `prepare`, so a fresh `npm ci` produces them; the .wasm
@@ -34,12 +36,13 @@ const common = [
   '1',
 ];
 
+const shared = ['--enable', 'threads', '--sharedMemory', '--maximumMemory', String(MAX_PAGES)];
+const relaxed = ['--enable', 'relaxed-simd'];
 const variants = [
   { file: 'kernels.wasm', args: [] },
-  {
-    file: 'kernels-shared.wasm',
-    args: ['--enable', 'threads', '--sharedMemory', '--maximumMemory', String(MAX_PAGES)],
-  },
+  { file: 'kernels-shared.wasm', args: shared },
+  { file: 'kernels-relaxed.wasm', args: relaxed },
+  { file: 'kernels-shared-relaxed.wasm', args: [...shared, ...relaxed] },
 ];
 
 mkdirSync(srcOut, { recursive: true });

@@ -8,7 +8,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadModel } from '../models/load.js';
 import type { LanguageModel } from '../models/model.js';
-import { backend, createWasmBackend, setBackend, type WeightDtype } from '../tensor/index.js';
+import { backend, createWasmBackend, setBackend, WasmBackend, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 
 export function intOption(name: string, min = 0) {
@@ -94,9 +94,14 @@ export function addEngineOptions(cmd: Command): Command {
     );
 }
 
-/** What ran the model, for stats lines: "wasm-2t, q8_0" (2 threads) or "reference, f32". */
+/**
+ * What ran the model, for stats lines: "wasm-2t, q8_0" (2 threads), "wasm-2t relaxed-simd, f32" (the
+ * fused multiply-add build) or "reference, f32".
+ */
 export function kernelsLabel(engine: EngineCliOptions): string {
-  return `${backend().name}, ${engine.dtype}`;
+  const b = backend();
+  const simd = b instanceof WasmBackend && b.relaxedSimd ? ' relaxed-simd' : '';
+  return `${b.name}${simd}, ${engine.dtype}`;
 }
 
 /** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */

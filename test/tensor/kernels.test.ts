@@ -5,6 +5,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   createWasmBackend,
+  WasmBackend,
   dequantizeMatrix,
   matrixF32,
   matrixQ8_0,
@@ -17,9 +18,20 @@ import { Rng } from '../../src/generate/rng.js';
 
 const wasm = await createWasmBackend();
 const wasm2 = await createWasmBackend({ threads: 2 });
-after(() => wasm2.close());
+// plain SIMD128 (no fused multiply-add): what engines without relaxed SIMD run
+const wasmPlain = await createWasmBackend({ threads: 2, relaxedSimd: false });
+after(() => {
+  wasm2.close();
+  wasmPlain.close();
+});
 
-const BACKENDS: Backend[] = [referenceBackend, wasm, wasm2];
+const BACKENDS: Backend[] = [referenceBackend, wasm, wasm2, wasmPlain];
+
+/** A backend's name in test titles: "wasm-2t relaxed-simd", "wasm-2t simd128", "reference". */
+function label(be: Backend): string {
+  if (!(be instanceof WasmBackend)) return be.name;
+  return `${be.name} ${be.relaxedSimd ? 'relaxed-simd' : 'simd128'}`;
+}
 const SIZES = [1, 7, 33, 64, 129, 769];
 
 /** A matrix placed by `be`, as loading a model under it would (the wasm backends copy it into their memory). */
@@ -44,10 +56,10 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: numbe
 }
 
 for (const be of BACKENDS) {
-  test(`${be.name}: matmul with and without bias`, () => {
-    for (const m of [1, 3, 17]) {
+  test(`${label(be)}: matmul with and without bias`, () => {
+    for (const m of [1, 3, 4, 17]) {
       for (const k of SIZES) {
-        for (const n of [1, 5, 33, 67]) {
+        for (const n of [1, 5, 16, 33, 67]) {
           const x = rand(m * k, m + k);
           const w = rand(n * k, n * 7 + k);
           const b = rand(n, 99);
@@ -71,7 +83,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: layerNorm and rmsNorm`, () => {
+  test(`${label(be)}: layerNorm and rmsNorm`, () => {
     for (const dim of SIZES) {
       const rows = 3;
       const x = rand(rows * dim, dim, 4);
@@ -98,7 +110,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: gelu(tanh), silu, softmax with a valid prefix`, () => {
+  test(`${label(be)}: gelu(tanh), silu, softmax with a valid prefix`, () => {
     const x = Float32Array.from([...rand(129, 5, 6), ...rand(64, 6, 40), 0, -0, 88, -88, 100, -100]);
     const g = Float32Array.from(x);
     be.geluTanh(g, g.length);
@@ -139,7 +151,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: causal attention with grouped-query heads and a cached prefix`, () => {
+  test(`${label(be)}: causal attention with grouped-query heads and a cached prefix`, () => {
     for (const [nHeads, nKv, hd] of [
       [4, 4, 16],
       [8, 2, 7],
@@ -187,7 +199,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: softmax over long rows`, () => {
+  test(`${label(be)}: softmax over long rows`, () => {
     const rows = 2;
     const cols = 1031;
     const valid = 1000;
@@ -209,7 +221,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: elementwise add and mul, in place and not`, () => {
+  test(`${label(be)}: elementwise add and mul, in place and not`, () => {
     for (const n of SIZES) {
       const a = rand(n, n + 1);
       const b = rand(n, n + 2);
@@ -239,7 +251,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: q8_0 matmul equals the dequantized float32 matmul`, () => {
+  test(`${label(be)}: q8_0 matmul equals the dequantized float32 matmul`, () => {
     // The wasm kernels round each 32-block of x to int16 with its own scale (|error| <= 2^-16 of the
     // block's largest value) to multiply in integers: 1e-4 relative; the reference is exact.
     const tol = be === referenceBackend ? 1e-5 : 1e-4;
@@ -279,7 +291,7 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${be.name}: attention over a growing KV cache, rewound and rewritten`, () => {
+  test(`${label(be)}: attention over a growing KV cache, rewound and rewritten`, () => {
     // the decode pattern: the caller writes rows pos0.. then asks; the wasm backend mirrors the cache
     const [nHeads, nKv, hd] = [4, 2, 16];
     const kvDim = nKv * hd;

@@ -33,6 +33,20 @@ export interface KernelExports {
     j0: number,
     j1: number,
   ): void;
+  packRows4(x: number, rows: number, k: number, xp: number): void;
+  batchedScratch(k: number): number;
+  matmulF32Batched(
+    out: number,
+    xp: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+    scratch: number,
+  ): void;
   quantizeX16(x: number, rows: number, k: number, xq: number, xs: number): void;
   matmulQ8(
     out: number,
@@ -49,7 +63,7 @@ export interface KernelExports {
   ): void;
   matmulQ8Batched(
     out: number,
-    x: number,
+    xp: number,
     wq: number,
     ws: number,
     bias: number,
@@ -58,7 +72,7 @@ export interface KernelExports {
     k: number,
     j0: number,
     j1: number,
-    deq: number,
+    scratch: number,
   ): void;
   layerNorm(out: number, x: number, g: number, b: number, rows: number, dim: number, eps: number): void;
   rmsNorm(out: number, x: number, g: number, rows: number, dim: number, eps: number): void;
@@ -85,7 +99,13 @@ export interface KernelExports {
 }
 
 /** The kernels that a thread pool splits across threads. */
-export type ParallelKernel = 'matmulF32' | 'matmulQ8' | 'matmulQ8Batched' | 'attention' | 'streamSum';
+export type ParallelKernel =
+  | 'matmulF32'
+  | 'matmulF32Batched'
+  | 'matmulQ8'
+  | 'matmulQ8Batched'
+  | 'attention'
+  | 'streamSum';
 
 /**
  * One kernel call cut into chunks of its output range: chunk c runs with args[rangeArg] = bounds[c] and
@@ -114,6 +134,8 @@ export interface WasmBackendParts {
   /** Pages the memory may grow to. */
   maxPages: number;
   pool?: ThreadPool;
+  /** Whether the kernels are the relaxed-SIMD build (fused multiply-add). */
+  relaxedSimd?: boolean;
 }
 
 /** Call statistics, for the benchmark: time spent copying activations vs total. */
@@ -126,8 +148,12 @@ export interface WasmStats {
 const PARALLEL_MIN_WORK = 1 << 16;
 /** Weight rows per cache block in the batched kernels (NBLOCK in assembly/kernels.ts). */
 const NBLOCK = 16;
-/** From this many input rows on, Q8_0 weights are expanded to f32 block by block (matmulQ8Batched). */
-const Q8_BATCHED_ROWS = 4;
+/**
+ * From this many input rows on, a matmul runs batched: inputs packed in groups of four, weights made
+ * into panels block by block (Q8_0 expanded to f32 first), 4 × 8 register tiles (matmulF32Batched,
+ * matmulQ8Batched). Below it, one matrix-vector product per row.
+ */
+const BATCHED_ROWS = 4;
 
 /** An f32 matrix in linear memory. `data` is a view (re-made if a non-shared memory grew). */
 class WasmMatrixF32 implements MatrixF32 {
@@ -241,6 +267,8 @@ export class WasmBackend implements Backend {
   readonly name: string;
   readonly memory: WebAssembly.Memory;
   readonly heap: WasmHeap;
+  /** Whether the kernels are the relaxed-SIMD build (fused multiply-add) rather than plain SIMD128. */
+  readonly relaxedSimd: boolean;
   /** Threads the parallel kernels use now (at most the pool's size; settable, e.g. 1 to compare). */
   threads: number;
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
@@ -264,6 +292,7 @@ export class WasmBackend implements Backend {
     this.memory = parts.memory;
     this.heap = new WasmHeap(parts.memory, this.k.heapBase(), parts.maxPages);
     this.pool = parts.pool;
+    this.relaxedSimd = parts.relaxedSimd ?? false;
     this.threads = parts.pool?.threads ?? 1;
     this.name = this.threads > 1 ? `wasm-${this.threads}t` : 'wasm';
     this.f32 = this.view();
@@ -402,7 +431,7 @@ export class WasmBackend implements Backend {
     const n = w.rows;
     const k = w.cols;
     const q8 = pw.kind === 'q8_0';
-    const batched = q8 && rows >= Q8_BATCHED_ROWS;
+    const batched = rows >= BATCHED_ROWS;
     const T = this.pool ? Math.min(this.threads, this.pool.threads) : 1;
     let xp = this.addr(x);
     let op = this.addr(out);
@@ -410,9 +439,10 @@ export class WasmBackend implements Backend {
     const xBytes = xp < 0 ? pad(rows * k * 4) : 0;
     const oBytes = op < 0 ? pad(rows * n * 4) : 0;
     const bBytes = bias && bp < 0 ? pad(n * 4) : 0;
-    const deqBytes = pad(NBLOCK * k * 4);
-    const qBytes = !q8 ? 0 : batched ? T * deqBytes : pad(rows * k * 2) + pad(rows * (k / 32) * 4);
-    let s = this.scratch(xBytes + oBytes + bBytes + qBytes);
+    const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
+    const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
+    const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
+    let s = this.scratch(xBytes + oBytes + bBytes + packBytes + T * perThread + qBytes);
     if (xp < 0) {
       xp = s;
       this.put(xp, x, rows * k);
@@ -427,19 +457,24 @@ export class WasmBackend implements Backend {
       this.put(bp, bias, n);
       s += bBytes;
     }
-    if (pw instanceof WasmMatrixQ8_0) {
-      if (batched) {
-        const args = [op, xp, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
-        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, { arg: 10, stride: deqBytes });
+    if (batched) {
+      const packed = s;
+      this.k.packRows4(xp, rows, k, packed);
+      s += packBytes;
+      if (pw instanceof WasmMatrixQ8_0) {
+        const args = [op, packed, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
+        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, { arg: 10, stride: perThread });
       } else {
-        const xq = s;
-        const xs = s + pad(rows * k * 2);
-        this.k.quantizeX16(xp, rows, k, xq, xs);
-        this.split('matmulQ8', n, rows * n * k, [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n], 9, 4);
+        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s];
+        this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, { arg: 9, stride: perThread });
       }
+    } else if (pw instanceof WasmMatrixQ8_0) {
+      const xq = s;
+      const xs = s + pad(rows * k * 2);
+      this.k.quantizeX16(xp, rows, k, xq, xs);
+      this.split('matmulQ8', n, rows * n * k, [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n], 9, 4);
     } else {
-      const granule = rows === 1 ? 4 : NBLOCK;
-      this.split('matmulF32', n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, granule);
+      this.split('matmulF32', n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
     }
     if (oBytes) this.get(out, op, rows * n);
   }
@@ -450,7 +485,7 @@ export class WasmBackend implements Backend {
    * `args` are the kernel's arguments with the row range at rangeArg, rangeArg + 1.
    */
   private split(
-    kernel: 'matmulF32' | 'matmulQ8' | 'matmulQ8Batched',
+    kernel: 'matmulF32' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Batched',
     n: number,
     work: number,
     args: number[],

@@ -16,8 +16,17 @@
 // Idle threads spin for spinMs before sleeping in Atomics.wait (waking one costs ~0.1–0.3 ms here), and
 // Atomics.notify is only called when someone is asleep.
 import { readFile } from 'node:fs/promises';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { KernelExports, ParallelJob, ParallelKernel, ThreadPool } from './backend.js';
+
+/**
+ * Turns on V8's relaxed SIMD (behind --experimental-wasm-relaxed-simd in Node 20; on by default from
+ * Node 22). Process-wide, so worker threads have it too; modules compiled before keep what they had.
+ */
+export function enableRelaxedSimd(): void {
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
 
 export async function readKernels(url: URL): Promise<ArrayBuffer> {
   try {
@@ -31,7 +40,14 @@ export async function readKernels(url: URL): Promise<ArrayBuffer> {
   }
 }
 
-const KERNELS: ParallelKernel[] = ['matmulF32', 'matmulQ8', 'matmulQ8Batched', 'attention', 'streamSum'];
+const KERNELS: ParallelKernel[] = [
+  'matmulF32',
+  'matmulF32Batched',
+  'matmulQ8',
+  'matmulQ8Batched',
+  'attention',
+  'streamSum',
+];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 8; // arguments
 const BOUNDS = ARGS + 16; // chunk bounds

@@ -1,0 +1,84 @@
+// Where the time goes: runs prefill (ppN) and decode (tgN) of a benchmark shape on the wasm backend and
+// times every Backend call by kernel (matmul split by weight size, attention, norms, ...), so a figure
+// in the speed table can be explained ("prefill: 84% matmul at 38 GFLOP/s, 11% attention").
+//   npx tsx bench/profile.ts [--shape gpt2-124m] [--threads 2] [--dtype f32|q8_0] [--pp 512] [--tg 32]
+import { Command } from 'commander';
+import { backend, createWasmBackend, setBackend, type Backend, type Matrix } from '../src/tensor/index.js';
+import { makeSubject, SHAPES, type Kind, type ShapeName } from './models.js';
+
+const program = new Command('profile')
+  .description('time each kernel of a prefill and a decode run on the wasm backend')
+  .option('--shape <name>', `model shape: ${SHAPES.join(', ')}`, 'gpt2-124m')
+  .option('--threads <n>', 'threads', (v) => parseInt(v, 10), 2)
+  .option('--dtype <type>', 'f32 or q8_0', 'f32')
+  .option('--pp <n>', 'prompt tokens for the prefill run', (v) => parseInt(v, 10), 512)
+  .option('--tg <n>', 'tokens for the decode run', (v) => parseInt(v, 10), 32)
+  .option('--plain-simd', 'use the plain SIMD128 kernels even where relaxed SIMD is available')
+  .parse();
+const opts = program.opts<{ shape: ShapeName; threads: number; dtype: Kind; pp: number; tg: number; plainSimd?: boolean }>();
+
+const be = await createWasmBackend({ threads: opts.threads, relaxedSimd: !opts.plainSimd });
+setBackend(be);
+const subject = await makeSubject(opts.shape, false);
+const dec = await subject.decoder(opts.dtype);
+
+interface Slot {
+  ms: number;
+  calls: number;
+  flops: number;
+}
+let slots = new Map<string, Slot>();
+const wrapped = backend() as unknown as Record<string, unknown>;
+const now = () => performance.now();
+for (const name of ['matmul', 'attention', 'layerNorm', 'rmsNorm', 'geluTanh', 'silu', 'softmax', 'add', 'mul']) {
+  const f = wrapped[name] as ((...a: unknown[]) => void) | undefined;
+  if (typeof f !== 'function') continue;
+  wrapped[name] = (...a: unknown[]) => {
+    const t0 = now();
+    f.apply(be, a);
+    const dt = now() - t0;
+    let key = name;
+    let flops = 0;
+    if (name === 'matmul') {
+      const w = a[2] as Matrix;
+      const rows = a[4] as number;
+      key = `matmul ${w.rows}x${w.cols}`;
+      flops = 2 * rows * w.rows * w.cols;
+    }
+    const s = slots.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+    s.ms += dt;
+    s.calls++;
+    s.flops += flops;
+    slots.set(key, s);
+  };
+}
+
+function report(what: string, tokens: number, total: number): void {
+  const sum = [...slots.values()].reduce((a, s) => a + s.ms, 0);
+  console.log(`\n${what}: ${total.toFixed(1)} ms, ${((tokens / total) * 1000).toFixed(1)} tok/s (${be.name}${be.relaxedSimd ? ' relaxed-simd' : ' simd128'}, ${opts.dtype})`);
+  const rows = [...slots.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  for (const [k, s] of rows) {
+    const gf = s.flops ? `${(s.flops / (s.ms / 1000) / 1e9).toFixed(1).padStart(6)} GFLOP/s` : '';
+    console.log(`  ${k.padEnd(22)} ${s.ms.toFixed(1).padStart(8)} ms ${((100 * s.ms) / total).toFixed(1).padStart(5)}%  ${String(s.calls).padStart(5)} calls  ${gf}`);
+  }
+  console.log(`  ${'(outside kernels)'.padEnd(22)} ${(total - sum).toFixed(1).padStart(8)} ms ${((100 * (total - sum)) / total).toFixed(1).padStart(5)}%`);
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % subject.vocab);
+// warm up (compiles, allocates scratch)
+dec.forward(ids(Math.min(opts.pp, 64)), dec.newCache(), true);
+slots = new Map();
+let t0 = now();
+const cache = dec.newCache();
+dec.forward(ids(opts.pp), cache, true);
+report(`prefill pp${opts.pp}`, opts.pp, now() - t0);
+
+slots = new Map();
+const c2 = dec.newCache();
+dec.forward(ids(16), c2, true);
+slots = new Map();
+t0 = now();
+for (let i = 0; i < opts.tg; i++) dec.forward([i + 1], c2, true);
+report(`decode tg${opts.tg} (after 16 tokens)`, opts.tg, now() - t0);
+be.close();
+subject.cleanup();
