@@ -698,18 +698,18 @@ export function rmsNorm(out: usize, x: usize, g: usize, rows: i32, dim: i32, eps
   return f32x4.div(x, f32x4.add(f32x4.splat(1.0), expv(f32x4.neg(z))));
 }
 
-/** gelu_tanh(x) = ½x(1 + tanh(u)) = x·σ(2u), u = √(2/π)(x + 0.044715x³). */
-export function geluTanh(x: usize, n: i32): void {
+/** gelu_tanh(x) = ½x(1 + tanh(u)) = x·σ(2u), u = √(2/π)(x + 0.044715x³); in place, x[i0, i1). */
+export function geluTanh(x: usize, i0: i32, i1: i32): void {
   const c1 = f32x4.splat(2 * 0.7978845608028654);
   const c3 = f32x4.splat(2 * 0.7978845608028654 * 0.044715);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
     const p = x + ((<usize>i) << 2);
     const v = v128.load(p);
     const z = f32x4.mul(v, f32x4.add(c1, f32x4.mul(c3, f32x4.mul(v, v))));
     v128.store(p, xsigmoid(v, z));
   }
-  for (; i < n; i++) {
+  for (; i < i1; i++) {
     const p = x + ((<usize>i) << 2);
     const v = f32x4.splat(ldf(p));
     const z = f32x4.mul(v, f32x4.add(c1, f32x4.mul(c3, f32x4.mul(v, v))));
@@ -717,14 +717,46 @@ export function geluTanh(x: usize, n: i32): void {
   }
 }
 
-export function silu(x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+/**
+ * ½(1 + erf(z)) on four lanes: Abramowitz & Stegun 7.1.26 (|error of erf| ≤ 1.5·10⁻⁷), written as
+ * 1 − ½P for z ≥ 0 and ½P for z < 0 (P = poly(t)·e^(−z²)), so the far negative side keeps its precision.
+ */
+@inline function halfOnePlusErf(z: v128): v128 {
+  const a = f32x4.abs(z);
+  const t = f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), f32x4.mul(f32x4.splat(0.3275911), a)));
+  let y = f32x4.splat(1.061405429);
+  y = fma(y, t, f32x4.splat(-1.453152027));
+  y = fma(y, t, f32x4.splat(1.421413741));
+  y = fma(y, t, f32x4.splat(-0.284496736));
+  y = fma(y, t, f32x4.splat(0.254829592));
+  const hp = f32x4.mul(f32x4.mul(f32x4.mul(y, t), expv(f32x4.neg(f32x4.mul(a, a)))), f32x4.splat(0.5));
+  return v128.bitselect(f32x4.sub(f32x4.splat(1.0), hp), hp, f32x4.ge(z, f32x4.splat(0)));
+}
+
+/** gelu(x) = ½x(1 + erf(x/√2)) (BERT's exact GELU), in place, for x[i0, i1) (threads split the range). */
+export function geluErf(x: usize, i0: i32, i1: i32): void {
+  const c = f32x4.splat(0.7071067811865476);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const p = x + ((<usize>i) << 2);
+    const v = v128.load(p);
+    v128.store(p, f32x4.mul(v, halfOnePlusErf(f32x4.mul(v, c))));
+  }
+  for (; i < i1; i++) {
+    const p = x + ((<usize>i) << 2);
+    const v = f32x4.splat(ldf(p));
+    store<f32>(p, f32x4.extract_lane(f32x4.mul(v, halfOnePlusErf(f32x4.mul(v, c))), 0));
+  }
+}
+
+export function silu(x: usize, i0: i32, i1: i32): void {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
     const p = x + ((<usize>i) << 2);
     const v = v128.load(p);
     v128.store(p, xsigmoid(v, v));
   }
-  for (; i < n; i++) {
+  for (; i < i1; i++) {
     const p = x + ((<usize>i) << 2);
     const v = f32x4.splat(ldf(p));
     store<f32>(p, f32x4.extract_lane(xsigmoid(v, v), 0));
@@ -821,9 +853,35 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
   return s;
 }
 
+/** Σ over hd of four query rows (a0..a3) against one key row b: [a0·b, a1·b, a2·b, a3·b]. */
+@inline function dot4(a0: usize, a1: usize, a2: usize, a3: usize, b: usize, hd4: i32): v128 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  for (let d = 0; d < hd4; d += 4) {
+    const o = (<usize>d) << 2;
+    const kv = v128.load(b + o);
+    s0 = fma(v128.load(a0 + o), kv, s0);
+    s1 = fma(v128.load(a1 + o), kv, s1);
+    s2 = fma(v128.load(a2 + o), kv, s2);
+    s3 = fma(v128.load(a3 + o), kv, s3);
+  }
+  // [Σ s0, Σ s1, Σ s2, Σ s3]
+  const t01 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+  const t23 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3));
+}
+
 /**
- * Causal attention for query heads [h0, h1) (see Backend.attention). scores: scratch of pos0+t floats.
- * probs: 0, or [nHeads, t, pos0+t].
+ * Attention for query heads [h0, h1) (see Backend.attention and attentionBidirectional): query i sees
+ * keys [0, pos0 + i + 1) when valid < 0 (causal), else keys [0, valid) (bidirectional, padding from
+ * `valid` on). Keys and values: rows [0, pos0 + t) at kc, vc. scores: scratch of 4·(pos0 + t) floats.
+ * probs: 0, or [nHeads, t, pos0 + t].
+ *
+ * Queries go four at a time, so each key and value row loaded serves four of them: scores of the four
+ * (one row each in scratch), a softmax per row, then out = Σ_j p_j · v_j with 4 queries × 8 dims held in
+ * registers across all j.
  */
 export function attention(
   out: usize,
@@ -832,6 +890,7 @@ export function attention(
   vc: usize,
   t: i32,
   pos0: i32,
+  valid: i32,
   nHeads: i32,
   nKv: i32,
   hd: i32,
@@ -845,58 +904,124 @@ export function attention(
   const group = nHeads / nKv;
   const scale: f32 = <f32>(1.0 / Math.sqrt(<f64>hd));
   const total = pos0 + t;
-  const hd16 = hd & ~15;
+  const sRow = (<usize>total) << 2; // bytes of one row of scores
   const hd4 = hd & ~3;
+  const hd8 = hd & ~7;
   for (let h = h0; h < h1; h++) {
     const kvOff = (<usize>((h / group) * hd)) << 2;
-    for (let i = 0; i < t; i++) {
-      const qp = q + <usize>i * qStride + ((<usize>(h * hd)) << 2);
-      const len = pos0 + i + 1;
-      for (let j = 0; j < len; j++) {
-        store<f32>(scores + ((<usize>j) << 2), dot(qp, kc + <usize>j * kvStride + kvOff, hd) * scale);
+    const qOff = (<usize>(h * hd)) << 2;
+    for (let i0 = 0; i0 < t; i0 += 4) {
+      const nq = imin(4, t - i0);
+      // keys the block needs: up to the last query's
+      const lenMax = valid < 0 ? pos0 + i0 + nq : valid;
+      // ---- scores
+      const q0 = q + <usize>i0 * qStride + qOff;
+      if (nq == 4) {
+        const sv = f32x4.splat(scale);
+        for (let j = 0; j < lenMax; j++) {
+          const kp = kc + <usize>j * kvStride + kvOff;
+          let r = dot4(q0, q0 + qStride, q0 + 2 * qStride, q0 + 3 * qStride, kp, hd4);
+          if (hd4 < hd) {
+            for (let d = hd4; d < hd; d++) {
+              const kd = f32x4.splat(ldf(kp + ((<usize>d) << 2)));
+              const qd = f32x4.replace_lane(
+                f32x4.replace_lane(
+                  f32x4.replace_lane(f32x4.splat(ldf(q0 + ((<usize>d) << 2))), 1, ldf(q0 + qStride + ((<usize>d) << 2))),
+                  2,
+                  ldf(q0 + 2 * qStride + ((<usize>d) << 2)),
+                ),
+                3,
+                ldf(q0 + 3 * qStride + ((<usize>d) << 2)),
+              );
+              r = fma(qd, kd, r);
+            }
+          }
+          r = f32x4.mul(r, sv);
+          const sp = scores + ((<usize>j) << 2);
+          store<f32>(sp, f32x4.extract_lane(r, 0));
+          store<f32>(sp + sRow, f32x4.extract_lane(r, 1));
+          store<f32>(sp + 2 * sRow, f32x4.extract_lane(r, 2));
+          store<f32>(sp + 3 * sRow, f32x4.extract_lane(r, 3));
+        }
+      } else {
+        for (let r = 0; r < nq; r++) {
+          const qp = q0 + <usize>r * qStride;
+          const sp = scores + <usize>r * sRow;
+          for (let j = 0; j < lenMax; j++) {
+            store<f32>(sp + ((<usize>j) << 2), dot(qp, kc + <usize>j * kvStride + kvOff, hd) * scale);
+          }
+        }
       }
-      softmaxRow(scores, len);
-      if (probs) {
-        const pp = probs + ((<usize>((h * t + i) * total)) << 2);
-        memory.copy(pp, scores, (<usize>len) << 2);
-        for (let j = len; j < total; j++) store<f32>(pp + ((<usize>j) << 2), 0);
+      // ---- softmax per query over its own keys; later keys get probability 0
+      for (let r = 0; r < nq; r++) {
+        const sp = scores + <usize>r * sRow;
+        const len = valid < 0 ? pos0 + i0 + r + 1 : valid;
+        softmaxRow(sp, len);
+        for (let j = len; j < lenMax; j++) store<f32>(sp + ((<usize>j) << 2), 0);
+        if (probs) {
+          const pp = probs + ((<usize>((h * t + i0 + r) * total)) << 2);
+          memory.copy(pp, sp, (<usize>lenMax) << 2);
+          for (let j = lenMax; j < total; j++) store<f32>(pp + ((<usize>j) << 2), 0);
+        }
       }
-      const op = out + <usize>i * qStride + ((<usize>(h * hd)) << 2);
-      // out = Σ_j p_j · v_j, sixteen dims at a time held in registers across all j
+      // ---- out = Σ_j p_j · v_j: 4 query rows (zero probabilities past nq) × 8 dims at a time
+      const o0 = out + <usize>i0 * qStride + qOff;
+      if (nq < 4) {
+        for (let r = nq; r < 4; r++) memory.fill(scores + <usize>r * sRow, 0, (<usize>lenMax) << 2);
+      }
       let d = 0;
-      for (; d < hd16; d += 16) {
+      for (; d < hd8; d += 8) {
         const vo = vc + kvOff + ((<usize>d) << 2);
         let a0 = f32x4.splat(0);
+        let b0 = f32x4.splat(0);
         let a1 = f32x4.splat(0);
+        let b1 = f32x4.splat(0);
         let a2 = f32x4.splat(0);
+        let b2 = f32x4.splat(0);
         let a3 = f32x4.splat(0);
-        for (let j = 0; j < len; j++) {
-          const pj = f32x4.splat(ldf(scores + ((<usize>j) << 2)));
+        let b3 = f32x4.splat(0);
+        for (let j = 0; j < lenMax; j++) {
           const vp = vo + <usize>j * kvStride;
-          a0 = fma(pj, v128.load(vp), a0);
-          a1 = fma(pj, v128.load(vp, 16), a1);
-          a2 = fma(pj, v128.load(vp, 32), a2);
-          a3 = fma(pj, v128.load(vp, 48), a3);
+          const va = v128.load(vp);
+          const vb = v128.load(vp, 16);
+          const sp = scores + ((<usize>j) << 2);
+          let p = v128.load32_splat(sp);
+          a0 = fma(p, va, a0);
+          b0 = fma(p, vb, b0);
+          p = v128.load32_splat(sp + sRow);
+          a1 = fma(p, va, a1);
+          b1 = fma(p, vb, b1);
+          p = v128.load32_splat(sp + 2 * sRow);
+          a2 = fma(p, va, a2);
+          b2 = fma(p, vb, b2);
+          p = v128.load32_splat(sp + 3 * sRow);
+          a3 = fma(p, va, a3);
+          b3 = fma(p, vb, b3);
         }
-        const o = op + ((<usize>d) << 2);
+        const o = o0 + ((<usize>d) << 2);
         v128.store(o, a0);
-        v128.store(o, a1, 16);
-        v128.store(o, a2, 32);
-        v128.store(o, a3, 48);
-      }
-      for (; d < hd4; d += 4) {
-        const vo = vc + kvOff + ((<usize>d) << 2);
-        let a0 = f32x4.splat(0);
-        for (let j = 0; j < len; j++) {
-          a0 = fma(f32x4.splat(ldf(scores + ((<usize>j) << 2))), v128.load(vo + <usize>j * kvStride), a0);
+        v128.store(o, b0, 16);
+        if (nq > 1) {
+          v128.store(o + qStride, a1);
+          v128.store(o + qStride, b1, 16);
         }
-        v128.store(op + ((<usize>d) << 2), a0);
+        if (nq > 2) {
+          v128.store(o + 2 * qStride, a2);
+          v128.store(o + 2 * qStride, b2, 16);
+        }
+        if (nq > 3) {
+          v128.store(o + 3 * qStride, a3);
+          v128.store(o + 3 * qStride, b3, 16);
+        }
       }
       for (; d < hd; d++) {
         const vo = vc + kvOff + ((<usize>d) << 2);
-        let a: f32 = 0;
-        for (let j = 0; j < len; j++) a += ldf(scores + ((<usize>j) << 2)) * ldf(vo + <usize>j * kvStride);
-        store<f32>(op + ((<usize>d) << 2), a);
+        for (let r = 0; r < nq; r++) {
+          const sp = scores + <usize>r * sRow;
+          let acc: f32 = 0;
+          for (let j = 0; j < lenMax; j++) acc += ldf(sp + ((<usize>j) << 2)) * ldf(vo + <usize>j * kvStride);
+          store<f32>(o0 + <usize>r * qStride + ((<usize>d) << 2), acc);
+        }
       }
     }
   }

@@ -44,6 +44,18 @@ function rand(n: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r.next() * 2 - 1) * scale);
 }
 
+/** erf in float64: its Taylor series (|x| ≤ 4, ~1e-9 after cancellation), else ±1 (off by < 2e-8). */
+function erf64(x: number): number {
+  if (Math.abs(x) > 4) return Math.sign(x);
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 100; n++) {
+    term *= (-x * x) / n;
+    sum += term / (2 * n + 1);
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   let scale = 0;
@@ -111,7 +123,8 @@ for (const be of BACKENDS) {
   });
 
   test(`${label(be)}: gelu(tanh), silu, softmax with a valid prefix`, () => {
-    const x = Float32Array.from([...rand(129, 5, 6), ...rand(64, 6, 40), 0, -0, 88, -88, 100, -100]);
+    // long enough (> 65536) that threaded backends split it; extremes at the end
+    const x = Float32Array.from([...rand(70_001, 5, 6), ...rand(64, 6, 40), 0, -0, 88, -88, 100, -100]);
     const g = Float32Array.from(x);
     be.geluTanh(g, g.length);
     assertClose(
@@ -196,6 +209,62 @@ for (const be of BACKENDS) {
         assertClose(out, want, 1e-5, `attention H${nHeads} KV${nKv} d${hd} pos0 ${pos0} t ${t}`);
         assertClose(probs, wantP, 1e-6, 'attention probs');
       }
+    }
+  });
+
+  test(`${label(be)}: bidirectional attention with padding keys`, () => {
+    assert.ok(be.attentionBidirectional, 'the backend has attentionBidirectional');
+    for (const [nHeads, nKv, hd] of [
+      [4, 4, 16],
+      [6, 2, 33],
+      [12, 12, 32],
+    ]) {
+      for (const [t, valid] of [
+        [1, 1],
+        [5, 3],
+        [9, 9],
+        [23, 17],
+      ]) {
+        const q = rand(t * nHeads * hd, nHeads + t + 1, 2);
+        const k = rand(t * nKv * hd, 21 + hd, 2);
+        const v = rand(t * nKv * hd, 22 + hd, 2);
+        const out = new Float32Array(t * nHeads * hd);
+        const probs = new Float32Array(nHeads * t * t);
+        be.attentionBidirectional(out, q, k, v, t, valid, nHeads, nKv, hd, probs);
+        const want = new Float64Array(out.length);
+        const wantP = new Float64Array(probs.length);
+        for (let h = 0; h < nHeads; h++) {
+          const kh = Math.floor(h / (nHeads / nKv));
+          for (let i = 0; i < t; i++) {
+            const sc: number[] = [];
+            for (let j = 0; j < valid; j++) {
+              let s = 0;
+              for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
+              sc.push(s / Math.sqrt(hd));
+            }
+            const m = Math.max(...sc);
+            const e = sc.map((a) => Math.exp(a - m));
+            const z = e.reduce((a, b) => a + b, 0);
+            for (let j = 0; j < valid; j++) {
+              wantP[(h * t + i) * t + j] = e[j] / z;
+              for (let d = 0; d < hd; d++)
+                want[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
+            }
+          }
+        }
+        assertClose(out, want, 1e-5, `bidirectional H${nHeads} KV${nKv} d${hd} t ${t} valid ${valid}`);
+        assertClose(probs, wantP, 1e-6, 'bidirectional probs');
+      }
+    }
+  });
+
+  test(`${label(be)}: exact (erf) GELU`, () => {
+    assert.ok(be.geluErf, 'the backend has geluErf');
+    for (const n of [...SIZES, 70_001]) {
+      const x = rand(n, n + 5, 6);
+      const want = Array.from(x, (v) => 0.5 * v * (1 + erf64(v / Math.SQRT2)));
+      be.geluErf(x, n);
+      assertClose(x, want, 1e-6, `geluErf ${n}`);
     }
   });
 

@@ -76,8 +76,8 @@ export interface KernelExports {
   ): void;
   layerNorm(out: number, x: number, g: number, b: number, rows: number, dim: number, eps: number): void;
   rmsNorm(out: number, x: number, g: number, rows: number, dim: number, eps: number): void;
-  geluTanh(x: number, n: number): void;
-  silu(x: number, n: number): void;
+  geluTanh(x: number, i0: number, i1: number): void;
+  silu(x: number, i0: number, i1: number): void;
   softmax(x: number, rows: number, cols: number, valid: number): void;
   add(out: number, a: number, b: number, n: number): void;
   mul(out: number, a: number, b: number, n: number): void;
@@ -88,6 +88,7 @@ export interface KernelExports {
     v: number,
     t: number,
     pos0: number,
+    valid: number,
     nHeads: number,
     nKv: number,
     hd: number,
@@ -96,6 +97,7 @@ export interface KernelExports {
     h0: number,
     h1: number,
   ): void;
+  geluErf(x: number, i0: number, i1: number): void;
 }
 
 /** The kernels that a thread pool splits across threads. */
@@ -105,7 +107,10 @@ export type ParallelKernel =
   | 'matmulQ8'
   | 'matmulQ8Batched'
   | 'attention'
-  | 'streamSum';
+  | 'streamSum'
+  | 'geluTanh'
+  | 'geluErf'
+  | 'silu';
 
 /**
  * One kernel call cut into chunks of its output range: chunk c runs with args[rangeArg] = bounds[c] and
@@ -536,11 +541,29 @@ export class WasmBackend implements Backend {
   }
 
   geluTanh(x: Float32Array, n: number): void {
-    this.rowwise(x, x, n, [], 0, ([xp]) => this.k.geluTanh(xp, n));
+    this.rowwise(x, x, n, [], 0, ([xp]) => this.activation('geluTanh', xp, n));
+  }
+
+  geluErf(x: Float32Array, n: number): void {
+    this.rowwise(x, x, n, [], 0, ([xp]) => this.activation('geluErf', xp, n));
   }
 
   silu(x: Float32Array, n: number): void {
-    this.rowwise(x, x, n, [], 0, ([xp]) => this.k.silu(xp, n));
+    this.rowwise(x, x, n, [], 0, ([xp]) => this.activation('silu', xp, n));
+  }
+
+  /** An in-place activation over n values at p: on this thread, or split across the pool when large. */
+  private activation(kernel: 'geluTanh' | 'geluErf' | 'silu', p: number, n: number): void {
+    const pool = this.pool;
+    const T = pool ? Math.min(this.threads, pool.threads) : 1;
+    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) {
+      this.k[kernel](p, 0, n);
+      return;
+    }
+    const chunks = 4 * T;
+    const bounds = Array.from({ length: chunks + 1 }, (_, c) => Math.min(n, Math.round((n * c) / chunks / 4) * 4));
+    bounds[chunks] = n;
+    pool.run({ kernel, args: [p, 0, n], rangeArg: 1, bounds });
   }
 
   softmax(x: Float32Array, rows: number, cols: number, valid = cols): void {
@@ -597,13 +620,68 @@ export class WasmBackend implements Backend {
     headDim: number,
     probs?: Float32Array,
   ): void {
+    const kvDim = nKvHeads * headDim;
+    // mirrors first: they may allocate (and so grow the memory)
+    const kp = this.mirror(kCache, pos0, pos0 + t, kvDim);
+    const vp = this.mirror(vCache, pos0, pos0 + t, kvDim);
+    this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs);
+  }
+
+  attentionBidirectional(
+    out: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    t: number,
+    validKeys: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    probs?: Float32Array,
+  ): void {
+    const kvn = t * nKvHeads * headDim;
+    let kp = this.addr(k);
+    let vp = this.addr(v);
+    const kBytes = kp < 0 ? pad(kvn * 4) : 0;
+    const vBytes = vp < 0 ? pad(kvn * 4) : 0;
+    if (kBytes + vBytes > 0) {
+      // k and v go at the top of a dedicated allocation: attend's scratch must not overlap them
+      const ptr = this.heap.alloc(kBytes + vBytes);
+      try {
+        if (kp < 0) {
+          kp = ptr;
+          this.put(kp, k, kvn);
+        }
+        if (vp < 0) {
+          vp = ptr + kBytes;
+          this.put(vp, v, kvn);
+        }
+        this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs);
+      } finally {
+        this.heap.release(ptr);
+      }
+      return;
+    }
+    this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs);
+  }
+
+  /** The attention kernel over keys/values at kp, vp (rows 0..pos0+t-1); valid < 0: causal. */
+  private attend(
+    out: Float32Array,
+    q: Float32Array,
+    kp: number,
+    vp: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    probs?: Float32Array,
+  ): void {
     this.stats.calls++;
     const total = pos0 + t;
     const qn = t * nHeads * headDim;
-    const kvDim = nKvHeads * headDim;
-    // mirrors first: they may allocate (and so grow the memory)
-    const kp = this.mirror(kCache, pos0, total, kvDim);
-    const vp = this.mirror(vCache, pos0, total, kvDim);
     let qp = this.addr(q);
     let op = this.addr(out);
     let pp = probs ? this.addr(probs) : 0;
@@ -614,7 +692,7 @@ export class WasmBackend implements Backend {
     const qBytes = qp < 0 ? pad(qn * 4) : 0;
     const oBytes = op < 0 ? pad(qn * 4) : 0;
     const pBytes = probs && pp < 0 ? pad(nHeads * t * total * 4) : 0;
-    const scoreBytes = pad(total * 4);
+    const scoreBytes = pad(4 * total * 4); // four rows: the kernel takes queries four at a time
     let s = this.scratch(qBytes + oBytes + pBytes + T * scoreBytes);
     if (qp < 0) {
       qp = s;
@@ -629,16 +707,17 @@ export class WasmBackend implements Backend {
       pp = s;
       s += pBytes;
     }
+    const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, pp, s, 0, nHeads];
     if (T === 1) {
-      this.k.attention(op, qp, kp, vp, t, pos0, nHeads, nKvHeads, headDim, pp, s, 0, nHeads);
+      this.k.attention(...(args as Parameters<KernelExports['attention']>));
     } else {
       // one chunk per head; each thread its own scores scratch
       this.pool!.run({
         kernel: 'attention',
-        args: [op, qp, kp, vp, t, pos0, nHeads, nKvHeads, headDim, pp, s, 0, nHeads],
-        rangeArg: 11,
+        args,
+        rangeArg: 12,
         bounds: Array.from({ length: nHeads + 1 }, (_, h) => h),
-        scratchArg: 10,
+        scratchArg: 11,
         scratchStride: scoreBytes,
       });
     }

@@ -47,6 +47,9 @@ const KERNELS: ParallelKernel[] = [
   'matmulQ8Batched',
   'attention',
   'streamSum',
+  'geluTanh',
+  'geluErf',
+  'silu',
 ];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 8; // arguments
