@@ -66,7 +66,10 @@ export function heapBase(): usize {
 // ---------------------------------------------------------------------------------------------------
 // matmul, float32 weights: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for j in [j0, j1)
 
-/** One input row against weight rows [j0, j1): four weight rows at a time, eight lanes of k per step. */
+/**
+ * One input row against weight rows [j0, j1): four weight rows at a time, eight lanes of k per step.
+ * Multiply then add, not fma(): memory-bound, and measured ~8% faster than the fused form here.
+ */
 function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32): void {
   const kb = (<usize>k) << 2;
   const k8 = k & ~7;
@@ -90,22 +93,22 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
       const o = (<usize>i) << 2;
       const xa = v128.load(x + o);
       const xb = v128.load(x + o, 16);
-      a0 = fma(xa, v128.load(w0 + o), a0);
-      b0 = fma(xb, v128.load(w0 + o, 16), b0);
-      a1 = fma(xa, v128.load(w1 + o), a1);
-      b1 = fma(xb, v128.load(w1 + o, 16), b1);
-      a2 = fma(xa, v128.load(w2 + o), a2);
-      b2 = fma(xb, v128.load(w2 + o, 16), b2);
-      a3 = fma(xa, v128.load(w3 + o), a3);
-      b3 = fma(xb, v128.load(w3 + o, 16), b3);
+      a0 = f32x4.add(a0, f32x4.mul(xa, v128.load(w0 + o)));
+      b0 = f32x4.add(b0, f32x4.mul(xb, v128.load(w0 + o, 16)));
+      a1 = f32x4.add(a1, f32x4.mul(xa, v128.load(w1 + o)));
+      b1 = f32x4.add(b1, f32x4.mul(xb, v128.load(w1 + o, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(xa, v128.load(w2 + o)));
+      b2 = f32x4.add(b2, f32x4.mul(xb, v128.load(w2 + o, 16)));
+      a3 = f32x4.add(a3, f32x4.mul(xa, v128.load(w3 + o)));
+      b3 = f32x4.add(b3, f32x4.mul(xb, v128.load(w3 + o, 16)));
     }
     for (; i < k4; i += 4) {
       const o = (<usize>i) << 2;
       const xa = v128.load(x + o);
-      a0 = fma(xa, v128.load(w0 + o), a0);
-      a1 = fma(xa, v128.load(w1 + o), a1);
-      a2 = fma(xa, v128.load(w2 + o), a2);
-      a3 = fma(xa, v128.load(w3 + o), a3);
+      a0 = f32x4.add(a0, f32x4.mul(xa, v128.load(w0 + o)));
+      a1 = f32x4.add(a1, f32x4.mul(xa, v128.load(w1 + o)));
+      a2 = f32x4.add(a2, f32x4.mul(xa, v128.load(w2 + o)));
+      a3 = f32x4.add(a3, f32x4.mul(xa, v128.load(w3 + o)));
     }
     let s0 = hsum(f32x4.add(a0, b0));
     let s1 = hsum(f32x4.add(a1, b1));
@@ -138,7 +141,7 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
     let i = 0;
     for (; i < k4; i += 4) {
       const o = (<usize>i) << 2;
-      a0 = fma(v128.load(x + o), v128.load(w0 + o), a0);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(x + o), v128.load(w0 + o)));
     }
     let s0 = hsum(a0);
     for (; i < k; i++) s0 += ldf(x + ((<usize>i) << 2)) * ldf(w0 + ((<usize>i) << 2));

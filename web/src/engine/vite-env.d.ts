@@ -21,3 +21,7 @@ declare module 'node:worker_threads' {
     terminate(): Promise<number>;
   }
 }
+declare module 'node:v8' {
+  const v8: { setFlagsFromString(flags: string): void };
+  export default v8;
+}
