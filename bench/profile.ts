@@ -3,7 +3,7 @@
 // in the speed table can be explained ("prefill: 84% matmul at 38 GFLOP/s, 11% attention").
 //   npx tsx bench/profile.ts [--shape gpt2-124m] [--threads 2] [--dtype f32|q8_0] [--pp 512] [--tg 32]
 import { Command } from 'commander';
-import { backend, createWasmBackend, setBackend, type Backend, type Matrix } from '../src/tensor/index.js';
+import { backend, createWasmBackend, setBackend, type Matrix } from '../src/tensor/index.js';
 import { makeSubject, SHAPES, type Kind, type ShapeName } from './models.js';
 
 const program = new Command('profile')
@@ -15,7 +15,14 @@ const program = new Command('profile')
   .option('--tg <n>', 'tokens for the decode run', (v) => parseInt(v, 10), 32)
   .option('--plain-simd', 'use the plain SIMD128 kernels even where relaxed SIMD is available')
   .parse();
-const opts = program.opts<{ shape: ShapeName; threads: number; dtype: Kind; pp: number; tg: number; plainSimd?: boolean }>();
+const opts = program.opts<{
+  shape: ShapeName;
+  threads: number;
+  dtype: Kind;
+  pp: number;
+  tg: number;
+  plainSimd?: boolean;
+}>();
 
 const be = await createWasmBackend({ threads: opts.threads, relaxedSimd: !opts.plainSimd });
 setBackend(be);
@@ -30,7 +37,17 @@ interface Slot {
 let slots = new Map<string, Slot>();
 const wrapped = backend() as unknown as Record<string, unknown>;
 const now = () => performance.now();
-for (const name of ['matmul', 'attention', 'layerNorm', 'rmsNorm', 'geluTanh', 'silu', 'softmax', 'add', 'mul']) {
+for (const name of [
+  'matmul',
+  'attention',
+  'layerNorm',
+  'rmsNorm',
+  'geluTanh',
+  'silu',
+  'softmax',
+  'add',
+  'mul',
+]) {
   const f = wrapped[name] as ((...a: unknown[]) => void) | undefined;
   if (typeof f !== 'function') continue;
   wrapped[name] = (...a: unknown[]) => {
@@ -55,13 +72,19 @@ for (const name of ['matmul', 'attention', 'layerNorm', 'rmsNorm', 'geluTanh', '
 
 function report(what: string, tokens: number, total: number): void {
   const sum = [...slots.values()].reduce((a, s) => a + s.ms, 0);
-  console.log(`\n${what}: ${total.toFixed(1)} ms, ${((tokens / total) * 1000).toFixed(1)} tok/s (${be.name}${be.relaxedSimd ? ' relaxed-simd' : ' simd128'}, ${opts.dtype})`);
+  console.log(
+    `\n${what}: ${total.toFixed(1)} ms, ${((tokens / total) * 1000).toFixed(1)} tok/s (${be.name}${be.relaxedSimd ? ' relaxed-simd' : ' simd128'}, ${opts.dtype})`,
+  );
   const rows = [...slots.entries()].sort((a, b) => b[1].ms - a[1].ms);
   for (const [k, s] of rows) {
     const gf = s.flops ? `${(s.flops / (s.ms / 1000) / 1e9).toFixed(1).padStart(6)} GFLOP/s` : '';
-    console.log(`  ${k.padEnd(22)} ${s.ms.toFixed(1).padStart(8)} ms ${((100 * s.ms) / total).toFixed(1).padStart(5)}%  ${String(s.calls).padStart(5)} calls  ${gf}`);
+    console.log(
+      `  ${k.padEnd(22)} ${s.ms.toFixed(1).padStart(8)} ms ${((100 * s.ms) / total).toFixed(1).padStart(5)}%  ${String(s.calls).padStart(5)} calls  ${gf}`,
+    );
   }
-  console.log(`  ${'(outside kernels)'.padEnd(22)} ${(total - sum).toFixed(1).padStart(8)} ms ${((100 * (total - sum)) / total).toFixed(1).padStart(5)}%`);
+  console.log(
+    `  ${'(outside kernels)'.padEnd(22)} ${(total - sum).toFixed(1).padStart(8)} ms ${((100 * (total - sum)) / total).toFixed(1).padStart(5)}%`,
+  );
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % subject.vocab);

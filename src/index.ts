@@ -17,3 +17,25 @@ export {
   type Matrix,
   type MatrixQ8_0,
 } from './tensor/index.js';
+// Sentence embeddings (BERT-family encoders, sentence-transformers folders) and explained similarity.
+export { loadEmbedder } from './embed/load.js';
+export { SentenceEmbedder, type EmbedOptions, type ExplainOptions } from './embed/embedder.js';
+export { cosine, l2normalize, type PoolingMode } from './embed/pooling.js';
+export type { SimilarityExplanation, ExplainedToken, ExplainedPair } from './embed/explain.js';
+// Semantic search over a folder of documents: PGlite (in process) or PostgreSQL with pgvector.
+export {
+  openDb,
+  indexFolder,
+  searchStore,
+  findDocuments,
+  VectorStore,
+  textEmbedder,
+  type TextEmbedder,
+  type SqlClient,
+  type OpenDbOptions,
+  type IndexOptions,
+  type IndexReport,
+  type IndexEvent,
+  type Hit,
+  type SearchOptions,
+} from './search/index.js';

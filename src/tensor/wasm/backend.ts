@@ -561,7 +561,9 @@ export class WasmBackend implements Backend {
       return;
     }
     const chunks = 4 * T;
-    const bounds = Array.from({ length: chunks + 1 }, (_, c) => Math.min(n, Math.round((n * c) / chunks / 4) * 4));
+    const bounds = Array.from({ length: chunks + 1 }, (_, c) =>
+      Math.min(n, Math.round((n * c) / chunks / 4) * 4),
+    );
     bounds[chunks] = n;
     pool.run({ kernel, args: [p, 0, n], rangeArg: 1, bounds });
   }

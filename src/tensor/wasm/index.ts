@@ -57,6 +57,7 @@ function isNode(): boolean {
  * The smallest module that uses relaxed SIMD: one function returning f32x4.relaxed_madd of three
  * v128.const zeros. Engines without the feature reject it.
  */
+// prettier-ignore
 const RELAXED_PROBE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
   0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
