@@ -56,6 +56,45 @@ function erf64(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
 
+/**
+ * Attention in float64: query i (of t) sees keys [0, len(i)); q [t, nHeads·hd], k/v [total, nKv·hd].
+ * Returns the output [t, nHeads·hd] and the probabilities [nHeads, t, total].
+ */
+function attention64(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  t: number,
+  total: number,
+  len: (i: number) => number,
+  nHeads: number,
+  nKv: number,
+  hd: number,
+): { out: Float64Array; probs: Float64Array } {
+  const out = new Float64Array(t * nHeads * hd);
+  const probs = new Float64Array(nHeads * t * total);
+  for (let h = 0; h < nHeads; h++) {
+    const kh = Math.floor(h / (nHeads / nKv));
+    for (let i = 0; i < t; i++) {
+      const sc: number[] = [];
+      for (let j = 0; j < len(i); j++) {
+        let s = 0;
+        for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
+        sc.push(s / Math.sqrt(hd));
+      }
+      const m = Math.max(...sc);
+      const e = sc.map((a) => Math.exp(a - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < sc.length; j++) {
+        probs[(h * t + i) * total + j] = e[j] / z;
+        for (let d = 0; d < hd; d++)
+          out[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
+      }
+    }
+  }
+  return { out, probs };
+}
+
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   let scale = 0;
@@ -184,28 +223,17 @@ for (const be of BACKENDS) {
         const out = new Float32Array(t * nHeads * hd);
         const probs = new Float32Array(nHeads * t * total);
         be.attention(out, q, k, v, t, pos0, nHeads, nKv, hd, probs);
-        const want = new Float64Array(out.length);
-        const wantP = new Float64Array(probs.length);
-        for (let h = 0; h < nHeads; h++) {
-          const kh = Math.floor(h / (nHeads / nKv));
-          for (let i = 0; i < t; i++) {
-            const len = pos0 + i + 1;
-            const sc: number[] = [];
-            for (let j = 0; j < len; j++) {
-              let s = 0;
-              for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
-              sc.push(s / Math.sqrt(hd));
-            }
-            const m = Math.max(...sc);
-            const e = sc.map((a) => Math.exp(a - m));
-            const z = e.reduce((a, b) => a + b, 0);
-            for (let j = 0; j < len; j++) {
-              wantP[(h * t + i) * total + j] = e[j] / z;
-              for (let d = 0; d < hd; d++)
-                want[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
-            }
-          }
-        }
+        const { out: want, probs: wantP } = attention64(
+          q,
+          k,
+          v,
+          t,
+          total,
+          (i) => pos0 + i + 1,
+          nHeads,
+          nKv,
+          hd,
+        );
         assertClose(out, want, 1e-5, `attention H${nHeads} KV${nKv} d${hd} pos0 ${pos0} t ${t}`);
         assertClose(probs, wantP, 1e-6, 'attention probs');
       }
@@ -231,27 +259,7 @@ for (const be of BACKENDS) {
         const out = new Float32Array(t * nHeads * hd);
         const probs = new Float32Array(nHeads * t * t);
         be.attentionBidirectional(out, q, k, v, t, valid, nHeads, nKv, hd, probs);
-        const want = new Float64Array(out.length);
-        const wantP = new Float64Array(probs.length);
-        for (let h = 0; h < nHeads; h++) {
-          const kh = Math.floor(h / (nHeads / nKv));
-          for (let i = 0; i < t; i++) {
-            const sc: number[] = [];
-            for (let j = 0; j < valid; j++) {
-              let s = 0;
-              for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
-              sc.push(s / Math.sqrt(hd));
-            }
-            const m = Math.max(...sc);
-            const e = sc.map((a) => Math.exp(a - m));
-            const z = e.reduce((a, b) => a + b, 0);
-            for (let j = 0; j < valid; j++) {
-              wantP[(h * t + i) * t + j] = e[j] / z;
-              for (let d = 0; d < hd; d++)
-                want[(i * nHeads + h) * hd + d] += (e[j] / z) * v[(j * nKv + kh) * hd + d];
-            }
-          }
-        }
+        const { out: want, probs: wantP } = attention64(q, k, v, t, t, () => valid, nHeads, nKv, hd);
         assertClose(out, want, 1e-5, `bidirectional H${nHeads} KV${nKv} d${hd} t ${t} valid ${valid}`);
         assertClose(probs, wantP, 1e-6, 'bidirectional probs');
       }
