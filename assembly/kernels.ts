@@ -454,11 +454,11 @@ export function quantizeX16(x: usize, rows: i32, k: i32, xq: usize, xs: usize): 
   return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wb), x3));
 }
 
-/** [Σ lanes of a, Σ lanes of b, Σ lanes of c, Σ lanes of d] (i32). */
-@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
-  return i32x4.add(v128.shuffle<i64>(ab, cd, 0, 2), v128.shuffle<i64>(ab, cd, 1, 3));
+/** [Σ lanes of a, Σ lanes of b, Σ lanes of c, Σ lanes of d], lanes of type T (i32 or f32). */
+@inline function reduce4<T>(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = v128.add<T>(v128.shuffle<T>(a, b, 0, 4, 1, 5), v128.shuffle<T>(a, b, 2, 6, 3, 7));
+  const cd = v128.add<T>(v128.shuffle<T>(c, d, 0, 4, 1, 5), v128.shuffle<T>(c, d, 2, 6, 3, 7));
+  return v128.add<T>(v128.shuffle<i64>(ab, cd, 0, 2), v128.shuffle<i64>(ab, cd, 1, 3));
 }
 
 /**
@@ -507,7 +507,7 @@ export function matmulQ8(
           const x2 = v128.load(xp, 32);
           const x3 = v128.load(xp, 48);
           const gp = q + ((<usize>b) << 7);
-          const r = reduce4(
+          const r = reduce4<i32>(
             dotBlock(gp, x0, x1, x2, x3),
             dotBlock(gp + 32, x0, x1, x2, x3),
             dotBlock(gp + 64, x0, x1, x2, x3),
@@ -870,10 +870,7 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
     s2 = fma(v128.load(a2 + o), kv, s2);
     s3 = fma(v128.load(a3 + o), kv, s3);
   }
-  // [Σ s0, Σ s1, Σ s2, Σ s3]
-  const t01 = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
-  const t23 = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<i64>(t01, t23, 0, 2), v128.shuffle<i64>(t01, t23, 1, 3));
+  return reduce4<f32>(s0, s1, s2, s3);
 }
 
 /**
