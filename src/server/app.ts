@@ -182,6 +182,12 @@ function schemas(model: LanguageModel) {
   };
 }
 
+/** The headers that make a page cross-origin isolated (crossOriginIsolated: true in its scripts). */
+export const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+} as const;
+
 export async function buildApp(model: LanguageModel, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -275,7 +281,10 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     if (!webRoot) return reply.type('text/html; charset=utf-8').send(NOT_BUILT_PAGE);
     const file = await staticFile(webRoot, req.url);
     if (!file) return reply.code(404).send({ error: `not found: GET ${req.url}` });
-    return reply.type(file.type).send(file.body);
+    // Cross-origin isolation: the page may then use SharedArrayBuffer, so a model loaded into the page
+    // ("Load model…") runs its kernels on every core (Web Workers over one shared wasm memory). The page
+    // loads nothing from other origins, so requiring CORP of them costs nothing.
+    return reply.headers(ISOLATION_HEADERS).type(file.type).send(file.body);
   });
 
   return app;

@@ -4,4 +4,4 @@ export type { Backend } from './backend.js';
 export * from './tensor.js';
 export * from './quant.js';
 export { referenceBackend } from './reference/kernels.js';
-export { createWasmBackend, WasmBackend, type WasmBackendOptions } from './wasm/index.js';
+export { createWasmBackend, threadsUsable, WasmBackend, type WasmBackendOptions } from './wasm/index.js';

@@ -2,7 +2,8 @@
 // (Debian's /usr/bin/chromium via playwright-core): open web/dist/index.html from file://, load
 // stories260K.bin + tok512.bin through "Load model…", run a prompt, see tokens and attention, press
 // "next" and see a token appended — the one Node's engine picks. Then a GGUF and a tiny GPT-2 folder
-// replace it. Screenshots go to test/e2e/artifacts/.
+// replace it. Then the page as glasslm serve sends it (cross-origin isolated): the same model runs on
+// Web Worker threads over a shared memory. Screenshots go to test/e2e/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { loadModel } from '../../src/models/load.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { tokenizeAnswer } from '../../src/server/answers.js';
+import { startServer } from '../../src/server/app.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -184,4 +186,43 @@ test('explorer from file:// with a tiny GPT-2 folder (config.json, model.safeten
   assert.ok(overflow <= 1, `no sideways scrolling at 400px (overflow ${overflow}px)`);
   assert.deepEqual(errors, [], 'no console errors');
   await page.context().close();
+});
+
+test('explorer served by glasslm serve is cross-origin isolated: a model loaded in the page runs on Web Worker threads', async (t) => {
+  if (!haveChromium) return t.skip(NO_CHROMIUM);
+  if (!existsSync(BIN) || !existsSync(TOK)) return t.skip(`${BIN} or ${TOK} is absent (../shared): skipped`);
+  ensureWebBuilt();
+  const node = await loadModel(BIN);
+  const server = await startServer(node, { webRoot: join(ROOT, 'web/dist') });
+  try {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const page = await (await browser.newContext()).newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    });
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP headers make it isolated');
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    await loadFiles(page, [BIN, TOK], 'llama');
+    const threads = Math.max(1, Math.min(16, cores));
+    assert.equal(await page.getAttribute('#engine', 'data-threads'), String(threads));
+    assert.match((await page.textContent('#engine')) ?? '', new RegExp(`wasm kernels, ${threads} threads?`));
+    // Prefill runs its larger matmuls across the threads; the distribution is still Node's.
+    await runAndStep(page, node, 'Once upon a time, there was a little bird who lived in a tall tree and');
+    // A second model replaces it (the first one's worker threads are stopped) and answers too.
+    if (existsSync(Q8)) {
+      await page.click('#reset-steps');
+      await loadFiles(page, [Q8], 'llama');
+      assert.equal(await page.getAttribute('#engine', 'data-threads'), String(threads));
+      await runAndStep(page, await loadModel(Q8), 'The cat sat on the mat and');
+    }
+    await shot(page, 'local-engine-threads');
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.context().close();
+  } finally {
+    await server.close();
+  }
 });

@@ -312,6 +312,10 @@ test('serving the page: index.html at /, files under the web root only', async (
     assert.equal(page.status, 200);
     assert.match(page.type, /text\/html/);
     assert.match(page.text, /<title>explorer<\/title>/);
+    // Cross-origin isolated, so that a model loaded into the page can run on Web Worker threads.
+    const head = await fetch(server.url);
+    assert.equal(head.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(head.headers.get('cross-origin-embedder-policy'), 'require-corp');
     // A path that climbs out of the web root (sent raw: fetch would normalise it).
     const port = new URL(server.url).port;
     const status = await new Promise<number>((resolve, reject) => {

@@ -2,17 +2,20 @@
 //   const wasm = await createWasmBackend({ threads: 2 });  setBackend(wasm);  …load a model…
 // The compiled kernels sit beside this file (kernels.wasm, kernels-shared.wasm; `npm run build` makes
 // them). Browsers fetch them (`new URL('./kernels.wasm', import.meta.url)` is what bundlers recognise);
-// Node reads them from disk and starts worker threads through the small adapter in node.ts, the only
-// Node-specific part.
+// Node reads them from disk. Threads: the pool in pool.ts, whose workers are worker_threads in Node
+// (node.ts, the only Node-specific part) and Web Workers in browsers (browser.ts) — the latter only in
+// a cross-origin-isolated page, the one place a browser allows a SharedArrayBuffer.
 import { WasmBackend, type ThreadPool } from './backend.js';
+import { spawnWebWorker } from './browser.js';
+import { startThreadPool } from './pool.js';
 
 export { WasmBackend } from './backend.js';
 export type { KernelExports, ThreadPool, WasmStats } from './backend.js';
 
 export interface WasmBackendOptions {
   /**
-   * Threads for matmul and attention, the caller's included (Node: worker_threads over a shared
-   * memory). Default 1.
+   * Threads for matmul and attention, the caller's included (worker_threads in Node, Web Workers in a
+   * browser, over a shared memory). Default 1.
    */
   threads?: number;
   /**
@@ -46,6 +49,20 @@ function sharedUsable(): boolean {
   if (typeof SharedArrayBuffer === 'undefined') return false;
   const g = globalThis as { crossOriginIsolated?: boolean };
   return g.crossOriginIsolated ?? true; // undefined outside browsers (Node)
+}
+
+/**
+ * Whether this thread may sleep in Atomics.wait: everywhere but a browser page's main thread (a
+ * window), where it throws.
+ */
+function mayWait(): boolean {
+  const g = globalThis as { window?: unknown; document?: unknown };
+  return isNode() || (g.window === undefined && g.document === undefined);
+}
+
+/** Whether threads can run here: a shared memory is possible (SharedArrayBuffer, cross-origin isolated). */
+export function threadsUsable(): boolean {
+  return sharedUsable();
 }
 
 function isNode(): boolean {
@@ -108,7 +125,11 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const threads = Math.max(1, Math.floor(options.threads ?? 1));
   const shared = options.shared ?? sharedUsable();
   if (threads > 1 && !shared)
-    throw new Error('wasm backend: threads need a shared memory (SharedArrayBuffer)');
+    throw new Error(
+      isNode() || typeof SharedArrayBuffer !== 'undefined'
+        ? 'wasm backend: threads need a shared memory (shared: true)'
+        : 'wasm backend: threads need SharedArrayBuffer, which a browser gives only to a cross-origin-isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
+    );
   const maxPages = Math.min(MAX_PAGES, Math.ceil(((options.maximumMiB ?? 4096) * 2 ** 20) / PAGE));
   const initial = Math.min(maxPages, Math.ceil(((options.initialMiB ?? 16) * 2 ** 20) / PAGE));
   let module: WebAssembly.Module;
@@ -125,9 +146,16 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   let pool: ThreadPool | undefined;
   if (threads > 1) {
-    if (!isNode()) throw new Error('wasm backend: threads are only implemented for Node so far');
-    const { startThreadPool } = await import('./node.js');
-    pool = await startThreadPool(threads, module, memory, instance, options.spinMs ?? 0.2);
+    const spawn = isNode() ? (await import('./node.js')).spawnNodeWorker : spawnWebWorker;
+    pool = await startThreadPool({
+      threads,
+      module,
+      memory,
+      instance,
+      spinMs: options.spinMs ?? 0.2,
+      spawn,
+      callerMayWait: mayWait(),
+    });
   }
   return new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });
 }

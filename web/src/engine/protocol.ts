@@ -5,11 +5,19 @@ import type { TraceModelInfo, TraceStep } from '../../../src/trace/schema.js';
 /** One file handed to the worker: a File from an input (a Blob, read lazily there) or bytes. */
 export type EngineFile = File | { name: string; bytes: ArrayBuffer | Uint8Array | Blob };
 
-/** What the worker says about the loaded model. */
-export interface LocalModelInfo {
-  info: TraceModelInfo;
-  /** Which kernels run it: 'wasm' (WebAssembly SIMD) or 'reference' (plain TypeScript). */
+/** Which kernels run the model in the page. */
+export interface Kernels {
+  /** 'wasm' (WebAssembly SIMD) or 'reference' (plain TypeScript). */
   backend: 'wasm' | 'reference';
+  /** Threads running kernels (Web Workers over a shared memory); 1 unless the page is isolated. */
+  threads: number;
+  /** Whether the page is cross-origin isolated (SharedArrayBuffer usable, so threads possible). */
+  isolated: boolean;
+}
+
+/** What the worker says about the loaded model. */
+export interface LocalModelInfo extends Kernels {
+  info: TraceModelInfo;
   /** Milliseconds to parse the files and build the network. */
   loadMs: number;
 }

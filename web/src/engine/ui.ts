@@ -14,9 +14,17 @@ export function showEngine(loaded?: LocalModelInfo): void {
     kind === 'server'
       ? 'engine: the server (glasslm serve)'
       : kind === 'local'
-        ? `engine: in this browser${loaded ? ` (${loaded.backend} kernels, loaded in ${fmt(loaded.loadMs, 3)} ms)` : ''}`
+        ? `engine: in this browser${loaded ? ` (${kernelsText(loaded)}, loaded in ${fmt(loaded.loadMs, 3)} ms)` : ''}`
         : 'engine: none';
+  el.dataset.threads = String(loaded?.threads ?? '');
   el.hidden = false;
+}
+
+/** "wasm kernels, 2 threads", or why there is one thread only. */
+function kernelsText(k: LocalModelInfo): string {
+  if (k.backend !== 'wasm') return `${k.backend} kernels`;
+  if (k.isolated) return `wasm kernels, ${k.threads} thread${k.threads === 1 ? '' : 's'}`;
+  return 'wasm kernels, 1 thread: this page is not cross-origin isolated, so no shared memory for more (glasslm serve sends the headers that allow it)';
 }
 
 export interface ModelLoaderHooks {

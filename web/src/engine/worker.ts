@@ -6,9 +6,16 @@ import type { LanguageModel } from '../../../src/models/model.js';
 import { embeddingsAnswer, tokenizeAnswer } from '../../../src/server/answers.js';
 import { traceSteps, type StepOptions } from '../../../src/server/steps.js';
 import type { TraceOptions } from '../../../src/trace/schema.js';
-import { backend, createWasmBackend, referenceBackend, setBackend } from '../../../src/tensor/index.js';
+import {
+  backend,
+  createWasmBackend,
+  referenceBackend,
+  setBackend,
+  threadsUsable,
+  WasmBackend,
+} from '../../../src/tensor/index.js';
 import { modelInfo } from '../../../src/trace/trace.js';
-import type { EngineFile, EngineReply, EngineRequest, LocalModelInfo } from './protocol.js';
+import type { EngineFile, EngineReply, EngineRequest, Kernels, LocalModelInfo } from './protocol.js';
 
 interface WorkerScope {
   postMessage(m: EngineReply): void;
@@ -70,19 +77,25 @@ async function generate(id: number, body: unknown): Promise<number> {
 }
 
 /**
- * The kernels for a new model: WebAssembly SIMD (one thread, a plain memory: a page opened from a file
- * is not cross-origin isolated), with about the model's size reserved up front so that the memory rarely
- * grows (the weight matrices re-create their views when it does); else the reference kernels (no SIMD in
- * this browser, or the page was built without `npm run build:wasm`).
+ * The kernels for a new model: WebAssembly SIMD, else the reference kernels (no SIMD in this browser,
+ * or the page was built without `npm run build:wasm`). In a cross-origin-isolated page (glasslm serve
+ * sends the headers) the memory is shared and every core runs kernels (Web Workers); elsewhere — a page
+ * opened from a file, a server without the headers — one thread and a plain memory, with about the
+ * model's size reserved up front so that it rarely grows (the weight matrices re-create their views
+ * when it does).
  */
-async function kernelsFor(files: EngineFile[]): Promise<'wasm' | 'reference'> {
+async function kernelsFor(files: EngineFile[]): Promise<Kernels> {
+  const isolated = threadsUsable();
+  const threads = isolated ? Math.max(1, Math.min(16, navigator.hardwareConcurrency || 1)) : 1;
+  const initialMiB = Math.min(4096, Math.ceil(f32Bytes(files) / 2 ** 20) + 64);
   try {
-    const initialMiB = Math.min(4096, Math.ceil(f32Bytes(files) / 2 ** 20) + 64);
-    setBackend(await createWasmBackend({ threads: 1, shared: false, initialMiB }));
-    return 'wasm';
+    setBackend(
+      await createWasmBackend({ threads, shared: isolated, initialMiB: isolated ? 64 : initialMiB }),
+    );
+    return { backend: 'wasm', threads, isolated };
   } catch {
     setBackend(referenceBackend);
-    return 'reference';
+    return { backend: 'reference', threads: 1, isolated };
   }
 }
 
@@ -94,10 +107,13 @@ async function load(req: EngineRequest & { kind: 'load' }): Promise<LocalModelIn
   try {
     model = await loadModelFromFiles(req.files);
   } catch (e) {
+    const failed = backend();
     setBackend(before);
+    if (failed instanceof WasmBackend) failed.close();
     throw e;
   }
-  return { info: modelInfo(model), backend: kernels, loadMs: performance.now() - t0 };
+  if (before instanceof WasmBackend) before.close(); // its worker threads
+  return { info: modelInfo(model), ...kernels, loadMs: performance.now() - t0 };
 }
 
 /**
