@@ -236,6 +236,29 @@ export function packRows4(x: usize, rows: i32, k: i32, xp: usize): void {
   for (let m = 0; m < rows; m += 4) interleave4(xp + <usize>(m >> 2) * gb, x, m, rows - m, k, (<usize>k) << 2, 16);
 }
 
+/**
+ * The same packing from x stored transposed, as [k, rows] (value i of row m at x + 4·(i·rows + m)): each
+ * group's four values per i are contiguous there (training's dW = dyᵀ·x reads dy this way).
+ */
+export function packCols4(x: usize, rows: i32, k: i32, xp: usize): void {
+  const gb = (<usize>k) << 4;
+  const rs = (<usize>rows) << 2;
+  for (let m = 0; m < rows; m += 4) {
+    const dst = xp + <usize>(m >> 2) * gb;
+    const have = rows - m;
+    let src = x + ((<usize>m) << 2);
+    for (let i = 0; i < k; i++) {
+      const d = dst + ((<usize>i) << 4);
+      if (have >= 4) v128.store(d, v128.load(src));
+      else {
+        v128.store(d, f32x4.splat(0));
+        for (let r = 0; r < have; r++) store<f32>(d + ((<usize>r) << 2), ldf(src + ((<usize>r) << 2)));
+      }
+      src += rs;
+    }
+  }
+}
+
 /** Weight rows per block of the batched matmul (made into panels of 8 once, reused by every input row). */
 const BATCH_ROWS: i32 = 64;
 /** Values of k per block of the batched matmul: a panel (8 × KC) and an input group (4 × KC) fit in L1. */
@@ -244,9 +267,32 @@ const KC: i32 = 512;
 /**
  * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride k) → panels of
  * 8 at pan: value i of row jb + 8p + r at pan + p·kc·32 + i·32 + 4·r (rows past je: zeros).
+ * n > 0: w is stored transposed instead, as [k, n] (value i of row j at w + 4·(i·n + j)), where each
+ * panel's eight values per i are contiguous.
  */
-function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k: i32): void {
+function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k: i32, n: i32): void {
   const pb = (<usize>kc) << 5;
+  if (n > 0) {
+    const ns = (<usize>n) << 2;
+    for (let j = jb; j < je; j += 8) {
+      const have = je - j;
+      let src = w + <usize>kk * ns + ((<usize>j) << 2);
+      let d = pan + <usize>((j - jb) >> 3) * pb;
+      for (let i = 0; i < kc; i++) {
+        if (have >= 8) {
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+        } else {
+          v128.store(d, f32x4.splat(0));
+          v128.store(d, f32x4.splat(0), 16);
+          for (let r = 0; r < have; r++) store<f32>(d + ((<usize>r) << 2), ldf(src + ((<usize>r) << 2)));
+        }
+        src += ns;
+        d += 32;
+      }
+    }
+    return;
+  }
   const rs = (<usize>k) << 2;
   const src = w + <usize>jb * rs + ((<usize>kk) << 2);
   for (let j = jb; j < je; j += 4) {
@@ -263,9 +309,9 @@ function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k:
 
 /**
  * out[m, j] (+)= Σ_{i in [kk, kk+kc)} x[m, i] · W[j, i] for all rows and j in [jb, je), from packed inputs
- * xp and the block's panels at pan. The first k-block (kk = 0) starts from the bias (or zero), later
- * ones from what out holds. tmp: 128 bytes for partial tiles (the last input group, a panel of fewer
- * than 8 rows).
+ * xp and the block's panels at pan. With `first` (the first k-block of a product that overwrites out) it
+ * starts from the bias (or zero), else from what out holds. tmp: 128 bytes for partial tiles (the last
+ * input group, a panel of fewer than 8 rows).
  */
 function panelTiles(
   out: usize,
@@ -280,11 +326,11 @@ function panelTiles(
   jb: i32,
   je: i32,
   tmp: usize,
+  first: bool,
 ): void {
   const nb = (<usize>n) << 2;
   const gb = (<usize>k) << 4;
   const pb = (<usize>kc) << 5;
-  const first = kk == 0;
   for (let m = 0; m < rows; m += 4) {
     const xq = xp + <usize>(m >> 2) * gb + ((<usize>kk) << 4);
     const xe = xq + ((<usize>kc) << 4);
@@ -376,10 +422,14 @@ export function batchedScratch(k: i32): i32 {
   return 2 * BATCH_ROWS * (imin(k, KC) << 2) + 128;
 }
 
+/** matmulF32Batched's flags: W is stored transposed ([k, n]); add into out instead of overwriting it. */
+const W_TRANSPOSED: i32 = 1;
+const ACCUMULATE: i32 = 2;
+
 /**
  * The batched (prefill) f32 matmul: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for all rows and j in
- * [j0, j1), from xp = packRows4(x); blocks of BATCH_ROWS weight rows × KC values. scratch:
- * batchedScratch(k) bytes, this thread's.
+ * [j0, j1), from xp = packRows4(x) (or packCols4); blocks of BATCH_ROWS weight rows × KC values. scratch:
+ * batchedScratch(k) bytes, this thread's. flags (training's products): W_TRANSPOSED, ACCUMULATE.
  */
 export function matmulF32Batched(
   out: usize,
@@ -392,14 +442,17 @@ export function matmulF32Batched(
   j0: i32,
   j1: i32,
   scratch: usize,
+  flags: i32,
 ): void {
   const tmp = scratch + <usize>(2 * BATCH_ROWS * (imin(k, KC) << 2));
+  const wn = flags & W_TRANSPOSED ? n : 0;
+  const acc = (flags & ACCUMULATE) != 0;
   for (let jb = j0; jb < j1; jb += BATCH_ROWS) {
     const je = imin(jb + BATCH_ROWS, j1);
     for (let kk = 0; kk < k; kk += KC) {
       const kc = imin(KC, k - kk);
-      packPanels(scratch, w, jb, je, kk, kc, k);
-      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp);
+      packPanels(scratch, w, jb, je, kk, kc, k, wn);
+      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp, kk == 0 && !acc);
     }
   }
 }
@@ -604,8 +657,8 @@ export function matmulQ8Batched(
         }
       }
       // the expanded block: row j at deq + (j - jb)·kc·4, i.e. a matrix of row stride kc from column 0
-      packPanels(scratch, deq - <usize>jb * rb, jb, je, 0, kc, kc);
-      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp);
+      packPanels(scratch, deq - <usize>jb * rb, jb, je, 0, kc, kc, 0);
+      panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp, kk == 0);
     }
   }
 }
@@ -1024,6 +1077,153 @@ export function attention(
         }
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// training: the backward passes the autograd tape (src/train/autograd.ts) hands to the fast backend
+
+/**
+ * dst[0, hd) += Σ_{j<n} coef[j]·m_j, where coef[j] is the f32 at coef + j·cs and m_j the row at
+ * m + j·ms: sixteen dims in registers at a time, each coefficient loaded once per pass.
+ */
+function accumulateRows(dst: usize, coef: usize, cs: usize, m: usize, ms: usize, n: i32, hd: i32): void {
+  let d = 0;
+  for (; d + 16 <= hd; d += 16) {
+    const o = (<usize>d) << 2;
+    let a0 = v128.load(dst + o);
+    let a1 = v128.load(dst + o, 16);
+    let a2 = v128.load(dst + o, 32);
+    let a3 = v128.load(dst + o, 48);
+    let cp = coef;
+    let mp = m + o;
+    for (let j = 0; j < n; j++) {
+      const p = v128.load32_splat(cp);
+      a0 = fma(p, v128.load(mp), a0);
+      a1 = fma(p, v128.load(mp, 16), a1);
+      a2 = fma(p, v128.load(mp, 32), a2);
+      a3 = fma(p, v128.load(mp, 48), a3);
+      cp += cs;
+      mp += ms;
+    }
+    v128.store(dst + o, a0);
+    v128.store(dst + o, a1, 16);
+    v128.store(dst + o, a2, 32);
+    v128.store(dst + o, a3, 48);
+  }
+  for (; d + 4 <= hd; d += 4) {
+    const o = (<usize>d) << 2;
+    let a0 = v128.load(dst + o);
+    let cp = coef;
+    let mp = m + o;
+    for (let j = 0; j < n; j++) {
+      a0 = fma(v128.load32_splat(cp), v128.load(mp), a0);
+      cp += cs;
+      mp += ms;
+    }
+    v128.store(dst + o, a0);
+  }
+  for (; d < hd; d++) {
+    const o = (<usize>d) << 2;
+    let a: f32 = ldf(dst + o);
+    for (let j = 0; j < n; j++) a += ldf(coef + <usize>j * cs) * ldf(m + <usize>j * ms + o);
+    store<f32>(dst + o, a);
+  }
+}
+
+/**
+ * The gradient of causal attention (the training forward: P = softmax(q·Kᵀ/√hd, causal), out = P·V) for
+ * units [u0, u1) — unit u is kv head u % nKv of sequence ⌊u / nKv⌋, with all the query heads that read
+ * it, so threads never write the same rows. qkv [batch·t, width] holds each row's q heads at qOff, k and
+ * v heads at kOff, vOff; dqkv (same layout) is added into. dout [batch·t, nHeads·hd], probs [batch,
+ * nHeads, t, t]. scratch: t·t floats (this thread's), for dS.
+ *   dP = dO·Vᵀ;  dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd;  dq += dS·K;  dK += dSᵀ·q;  dV += Pᵀ·dO.
+ */
+export function attentionBackward(
+  dqkv: usize,
+  qkv: usize,
+  width: i32,
+  qOff: i32,
+  kOff: i32,
+  vOff: i32,
+  dout: usize,
+  probs: usize,
+  t: i32,
+  nHeads: i32,
+  nKv: i32,
+  hd: i32,
+  scratch: usize,
+  u0: i32,
+  u1: i32,
+): void {
+  const rs = (<usize>width) << 2; // bytes between rows of qkv
+  const os = (<usize>(nHeads * hd)) << 2; // bytes between rows of dout
+  const ts = (<usize>t) << 2; // bytes between rows of P and dS
+  const group = nHeads / nKv;
+  const scale: f32 = <f32>(1.0 / Math.sqrt(<f64>hd));
+  for (let u = u0; u < u1; u++) {
+    const b = u / nKv;
+    const g = u % nKv;
+    const row0 = <usize>(b * t);
+    const kb = (row0 * <usize>width + <usize>(kOff + g * hd)) << 2;
+    const vb = (row0 * <usize>width + <usize>(vOff + g * hd)) << 2;
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      const qb = (row0 * <usize>width + <usize>(qOff + h * hd)) << 2;
+      const ob = dout + row0 * os + ((<usize>(h * hd)) << 2);
+      const P = probs + ((<usize>((b * nHeads + h) * t)) * ts);
+      // dS row by row, and dq_i = Σ_j dS_ij·k_j
+      for (let i = 0; i < t; i++) {
+        const pi = P + <usize>i * ts;
+        const si = scratch + <usize>i * ts;
+        const oi = ob + <usize>i * os;
+        let rowDot: f32 = 0;
+        for (let j = 0; j <= i; j++) {
+          const o = (<usize>j) << 2;
+          const dp = dot(oi, qkv + vb + <usize>j * rs, hd);
+          store<f32>(si + o, dp);
+          rowDot += ldf(pi + o) * dp;
+        }
+        for (let j = 0; j <= i; j++) {
+          const o = (<usize>j) << 2;
+          store<f32>(si + o, ldf(pi + o) * (ldf(si + o) - rowDot) * scale);
+        }
+        accumulateRows(dqkv + qb + <usize>i * rs, si, 4, qkv + kb, rs, i + 1, hd);
+      }
+      // dK_j = Σ_{i≥j} dS_ij·q_i and dV_j = Σ_{i≥j} P_ij·dO_i: down the columns of dS and P
+      for (let j = 0; j < t; j++) {
+        const c = <usize>j * ts + ((<usize>j) << 2);
+        const jr = <usize>j * rs;
+        accumulateRows(dqkv + kb + jr, scratch + c, ts, qkv + qb + jr, rs, t - j, hd);
+        accumulateRows(dqkv + vb + jr, P + c, ts, ob + <usize>j * os, os, t - j, hd);
+      }
+    }
+  }
+}
+
+/**
+ * gelu_tanh′(x) on four lanes. With s = σ(2u), u = √(2/π)(x + 0.044715x³):
+ * gelu′ = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²)  (as ½(1 + tanh u) = s, 1 − tanh²u = 4s(1 − s)).
+ */
+@inline function geluTanhGrad(v: v128): v128 {
+  const k: f32 = 0.7978845608028654;
+  const one = f32x4.splat(1.0);
+  const v2 = f32x4.mul(v, v);
+  const z = f32x4.mul(v, fma(f32x4.splat(2 * k * 0.044715), v2, f32x4.splat(2 * k)));
+  const s = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(z))));
+  const du = fma(f32x4.splat(2 * k * 3 * 0.044715), v2, f32x4.splat(2 * k)); // 2·du/dx
+  return fma(f32x4.mul(v, f32x4.mul(s, f32x4.sub(one, s))), du, s);
+}
+
+/** dx[i] += dy[i]·gelu_tanh′(x[i]) for i in [i0, i1) (threads split the range). */
+export function geluTanhBackward(dx: usize, dy: usize, x: usize, i0: i32, i1: i32): void {
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = (<usize>i) << 2;
+    v128.store(dx + o, fma(v128.load(dy + o), geluTanhGrad(v128.load(x + o)), v128.load(dx + o)));
+  }
+  for (; i < i1; i++) {
+    const o = (<usize>i) << 2;
+    store<f32>(dx + o, ldf(dx + o) + ldf(dy + o) * f32x4.extract_lane(geluTanhGrad(f32x4.splat(ldf(x + o))), 0));
   }
 }
 

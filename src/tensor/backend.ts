@@ -81,6 +81,34 @@ export interface Backend {
   ): void;
 
   /**
+   * Training's products, in the layouts the backward passes need, with no transposed copy first:
+   * y[m, n] (+)= Σ_k X[m, k]·W[n, k] (+ bias[n]) for m < M, n < N, k < K, where X is x as [M, K] or, with
+   * xT, x [K, M] read transposed; W is w as [N, K] or, with wT, w [K, N] read transposed. accumulate: add
+   * into y (no bias then). Unlike matmul, w is any float32 array (a weight just updated, an activation).
+   * Optional: train/kernels.ts has the plain TypeScript product.
+   */
+  gemm?(
+    y: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    K: number,
+    N: number,
+    layout?: GemmLayout,
+  ): void;
+  /**
+   * Training: dx[i] += dy[i]·gelu_tanh′(x[i]) for i < n — the backward pass of geluTanh. Optional: the
+   * autograd tape computes it itself where the backend lacks it.
+   */
+  geluTanhBackward?(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void;
+  /**
+   * Training: the gradient of causal attention, added into g.dqkv (see AttentionGrad). Optional, like
+   * geluTanhBackward.
+   */
+  attentionBackward?(g: AttentionGrad): void;
+
+  /**
    * Weight placement, called once per matrix by matrixF32 / matrixQ8_0 when a model is built (so: with
    * the backend active at load time). Returns the matrix this backend's matmul wants to read: the
    * reference returns `m` itself; the wasm backend copies the arrays into WebAssembly linear memory and
@@ -96,4 +124,49 @@ export interface Backend {
    * Optional: callers use `allocWeights()` from tensor.ts, which falls back to a plain Float32Array.
    */
   allocWeights?(n: number): Float32Array;
+  /**
+   * Zeroed storage for n float32 activations that this backend's kernels use in place (no copy in or
+   * out), for callers that keep their buffers over many calls — the training tape. Where such arrays could
+   * be invalidated (a wasm memory that is not shared detaches its views when it grows) a plain
+   * Float32Array. Optional: without it, callers use `new Float32Array(n)`.
+   */
+  allocActivations?(n: number): Float32Array;
+}
+
+/**
+ * The operands of causal attention's backward pass, in the training tape's fused layout: `batch`
+ * sequences of t positions; each row of qkv ([batch·t, width]) holds nHeads query heads at qOffset and
+ * nKvHeads key and value heads at kOffset, vOffset (headDim values each). The forward pass was
+ * P = softmax(q·Kᵀ/√headDim, causal), out = P·V per (sequence, head); query head h reads kv head
+ * ⌊h / (nHeads / nKvHeads)⌋.
+ *   dP = dOut·Vᵀ;  dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √headDim;  dq += dS·K;  dK += dSᵀ·q;  dV += Pᵀ·dOut
+ * — each added into dqkv at the same place as its operand in qkv.
+ */
+export interface AttentionGrad {
+  /** [batch·t, width]: the gradients are added into it. */
+  dqkv: Float32Array;
+  qkv: Float32Array;
+  width: number;
+  qOffset: number;
+  kOffset: number;
+  vOffset: number;
+  /** [batch·t, nHeads·headDim]: the gradient of the attention's output. */
+  dOut: Float32Array;
+  /** [batch, nHeads, t, t]: the forward pass's attention weights (zeros above the diagonal). */
+  probs: Float32Array;
+  batch: number;
+  t: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+/** How gemm reads its operands (see Backend.gemm). */
+export interface GemmLayout {
+  /** x is stored [K, M] (read as its transpose). */
+  xT?: boolean;
+  /** w is stored [K, N] (read as its transpose). */
+  wT?: boolean;
+  /** Add into y instead of overwriting it. */
+  accumulate?: boolean;
 }

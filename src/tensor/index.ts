@@ -1,6 +1,6 @@
 // The tensor layer: shapes, weight matrices, and the kernel backends that compute on them.
 export { backend, setBackend } from './active.js';
-export type { Backend } from './backend.js';
+export type { AttentionGrad, Backend, GemmLayout } from './backend.js';
 export * from './tensor.js';
 export * from './quant.js';
 export { referenceBackend } from './reference/kernels.js';

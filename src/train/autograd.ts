@@ -81,6 +81,16 @@ export interface TapeOptions {
   grad?: boolean;
 }
 
+/**
+ * Float32 storage for the tape and the gradients: where the active backend offers it, in the backend's
+ * own memory, so that its kernels read and write the buffers in place rather than copying them in and out
+ * on every call (the tape keeps its buffers from step to step).
+ */
+export function allocF32(n: number): Float32Array {
+  const be = backend();
+  return be.allocActivations ? be.allocActivations(n) : new Float32Array(n);
+}
+
 export class Tape {
   readonly dtype: DType;
   readonly recording: boolean;
@@ -97,7 +107,7 @@ export class Tape {
   alloc(n: number, zero = true): Arr {
     const list = this.free.get(n);
     let a = list?.pop();
-    if (a === undefined) a = this.dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
+    if (a === undefined) a = this.dtype === 'f64' ? new Float64Array(n) : allocF32(n);
     else if (zero) a.fill(0);
     this.used.push(a);
     return a;
@@ -171,18 +181,12 @@ export class Tape {
       const dy = y.grad;
       if (!dy) return;
       if (x.requiresGrad) {
-        // dx[m, i] = Σ_j dy[m, j]·W[j, i] = dy · (Wᵀ)ᵀ: the kernel's form with Wᵀ [in, out].
-        const wt = this.alloc(nOut * nIn, false);
-        transposeInto(wt, w.data, nOut, nIn);
-        gemm(this.gradOf(x), dy, wt, null, rows, nOut, nIn, true);
+        // dx[m, i] += Σ_j dy[m, j]·W[j, i]: W [out, in] read as the transpose of an [in, out] operand.
+        gemm(this.gradOf(x), dy, w.data, null, rows, nOut, nIn, { wT: true, accumulate: true });
       }
       if (w.requiresGrad) {
-        // dW[j, i] = Σ_m dy[m, j]·x[m, i]: dyᵀ [out, rows] times (xᵀ [in, rows])ᵀ.
-        const dyt = this.alloc(rows * nOut, false);
-        const xt = this.alloc(rows * nIn, false);
-        transposeInto(dyt, dy, rows, nOut);
-        transposeInto(xt, x.data, rows, nIn);
-        gemm(this.gradOf(w), dyt, xt, null, nOut, rows, nIn, true);
+        // dW[j, i] += Σ_m dy[m, j]·x[m, i]: both operands read transposed (dyᵀ [out, rows], xᵀ [in, rows]).
+        gemm(this.gradOf(w), dy, x.data, null, nOut, rows, nIn, { xT: true, wT: true, accumulate: true });
       }
       if (b && b.requiresGrad) {
         const db = this.gradOf(b);
@@ -358,6 +362,23 @@ export class Tape {
     const n = x.size;
     const xd = x.data;
     const yd = y.data;
+    const be = backend();
+    if (
+      be !== referenceBackend &&
+      be.geluTanhBackward &&
+      xd instanceof Float32Array &&
+      yd instanceof Float32Array
+    ) {
+      // A faster backend: its kernels both ways (x is kept for the backward pass, which recomputes tanh).
+      yd.set(xd);
+      be.geluTanh(yd, n);
+      this.record(y, () => {
+        const dy = y.grad;
+        if (!dy || !x.requiresGrad) return;
+        be.geluTanhBackward!(this.gradOf(x) as Float32Array, dy as Float32Array, xd, n);
+      });
+      return y;
+    }
     // tanh u is kept for the backward pass (Math.tanh is the costly part of both).
     const th = y.requiresGrad ? this.alloc(n, false) : null;
     for (let i = 0; i < n; i++) {
@@ -526,7 +547,7 @@ export class Tape {
           gather(qh, b, qOff + h * hd);
           gather(kh, b, ko);
           gather(vh, b, vo);
-          gemm(sc, qh, kh, null, T, hd, T, false, 'cols'); // S = q·Kᵀ (lower triangle)
+          gemm(sc, qh, kh, null, T, hd, T, { triangle: 'cols' }); // S = q·Kᵀ (lower triangle)
           const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
           for (let i = 0; i < T; i++) {
             const o = i * T;
@@ -559,6 +580,31 @@ export class Tape {
       const dO = y.grad;
       if (!dO || !qkv.requiresGrad) return;
       const dd = this.gradOf(qkv);
+      if (
+        be !== referenceBackend &&
+        be.attentionBackward &&
+        dd instanceof Float32Array &&
+        d instanceof Float32Array &&
+        dO instanceof Float32Array &&
+        probs instanceof Float32Array
+      ) {
+        be.attentionBackward({
+          dqkv: dd,
+          qkv: d,
+          width,
+          qOffset: qOff,
+          kOffset: kOff,
+          vOffset: vOff,
+          dOut: dO,
+          probs,
+          batch,
+          t: T,
+          nHeads,
+          nKvHeads,
+          headDim: hd,
+        });
+        return;
+      }
       const go = this.alloc(T * hd, false);
       const got = this.alloc(T * hd, false);
       const pt = this.alloc(T * T, false);
@@ -589,10 +635,10 @@ export class Tape {
           const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
           // dV = Pᵀ·dO.
           transposeInto(pt, p, T, T);
-          gemm(grad, pt, got, null, T, T, hd, false, 'kLower');
+          gemm(grad, pt, got, null, T, T, hd, { triangle: 'kLower' });
           scatterAdd(grad, b, vo);
           // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero above the diagonal.
-          gemm(dS, go, vh, null, T, hd, T, false, 'cols');
+          gemm(dS, go, vh, null, T, hd, T, { triangle: 'cols' });
           for (let i = 0; i < T; i++) {
             const o = i * T;
             let dot = 0;
@@ -601,10 +647,10 @@ export class Tape {
             for (let j = i + 1; j < T; j++) dS[o + j] = 0;
           }
           // dq = dS·K, dK = dSᵀ·q.
-          gemm(grad, dS, kt, null, T, T, hd, false, 'kUpper');
+          gemm(grad, dS, kt, null, T, T, hd, { triangle: 'kUpper' });
           scatterAdd(grad, b, qOff + h * hd);
           transposeInto(dSt, dS, T, T);
-          gemm(grad, dSt, qt, null, T, T, hd, false, 'kLower');
+          gemm(grad, dSt, qt, null, T, T, hd, { triangle: 'kLower' });
           scatterAdd(grad, b, ko);
         }
       }

@@ -9,8 +9,8 @@
 // of w two — 6 loads per 8 multiply-adds instead of 2 per 1. Sums run in JS numbers (float64).
 //
 // When a faster backend than the reference is active (the WASM SIMD one, possibly threaded), float32
-// products go to its matmul instead — the same y = x·wᵀ + bias — with w staged in the backend's memory.
-import { backend, matrixF32, referenceBackend, type Backend, type MatrixF32 } from '../tensor/index.js';
+// products go to its gemm instead, which reads transposed operands in place (no transpose first).
+import { backend, referenceBackend, type GemmLayout } from '../tensor/index.js';
 import type { Arr } from './autograd.js';
 
 /**
@@ -22,9 +22,14 @@ import type { Arr } from './autograd.js';
  */
 export type Triangle = 'full' | 'cols' | 'kUpper' | 'kLower';
 
+export interface GemmOptions extends GemmLayout {
+  /** The part of a causal attention's square product that is needed (the plain kernel skips the rest). */
+  triangle?: Triangle;
+}
+
 /**
- * y[m, n] (+)= Σ_k x[m, k]·w[n, k] (+ bias[n]) for x [M, K], w [N, K], y [M, N].
- * accumulate: add into y instead of overwriting it.
+ * y[m, n] (+)= Σ_k X[m, k]·W[n, k] (+ bias[n]) for y [M, N]: X is x [M, K], or x [K, M] read transposed
+ * (xT); W is w [N, K], or w [K, N] read transposed (wT). accumulate: add into y instead of overwriting.
  */
 export function gemm(
   y: Arr,
@@ -34,21 +39,52 @@ export function gemm(
   M: number,
   K: number,
   N: number,
-  accumulate = false,
-  triangle: Triangle = 'full',
+  o: GemmOptions = {},
 ): void {
+  const be = backend();
   if (
+    be !== referenceBackend &&
+    be.gemm &&
     y instanceof Float32Array &&
     x instanceof Float32Array &&
     w instanceof Float32Array &&
     (bias === null || bias instanceof Float32Array)
   ) {
-    const be = backend();
-    if (be !== referenceBackend && be.allocWeights) {
-      gemmOnBackend(be, y, x, w, bias, M, K, N, accumulate);
-      return;
-    }
+    be.gemm(y, x, w, bias, M, K, N, o);
+    return;
   }
+  // The plain kernel reads both operands row-major: transposed ones are transposed first.
+  if (o.xT) x = transposed(x, K, M, 0);
+  if (o.wT) w = transposed(w, K, N, 1);
+  dotKernel(y, x, w, bias, M, K, N, o.accumulate ?? false, o.triangle ?? 'full');
+}
+
+/** Transposes of operands, in two buffers per (dtype, size) reused from call to call (slot 0: x, 1: w). */
+const scratch = new Map<string, Arr>();
+
+function transposed(src: Arr, rows: number, cols: number, slot: number): Arr {
+  const key = `${src instanceof Float64Array ? 64 : 32}:${rows * cols}:${slot}`;
+  let dst = scratch.get(key);
+  if (!dst) {
+    dst = src instanceof Float64Array ? new Float64Array(rows * cols) : new Float32Array(rows * cols);
+    scratch.set(key, dst);
+  }
+  transposeInto(dst, src, rows, cols);
+  return dst;
+}
+
+/** The plain kernel: both operands row-major, 2×4 tiles of dot products (see the top of this file). */
+function dotKernel(
+  y: Arr,
+  x: Arr,
+  w: Arr,
+  bias: Arr | null,
+  M: number,
+  K: number,
+  N: number,
+  accumulate: boolean,
+  triangle: Triangle,
+): void {
   for (let m = 0; m < M; m += 2) {
     const two = m + 1 < M;
     const x0 = m * K;
@@ -144,48 +180,4 @@ export function transposeInto(dst: Arr, src: Arr, rows: number, cols: number): v
       }
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The product on the active backend. Its matmul reads weights from matrices placed in its memory; w here
-// changes every call (a weight just updated, a transposed activation), so it is copied into a staging
-// matrix of its shape, allocated once in the backend's memory (allocWeights) and reused: a copy of N·K
-// values against the M·N·K multiply-adds of the product.
-
-const staging = new WeakMap<Backend, Map<string, MatrixF32>>();
-const sums = new Map<number, Float32Array>();
-
-function stagedMatrix(be: Backend, rows: number, cols: number): MatrixF32 {
-  let byShape = staging.get(be);
-  if (!byShape) staging.set(be, (byShape = new Map()));
-  const key = `${rows}x${cols}`;
-  let m = byShape.get(key);
-  if (!m) {
-    m = matrixF32(rows, cols, be.allocWeights!(rows * cols));
-    byShape.set(key, m);
-  }
-  return m;
-}
-
-function gemmOnBackend(
-  be: Backend,
-  y: Float32Array,
-  x: Float32Array,
-  w: Float32Array,
-  bias: Float32Array | null,
-  M: number,
-  K: number,
-  N: number,
-  accumulate: boolean,
-): void {
-  const m = stagedMatrix(be, N, K);
-  m.data.set(w.length === N * K ? w : w.subarray(0, N * K));
-  if (!accumulate) {
-    be.matmul(y, x, m, bias, M);
-    return;
-  }
-  let tmp = sums.get(M * N);
-  if (!tmp) sums.set(M * N, (tmp = new Float32Array(M * N)));
-  be.matmul(tmp, x, m, bias, M);
-  for (let i = 0; i < M * N; i++) y[i] += tmp[i];
 }

@@ -12,7 +12,7 @@ import type { Linear } from '../nn/linear.js';
 import { LayerNorm, RMSNorm, type Norm } from '../nn/norm.js';
 import { LearnedPositional, RotaryEmbedding } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
-import { RopeTable, Tape, type Arr, type DType, type Ids, type Var } from './autograd.js';
+import { allocF32, RopeTable, Tape, type Arr, type DType, type Ids, type Var } from './autograd.js';
 
 /** One trainable tensor: where its values live (the Decoder's own array) and its gradient. */
 export interface Param {
@@ -173,7 +173,7 @@ export class TrainableGpt {
             get data() {
               return read();
             },
-            grad: new Float32Array(n),
+            grad: allocF32(n),
           };
     this.byArray.set(data, p);
     this.params.push(p);

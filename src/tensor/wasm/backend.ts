@@ -13,7 +13,7 @@
 // Growth. A shared memory (Node, cross-origin-isolated browsers) keeps every view valid when it grows.
 // A plain one detaches them; matrices built here re-create their views on access, but a raw array from
 // allocWeights is invalid after a grow — reserve memory up front with `initialMiB` in that setting.
-import type { Backend } from '../backend.js';
+import type { AttentionGrad, Backend, GemmLayout } from '../backend.js';
 import type { Matrix, MatrixF32, MatrixQ8_0 } from '../tensor.js';
 import { f16ToF32 } from '../../formats/safetensors.js';
 import { ALIGN, WasmHeap } from './heap.js';
@@ -46,7 +46,9 @@ export interface KernelExports {
     j0: number,
     j1: number,
     scratch: number,
+    flags: number,
   ): void;
+  packCols4(x: number, rows: number, k: number, xp: number): void;
   quantizeX16(x: number, rows: number, k: number, xq: number, xs: number): void;
   matmulQ8(
     out: number,
@@ -98,6 +100,24 @@ export interface KernelExports {
     h1: number,
   ): void;
   geluErf(x: number, i0: number, i1: number): void;
+  geluTanhBackward(dx: number, dy: number, x: number, i0: number, i1: number): void;
+  attentionBackward(
+    dqkv: number,
+    qkv: number,
+    width: number,
+    qOff: number,
+    kOff: number,
+    vOff: number,
+    dout: number,
+    probs: number,
+    t: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scratch: number,
+    u0: number,
+    u1: number,
+  ): void;
 }
 
 /** The kernels that a thread pool splits across threads. */
@@ -110,7 +130,9 @@ export type ParallelKernel =
   | 'streamSum'
   | 'geluTanh'
   | 'geluErf'
-  | 'silu';
+  | 'silu'
+  | 'geluTanhBackward'
+  | 'attentionBackward';
 
 /**
  * One kernel call cut into chunks of its output range: chunk c runs with args[rangeArg] = bounds[c] and
@@ -385,8 +407,12 @@ export class WasmBackend implements Backend {
     return a;
   }
 
-  /** Zeroed activations in linear memory (used in place by every kernel); freed when unreachable. */
+  /**
+   * Zeroed activations in linear memory (used in place by every kernel), freed when unreachable; a
+   * plain array where the memory is not shared (a growth would detach the view).
+   */
   allocActivations(n: number): Float32Array {
+    if (!(this.memory.buffer instanceof SharedArrayBuffer)) return new Float32Array(n);
     return this.allocWeights(n);
   }
 
@@ -470,7 +496,7 @@ export class WasmBackend implements Backend {
         const args = [op, packed, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
         this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, { arg: 10, stride: perThread });
       } else {
-        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s];
+        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, 0];
         this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, { arg: 9, stride: perThread });
       }
     } else if (pw instanceof WasmMatrixQ8_0) {
@@ -482,6 +508,39 @@ export class WasmBackend implements Backend {
       this.split('matmulF32', n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
     }
     if (oBytes) this.get(out, op, rows * n);
+  }
+
+  gemm(
+    y: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    K: number,
+    N: number,
+    o: GemmLayout = {},
+  ): void {
+    this.stats.calls++;
+    if (bias && o.accumulate) throw new Error('gemm: a bias with accumulate is not supported');
+    const T = this.pool ? Math.min(this.threads, this.pool.threads) : 1;
+    const packBytes = pad(Math.ceil(M / 4) * 4 * K * 4);
+    const perThread = pad(this.k.batchedScratch(K));
+    const arrays: Array<[Float32Array, number, boolean?]> = [
+      [y, M * N, !o.accumulate],
+      [x, M * K],
+      [w, N * K],
+    ];
+    if (bias) arrays.push([bias, N]);
+    const ptrs = this.stage(arrays, packBytes + T * perThread);
+    const [yp, xp, wp] = ptrs;
+    const bp = bias ? ptrs[3] : 0;
+    const packed = ptrs[ptrs.length - 1];
+    if (o.xT) this.k.packCols4(xp, M, K, packed);
+    else this.k.packRows4(xp, M, K, packed);
+    const flags = (o.wT ? 1 : 0) | (o.accumulate ? 2 : 0);
+    const args = [yp, packed, wp, bp, M, N, K, 0, N, packed + packBytes, flags];
+    this.split('matmulF32Batched', N, M * N * K, args, 7, NBLOCK, { arg: 9, stride: perThread });
+    this.unstage(y, yp, M * N);
   }
 
   /**
@@ -560,12 +619,100 @@ export class WasmBackend implements Backend {
       this.k[kernel](p, 0, n);
       return;
     }
-    const chunks = 4 * T;
-    const bounds = Array.from({ length: chunks + 1 }, (_, c) =>
-      Math.min(n, Math.round((n * c) / chunks / 4) * 4),
+    pool.run({ kernel, args: [p, 0, n], rangeArg: 1, bounds: split(n, 4 * T, 4) });
+  }
+
+  geluTanhBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void {
+    this.stats.calls++;
+    const [dxp, dyp, xp] = this.stage([
+      [dx, n],
+      [dy, n],
+      [x, n],
+    ]);
+    const pool = this.pool;
+    const T = pool ? Math.min(this.threads, pool.threads) : 1;
+    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) this.k.geluTanhBackward(dxp, dyp, xp, 0, n);
+    else
+      pool.run({
+        kernel: 'geluTanhBackward',
+        args: [dxp, dyp, xp, 0, n],
+        rangeArg: 3,
+        bounds: split(n, 4 * T, 4),
+      });
+    this.unstage(dx, dxp, n);
+  }
+
+  attentionBackward(g: AttentionGrad): void {
+    this.stats.calls++;
+    const { batch, t, nHeads, nKvHeads, headDim, width } = g;
+    const rows = batch * t;
+    const units = batch * nKvHeads;
+    const pool = this.pool;
+    const T = pool ? Math.min(this.threads, pool.threads, units) : 1;
+    const sBytes = pad(4 * t * t); // dS, per thread
+    const [dp, qp, op, pp, sp] = this.stage(
+      [
+        [g.dqkv, rows * width],
+        [g.qkv, rows * width],
+        [g.dOut, rows * nHeads * headDim],
+        [g.probs, batch * nHeads * t * t],
+      ],
+      T * sBytes,
     );
-    bounds[chunks] = n;
-    pool.run({ kernel, args: [p, 0, n], rangeArg: 1, bounds });
+    const args = [
+      dp,
+      qp,
+      width,
+      g.qOffset,
+      g.kOffset,
+      g.vOffset,
+      op,
+      pp,
+      t,
+      nHeads,
+      nKvHeads,
+      headDim,
+      sp,
+      0,
+      units,
+    ];
+    if (T < 2) this.k.attentionBackward(...(args as Parameters<KernelExports['attentionBackward']>));
+    else
+      pool!.run({
+        kernel: 'attentionBackward',
+        args,
+        rangeArg: 13,
+        bounds: Array.from({ length: units + 1 }, (_, u) => u),
+        scratchArg: 12,
+        scratchStride: sBytes,
+      });
+    this.unstage(g.dqkv, dp, rows * width);
+  }
+
+  /**
+   * Addresses in linear memory for a kernel's arrays, [array, n, output?]: the array's own where it
+   * lives there, else a place in scratch (one region for all) holding a copy of its first n values — or,
+   * for an output, left as it is: the caller copies it back (see unstage). Then `extra` bytes of scratch,
+   * whose address comes last.
+   */
+  private stage(arrays: Array<[Float32Array, number, boolean?]>, extra = 0): number[] {
+    const ptrs = arrays.map(([a]) => this.addr(a));
+    const bytes = ptrs.map((p, i) => (p >= 0 ? 0 : pad(4 * arrays[i][1])));
+    let s = this.scratch(bytes.reduce((sum, b) => sum + b, 0) + extra);
+    ptrs.forEach((p, i) => {
+      if (p >= 0) return;
+      ptrs[i] = s;
+      const [a, n, output] = arrays[i];
+      if (!output) this.put(s, a, n);
+      s += bytes[i];
+    });
+    ptrs.push(s);
+    return ptrs;
+  }
+
+  /** Copies an output back from where stage put it (nothing to do if the array lives in memory). */
+  private unstage(a: Float32Array, p: number, n: number): void {
+    if (p !== this.addr(a)) this.get(a, p, n);
   }
 
   softmax(x: Float32Array, rows: number, cols: number, valid = cols): void {
@@ -761,6 +908,15 @@ export class WasmBackend implements Backend {
     m.rows = total;
     return m.ptr;
   }
+}
+
+/** parts+1 bounds cutting [0, n) into `parts` ranges, each a multiple of `granule` but the last. */
+function split(n: number, parts: number, granule: number): number[] {
+  const b = Array.from({ length: parts + 1 }, (_, c) =>
+    Math.min(n, Math.round((n * c) / parts / granule) * granule),
+  );
+  b[parts] = n;
+  return b;
 }
 
 function pad(bytes: number): number {

@@ -51,6 +51,8 @@ const KERNELS: ParallelKernel[] = [
   'geluTanh',
   'geluErf',
   'silu',
+  'geluTanhBackward',
+  'attentionBackward',
 ];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 8; // arguments
