@@ -1,6 +1,6 @@
 // Training throughput: tokens/s of TrainableGpt (forward + backward + clip + AdamW) on a GPT-2 with random
-// tokens and a fixed seed; the plain TypeScript kernels, or with --threads n the WASM backend's matmul for
-// the full products. Where PyTorch can be imported (Debian's python3-torch), the same config is then
+// tokens and a fixed seed; the WASM backend's kernels on --threads n (default: every core), or the plain
+// TypeScript ones with --threads 0. Where PyTorch can be imported (Debian's python3-torch), the same config is then
 // trained by bench/train_torch.py (nanoGPT-style, float32, CPU, torch.set_num_threads(same threads)) in the
 // same run, and our/PyTorch is printed. Writes bench/results/train-<time>.json (`torch: null` without it).
 //   npx tsx bench/train.ts [--config small|10m] [--steps N] [--batch B] [--context T] [--layers L]
@@ -33,13 +33,14 @@ const { values } = parseArgs({
     heads: { type: 'string' },
     dim: { type: 'string' },
     vocab: { type: 'string' },
-    threads: { type: 'string', default: '0' },
+    threads: { type: 'string', default: String(cpus().length) },
     'no-torch': { type: 'boolean', default: false },
   },
 });
 const preset = CONFIGS[values.config as keyof typeof CONFIGS];
 if (!preset) throw new Error(`--config ${values.config}: expected one of ${Object.keys(CONFIGS).join(', ')}`);
-// --threads 0: the plain TypeScript kernels (the default); n ≥ 1: products on the WASM backend, n threads.
+// --threads n ≥ 1 (default: the number of cores): the WASM backend's kernels on n threads; 0: the plain
+// TypeScript kernels.
 const threads = Number(values.threads);
 if (threads > 0) setBackend(await createWasmBackend({ threads }));
 const steps = Number(values.steps);
