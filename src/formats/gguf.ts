@@ -21,7 +21,7 @@
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import type { RopeStyle } from '../nn/positional.js';
-import { tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
+import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
 import {
   DEQUANTIZABLE_TYPES,
   dequantize,
@@ -434,7 +434,7 @@ export async function openGguf(src: ByteSource): Promise<GgufFile> {
       return { name, dtype: t.type, shape: t.shape.slice(), file };
     },
     tensorInfo: (name) => copyInfo(get(name)),
-    read: async (name) => readTensor(src, get(name)),
+    read: async (name, into) => readTensor(src, get(name), into),
     async readRaw(name) {
       const t = get(name);
       const bytes = new Uint8Array(t.byteLength);
@@ -580,17 +580,17 @@ function swapBytes(b: Uint8Array, size: number): void {
   }
 }
 
-async function readTensor(src: ByteSource, t: GgufTensorInfo): Promise<Float32Array> {
+async function readTensor(src: ByteSource, t: GgufTensorInfo, into?: Float32Array): Promise<Float32Array> {
   if (!DEQUANTIZABLE_TYPES.includes(t.type)) {
     throw new GlassError(
       'UNSUPPORTED',
       `${src.name}: tensor "${t.name}": ggml type ${t.type} cannot be converted to float32 yet (supported: ${DEQUANTIZABLE_TYPES.join(', ')})`,
     );
   }
-  const out = new Float32Array(t.count);
+  const out = readTarget(src.name, t.name, t.count, into);
   if (t.count === 0) return out;
   if (t.type === 'F32' && LITTLE_ENDIAN) {
-    const dst = new Uint8Array(out.buffer);
+    const dst = new Uint8Array(out.buffer, out.byteOffset, t.count * 4);
     const got = await src.read(t.offset, t.byteLength, dst);
     if (got !== dst) dst.set(got.subarray(0, dst.length));
     return out;
@@ -851,7 +851,7 @@ export function ggufAsHfLlama(file: GgufFile): WeightSource {
     names: () => order.slice(),
     has: (name) => toGguf.has(name),
     info: (name) => ({ ...file.info(get(name)), name }),
-    read: (name) => file.read(get(name)),
+    read: (name, into) => file.read(get(name), into),
     close: () => file.close(),
   };
 }

@@ -21,7 +21,7 @@
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import type { RopeStyle } from '../nn/positional.js';
-import type { TensorInfo, WeightSource } from './safetensors.js';
+import { readTarget, type TensorInfo, type WeightSource } from './safetensors.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;
 export const LLAMA2C_HEADER_BYTES = 256;
@@ -315,7 +315,7 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
       const e = get(name);
       return { name, dtype: e.kind === 'f32' ? 'F32' : `Q8_G${groupSize}`, shape: e.shape.slice(), file };
     },
-    read: async (name) => readEntry(src, get(name), groupSize ?? 1),
+    read: async (name, into) => readEntry(src, get(name), groupSize ?? 1, into),
     async close() {
       await src.close?.();
     },
@@ -324,23 +324,27 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-async function readF32(src: ByteSource, offset: number, count: number): Promise<Float32Array> {
-  const out = new Float32Array(count);
-  const dst = new Uint8Array(out.buffer);
+async function readF32(
+  src: ByteSource,
+  offset: number,
+  count: number,
+  out: Float32Array = new Float32Array(count),
+): Promise<Float32Array> {
+  const dst = new Uint8Array(out.buffer, out.byteOffset, count * 4);
   const got = await src.read(offset, count * 4, dst);
   if (got !== dst) dst.set(got.subarray(0, dst.length));
   if (!LITTLE_ENDIAN) {
-    const dv = new DataView(out.buffer);
+    const dv = new DataView(out.buffer, out.byteOffset, count * 4);
     for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
   }
   return out;
 }
 
-async function readEntry(src: ByteSource, e: Entry, gs: number): Promise<Float32Array> {
-  if (e.kind === 'f32') return readF32(src, e.offset, e.count);
+async function readEntry(src: ByteSource, e: Entry, gs: number, into?: Float32Array): Promise<Float32Array> {
+  const out = readTarget(src.name, e.name, e.count, into);
+  if (e.kind === 'f32') return readF32(src, e.offset, e.count, out);
   const q = await src.read(e.offset, e.count, new Uint8Array(e.count));
   const scales = await readF32(src, e.scaleOffset, e.count / gs);
-  const out = new Float32Array(e.count);
   for (let g = 0, i = 0; g < scales.length; g++) {
     const s = scales[g];
     for (let j = 0; j < gs; j++, i++) out[i] = ((q[i] << 24) >> 24) * s;

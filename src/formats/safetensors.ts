@@ -26,8 +26,12 @@ export interface WeightSource {
   has(name: string): boolean;
   /** Throws GlassError NOT_FOUND for an unknown name. */
   info(name: string): TensorInfo;
-  /** Reads one tensor, converted to float32 (F16/BF16/F64 and integer dtypes are converted on load). */
-  read(name: string): Promise<Float32Array>;
+  /**
+   * Reads one tensor, converted to float32 (F16/BF16/F64 and integer dtypes are converted on load): into
+   * `into` when given (its first `count` values; a loader passes storage in the kernels' memory, so the
+   * weights are held once), else into a new array. Returns the array written.
+   */
+  read(name: string, into?: Float32Array): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -245,7 +249,7 @@ export async function openSafetensors(src: ByteSource): Promise<SafetensorsSourc
       const e = get(name);
       return { name, dtype: e.dtype, shape: e.shape.slice(), file };
     },
-    read: async (name) => readEntry(src, get(name)),
+    read: async (name, into) => readEntry(src, get(name), into),
     async close() {
       await src.close?.();
     },
@@ -263,17 +267,38 @@ export function tensorNotFound(where: string, name: string, names: string[]): Gl
   );
 }
 
-async function readEntry(src: ByteSource, e: Entry): Promise<Float32Array> {
+/**
+ * src.read(name, into), and the values in `into` whatever the source did with it (a source may return a
+ * new array instead): callers that pass storage can rely on it being filled.
+ */
+export async function readInto(src: WeightSource, name: string, into?: Float32Array): Promise<Float32Array> {
+  const got = await src.read(name, into);
+  if (!into || got === into) return got;
+  into.set(got.subarray(0, into.length));
+  return into;
+}
+
+/** `into` checked against a tensor's size (or a new array of that size): where a read() writes. */
+export function readTarget(where: string, name: string, count: number, into?: Float32Array): Float32Array {
+  if (!into) return new Float32Array(count);
+  if (into.length < count)
+    throw new Error(
+      `${where}: tensor "${name}" has ${count} values, but read() was given room for ${into.length}`,
+    );
+  return into;
+}
+
+async function readEntry(src: ByteSource, e: Entry, into?: Float32Array): Promise<Float32Array> {
   if (!READABLE.has(e.dtype)) {
     throw new GlassError(
       'UNSUPPORTED',
       `${src.name}: tensor "${e.name}": dtype ${e.dtype} cannot be converted to float32 yet (expected F32, F16, BF16, F64 or an integer dtype)`,
     );
   }
-  const out = new Float32Array(e.count);
+  const out = readTarget(src.name, e.name, e.count, into);
   if (e.count === 0) return out;
   if (e.dtype === 'F32') {
-    const dst = new Uint8Array(out.buffer);
+    const dst = new Uint8Array(out.buffer, out.byteOffset, e.count * 4);
     const got = await src.read(e.start, e.end - e.start, dst);
     if (got !== dst) dst.set(got.subarray(0, dst.length));
     if (!LITTLE_ENDIAN) swapBytes(dst, 4);
@@ -497,7 +522,7 @@ export async function openShardedSafetensors(
     names: () => order.slice(),
     has: (name) => shardOf.has(name),
     info: (name) => get(name).info(name),
-    read: async (name) => get(name).read(name),
+    read: async (name, into) => get(name).read(name, into),
     async close() {
       await Promise.all([...shards.values()].map((s) => s.close()));
     },

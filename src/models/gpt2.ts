@@ -1,15 +1,15 @@
 // GPT-2: learned positions, pre-LayerNorm blocks, causal multi-head attention, GELU(tanh) MLP, and an
 // LM head tied to the token embedding. This file is only the mapping config + weight names → nn blocks.
 import type { Gpt2Config } from '../formats/hf-config.js';
-import type { WeightSource } from '../formats/safetensors.js';
+import { readInto, type WeightSource } from '../formats/safetensors.js';
 import { Attention } from '../nn/attention.js';
 import { Block } from '../nn/block.js';
-import { Embedding } from '../nn/embedding.js';
+import { embeddingAndHead } from '../nn/embedding.js';
 import { FeedForward } from '../nn/feedforward.js';
 import { Linear } from '../nn/linear.js';
 import { LayerNorm } from '../nn/norm.js';
 import { LearnedPositional } from '../nn/positional.js';
-import { transpose, weightMatrix, type WeightDtype } from '../tensor/index.js';
+import { transpose, weightMatrix, weightStorage, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import { Decoder } from './decoder.js';
 
@@ -25,7 +25,8 @@ class Gpt2Weights {
     return undefined;
   }
 
-  async get(name: string, shape: number[]): Promise<Float32Array> {
+  /** Reads a tensor after checking its shape (into `into` when given: see WeightSource.read). */
+  async get(name: string, shape: number[], into?: Float32Array): Promise<Float32Array> {
     const full = this.resolve(name);
     if (!full)
       throw new GlassError(
@@ -39,14 +40,20 @@ class Gpt2Weights {
         `${info.file}: tensor "${full}" has shape [${info.shape}], but config.json implies [${shape}]`,
       );
     }
-    return this.src.read(full);
+    return readInto(this.src, full, into);
   }
+
+  /** One buffer for the Conv1D weights as stored, reused from layer to layer (they are transposed out of it). */
+  private staging = new Float32Array(0);
 
   /** HF GPT-2 stores its projections as Conv1D [in, out]; the kernels want [out, in]. */
   async conv1d(name: string, inDim: number, outDim: number): Promise<Linear> {
-    const w = await this.get(`${name}.weight`, [inDim, outDim]);
+    const n = inDim * outDim;
+    if (this.staging.length < n) this.staging = new Float32Array(n);
+    const w = await this.get(`${name}.weight`, [inDim, outDim], this.staging.subarray(0, n));
     const b = await this.get(`${name}.bias`, [outDim]);
-    return new Linear(weightMatrix(outDim, inDim, transpose(w, inDim, outDim), this.dtype), b);
+    const wt = transpose(w, inDim, outDim, weightStorage(n, inDim, this.dtype));
+    return new Linear(weightMatrix(outDim, inDim, wt, this.dtype), b);
   }
 
   async layerNorm(name: string, dim: number, eps: number): Promise<LayerNorm> {
@@ -77,7 +84,15 @@ export async function buildGpt2(
     );
   }
   const w = new Gpt2Weights(src, dtype);
-  const wte = await w.get('wte.weight', [vocabSize, dim]);
+  // The table is also the LM head unless the file has its own: then read into the head's storage.
+  const tied = !src.has('lm_head.weight');
+  const wte = await w.get(
+    'wte.weight',
+    [vocabSize, dim],
+    tied ? weightStorage(vocabSize * dim, dim, dtype) : undefined,
+  );
+  // made now: a matrix adopts its storage at once (a plain wasm memory that grows detaches raw arrays)
+  const tiedHead = tied ? weightMatrix(vocabSize, dim, wte, dtype) : null;
   const wpe = await w.get('wpe.weight', [contextLength, dim]);
   const headDim = dim / nHeads;
   const blocks: Block[] = [];
@@ -105,13 +120,19 @@ export async function buildGpt2(
   const finalNorm = await w.layerNorm('ln_f', dim, eps);
   // A separate lm_head.weight (HF saves one in some checkpoints) wins over tying; otherwise the head
   // is the embedding table itself — the same memory, not a copy.
-  const head = src.has('lm_head.weight') ? await w.get('lm_head.weight', [vocabSize, dim]) : wte;
+  const head =
+    tiedHead ??
+    weightMatrix(
+      vocabSize,
+      dim,
+      await w.get('lm_head.weight', [vocabSize, dim], weightStorage(vocabSize * dim, dim, dtype)),
+      dtype,
+    );
   return new Decoder({
-    embedding: new Embedding(wte, vocabSize, dim),
+    ...embeddingAndHead(wte, head, tied),
     positional: new LearnedPositional(wpe, contextLength, dim),
     blocks,
     finalNorm,
-    lmHead: new Linear(weightMatrix(vocabSize, dim, head, dtype)),
     contextLength,
   });
 }

@@ -1,16 +1,27 @@
 // Stage 2 — embedding: each token id picks one row of a learned table; similar tokens get nearby rows.
+import type { Matrix, MatrixF32 } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
+import { Linear } from './linear.js';
 
 export class Embedding {
   constructor(
-    /** [vocab, dim] row-major. */
-    readonly weight: Float32Array,
+    /**
+     * [vocab, dim] row-major: an array, or an f32 matrix whose rows are the table (a tied LM head's, in
+     * whatever memory the backend placed it: one table, not two).
+     */
+    private readonly table: Float32Array | MatrixF32,
     readonly vocabSize: number,
     readonly dim: number,
   ) {}
 
+  /** The table, [vocab, dim] row-major. */
+  get weight(): Float32Array {
+    return this.table instanceof Float32Array ? this.table : this.table.data;
+  }
+
   /** out[t] = E[ids[t]] */
   forward(ids: ArrayLike<number>, out: Float32Array = new Float32Array(ids.length * this.dim)): Float32Array {
+    const table = this.weight;
     for (let t = 0; t < ids.length; t++) {
       const id = ids[t];
       if (!(id >= 0 && id < this.vocabSize)) {
@@ -19,8 +30,22 @@ export class Embedding {
           `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`,
         );
       }
-      out.set(this.weight.subarray(id * this.dim, (id + 1) * this.dim), t * this.dim);
+      out.set(table.subarray(id * this.dim, (id + 1) * this.dim), t * this.dim);
     }
     return out;
   }
+}
+
+/**
+ * A decoder's token embedding and LM head. Tied: one table — where the head's matrix is float32, the
+ * embedding reads its rows (in whatever memory the backend placed it), so the table is held once; a
+ * quantized head keeps the float table for the embedding.
+ */
+export function embeddingAndHead(
+  table: Float32Array,
+  head: Matrix,
+  tied: boolean,
+): { embedding: Embedding; lmHead: Linear } {
+  const shared = tied && head.kind === 'f32';
+  return { embedding: new Embedding(shared ? head : table, head.rows, head.cols), lmHead: new Linear(head) };
 }

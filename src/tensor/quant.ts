@@ -2,7 +2,15 @@
 // bit-identical to llama.cpp's) or from GGUF Q8_0 bytes, and expanding any matrix back to float32.
 import { quantizeQ8_0 } from '../formats/gguf-quant.js';
 import { f16ToF32 } from '../formats/safetensors.js';
-import { matrixF32, matrixQ8_0, Q8_0_BLOCK, type Matrix, type MatrixF32, type MatrixQ8_0 } from './tensor.js';
+import {
+  allocWeights,
+  matrixF32,
+  matrixQ8_0,
+  Q8_0_BLOCK,
+  type Matrix,
+  type MatrixF32,
+  type MatrixQ8_0,
+} from './tensor.js';
 
 /** GGUF bytes of Q8_0 blocks (f16 d, int8 q[32]; 34 bytes each) → a Q8_0 matrix [rows, cols]. */
 export function matrixQ8_0FromGguf(rows: number, cols: number, bytes: Uint8Array): MatrixQ8_0 {
@@ -63,6 +71,16 @@ export type WeightDtype = 'f32' | 'q8_0';
  * whole 32-blocks per row: a matrix whose rows are not (stories260K's ffn_down, 172 columns) stays f32,
  * as llama.cpp would refuse it.
  */
+/**
+ * Storage for the float values of a weight matrix of `cols` columns that weightMatrix will make with
+ * `dtype`: where it stays float32, in the backend's memory (allocWeights), which the matrix then adopts
+ * as it is — the loader reads or transposes straight into it and the weights are held once; where it
+ * will be quantized, a temporary array.
+ */
+export function weightStorage(n: number, cols: number, dtype: WeightDtype = 'f32'): Float32Array {
+  return dtype === 'q8_0' && cols % Q8_0_BLOCK === 0 ? new Float32Array(n) : allocWeights(n);
+}
+
 export function weightMatrix(
   rows: number,
   cols: number,

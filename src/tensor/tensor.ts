@@ -91,9 +91,13 @@ export function allocWeights(n: number): Float32Array {
   return be.allocWeights ? be.allocWeights(n) : new Float32Array(n);
 }
 
-/** Transposes a [rows, cols] row-major array into a new [cols, rows] one. */
-export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
+/** Transposes a [rows, cols] row-major array into a [cols, rows] one (a new array, or `out`). */
+export function transpose(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  out: Float32Array = new Float32Array(rows * cols),
+): Float32Array {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c];

@@ -23,7 +23,12 @@ export function memoryWeights(
     names: () => [...tensors.keys()],
     has: (n) => tensors.has(n),
     info: (n) => ({ name: n, dtype: 'F32', shape: get(n).shape.slice(), file: name }),
-    read: async (n) => get(n).data,
+    read: async (n, into) => {
+      const data = get(n).data;
+      if (!into) return data;
+      into.set(data);
+      return into;
+    },
     close: async () => {},
   };
 }

@@ -103,6 +103,17 @@ for (const be of [wasm, wasm2]) {
   }
 }
 
+test('wasm: a tied GPT-2 table is held once (the embedding reads the LM head matrix in wasm memory)', async (t) => {
+  if (!gpt2) return t.skip('the GPT-2 fixtures need ../shared/tokenizers/gpt2');
+  await withBackend(wasm, async () => {
+    const m = await loadModel(gpt2['gpt2-tiny']);
+    const head = m.decoder.lmHead.weight;
+    assert.equal(head.kind, 'f32');
+    assert.equal(m.decoder.embedding.weight, head.kind === 'f32' ? head.data : null, 'one table');
+    assert.equal(wasm.placeMatrix(head), head, 'in the backend memory');
+  });
+});
+
 const STORIES = fileURLToPath(
   new URL('../../../shared/models/stories260K-llama2c/stories260K.bin', import.meta.url),
 );
