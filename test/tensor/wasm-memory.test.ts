@@ -123,3 +123,22 @@ test('wasm: a matrix built under the reference is placed on first use, once', as
   assert.equal(be.bytesInUse, used, 'no second copy');
   for (let i = 0; i < 5; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5);
 });
+
+test('wasm: activations go into linear memory up to half its maximum, then into plain arrays', async () => {
+  const be = await createWasmBackend({ maximumMiB: 64 });
+  const inMemory = (a: Float32Array) => a.buffer instanceof SharedArrayBuffer; // the shared wasm memory
+  const chunk = (4 << 20) / 4; // 4 MiB of floats
+  const got: Float32Array[] = [];
+  for (let i = 0; i < 12; i++) got.push(be.allocActivations(chunk));
+  const placed = got.filter(inMemory).length;
+  assert.ok(placed >= 6 && placed <= 8, `${placed} of 12 chunks of 4 MiB placed in a 64 MiB memory`);
+  assert.ok(!inMemory(got[11]), 'past the share: a plain array');
+  assert.ok(
+    got.every((a) => a.length === chunk && a.every((v) => v === 0)),
+    'every one zeroed, of the right size',
+  );
+  // the rest stays usable: a kernel's scratch still fits
+  const x = new Float32Array(1 << 20).fill(1);
+  be.geluTanh(x, x.length);
+  assert.ok(Math.abs(x[0] - 0.8411920070648193) < 1e-6);
+});

@@ -171,6 +171,8 @@ export interface WasmStats {
   bytesCopied: number;
 }
 
+/** The share of the memory's maximum that allocActivations fills before it hands out plain arrays. */
+const ACTIVATION_SHARE = 0.5;
 /** Work (multiply-adds) below which a matmul stays on one thread: waking the others costs more. */
 const PARALLEL_MIN_WORK = 1 << 16;
 /** Weight rows per cache block in the batched kernels (NBLOCK in assembly/kernels.ts). */
@@ -379,9 +381,18 @@ export class WasmBackend implements Backend {
   /** A scratch region of at least `bytes`, reused by every call (so: one call's worth at a time). */
   private scratch(bytes: number): number {
     if (bytes > this.scratchBytes) {
+      const want = Math.max(bytes, 2 * this.scratchBytes, 1 << 20);
       if (this.scratchBytes) this.heap.release(this.scratchPtr);
-      this.scratchBytes = Math.max(bytes, 2 * this.scratchBytes, 1 << 20);
-      this.scratchPtr = this.heap.alloc(this.scratchBytes);
+      this.scratchBytes = 0;
+      try {
+        this.scratchPtr = this.heap.alloc(want);
+        this.scratchBytes = want;
+      } catch (e) {
+        // near the memory's limit: exactly what is needed, or the error
+        if (want === bytes) throw e;
+        this.scratchPtr = this.heap.alloc(bytes);
+        this.scratchBytes = bytes;
+      }
     }
     return this.scratchPtr;
   }
@@ -408,11 +419,14 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * Zeroed activations in linear memory (used in place by every kernel), freed when unreachable; a
-   * plain array where the memory is not shared (a growth would detach the view).
+   * Zeroed activations in linear memory (used in place by every kernel), freed when unreachable — while
+   * the memory in use stays under ACTIVATION_SHARE of its most (the rest is kept for weights and the
+   * kernels' scratch: a big fine-tune's tape can outgrow 4 GiB). Beyond that, and where the memory is not
+   * shared (a growth would detach the view), a plain array, which kernels copy in and out.
    */
   allocActivations(n: number): Float32Array {
     if (!(this.memory.buffer instanceof SharedArrayBuffer)) return new Float32Array(n);
+    if (this.heap.inUse + 4 * n > ACTIVATION_SHARE * this.heap.maxPages * 65536) return new Float32Array(n);
     return this.allocWeights(n);
   }
 
