@@ -307,15 +307,15 @@ const BATCH_ROWS: i32 = 64;
 const KC: i32 = 512;
 
 /**
- * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride k) → panels of
- * 8 at pan: value i of row jb + 8p + r at pan + p·kc·32 + i·32 + 4·r (rows past je: zeros).
- * n > 0: w is stored transposed instead, as [k, n] (value i of row j at w + 4·(i·n + j)), where each
+ * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride `stride`
+ * values) → panels of 8 at pan: value i of row jb + 8p + r at pan + p·kc·32 + i·32 + 4·r (rows past je:
+ * zeros). transposed: w is stored [k, …] instead (value i of row j at w + 4·(i·stride + j)), where each
  * panel's eight values per i are contiguous.
  */
-function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k: i32, n: i32): void {
+function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, stride: i32, transposed: bool): void {
   const pb = (<usize>kc) << 5;
-  if (n > 0) {
-    const ns = (<usize>n) << 2;
+  if (transposed) {
+    const ns = (<usize>stride) << 2;
     for (let j = jb; j < je; j += 8) {
       const have = je - j;
       let src = w + <usize>kk * ns + ((<usize>j) << 2);
@@ -335,7 +335,7 @@ function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, k:
     }
     return;
   }
-  const rs = (<usize>k) << 2;
+  const rs = (<usize>stride) << 2;
   const src = w + <usize>jb * rs + ((<usize>kk) << 2);
   for (let j = jb; j < je; j += 4) {
     const p = (j - jb) >> 3;
@@ -487,13 +487,13 @@ export function matmulF32Batched(
   flags: i32,
 ): void {
   const tmp = scratch + <usize>(2 * BATCH_ROWS * (imin(k, KC) << 2));
-  const wn = flags & W_TRANSPOSED ? n : 0;
+  const wt = (flags & W_TRANSPOSED) != 0;
   const acc = (flags & ACCUMULATE) != 0;
   for (let jb = j0; jb < j1; jb += BATCH_ROWS) {
     const je = imin(jb + BATCH_ROWS, j1);
     for (let kk = 0; kk < k; kk += KC) {
       const kc = imin(KC, k - kk);
-      packPanels(scratch, w, jb, je, kk, kc, k, wn);
+      packPanels(scratch, w, jb, je, kk, kc, wt ? n : k, wt);
       panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp, kk == 0 && !acc);
     }
   }
@@ -699,7 +699,7 @@ export function matmulQ8Batched(
         }
       }
       // the expanded block: row j at deq + (j - jb)·kc·4, i.e. a matrix of row stride kc from column 0
-      packPanels(scratch, deq - <usize>jb * rb, jb, je, 0, kc, kc, 0);
+      packPanels(scratch, deq - <usize>jb * rb, jb, je, 0, kc, kc, false);
       panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp, kk == 0);
     }
   }
@@ -1116,6 +1116,92 @@ export function attention(
           let acc: f32 = 0;
           for (let j = 0; j < lenMax; j++) acc += ldf(sp + ((<usize>j) << 2)) * ldf(vo + <usize>j * kvStride);
           store<f32>(o0 + <usize>r * qStride + ((<usize>d) << 2), acc);
+        }
+      }
+    }
+  }
+}
+
+/** Query rows per block of attentionTiled. */
+const ATT_QB: i32 = 64;
+
+/** Bytes of per-thread scratch attentionTiled needs for `total` keys and head width hd. */
+export function attentionTiledScratch(total: i32, hd: i32): i32 {
+  const rows = ATT_QB;
+  return rows * hd * 4 + 2 * rows * total * 4 + batchedScratch(max(hd, imin(total, KC))) + 256;
+}
+
+/**
+ * Attention as two products on the packed 4 × 8 tile, for prefill (many queries, no weights asked for):
+ * per head and per block of ATT_QB queries, S = Q·Kᵀ over the keys the block can see, a scaled
+ * softmax per row (causal when valid < 0, else keys [0, valid)), then out = P·V with V read transposed in
+ * place. Same arguments as attention (without probs); scratch: attentionTiledScratch bytes, this thread's.
+ */
+export function attentionTiled(
+  out: usize,
+  q: usize,
+  kc: usize,
+  vc: usize,
+  t: i32,
+  pos0: i32,
+  valid: i32,
+  nHeads: i32,
+  nKv: i32,
+  hd: i32,
+  scratch: usize,
+  h0: i32,
+  h1: i32,
+): void {
+  const qStride = (<usize>(nHeads * hd)) << 2;
+  const kvStride = nKv * hd;
+  const group = nHeads / nKv;
+  const scale = f32x4.splat(<f32>(1.0 / Math.sqrt(<f64>hd)));
+  const total = pos0 + t;
+  const xq = scratch; // packed query block [QB/4][hd][4]
+  const sc = xq + <usize>(ATT_QB * hd * 4); // scores / probabilities [QB][len]
+  const xp = sc + <usize>(ATT_QB * total * 4); // packed P [QB/4][len][4]
+  const pan = xp + <usize>(ATT_QB * total * 4);
+  const tmp = pan + <usize>batchedScratch(max(hd, imin(total, KC))) - 128;
+  for (let h = h0; h < h1; h++) {
+    const kvOff = (h / group) * hd;
+    const kh = kc + ((<usize>kvOff) << 2);
+    const vh = vc + ((<usize>kvOff) << 2);
+    for (let i0 = 0; i0 < t; i0 += ATT_QB) {
+      const qb = imin(ATT_QB, t - i0);
+      const len = valid < 0 ? pos0 + i0 + qb : valid;
+      const qp = q + <usize>i0 * qStride + ((<usize>(h * hd)) << 2);
+      for (let g = 0; g < qb; g += 4) interleave4(xq + <usize>(g >> 2) * (<usize>hd << 4), qp, g, qb - g, hd, qStride, 16);
+      // S = Q·Kᵀ: the keys in blocks of BATCH_ROWS (hd ≤ KC values each)
+      for (let jb = 0; jb < len; jb += BATCH_ROWS) {
+        const je = imin(jb + BATCH_ROWS, len);
+        packPanels(pan, kh, jb, je, 0, hd, kvStride, false);
+        panelTiles(sc, xq, pan, 0, qb, len, hd, 0, hd, jb, je, tmp, true);
+      }
+      // P = softmax(S/√hd) per row over the keys it sees; the rest 0
+      for (let r = 0; r < qb; r++) {
+        const row = sc + <usize>(r * len) * 4;
+        const see = valid < 0 ? pos0 + i0 + r + 1 : valid;
+        let j = 0;
+        for (; j + 4 <= see; j += 4) {
+          const p = row + ((<usize>j) << 2);
+          v128.store(p, f32x4.mul(v128.load(p), scale));
+        }
+        for (; j < see; j++) {
+          const p = row + ((<usize>j) << 2);
+          store<f32>(p, ldf(p) * f32x4.extract_lane(scale, 0));
+        }
+        softmaxRow(row, see);
+        for (j = see; j < len; j++) store<f32>(row + ((<usize>j) << 2), 0);
+      }
+      // out = P·V: V [len, hd] read transposed (panels of 8 dims over keys)
+      for (let g = 0; g < qb; g += 4) interleave4(xp + <usize>(g >> 2) * (<usize>len << 4), sc, g, qb - g, len, (<usize>len) << 2, 16);
+      const op = out + <usize>i0 * qStride + ((<usize>(h * hd)) << 2);
+      for (let jb = 0; jb < hd; jb += BATCH_ROWS) {
+        const je = imin(jb + BATCH_ROWS, hd);
+        for (let kk = 0; kk < len; kk += KC) {
+          const kcn = imin(KC, len - kk);
+          packPanels(pan, vh, jb, je, kk, kcn, kvStride, true);
+          panelTiles(op, xp, pan, 0, qb, nHeads * hd, len, kk, kcn, jb, je, tmp, kk == 0);
         }
       }
     }

@@ -215,6 +215,8 @@ for (const be of BACKENDS) {
         [9, 1],
         [3, 4],
         [20, 24],
+        [0, 37],
+        [5, 70],
       ]) {
         const total = pos0 + t;
         const q = rand(t * nHeads * hd, nHeads + t, 2);
@@ -236,6 +238,15 @@ for (const be of BACKENDS) {
         );
         assertClose(out, want, 1e-5, `attention H${nHeads} KV${nKv} d${hd} pos0 ${pos0} t ${t}`);
         assertClose(probs, wantP, 1e-6, 'attention probs');
+        // without weights to report (a prefill: the wasm backend's tiled kernel from 16 queries on)
+        const out2 = new Float32Array(t * nHeads * hd);
+        be.attention(out2, q, k, v, t, pos0, nHeads, nKv, hd);
+        assertClose(
+          out2,
+          want,
+          1e-5,
+          `attention without probs H${nHeads} KV${nKv} d${hd} pos0 ${pos0} t ${t}`,
+        );
       }
     }
   });
@@ -252,6 +263,7 @@ for (const be of BACKENDS) {
         [5, 3],
         [9, 9],
         [23, 17],
+        [70, 65],
       ]) {
         const q = rand(t * nHeads * hd, nHeads + t + 1, 2);
         const k = rand(t * nKv * hd, 21 + hd, 2);
@@ -262,6 +274,9 @@ for (const be of BACKENDS) {
         const { out: want, probs: wantP } = attention64(q, k, v, t, t, () => valid, nHeads, nKv, hd);
         assertClose(out, want, 1e-5, `bidirectional H${nHeads} KV${nKv} d${hd} t ${t} valid ${valid}`);
         assertClose(probs, wantP, 1e-6, 'bidirectional probs');
+        const out2 = new Float32Array(t * nHeads * hd);
+        be.attentionBidirectional(out2, q, k, v, t, valid, nHeads, nKv, hd);
+        assertClose(out2, want, 1e-5, `bidirectional without probs H${nHeads} d${hd} t ${t} valid ${valid}`);
       }
     }
   });

@@ -124,15 +124,21 @@ test('causal attention backward on wasm = the float64 tape (awkward sizes, group
       const width = (nHeads + 2 * nKv) * hd + 3;
       const x = randn(rng, batch * T * width);
       const r = randn(rng, batch * T * nHeads * hd);
-      const { want, got } = both(be, x, [batch * T, width], r, (t, v) =>
-        t.attention(v, { batch, seqLen: T, nHeads, nKvHeads: nKv, headDim: hd, qOffset: 1 }),
-      );
-      const what = `${name} batch ${batch} T ${T} heads ${nHeads}/${nKv} hd ${hd}`;
-      assert.ok(relL2(got[0], want[0]) < 2e-6, `${what}: output ${relL2(got[0], want[0])}`);
-      const e = relL2(got[1], want[1]);
-      assert.ok(e < 1e-5, `${what}: gradient off by ${e.toExponential(2)} (relative L2)`);
-      for (let row = 0; row < batch * T; row++) {
-        assert.equal(got[1][row * width], 0, `${what}: column 0 (before qOffset) gets no gradient`);
+      // q, k, v side by side from column 1 (the threads take disjoint columns); then q at column 1 and k
+      // at its default place (nHeads·hd), so the last q column is the first k column — an aliased layout,
+      // whose gradient sums must not race across threads
+      const kOffset = 1 + nHeads * hd;
+      for (const layout of [{ qOffset: 1, kOffset, vOffset: kOffset + nKv * hd }, { qOffset: 1 }]) {
+        const { want, got } = both(be, x, [batch * T, width], r, (t, v) =>
+          t.attention(v, { batch, seqLen: T, nHeads, nKvHeads: nKv, headDim: hd, ...layout }),
+        );
+        const what = `${name} batch ${batch} T ${T} heads ${nHeads}/${nKv} hd ${hd} ${JSON.stringify(layout)}`;
+        assert.ok(relL2(got[0], want[0]) < 2e-6, `${what}: output ${relL2(got[0], want[0])}`);
+        const e = relL2(got[1], want[1]);
+        assert.ok(e < 1e-5, `${what}: gradient off by ${e.toExponential(2)} (relative L2)`);
+        for (let row = 0; row < batch * T; row++) {
+          assert.equal(got[1][row * width], 0, `${what}: column 0 (before qOffset) gets no gradient`);
+        }
       }
     }
   }

@@ -100,6 +100,22 @@ export interface KernelExports {
     h1: number,
   ): void;
   geluErf(x: number, i0: number, i1: number): void;
+  attentionTiledScratch(total: number, hd: number): number;
+  attentionTiled(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scratch: number,
+    h0: number,
+    h1: number,
+  ): void;
   geluTanhBackward(dx: number, dy: number, x: number, i0: number, i1: number): void;
   attentionBackward(
     dqkv: number,
@@ -127,6 +143,7 @@ export type ParallelKernel =
   | 'matmulQ8'
   | 'matmulQ8Batched'
   | 'attention'
+  | 'attentionTiled'
   | 'streamSum'
   | 'geluTanh'
   | 'geluErf'
@@ -171,6 +188,8 @@ export interface WasmStats {
   bytesCopied: number;
 }
 
+/** From this many new queries on (and no attention weights asked for), attention runs tiled. */
+const TILED_ATTENTION_ROWS = 16;
 /** The share of the memory's maximum that allocActivations fills before it hands out plain arrays. */
 const ACTIVATION_SHARE = 0.5;
 /** Work (multiply-adds) below which a matmul stays on one thread: waking the others costs more. */
@@ -662,7 +681,15 @@ export class WasmBackend implements Backend {
     const rows = batch * t;
     const units = batch * nKvHeads;
     const pool = this.pool;
-    const T = pool ? Math.min(this.threads, pool.threads, units) : 1;
+    // Threads take (sequence, kv head) units, which write disjoint columns — unless the layout lets the q,
+    // k and v column ranges overlap (nothing forbids it): then one thread, so no sum is raced.
+    const ranges = [
+      [g.qOffset, g.qOffset + nHeads * headDim],
+      [g.kOffset, g.kOffset + nKvHeads * headDim],
+      [g.vOffset, g.vOffset + nKvHeads * headDim],
+    ].sort((a, b) => a[0] - b[0]);
+    const disjoint = ranges[0][1] <= ranges[1][0] && ranges[1][1] <= ranges[2][0];
+    const T = pool && disjoint ? Math.min(this.threads, pool.threads, units) : 1;
     const sBytes = pad(4 * t * t); // dS, per thread
     const [dp, qp, op, pp, sp] = this.stage(
       [
@@ -855,7 +882,9 @@ export class WasmBackend implements Backend {
     const qBytes = qp < 0 ? pad(qn * 4) : 0;
     const oBytes = op < 0 ? pad(qn * 4) : 0;
     const pBytes = probs && pp < 0 ? pad(nHeads * t * total * 4) : 0;
-    const scoreBytes = pad(4 * total * 4); // four rows: the kernel takes queries four at a time
+    // Prefill without weights to report: the tiled kernel (scores and P·V on the packed 4 × 8 tile)
+    const tiled = !probs && t >= TILED_ATTENTION_ROWS;
+    const scoreBytes = tiled ? pad(this.k.attentionTiledScratch(total, headDim)) : pad(4 * total * 4); // four rows: the kernel takes queries four at a time
     let s = this.scratch(qBytes + oBytes + pBytes + T * scoreBytes);
     if (qp < 0) {
       qp = s;
@@ -869,6 +898,21 @@ export class WasmBackend implements Backend {
     if (probs && pp < 0) {
       pp = s;
       s += pBytes;
+    }
+    if (tiled) {
+      const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, s, 0, nHeads];
+      if (T === 1) this.k.attentionTiled(...(args as Parameters<KernelExports['attentionTiled']>));
+      else
+        this.pool!.run({
+          kernel: 'attentionTiled',
+          args,
+          rangeArg: 11,
+          bounds: Array.from({ length: nHeads + 1 }, (_, h) => h),
+          scratchArg: 10,
+          scratchStride: scoreBytes,
+        });
+      if (oBytes) this.get(out, op, qn);
+      return;
     }
     const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, pp, s, 0, nHeads];
     if (T === 1) {

@@ -47,6 +47,7 @@ const KERNELS: ParallelKernel[] = [
   'matmulQ8',
   'matmulQ8Batched',
   'attention',
+  'attentionTiled',
   'streamSum',
   'geluTanh',
   'geluErf',
