@@ -88,15 +88,22 @@ async function kernelsFor(files: EngineFile[]): Promise<Kernels> {
   const isolated = threadsUsable();
   const threads = isolated ? Math.max(1, Math.min(16, navigator.hardwareConcurrency || 1)) : 1;
   const initialMiB = Math.min(4096, Math.ceil(f32Bytes(files) / 2 ** 20) + 64);
-  try {
-    setBackend(
-      await createWasmBackend({ threads, shared: isolated, initialMiB: isolated ? 64 : initialMiB }),
-    );
-    return { backend: 'wasm', threads, isolated };
-  } catch {
-    setBackend(referenceBackend);
-    return { backend: 'reference', threads: 1, isolated };
+  // Threads first; if their workers cannot start (a policy that forbids blob: workers…), one thread;
+  // else the reference kernels.
+  const tries = [
+    { threads, shared: isolated, initialMiB: isolated ? 64 : initialMiB },
+    ...(threads > 1 ? [{ threads: 1, shared: false, initialMiB }] : []),
+  ];
+  for (const o of tries) {
+    try {
+      setBackend(await createWasmBackend(o));
+      return { backend: 'wasm', threads: o.threads, isolated };
+    } catch {
+      // the next, simpler setting
+    }
   }
+  setBackend(referenceBackend);
+  return { backend: 'reference', threads: 1, isolated };
 }
 
 async function load(req: EngineRequest & { kind: 'load' }): Promise<LocalModelInfo> {
