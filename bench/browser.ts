@@ -1,18 +1,17 @@
 // The wasm backend in a real browser (Debian's Chromium, headless, through playwright-core): the same
 // kernels as in Node, on 1 and 2 threads — Web Workers over a shared memory, which a browser allows only in
 // a cross-origin-isolated page. A small server sends the page with COOP/COEP headers (as glasslm serve
-// does); the page imports tsc's output (dist/) directly. Prints prefill-shaped matmul GFLOP/s (512 x 768 ·
-// 768 x 3072) and decode-shaped matrix-vector GB/s (24 GPT-2 MLP matrices, 226 MB), then the same in Node
-// in this process, and writes bench/results/browser-<time>.json.
+// does). The page and the Node half run one module, bench/browser/measure.js, on tsc's output (dist/):
+// prefill-shaped matmul GFLOP/s (512 x 768 · 768 x 3072) and decode-shaped matrix-vector GB/s (24 GPT-2
+// MLP matrices, 226 MB). Writes bench/results/browser-<time>.json.
 //   npm run build && npx tsx bench/browser.ts [--threads 2]
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { createWasmBackend, matrixF32, setBackend } from '../src/tensor/index.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -71,41 +70,12 @@ try {
   server.close();
 }
 
-// The same measurement in Node, for comparison.
+// The same measurement in Node, for comparison: the same module.
+const { measureKernels } = (await import(pathToFileURL(join(ROOT, 'bench/browser/measure.js')).href)) as {
+  measureKernels(threads: number, shared: boolean): Promise<Row>;
+};
 const node: Row[] = [];
-for (let t = 1; t <= threads; t++) {
-  const be = await createWasmBackend({ threads: t });
-  setBackend(be);
-  const [n, k, rows] = [3072, 768, 512];
-  const w = matrixF32(
-    n,
-    k,
-    Float32Array.from({ length: n * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5),
-  );
-  const x = Float32Array.from({ length: rows * k }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
-  const out = new Float32Array(rows * n);
-  const best = (f: () => void, reps: number) => {
-    f();
-    let b = Infinity;
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      f();
-      b = Math.min(b, performance.now() - t0);
-    }
-    return b;
-  };
-  const prefillMs = best(() => be.matmul(out, x, w, null, rows), 5);
-  const ws = Array.from({ length: 24 }, () => matrixF32(n, k, new Float32Array(n * k).fill(0.001)));
-  const o1 = new Float32Array(n);
-  const decodeMs = best(() => ws.forEach((m) => be.matmul(o1, x.subarray(0, k), m, null, 1)), 3);
-  node.push({
-    threads: t,
-    kernels: be.relaxedSimd ? 'relaxed-simd' : 'simd128',
-    prefillGflops: (2 * rows * n * k) / prefillMs / 1e6,
-    decodeGBs: (24 * n * k * 4) / decodeMs / 1e6,
-  });
-  be.close();
-}
+for (let t = 1; t <= threads; t++) node.push(await measureKernels(t, true));
 
 console.log(
   `Chromium (${page.isolated ? 'cross-origin isolated' : 'NOT isolated: one thread'}): ${page.userAgent}`,

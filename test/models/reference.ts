@@ -93,8 +93,8 @@ export async function assertGreedyMatches(
   }
 }
 
-/** ‖a − b‖ / ‖a‖ over two logit arrays of the same shape. */
-export function relativeL2(a: Float32Array, b: Float32Array): number {
+/** ‖a − b‖ / ‖a‖ over two arrays of the same length (logits, gradients…): a is the reference. */
+export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {

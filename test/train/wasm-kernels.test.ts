@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/generate/rng.js';
 import { createWasmBackend, referenceBackend, setBackend, type Backend } from '../../src/tensor/index.js';
 import { Tape, type Var } from '../../src/train/autograd.js';
+import { relativeL2 } from '../models/reference.js';
 import { randn } from './gradcheck.js';
 
 const BACKENDS: Array<[string, Backend]> = [
@@ -20,16 +21,8 @@ after(() => {
   for (const [, be] of BACKENDS) (be as { close?: () => void }).close?.();
 });
 
-/** ‖a − b‖ / ‖b‖. */
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+/** ‖got − want‖ / ‖want‖. */
+const relL2 = (got: ArrayLike<number>, want: ArrayLike<number>) => relativeL2(want, got);
 
 /**
  * Output and input gradient of `op` on x (shape [rows, cols]) with upstream gradient r: in float64 on the
