@@ -646,13 +646,23 @@ export class WasmBackend implements Backend {
 
   /** An in-place activation over n values at p: on this thread, or split across the pool when large. */
   private activation(kernel: 'geluTanh' | 'geluErf' | 'silu', p: number, n: number): void {
+    this.elementwise(kernel, [p, 0, n], 1);
+  }
+
+  /**
+   * An elementwise kernel over the range [0, n) given at args[rangeArg], args[rangeArg + 1]: on this
+   * thread, or cut into ranges of whole groups of four for the pool when large.
+   */
+  private elementwise(
+    kernel: 'geluTanh' | 'geluErf' | 'silu' | 'geluTanhBackward',
+    args: number[],
+    rangeArg: number,
+  ): void {
+    const n = args[rangeArg + 1];
     const pool = this.pool;
     const T = pool ? Math.min(this.threads, pool.threads) : 1;
-    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) {
-      this.k[kernel](p, 0, n);
-      return;
-    }
-    pool.run({ kernel, args: [p, 0, n], rangeArg: 1, bounds: split(n, 4 * T, 4) });
+    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) (this.k[kernel] as (...a: number[]) => void)(...args);
+    else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, 4) });
   }
 
   geluTanhBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void {
@@ -662,16 +672,7 @@ export class WasmBackend implements Backend {
       [dy, n],
       [x, n],
     ]);
-    const pool = this.pool;
-    const T = pool ? Math.min(this.threads, pool.threads) : 1;
-    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) this.k.geluTanhBackward(dxp, dyp, xp, 0, n);
-    else
-      pool.run({
-        kernel: 'geluTanhBackward',
-        args: [dxp, dyp, xp, 0, n],
-        rangeArg: 3,
-        bounds: split(n, 4 * T, 4),
-      });
+    this.elementwise('geluTanhBackward', [dxp, dyp, xp, 0, n], 3);
     this.unstage(dx, dxp, n);
   }
 
