@@ -50,3 +50,59 @@ export class ChatFormatter {
     }
   }
 }
+
+/** How a conversation fits into the model's context for the next reply. */
+export type ConversationFit =
+  | {
+      ok: true;
+      prompt: string;
+      promptTokens: number;
+      /** Most tokens the reply may take: the asked-for maximum, or less when the context is nearly full. */
+      maxTokens: number;
+      /** Messages (oldest turns) removed from the history to make room; only with `dropOldest`. */
+      dropped: number;
+    }
+  | {
+      ok: false;
+      /** Tokens the prompt would take with the new message, against the context length. */
+      promptTokens: number;
+      contextLength: number;
+      /** Tokens of the newest message, and how many of them would fit (0 when none). */
+      messageTokens: number;
+      fits: number;
+    };
+
+/**
+ * Fits `history` (ending with the user's new message) into `contextLength`, leaving room for a reply of
+ * up to `maxTokens`. With `dropOldest`, the oldest turns (after a leading system message) are removed while
+ * the reply would not get its full room; otherwise the reply is shortened to what is left. When not even
+ * one reply token fits, `history` is left as it was and the caller learns how much is too much.
+ */
+export function fitConversation(
+  history: ChatMessage[],
+  formatter: ChatFormatter,
+  countTokens: (text: string) => number,
+  contextLength: number,
+  maxTokens: number,
+  dropOldest: boolean,
+): ConversationFit {
+  const first = history[0]?.role === 'system' ? 1 : 0;
+  const kept = history.slice();
+  let prompt = formatter.format(kept);
+  let promptTokens = countTokens(prompt);
+  // Drop whole turns (a user message and its reply) from the oldest on, never the new message itself.
+  while (dropOldest && promptTokens + maxTokens > contextLength && kept.length - first > 1) {
+    kept.splice(first, kept[first + 1]?.role === 'assistant' && kept.length - first > 2 ? 2 : 1);
+    prompt = formatter.format(kept);
+    promptTokens = countTokens(prompt);
+  }
+  const room = contextLength - promptTokens;
+  if (room < 1) {
+    const messageTokens = countTokens(history[history.length - 1]?.content ?? '');
+    const over = promptTokens - contextLength + 1;
+    return { ok: false, promptTokens, contextLength, messageTokens, fits: Math.max(0, messageTokens - over) };
+  }
+  const dropped = history.length - kept.length;
+  history.splice(first, dropped);
+  return { ok: true, prompt, promptTokens, maxTokens: Math.min(maxTokens, room), dropped };
+}

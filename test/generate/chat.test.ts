@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChatFormatter, PLAIN_CHAT_TEMPLATE } from '../../src/generate/chat.js';
+import {
+  ChatFormatter,
+  fitConversation,
+  PLAIN_CHAT_TEMPLATE,
+  type ChatMessage,
+} from '../../src/generate/chat.js';
 
 // The Llama-2-chat template as published in its tokenizer_config.json (abridged to the parts exercised).
 const LLAMA2 =
@@ -32,4 +37,52 @@ test('a broken template is a clear error', () => {
     () => new ChatFormatter('{% for %}', {}, 'x/tokenizer_config.json'),
     /x\/tokenizer_config\.json: cannot parse/,
   );
+});
+
+// Conversation fitting: a word is a token here, so the arithmetic can be checked by hand.
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+const plain = new ChatFormatter(PLAIN_CHAT_TEMPLATE);
+const turns = (): ChatMessage[] => [
+  { role: 'system', content: 'be brief' },
+  { role: 'user', content: 'one two three' },
+  { role: 'assistant', content: 'four five' },
+  { role: 'user', content: 'six seven eight nine' },
+];
+
+test('fitConversation shortens the reply to the room left, keeping every turn', () => {
+  const h = turns();
+  const total = words(plain.format(h));
+  const fit = fitConversation(h, plain, words, total + 5, 50, false);
+  assert.ok(fit.ok);
+  assert.equal(fit.maxTokens, 5);
+  assert.equal(fit.dropped, 0);
+  assert.equal(h.length, 4);
+});
+
+test('fitConversation with dropOldest forgets the oldest turn, keeps the system message and the new one', () => {
+  const h = turns();
+  const total = words(plain.format(h));
+  const fit = fitConversation(h, plain, words, total + 3, 5, true);
+  assert.ok(fit.ok);
+  assert.equal(fit.dropped, 2);
+  assert.deepEqual(
+    h.map((m) => m.role),
+    ['system', 'user'],
+  );
+  assert.equal(h[1].content, 'six seven eight nine');
+  assert.equal(fit.maxTokens, 5);
+});
+
+test('fitConversation refuses a message that cannot fit, says how much fits, and changes nothing', () => {
+  for (const dropOldest of [false, true]) {
+    const h = turns();
+    h[3].content = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+    const fit = fitConversation(h, plain, words, 30, 8, dropOldest);
+    assert.equal(fit.ok, false);
+    if (fit.ok) continue;
+    assert.equal(fit.messageTokens, 40);
+    assert.ok(fit.fits > 0 && fit.fits < 40, `fits ${fit.fits}`);
+    assert.equal(fit.contextLength, 30);
+    assert.equal(h.length, 4, 'the history is left as it was');
+  }
 });
