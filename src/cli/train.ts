@@ -309,8 +309,7 @@ export async function prepareOutput(
     return { folder };
   }
   const checkpoint = await openCheckpoint(o.out);
-  if (!checkpoint)
-    throw new GlassError('NOT_FOUND', `${o.out}: no checkpoint to resume (no ${FILES.state})`);
+  if (!checkpoint) throw new GlassError('NOT_FOUND', `${o.out}: no checkpoint to resume (no ${FILES.state})`);
   return { folder, checkpoint };
 }
 
@@ -414,7 +413,9 @@ export function register(program: Command): void {
       let spec: { config: RunSpec['config']; decoder: RunSpec['decoder'] };
       if (checkpoint) {
         const m = await loadModel(checkpoint.dir);
-        tokenizerFiles = new Map([['tokenizer.json', await readFile(join(checkpoint.dir, 'tokenizer.json'))]]);
+        tokenizerFiles = new Map([
+          ['tokenizer.json', await readFile(join(checkpoint.dir, 'tokenizer.json'))],
+        ]);
         spec = { config: m.config, decoder: m.decoder };
       } else {
         const t0 = performance.now();

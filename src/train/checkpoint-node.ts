@@ -272,7 +272,10 @@ export async function readTrainerState(dir: string): Promise<TrainerState | unde
   }
   const problem = stateProblem(s);
   if (problem)
-    throw new GlassError('BAD_FILE', `${path}: not a glasslm trainer state (${problem}); cannot resume from it`);
+    throw new GlassError(
+      'BAD_FILE',
+      `${path}: not a glasslm trainer state (${problem}); cannot resume from it`,
+    );
   return s as TrainerState;
 }
 
@@ -285,9 +288,7 @@ export function checkpointDir(out: string, state: TrainerState): string {
  * The checkpoint in `out`, every file of it checked against the sha256 trainer_state.json recorded: its
  * state and the folder to load the model and optimizer from. Undefined when `out` holds no checkpoint.
  */
-export async function openCheckpoint(
-  out: string,
-): Promise<{ state: TrainerState; dir: string } | undefined> {
+export async function openCheckpoint(out: string): Promise<{ state: TrainerState; dir: string } | undefined> {
   const state = await readTrainerState(out);
   if (!state) return undefined;
   const dir = checkpointDir(out, state);
@@ -538,7 +539,10 @@ export async function loadOrEncodeCorpus(
 /** Saves an encoded corpus to tokens.bin + tokens.json in `dir` (nothing to do when it came from there). */
 export async function saveCorpusCache(dir: string, c: Corpus): Promise<void> {
   if (c.cached) return;
-  await writeFileAtomic(join(dir, FILES.ids), new Uint8Array(c.ids.buffer, c.ids.byteOffset, c.ids.byteLength));
+  await writeFileAtomic(
+    join(dir, FILES.ids),
+    new Uint8Array(c.ids.buffer, c.ids.byteOffset, c.ids.byteLength),
+  );
   await writeFileAtomic(join(dir, FILES.idsMeta), JSON.stringify(c.meta, null, 2) + '\n');
 }
 

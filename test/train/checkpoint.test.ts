@@ -67,7 +67,7 @@ async function inParallel<T>(items: T[], limit: number, f: (x: T) => Promise<voi
   );
 }
 
-const bytesOf = (params: Array<{ data: Float32Array }>) =>
+const bytesOf = (params: Array<{ data: Float32Array | Float64Array }>) =>
   params.map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).toString('hex'));
 
 test('20 SIGKILLs inside checkpoint writing: each leaves a resumable checkpoint, resumed bit-exact with an uninterrupted run', async (t) => {
@@ -118,7 +118,10 @@ test('a flipped bit in a checkpoint file is named as corruption; a damaged train
       bytes[at] ^= 0x10;
       await writeFile(path, bytes);
       await assert.rejects(openCheckpoint(out), (e: Error) => {
-        assert.match(e.message, new RegExp(`checkpoint file .*${file.replace('.', '\\.')} is corrupt: checksum mismatch`));
+        assert.match(
+          e.message,
+          new RegExp(`checkpoint file .*${file.replace('.', '\\.')} is corrupt: checksum mismatch`),
+        );
         return true;
       });
       await assert.rejects(tinyRun(out, 4), /is corrupt: checksum mismatch/);
@@ -130,11 +133,17 @@ test('a flipped bit in a checkpoint file is named as corruption; a damaged train
     const { options: _, ...noOptions } = state;
     await writeFile(join(out, FILES.state), JSON.stringify(noOptions));
     await assert.rejects(readTrainerState(out), (e: Error) => {
-      assert.match(e.message, /trainer_state\.json: not a glasslm trainer state \(no "options"\); cannot resume/);
+      assert.match(
+        e.message,
+        /trainer_state\.json: not a glasslm trainer state \(no "options"\); cannot resume/,
+      );
       assert.equal(e.message.split('\n').length, 1);
       return true;
     });
-    await writeFile(join(out, FILES.state), JSON.stringify({ ...state, checkpoint: { dir: '../x', files: {} } }));
+    await writeFile(
+      join(out, FILES.state),
+      JSON.stringify({ ...state, checkpoint: { dir: '../x', files: {} } }),
+    );
     await assert.rejects(readTrainerState(out), /a bad "checkpoint\.dir"/);
   } finally {
     await rm(out, { recursive: true, force: true });

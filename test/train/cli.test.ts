@@ -168,7 +168,10 @@ test('Ctrl-C stops training cleanly with a checkpoint; --resume continues to the
     assert.equal(code, 130, stderr); // the conventional exit code of Ctrl-C, after the checkpoint is saved
     const m = /stopped at step (\d+)/.exec(stderr);
     assert.ok(m, stderr);
-    assert.match(stderr, new RegExp(`interrupted \\(SIGINT\\) at step ${m[1]}, checkpoint saved; exit code 130`));
+    assert.match(
+      stderr,
+      new RegExp(`interrupted \\(SIGINT\\) at step ${m[1]}, checkpoint saved; exit code 130`),
+    );
     const state = JSON.parse(await readFile(join(out, 'trainer_state.json'), 'utf8'));
     assert.equal(state.step, Number(m[1]));
     const r = glasslm('train', '--out', out, '--resume', '--steps', String(state.step + 2));
@@ -235,7 +238,10 @@ test('train/finetune never lose work: --out may not be the model read, bad data 
     await writeFile(data, CORPUS);
     const same = glasslm('finetune', '--model', model, '--data', data, '--out', model, '--force');
     assert.equal(same.code, 2);
-    assert.match(same.stderr.trim(), /^glasslm: --out .*model would write over .*model, which this command reads/);
+    assert.match(
+      same.stderr.trim(),
+      /^glasslm: --out .*model would write over .*model, which this command reads/,
+    );
     assert.equal(await readFile(join(model, 'model.safetensors'), 'utf8'), 'weights');
 
     const empty = join(dir, 'empty.txt');
@@ -249,7 +255,10 @@ test('train/finetune never lose work: --out may not be the model read, bad data 
     await mkdir(join(dir, 'given'));
     const s = glasslm('train', '--data', short, '--out', join(dir, 'given'), ...TINY);
     assert.equal(s.code, 2);
-    assert.match(s.stderr, /glasslm: .*short\.txt \(training part\) has \d+ tokens, too few for one window of 32/);
+    assert.match(
+      s.stderr,
+      /glasslm: .*short\.txt \(training part\) has \d+ tokens, too few for one window of 32/,
+    );
     assert.deepEqual(await readdir(join(dir, 'given')), []);
 
     const help = glasslm('train', '--help');
