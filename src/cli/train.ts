@@ -300,10 +300,13 @@ export async function prepareOutput(
   });
   if (!o.resume) {
     if (existsSync(join(o.out, FILES.state))) {
-      const state = await readTrainerState(o.out);
+      const step = await readTrainerState(o.out).then(
+        (s) => `step ${s?.step}`,
+        (e: Error) => `damaged: ${e.message}`,
+      );
       throw new GlassError(
         'BAD_INPUT',
-        `${o.out} already holds a training checkpoint (step ${state?.step}); pass --resume to continue it, or choose another --out`,
+        `${o.out} already holds a training checkpoint (${step}); pass --resume to continue it, or choose another --out`,
       );
     }
     return { folder };
