@@ -173,3 +173,25 @@ test('a flipped bit in a checkpoint file is named as corruption; a damaged train
     await rm(out, { recursive: true, force: true });
   }
 });
+
+test('tokens/s is throughput over the last 10 steps of wall time: no step reads faster than its window allows', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'glasslm-tps-'));
+  try {
+    const { metrics } = await tinyRun(out, 14);
+    const perStep = 2 * 16; // batch × seqLen of the tiny run
+    for (let i = 0; i < metrics.length; i++) {
+      const first = Math.max(0, i - 9);
+      const trainSeconds = metrics[i].elapsed_s - (first > 0 ? metrics[first - 1].elapsed_s : 0);
+      // The window's wall time includes each step's own time, so its rate can never exceed this bound; a
+      // single step's rate (what was reported before) does whenever that step is faster than its neighbours.
+      const bound = ((i - first + 1) * perStep) / trainSeconds;
+      assert.ok(metrics[i].tokens_per_s > 0, `step ${i + 1}`);
+      assert.ok(
+        metrics[i].tokens_per_s <= bound * (1 + 1e-9),
+        `step ${i + 1}: ${metrics[i].tokens_per_s} > ${bound}`,
+      );
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
