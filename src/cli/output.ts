@@ -44,8 +44,19 @@ export class OutputFolder {
   static async check(path: string, o: OutputFolderOptions): Promise<OutputFolder> {
     const flag = o.flag ?? '--out';
     const folder = new OutputFolder(path, o.owns);
-    if (existsSync(path) && !statSync(path).isDirectory())
-      throw new GlassError('BAD_INPUT', `${flag} ${path} is a file, not a folder; choose another ${flag}`);
+    for (let p = resolve(path); ; p = dirname(p)) {
+      if (existsSync(p)) {
+        if (!statSync(p).isDirectory()) {
+          const which = p === resolve(path) ? path : `${path}: ${p}`;
+          throw new GlassError(
+            'BAD_INPUT',
+            `${flag} ${which} is a file, not a folder; choose another ${flag}`,
+          );
+        }
+        break;
+      }
+      if (dirname(p) === p) break;
+    }
     const real = realPath(path);
     for (const input of o.inputs ?? []) {
       if (!input || !existsSync(input)) continue;

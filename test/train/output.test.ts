@@ -35,6 +35,10 @@ test('OutputFolder: foreign files need --force; a file, the model read, or a lin
 
     await writeFile(join(dir, 'file'), 'x');
     await assert.rejects(OutputFolder.check(join(dir, 'file'), OPTS), /--out .*file is a file, not a folder/);
+    await assert.rejects(
+      OutputFolder.check(join(dir, 'file', 'sub'), OPTS),
+      /--out .*sub: .*file is a file, not a folder/,
+    );
 
     const model = join(dir, 'model');
     await mkdir(model);
