@@ -1,20 +1,19 @@
 // `glasslm finetune`: keep training a loaded GPT-2 or Llama model (every weight) on a text file, and save it
 // as a Hugging Face folder of its family (config.json, model.safetensors, its tokenizer) that `generate`
 // loads. Parsing and printing only: the work is in src/train/.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadModel } from '../models/load.js';
 import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/checkpoint-node.js';
-import { splitTrainVal } from '../train/data.js';
 import { inHfLayout } from '../train/export.js';
 import { GlassError } from '../util/errors.js';
 import { intOption, loadWithProgress, selectKernels } from './common.js';
 import {
   addLoopOptions,
-  checkOutDir,
   loopOptions,
-  printSummary,
-  runWithProgress,
+  prepareOutput,
+  readTrainingText,
+  runInFolder,
+  splitCorpus,
   type LoopCliOptions,
 } from './train.js';
 
@@ -54,25 +53,22 @@ export function register(program: Command): void {
         '  $ glasslm generate --model my-stories --greedy "Once upon a time"',
     )
     .action(async (o: FinetuneCliOptions & { context?: number }) => {
-      const resumed = await checkOutDir(o.out, o.resume);
+      // Everything is checked before anything is written; --out may never be the model read.
+      const { folder, checkpoint } = await prepareOutput(o, [o.model, o.tokenizer, o.data]);
+      const resumed = checkpoint?.state;
       const dataPath = o.data ?? resumed?.data.path;
       if (!dataPath) throw new GlassError('BAD_INPUT', 'pass --data <file>');
-      let text: string;
-      try {
-        text = await readFile(dataPath, 'utf8');
-      } catch (e) {
-        throw new GlassError(
-          'NOT_FOUND',
-          `${dataPath}: cannot read the training data (${(e as NodeJS.ErrnoException).code ?? e})`,
-        );
-      }
+      const text = await readTrainingText(dataPath);
       if (!resumed && !o.model)
         throw new GlassError('BAD_INPUT', 'pass --model <folder|file|hub-id> to fine-tune');
+      if (resumed) loopOptions(o, resumed.options.seqLen, { steps: 200, lr: 1e-4 }, resumed);
       await selectKernels(o.threads);
-      // Resuming reads the model back from --out (an HF folder); a fresh run loads --model.
-      const loaded = resumed
-        ? await loadModel(o.out)
+      // Resuming reads the model back from the checkpoint (an HF folder); a fresh run loads --model.
+      const loaded = checkpoint
+        ? await loadModel(checkpoint.dir)
         : await loadWithProgress(o.model!, o.revision, o.tokenizer);
+      // A hub id or a link resolves to a path only now: it may not be the output either.
+      if (!checkpoint) await prepareOutput(o, [loaded.source]);
       const tokenizerFiles = await tokenizerFilesFor(loaded, resumed ? undefined : o.tokenizer);
       const model = resumed ? loaded : await inHfLayout(loaded);
       const seqLen = resumed ? resumed.options.seqLen : Math.min(o.context ?? 256, loaded.contextLength);
@@ -82,7 +78,7 @@ export function register(program: Command): void {
           `--context ${seqLen} is longer than the model's context length (${loaded.contextLength})`,
         );
       }
-      const { ids, sha256, cached } = await loadOrEncodeCorpus(
+      const corpus = await loadOrEncodeCorpus(
         o.out,
         dataPath,
         text,
@@ -90,19 +86,15 @@ export function register(program: Command): void {
         tokenizerKey(tokenizerFiles),
         loaded.addBos,
       );
-      if (resumed && sha256 !== resumed.data.sha256) {
-        throw new GlassError(
-          'BAD_INPUT',
-          `${dataPath} has changed since the checkpoint was made; resume with the same data`,
-        );
-      }
-      const { train, val } = splitTrainVal(ids, o.valFraction ?? 0.1);
+      const { train, val } = splitCorpus(corpus, dataPath, o, seqLen, resumed);
       process.stderr.write(
-        `model: ${loaded.source} (${model.config.modelType}) · data: ${ids.length.toLocaleString('en-US')} tokens${cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
+        `model: ${resumed?.source ?? loaded.source} (${model.config.modelType}) · data: ${corpus.ids.length.toLocaleString('en-US')} tokens${corpus.cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
       );
-      const options = loopOptions(o, seqLen, { steps: 200, lr: 1e-4 }, resumed?.options);
+      const options = loopOptions(o, seqLen, { steps: 200, lr: 1e-4 }, resumed);
       const evalEvery = o.evalEvery ?? 50;
-      const r = await runWithProgress(
+      await runInFolder(
+        folder,
+        corpus,
         {
           dir: o.out,
           kind: 'finetune',
@@ -110,7 +102,7 @@ export function register(program: Command): void {
           config: model.config,
           decoder: model.decoder,
           tokenizerFiles,
-          data: { train, val, path: dataPath, sha256 },
+          data: { train, val, path: dataPath, sha256: corpus.sha256 },
           options,
           evalEvery,
           checkpointEvery: o.checkpointEvery ?? 100,
@@ -119,6 +111,5 @@ export function register(program: Command): void {
         },
         evalEvery,
       );
-      printSummary(r, o.out);
     });
 }

@@ -2,7 +2,8 @@
 // hold out 10% for validation, and train with AdamW, printing step, losses, tokens/s and ETA. The output is
 // a standard Hugging Face GPT-2 folder that `glasslm generate --model <folder>` loads. Parsing and printing
 // only: the work is in src/train/.
-import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -11,18 +12,24 @@ import { loadTokenizerFromJson } from '../tokenizers/load.js';
 import { bpeTokenizerJson, countWords, trainBpe } from '../train/bpe-trainer.js';
 import {
   FILES,
+  isOutputEntry,
   loadOrEncodeCorpus,
+  openCheckpoint,
   readTrainerState,
+  saveCorpusCache,
   tokenizerKey,
+  type Corpus,
   type MetricRecord,
   type TokenizerFiles,
+  type TrainerState,
 } from '../train/checkpoint-node.js';
-import { splitTrainVal } from '../train/data.js';
+import { checkEnoughTokens, splitTrainVal, type TokenIds } from '../train/data.js';
 import { createGpt2 } from '../train/init.js';
 import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { GlassError } from '../util/errors.js';
 import { floatOption, intOption, selectKernels } from './common.js';
+import { OutputFolder } from './output.js';
 
 export interface LoopCliOptions {
   data?: string;
@@ -41,6 +48,7 @@ export interface LoopCliOptions {
   checkpointEvery?: number;
   valFraction?: number;
   resume?: boolean;
+  force?: boolean;
   threads?: number;
 }
 
@@ -111,6 +119,10 @@ export function addLoopOptions(
       'continue the run checkpointed in --out, with its model and options (--steps may change the total)',
     )
     .option(
+      '--force',
+      'write into a non-empty --out that is not a glasslm output folder (files named like the outputs are replaced)',
+    )
+    .option(
       '--threads <n>',
       'matrix products on the WASM SIMD backend with n threads; 0 = the plain TypeScript kernels (default 1)',
       intOption('threads', 0),
@@ -118,18 +130,27 @@ export function addLoopOptions(
 }
 
 /**
- * The kernels the run uses, chosen before any model is built (weights are placed in the active backend's
- * memory when they are made): the WASM SIMD backend with `threads` threads, or with 0 the reference
- * TypeScript kernels. Falls back to the reference, saying so, when the WASM kernels cannot be loaded.
+ * TrainOptions from the command line, or from a checkpoint when resuming (--steps may extend it; a total the
+ * run has already reached is refused, so a resume never silently does nothing).
  */
-/** TrainOptions from the command line, or from a checkpoint when resuming (--steps may extend it). */
 export function loopOptions(
   o: LoopCliOptions,
   seqLen: number,
   defaults: { steps: number; lr: number },
-  resumed?: TrainOptions,
+  resumed?: TrainerState,
 ): TrainOptions {
-  if (resumed) return { ...resumed, steps: o.steps ?? resumed.steps };
+  if (resumed) {
+    const steps = o.steps ?? resumed.options.steps;
+    if (steps <= resumed.step) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `${o.out}: the run is already at step ${resumed.step}` +
+          (o.steps === undefined ? ' (its last)' : `, past --steps ${steps}`) +
+          `; nothing to do — pass --steps above ${resumed.step} to train further`,
+      );
+    }
+    return { ...resumed.options, steps };
+  }
   const steps = o.steps ?? defaults.steps;
   return {
     batch: o.batch ?? 8,
@@ -164,10 +185,11 @@ function duration(s: number): string {
 export async function runWithProgress(
   spec: Omit<RunSpec, 'signal' | 'onStep' | 'onCheckpoint' | 'onStart'>,
   evalEvery: number,
-): Promise<RunResult> {
+): Promise<RunResult & { signal?: NodeJS.Signals }> {
   const ac = new AbortController();
   let stopAt = 0;
-  const onSigint = () => {
+  let signal: NodeJS.Signals | undefined;
+  const onSigint = (name: NodeJS.Signals) => {
     // One Ctrl-C often arrives twice (the terminal signals the whole process group, and an npx/npm
     // wrapper forwards its own copy), so only a second one a moment later quits without a checkpoint.
     if (ac.signal.aborted) {
@@ -175,6 +197,7 @@ export async function runWithProgress(
       return;
     }
     stopAt = Date.now();
+    signal = name;
     ac.abort();
     process.stderr.write(
       '\nglasslm: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n',
@@ -200,7 +223,7 @@ export async function runWithProgress(
   let ema = 0;
   let emaWeight = 0;
   try {
-    return await runTraining({
+    const r = await runTraining({
       ...spec,
       signal: ac.signal,
       onStart: (step) => {
@@ -229,6 +252,7 @@ export async function runWithProgress(
         if (!bar) process.stderr.write(`checkpoint at step ${step} → ${spec.dir}\n`);
       },
     });
+    return { ...r, signal: r.stopped ? signal : undefined };
   } finally {
     bar?.stop();
     process.off('SIGINT', onSigint);
@@ -236,7 +260,8 @@ export async function runWithProgress(
   }
 }
 
-export function printSummary(r: RunResult, dir: string): void {
+/** The summary of a run; a run stopped by a signal says so and exits 130 (SIGINT) or 143 (SIGTERM). */
+export function printSummary(r: RunResult & { signal?: NodeJS.Signals }, dir: string): void {
   const last = r.metrics.at(-1);
   const val = r.state.lastValLoss;
   process.stderr.write(
@@ -244,35 +269,110 @@ export function printSummary(r: RunResult, dir: string): void {
       (last ? ` · train loss ${last.train_loss.toFixed(3)}` : '') +
       (val !== undefined ? ` · val loss ${val.toFixed(3)} (perplexity ${Math.exp(val).toFixed(2)})` : '') +
       ` · ${duration(r.state.elapsedSeconds)} training · ${r.model.numParams.toLocaleString('en-US')} parameters\n` +
-      `saved ${dir} (${FILES.weights}, ${FILES.config}, tokenizer, ${FILES.optimizer}, ${FILES.metrics}, ${FILES.plot})` +
+      `saved ${dir} (${FILES.weights}, ${FILES.config}, tokenizer, ${FILES.metrics}, ${FILES.plot}; ` +
+      `the checkpoint in ${r.state.checkpoint?.dir ?? 'it'}/ with ${FILES.optimizer})` +
       (r.stopped ? `; continue with --resume` : '') +
       '\n',
   );
+  if (r.signal) {
+    process.exitCode = r.signal === 'SIGTERM' ? 143 : 130;
+    process.stderr.write(
+      `glasslm: interrupted (${r.signal}) at step ${r.state.step}, checkpoint saved; exit code ${process.exitCode}\n`,
+    );
+  }
 }
 
-async function readText(path: string): Promise<string> {
+/**
+ * The output folder of a train/finetune run, checked before anything is created: a fresh run needs a new,
+ * empty or glasslm-only folder (or --force) and refuses one holding a checkpoint; --resume needs a
+ * checkpoint, whose files are checked against their recorded checksums. `inputs` (model, data) may never be
+ * written over.
+ */
+export async function prepareOutput(
+  o: LoopCliOptions,
+  inputs: Array<string | undefined>,
+): Promise<{ folder: OutputFolder; checkpoint?: { state: TrainerState; dir: string } }> {
+  const folder = await OutputFolder.check(o.out, {
+    force: o.force,
+    inputs,
+    owns: isOutputEntry,
+    marker: FILES.state,
+  });
+  if (!o.resume) {
+    if (existsSync(join(o.out, FILES.state))) {
+      const step = await readTrainerState(o.out).then(
+        (s) => `step ${s?.step}`,
+        (e: Error) => `damaged: ${e.message}`,
+      );
+      throw new GlassError(
+        'BAD_INPUT',
+        `${o.out} already holds a training checkpoint (${step}); pass --resume to continue it, or choose another --out`,
+      );
+    }
+    return { folder };
+  }
+  const checkpoint = await openCheckpoint(o.out);
+  if (!checkpoint) throw new GlassError('NOT_FOUND', `${o.out}: no checkpoint to resume (no ${FILES.state})`);
+  return { folder, checkpoint };
+}
+
+/** The training text; an empty file is refused before anything is written. */
+export async function readTrainingText(path: string): Promise<string> {
+  let text: string;
   try {
-    return await readFile(path, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (e) {
     throw new GlassError(
       'NOT_FOUND',
       `${path}: cannot read the training data (${(e as NodeJS.ErrnoException).code ?? e})`,
     );
   }
+  if (text.trim() === '') throw new GlassError('BAD_INPUT', `${path} is empty: there is nothing to train on`);
+  return text;
 }
 
-/** Refuses to start a fresh run over an existing checkpoint, and to resume where there is none. */
-export async function checkOutDir(out: string, resume: boolean | undefined) {
-  const state = await readTrainerState(out);
-  if (state && !resume) {
+/**
+ * The corpus split into train and validation, checked (one training window at least), resumed runs checked
+ * against the data they started with. Writes nothing.
+ */
+export function splitCorpus(
+  corpus: Corpus,
+  dataPath: string,
+  o: LoopCliOptions,
+  seqLen: number,
+  resumed?: TrainerState,
+): { train: TokenIds; val: TokenIds } {
+  if (resumed && corpus.sha256 !== resumed.data.sha256) {
     throw new GlassError(
       'BAD_INPUT',
-      `${out} already holds a training checkpoint (step ${state.step}); pass --resume to continue it, or choose another --out`,
+      `${dataPath} has changed since the checkpoint was made; resume with the same data`,
     );
   }
-  if (!state && resume)
-    throw new GlassError('NOT_FOUND', `${out}: no checkpoint to resume (no ${FILES.state})`);
-  return state;
+  const split = splitTrainVal(corpus.ids, o.valFraction ?? 0.1);
+  checkEnoughTokens(split.train, seqLen, `${dataPath} (training part)`);
+  return split;
+}
+
+/**
+ * Creates the output folder, saves the tokenized corpus and runs; a fresh run that fails before its first
+ * checkpoint removes what it created (nothing is left behind), and every run ends with its summary.
+ */
+export async function runInFolder(
+  folder: OutputFolder,
+  corpus: Corpus,
+  spec: Parameters<typeof runWithProgress>[0],
+  evalEvery: number,
+): Promise<void> {
+  await folder.create();
+  let r: Awaited<ReturnType<typeof runWithProgress>>;
+  try {
+    await saveCorpusCache(spec.dir, corpus);
+    r = await runWithProgress(spec, evalEvery);
+  } catch (e) {
+    if (!spec.resume && !existsSync(join(spec.dir, FILES.state))) await folder.discard();
+    throw e;
+  }
+  printSummary(r, spec.dir);
 }
 
 export function register(program: Command): void {
@@ -302,21 +402,24 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm train --data corpus.txt --out my-model --steps 2000\n  $ glasslm generate --model my-model "In the beginning"',
     )
     .action(async (o: TrainCliOptions) => {
-      const resumed = await checkOutDir(o.out, o.resume);
+      // Everything is checked before anything is written.
+      const { folder, checkpoint } = await prepareOutput(o, [o.data]);
+      const resumed = checkpoint?.state;
       const dataPath = o.data ?? resumed?.data.path;
       if (!dataPath) throw new GlassError('BAD_INPUT', 'pass --data <file>');
-      const text = await readText(dataPath);
+      const text = await readTrainingText(dataPath);
+      const contextLength = resumed ? resumed.options.seqLen : o.context;
+      const options = loopOptions(o, contextLength, { steps: 2000, lr: 3e-4 }, resumed);
       await selectKernels(o.threads);
-      await mkdir(o.out, { recursive: true });
 
       let tokenizerFiles: TokenizerFiles;
       let spec: { config: RunSpec['config']; decoder: RunSpec['decoder'] };
-      let contextLength: number;
-      if (resumed) {
-        const m = await loadModel(o.out);
-        tokenizerFiles = new Map([['tokenizer.json', await readFile(join(o.out, 'tokenizer.json'))]]);
+      if (checkpoint) {
+        const m = await loadModel(checkpoint.dir);
+        tokenizerFiles = new Map([
+          ['tokenizer.json', await readFile(join(checkpoint.dir, 'tokenizer.json'))],
+        ]);
         spec = { config: m.config, decoder: m.decoder };
-        contextLength = resumed.options.seqLen;
       } else {
         const t0 = performance.now();
         const bpe = trainBpe(countWords(text), { vocabSize: o.vocab });
@@ -325,7 +428,6 @@ export function register(program: Command): void {
         process.stderr.write(
           `tokenizer: ${bpe.vocabSize} tokens (256 bytes + ${bpe.vocabSize - 257} merges + <|endoftext|>) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
         );
-        contextLength = o.context;
         spec = await createGpt2(
           {
             nLayers: o.layers,
@@ -342,7 +444,7 @@ export function register(program: Command): void {
         JSON.parse(new TextDecoder().decode(toBytes(tokenizerFiles.get('tokenizer.json')!))),
         join(o.out, 'tokenizer.json'),
       );
-      const { ids, sha256, cached } = await loadOrEncodeCorpus(
+      const corpus = await loadOrEncodeCorpus(
         o.out,
         dataPath,
         text,
@@ -350,19 +452,14 @@ export function register(program: Command): void {
         tokenizerKey(tokenizerFiles),
         false,
       );
-      if (resumed && sha256 !== resumed.data.sha256) {
-        throw new GlassError(
-          'BAD_INPUT',
-          `${dataPath} has changed since the checkpoint was made; resume with the same data`,
-        );
-      }
-      const { train, val } = splitTrainVal(ids, o.valFraction ?? 0.1);
-      const options = loopOptions(o, contextLength, { steps: 2000, lr: 3e-4 }, resumed?.options);
+      const { train, val } = splitCorpus(corpus, dataPath, o, contextLength, resumed);
       process.stderr.write(
-        `data: ${ids.length.toLocaleString('en-US')} tokens${cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
+        `data: ${corpus.ids.length.toLocaleString('en-US')} tokens${corpus.cached ? ' (cached)' : ''} · train ${train.length.toLocaleString('en-US')} · val ${val.length.toLocaleString('en-US')}\n`,
       );
       const evalEvery = o.evalEvery ?? 100;
-      const r = await runWithProgress(
+      await runInFolder(
+        folder,
+        corpus,
         {
           dir: o.out,
           kind: 'train',
@@ -370,7 +467,7 @@ export function register(program: Command): void {
           config: spec.config,
           decoder: spec.decoder,
           tokenizerFiles,
-          data: { train, val, path: dataPath, sha256 },
+          data: { train, val, path: dataPath, sha256: corpus.sha256 },
           options,
           evalEvery,
           checkpointEvery: o.checkpointEvery ?? 500,
@@ -378,7 +475,6 @@ export function register(program: Command): void {
         },
         evalEvery,
       );
-      printSummary(r, o.out);
     });
 }
 

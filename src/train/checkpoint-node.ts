@@ -1,11 +1,19 @@
 // Training (Node) — what a run leaves on disk. The output folder is an ordinary Hugging Face model folder
 // (config.json, model.safetensors, the tokenizer) that `glasslm generate --model <folder>` loads unchanged,
-// plus what resuming needs: optimizer.safetensors (AdamW's moments), trainer_state.json (step, options,
-// data), metrics.jsonl (one line per step), loss.svg, and the tokenized corpus (tokens.bin + tokens.json).
-// Every file is written aside and renamed into place, so an interrupted write never leaves half a file.
+// plus metrics.jsonl (one line per step), loss.svg, the tokenized corpus (tokens.bin + tokens.json), and the
+// checkpoint that resuming needs.
+//
+// The checkpoint is one atomic unit: a folder checkpoint-<step>/ (the model folder's files and
+// optimizer.safetensors, AdamW's moments) written complete under a temporary name, fsynced and renamed into
+// place; then trainer_state.json (step, options, data, and the sha256 of every file of that folder) is
+// switched to it by one rename; only then is the previous folder deleted and the top-level model files
+// replaced (hard links to the new folder's). At every instant trainer_state.json names a complete,
+// self-consistent checkpoint; a kill at any point loses at most the steps since it, and a flipped bit in a
+// checkpoint file is named as corruption on resume. Leftovers of a killed run (*.tmp-<pid>, a
+// checkpoint-<step>/ the state never switched to) are removed by the next run.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { appendFile, copyFile, link, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ggufNumberArray, ggufString, ggufStringArray } from '../formats/gguf.js';
 import { openGgufFile } from '../formats/gguf-node.js';
@@ -50,6 +58,11 @@ export interface TrainerState {
   tokensSeen: number;
   lastTrainLoss?: number;
   lastValLoss?: number;
+  /**
+   * The checkpoint folder (inside the output folder) and the sha256 of each of its files. Absent from
+   * checkpoints written before checkpoint folders existed: their files sit in the output folder itself.
+   */
+  checkpoint?: { dir: string; files: Record<string, string> };
 }
 
 /** One line of metrics.jsonl. */
@@ -63,19 +76,86 @@ export interface MetricRecord {
   elapsed_s: number;
 }
 
+const killCounts = new Map<string, number>();
+
+/**
+ * Test-only seam: with GLASSLM_TEST_KILL_AT=<point>[@<n>] the process kills itself (SIGKILL, as kill -9 or a
+ * power cut would) the n-th time (default the first) it passes `point` while writing a checkpoint.
+ */
+export function killPoint(point: string): void {
+  const spec = process.env.GLASSLM_TEST_KILL_AT;
+  if (!spec) return;
+  const [name, nth = '1'] = spec.split('@');
+  if (name !== point) return;
+  const n = (killCounts.get(point) ?? 0) + 1;
+  killCounts.set(point, n);
+  if (n === Number(nth)) process.kill(process.pid, 'SIGKILL');
+}
+
+/** Writes a file and flushes it to the disk before returning. */
+async function writeDurable(path: string, data: Uint8Array | string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Flushes a folder's entries (the renames in it) to the disk, where the system allows it. */
+async function syncDir(path: string): Promise<void> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Not every system can open or sync a folder; the renames stay atomic all the same.
+  }
+}
+
+function cannotWrite(path: string, e: unknown): GlassError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new GlassError('BAD_INPUT', `${path}: cannot write (${code ?? String(e)})`, { cause: e });
+}
+
+/** Writes `path` whole or not at all: to `<path>.tmp-<pid>`, flushed, then renamed over it. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    await writeFile(tmp, data);
+    await writeDurable(tmp, data);
     await rename(tmp, path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new GlassError('BAD_INPUT', `${path}: cannot write (${code ?? String(e)})`, { cause: e });
+    await rm(tmp, { force: true });
+    throw cannotWrite(path, e);
   }
 }
 
 export function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** config.json, model.safetensors and the tokenizer files: a folder `loadModel` reads as it is. */
+function modelFolderFiles(
+  config: ModelConfig,
+  decoder: Decoder,
+  tokenizerFiles: TokenizerFiles,
+): Map<string, Uint8Array | string> {
+  const { tensors, configJson } = hfCheckpoint(config, decoder);
+  return new Map<string, Uint8Array | string>([
+    [FILES.weights, writeSafetensors(tensors, { format: 'pt' })],
+    [FILES.config, JSON.stringify(configJson, null, 2) + '\n'],
+    ...tokenizerFiles,
+  ]);
 }
 
 /** Writes config.json, model.safetensors and the tokenizer files: a folder `loadModel` reads as it is. */
@@ -86,21 +166,20 @@ export async function saveModelFolder(
   tokenizerFiles: TokenizerFiles,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { tensors, configJson } = hfCheckpoint(config, decoder);
-  await writeFileAtomic(join(dir, FILES.weights), writeSafetensors(tensors, { format: 'pt' }));
-  await writeFileAtomic(join(dir, FILES.config), JSON.stringify(configJson, null, 2) + '\n');
-  for (const [name, data] of tokenizerFiles) await writeFileAtomic(join(dir, name), data);
+  for (const [name, data] of modelFolderFiles(config, decoder, tokenizerFiles))
+    await writeFileAtomic(join(dir, name), data);
 }
 
 /** AdamW's moments as safetensors (m.<param>, v.<param>), with the step in the metadata. */
-export async function saveOptimizer(dir: string, opt: AdamW): Promise<void> {
+function optimizerBytes(opt: AdamW): Uint8Array {
   const tensors = opt.params.flatMap((p) => [
     { name: `m.${p.name}`, dtype: 'F32' as const, shape: [...p.shape], data: opt.m.get(p.name)! },
     { name: `v.${p.name}`, dtype: 'F32' as const, shape: [...p.shape], data: opt.v.get(p.name)! },
   ]);
-  await writeFileAtomic(join(dir, FILES.optimizer), writeSafetensors(tensors, { step: String(opt.step) }));
+  return writeSafetensors(tensors, { step: String(opt.step) });
 }
 
+/** Reads AdamW's moments from the optimizer.safetensors in `dir` (a checkpoint folder). */
 export async function loadOptimizer(dir: string, opt: AdamW): Promise<void> {
   const path = join(dir, FILES.optimizer);
   if (!existsSync(path))
@@ -131,13 +210,158 @@ export async function loadOptimizer(dir: string, opt: AdamW): Promise<void> {
   }
 }
 
+const CHECKPOINT_DIR = /^checkpoint-\d+(-\d+)?$/;
+
+/** The names a glasslm run writes in its output folder (and their temporary names). */
+export function isOutputEntry(name: string): boolean {
+  const base = name.replace(/\.tmp-\d+$/, '');
+  return (
+    (Object.values(FILES) as string[]).includes(base) ||
+    HF_TOKENIZER_FILES.includes(base) ||
+    CHECKPOINT_DIR.test(base)
+  );
+}
+
+function isNumber(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+const OPTION_NUMBERS = [
+  'batch',
+  'seqLen',
+  'steps',
+  'lr',
+  'warmupSteps',
+  'weightDecay',
+  'gradClip',
+  'seed',
+  'evalBatches',
+] as const;
+
+/** Why `s` is not a trainer state this version can resume, or undefined when it is. */
+function stateProblem(s: Partial<TrainerState> | null): string | undefined {
+  if (!s || typeof s !== 'object' || Array.isArray(s)) return 'not a JSON object';
+  if (s.kind !== 'train' && s.kind !== 'finetune') return 'no "kind" (train or finetune)';
+  if (!Number.isInteger(s.step) || s.step! < 0) return 'no "step"';
+  if (!s.options || typeof s.options !== 'object') return 'no "options"';
+  for (const k of OPTION_NUMBERS) if (!isNumber(s.options[k])) return `no "options.${k}"`;
+  if (!s.data || typeof s.data.path !== 'string' || typeof s.data.sha256 !== 'string')
+    return 'no "data" (path, sha256)';
+  if (!isNumber(s.elapsedSeconds) || !isNumber(s.tokensSeen)) return 'no "elapsedSeconds"/"tokensSeen"';
+  const c = s.checkpoint;
+  if (c !== undefined) {
+    if (!c || typeof c.dir !== 'string' || !CHECKPOINT_DIR.test(c.dir)) return 'a bad "checkpoint.dir"';
+    if (!c.files || typeof c.files !== 'object') return 'no "checkpoint.files"';
+    for (const [name, hash] of Object.entries(c.files)) {
+      if (name !== basename(name) || name.startsWith('.') || !/^[0-9a-f]{64}$/.test(String(hash)))
+        return `a bad "checkpoint.files" entry ${JSON.stringify(name)}`;
+    }
+  }
+  return undefined;
+}
+
+/** trainer_state.json of `dir`, checked; undefined when there is none. */
 export async function readTrainerState(dir: string): Promise<TrainerState | undefined> {
   const path = join(dir, FILES.state);
   if (!existsSync(path)) return undefined;
+  let s: Partial<TrainerState> | null;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as TrainerState;
+    s = JSON.parse(await readFile(path, 'utf8')) as Partial<TrainerState> | null;
   } catch (e) {
     throw new GlassError('BAD_FILE', `${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const problem = stateProblem(s);
+  if (problem)
+    throw new GlassError(
+      'BAD_FILE',
+      `${path}: not a glasslm trainer state (${problem}); cannot resume from it`,
+    );
+  return s as TrainerState;
+}
+
+/** The folder holding the files of the checkpoint `state` describes. */
+export function checkpointDir(out: string, state: TrainerState): string {
+  return state.checkpoint ? join(out, state.checkpoint.dir) : out;
+}
+
+/**
+ * The checkpoint in `out`, every file of it checked against the sha256 trainer_state.json recorded: its
+ * state and the folder to load the model and optimizer from. Undefined when `out` holds no checkpoint.
+ */
+export async function openCheckpoint(out: string): Promise<{ state: TrainerState; dir: string } | undefined> {
+  const state = await readTrainerState(out);
+  if (!state) return undefined;
+  const dir = checkpointDir(out, state);
+  for (const [name, expected] of Object.entries(state.checkpoint?.files ?? {})) {
+    const path = join(dir, name);
+    let actual: string;
+    try {
+      actual = await fileSha256(path);
+    } catch (e) {
+      throw new GlassError(
+        'BAD_FILE',
+        `checkpoint file ${path} is missing or unreadable (${(e as NodeJS.ErrnoException).code ?? e}); cannot resume`,
+      );
+    }
+    if (actual !== expected) {
+      throw new GlassError(
+        'CHECKSUM',
+        `checkpoint file ${path} is corrupt: checksum mismatch (sha256 ${actual.slice(0, 12)}…, recorded ${expected.slice(0, 12)}…); cannot resume`,
+      );
+    }
+  }
+  return { state, dir };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what killed runs left in the output folder `out`: `*.tmp-<pid>` files and folders of processes no
+ * longer alive, and checkpoint folders other than the one `state` names (one never switched to, or an old
+ * one not yet deleted).
+ */
+export async function removeLeftovers(out: string, state: TrainerState | undefined): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(out);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const tmp = /\.tmp-(\d+)$/.exec(name);
+    const stale = tmp
+      ? Number(tmp[1]) === process.pid || !processAlive(Number(tmp[1]))
+      : CHECKPOINT_DIR.test(name) && name !== state?.checkpoint?.dir;
+    if (stale && isOutputEntry(name)) {
+      await rm(join(out, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+/** `from`'s content at `to`, atomically: a hard link (no copy) renamed into place, or a copy where links fail. */
+async function linkAtomic(from: string, to: string): Promise<void> {
+  const tmp = `${to}.tmp-${process.pid}`;
+  try {
+    await rm(tmp, { force: true });
+    try {
+      await link(from, tmp);
+    } catch {
+      await copyFile(from, tmp);
+    }
+    await rename(tmp, to);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw cannotWrite(to, e);
   }
 }
 
@@ -181,13 +405,70 @@ export interface Checkpoint {
   title: string;
 }
 
-/** The whole checkpoint: model folder, optimizer, trainer state (last: its step says the rest is complete), plot. */
-export async function saveCheckpoint(dir: string, c: Checkpoint): Promise<void> {
-  await saveModelFolder(dir, c.config, c.decoder, c.tokenizerFiles);
-  await saveOptimizer(dir, c.optimizer);
-  await writeMetrics(dir, c.metrics);
-  await writeLossPlot(dir, c.metrics, c.title);
-  await writeFileAtomic(join(dir, FILES.state), JSON.stringify(c.state, null, 2) + '\n');
+/** The state the checkpoint in `out` is at now, or undefined (none, or unreadable: it is replaced). */
+async function currentState(out: string): Promise<TrainerState | undefined> {
+  try {
+    return await readTrainerState(out);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The whole checkpoint, as one atomic unit (see the top of this file): checkpoint-<step>/ written complete
+ * beside the previous one, trainer_state.json switched to it by one rename, then the previous one deleted
+ * and the top-level model files (for `generate`) replaced by the new ones.
+ */
+export async function saveCheckpoint(out: string, c: Checkpoint): Promise<TrainerState> {
+  const previous = await currentState(out);
+  let name = `checkpoint-${c.state.step}`;
+  if (name === previous?.checkpoint?.dir) name += `-${process.pid}`;
+  const dir = join(out, name);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  const model = modelFolderFiles(c.config, c.decoder, c.tokenizerFiles);
+  const files: Record<string, string> = {};
+  try {
+    await rm(dir, { recursive: true, force: true }); // one the state never switched to
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    killPoint('mkdir');
+    for (const [file, data] of [...model, [FILES.optimizer, optimizerBytes(c.optimizer)] as const]) {
+      await writeDurable(join(tmp, file), data);
+      files[file] = sha256(data);
+      killPoint('file');
+    }
+    await syncDir(tmp);
+    killPoint('complete');
+    await rename(tmp, dir);
+    await syncDir(out);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e instanceof GlassError ? e : cannotWrite(dir, e);
+  }
+  killPoint('renamed');
+  await writeMetrics(out, c.metrics);
+  await writeLossPlot(out, c.metrics, c.title);
+  killPoint('metrics');
+  const state: TrainerState = { ...c.state, checkpoint: { dir: name, files } };
+  await writeFileAtomic(join(out, FILES.state), JSON.stringify(state, null, 2) + '\n');
+  await syncDir(out);
+  killPoint('switched');
+  // The new checkpoint is the one: the previous one goes, file by file.
+  const old = previous?.checkpoint ? join(out, previous.checkpoint.dir) : undefined;
+  if (old && existsSync(old)) {
+    for (const f of await readdir(old)) {
+      await rm(join(old, f), { recursive: true, force: true });
+      killPoint('delete');
+    }
+    await rm(old, { recursive: true, force: true });
+  } else if (previous) {
+    await rm(join(out, FILES.optimizer), { force: true }); // a checkpoint from before checkpoint folders
+  }
+  for (const file of model.keys()) {
+    await linkAtomic(join(dir, file), join(out, file));
+    killPoint('top');
+  }
+  return state;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -203,9 +484,17 @@ interface IdsMeta {
   count: number;
 }
 
+export interface Corpus {
+  ids: TokenIds;
+  sha256: string;
+  /** True when the ids were read from the cache rather than encoded. */
+  cached: boolean;
+  meta: IdsMeta;
+}
+
 /**
- * The corpus as ids: read from tokens.bin when tokens.json says it was made from the same text with the same
- * tokenizer, else encoded (once) and saved there.
+ * The corpus as ids: read from tokens.bin in `dir` when tokens.json says it was made from the same text with
+ * the same tokenizer, else encoded. Writes nothing (`saveCorpusCache` does, once the output folder is made).
  */
 export async function loadOrEncodeCorpus(
   dir: string,
@@ -214,7 +503,7 @@ export async function loadOrEncodeCorpus(
   tokenizer: Tokenizer,
   tokenizerKey: string,
   addBos: boolean,
-): Promise<{ ids: TokenIds; sha256: string; cached: boolean }> {
+): Promise<Corpus> {
   const textHash = sha256(text);
   const metaPath = join(dir, FILES.idsMeta);
   const binPath = join(dir, FILES.ids);
@@ -227,7 +516,7 @@ export async function loadOrEncodeCorpus(
         if (bytes.length === meta.count * width) {
           const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
           const ids = width === 2 ? new Uint16Array(buf) : new Uint32Array(buf);
-          return { ids, sha256: textHash, cached: true };
+          return { ids, sha256: textHash, cached: true, meta };
         }
       }
     } catch {
@@ -235,8 +524,6 @@ export async function loadOrEncodeCorpus(
     }
   }
   const ids = encodeCorpus(tokenizer, text, { addBos });
-  await mkdir(dir, { recursive: true });
-  await writeFileAtomic(binPath, new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
   const meta: IdsMeta = {
     version: 1,
     source: dataPath,
@@ -246,8 +533,17 @@ export async function loadOrEncodeCorpus(
     dtype: ids instanceof Uint16Array ? 'uint16' : 'uint32',
     count: ids.length,
   };
-  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2) + '\n');
-  return { ids, sha256: textHash, cached: false };
+  return { ids, sha256: textHash, cached: false, meta };
+}
+
+/** Saves an encoded corpus to tokens.bin + tokens.json in `dir` (nothing to do when it came from there). */
+export async function saveCorpusCache(dir: string, c: Corpus): Promise<void> {
+  if (c.cached) return;
+  await writeFileAtomic(
+    join(dir, FILES.ids),
+    new Uint8Array(c.ids.buffer, c.ids.byteOffset, c.ids.byteLength),
+  );
+  await writeFileAtomic(join(dir, FILES.idsMeta), JSON.stringify(c.meta, null, 2) + '\n');
 }
 
 /** A stable key for a set of tokenizer files (for the ids cache). */

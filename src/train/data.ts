@@ -73,14 +73,19 @@ export function stepSeed(seed: number, step: number, stream = 0): number {
   return h >>> 0;
 }
 
-/** `batch` windows of seqLen at uniformly random starts (the same starts for the same rng state). */
-export function randomBatch(ids: TokenIds, batch: number, seqLen: number, rng: Rng): Batch {
+/** Throws unless `ids` holds at least one window of seqLen tokens and its target. */
+export function checkEnoughTokens(ids: TokenIds, seqLen: number, what = 'the data'): void {
   if (ids.length < seqLen + 1) {
     throw new GlassError(
       'BAD_INPUT',
-      `the data has ${ids.length} tokens, too few for one window of ${seqLen} (+1 target); use a shorter --context or more text`,
+      `${what} has ${ids.length} tokens, too few for one window of ${seqLen} (+1 target); use a shorter --context or more text`,
     );
   }
+}
+
+/** `batch` windows of seqLen at uniformly random starts (the same starts for the same rng state). */
+export function randomBatch(ids: TokenIds, batch: number, seqLen: number, rng: Rng): Batch {
+  checkEnoughTokens(ids, seqLen);
   const inputs = new Int32Array(batch * seqLen);
   const targets = new Int32Array(batch * seqLen);
   const span = ids.length - seqLen; // starts 0..span-1 leave room for the last target

@@ -7,8 +7,10 @@ import type { Decoder } from '../models/decoder.js';
 import { GlassError } from '../util/errors.js';
 import {
   appendMetric,
+  checkpointDir,
   loadOptimizer,
   readMetrics,
+  removeLeftovers,
   saveCheckpoint,
   writeMetrics,
   type MetricRecord,
@@ -31,7 +33,7 @@ export interface RunSpec {
   options: TrainOptions;
   evalEvery: number;
   checkpointEvery: number;
-  /** Continue from the checkpoint in `dir` (its optimizer state and metrics). */
+  /** Continue from the checkpoint in `dir` (its optimizer state and metrics; see `openCheckpoint`). */
   resume?: TrainerState;
   source?: string;
   /** Aborting stops the run after the current step, with a checkpoint. */
@@ -61,8 +63,9 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
   let metrics: MetricRecord[] = [];
   let elapsed = 0;
   let tokensSeen = 0;
+  await removeLeftovers(spec.dir, spec.resume);
   if (spec.resume) {
-    await loadOptimizer(spec.dir, trainer.optimizer);
+    await loadOptimizer(checkpointDir(spec.dir, spec.resume), trainer.optimizer);
     if (trainer.optimizer.step !== spec.resume.step) {
       throw new GlassError(
         'BAD_FILE',
@@ -94,8 +97,9 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     lastTrainLoss: metrics.at(-1)?.train_loss,
     lastValLoss: [...metrics].reverse().find((m) => m.val_loss !== undefined)?.val_loss,
   });
+  let saved = spec.resume;
   const checkpoint = async () => {
-    await saveCheckpoint(spec.dir, {
+    saved = await saveCheckpoint(spec.dir, {
       config: spec.config,
       decoder: spec.decoder,
       tokenizerFiles: spec.tokenizerFiles,
@@ -108,7 +112,10 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
   };
 
   spec.onStart?.(trainer.step);
-  let avgStep = 0;
+  // Throughput over the last few steps of wall time (the step, its evaluation, log and checkpoint): one
+  // step's own time alone swings with the JIT and the GC, and the last one read far too high.
+  const window: Array<{ tokens: number; seconds: number }> = [];
+  let iterationStart = performance.now();
   let stopped = false;
   let lastSaved = spec.resume ? trainer.step : -1;
   while (trainer.step < o.steps) {
@@ -124,7 +131,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
       train_loss: r.loss,
       lr: r.lr,
       grad_norm: r.gradNorm,
-      tokens_per_s: r.tokens / r.seconds,
+      tokens_per_s: 0, // set below, once this step's evaluation and log are done
       elapsed_s: elapsed,
     };
     if (!Number.isFinite(r.loss)) {
@@ -134,16 +141,23 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
       const val = trainer.evaluate();
       if (Number.isFinite(val)) rec.val_loss = val;
     }
+    const now = performance.now();
+    window.push({ tokens: r.tokens, seconds: (now - iterationStart) / 1000 });
+    if (window.length > 10) window.shift();
+    const windowTokens = window.reduce((a, w) => a + w.tokens, 0);
+    const windowSeconds = window.reduce((a, w) => a + w.seconds, 0);
+    rec.tokens_per_s = windowTokens / windowSeconds;
     metrics.push(rec);
     await appendMetric(spec.dir, rec);
-    avgStep = avgStep === 0 ? r.seconds : 0.9 * avgStep + 0.1 * r.seconds;
-    spec.onStep?.(rec, { totalSteps: o.steps, etaSeconds: avgStep * (o.steps - r.step), tokensSeen });
+    const secondsPerStep = windowSeconds / window.length;
+    spec.onStep?.(rec, { totalSteps: o.steps, etaSeconds: secondsPerStep * (o.steps - r.step), tokensSeen });
     if (r.step % spec.checkpointEvery === 0 && r.step < o.steps) {
       await checkpoint();
       lastSaved = r.step;
     }
     await yieldToEventLoop(); // lets a Ctrl-C (SIGINT) through between steps
+    iterationStart = now;
   }
   if (lastSaved !== trainer.step) await checkpoint();
-  return { state: state(), metrics, stopped, model };
+  return { state: saved ?? state(), metrics, stopped, model };
 }

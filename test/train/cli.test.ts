@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +68,7 @@ test('train → an HF GPT-2 folder that generate and eval load; fresh runs refus
       'config.json',
       'model.safetensors',
       'tokenizer.json',
-      'optimizer.safetensors',
+      'checkpoint-12/optimizer.safetensors',
       'metrics.jsonl',
       'loss.svg',
       'trainer_state.json',
@@ -114,6 +114,13 @@ test('train → an HF GPT-2 folder that generate and eval load; fresh runs refus
     assert.equal(again.stderr.trim().split('\n').length, 1);
     const none = glasslm('train', '--data', data, '--out', join(dir, 'nothing'), '--resume');
     assert.match(none.stderr.trim(), /^glasslm: .*no checkpoint to resume/);
+    // A resume that has nothing to do says so instead of exiting 0 in silence.
+    const past = glasslm('train', '--out', out, '--resume', '--steps', '10');
+    assert.equal(past.code, 2);
+    assert.equal(
+      past.stderr.trim(),
+      `glasslm: ${out}: the run is already at step 12, past --steps 10; nothing to do — pass --steps above 12 to train further`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -158,9 +165,13 @@ test('Ctrl-C stops training cleanly with a checkpoint; --resume continues to the
     child.kill('SIGINT');
     child.kill('SIGINT');
     const code = await exited;
-    assert.equal(code, 0, stderr);
+    assert.equal(code, 130, stderr); // the conventional exit code of Ctrl-C, after the checkpoint is saved
     const m = /stopped at step (\d+)/.exec(stderr);
     assert.ok(m, stderr);
+    assert.match(
+      stderr,
+      new RegExp(`interrupted \\(SIGINT\\) at step ${m[1]}, checkpoint saved; exit code 130`),
+    );
     const state = JSON.parse(await readFile(join(out, 'trainer_state.json'), 'utf8'));
     assert.equal(state.step, Number(m[1]));
     const r = glasslm('train', '--out', out, '--resume', '--steps', String(state.step + 2));
@@ -211,6 +222,50 @@ test('finetune stories260K (llama2.c) → an HF Llama folder with tokenizer.mode
     assert.match(g.stdout, /^Once upon a time, there was/);
     const e = glasslm('eval', '--model', out, '--data', data);
     assert.equal(e.code, 0, e.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('train/finetune never lose work: --out may not be the model read, bad data leaves nothing behind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'glasslm-cli-safe-'));
+  try {
+    const model = join(dir, 'model');
+    await mkdir(model);
+    await writeFile(join(model, 'config.json'), '{"model_type":"gpt2"}');
+    await writeFile(join(model, 'model.safetensors'), 'weights');
+    const data = join(dir, 'corpus.txt');
+    await writeFile(data, CORPUS);
+    const same = glasslm('finetune', '--model', model, '--data', data, '--out', model, '--force');
+    assert.equal(same.code, 2);
+    assert.match(
+      same.stderr.trim(),
+      /^glasslm: --out .*model would write over .*model, which this command reads/,
+    );
+    assert.equal(await readFile(join(model, 'model.safetensors'), 'utf8'), 'weights');
+
+    const empty = join(dir, 'empty.txt');
+    await writeFile(empty, '');
+    const e = glasslm('train', '--data', empty, '--out', join(dir, 'new'), ...TINY);
+    assert.equal(e.stderr.trim(), `glasslm: ${empty} is empty: there is nothing to train on`);
+    assert.ok(!existsSync(join(dir, 'new')), 'no output folder for a failed run');
+    // Too little text is found after tokenizing; the (empty) folder given is left as it was.
+    const short = join(dir, 'short.txt');
+    await writeFile(short, 'a few words');
+    await mkdir(join(dir, 'given'));
+    const s = glasslm('train', '--data', short, '--out', join(dir, 'given'), ...TINY);
+    assert.equal(s.code, 2);
+    assert.match(
+      s.stderr,
+      /glasslm: .*short\.txt \(training part\) has \d+ tokens, too few for one window of 32/,
+    );
+    assert.deepEqual(await readdir(join(dir, 'given')), []);
+
+    const help = glasslm('train', '--help');
+    assert.match(
+      help.stdout.replace(/\s+/g, ' '),
+      /--force write into a non-empty --out that is not a glasslm output folder/,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
