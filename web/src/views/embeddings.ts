@@ -1,6 +1,7 @@
 // 2 — embeddings (heatmap rows + a PCA of word vectors) and 3 — positional encoding.
 import { actions } from '../actions.js';
-import { lineChart, scatter, type ScatterPoint } from '../charts.js';
+import { scaleLinear } from 'd3';
+import { colorLegend, lineChart, scatter, type ScatterPoint } from '../charts.js';
 import { CYCLIC, DIVERGING, SERIES } from '../colors.js';
 import { byId, fmt, hideTip, showTip, showToken, widthOf } from '../dom.js';
 import { canvasHeatmap } from '../heatmap.js';
@@ -46,6 +47,16 @@ export function renderEmbeddings(): void {
     onLeave: hideTip,
     onClickRow: (r) => actions.setFocus(r),
   });
+  box.append(divergingLegend(m, 'value of one coordinate (blue < 0 < red)'));
+}
+
+/** The legend of a heatmap painted on the diverging scale, symmetric around 0. */
+function divergingLegend(m: number, title: string): HTMLElement {
+  return colorLegend({
+    lut: DIVERGING,
+    scale: scaleLinear().domain([-m, m]).range([0, 1]),
+    title,
+  });
 }
 
 export function renderPca(): void {
@@ -62,24 +73,38 @@ export function renderPca(): void {
     vecs.push(v);
     pts.push({ label: showToken(t.text), color: '#1c7ed6', kind: 'prompt' });
   });
+  const averaged: string[] = [];
   for (const w of state.words) {
     vecs.push(w.vector);
-    pts.push({ label: w.word, color: '#e8590c', kind: 'word' });
+    const split = w.tokens.length > 1;
+    const pieces = w.tokens.map((t) => showToken(t.text)).join(' + ');
+    if (split) averaged.push(`${w.word} = mean of ${w.tokens.length} tokens (${pieces})`);
+    pts.push({
+      label: w.word,
+      color: '#e8590c',
+      kind: 'word',
+      ring: split,
+      title: split
+        ? `${w.word}: the mean of its ${w.tokens.length} tokens ${pieces}`
+        : `${w.word} (${pieces})`,
+    });
   }
   if (vecs.length < 3) {
-    box.textContent = 'Add a few words to see where they lie.';
+    box.textContent = 'Add a few words, or pick a set of them above, to see where they lie.';
     return;
   }
   const p = pca2(vecs);
   const width = widthOf(box);
+  const caption =
+    `PC1 ${(p.explained[0] * 100).toFixed(0)}% · PC2 ${(p.explained[1] * 100).toFixed(0)}% of the variance · ` +
+    'blue: the prompt’s tokens, orange: words you added · ␣ is a space the token starts with' +
+    (averaged.length
+      ? ` · a ring is a word the tokenizer splits: its point is the mean of its tokens’ vectors: ${averaged.join('; ')}`
+      : '');
   scatter(
     box,
     pts.map((q, i) => ({ ...q, x: p.points[i][0], y: p.points[i][1] })),
-    {
-      width,
-      height: Math.min(420, Math.max(260, width * 0.55)),
-      caption: `PC1 ${(p.explained[0] * 100).toFixed(0)}% · PC2 ${(p.explained[1] * 100).toFixed(0)}% of the variance · blue: prompt tokens, orange: added words`,
-    },
+    { width, height: Math.min(420, Math.max(260, width * 0.55)), caption, first: 'word' },
   );
 }
 
@@ -114,6 +139,7 @@ export function renderPositions(): void {
       onLeave: hideTip,
       onClickRow: (r) => actions.setFocus(r),
     });
+    box.append(divergingLegend(m, 'value of one coordinate (blue < 0 < red)'));
     // Learned positions: how alike the focused position's vector is to every other one.
     const f = Math.min(focusOrLast(state), rows.length - 1);
     byId('pos-chart-title').textContent = `cosine similarity of position ${f}'s vector to each position`;
@@ -150,6 +176,13 @@ export function renderPositions(): void {
       onLeave: hideTip,
       onClickRow: (r) => actions.setFocus(r),
     });
+    box.append(
+      colorLegend({
+        lut: CYCLIC,
+        scale: scaleLinear().domain([-Math.PI, Math.PI]).range([0, 1]),
+        title: 'rotation angle, radians (the colours wrap around: −π and π are the same turn)',
+      }),
+    );
     // The rotations as waves: cos(angle) of a few pairs over the positions, fast to slow.
     const half = rope.angles[0]?.length ?? 0;
     const n = Math.min(half, 5);
