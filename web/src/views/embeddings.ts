@@ -3,7 +3,7 @@ import { actions } from '../actions.js';
 import { scaleLinear } from 'd3';
 import { colorLegend, lineChart, scatter, type ScatterPoint } from '../charts.js';
 import { CYCLIC, DIVERGING, SERIES } from '../colors.js';
-import { byId, fmt, hideTip, showTip, showToken, widthOf } from '../dom.js';
+import { byId, fmt, h, hideTip, showTip, showToken, widthOf } from '../dom.js';
 import { canvasHeatmap } from '../heatmap.js';
 import { cosine, pca2 } from '../pca.js';
 import { focusOrLast, state } from '../state.js';
@@ -155,13 +155,21 @@ export function renderPositions(): void {
     );
   } else if (e.rope) {
     const rope = e.rope;
-    explain.textContent =
-      `Rotary positions (RoPE, θ = ${rope.theta}, ${rope.style} pairs): nothing is added to the vector; inside attention each pair ` +
-      `of query/key coordinates is rotated by position × θ^(−2i/d). Fast pairs (left) wrap around quickly, slow ones (right) ` +
-      `barely turn, so q·k depends on how far apart two tokens are. Colour = rotation angle.`;
+    explain.replaceChildren(
+      h('dfn', { 'data-term': 'RoPE', text: 'Rotary positions (RoPE)' }),
+      `: nothing is added to the vector. Inside attention the query and key vectors are cut into pairs of numbers ` +
+        `(${rope.style} pairs), and each pair is turned like a clock hand by an angle that grows with the position: ` +
+        `pair i turns by position × θ^(−2i/d) radians. `,
+      h('dfn', { 'data-term': 'RoPE θ', text: `θ (theta, here ${rope.theta})` }),
+      ` is the base of those speeds: the larger θ, the slower the slow pairs turn, and the longer the distances they ` +
+        `can tell apart. Fast pairs (left columns) wrap around quickly, slow ones (right) barely turn, so the ` +
+        `product of a query and a key depends on how far apart the two tokens are. Colour = rotation angle.`,
+    );
     canvasHeatmap(box, {
       rows: rope.angles,
       labels: rope.angles.map((_, i) => `pos ${i}`),
+      colLabels: (rope.angles[0] ?? []).map((_, i) => `pair ${i}`),
+      corner: 'position ↓',
       lut: CYCLIC,
       scale: (v) => (v + Math.PI) / (2 * Math.PI),
       width: widthOf(box),
