@@ -166,6 +166,11 @@ async function runPrompt(prompt: string): Promise<void> {
   try {
     const topK = Math.max(1, Math.min(50, Number(byId<HTMLInputElement>('topk').value) || 10));
     const { count } = await api.tokenize(prompt);
+    const room = state.model?.contextLength ?? Infinity;
+    if (count > room)
+      throw new Error(
+        `This prompt is ${count} tokens; the model reads at most ${room} at once (its context length). Shorten it and Run again.`,
+      );
     setStatus(`running ${count} tokens through the model…`);
     const t0 = performance.now();
     const tr = await api.trace(prompt, {

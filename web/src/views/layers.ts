@@ -13,7 +13,9 @@ export function renderLayers(): void {
   const T = tr.tokens.length;
   const mean = byId<HTMLInputElement>('layers-mean').checked;
   const t = Math.min(focusOrLast(state), T - 1);
-  byId('layers-target').textContent = mean ? 'average prompt token' : `#${t} ${showToken(tr.tokens[t].text)}`;
+  byId('layers-target').textContent = mean
+    ? 'average prompt token'
+    : `token #${t} “${showToken(tr.tokens[t].text)}”`;
   const pick = (xs: number[]) => (mean ? xs.reduce((a, b) => a + b, 0) / (xs.length || 1) : xs[t]);
   const labels = tr.layers.map((l) => `L${l.layer}`);
   const resid = byId('chart-resid');

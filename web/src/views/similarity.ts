@@ -102,6 +102,10 @@ function pairHeatmap(box: HTMLElement, x: SimilarityExplanation): void {
     readout.textContent = text;
     showTip(ev, text);
   };
+  const focusA = (i: number) => {
+    state.simFocus = { side: 'a', index: i };
+    renderSimilarity();
+  };
   const focusRow = state.simFocus?.side === 'a' ? state.simFocus.index : null;
   const focusCol = state.simFocus?.side === 'b' ? state.simFocus.index : null;
   if (Math.max(A.length, B.length) > SVG_MAX_TOKENS) {
@@ -118,33 +122,25 @@ function pairHeatmap(box: HTMLElement, x: SimilarityExplanation): void {
       focusRow,
       onHover: tip,
       onLeave: hideTip,
-      onClickRow: (r) => {
-        state.simFocus = { side: 'a', index: r };
-        renderSimilarity();
-      },
+      onClickRow: focusA,
     });
-    box.append(legend(max, 'a pair’s term'));
-    return;
-  }
-  svgMatrix(box, {
-    rowLabels: A.map(label),
-    colLabels: B.map(label),
-    fill: (i, j) => lutCss(DIVERGING, divergeT(M[i][j], max)),
-    width: widthOf(box, 240),
-    maxHeight: 540,
-    minCell: 8,
-    svgClass: 'att-svg sim-svg',
-    rowClass: (i) => (A[i].special ? ' special' : ''),
-    colClass: (j) => (B[j].special ? ' special' : ''),
-    focusRow,
-    focusCol,
-    onHover: tip,
-    onLeave: hideTip,
-    onClickCell: (i) => {
-      state.simFocus = { side: 'a', index: i };
-      renderSimilarity();
-    },
-  });
+  } else
+    svgMatrix(box, {
+      rowLabels: A.map(label),
+      colLabels: B.map(label),
+      fill: (i, j) => lutCss(DIVERGING, divergeT(M[i][j], max)),
+      width: widthOf(box, 240),
+      maxHeight: 540,
+      minCell: 8,
+      svgClass: 'att-svg sim-svg',
+      rowClass: (i) => (A[i].special ? ' special' : ''),
+      colClass: (j) => (B[j].special ? ' special' : ''),
+      focusRow,
+      focusCol,
+      onHover: tip,
+      onLeave: hideTip,
+      onClickCell: focusA,
+    });
   box.append(legend(max, 'a pair’s term'));
 }
 
