@@ -343,6 +343,7 @@ async function walk(
   await checkInside(page, '#att-heatmap .att-scroll', 'text.row-label', N);
   await checkInside(page, '#att-heatmap .att-scroll', 'text.col-label', 0);
   await checkLegend(page, '#att-heatmap');
+  await checkInside(page, '#att-lines .lines-scroll', 'text', 2 * N);
   // Focus the last prompt token: its row is outlined, lines drawn from it.
   await page.click(`#tokens .tok[data-index="${T - 1}"]`);
   assert.ok((await count(page, '#att-lines line')) > 0, 'attention lines from the focused token');
@@ -456,6 +457,7 @@ async function errorsAndStaleResults(page: Page, model: TraceModelInfo): Promise
   const sim = (await page.textContent('#sim-model')) ?? '';
   assert.doesNotMatch(sim, /on this server/);
   assert.match(sim, /loaded into this page is a text generator.*embedding model.*glasslm serve/);
+  await stageShots(page, 'explorer-in-page-engine', ['sec-similarity']);
 }
 
 /** A saved trace opened in the page from disk (file://), with no server at all. */

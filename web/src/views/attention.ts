@@ -131,7 +131,8 @@ function attentionLegend(): HTMLElement {
 function renderLines(box: HTMLElement, M: number[][], names: string[]): void {
   const N = M.length;
   const W = Math.max(260, Math.min(520, widthOf(box, 260)));
-  const rh = 18;
+  // Rows as tall as they can be while all of them fit the box (540 px) without scrolling, 12 to 18 px.
+  const rh = Math.max(12, Math.min(18, Math.floor(530 / Math.max(1, N))));
   const colW = Math.min(120, W * 0.32);
   const leftX = colW;
   const rightX = W - colW;
