@@ -104,7 +104,7 @@ export function renderPca(): void {
   scatter(
     box,
     pts.map((q, i) => ({ ...q, x: p.points[i][0], y: p.points[i][1] })),
-    { width, height: Math.min(420, Math.max(260, width * 0.55)), caption, first: 'word' },
+    { width, height: Math.min(420, Math.max(340, width * 0.55)), caption, first: 'word' },
   );
 }
 
