@@ -14,7 +14,7 @@ import type { SentenceEmbedder } from '../../src/embed/embedder.js';
 import { loadEmbedder } from '../../src/embed/load.js';
 import { loadModel } from '../../src/models/load.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
-import type { Trace } from '../../src/trace/schema.js';
+import type { Trace, TraceModelInfo } from '../../src/trace/schema.js';
 import { ensureBertFixture } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
 
@@ -23,6 +23,7 @@ const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
 const WEB_DIST = join(ROOT, 'web/dist');
 const CHROMIUM = '/usr/bin/chromium';
 const STORIES = join(ROOT, '../shared/models/stories260K-llama2c/stories260K.bin');
+const TOK = join(ROOT, '../shared/models/stories260K-llama2c/tok512.bin');
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -103,10 +104,35 @@ async function waitCount(page: Page, sel: string, n: number, timeout = 30_000): 
   );
 }
 
+/** What the window shows now (e.g. an error where the user is looking). */
 async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
+
+/**
+ * Each stage of the page on its own, as a person scrolling down sees it:
+ * test/e2e/artifacts/<name>-<stage>.png (full-page shots are slow: a few stages' cards instead).
+ */
+async function stageShots(page: Page, name: string, stages = STAGES): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const id of stages) {
+    const card = page.locator(`#${id}`);
+    if (await card.isHidden()) continue;
+    await card.screenshot({ path: join(ARTIFACTS, `${name}-${id.replace(/^sec-/, '')}.png`) });
+  }
+}
+
+const STAGES = [
+  'sec-tokens',
+  'sec-embeddings',
+  'sec-positions',
+  'sec-attention',
+  'sec-context',
+  'sec-layers',
+  'sec-output',
+  'sec-similarity',
+];
 
 async function tokenCount(server: RunningServer, text: string): Promise<number> {
   const r = await fetch(new URL('api/tokenize', server.url), {
@@ -117,27 +143,178 @@ async function tokenCount(server: RunningServer, text: string): Promise<number> 
   return ((await r.json()) as { count: number }).count;
 }
 
-/** The main walk through the page: run, next ×2, an attention head, and (wide) everything else. */
+/** How many tokens each word is split into by the server's tokenizer (its PCA point averages them). */
+async function wordPieces(server: RunningServer, words: string[]): Promise<number[]> {
+  const r = await fetch(new URL('api/embeddings', server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ words }),
+  });
+  return ((await r.json()) as { words: Array<{ tokens: unknown[] }> }).words.map((w) => w.tokens.length);
+}
+
+/** Each stage opens with what it does, what to look at and one thing to try, in plain words. */
+async function checkIntros(page: Page): Promise<void> {
+  for (const id of STAGES) {
+    const card = page.locator(`#${id}`);
+    if (await card.isHidden()) continue;
+    for (const part of ['what', 'look', 'try']) {
+      const text = (await card.locator(`.intro .intro-${part}`).textContent()) ?? '';
+      assert.ok(text.trim().length > 30, `#${id}: its introduction says ${part}: ${JSON.stringify(text)}`);
+    }
+  }
+}
+
+/** A term is explained where it appears: its <dfn> sits in a sentence that goes on to say what it is. */
+async function checkTerm(page: Page, stage: string, term: string): Promise<void> {
+  const dfn = page.locator(`#${stage} dfn[data-term="${term}"]`);
+  assert.equal(await dfn.count(), 1, `"${term}" is defined in #${stage}`);
+  assert.ok(await dfn.isVisible(), `"${term}" is visible in #${stage}`);
+  const around = await dfn.evaluate((e) => e.parentElement?.textContent ?? '');
+  const own = (await dfn.textContent()) ?? '';
+  assert.ok(
+    around.length > own.length + 60,
+    `"${term}" comes with its explanation: ${JSON.stringify(around)}`,
+  );
+}
+
+/** A colour scale with a bar and numbers on it under the heatmap in `box`. */
+async function checkLegend(page: Page, box: string): Promise<void> {
+  const legend = page.locator(`${box} .color-legend`).first();
+  assert.ok(await legend.isVisible(), `${box} has a colour legend`);
+  assert.ok(
+    ((await legend.getAttribute('data-title')) ?? '').length > 5,
+    `${box}'s legend says what colour means`,
+  );
+  assert.ok((await legend.locator('.tick text').count()) >= 2, `${box}'s legend has values on it`);
+  assert.ok((await legend.locator('stop').count()) >= 2, `${box}'s legend has a colour bar`);
+}
+
+interface Rect {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** The boxes of everything matching `sel` inside `container`, and the container's visible box. */
+async function boxes(page: Page, container: string, sel: string): Promise<{ outer: Rect; inner: Rect[] }> {
+  // No named functions in here: tsx would wrap them in a helper the page does not have.
+  return page
+    .locator(container)
+    .first()
+    .evaluate((c, s) => {
+      const inner = Array.from(c.querySelectorAll(s))
+        .filter((e) => e.getAttribute('display') !== 'none')
+        .map((e) => e.getBoundingClientRect())
+        .filter((b) => b.right > b.left)
+        .map((b) => ({ left: b.left, top: b.top, right: b.right, bottom: b.bottom }));
+      // The visible area: the client box (without scroll bars) when the container scrolls.
+      const o = c.getBoundingClientRect();
+      return {
+        outer: {
+          left: o.left + c.clientLeft,
+          top: o.top + c.clientTop,
+          right: o.left + c.clientLeft + (c.clientWidth || o.width),
+          bottom: o.top + c.clientTop + (c.clientHeight || o.height),
+        },
+        inner,
+      };
+    }, sel);
+}
+
+/** Nothing matching `sel` is cut off by `container` (its box lies inside the container's visible box). */
+async function checkInside(page: Page, container: string, sel: string, min = 1): Promise<void> {
+  const { outer, inner } = await boxes(page, container, sel);
+  assert.ok(inner.length >= min, `${container} ${sel}: ${inner.length} found`);
+  for (const b of inner) {
+    const inside =
+      b.left >= outer.left - 1 &&
+      b.top >= outer.top - 1 &&
+      b.right <= outer.right + 1 &&
+      b.bottom <= outer.bottom + 1;
+    assert.ok(inside, `${container} clips ${sel} at ${JSON.stringify(b)} (visible ${JSON.stringify(outer)})`);
+  }
+}
+
+/** The PCA's labels: none on top of another, all inside the plot. */
+async function checkPcaLabels(page: Page): Promise<void> {
+  await checkInside(page, '#pca svg', '.pt text', 3);
+  const { inner } = await boxes(page, '#pca svg', '.pt text');
+  for (let i = 0; i < inner.length; i++)
+    for (let j = i + 1; j < inner.length; j++) {
+      const a = inner[i];
+      const b = inner[j];
+      const ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      assert.ok(ox <= 1 || oy <= 1, `PCA labels overlap: ${JSON.stringify(a)} and ${JSON.stringify(b)}`);
+    }
+}
+
+/** An error shows right under the control that caused it, on screen (not somewhere far above). */
+async function checkErrorBeside(page: Page, error: string, control: string, says: RegExp): Promise<void> {
+  await page.waitForSelector(`${error}:not([hidden])`);
+  assert.match((await page.textContent(error)) ?? '', says);
+  const e = (await page.locator(error).boundingBox())!;
+  const c = (await page.locator(control).boundingBox())!;
+  const gap = e.y - (c.y + c.height);
+  assert.ok(gap >= -1 && gap < 40, `${error} is ${gap}px under ${control}`);
+  const vh = page.viewportSize()!.height;
+  const top = await page.locator(error).evaluate((el) => el.getBoundingClientRect().top);
+  assert.ok(top >= 0 && top + e.height <= vh, `${error} is on screen (top ${top}px of ${vh}px)`);
+}
+
+/** The main walk through the page: run, next ×2, an attention head, and (full) everything else. */
 async function walk(
   server: RunningServer,
   name: string,
   width: number,
   prompt: string,
   full: boolean,
+  stages = STAGES,
 ): Promise<string | null> {
   const { page, errors } = await openPage(server.url, width, 800);
   const T = await tokenCount(server, prompt);
+  const model = (await (await fetch(new URL('api/model', server.url))).json()) as TraceModelInfo;
   await page.fill('#prompt', prompt);
   await page.click('#run');
   await waitCount(page, '#tokens .tok', T);
   assert.equal(await count(page, '#tokens .tok.gen'), 0);
   assert.ok((await page.locator('#bars .bar').count()) > 0, 'probability bars');
-  assert.ok((await page.locator('#lens tbody tr').count()) >= 2, 'logit lens rows');
   assert.ok(await page.locator('#emb-heatmap canvas').isVisible(), 'embedding heatmap');
   assert.ok(await page.locator('#pos-heatmap canvas').isVisible(), 'positional heatmap');
   // No embedding model on this server: the similarity panel says how to load one.
-  assert.match((await page.textContent('#sim-model')) ?? '', /No embedding model.*--embedder/);
+  assert.match((await page.textContent('#sim-model')) ?? '', /No embedding model on this server.*--embedder/);
   assert.ok(await page.locator('#sim-run').isDisabled());
+  // Only the prompt's tokens on the PCA: no words the user did not add.
+  assert.equal(await count(page, '#pca .pt-word'), 0, 'no words on the PCA before the user adds some');
+
+  // Every heatmap says what its colours mean; the head norms are labelled by head; the residual
+  // stream's "entering" and "leaving" lines have different colours.
+  for (const box of ['#emb-heatmap', '#pos-heatmap', '#att-heatmap', '#chart-heads', '#lens-legend'])
+    await checkLegend(page, box);
+  const headCols = await page.locator('#chart-heads .heat-col').allTextContents();
+  assert.equal(headCols[0], 'h0', 'head labels over the head-norm heatmap');
+  if (width >= 1000) assert.equal(headCols.length, model.nHeads, 'one label per head');
+  const strokes = await page
+    .locator('#chart-resid path[stroke-width="2"]')
+    .evaluateAll((ps) => ps.map((p) => p.getAttribute('stroke')));
+  assert.equal(strokes.length, 2);
+  assert.notEqual(strokes[0], strokes[1], 'entering and leaving drawn in different colours');
+  await checkIntros(page);
+  await checkTerm(page, 'sec-layers', 'residual stream');
+  await checkTerm(page, 'sec-output', 'logit lens');
+  if (model.positional !== 'learned') await checkTerm(page, 'sec-positions', 'RoPE θ');
+
+  // The logit lens: one row per layer, then the output, which equals the last layer's (and says why).
+  const lensRows = page.locator('#lens tbody tr');
+  assert.equal(await lensRows.count(), model.nLayers + 1);
+  const cells = (i: number) => lensRows.nth(i).locator('.lens-tok').allTextContents();
+  assert.deepEqual(await cells(model.nLayers), await cells(model.nLayers - 1), 'output row = last layer row');
+  assert.match(
+    (await page.textContent('#lens-note')) ?? '',
+    /final norm and the output head applied to the last layer/,
+  );
 
   // "next" twice: the response grows by one token each time, and so does the attention matrix.
   const before = (await page.textContent('#response')) ?? '';
@@ -161,18 +338,40 @@ async function walk(
   assert.equal(await page.inputValue('#head'), '1');
   await waitCount(page, '#att-heatmap rect.cell', N * N);
   assert.equal(await page.getAttribute('#att-heatmap', 'data-n'), String(N));
+  // Nothing of the query×key matrix is cut off by its box: every cell and every label is inside.
+  await checkInside(page, '#att-heatmap .att-scroll', 'rect.cell', N * N);
+  await checkInside(page, '#att-heatmap .att-scroll', 'text.row-label', N);
+  await checkInside(page, '#att-heatmap .att-scroll', 'text.col-label', 0);
+  await checkLegend(page, '#att-heatmap');
+  await checkInside(page, '#att-lines .lines-scroll', 'text', 2 * N);
   // Focus the last prompt token: its row is outlined, lines drawn from it.
   await page.click(`#tokens .tok[data-index="${T - 1}"]`);
   assert.ok((await count(page, '#att-lines line')) > 0, 'attention lines from the focused token');
   // Causal: row i shows i + 1 visible cells, the rest masked.
   assert.equal(await count(page, '#att-heatmap rect.cell:not(.masked)'), (N * (N + 1)) / 2);
 
+  // A generated token's logit lens: traced on demand, its own rows and output.
+  await page.click(`#tokens .tok[data-index="${T + 1}"]`);
+  await page.waitForFunction(() =>
+    /\(generated\)/.test(document.querySelector('#lens-where')?.textContent ?? ''),
+  );
+  await waitCount(page, '#lens tbody tr', model.nLayers + 1);
+  assert.match((await page.textContent('#lens-note')) ?? '', /generated token/);
+
   if (full) {
-    // PCA: the default words arrive; add one more.
+    // PCA: a preset set of words, then one more; a word split into several tokens is a ring, and said so.
+    const motion = ['bound', 'jump', 'leap', 'hop', 'skip'];
+    await page.click('button.preset[data-words^="bound"]');
     await page.waitForFunction(() => document.querySelectorAll('#pca .pt-word').length >= 5);
     await page.fill('#pca-word', 'run');
     await page.click('#pca-add');
     await page.waitForFunction(() => document.querySelectorAll('#pca .pt-word').length >= 6);
+    const split = (await wordPieces(server, [...motion, 'run'])).filter((n) => n > 1).length;
+    assert.equal(await count(page, '#pca .pt-word.pt-ring'), split, 'each split word drawn as a ring');
+    const caption = (await page.textContent('#pca .caption')) ?? '';
+    assert.match(caption, /␣ is a space/);
+    if (split) assert.match(caption, /mean of \d+ tokens/);
+    await checkPcaLabels(page);
     // Context: the same word in two prompts, one cosine per stage.
     await page.click('#ctx-run');
     await page.waitForSelector('#ctx-chart svg path');
@@ -191,9 +390,12 @@ async function walk(
         document.querySelectorAll('#tokens .tok.gen').length >= 4,
     );
     await page.click('#tokens .tok.gen >> nth=-1');
+  } else {
+    await page.click('button.preset[data-words^="cat"]');
+    await page.waitForFunction(() => document.querySelectorAll('#pca .pt-word').length >= 5);
+    await checkPcaLabels(page);
   }
-  await page.locator('#sec-attention').scrollIntoViewIfNeeded();
-  await shot(page, name);
+  await stageShots(page, name, stages);
   if (width <= 420) {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `no sideways scrolling of the page at ${width}px (overflow ${overflow}px)`);
@@ -209,10 +411,53 @@ async function walk(
     const tr = JSON.parse(readFileSync(saved, 'utf8')) as Trace;
     assert.equal(tr.tokens.length, T);
     assert.ok(tr.steps.length >= 4, 'the saved trace carries the generated steps');
+    await errorsAndStaleResults(page, model);
   }
   assert.deepEqual(errors, [], 'no console errors');
   await page.context().close();
   return saved;
+}
+
+/**
+ * Errors appear beside the control that caused them, on screen, and what they make stale goes: a word
+ * missing from the prompts clears the old comparison; a prompt longer than the context clears the old
+ * trace. Then a model loaded into the page: the similarity panel says the in-page engine has no
+ * embedding model (not "this server").
+ */
+async function errorsAndStaleResults(page: Page, model: TraceModelInfo): Promise<void> {
+  await page.locator('#sec-context').scrollIntoViewIfNeeded();
+  assert.ok(await page.locator('#ctx-chart svg').isVisible(), 'a comparison is shown');
+  await page.fill('#ctx-word', 'zebra');
+  await page.click('#ctx-run');
+  await checkErrorBeside(page, '#ctx-error', '#ctx-form', /"zebra" does not occur in prompt A/);
+  assert.equal(await count(page, '#ctx-chart svg'), 0, 'the old comparison is cleared');
+  assert.ok(await page.locator('#error').isHidden(), 'no error at the top of the page');
+  await shot(page, 'explorer-error-context');
+
+  const tooLong = 'the little bird sang '.repeat(Math.ceil(model.contextLength / 3));
+  await page.fill('#prompt', tooLong);
+  await page.click('#run');
+  await checkErrorBeside(
+    page,
+    '#error',
+    '#prompt-form',
+    new RegExp(`This prompt is \\d+ tokens; the model reads at most ${model.contextLength} at once`),
+  );
+  assert.ok(await page.locator('#stages').isHidden(), "the previous prompt's trace is cleared");
+  await shot(page, 'explorer-error-prompt');
+
+  await page.setInputFiles('#load-model', [STORIES, TOK]);
+  await page.waitForFunction(
+    () => document.querySelector('#engine')?.getAttribute('data-engine') === 'local',
+    null,
+    {
+      timeout: 60_000,
+    },
+  );
+  const sim = (await page.textContent('#sim-model')) ?? '';
+  assert.doesNotMatch(sim, /on this server/);
+  assert.match(sim, /loaded into this page is a text generator.*embedding model.*glasslm serve/);
+  await stageShots(page, 'explorer-in-page-engine', ['sec-similarity']);
 }
 
 /** A saved trace opened in the page from disk (file://), with no server at all. */
@@ -227,12 +472,16 @@ async function viewOffline(saved: string, name: string): Promise<void> {
   await waitCount(page, '#tokens .tok', N);
   await waitCount(page, '#att-heatmap rect.cell', N * N);
   assert.ok(await page.locator('#next').isDisabled(), 'no generating without a server');
-  await shot(page, name);
+  // A generated token's lens needs the model: the page says so instead of showing another token's.
+  await page.click('#tokens .tok.gen >> nth=0');
+  assert.equal(await count(page, '#lens tbody tr'), 0);
+  assert.match((await page.textContent('#lens-note')) ?? '', /needs the model that made it/);
+  await stageShots(page, name, ['sec-output']);
   assert.deepEqual(errors, [], 'no console errors');
   await page.context().close();
 }
 
-test('explorer with stories260K (Llama, RoPE): run, next, heads, PCA, context, generate, save, view offline', async (t) => {
+test('explorer with stories260K (Llama, RoPE): run, next, heads, PCA, context, generate, save, errors, view offline', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   if (!existsSync(STORIES)) return t.skip(`${STORIES} is absent`);
   ensureWebBuilt();
@@ -244,14 +493,14 @@ test('explorer with stories260K (Llama, RoPE): run, next, heads, PCA, context, g
   try {
     const prompt = 'Once upon a time, there was a little bird who lived by the river bank.';
     const saved = await walk(server, 'explorer-stories-1280', 1280, prompt, true);
-    await walk(server, 'explorer-stories-400', 400, prompt, false);
+    await walk(server, 'explorer-stories-420', 420, prompt, false);
     if (saved) await viewOffline(saved, 'explorer-offline-1280');
   } finally {
     await server.close();
   }
 });
 
-test('explorer with a tiny GPT-2 (learned positions) at 1280 and 400 px', async (t) => {
+test('explorer with a tiny GPT-2 (learned positions) at 1280 and 420 px', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
@@ -263,8 +512,9 @@ test('explorer with a tiny GPT-2 (learned positions) at 1280 and 400 px', async 
   });
   try {
     const prompt = 'The bank of the river';
-    await walk(server, 'explorer-gpt2-1280', 1280, prompt, true);
-    await walk(server, 'explorer-gpt2-400', 400, prompt, false);
+    // Stories260K's walk shoots every stage; here only what differs (learned positions).
+    await walk(server, 'explorer-gpt2-1280', 1280, prompt, false, ['sec-positions']);
+    await walk(server, 'explorer-gpt2-420', 420, prompt, false, ['sec-positions']);
   } finally {
     await server.close();
   }
@@ -275,9 +525,8 @@ async function similarityWalk(
   server: RunningServer,
   embedder: SentenceEmbedder,
   name: string,
-  width: number,
 ): Promise<void> {
-  const { page, errors } = await openPage(server.url, width, 900);
+  const { page, errors } = await openPage(server.url, 1280, 900);
   const a = 'A man is playing a guitar on the stage.';
   const b = 'Someone plays music in a concert.';
   const na = embedder.inputIds(a).length;
@@ -315,19 +564,30 @@ async function similarityWalk(
     /pair term with A #4/,
   );
   assert.equal(await count(page, '#sim-heatmap .focus-outline'), 1);
+  // The pair heatmap and the chips have colour legends; no label or cell of the heatmap is cut off.
+  await checkLegend(page, '#sim-heatmap');
+  await checkLegend(page, '#sim-note');
+  await checkInside(page, '#sim-heatmap .att-scroll', 'rect.cell', na * nb);
+  await checkInside(page, '#sim-heatmap .att-scroll', 'text', na);
+  await checkIntros(page);
   await page.hover('#sim-heatmap rect.cell >> nth=0');
   assert.match((await page.textContent('#sim-readout')) ?? '', /^A #0 \[CLS\] × B #0 \[CLS\]: /);
-  await page.locator('#sec-similarity').scrollIntoViewIfNeeded();
-  await shot(page, name);
-  if (width <= 420) {
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 1, `no sideways scrolling of the page at ${width}px (overflow ${overflow}px)`);
-  }
+  await stageShots(page, `${name}-1280`, ['sec-similarity']);
+  // The same panel on a phone: redrawn to the width, nothing cut off, no sideways scrolling.
+  await page.setViewportSize({ width: 420, height: 900 });
+  await page.waitForFunction(
+    () => (document.querySelector('#sim-heatmap svg')?.getBoundingClientRect().width ?? 999) < 420,
+  );
+  await checkInside(page, '#sim-heatmap .att-scroll', 'rect.cell', na * nb);
+  await checkInside(page, '#sim-heatmap .att-scroll', 'text', na);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling of the page at 420px (overflow ${overflow}px)`);
+  await stageShots(page, `${name}-420`, ['sec-similarity']);
   assert.deepEqual(errors, [], 'no console errors');
   await page.context().close();
 }
 
-test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --embedder) at 1280 and 400 px', async (t) => {
+test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --embedder) at 1280 and 420 px', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   const bert = await ensureBertFixture();
   if (!bert)
@@ -345,8 +605,7 @@ test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --e
     embedder,
   });
   try {
-    await similarityWalk(server, embedder, 'explorer-similarity-1280', 1280);
-    await similarityWalk(server, embedder, 'explorer-similarity-400', 400);
+    await similarityWalk(server, embedder, 'explorer-similarity');
   } finally {
     await server.close();
   }

@@ -79,3 +79,19 @@ export function hideTip(): void {
 export function widthOf(e: HTMLElement, min = 200): number {
   return Math.max(min, e.clientWidth || e.getBoundingClientRect().width || min);
 }
+
+/**
+ * Shows an error in the alert element `id`, which sits beside the control that caused it, and brings it
+ * into view; null hides it.
+ */
+export function errorAt(id: string, e: unknown): void {
+  const el = byId(id);
+  if (e === null) {
+    el.hidden = true;
+    el.textContent = '';
+    return;
+  }
+  el.textContent = e instanceof Error ? e.message : String(e);
+  el.hidden = false;
+  el.scrollIntoView({ block: 'nearest' });
+}

@@ -1,11 +1,15 @@
 // A canvas heatmap with crisp cells, a label column, hover read-out and click-to-focus rows; drawn
 // through one ImageData (one pixel per cell, scaled up), so thousands of columns stay fast.
 import { type Lut } from './colors.js';
-import { h } from './dom.js';
+import { h, s } from './dom.js';
 
 export interface HeatmapSpec {
   rows: ArrayLike<number>[];
   labels: string[];
+  /** Column labels, drawn above the cells (every k-th when the cells are narrow). */
+  colLabels?: string[];
+  /** What the label column's header says above the row labels (with colLabels). */
+  corner?: string;
   /** Maps a value to [0, 1] for the colour table; NaN draws the background. */
   scale: (v: number) => number;
   lut: Lut;
@@ -112,7 +116,20 @@ export function canvasHeatmap(container: HTMLElement, spec: HeatmapSpec): HTMLCa
       lab.addEventListener('click', () => spec.onClickRow?.(focus ? (spec.focusRow as number) : i));
     labels.append(lab);
   }
-  const scroller = h('div', { class: 'heat-scroll' }, canvas);
+  const scroller = h('div', { class: 'heat-scroll' });
+  if (spec.colLabels) {
+    const every = Math.max(1, Math.ceil(18 / cellW));
+    const cols = h('div', { class: 'heat-cols', style: `width:${cssW}px` });
+    spec.colLabels.forEach((t, c) => {
+      if (c % every) return;
+      cols.append(
+        h('span', { class: 'heat-col', style: `left:${c * cellW}px;width:${cellW * every}px`, text: t }),
+      );
+    });
+    scroller.append(cols);
+    labels.prepend(h('div', { class: 'heat-corner', text: spec.corner ?? '' }));
+  }
+  scroller.append(canvas);
   const body = h(
     'div',
     { class: 'heat-body', style: `max-height:${spec.maxHeight ?? 340}px` },
@@ -166,4 +183,144 @@ export function miniMatrix(
     ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
   }
   return canvas;
+}
+
+export interface SvgMatrixSpec {
+  rowLabels: string[];
+  colLabels: string[];
+  /** A cell's colour, or null for a masked cell (e.g. a later token attention cannot see). */
+  fill: (i: number, j: number) => string | null;
+  /** Width available; the cells shrink to fit it (and maxHeight), down to minCell, before anything scrolls. */
+  width: number;
+  maxHeight: number;
+  minCell: number;
+  svgClass: string;
+  rowClass?: (i: number) => string;
+  colClass?: (j: number) => string;
+  focusRow?: number | null;
+  focusCol?: number | null;
+  onHover: (i: number, j: number, ev: MouseEvent) => void;
+  onLeave: () => void;
+  onClickCell: (i: number, j: number) => void;
+  onClickRow?: (i: number) => void;
+}
+
+/** Monospace glyph width per pixel of font size (the labels' font). */
+const CHAR_W = 0.62;
+const short = (t: string) => (t.length > 14 ? t.slice(0, 13) + '…' : t);
+
+/**
+ * A matrix of SVG cells (one rect each) with row labels on the left and column labels leaning up and to
+ * the right; sized so every label and cell is inside the drawing (the box around it never clips them).
+ */
+export function svgMatrix(box: HTMLElement, spec: SvgMatrixSpec): SVGSVGElement {
+  const R = spec.rowLabels.length;
+  const C = spec.colLabels.length;
+  const rows = spec.rowLabels.map(short);
+  const cols = spec.colLabels.map(short);
+  const longest = (xs: string[]) => xs.reduce((m, x) => Math.max(m, x.length), 1);
+  // A first guess at the font, for the room the labels take; then the cell size; then the real font.
+  const layout = (font: number) => {
+    const labelW = Math.min(140, Math.ceil(longest(rows) * font * CHAR_W) + 10);
+    const colLen = longest(cols) * font * CHAR_W;
+    return {
+      labelW,
+      top: Math.ceil(colLen * Math.sin(Math.PI / 3) + font) + 4,
+      right: Math.ceil(colLen * Math.cos(Math.PI / 3) + font) + 4,
+    };
+  };
+  let room = layout(12);
+  let cs = Math.floor((spec.width - room.labelW - room.right - 4) / Math.max(1, C));
+  cs = Math.min(cs, Math.floor((spec.maxHeight - room.top - 6) / Math.max(1, R)));
+  cs = Math.max(spec.minCell, Math.min(26, cs));
+  const colLabels = cs >= 11;
+  const fontSize = Math.min(12, Math.max(8, cs - 2));
+  room = layout(fontSize);
+  const top = colLabels ? room.top : 6;
+  const right = colLabels ? room.right : 4;
+  const W = room.labelW + C * cs + right;
+  const H = top + R * cs + 4;
+  const x0 = room.labelW;
+  const svg = s('svg', { width: W, height: H, class: spec.svgClass, 'data-cells': R * C });
+  rows.forEach((text, i) => {
+    const lab = s('text', {
+      x: x0 - 4,
+      y: top + i * cs + cs / 2 + fontSize / 3,
+      'text-anchor': 'end',
+      'font-size': fontSize,
+      class: 'row-label' + (spec.focusRow === i ? ' focus' : '') + (spec.rowClass?.(i) ?? ''),
+      text,
+    });
+    if (spec.onClickRow) lab.addEventListener('click', () => spec.onClickRow?.(i));
+    svg.append(lab);
+  });
+  if (colLabels)
+    cols.forEach((text, j) => {
+      const x = x0 + j * cs + cs / 2 + fontSize / 3;
+      svg.append(
+        s('text', {
+          x,
+          y: top - 4,
+          transform: `rotate(-60 ${x} ${top - 4})`,
+          'font-size': fontSize,
+          class: 'col-label' + (spec.focusCol === j ? ' focus' : '') + (spec.colClass?.(j) ?? ''),
+          text,
+        }),
+      );
+    });
+  const cells = s('g', { class: 'cells' });
+  const gap = cs > 8 ? 1 : 0;
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < C; j++) {
+      const fill = spec.fill(i, j);
+      cells.append(
+        s('rect', {
+          x: x0 + j * cs,
+          y: top + i * cs,
+          width: cs - gap,
+          height: cs - gap,
+          class: fill === null ? 'cell masked' : 'cell',
+          fill: fill ?? '#f4f5f7',
+          'data-i': i,
+          'data-j': j,
+        }),
+      );
+    }
+  }
+  const at = (ev: Event): [number, number] | null => {
+    const t = ev.target as SVGElement;
+    return t.dataset.i === undefined ? null : [Number(t.dataset.i), Number(t.dataset.j)];
+  };
+  cells.addEventListener('mousemove', (ev) => {
+    const ij = at(ev);
+    if (ij) spec.onHover(ij[0], ij[1], ev);
+  });
+  cells.addEventListener('mouseleave', spec.onLeave);
+  cells.addEventListener('click', (ev) => {
+    const ij = at(ev);
+    if (ij) spec.onClickCell(ij[0], ij[1]);
+  });
+  svg.append(cells);
+  if (spec.focusRow !== null && spec.focusRow !== undefined && spec.focusRow < R)
+    svg.append(
+      s('rect', {
+        x: x0 - 1,
+        y: top + spec.focusRow * cs - 1,
+        width: C * cs + 1,
+        height: cs + 1,
+        class: 'focus-outline',
+      }),
+    );
+  if (spec.focusCol !== null && spec.focusCol !== undefined && spec.focusCol < C)
+    svg.append(
+      s('rect', {
+        x: x0 + spec.focusCol * cs - 1,
+        y: top - 1,
+        width: cs + 1,
+        height: R * cs + 1,
+        class: 'focus-outline',
+      }),
+    );
+  box.replaceChildren(h('div', { class: 'att-scroll' }, svg));
+  return svg;
 }

@@ -5,7 +5,7 @@ import { actions } from './actions.js';
 import * as api from './api.js';
 import type { LocalModelInfo } from './engine/protocol.js';
 import { showEngine, wireModelLoader } from './engine/ui.js';
-import { byId, fmt } from './dom.js';
+import { byId, errorAt, fmt } from './dom.js';
 import { state, type Trace, type TraceModelInfo, type TraceStep } from './state.js';
 import { renderAttention, renderAttentionControls } from './views/attention.js';
 import { renderContext, runContext } from './views/context.js';
@@ -15,7 +15,6 @@ import { renderSimilarity, runSimilarity } from './views/similarity.js';
 import { renderBars, renderLens, renderResponse } from './views/output.js';
 import { renderTokens } from './views/tokens.js';
 
-const DEFAULT_WORDS = 'bound, jump, leap, hop, skip';
 /** Longer prompts get attention weights one layer at a time, when that layer is shown (T² per head). */
 const EAGER_ATTENTION_MAX_TOKENS = 96;
 
@@ -25,14 +24,13 @@ function setStatus(text: string): void {
   byId('status').textContent = text;
 }
 
+/** An error of the prompt form, of loading a trace or of loading a model: under the prompt. */
 function showError(e: unknown): void {
-  const el = byId('error');
-  el.textContent = e instanceof Error ? e.message : String(e);
-  el.hidden = false;
+  errorAt('error', e);
 }
 
 function clearError(): void {
-  byId('error').hidden = true;
+  errorAt('error', null);
 }
 
 function setBusy(busy: boolean): void {
@@ -109,6 +107,8 @@ function setTrace(tr: Trace, steps: TraceStep[] = []): void {
   if (state.head !== 'mean' && state.head >= tr.model.nHeads) state.head = 0;
   state.canGenerate = api.engine() !== null && sameModel(state.model, tr.model);
   state.loadingAttention.clear();
+  state.stepLens.clear();
+  for (const id of ['gen-error', 'att-error']) errorAt(id, null);
   renderAll();
   void ensureLayerAttention(state.layerIdx);
 }
@@ -147,7 +147,7 @@ async function ensureLayerAttention(layerIdx: number): Promise<void> {
     });
     if (state.trace === tr) layer.attention = one.layers[0]?.attention;
   } catch (e) {
-    showError(e);
+    errorAt('att-error', e);
   } finally {
     state.loadingAttention.delete(layer.layer);
     if (state.trace === tr) renderAttention();
@@ -166,6 +166,11 @@ async function runPrompt(prompt: string): Promise<void> {
   try {
     const topK = Math.max(1, Math.min(50, Number(byId<HTMLInputElement>('topk').value) || 10));
     const { count } = await api.tokenize(prompt);
+    const room = state.model?.contextLength ?? Infinity;
+    if (count > room)
+      throw new Error(
+        `This prompt is ${count} tokens; the model reads at most ${room} at once (its context length). Shorten it and Run again.`,
+      );
     setStatus(`running ${count} tokens through the model…`);
     const t0 = performance.now();
     const tr = await api.trace(prompt, {
@@ -180,8 +185,12 @@ async function runPrompt(prompt: string): Promise<void> {
     setStatus(
       `${tr.tokens.length} tokens · forward pass ${fmt(tr.elapsedMs, 3)} ms · round trip ${fmt(performance.now() - t0, 3)} ms`,
     );
-    if (!state.words.length) await addWords(DEFAULT_WORDS);
   } catch (e) {
+    // What is below was the previous prompt's: it must not stay as if it were this one's.
+    state.trace = null;
+    state.steps = [];
+    state.focus = null;
+    renderAll();
     showError(e);
     setStatus('');
   } finally {
@@ -201,10 +210,13 @@ function samplingParams(): { temperature: number; seed: number } {
 async function runGeneration(steps: number, forced: number[]): Promise<void> {
   const tr = state.trace;
   if (!tr || !state.canGenerate || state.busy) return;
-  clearError();
+  errorAt('gen-error', null);
   const room = tr.model.contextLength - tr.tokens.length;
   if (steps > room) {
-    showError(`the model's context is ${tr.model.contextLength} tokens: room for ${room} generated tokens`);
+    errorAt(
+      'gen-error',
+      `the model's context is ${tr.model.contextLength} tokens: room for ${room} generated tokens`,
+    );
     return;
   }
   setBusy(true);
@@ -226,7 +238,7 @@ async function runGeneration(steps: number, forced: number[]): Promise<void> {
     const last = state.steps[state.steps.length - 1];
     setStatus(`${state.steps.length} generated${last && n < steps ? ' · stopped at end of text' : ''}`);
   } catch (e) {
-    showError(e);
+    errorAt('gen-error', e);
     setStatus('');
   } finally {
     setBusy(false);
@@ -247,13 +259,20 @@ async function addWords(text: string): Promise<void> {
         .filter((w) => w && !have.has(w)),
     ),
   ];
+  errorAt('pca-error', null);
   if (!words.length) return;
   if (!state.model) {
-    showError('adding words needs a model (glasslm serve, or Load model…): their vectors come from it');
+    errorAt(
+      'pca-error',
+      'adding words needs a model (glasslm serve, or Load model…): their vectors come from it',
+    );
     return;
   }
   if (state.trace && !sameModel(state.model, state.trace.model)) {
-    showError('this trace is from another model than the server runs: its words cannot be compared');
+    errorAt(
+      'pca-error',
+      'this trace is from another model than the server runs: its words cannot be compared',
+    );
     return;
   }
   try {
@@ -261,7 +280,7 @@ async function addWords(text: string): Promise<void> {
     state.words.push(...r.words);
     renderPca();
   } catch (e) {
-    showError(e);
+    errorAt('pca-error', e);
   }
 }
 
@@ -352,6 +371,7 @@ function wire(): void {
   });
   byId('reset-steps').addEventListener('click', () => {
     state.steps = [];
+    state.stepLens.clear();
     if (state.focus !== null && state.trace && state.focus >= state.trace.tokens.length) state.focus = null;
     renderAll();
   });
@@ -374,14 +394,20 @@ function wire(): void {
     const a = byId<HTMLInputElement>('ctx-a').value;
     const b = byId<HTMLInputElement>('ctx-b').value;
     const word = byId<HTMLInputElement>('ctx-word').value.trim();
-    if (!word) return showError('type the word to follow in both prompts');
-    clearError();
+    const failed = (e: unknown) => {
+      // The chart below was another comparison's: cleared, so it is not read as this one's.
+      state.context = null;
+      renderContext();
+      errorAt('ctx-error', e);
+    };
+    if (!word) return failed('type the word to follow in both prompts');
+    errorAt('ctx-error', null);
     setBusy(true);
     runContext(a, b, word)
       .then((r) => {
         state.context = r;
       })
-      .catch(showError)
+      .catch(failed)
       .finally(() => {
         setBusy(false);
         renderContext();
@@ -391,13 +417,12 @@ function wire(): void {
     ev.preventDefault();
     const a = byId<HTMLInputElement>('sim-a').value;
     const b = byId<HTMLInputElement>('sim-b').value;
-    const err = byId('sim-error');
     if (!a.trim() || !b.trim()) {
-      err.textContent = 'type a text in both boxes';
-      err.hidden = false;
-      return;
+      state.similarity = null;
+      renderSimilarity();
+      return errorAt('sim-error', 'type a text in both boxes');
     }
-    err.hidden = true;
+    errorAt('sim-error', null);
     state.simBusy = true;
     renderSimilarity();
     runSimilarity(a, b)
@@ -406,8 +431,8 @@ function wire(): void {
         state.simFocus = null;
       })
       .catch((e: unknown) => {
-        err.textContent = e instanceof Error ? e.message : String(e);
-        err.hidden = false;
+        state.similarity = null;
+        errorAt('sim-error', e);
       })
       .finally(() => {
         state.simBusy = false;
@@ -449,6 +474,7 @@ function useLocalModel(m: LocalModelInfo): void {
   state.canGenerate = !!state.trace && sameModel(state.model, state.trace.model);
   setBusy(false);
   renderAll();
+  renderSimilarity();
 }
 
 async function boot(): Promise<void> {

@@ -56,6 +56,16 @@ export interface AppState {
   /** A token picked in the similarity panel: the other text is coloured by its pair terms with it. */
   simFocus: { side: 'a' | 'b'; index: number } | null;
   simBusy: boolean;
+  /**
+   * The logit lens of generated tokens (a step carries none): by position, the lens of each layer and the
+   * output, fetched by tracing the prompt and the text generated up to it; or why there is none.
+   */
+  stepLens: Map<number, StepLens | 'loading' | { error: string }>;
+}
+
+export interface StepLens {
+  layers: TopToken[][];
+  output: TopToken[];
 }
 
 export const state: AppState = {
@@ -74,6 +84,7 @@ export const state: AppState = {
   similarity: null,
   simFocus: null,
   simBusy: false,
+  stepLens: new Map(),
 };
 
 /** Prompt tokens followed by the generated ones. */

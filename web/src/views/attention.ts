@@ -1,9 +1,11 @@
 // 4 — attention: one head's query×key heatmap (SVG cells up to a few hundred tokens, then canvas),
 // lines from each token to what it attends to, and every head of the layer as a small tile.
+import { scaleSqrt } from 'd3';
 import { actions } from '../actions.js';
+import { colorLegend } from '../charts.js';
 import { SEQUENTIAL, lutCss } from '../colors.js';
 import { byId, fmt, h, hideTip, s, showTip, showToken, widthOf } from '../dom.js';
-import { canvasHeatmap, miniMatrix } from '../heatmap.js';
+import { canvasHeatmap, miniMatrix, svgMatrix } from '../heatmap.js';
 import { allTokens, attentionMatrix, focusOrLast, nHeadsOf, state } from '../state.js';
 
 /** Above this many tokens the heatmap is a canvas instead of one SVG rect per cell. */
@@ -87,6 +89,7 @@ export function renderAttention(): void {
       onLeave: hideTip,
       onClickRow: (r) => actions.setFocus(r),
     });
+  heat.append(attentionLegend());
   heat.dataset.n = String(N);
   renderLines(lines, M, names);
   renderHeadGrid(grid);
@@ -98,90 +101,38 @@ function svgHeatmap(
   names: string[],
   tip: (i: number, j: number, ev: MouseEvent) => void,
 ): void {
-  const N = M.length;
-  const avail = widthOf(box, 240);
-  const labelW = Math.min(110, Math.max(60, avail * 0.22));
-  const cs = Math.max(6, Math.min(26, Math.floor((avail - labelW - 8) / Math.max(1, N))));
-  const colLabels = cs >= 11;
-  const top = colLabels ? 74 : 6;
-  const W = labelW + N * cs + 4;
-  const H = top + N * cs + 4;
-  const svg = s('svg', { width: W, height: H, class: 'att-svg', 'data-cells': N * N });
-  const fontSize = Math.min(12, Math.max(8, cs - 2));
-  names.forEach((name, i) => {
-    const short = name.length > 14 ? name.slice(0, 13) + '…' : name;
-    const lab = s('text', {
-      x: labelW - 4,
-      y: top + i * cs + cs / 2 + fontSize / 3,
-      'text-anchor': 'end',
-      'font-size': fontSize,
-      class: 'row-label' + (state.focus === i ? ' focus' : ''),
-      text: short,
-    });
-    lab.addEventListener('click', () => actions.setFocus(state.focus === i ? null : i));
-    svg.append(lab);
-    if (colLabels) {
-      const x = labelW + i * cs + cs / 2 + fontSize / 3;
-      svg.append(
-        s('text', {
-          x,
-          y: top - 4,
-          transform: `rotate(-60 ${x} ${top - 4})`,
-          'font-size': fontSize,
-          class: 'col-label',
-          text: short,
-        }),
-      );
-    }
+  svgMatrix(box, {
+    rowLabels: names,
+    colLabels: names,
+    fill: (i, j) => (Number.isNaN(M[i][j]) ? null : lutCss(SEQUENTIAL, shade(M[i][j]))),
+    width: widthOf(box, 240),
+    maxHeight: 540,
+    minCell: 6,
+    svgClass: 'att-svg',
+    focusRow: state.focus,
+    onHover: tip,
+    onLeave: hideTip,
+    onClickCell: (i) => actions.setFocus(i),
+    onClickRow: (i) => actions.setFocus(state.focus === i ? null : i),
   });
-  const cells = s('g', { class: 'cells' });
-  for (let i = 0; i < N; i++) {
-    for (let j = 0; j < N; j++) {
-      const v = M[i][j];
-      const masked = Number.isNaN(v);
-      const r = s('rect', {
-        x: labelW + j * cs,
-        y: top + i * cs,
-        width: cs - (cs > 8 ? 1 : 0),
-        height: cs - (cs > 8 ? 1 : 0),
-        class: masked ? 'cell masked' : 'cell',
-        fill: masked ? '#f4f5f7' : lutCss(SEQUENTIAL, shade(v)),
-        'data-i': i,
-        'data-j': j,
-      });
-      cells.append(r);
-    }
-  }
-  cells.addEventListener('mousemove', (ev) => {
-    const t = ev.target as SVGElement;
-    if (t.dataset.i !== undefined) tip(Number(t.dataset.i), Number(t.dataset.j), ev);
+}
+
+/** The colour scale of the attention heatmap and of the head tiles. */
+function attentionLegend(): HTMLElement {
+  return colorLegend({
+    lut: SEQUENTIAL,
+    scale: scaleSqrt().domain([0, 1]).range([0, 1]),
+    title: 'attention weight (each row sums to 1)',
+    note: 'grey: a later token, which a token cannot see',
+    ticks: 5,
   });
-  cells.addEventListener('mouseleave', hideTip);
-  cells.addEventListener('click', (ev) => {
-    const t = ev.target as SVGElement;
-    if (t.dataset.i !== undefined) actions.setFocus(Number(t.dataset.i));
-  });
-  svg.append(cells);
-  if (state.focus !== null && state.focus < N) {
-    svg.append(
-      s('rect', {
-        x: labelW - 1,
-        y: top + state.focus * cs - 1,
-        width: N * cs + 1,
-        height: cs + 1,
-        class: 'focus-outline',
-      }),
-    );
-  }
-  const wrap = h('div', { class: 'att-scroll' });
-  wrap.append(svg);
-  box.replaceChildren(wrap);
 }
 
 function renderLines(box: HTMLElement, M: number[][], names: string[]): void {
   const N = M.length;
   const W = Math.max(260, Math.min(520, widthOf(box, 260)));
-  const rh = 18;
+  // Rows as tall as they can be while all of them fit the box (540 px) without scrolling, 12 to 18 px.
+  const rh = Math.max(12, Math.min(18, Math.floor(530 / Math.max(1, N))));
   const colW = Math.min(120, W * 0.32);
   const leftX = colW;
   const rightX = W - colW;

@@ -1,8 +1,9 @@
 // 2 — embeddings (heatmap rows + a PCA of word vectors) and 3 — positional encoding.
 import { actions } from '../actions.js';
-import { lineChart, scatter, type ScatterPoint } from '../charts.js';
+import { scaleLinear } from 'd3';
+import { colorLegend, lineChart, scatter, type ScatterPoint } from '../charts.js';
 import { CYCLIC, DIVERGING, SERIES } from '../colors.js';
-import { byId, fmt, hideTip, showTip, showToken, widthOf } from '../dom.js';
+import { byId, fmt, h, hideTip, showTip, showToken, widthOf } from '../dom.js';
 import { canvasHeatmap } from '../heatmap.js';
 import { cosine, pca2 } from '../pca.js';
 import { focusOrLast, state } from '../state.js';
@@ -46,6 +47,16 @@ export function renderEmbeddings(): void {
     onLeave: hideTip,
     onClickRow: (r) => actions.setFocus(r),
   });
+  box.append(divergingLegend(m, 'value of one coordinate (blue < 0 < red)'));
+}
+
+/** The legend of a heatmap painted on the diverging scale, symmetric around 0. */
+function divergingLegend(m: number, title: string): HTMLElement {
+  return colorLegend({
+    lut: DIVERGING,
+    scale: scaleLinear().domain([-m, m]).range([0, 1]),
+    title,
+  });
 }
 
 export function renderPca(): void {
@@ -62,24 +73,38 @@ export function renderPca(): void {
     vecs.push(v);
     pts.push({ label: showToken(t.text), color: '#1c7ed6', kind: 'prompt' });
   });
+  const averaged: string[] = [];
   for (const w of state.words) {
     vecs.push(w.vector);
-    pts.push({ label: w.word, color: '#e8590c', kind: 'word' });
+    const split = w.tokens.length > 1;
+    const pieces = w.tokens.map((t) => showToken(t.text)).join(' + ');
+    if (split) averaged.push(`${w.word} = mean of ${w.tokens.length} tokens (${pieces})`);
+    pts.push({
+      label: w.word,
+      color: '#e8590c',
+      kind: 'word',
+      ring: split,
+      title: split
+        ? `${w.word}: the mean of its ${w.tokens.length} tokens ${pieces}`
+        : `${w.word} (${pieces})`,
+    });
   }
   if (vecs.length < 3) {
-    box.textContent = 'Add a few words to see where they lie.';
+    box.textContent = 'Add a few words, or pick a set of them above, to see where they lie.';
     return;
   }
   const p = pca2(vecs);
   const width = widthOf(box);
+  const caption =
+    `PC1 ${(p.explained[0] * 100).toFixed(0)}% · PC2 ${(p.explained[1] * 100).toFixed(0)}% of the variance · ` +
+    'blue: the prompt’s tokens, orange: words you added · ␣ is a space the token starts with' +
+    (averaged.length
+      ? ` · a ring is a word the tokenizer splits: its point is the mean of its tokens’ vectors: ${averaged.join('; ')}`
+      : '');
   scatter(
     box,
     pts.map((q, i) => ({ ...q, x: p.points[i][0], y: p.points[i][1] })),
-    {
-      width,
-      height: Math.min(420, Math.max(260, width * 0.55)),
-      caption: `PC1 ${(p.explained[0] * 100).toFixed(0)}% · PC2 ${(p.explained[1] * 100).toFixed(0)}% of the variance · blue: prompt tokens, orange: added words`,
-    },
+    { width, height: Math.min(420, Math.max(340, width * 0.55)), caption, first: 'word' },
   );
 }
 
@@ -114,6 +139,7 @@ export function renderPositions(): void {
       onLeave: hideTip,
       onClickRow: (r) => actions.setFocus(r),
     });
+    box.append(divergingLegend(m, 'value of one coordinate (blue < 0 < red)'));
     // Learned positions: how alike the focused position's vector is to every other one.
     const f = Math.min(focusOrLast(state), rows.length - 1);
     byId('pos-chart-title').textContent = `cosine similarity of position ${f}'s vector to each position`;
@@ -129,13 +155,21 @@ export function renderPositions(): void {
     );
   } else if (e.rope) {
     const rope = e.rope;
-    explain.textContent =
-      `Rotary positions (RoPE, θ = ${rope.theta}, ${rope.style} pairs): nothing is added to the vector; inside attention each pair ` +
-      `of query/key coordinates is rotated by position × θ^(−2i/d). Fast pairs (left) wrap around quickly, slow ones (right) ` +
-      `barely turn, so q·k depends on how far apart two tokens are. Colour = rotation angle.`;
+    explain.replaceChildren(
+      h('dfn', { 'data-term': 'RoPE', text: 'Rotary positions (RoPE)' }),
+      `: nothing is added to the vector. Inside attention the query and key vectors are cut into pairs of numbers ` +
+        `(${rope.style} pairs), and each pair is turned like a clock hand by an angle that grows with the position: ` +
+        `pair i turns by position × θ^(−2i/d) radians. `,
+      h('dfn', { 'data-term': 'RoPE θ', text: `θ (theta, here ${rope.theta})` }),
+      ` is the base of those speeds: the larger θ, the slower the slow pairs turn, and the longer the distances they ` +
+        `can tell apart. Fast pairs (left columns) wrap around quickly, slow ones (right) barely turn, so the ` +
+        `product of a query and a key depends on how far apart the two tokens are. Colour = rotation angle.`,
+    );
     canvasHeatmap(box, {
       rows: rope.angles,
       labels: rope.angles.map((_, i) => `pos ${i}`),
+      colLabels: (rope.angles[0] ?? []).map((_, i) => `pair ${i}`),
+      corner: 'position ↓',
       lut: CYCLIC,
       scale: (v) => (v + Math.PI) / (2 * Math.PI),
       width: widthOf(box),
@@ -150,6 +184,13 @@ export function renderPositions(): void {
       onLeave: hideTip,
       onClickRow: (r) => actions.setFocus(r),
     });
+    box.append(
+      colorLegend({
+        lut: CYCLIC,
+        scale: scaleLinear().domain([-Math.PI, Math.PI]).range([0, 1]),
+        title: 'rotation angle, radians (the colours wrap around: −π and π are the same turn)',
+      }),
+    );
     // The rotations as waves: cos(angle) of a few pairs over the positions, fast to slow.
     const half = rope.angles[0]?.length ?? 0;
     const n = Math.min(half, 5);

@@ -1,6 +1,7 @@
 // 6 — per-layer charts for the focused token: residual norm, what attention and the FFN add, FFN
 // activation statistics, and each head's output norm.
-import { groupedBars, lineChart } from '../charts.js';
+import { scaleLinear } from 'd3';
+import { colorLegend, groupedBars, lineChart } from '../charts.js';
 import { SEQUENTIAL, SERIES } from '../colors.js';
 import { byId, fmt, hideTip, showTip, showToken, widthOf } from '../dom.js';
 import { canvasHeatmap } from '../heatmap.js';
@@ -12,7 +13,9 @@ export function renderLayers(): void {
   const T = tr.tokens.length;
   const mean = byId<HTMLInputElement>('layers-mean').checked;
   const t = Math.min(focusOrLast(state), T - 1);
-  byId('layers-target').textContent = mean ? 'average prompt token' : `#${t} ${showToken(tr.tokens[t].text)}`;
+  byId('layers-target').textContent = mean
+    ? 'average prompt token'
+    : `token #${t} “${showToken(tr.tokens[t].text)}”`;
   const pick = (xs: number[]) => (mean ? xs.reduce((a, b) => a + b, 0) / (xs.length || 1) : xs[t]);
   const labels = tr.layers.map((l) => `L${l.layer}`);
   const resid = byId('chart-resid');
@@ -26,7 +29,7 @@ export function renderLayers(): void {
       {
         name: 'entering',
         values: tr.layers.map((l) => pick(l.residualInNorms)),
-        color: SERIES[0],
+        color: '#868e96',
         dashed: true,
       },
       { name: 'leaving', values: tr.layers.map((l) => pick(l.residualOutNorms)), color: SERIES[0] },
@@ -62,9 +65,12 @@ export function renderLayers(): void {
   });
   let m = 0;
   for (const r of rows) for (const v of r) m = Math.max(m, v);
+  const H = rows[0]?.length ?? 0;
   canvasHeatmap(headsBox, {
     rows,
     labels,
+    colLabels: Array.from({ length: H }, (_, i) => `h${i}`),
+    corner: 'layer ↓  head →',
     lut: SEQUENTIAL,
     scale: (v) => v / (m || 1),
     width,
@@ -75,4 +81,14 @@ export function renderLayers(): void {
     onHover: (r, c, ev) => showTip(ev, `${labels[r]} head ${c}: ‖output‖ = ${fmt(rows[r][c], 3)}`),
     onLeave: hideTip,
   });
+  headsBox.append(
+    colorLegend({
+      lut: SEQUENTIAL,
+      scale: scaleLinear()
+        .domain([0, m || 1])
+        .range([0, 1]),
+      title: '‖head output‖: how much each head writes',
+      width: Math.min(200, width - 40),
+    }),
+  );
 }

@@ -3,9 +3,11 @@
 // token×token pair terms as a heatmap, and the strongest pairs. Click a token to colour the other text
 // by its pair terms with that token. The split itself is computed by the server (src/embed/explain.ts).
 import * as api from '../api.js';
+import { scaleLinear } from 'd3';
+import { colorLegend } from '../charts.js';
 import { DIVERGING, lutCss } from '../colors.js';
-import { byId, fmt, h, hideTip, pct, s, showTip, widthOf } from '../dom.js';
-import { canvasHeatmap } from '../heatmap.js';
+import { byId, fmt, h, hideTip, pct, showTip, widthOf } from '../dom.js';
+import { canvasHeatmap, svgMatrix } from '../heatmap.js';
 import { state, type SimilarityExplanation } from '../state.js';
 
 /** Above this many tokens on a side, the pair heatmap is a canvas instead of one SVG rect per cell. */
@@ -100,6 +102,10 @@ function pairHeatmap(box: HTMLElement, x: SimilarityExplanation): void {
     readout.textContent = text;
     showTip(ev, text);
   };
+  const focusA = (i: number) => {
+    state.simFocus = { side: 'a', index: i };
+    renderSimilarity();
+  };
   const focusRow = state.simFocus?.side === 'a' ? state.simFocus.index : null;
   const focusCol = state.simFocus?.side === 'b' ? state.simFocus.index : null;
   if (Math.max(A.length, B.length) > SVG_MAX_TOKENS) {
@@ -116,106 +122,26 @@ function pairHeatmap(box: HTMLElement, x: SimilarityExplanation): void {
       focusRow,
       onHover: tip,
       onLeave: hideTip,
-      onClickRow: (r) => {
-        state.simFocus = { side: 'a', index: r };
-        renderSimilarity();
-      },
+      onClickRow: focusA,
     });
-    return;
-  }
-  const avail = widthOf(box, 240);
-  const short = (t: Tok) => {
-    const n = label(t);
-    return n.length > 14 ? n.slice(0, 13) + '…' : n;
-  };
-  const labelW = Math.min(110, Math.max(60, avail * 0.22));
-  const cs = Math.max(8, Math.min(26, Math.floor((avail - labelW - 8) / Math.max(1, B.length))));
-  const colLabels = cs >= 11;
-  const top = colLabels ? 74 : 6;
-  // Room on the right for the last column labels, which lean that way.
-  const W = labelW + B.length * cs + (colLabels ? 60 : 4);
-  const H = top + A.length * cs + 4;
-  const fontSize = Math.min(12, Math.max(8, cs - 2));
-  const svg = s('svg', { width: W, height: H, class: 'att-svg sim-svg', 'data-cells': A.length * B.length });
-  A.forEach((t, i) => {
-    svg.append(
-      s('text', {
-        x: labelW - 4,
-        y: top + i * cs + cs / 2 + fontSize / 3,
-        'text-anchor': 'end',
-        'font-size': fontSize,
-        class: 'row-label' + (focusRow === i ? ' focus' : '') + (t.special ? ' special' : ''),
-        text: short(t),
-      }),
-    );
-  });
-  if (colLabels) {
-    B.forEach((t, j) => {
-      const cx = labelW + j * cs + cs / 2 + fontSize / 3;
-      svg.append(
-        s('text', {
-          x: cx,
-          y: top - 4,
-          transform: `rotate(-60 ${cx} ${top - 4})`,
-          'font-size': fontSize,
-          class: 'col-label' + (focusCol === j ? ' focus' : '') + (t.special ? ' special' : ''),
-          text: short(t),
-        }),
-      );
+  } else
+    svgMatrix(box, {
+      rowLabels: A.map(label),
+      colLabels: B.map(label),
+      fill: (i, j) => lutCss(DIVERGING, divergeT(M[i][j], max)),
+      width: widthOf(box, 240),
+      maxHeight: 540,
+      minCell: 8,
+      svgClass: 'att-svg sim-svg',
+      rowClass: (i) => (A[i].special ? ' special' : ''),
+      colClass: (j) => (B[j].special ? ' special' : ''),
+      focusRow,
+      focusCol,
+      onHover: tip,
+      onLeave: hideTip,
+      onClickCell: focusA,
     });
-  }
-  const cells = s('g', { class: 'cells' });
-  for (let i = 0; i < A.length; i++) {
-    for (let j = 0; j < B.length; j++) {
-      cells.append(
-        s('rect', {
-          x: labelW + j * cs,
-          y: top + i * cs,
-          width: cs - (cs > 8 ? 1 : 0),
-          height: cs - (cs > 8 ? 1 : 0),
-          class: 'cell',
-          fill: lutCss(DIVERGING, divergeT(M[i][j], max)),
-          'data-i': i,
-          'data-j': j,
-        }),
-      );
-    }
-  }
-  cells.addEventListener('mousemove', (ev) => {
-    const t = ev.target as SVGElement;
-    if (t.dataset.i !== undefined) tip(Number(t.dataset.i), Number(t.dataset.j), ev);
-  });
-  cells.addEventListener('mouseleave', hideTip);
-  cells.addEventListener('click', (ev) => {
-    const t = ev.target as SVGElement;
-    if (t.dataset.i === undefined) return;
-    state.simFocus = { side: 'a', index: Number(t.dataset.i) };
-    renderSimilarity();
-  });
-  svg.append(cells);
-  if (focusRow !== null)
-    svg.append(
-      s('rect', {
-        x: labelW - 1,
-        y: top + focusRow * cs - 1,
-        width: B.length * cs + 1,
-        height: cs + 1,
-        class: 'focus-outline',
-      }),
-    );
-  if (focusCol !== null)
-    svg.append(
-      s('rect', {
-        x: labelW + focusCol * cs - 1,
-        y: top - 1,
-        width: cs + 1,
-        height: A.length * cs + 1,
-        class: 'focus-outline',
-      }),
-    );
-  const wrap = h('div', { class: 'att-scroll' });
-  wrap.append(svg);
-  box.replaceChildren(wrap);
+  box.append(legend(max, 'a pair’s term'));
 }
 
 function pairBars(box: HTMLElement, x: SimilarityExplanation): void {
@@ -242,29 +168,33 @@ function pairBars(box: HTMLElement, x: SimilarityExplanation): void {
   );
 }
 
-function legend(): HTMLElement {
-  const stops = [0, 0.25, 0.5, 0.75, 1].map((t) => `${lutCss(DIVERGING, t)} ${t * 100}%`).join(', ');
-  return h(
-    'span',
-    { class: 'sim-legend muted small' },
-    'pulls the score down',
-    h('i', { style: `background:linear-gradient(to right, ${stops})` }),
-    'pushes it up',
-  );
+/** The diverging scale of the chips and the pair heatmap: what pulls the score down, what pushes it up. */
+function legend(max: number, what: string): HTMLElement {
+  return colorLegend({
+    lut: DIVERGING,
+    scale: scaleLinear()
+      .domain([-(max || 1), max || 1])
+      .range([0, 1]),
+    title: `${what}: blue pulls the score down, red pushes it up`,
+  });
 }
 
 /** Draws the panel from state: hidden without a server; a hint without an embedding model. */
 export function renderSimilarity(): void {
   const card = byId('sec-similarity');
   card.hidden = !api.hasServer;
-  const e = state.embedder;
+  // The engine in this page runs the model loaded into it, a generator: never an embedding model.
+  const inPage = api.engine() === 'local';
+  const e = inPage ? null : state.embedder;
   const info = byId('sim-model');
   for (const el of card.querySelectorAll<HTMLInputElement | HTMLButtonElement>('#sim-form input'))
     el.disabled = !e;
   byId<HTMLButtonElement>('sim-run').disabled = !e || state.simBusy;
   if (!e) {
-    info.textContent =
-      'No embedding model on this server: start it with glasslm serve --model … --embedder <folder|hub-id>.';
+    info.textContent = inPage
+      ? 'The model loaded into this page is a text generator; comparing texts needs a sentence-embedding model, ' +
+        'which runs on the server only: start glasslm serve --model … --embedder <folder|hub-id> and open its page.'
+      : 'No embedding model on this server: start it with glasslm serve --model … --embedder <folder|hub-id>.';
     byId('sim-result').hidden = true;
     return;
   }
@@ -293,7 +223,7 @@ export function renderSimilarity(): void {
       } (click it again for the contributions)`
     : 'Each token shows its term of the score; a text’s terms sum to the cosine. Click a token to see its pairs.';
   byId('sim-note').replaceChildren(
-    legend(),
+    legend(maxAbs([...x.tokens.a, ...x.tokens.b].map((t) => t.contribution)), 'a token’s term of the score'),
     h('span', { text: `Dashed: [CLS]/[SEP], added by the tokenizer. ${x.note}.` }),
   );
   pairHeatmap(byId('sim-heatmap'), x);
