@@ -30,7 +30,7 @@ export async function sendStream(
   reply.hijack();
   const res = reply.raw;
   let how: 'finished' | 'failed' | 'stalled' | 'gone' = 'finished';
-  res.writeHead(200, { 'content-type': o.type, 'cache-control': 'no-store' });
+  res.writeHead(200, { 'content-type': o.type });
   try {
     let sent = await write(res, first, o.stallTimeoutMs);
     while (sent === 'ok') {

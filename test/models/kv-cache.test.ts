@@ -8,20 +8,9 @@ import type { Decoder } from '../../src/models/decoder.js';
 import { KV_BLOCK } from '../../src/nn/kv-cache.js';
 import { backend, createWasmBackend, setBackend, type WasmBackend } from '../../src/tensor/index.js';
 import { createLlama } from '../../src/train/init.js';
+import { TINY_LLAMA } from '../fixtures/tiny-llama.js';
 
-const SPEC = {
-  dim: 32,
-  nLayers: 2,
-  nHeads: 4,
-  nKvHeads: 2,
-  headDim: 8,
-  ffnDim: 48,
-  vocabSize: 64,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeStyle: 'half' as const,
-  tieWordEmbeddings: true,
-};
+const SPEC = { ...TINY_LLAMA, vocabSize: 64 };
 const KV_DIM = SPEC.nKvHeads * SPEC.headDim;
 
 /** Feeds ids one at a time (after a prompt of `prompt` tokens); returns the last logits. */

@@ -9,7 +9,7 @@ import { KV_BLOCK, type KVCache } from '../../src/nn/kv-cache.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { startServer, type AppOptions, type RunningServer } from '../../src/server/app.js';
 import type { Trace, TraceStep } from '../../src/trace/schema.js';
-import { tinyModel } from './tiny-model.js';
+import { tinyModel } from '../fixtures/tiny-llama.js';
 
 const model = await tinyModel(8192);
 
@@ -295,7 +295,6 @@ test('trace: while a long trace runs, /api/model answers promptly; the streamed 
     got.model.source = want.model.source;
     assert.deepEqual(got, want);
     const worst = Math.max(...latencies);
-    console.error(`trace ${elapsed.toFixed(0)} ms, ${latencies.length} polls, worst ${worst.toFixed(0)} ms`);
     assert.ok(latencies.length >= 3, `${latencies.length} answers during a ${elapsed.toFixed(0)} ms trace`);
     assert.ok(worst < 1000, `/api/model took up to ${worst.toFixed(0)} ms during the trace`);
   } finally {
