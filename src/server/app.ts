@@ -229,6 +229,18 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
       if (options.logger) app.log.error({ err }, where);
       else process.stderr.write(`glasslm serve: ${where}: ${(err as Error)?.stack ?? String(err)}\n`);
     });
+  /**
+   * A failure before the first byte: the backend's memory running out under load is a 503 (try again
+   * later, Retry-After), not the caller's fault; anything else goes to the error handler (400 / 500).
+   */
+  function unavailable(reply: FastifyReply, e: unknown) {
+    if (!(isGlassError(e) && /out of memory/.test(e.message))) throw e;
+    reportError(e, `503 on ${reply.request.method} ${reply.request.url}`);
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .send({ error: `the server is out of memory now: ${e.message}` });
+  }
   /** A slot and `bytes` for a heavy request, or null once the refusal (413/429/503) is sent. */
   async function admit(req: FastifyRequest, reply: FastifyReply, bytes: number, what: string) {
     const gone = new AbortController();
@@ -325,7 +337,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
       trace = r.value;
     } catch (e) {
       release();
-      throw e;
+      return unavailable(reply, e);
     }
     trace.model.source = info.source;
     const chunks = batched(jsonChunks(trace));
@@ -376,7 +388,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
       first = await steps.next();
     } catch (e) {
       release();
-      throw e;
+      return unavailable(reply, e);
     }
     const line = (step: TraceStep) => JSON.stringify(step) + '\n';
     async function* lines(): AsyncGenerator<string> {

@@ -9,6 +9,7 @@ import { KV_BLOCK, type KVCache } from '../../src/nn/kv-cache.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { startServer, type AppOptions, type RunningServer } from '../../src/server/app.js';
 import type { Trace, TraceStep } from '../../src/trace/schema.js';
+import { GlassError } from '../../src/util/errors.js';
 import { tinyModel } from '../fixtures/tiny-llama.js';
 
 const model = await tinyModel(8192);
@@ -339,4 +340,30 @@ test('500s are reported (to the logger or stderr), not only sent', async () => {
     await server2.close();
   }
   assert.match(err, /glasslm serve: 500 on POST \/api\/trace: Error: boom in forward/);
+});
+
+test('the backend running out of memory before the first byte is a 503 with Retry-After', async () => {
+  const starved = await tinyModel(8192);
+  starved.decoder.forward = () => {
+    throw new GlassError(
+      'UNSUPPORTED',
+      'wasm backend: out of memory: 4097 MiB needed, the limit is 4096 MiB',
+    );
+  };
+  const seen: string[] = [];
+  const server = await serve(starved, { onError: (_e, where) => seen.push(where) });
+  try {
+    for (const [path, body] of [
+      ['/api/generate', { prompt: 'the', steps: 2 }],
+      ['/api/trace', { prompt: 'the' }],
+    ] as const) {
+      const r = await raw(server, path, { body });
+      assert.equal(r.status, 503, r.text);
+      assert.equal(r.headers['retry-after'], '5');
+      assert.match(error(r), /out of memory now: wasm backend: out of memory/);
+    }
+    assert.deepEqual(seen, ['503 on POST /api/generate', '503 on POST /api/trace']);
+  } finally {
+    await server.close();
+  }
 });
