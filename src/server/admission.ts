@@ -83,7 +83,6 @@ export class Admission {
       );
     }
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -103,7 +102,7 @@ export class Admission {
         },
       };
       const onAbort = () => w.refuse(new Refusal(503, 'the client went away while waiting'));
-      timer = setTimeout(
+      const timer = setTimeout(
         () =>
           w.refuse(
             new Refusal(
@@ -115,7 +114,6 @@ export class Admission {
           ),
         this.queueTimeoutMs,
       );
-      timer.unref?.();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(w);
     });
