@@ -219,6 +219,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
   const s = schemas(model);
   const info = { ...modelInfo(model), source: publicSource(model.source) };
+  const promptContext = { decoder: model.decoder, tokenizer: model.tokenizer, addBos: model.addBos };
   const limits = options.limits ?? {};
   const admission = new Admission(limits);
   const maxTraceBytes = limits.maxTraceBytes ?? 64 * MiB;
@@ -303,10 +304,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
 
   app.post<{ Body: TraceBody }>('/api/trace', { schema: { body: s.trace } }, async (req, reply) => {
     const { prompt, options: o = {} } = req.body;
-    const ids = encodePrompt(
-      { decoder: model.decoder, tokenizer: model.tokenizer, addBos: model.addBos },
-      prompt,
-    );
+    const ids = encodePrompt(promptContext, prompt);
     const size = traceSize(model, ids.length, o);
     if (size.bytes > maxTraceBytes) {
       return reply.code(413).send({
@@ -373,10 +371,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
 
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: s.generate } }, async (req, reply) => {
     const { prompt, ...o } = req.body;
-    const ids = encodePrompt(
-      { decoder: model.decoder, tokenizer: model.tokenizer, addBos: model.addBos },
-      prompt,
-    );
+    const ids = encodePrompt(promptContext, prompt);
     // Checked here, before the first byte, so a bad request is still a 400.
     const steps = traceSteps(model, ids, o);
     const n = Math.max(o.steps, o.forced?.length ?? 0);
