@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadEmbedder } from '../embed/load.js';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
-import { GlassError } from '../util/errors.js';
+import { isLoopbackAddress } from '../server/guard.js';
+import { GlassError, isGlassError } from '../util/errors.js';
 import { addEngineOptions, loadWithProgress, requireModelSource, type EngineCliOptions } from './common.js';
 
 function portOption(v: string): number {
@@ -13,6 +14,14 @@ function portOption(v: string): number {
   return n;
 }
 
+function positiveInt(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be an integer >= 1`);
+    return n;
+  };
+}
+
 interface ServeCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
@@ -20,6 +29,11 @@ interface ServeCliOptions extends EngineCliOptions {
   port: number;
   host: string;
   embedder?: string;
+  apiKey?: string;
+  parallel: number;
+  queue: number;
+  maxMemoryMb: number;
+  maxTraceMb: number;
 }
 
 export function register(program: Command): void {
@@ -43,8 +57,26 @@ export function register(program: Command): void {
       .option('-p, --port <n>', 'port to listen on (0 = any free port)', portOption, 8765)
       .option(
         '--host <host>',
-        'address to listen on (loopback by default; the API has no authentication)',
+        'address to listen on (loopback by default; any other needs --api-key)',
         '127.0.0.1',
+      )
+      .option(
+        '--api-key <key>',
+        'require Authorization: Bearer <key> on the API (default: $GLASSLM_API_KEY; needed off loopback)',
+      )
+      .option('--parallel <n>', 'generations and traces computed at once', positiveInt('--parallel'), 4)
+      .option('--queue <n>', 'requests that may wait for a slot (past it: 429)', positiveInt('--queue'), 16)
+      .option(
+        '--max-memory-mb <n>',
+        'memory (KV caches, traces) the running requests may hold together',
+        positiveInt('--max-memory-mb'),
+        1024,
+      )
+      .option(
+        '--max-trace-mb <n>',
+        'largest trace answered (estimated JSON)',
+        positiveInt('--max-trace-mb'),
+        64,
       ),
   )
     .addHelpText(
@@ -52,6 +84,13 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm serve --model ../shared/models/stories260K-llama2c/stories260K.bin --port 8765',
     )
     .action(async (opts: ServeCliOptions) => {
+      const apiKey = opts.apiKey ?? (process.env.GLASSLM_API_KEY || undefined);
+      if (!isLoopbackAddress(opts.host) && !apiKey) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `refusing to listen on ${opts.host} without an API key: pass --api-key <key> or set GLASSLM_API_KEY`,
+        );
+      }
       const model = await loadWithProgress(
         requireModelSource(opts.model),
         opts.revision,
@@ -59,14 +98,24 @@ export function register(program: Command): void {
         opts,
       );
       const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
-      const server = await startServer(model, { host: opts.host, port: opts.port, embedder }).catch(
-        (e: NodeJS.ErrnoException) => {
-          throw new GlassError(
-            'BAD_INPUT',
-            `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`,
-          );
+      const server = await startServer(model, {
+        host: opts.host,
+        port: opts.port,
+        embedder,
+        apiKey,
+        limits: {
+          parallel: opts.parallel,
+          queue: opts.queue,
+          maxBytes: opts.maxMemoryMb * 2 ** 20,
+          maxTraceBytes: opts.maxTraceMb * 2 ** 20,
         },
-      );
+      }).catch((e: NodeJS.ErrnoException) => {
+        if (isGlassError(e)) throw e;
+        throw new GlassError(
+          'BAD_INPUT',
+          `cannot listen on ${opts.host}:${opts.port}: ${e.code ?? e.message}`,
+        );
+      });
       if (!defaultWebRoot()) {
         process.stderr.write(
           'glasslm: the explorer page is not built (npm run build:web); serving the API only\n',

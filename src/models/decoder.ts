@@ -4,7 +4,7 @@
 import type { Attention } from '../nn/attention.js';
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
-import { KVCache } from '../nn/kv-cache.js';
+import { KVCache, kvCapacity } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
 import type { AdditivePositional } from '../nn/positional.js';
@@ -60,8 +60,18 @@ export class Decoder {
     return this.blocks[0].attention;
   }
 
+  /** An empty cache; it grows in blocks (KV_BLOCK positions) as forward() fills it, up to maxPositions. */
   newCache(maxPositions = this.contextLength): KVCache {
     return new KVCache(this.nLayers, maxPositions, this.firstAttention.kvDim);
+  }
+
+  /** Bytes the KV cache of a sequence of `positions` tokens holds (keys and values, every layer). */
+  kvCacheBytes(positions: number): number {
+    return KVCache.bytesFor(
+      this.nLayers,
+      this.firstAttention.kvDim,
+      kvCapacity(positions, this.contextLength),
+    );
   }
 
   /**
@@ -89,12 +99,8 @@ export class Decoder {
     const rows = ids.length;
     const pos0 = cache.length;
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
-    if (pos0 + rows > cache.maxPositions) {
-      throw new GlassError(
-        'BAD_INPUT',
-        `the sequence would be ${pos0 + rows} tokens, but the model's context length is ${cache.maxPositions}`,
-      );
-    }
+    // grows the cache (in blocks) as the sequence does; past maxPositions, a GlassError
+    cache.reserve(pos0 + rows);
     const x = this.embedding.forward(ids);
     recorder?.embeddings(ids, x, pos0);
     this.positional?.addTo(x, rows, pos0);

@@ -13,18 +13,31 @@
 //                                                      pairs to 6 significant digits); 404 without an
 //                                                      embedding model (glasslm serve --embedder)
 // Bad bodies → 400 { error }; a GlassError from the model → 400 { error: its message }.
-import { Readable } from 'node:stream';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+// Heavy requests (generate, trace) share --parallel slots and a memory budget (admission.ts): past them
+// 429 / 503 with Retry-After, and 413 for one that could never fit or a trace over its size limit, all
+// before the first byte; their answers are streamed (stream.ts), and a client that stops reading is
+// dropped. Who may call: guard.ts (loopback Host names only, or an API key off loopback).
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { SentenceEmbedder } from '../embed/embedder.js';
 import type { SimilarityExplanation } from '../embed/explain.js';
 import type { PoolingMode } from '../embed/pooling.js';
 import type { LanguageModel } from '../models/model.js';
+import { encodePrompt } from '../generate/generate.js';
 import type { TraceOptions, TraceStep } from '../trace/schema.js';
-import { modelInfo } from '../trace/trace.js';
-import { isGlassError } from '../util/errors.js';
+import { traceSize } from '../trace/size.js';
+import { modelInfo, traceParts } from '../trace/trace.js';
+import { GlassError, isGlassError } from '../util/errors.js';
+import { Admission, Refusal, type AdmissionOptions } from './admission.js';
 import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
+import { hasApiKey, isLoopbackAddress, isLoopbackHostHeader, publicSource } from './guard.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
-import { traceSteps } from './steps.js';
+import { nextTurn, traceSteps } from './steps.js';
+import { batched, jsonChunks, sendStream } from './stream.js';
 
 export { promptTokens, wordEmbedding } from './answers.js';
 
@@ -41,6 +54,17 @@ export interface AppOptions {
   loopbackOnly?: boolean;
   /** An embedding model for /api/similarity (the explorer's similarity panel); none by default. */
   embedder?: SentenceEmbedder | null;
+  /** Require `Authorization: Bearer <apiKey>` on /api/ (startServer demands one off loopback). */
+  apiKey?: string | null;
+  /** Slots, queue and memory budget of /api/generate and /api/trace (admission.ts). */
+  limits?: AdmissionOptions & {
+    /** Largest trace answered, estimated bytes of JSON (default 64 MiB); past it, 413. */
+    maxTraceBytes?: number;
+    /** How long a stream waits for a client that stopped reading before dropping it, ms (default 30 s). */
+    stallTimeoutMs?: number;
+  };
+  /** Where internal errors (500s, failures mid-stream) are reported (default: the logger, or stderr). */
+  onError?: (err: unknown, where: string) => void;
 }
 
 /** What GET /api/embedder says about the embedding model. */
@@ -70,15 +94,10 @@ export function explainForWire(e: SentenceEmbedder, a: string, b: string, top = 
   return { ...x, pairs: x.pairs.map((r) => r.map((v) => Number(v.toPrecision(6)))) };
 }
 
-const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 /** Most characters accepted in a prompt before tokenizing (the token count is checked after). */
 const MAX_PROMPT_CHARS = 200_000;
 const MAX_WORDS = 200;
+const MiB = 2 ** 20;
 
 interface TokenizeBody {
   text: string;
@@ -199,7 +218,47 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   });
   const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
   const s = schemas(model);
-  const info = modelInfo(model);
+  const info = { ...modelInfo(model), source: publicSource(model.source) };
+  const promptContext = { decoder: model.decoder, tokenizer: model.tokenizer, addBos: model.addBos };
+  const limits = options.limits ?? {};
+  const admission = new Admission(limits);
+  const maxTraceBytes = limits.maxTraceBytes ?? 64 * MiB;
+  const stallTimeoutMs = limits.stallTimeoutMs ?? 30_000;
+  const reportError =
+    options.onError ??
+    ((err: unknown, where: string) => {
+      if (options.logger) app.log.error({ err }, where);
+      else process.stderr.write(`glasslm serve: ${where}: ${(err as Error)?.stack ?? String(err)}\n`);
+    });
+  /**
+   * A failure before the first byte: the backend's memory running out under load is a 503 (try again
+   * later, Retry-After), not the caller's fault; anything else goes to the error handler (400 / 500).
+   */
+  function unavailable(reply: FastifyReply, e: unknown) {
+    if (!(isGlassError(e) && /out of memory/.test(e.message))) throw e;
+    reportError(e, `503 on ${reply.request.method} ${reply.request.url}`);
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .send({ error: `the server is out of memory now: ${e.message}` });
+  }
+  /** A slot and `bytes` for a heavy request, or null once the refusal (413/429/503) is sent. */
+  async function admit(req: FastifyRequest, reply: FastifyReply, bytes: number, what: string) {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    reply.raw.once('close', onClose);
+    try {
+      return await admission.acquire(bytes, what, gone.signal);
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e;
+      if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
+      req.log.info(`refused ${req.method} ${req.url}: ${e.message}`);
+      await reply.code(e.statusCode).send({ error: e.message });
+      return null;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  }
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) {
@@ -207,18 +266,29 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     }
     if (isGlassError(err)) return reply.code(400).send({ error: err.message, code: err.code });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) app.log.error(err);
+    if (status === 500) reportError(err, `500 on ${_req.method} ${_req.url}`);
     return reply
       .code(status)
       .send({ error: status === 500 ? `internal error: ${err.message}` : err.message });
   });
   if (options.loopbackOnly) {
     app.addHook('onRequest', async (req, reply) => {
-      const name = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-      if (!LOOPBACK_NAMES.has(name) && !name.startsWith('127.')) {
+      if (!isLoopbackHostHeader(req.headers.host)) {
+        const name = (req.headers.host ?? '').slice(0, 100) || '(no Host)';
+        return reply.code(403).send({
+          error: `this server answers on loopback names only (localhost, 127.x.y.z, [::1]), not ${JSON.stringify(name)}`,
+        });
+      }
+    });
+  }
+  const apiKey = options.apiKey;
+  if (apiKey) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.url.startsWith('/api/') && !hasApiKey(req.headers.authorization, apiKey)) {
         return reply
-          .code(403)
-          .send({ error: `this server answers on loopback names only, not ${name || '(no Host)'}` });
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'this server needs its API key: send Authorization: Bearer <key>' });
       }
     });
   }
@@ -232,8 +302,49 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     return tokenizeAnswer(model, req.body.text);
   });
 
-  app.post<{ Body: TraceBody }>('/api/trace', { schema: { body: s.trace } }, async (req) => {
-    return model.trace(req.body.prompt, req.body.options ?? {});
+  app.post<{ Body: TraceBody }>('/api/trace', { schema: { body: s.trace } }, async (req, reply) => {
+    const { prompt, options: o = {} } = req.body;
+    const ids = encodePrompt(promptContext, prompt);
+    const size = traceSize(model, ids.length, o);
+    if (size.bytes > maxTraceBytes) {
+      return reply.code(413).send({
+        error:
+          `this trace would be about ${(size.bytes / MiB).toFixed(0)} MiB of JSON (${size.values} numbers), over ` +
+          `this server's limit of ${(maxTraceBytes / MiB).toFixed(0)} MiB (glasslm serve --max-trace-mb): ` +
+          `record fewer layers (options.layers), vectors "summary", attention false, fewer steps or a shorter prompt`,
+      });
+    }
+    const steps = Math.max(o.steps ?? 0, o.forced?.length ?? 0);
+    // its KV cache, and the trace twice over (the recorded numbers, then their JSON as it is sent)
+    const bytes = model.decoder.kvCacheBytes(ids.length + steps) + 2 * size.bytes;
+    const release = await admit(req, reply, bytes, 'this trace');
+    if (!release) return reply;
+    let trace;
+    try {
+      // the prompt pass, then one step at a time, letting other requests run in between
+      const parts = traceParts(model, prompt, o);
+      let r = parts.next();
+      while (!r.done) {
+        await nextTurn();
+        if (reply.raw.destroyed) {
+          release(); // the client went away
+          return reply.hijack();
+        }
+        r = parts.next();
+      }
+      trace = r.value;
+    } catch (e) {
+      release();
+      return unavailable(reply, e);
+    }
+    trace.model.source = info.source;
+    const chunks = batched(jsonChunks(trace));
+    await sendStream(reply, '', chunks, {
+      type: 'application/json; charset=utf-8',
+      stallTimeoutMs,
+      onDone: release,
+    });
+    return reply;
   });
 
   app.post<{ Body: EmbeddingsBody }>('/api/embeddings', { schema: { body: s.embeddings } }, async (req) => {
@@ -241,7 +352,9 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   });
 
   const embedder = options.embedder ?? null;
-  app.get('/api/embedder', async () => ({ embedder: embedder ? embedderInfo(embedder) : null }));
+  app.get('/api/embedder', async () => ({
+    embedder: embedder ? { ...embedderInfo(embedder), source: publicSource(embedder.source) } : null,
+  }));
 
   app.post<{ Body: SimilarityBody }>(
     '/api/similarity',
@@ -258,22 +371,35 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
 
   app.post<{ Body: GenerateBody }>('/api/generate', { schema: { body: s.generate } }, async (req, reply) => {
     const { prompt, ...o } = req.body;
+    const ids = encodePrompt(promptContext, prompt);
     // Checked here, before the first byte, so a bad request is still a 400.
-    const steps = traceSteps(model, prompt, o);
-    async function* lines(): AsyncGenerator<string> {
-      try {
-        for await (const step of steps) yield JSON.stringify(step satisfies TraceStep) + '\n';
-      } catch (e) {
-        yield JSON.stringify({ error: (e as Error).message }) + '\n';
-      }
+    const steps = traceSteps(model, ids, o);
+    const n = Math.max(o.steps, o.forced?.length ?? 0);
+    const release = await admit(req, reply, model.decoder.kvCacheBytes(ids.length + n), 'this generation');
+    if (!release) return reply;
+    // The prompt pass and the first token before the status, so that a failure there is still a 4xx/5xx.
+    let first: IteratorResult<TraceStep>;
+    try {
+      first = await steps.next();
+    } catch (e) {
+      release();
+      return unavailable(reply, e);
     }
-    const stream = Readable.from(lines(), { objectMode: false });
-    // A client that goes away stops the generation.
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) stream.destroy();
+    const line = (step: TraceStep) => JSON.stringify(step) + '\n';
+    async function* lines(): AsyncGenerator<string> {
+      for await (const step of steps) yield line(step);
+    }
+    // A client that goes away stops the generation; one that stops reading is dropped (stream.ts).
+    await sendStream(reply, first.done ? '' : line(first.value), lines(), {
+      type: 'application/x-ndjson; charset=utf-8',
+      stallTimeoutMs,
+      onDone: release,
+      onError: (e) => {
+        reportError(e, `failure in the stream of ${req.method} ${req.url}`);
+        return JSON.stringify({ error: (e as Error).message }) + '\n';
+      },
     });
-    reply.type('application/x-ndjson; charset=utf-8');
-    return reply.send(stream);
+    return reply;
   });
 
   app.get('/*', async (req, reply) => {
@@ -302,7 +428,15 @@ export async function startServer(
   opts: AppOptions & { host?: string; port?: number } = {},
 ): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
-  const app = await buildApp(model, { loopbackOnly: isLoopbackHost(host), ...opts });
+  const loopback = isLoopbackAddress(host);
+  if (!loopback && !opts.apiKey) {
+    throw new GlassError(
+      'BAD_INPUT',
+      `refusing to listen on ${host} without an API key: anyone who can reach it could use the model; ` +
+        `pass --api-key <key> or set GLASSLM_API_KEY (callers then send Authorization: Bearer <key>)`,
+    );
+  }
+  const app = await buildApp(model, { loopbackOnly: loopback, ...opts });
   await app.listen({ host, port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;

@@ -5,6 +5,7 @@
 import { encodePrompt } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
 import type { LanguageModel } from '../models/model.js';
+import type { KVCache } from '../nn/kv-cache.js';
 import { StepRecorder, pieceText, topTokens } from '../trace/recorder.js';
 import type { TraceStep } from '../trace/schema.js';
 import { GlassError } from '../util/errors.js';
@@ -27,16 +28,20 @@ export interface StepOptions {
 }
 
 /** A turn of the event loop: setImmediate in Node; a browser worker (the in-page engine) has setTimeout. */
-const nextTurn = () =>
+export const nextTurn = () =>
   new Promise<void>((resolve) =>
     typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
   );
 
 /**
- * Generates `steps` tokens after `prompt`, yielding each as a TraceStep. Checks the request before the
+ * Generates `steps` tokens after `prompt` (text, or ids as encodePrompt gives them), yielding each as a TraceStep. Checks the request before the
  * first token (so a caller can still answer 400): context length, forced ids, layers.
  */
-export function traceSteps(model: LanguageModel, prompt: string, o: StepOptions): AsyncGenerator<TraceStep> {
+export function traceSteps(
+  model: LanguageModel,
+  prompt: string | ArrayLike<number>,
+  o: StepOptions,
+): AsyncGenerator<TraceStep> {
   const d = model.decoder;
   const tok = model.tokenizer;
   const digits = o.precision ?? 5;
@@ -75,6 +80,13 @@ export function traceSteps(model: LanguageModel, prompt: string, o: StepOptions)
 
   async function* run(): AsyncGenerator<TraceStep> {
     const cache = d.newCache();
+    try {
+      yield* steps(cache);
+    } finally {
+      cache.release(); // now, not when collected (the wasm backend's copy of it too)
+    }
+  }
+  async function* steps(cache: KVCache): AsyncGenerator<TraceStep> {
     let logits = d.forward(ids, cache, true);
     for (let s = 0; s < nSteps; s++) {
       await nextTurn();

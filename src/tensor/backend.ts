@@ -79,6 +79,12 @@ export interface Backend {
     headDim: number,
     probs?: Float32Array,
   ): void;
+  /**
+   * Drops any copy the backend keeps of `a` (the wasm backend mirrors each KV cache array into its
+   * memory) now rather than when `a` is collected: a KV cache calls it when it grows or is released.
+   * Optional: the reference keeps no copies.
+   */
+  forget?(a: Float32Array): void;
 
   /**
    * Training's products, in the layouts the backward passes need, with no transposed copy first:

@@ -60,6 +60,23 @@ export function traceModel(
   options: TraceOptions = {},
   hooks: TraceHooks = {},
 ): Trace {
+  const parts = traceParts(model, prompt, options, hooks);
+  for (;;) {
+    const r = parts.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * model.trace as a generator: it pauses after the prompt pass and after each generated step (so a server
+ * can let other requests run in between) and returns the Trace.
+ */
+export function* traceParts(
+  model: LanguageModel,
+  prompt: string,
+  options: TraceOptions = {},
+  hooks: TraceHooks = {},
+): Generator<void, Trace> {
   const d = model.decoder;
   const tok = model.tokenizer;
   const digits = options.precision ?? 5;
@@ -144,6 +161,7 @@ export function traceModel(
   );
   let output = trace.output;
   for (let s = 0; s < nSteps; s++) {
+    yield;
     const id = options.forced?.[s] ?? sampler.sample(logits);
     if (!(Number.isInteger(id) && id >= 0 && id < v))
       throw new GlassError('BAD_INPUT', `trace: forced token ${id} is not in the vocabulary`);
@@ -167,5 +185,6 @@ export function traceModel(
     hooks.onStep?.(step);
     output = step.output;
   }
+  cache.release(); // now, not when collected (the wasm backend's copy of it too)
   return trace;
 }

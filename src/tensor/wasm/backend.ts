@@ -933,6 +933,14 @@ export class WasmBackend implements Backend {
     if (probs && pBytes) this.get(probs, pp, nHeads * t * total);
   }
 
+  forget(a: Float32Array): void {
+    const m = this.mirrors.get(a);
+    if (!m) return;
+    this.mirrors.delete(a);
+    this.reaper.unregister(m);
+    this.heap.release(m.ptr);
+  }
+
   /**
    * The address of cache rows 0..total-1 in linear memory: the array itself if it lives there, else its
    * mirror, brought up to date. Rows pos0.. were just written by the caller; rows below pos0 were copied
@@ -946,7 +954,7 @@ export class WasmBackend implements Backend {
     if (!m) {
       m = { ptr: this.heap.alloc(cache.length * 4), rows: 0 };
       this.mirrors.set(cache, m);
-      this.reaper.register(cache, m.ptr);
+      this.reaper.register(cache, m.ptr, m);
     }
     let from = Math.min(m.rows, pos0);
     if (from > 0) {
