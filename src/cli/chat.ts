@@ -8,6 +8,7 @@ import {
   intOption,
   addEngineOptions,
   loadWithProgress,
+  modelOption,
   requireModelSource,
   type EngineCliOptions,
 } from './common.js';
@@ -28,7 +29,7 @@ export function register(program: Command): void {
     program
       .command('chat')
       .description("talk with a model, turn by turn, using the model's chat template")
-      .option('-m, --model <file|folder|hub-id>', 'model to chat with (default: the bundled model)')
+      .addOption(modelOption('the model to chat with'))
       .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
       .option('--system <text>', 'a system message that starts the conversation')
       .option('-n, --max-tokens <n>', 'most tokens per reply', intOption('max-tokens', 1), 256)

@@ -7,6 +7,7 @@ import {
   intOption,
   addEngineOptions,
   loadWithProgress,
+  modelOption,
   requireModelSource,
   type EngineCliOptions,
 } from './common.js';
@@ -112,7 +113,7 @@ export function register(program: Command): void {
         'show how a model reads a prompt: tokens, attention, logit lens and the next-token distribution',
       )
       .argument('<prompt...>', 'the prompt (several arguments are joined with spaces)')
-      .option('-m, --model <file|folder|hub-id>', 'the model (default: the bundled model)')
+      .addOption(modelOption())
       .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
       .option('-l, --layer <n>', 'layer whose attention to draw (default: the last)', intOption('layer', 0))
       .option('--head <n|mean>', 'attention head to draw, or "mean" of all heads', 'mean')

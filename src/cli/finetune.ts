@@ -8,7 +8,7 @@ import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/ch
 import { splitTrainVal } from '../train/data.js';
 import { inHfLayout } from '../train/export.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress, selectKernels } from './common.js';
+import { intOption, loadWithProgress, modelOption, requireModelSource, selectKernels } from './common.js';
 import {
   addLoopOptions,
   checkOutDir,
@@ -28,10 +28,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('finetune')
     .description('fine-tune every weight of a GPT-2 or Llama model on a text file; saves an HF model folder')
-    .option(
-      '-m, --model <folder|file|hub-id>',
-      'the model to start from (HF folder or hub id, GGUF, llama2.c .bin)',
-    )
+    .addOption(modelOption('the model to start from'))
     .option('--tokenizer <file>', 'tokenizer file for a checkpoint that has none beside it')
     .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .option(
@@ -66,13 +63,11 @@ export function register(program: Command): void {
           `${dataPath}: cannot read the training data (${(e as NodeJS.ErrnoException).code ?? e})`,
         );
       }
-      if (!resumed && !o.model)
-        throw new GlassError('BAD_INPUT', 'pass --model <folder|file|hub-id> to fine-tune');
       await selectKernels(o.threads);
       // Resuming reads the model back from --out (an HF folder); a fresh run loads --model.
       const loaded = resumed
         ? await loadModel(o.out)
-        : await loadWithProgress(o.model!, o.revision, o.tokenizer);
+        : await loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer);
       const tokenizerFiles = await tokenizerFilesFor(loaded, resumed ? undefined : o.tokenizer);
       const model = resumed ? loaded : await inHfLayout(loaded);
       const seqLen = resumed ? resumed.options.seqLen : Math.min(o.context ?? 256, loaded.contextLength);

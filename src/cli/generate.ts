@@ -7,6 +7,7 @@ import {
   addEngineOptions,
   kernelsLabel,
   loadWithProgress,
+  modelOption,
   requireModelSource,
   type EngineCliOptions,
 } from './common.js';
@@ -39,10 +40,7 @@ export function register(program: Command): void {
       .command('generate')
       .description('continue a prompt with a language model, streaming the response')
       .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
-      .option(
-        '-m, --model <folder|hub-id>',
-        'a Hugging Face model folder or hub id (default: the bundled model)',
-      )
+      .addOption(modelOption())
       .option(
         '--tokenizer <file>',
         'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',

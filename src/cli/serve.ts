@@ -4,7 +4,13 @@ import { loadEmbedder } from '../embed/load.js';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { GlassError } from '../util/errors.js';
-import { addEngineOptions, loadWithProgress, requireModelSource, type EngineCliOptions } from './common.js';
+import {
+  addEngineOptions,
+  loadWithProgress,
+  modelOption,
+  requireModelSource,
+  type EngineCliOptions,
+} from './common.js';
 
 function portOption(v: string): number {
   const n = Number(v);
@@ -27,10 +33,7 @@ export function register(program: Command): void {
     program
       .command('serve')
       .description('serve the explorer: follow a prompt through the model in the browser')
-      .option(
-        '-m, --model <file|folder|hub-id>',
-        'a GGUF or llama2.c file, a Hugging Face model folder or hub id',
-      )
+      .addOption(modelOption())
       .option(
         '--tokenizer <file>',
         'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',

@@ -22,7 +22,7 @@ import { createGpt2 } from '../train/init.js';
 import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { GlassError } from '../util/errors.js';
-import { floatOption, intOption, selectKernels } from './common.js';
+import { floatOption, intOption, selectKernels, threadsOption } from './common.js';
 
 export interface LoopCliOptions {
   data?: string;
@@ -110,11 +110,7 @@ export function addLoopOptions(
       '--resume',
       'continue the run checkpointed in --out, with its model and options (--steps may change the total)',
     )
-    .option(
-      '--threads <n>',
-      'matrix products on the WASM SIMD backend with n threads; 0 = the plain TypeScript kernels (default 1)',
-      intOption('threads', 0),
-    );
+    .addOption(threadsOption(1));
 }
 
 /**
