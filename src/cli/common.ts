@@ -158,6 +158,13 @@ export async function loadWithProgress(
         cliProgress.Presets.shades_classic,
       )
     : null;
+  // A model that takes more than a moment to read says what is happening (a terminal only: pipes and
+  // scripts get stderr for errors and stats alone).
+  const slow = process.stderr.isTTY
+    ? setTimeout(() => {
+        if (bars.size === 0) process.stderr.write(`glasslm: loading ${source}…\n`);
+      }, 1000)
+    : undefined;
   try {
     return await loadModel(source, {
       revision,
@@ -175,6 +182,7 @@ export async function loadWithProgress(
       },
     });
   } finally {
+    clearTimeout(slow);
     multi?.stop();
   }
 }
