@@ -12,14 +12,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMP = join(root, 'dist/.build-stamp');
 const INPUT_DIRS = ['src', 'test', 'bench', 'scripts', 'assembly', 'web/src'];
-const INPUT_FILES = [
-  'package.json',
-  'package-lock.json',
-  'tsconfig.json',
-  'web/tsconfig.json',
-  'web/vite.config.mjs',
-  'web/index.html',
-];
+// Not package.json / package-lock.json: `npm install` rewrites the lock file before it runs prepare.
+const INPUT_FILES = ['tsconfig.json', 'web/tsconfig.json', 'web/vite.config.mjs', 'web/index.html'];
 const OUTPUTS = [
   'dist/src/cli/main.js',
   'dist/src/tensor/wasm/kernels-shared-relaxed.wasm',

@@ -7,9 +7,8 @@ import {
   floatOption,
   intOption,
   addEngineOptions,
-  loadWithProgress,
+  loadCliModel,
   modelOption,
-  requireModelSource,
   type EngineCliOptions,
 } from './common.js';
 
@@ -48,7 +47,7 @@ export function register(program: Command): void {
       '\nIn the session: /reset forgets the conversation, /exit (or Ctrl-D) quits, Ctrl-C stops a reply.',
     )
     .action(async (opts: ChatCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
+      const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
       const tok = model.tokenizer;
       const special = tok.specialTokens;
       const plain = model.chatTemplate === undefined;

@@ -138,6 +138,17 @@ export function kernelsLabel(engine: EngineCliOptions): string {
   return `${b.name}${simd}, ${engine.dtype}`;
 }
 
+/**
+ * The model a command's --model / --revision / --tokenizer name (the bundled model when --model is absent),
+ * loaded on the engine's kernels when given: the one way every command gets its language model.
+ */
+export function loadCliModel(
+  o: { model?: string; revision?: string; tokenizer?: string },
+  engine?: EngineCliOptions,
+): Promise<LanguageModel> {
+  return loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer, engine);
+}
+
 /** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */
 export async function loadWithProgress(
   source: string,

@@ -5,14 +5,7 @@ import type { Command } from 'commander';
 import { encodeCorpus } from '../train/data.js';
 import { decoderLoss } from '../train/evaluate.js';
 import { GlassError } from '../util/errors.js';
-import {
-  intOption,
-  loadWithProgress,
-  modelOption,
-  requireModelSource,
-  selectKernels,
-  threadsOption,
-} from './common.js';
+import { intOption, loadCliModel, modelOption, selectKernels, threadsOption } from './common.js';
 
 interface EvalCliOptions {
   model?: string;
@@ -42,7 +35,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ glasslm eval --model my-model --data held-out.txt')
     .action(async (o: EvalCliOptions) => {
       await selectKernels(o.threads);
-      const model = await loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer);
+      const model = await loadCliModel(o);
       let text: string;
       try {
         text = await readFile(o.data, 'utf8');

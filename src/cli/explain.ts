@@ -3,14 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Trace, TraceOptions } from '../trace/schema.js';
-import {
-  intOption,
-  addEngineOptions,
-  loadWithProgress,
-  modelOption,
-  requireModelSource,
-  type EngineCliOptions,
-} from './common.js';
+import { intOption, addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
 
 const SHADES = [' ', '░', '▒', '▓', '█'];
 const MAX_COLS = 48;
@@ -137,7 +130,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"',
     )
     .action(async (words: string[], opts: ExplainCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
+      const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
       const nLayers = model.decoder.nLayers;
       const layer = opts.layer ?? nLayers - 1;
       const nHeads = model.decoder.blocks[0].attention.config.nHeads;

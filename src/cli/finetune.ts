@@ -8,7 +8,7 @@ import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/ch
 import { splitTrainVal } from '../train/data.js';
 import { inHfLayout } from '../train/export.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress, modelOption, requireModelSource, selectKernels } from './common.js';
+import { intOption, loadCliModel, modelOption, selectKernels } from './common.js';
 import {
   addLoopOptions,
   checkOutDir,
@@ -65,9 +65,7 @@ export function register(program: Command): void {
       }
       await selectKernels(o.threads);
       // Resuming reads the model back from --out (an HF folder); a fresh run loads --model.
-      const loaded = resumed
-        ? await loadModel(o.out)
-        : await loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer);
+      const loaded = resumed ? await loadModel(o.out) : await loadCliModel(o);
       const tokenizerFiles = await tokenizerFilesFor(loaded, resumed ? undefined : o.tokenizer);
       const model = resumed ? loaded : await inHfLayout(loaded);
       const seqLen = resumed ? resumed.options.seqLen : Math.min(o.context ?? 256, loaded.contextLength);

@@ -6,9 +6,8 @@ import {
   intOption,
   addEngineOptions,
   kernelsLabel,
-  loadWithProgress,
+  loadCliModel,
   modelOption,
-  requireModelSource,
   type EngineCliOptions,
 } from './common.js';
 
@@ -72,12 +71,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
     )
     .action(async (words: string[], opts: GenerateCliOptions) => {
-      const model = await loadWithProgress(
-        requireModelSource(opts.model),
-        opts.revision,
-        opts.tokenizer,
-        opts,
-      );
+      const model = await loadCliModel(opts, opts);
       const prompt = words.join(' ');
       const ac = new AbortController();
       const onSigint = () => ac.abort();

@@ -4,13 +4,7 @@ import { loadEmbedder } from '../embed/load.js';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { GlassError } from '../util/errors.js';
-import {
-  addEngineOptions,
-  loadWithProgress,
-  modelOption,
-  requireModelSource,
-  type EngineCliOptions,
-} from './common.js';
+import { addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
 
 function portOption(v: string): number {
   const n = Number(v);
@@ -55,12 +49,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm serve --model ../shared/models/stories260K-llama2c/stories260K.bin --port 8765',
     )
     .action(async (opts: ServeCliOptions) => {
-      const model = await loadWithProgress(
-        requireModelSource(opts.model),
-        opts.revision,
-        opts.tokenizer,
-        opts,
-      );
+      const model = await loadCliModel(opts, opts);
       const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
       const server = await startServer(model, { host: opts.host, port: opts.port, embedder }).catch(
         (e: NodeJS.ErrnoException) => {

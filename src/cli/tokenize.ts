@@ -1,6 +1,6 @@
 // `glasslm tokenize`: stage 1 on its own — each token of a text with its id and byte span.
 import type { Command } from 'commander';
-import { loadWithProgress, modelOption, requireModelSource } from './common.js';
+import { loadCliModel, modelOption } from './common.js';
 
 interface TokenizeCliOptions {
   model?: string;
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .action(async (words: string[], opts: TokenizeCliOptions) => {
       const text = words.join(' ');
       // The same resolution and loading as generate/explain, so the ids are the ones they see.
-      const model = await loadWithProgress(requireModelSource(opts.model), opts.revision, opts.tokenizer);
+      const model = await loadCliModel(opts);
       const tok = model.tokenizer;
       const spans = tok.encodeWithSpans(text, { allowSpecial: opts.special });
       // The model starts every prompt with its BOS token (Llama): show it, as explain's trace does.

@@ -210,7 +210,7 @@ test('wasm: a synchronous loop of cache-less forwards (scoring a text window by 
     // 12.5 MiB of mirrors. (It used to run 1,500 windows until the 64 MiB ran out: minutes on 2 cores.)
     const first = m.forward(ids).data.slice();
     const before = small.bytesInUse;
-    let out = first;
+    let out: Float32Array = first;
     for (let i = 0; i < 200; i++) out = m.forward(ids).data;
     assert.deepEqual(out, first, 'the reused cache gives the same logits');
     const grown = small.bytesInUse - before;
