@@ -98,7 +98,7 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
     }
     case 'EACCES':
     case 'EPERM':
-      return `${head}: permission denied — choose a path you may ${verb === 'open' ? 'use' : verb}`;
+      return `${head}: permission denied — check its permissions or choose another path`;
     case 'EROFS':
       return `${head}: the file system is read-only — choose another path`;
     case 'ENOSPC':

@@ -94,7 +94,7 @@ test('the sentence for each file-system error names the path, the reason and wha
     Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path });
   assert.equal(
     describeFsError(err('EACCES', 'open', '/root/x')),
-    'cannot open /root/x: permission denied — choose a path you may use',
+    'cannot open /root/x: permission denied — check its permissions or choose another path',
   );
   assert.equal(
     describeFsError(err('ENOSPC', 'write', 'big.bin')),
