@@ -4,6 +4,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 
 function find(dir) {
   const out = [];
@@ -18,7 +19,13 @@ function find(dir) {
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : find('test');
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-});
+// Files at a time: one per core, at least two (many tests wait on child processes and servers).
+const concurrency = Math.max(2, availableParallelism());
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 1);

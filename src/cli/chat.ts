@@ -15,8 +15,8 @@ import {
   floatOption,
   intOption,
   addEngineOptions,
-  loadWithProgress,
-  requireModelSource,
+  loadCliModel,
+  modelOption,
   type EngineCliOptions,
 } from './common.js';
 
@@ -45,7 +45,7 @@ export function register(program: Command): void {
     program
       .command('chat')
       .description("talk with a model, turn by turn, using the model's chat template")
-      .option('-m, --model <file|folder|hub-id>', 'model to chat with (default: the bundled model)')
+      .addOption(modelOption('the model to chat with'))
       .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
       .option('--system <text>', 'a system message that starts the conversation')
       .option('-n, --max-tokens <n>', 'most tokens per reply', intOption('max-tokens', 1), 256)
@@ -66,7 +66,7 @@ export function register(program: Command): void {
   )
     .addHelpText('after', `\nIn the session:\n${SESSION_HELP}`)
     .action(async (opts: ChatCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
+      const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
       const tok = model.tokenizer;
       const special = tok.specialTokens;
       const plain = model.chatTemplate === undefined;

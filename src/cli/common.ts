@@ -30,6 +30,45 @@ export function floatOption(name: string, min = 0, max = Infinity) {
   };
 }
 
+/**
+ * `--threads <n>` for every command that runs a model: a whole number >= 0 (0 = the TypeScript reference
+ * kernels), capped at this machine's cores — more threads than cores only cost memory and time.
+ */
+export function threadsOption(defaultThreads?: number): Option {
+  const cores = availableParallelism();
+  const parse = (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0) {
+      throw new InvalidArgumentError(
+        `--threads must be a whole number from 0 to ${cores} (this machine's cores; 0 = the TypeScript reference kernels)`,
+      );
+    }
+    if (n > cores) {
+      process.stderr.write(
+        `glasslm: --threads ${n} is more than this machine's ${cores} cores; using ${cores}\n`,
+      );
+      return cores;
+    }
+    return n;
+  };
+  const o = new Option(
+    '--threads <n>',
+    `threads for the WASM SIMD kernels, at most the ${cores} cores; 0 = the plain TypeScript reference kernels`,
+  ).argParser(parse);
+  return defaultThreads === undefined ? o : o.default(Math.min(defaultThreads, cores));
+}
+
+/**
+ * `-m, --model` for the commands that run a language model; every one resolves it through
+ * requireModelSource (the bundled model when absent) and loadWithProgress.
+ */
+export function modelOption(what = 'the model'): Option {
+  return new Option(
+    '-m, --model <file|folder|hub-id>',
+    `${what}: a GGUF or llama2.c .bin file, a Hugging Face model folder or hub id (default: the bundled model)`,
+  );
+}
+
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
@@ -52,7 +91,7 @@ export function requireModelSource(model: string | undefined): string {
   if (!src) {
     throw new GlassError(
       'BAD_INPUT',
-      'no --model given and no bundled default model is installed; pass --model <folder|hub-id> ' +
+      'no --model given and no bundled default model is installed; pass --model <file|folder|hub-id> ' +
         '(e.g. `glasslm pull openai-community/gpt2`, then --model openai-community/gpt2)',
     );
   }
@@ -81,12 +120,7 @@ export interface EngineCliOptions {
 /** `--threads` and `--dtype`, for the commands that run a model. */
 export function addEngineOptions(cmd: Command): Command {
   return cmd
-    .option(
-      '--threads <n>',
-      'threads for the WASM SIMD kernels ; 0 = the plain TypeScript reference kernels',
-      intOption('threads', 0),
-      availableParallelism(),
-    )
+    .addOption(threadsOption(availableParallelism()))
     .addOption(
       new Option('--dtype <type>', 'how the weights are held: f32, or q8_0 (int8 blocks, 1/4 of the memory)')
         .choices(['f32', 'q8_0'])
@@ -102,6 +136,17 @@ export function kernelsLabel(engine: EngineCliOptions): string {
   const b = backend();
   const simd = b instanceof WasmBackend && b.relaxedSimd ? ' relaxed-simd' : '';
   return `${b.name}${simd}, ${engine.dtype}`;
+}
+
+/**
+ * The model a command's --model / --revision / --tokenizer name (the bundled model when --model is absent),
+ * loaded on the engine's kernels when given: the one way every command gets its language model.
+ */
+export function loadCliModel(
+  o: { model?: string; revision?: string; tokenizer?: string },
+  engine?: EngineCliOptions,
+): Promise<LanguageModel> {
+  return loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer, engine);
 }
 
 /** Loads a model, drawing one progress bar per downloaded file on stderr when it is a terminal. */
@@ -124,6 +169,13 @@ export async function loadWithProgress(
         cliProgress.Presets.shades_classic,
       )
     : null;
+  // A model that takes more than a moment to read says what is happening (a terminal only: pipes and
+  // scripts get stderr for errors and stats alone).
+  const slow = process.stderr.isTTY
+    ? setTimeout(() => {
+        if (bars.size === 0) process.stderr.write(`glasslm: loading ${source}…\n`);
+      }, 1000)
+    : undefined;
   try {
     return await loadModel(source, {
       revision,
@@ -141,6 +193,7 @@ export async function loadWithProgress(
       },
     });
   } finally {
+    clearTimeout(slow);
     multi?.stop();
   }
 }

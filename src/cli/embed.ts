@@ -5,6 +5,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { ExplainedToken, SimilarityExplanation } from '../embed/explain.js';
 import { loadEmbedder } from '../embed/load.js';
 import { cosine } from '../embed/pooling.js';
+import { resolveEmbedderSource } from './index-cmd.js';
+
+// Not a required option: commander checks those before the arguments, and a missing text is the first thing
+// to say; resolveEmbedderSource explains a missing --model once the arguments are known to be right.
+const EMBEDDER_HELP =
+  'a sentence-transformers or BERT model folder, or a hub id (required unless one is bundled)';
 
 const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 
@@ -115,18 +121,15 @@ export function register(program: Command): void {
     .command('embed')
     .description('turn texts into sentence vectors with an embedding model (BERT / sentence-transformers)')
     .argument('<text...>', 'one or more texts (each argument is one text)')
-    .requiredOption(
-      '-m, --model <folder|hub-id>',
-      'a sentence-transformers or BERT model folder, or a hub id',
-    )
+    .option('-m, --model <folder|hub-id>', EMBEDDER_HELP)
     .option('--jsonl <file>', 'write one JSON line per text ({text, vector}) instead of printing')
     .option('--digits <n>', 'decimals printed per value', '5')
     .addHelpText(
       'after',
       '\nExample:\n  $ glasslm embed --model sentence-transformers/all-MiniLM-L6-v2 "The cat sat" "A dog ran"',
     )
-    .action(async (texts: string[], opts: { model: string; jsonl?: string; digits: string }) => {
-      const e = await loadEmbedder(opts.model);
+    .action(async (texts: string[], opts: { model?: string; jsonl?: string; digits: string }) => {
+      const e = await loadEmbedder(await resolveEmbedderSource(opts.model));
       const vecs = e.embed(texts, { onTruncate: warnTruncation(texts) });
       if (opts.jsonl) {
         await writeFile(
@@ -152,10 +155,7 @@ export function register(program: Command): void {
     .description('cosine similarity of two texts under an embedding model')
     .argument('<a>', 'first text')
     .argument('<b>', 'second text')
-    .requiredOption(
-      '-m, --model <folder|hub-id>',
-      'a sentence-transformers or BERT model folder, or a hub id',
-    )
+    .option('-m, --model <folder|hub-id>', EMBEDDER_HELP)
     .option('--explain', 'show which tokens (and token pairs) of each text drive the score')
     .option('--json', 'print the explanation as JSON (implies --explain)')
     .option('--top <n>', 'how many token pairs to list with --explain', topOption, 10)
@@ -170,9 +170,9 @@ export function register(program: Command): void {
       async (
         a: string,
         b: string,
-        opts: { model: string; explain?: boolean; json?: boolean; top: number },
+        opts: { model?: string; explain?: boolean; json?: boolean; top: number },
       ) => {
-        const e = await loadEmbedder(opts.model);
+        const e = await loadEmbedder(await resolveEmbedderSource(opts.model));
         if (opts.explain || opts.json) {
           const x = e.explain(a, b, { onTruncate: warnTruncation([a, b]), topPairs: opts.top });
           process.stdout.write(opts.json ? JSON.stringify(x) + '\n' : renderSimilarityExplanation(x));

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { encodeCorpus } from '../train/data.js';
 import { decoderLoss } from '../train/evaluate.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress, requireModelSource, selectKernels } from './common.js';
+import { intOption, loadCliModel, modelOption, selectKernels, threadsOption } from './common.js';
 
 interface EvalCliOptions {
   model?: string;
@@ -21,7 +21,7 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('score a text with a model: mean next-token cross-entropy (nats/token) and perplexity')
-    .option('-m, --model <folder|file|hub-id>', 'the model (default: the bundled model)')
+    .addOption(modelOption('the model to score with'))
     .option('--tokenizer <file>', 'tokenizer file for a checkpoint that has none beside it')
     .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .requiredOption('--data <file>', 'the text to score (UTF-8; documents may be separated by <|endoftext|>)')
@@ -31,15 +31,11 @@ export function register(program: Command): void {
       intOption('context', 2),
     )
     .option('--json', 'print JSON')
-    .option(
-      '--threads <n>',
-      'run the model on the WASM SIMD backend with n threads; 0 = the plain TypeScript kernels (default 1)',
-      intOption('threads', 0),
-    )
+    .addOption(threadsOption(1))
     .addHelpText('after', '\nExample:\n  $ glasslm eval --model my-model --data held-out.txt')
     .action(async (o: EvalCliOptions) => {
       await selectKernels(o.threads);
-      const model = await loadWithProgress(requireModelSource(o.model), o.revision, o.tokenizer);
+      const model = await loadCliModel(o);
       let text: string;
       try {
         text = await readFile(o.data, 'utf8');

@@ -3,13 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Trace, TraceOptions } from '../trace/schema.js';
-import {
-  intOption,
-  addEngineOptions,
-  loadWithProgress,
-  requireModelSource,
-  type EngineCliOptions,
-} from './common.js';
+import { intOption, addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
 
 const SHADES = [' ', '░', '▒', '▓', '█'];
 const MAX_COLS = 48;
@@ -112,7 +106,7 @@ export function register(program: Command): void {
         'show how a model reads a prompt: tokens, attention, logit lens and the next-token distribution',
       )
       .argument('<prompt...>', 'the prompt (several arguments are joined with spaces)')
-      .option('-m, --model <file|folder|hub-id>', 'the model (default: the bundled model)')
+      .addOption(modelOption())
       .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
       .option('-l, --layer <n>', 'layer whose attention to draw (default: the last)', intOption('layer', 0))
       .option('--head <n|mean>', 'attention head to draw, or "mean" of all heads', 'mean')
@@ -136,7 +130,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"',
     )
     .action(async (words: string[], opts: ExplainCliOptions) => {
-      const model = await loadWithProgress(requireModelSource(opts.model), undefined, opts.tokenizer, opts);
+      const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
       const nLayers = model.decoder.nLayers;
       const layer = opts.layer ?? nLayers - 1;
       const nHeads = model.decoder.blocks[0].attention.config.nHeads;

@@ -6,7 +6,7 @@ import { loadModel } from '../models/load.js';
 import { loadOrEncodeCorpus, tokenizerFilesFor, tokenizerKey } from '../train/checkpoint-node.js';
 import { inHfLayout } from '../train/export.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadWithProgress, selectKernels } from './common.js';
+import { intOption, loadCliModel, modelOption, selectKernels } from './common.js';
 import {
   addLoopOptions,
   loopOptions,
@@ -27,10 +27,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('finetune')
     .description('fine-tune every weight of a GPT-2 or Llama model on a text file; saves an HF model folder')
-    .option(
-      '-m, --model <folder|file|hub-id>',
-      'the model to start from (HF folder or hub id, GGUF, llama2.c .bin)',
-    )
+    .addOption(modelOption('the model to start from'))
     .option('--tokenizer <file>', 'tokenizer file for a checkpoint that has none beside it')
     .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .option(
@@ -59,15 +56,12 @@ export function register(program: Command): void {
       const dataPath = o.data ?? resumed?.data.path;
       if (!dataPath) throw new GlassError('BAD_INPUT', 'pass --data <file>');
       const text = await readTrainingText(dataPath);
-      if (!resumed && !o.model)
-        throw new GlassError('BAD_INPUT', 'pass --model <folder|file|hub-id> to fine-tune');
       if (resumed) loopOptions(o, resumed.options.seqLen, { steps: 200, lr: 1e-4 }, resumed);
       await selectKernels(o.threads);
-      // Resuming reads the model back from the checkpoint (an HF folder); a fresh run loads --model.
-      const loaded = checkpoint
-        ? await loadModel(checkpoint.dir)
-        : await loadWithProgress(o.model!, o.revision, o.tokenizer);
-      // A hub id or a link resolves to a path only now: it may not be the output either.
+      // Resuming reads the model back from the checkpoint (an HF folder); a fresh run loads --model
+      // (the bundled model when absent).
+      const loaded = checkpoint ? await loadModel(checkpoint.dir) : await loadCliModel(o);
+      // A hub id, a link or the bundled default resolves to a path only now: it may not be the output either.
       if (!checkpoint) await prepareOutput(o, [loaded.source]);
       const tokenizerFiles = await tokenizerFilesFor(loaded, resumed ? undefined : o.tokenizer);
       const model = resumed ? loaded : await inHfLayout(loaded);

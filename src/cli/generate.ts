@@ -6,8 +6,8 @@ import {
   intOption,
   addEngineOptions,
   kernelsLabel,
-  loadWithProgress,
-  requireModelSource,
+  loadCliModel,
+  modelOption,
   type EngineCliOptions,
 } from './common.js';
 
@@ -39,10 +39,7 @@ export function register(program: Command): void {
       .command('generate')
       .description('continue a prompt with a language model, streaming the response')
       .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
-      .option(
-        '-m, --model <folder|hub-id>',
-        'a Hugging Face model folder or hub id (default: the bundled model)',
-      )
+      .addOption(modelOption())
       .option(
         '--tokenizer <file>',
         'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
@@ -74,12 +71,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
     )
     .action(async (words: string[], opts: GenerateCliOptions) => {
-      const model = await loadWithProgress(
-        requireModelSource(opts.model),
-        opts.revision,
-        opts.tokenizer,
-        opts,
-      );
+      const model = await loadCliModel(opts, opts);
       const prompt = words.join(' ');
       const ac = new AbortController();
       const onSigint = () => ac.abort();

@@ -11,15 +11,18 @@ import { defaultEmbedderPath, textEmbedder, type TextEmbedder } from '../search/
 import { indexFolder, IndexInterrupted } from '../search/indexer.js';
 import { checkDbSpec } from '../search/db.js';
 import { VectorStore } from '../search/store.js';
-import { intOption, packageRoot, selectKernels } from './common.js';
+import { intOption, packageRoot, selectKernels, threadsOption } from './common.js';
 
 export const DB_HELP =
   'the store: a folder (embedded PostgreSQL via PGlite, created if missing) or postgres://user:pass@host:port/db (a server with pgvector)';
 
-/** The embedding model a search command uses: --model, else the one the store was made with, else the bundled default. */
+/**
+ * The embedding model a command uses (embed, similarity, index, search): --model, else the one the store
+ * was made with, else the bundled default.
+ */
 export async function resolveEmbedderSource(
   model: string | undefined,
-  db: string,
+  db?: string,
   storeModel?: string,
 ): Promise<string> {
   if (model) return model;
@@ -29,7 +32,7 @@ export async function resolveEmbedderSource(
   throw new GlassError(
     'BAD_INPUT',
     `no --model given and no default embedding model is installed; pass --model <folder|hub-id> ` +
-      `(e.g. --model sentence-transformers/all-MiniLM-L6-v2) to make the vectors of ${db}`,
+      `(e.g. --model sentence-transformers/all-MiniLM-L6-v2)${db ? ` to make the vectors of ${db}` : ''}`,
   );
 }
 
@@ -89,12 +92,7 @@ export function register(program: Command): void {
       DEFAULT_OVERLAP,
     )
     .option('--batch <n>', 'chunks per embedding call', intOption('batch', 1), 8)
-    .option(
-      '--threads <n>',
-      'threads for the WASM SIMD kernels; 0 = the TypeScript reference kernels',
-      intOption('threads', 0),
-      availableParallelism(),
-    )
+    .addOption(threadsOption(availableParallelism()))
     .addHelpText(
       'after',
       `

@@ -1,33 +1,5 @@
-// The glasslm command line: parsing and printing only; every command lives in its own file.
-import { Command } from 'commander';
+// The glasslm command: every command (program.ts), run with one-line errors (run.ts).
+import { createProgram } from './program.js';
 import { runCli } from './run.js';
 
-const program = new Command();
-program
-  .name('glasslm')
-  .description('A see-through transformer engine: run open models and look inside every stage.')
-  .version('0.1.0')
-  // Commander's own usage errors get the same one-line "glasslm: ..." form as ours.
-  .configureOutput({ outputError: (str, write) => write(`glasslm: ${str.replace(/^error: /, '')}`) });
-
-const commands: Array<(p: Command) => void> = [];
-for (const mod of [
-  await import('./tokenize.js'),
-  await import('./generate.js'),
-  await import('./chat.js'),
-  await import('./explain.js'),
-  await import('./embed.js'),
-  await import('./index-cmd.js'),
-  await import('./search.js'),
-  await import('./serve.js'),
-  await import('./pull.js'),
-  await import('./ls.js'),
-  await import('./train.js'),
-  await import('./finetune.js'),
-  await import('./eval.js'),
-]) {
-  commands.push(mod.register);
-}
-for (const register of commands) register(program);
-
-await runCli(program);
+await runCli(await createProgram());

@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { GlassError } from '../util/errors.js';
 import { searchStore } from '../search/indexer.js';
 import { DEFAULT_EF_SEARCH, VectorStore, type Hit } from '../search/store.js';
-import { intOption } from './common.js';
-import { DB_HELP, loadTextEmbedder, resolveEmbedderSource } from './index-cmd.js';
+import { intOption, threadsOption } from './common.js';
+import { loadTextEmbedder, resolveEmbedderSource } from './index-cmd.js';
 
 interface SearchCliOptions {
   db: string;
@@ -38,7 +38,10 @@ export function register(program: Command): void {
     .command('search')
     .description('find the passages nearest in meaning to a query in a store made by `glasslm index`')
     .argument('<query...>', 'what to look for (several words are joined with spaces)')
-    .requiredOption('--db <folder|url>', DB_HELP)
+    .requiredOption(
+      '--db <folder|url>',
+      'the store made by `glasslm index`: its folder (embedded PostgreSQL via PGlite) or postgres://user:pass@host:port/db',
+    )
     .option('-k, --k <n>', 'how many matches', intOption('k', 1), 5)
     .option('--exact', 'scan every vector (exact nearest neighbours) instead of the HNSW index')
     .option(
@@ -49,12 +52,7 @@ export function register(program: Command): void {
     )
     .option('-m, --model <folder|hub-id>', 'the embedding model (default: the one the store was made with)')
     .option('--json', 'one JSON object per match instead of text')
-    .option(
-      '--threads <n>',
-      'threads for the WASM SIMD kernels; 0 = the TypeScript reference kernels',
-      intOption('threads', 0),
-      availableParallelism(),
-    )
+    .addOption(threadsOption(availableParallelism()))
     .addHelpText(
       'after',
       `

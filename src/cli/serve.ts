@@ -5,7 +5,7 @@ import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { isLoopbackAddress } from '../server/guard.js';
 import { GlassError, isGlassError } from '../util/errors.js';
-import { addEngineOptions, loadWithProgress, requireModelSource, type EngineCliOptions } from './common.js';
+import { addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
 
 function portOption(v: string): number {
   const n = Number(v);
@@ -41,10 +41,7 @@ export function register(program: Command): void {
     program
       .command('serve')
       .description('serve the explorer: follow a prompt through the model in the browser')
-      .option(
-        '-m, --model <file|folder|hub-id>',
-        'a GGUF or llama2.c file, a Hugging Face model folder or hub id',
-      )
+      .addOption(modelOption())
       .option(
         '--tokenizer <file>',
         'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
@@ -91,12 +88,7 @@ export function register(program: Command): void {
           `refusing to listen on ${opts.host} without an API key: pass --api-key <key> or set GLASSLM_API_KEY`,
         );
       }
-      const model = await loadWithProgress(
-        requireModelSource(opts.model),
-        opts.revision,
-        opts.tokenizer,
-        opts,
-      );
+      const model = await loadCliModel(opts, opts);
       const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
       const server = await startServer(model, {
         host: opts.host,

@@ -1,19 +1,13 @@
 // `glasslm tokenize`: stage 1 on its own — each token of a text with its id and byte span.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadTokenizerFromFolder } from '../tokenizers/load-node.js';
-import { loadTokenizerFromVocabMerges } from '../tokenizers/load.js';
-import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { resolveModel } from '../formats/hub.js';
-import { bundledGpt2TokenizerFiles } from './common.js';
+import { loadCliModel, modelOption } from './common.js';
 
-async function gpt2Tokenizer(): Promise<Tokenizer> {
-  const { vocab, merges } = bundledGpt2TokenizerFiles();
-  return loadTokenizerFromVocabMerges(
-    JSON.parse(await readFile(vocab, 'utf8')),
-    await readFile(merges, 'utf8'),
-    vocab,
-  );
+interface TokenizeCliOptions {
+  model?: string;
+  tokenizer?: string;
+  revision?: string;
+  special: boolean;
+  json?: boolean;
 }
 
 export function register(program: Command): void {
@@ -21,16 +15,26 @@ export function register(program: Command): void {
     .command('tokenize')
     .description("split a text into tokens and print each token's id and UTF-8 byte span")
     .argument('<text...>', 'the text to tokenize (several arguments are joined with spaces)')
-    .option('-m, --model <folder|hub-id>', "use this model's tokenizer (default: GPT-2's byte-level BPE)")
+    .addOption(modelOption('the model whose tokenizer to use (the one generate and explain use)'))
+    .option(
+      '--tokenizer <file>',
+      'tokenizer file (tokenizer.bin/.model/.json) for a checkpoint that has none',
+    )
+    .option('--revision <rev>', 'hub revision (branch, tag or commit)', 'main')
     .option('--no-special', 'treat special-token text such as <|endoftext|> as ordinary characters')
     .option('--json', 'print JSON instead of a table')
     .addHelpText('after', '\nExample:\n  $ glasslm tokenize "The bank of the river"')
-    .action(async (words: string[], opts: { model?: string; special: boolean; json?: boolean }) => {
+    .action(async (words: string[], opts: TokenizeCliOptions) => {
       const text = words.join(' ');
-      const tok = opts.model
-        ? await loadTokenizerFromFolder(await resolveModel(opts.model))
-        : await gpt2Tokenizer();
+      // The same resolution and loading as generate/explain, so the ids are the ones they see.
+      const model = await loadCliModel(opts);
+      const tok = model.tokenizer;
       const spans = tok.encodeWithSpans(text, { allowSpecial: opts.special });
+      // The model starts every prompt with its BOS token (Llama): show it, as explain's trace does.
+      const bos = tok.specialTokens.bos;
+      if (model.addBos && bos !== undefined) {
+        spans.unshift({ id: bos, text: tok.idToToken(bos) ?? '<s>', start: 0, end: 0 });
+      }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ text, tokens: spans }, null, 2) + '\n');
         return;

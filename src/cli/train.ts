@@ -28,7 +28,7 @@ import { createGpt2 } from '../train/init.js';
 import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { GlassError } from '../util/errors.js';
-import { floatOption, intOption, selectKernels } from './common.js';
+import { floatOption, intOption, selectKernels, threadsOption } from './common.js';
 import { OutputFolder } from './output.js';
 
 export interface LoopCliOptions {
@@ -122,11 +122,7 @@ export function addLoopOptions(
       '--force',
       'write into a non-empty --out that is not a glasslm output folder (files named like the outputs are replaced)',
     )
-    .option(
-      '--threads <n>',
-      'matrix products on the WASM SIMD backend with n threads; 0 = the plain TypeScript kernels (default 1)',
-      intOption('threads', 0),
-    );
+    .addOption(threadsOption(1));
 }
 
 /**

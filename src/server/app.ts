@@ -207,6 +207,32 @@ export const ISOLATION_HEADERS = {
   'cross-origin-embedder-policy': 'require-corp',
 } as const;
 
+/** One request-validation problem as ajv reports it (the fields the message is made from). */
+interface ValidationProblem {
+  keyword: string;
+  instancePath?: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * Fastify's validation message, naming what ajv knows but its default text leaves out: the property that
+ * is not allowed ("body must NOT have additional properties" does not say which) and the allowed values.
+ */
+export function formatValidation(errors: ValidationProblem[], dataVar: string): Error {
+  const text = errors.map((e) => {
+    const where = dataVar + (e.instancePath ?? '');
+    if (e.keyword === 'additionalProperties') {
+      return `${where} must NOT have additional properties: "${String(e.params.additionalProperty)}" is not one it takes`;
+    }
+    if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
+      return `${where} ${e.message}: ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    }
+    return `${where} ${e.message}`;
+  });
+  return new Error(text.join(', '));
+}
+
 export async function buildApp(model: LanguageModel, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -215,6 +241,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     forceCloseConnections: true,
     // Strict bodies: no type coercion, no silently dropped fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    schemaErrorFormatter: formatValidation,
   });
   const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
   const s = schemas(model);

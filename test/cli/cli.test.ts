@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,12 +42,38 @@ async function spoilableCopy(): Promise<string | null> {
   return dir;
 }
 
-test('tokenize prints tokens, ids and byte spans (bundled GPT-2 vocabulary)', () => {
-  const r = glasslm('tokenize', 'The bank of the river');
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /464\s+0\.\.3\s+"The"/);
-  assert.match(r.stdout, /7850\s+15\.\.21\s+" river"/);
-  assert.match(r.stdout, /5 tokens, 21 bytes/);
+test("tokenize with no --model: the bundled model's tokens, the very ids explain traces", () => {
+  const tok = glasslm('tokenize', '--json', 'In the beginning God created');
+  assert.equal(tok.code, 0, tok.stderr);
+  const spans = (JSON.parse(tok.stdout) as { tokens: { id: number; start: number; end: number }[] }).tokens;
+  const ex = glasslm('explain', '--json', '-', 'In the beginning God created');
+  assert.equal(ex.code, 0, ex.stderr);
+  const traced = (JSON.parse(ex.stdout) as { tokens: { id: number }[] }).tokens.map((t) => t.id);
+  assert.deepEqual(
+    spans.map((s) => s.id),
+    traced,
+  );
+  assert.deepEqual([spans[0].start, spans.at(-1)?.end], [0, 28], 'byte spans cover the text');
+  const table = glasslm('tokenize', 'In the beginning God created');
+  assert.match(table.stdout, new RegExp(`${spans.length} tokens, 28 bytes`));
+});
+
+const STORIES = fileURLToPath(new URL('../../../shared/models/', import.meta.url));
+
+test('tokenize takes the GGUF and llama2.c files generate takes, BOS first as the model sees it', async (t) => {
+  const gguf = join(STORIES, 'stories260K-gguf/tinyllamas-stories-260k-q8_0.gguf');
+  const bin = join(STORIES, 'stories260K-llama2c/stories260K.bin');
+  if (!existsSync(gguf) || !existsSync(bin))
+    return t.skip(`${STORIES} has no stories260K: cannot check GGUF/.bin`);
+  const ids = (model: string) => {
+    const r = glasslm('tokenize', '--json', '--model', model, 'Once upon a time');
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { tokens: { id: number }[] }).tokens.map((x) => x.id);
+  };
+  const fromBin = ids(bin);
+  assert.equal(fromBin[0], 1, 'BOS (id 1) first, as explain traces it');
+  assert.ok(fromBin.length > 2);
+  assert.deepEqual(ids(gguf), fromBin, 'the GGUF and the .bin hold the same tokenizer');
 });
 
 test('generate streams a seeded continuation; the same seed gives the same text', async (t) => {

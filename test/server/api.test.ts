@@ -217,7 +217,10 @@ test('API: bad bodies and model errors are 400 with a clear message', async (t) 
   try {
     assert400(await call(server, 'api/tokenize', {}), /must have required property 'text'/);
     assert400(await call(server, 'api/tokenize', { text: 5 }), /text must be string/);
-    assert400(await call(server, 'api/tokenize', { text: 'a', extra: 1 }), /additional properties/);
+    assert400(
+      await call(server, 'api/tokenize', { text: 'a', extra: 1 }),
+      /body must NOT have additional properties: "extra" is not one it takes/,
+    );
     assert400(await call(server, 'api/tokenize', undefined, '{"text": '), /JSON/i);
     assert400(await call(server, 'api/trace', { options: {} }), /prompt/);
     assert400(

@@ -206,14 +206,16 @@ test('wasm: a synchronous loop of cache-less forwards (scoring a text window by 
   try {
     const m = await loadModel(gpt2['gpt2-tiny']);
     const ids = Array.from({ length: 64 }, (_, i) => (i * 31 + 7) % 50257);
+    // A synchronous loop never lets GC run, so a leak shows as growth at once: 200 windows would hold
+    // 12.5 MiB of mirrors. (It used to run 1,500 windows until the 64 MiB ran out: minutes on 2 cores.)
+    const first = m.forward(ids).data.slice();
     const before = small.bytesInUse;
-    let first: Float32Array | null = null;
-    for (let i = 0; i < 1500; i++) {
-      const out = m.forward(ids).data; // 64 KiB of KV mirror per fresh cache: 94 MiB if each leaked
-      if (i === 0) first = out.slice();
-      else if (i === 1499) assert.deepEqual(out, first, 'the reused cache gives the same logits');
-    }
+    let out: Float32Array = first;
+    for (let i = 0; i < 200; i++) out = m.forward(ids).data;
+    assert.deepEqual(out, first, 'the reused cache gives the same logits');
+    const grown = small.bytesInUse - before;
     t.diagnostic(`wasm memory in use: ${before} → ${small.bytesInUse} bytes`);
+    assert.ok(grown < 1 << 20, `wasm memory grew by ${grown} bytes over 200 cache-less forwards`);
   } finally {
     setBackend(prev);
     small.close();
