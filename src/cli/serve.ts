@@ -113,7 +113,9 @@ export function register(program: Command): void {
           'glasslm: the explorer page is not built (npm run build:web); serving the API only\n',
         );
       }
-      process.stdout.write(`glasslm explorer for ${model.source} at ${server.url}\n`);
+      // Off loopback the page needs the key: its address carries it in the fragment (never sent to the server).
+      const pageUrl = apiKey ? `${server.url}#key=${encodeURIComponent(apiKey)}` : server.url;
+      process.stdout.write(`glasslm explorer for ${model.source} at ${pageUrl}\n`);
       const stop = () => {
         void server.close().then(() => process.exit(0));
       };

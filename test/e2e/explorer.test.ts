@@ -520,6 +520,40 @@ test('explorer with a tiny GPT-2 (learned positions) at 1280 and 420 px', async 
   }
 });
 
+test('explorer behind an API key: the address glasslm serve prints (#key=...) lets the page in', async (t) => {
+  if (!haveChromium) return t.skip(NO_CHROMIUM);
+  const dirs = await ensureGpt2Fixtures();
+  if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
+  ensureWebBuilt();
+  const server = await startServer(await loadModel(dirs['gpt2-tiny']), {
+    host: '127.0.0.1',
+    port: 0,
+    webRoot: WEB_DIST,
+    apiKey: 'sesame-42',
+  });
+  try {
+    const b = await getBrowser();
+    // Without the key the page loads but the API refuses it: no model is named.
+    const bare = await (await b.newContext()).newPage();
+    await bare.goto(server.url);
+    await bare.waitForFunction(
+      () => !/connecting/.test(document.getElementById('model-info')?.textContent ?? ''),
+    );
+    assert.doesNotMatch((await bare.textContent('#model-info')) ?? '', /gpt2/i);
+    // With it, the model is named, the key has left the address bar, and a prompt runs.
+    const page = await (await b.newContext()).newPage();
+    await page.goto(`${server.url}#key=sesame-42`);
+    await page.waitForFunction(() => /gpt2/i.test(document.getElementById('model-info')?.textContent ?? ''));
+    assert.doesNotMatch(page.url(), /sesame/);
+    const traced = page.waitForResponse((r) => r.url().endsWith('/api/trace'));
+    await page.fill('#prompt', 'The bank of the river');
+    await page.click('#run');
+    assert.equal((await traced).status(), 200);
+  } finally {
+    await server.close();
+  }
+});
+
 /** The similarity panel: two texts, the cosine, coloured tokens, the pair heatmap, the strongest pairs. */
 async function similarityWalk(
   server: RunningServer,

@@ -9,6 +9,24 @@ import type { EmbedderInfo, SimilarityExplanation, WordVector } from './state.js
 
 export const hasServer = location.protocol === 'http:' || location.protocol === 'https:';
 
+// A server started off loopback wants an API key (`glasslm serve --api-key`); it prints the page's address
+// with `#key=...`. The key is kept for this tab only and taken out of the address bar; the fragment never
+// reaches the server, the Authorization header on each API call does.
+const KEY_ITEM = 'glasslm-api-key';
+const hashKey = new URLSearchParams(location.hash.slice(1)).get('key');
+if (hashKey) {
+  sessionStorage.setItem(KEY_ITEM, hashKey);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+/** fetch() for the server's API, with the API key when the page was given one. */
+function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const key = sessionStorage.getItem(KEY_ITEM);
+  const headers = new Headers(init.headers);
+  if (key) headers.set('authorization', `Bearer ${key}`);
+  return fetch(path, { ...init, headers });
+}
+
 let current: 'server' | 'local' | null = null;
 /** Which engine answers: the server, the engine in this page (after loadModelFiles), or none yet. */
 export const engine = () => current;
@@ -23,7 +41,7 @@ export async function loadModelFiles(files: EngineFile[]): Promise<LocalModelInf
 async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   if (current === 'local') return local.call<T>(path, body);
   if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
-  const r = await fetch(path, {
+  const r = await apiFetch(path, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -37,7 +55,7 @@ async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promi
 export async function getModel(): Promise<TraceModelInfo | null> {
   if (!hasServer) return null;
   try {
-    const r = await fetch('api/model');
+    const r = await apiFetch('api/model');
     const info = r.ok ? ((await r.json()) as TraceModelInfo) : null;
     if (info && current === null) current = 'server';
     return info;
@@ -50,7 +68,7 @@ export async function getModel(): Promise<TraceModelInfo | null> {
 export async function getEmbedder(): Promise<EmbedderInfo | null> {
   if (!hasServer) return null;
   try {
-    const r = await fetch('api/embedder');
+    const r = await apiFetch('api/embedder');
     return r.ok ? ((await r.json()) as { embedder: EmbedderInfo | null }).embedder : null;
   } catch {
     return null;
@@ -84,7 +102,7 @@ export async function generate(
 ): Promise<number> {
   if (current === 'local') return local.generate(req, onStep, signal);
   if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
-  const r = await fetch('api/generate', {
+  const r = await apiFetch('api/generate', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(req),
