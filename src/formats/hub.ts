@@ -628,7 +628,12 @@ class Hub {
     if (!(await isFile(blob))) {
       // One download per blob: another pull of the same file (another process, or another call in this
       // one) is waited for, and its finished blob reused.
-      const lockPath = join(dirname(this.storage), '.locks', basename(this.storage), `${meta.etag}.glasslm-lock`);
+      const lockPath = join(
+        dirname(this.storage),
+        '.locks',
+        basename(this.storage),
+        `${meta.etag}.glasslm-lock`,
+      );
       const lock = await acquireLock(lockPath, {
         purpose: `glasslm pull ${this.repo}`,
         onWait: (holder, path) =>

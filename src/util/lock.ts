@@ -7,7 +7,6 @@ import { unlinkSync } from 'node:fs';
 import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { GlassError } from './errors.js';
 
 export interface LockHolder {
   pid: number;
@@ -23,8 +22,6 @@ export interface LockOptions {
   purpose?: string;
   /** Called once when the lock is busy and this caller starts waiting. */
   onWait?: (holder: LockHolder | undefined, lockPath: string) => void;
-  /** Give up after this long with a GlassError (default: wait as long as the holder runs). */
-  timeoutMs?: number;
   /** How often to look again (default 100 ms). */
   pollMs?: number;
   /** Mode of the lock file (default 0o600). */
@@ -106,7 +103,6 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(tmp, text, { mode: options.mode ?? 0o600 });
-  const started = Date.now();
   let waited = false;
   try {
     for (;;) {
@@ -125,13 +121,6 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
       if (!waited) {
         waited = true;
         options.onWait?.(seen.holder, path);
-      }
-      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) {
-        throw new GlassError(
-          'BAD_INPUT',
-          `${describe(seen.holder, path)}; gave up after ${(options.timeoutMs / 1000).toFixed(0)} s ` +
-            `(if no such process runs, delete ${path})`,
-        );
       }
       await new Promise((res) => setTimeout(res, options.pollMs ?? 100));
     }
