@@ -211,48 +211,42 @@ describe('hub download', () => {
     assert.deepEqual(new Uint8Array(await readFile(join(dir, 'model.safetensors'))), model.content);
   });
 
-  test('a corrupted file raises CHECKSUM and is deleted', async () => {
-    const model = file(TINY, 'model.safetensors');
-    const blob = join(storage(TINY), 'blobs', etagOf(model));
-    hub.options.corrupt = new Set(['model.safetensors']);
-    await expectGlassError(resolveModel('test-org/tiny'), 'CHECKSUM', 'model.safetensors', etagOf(model));
+  /**
+   * A bad download of `path` is refused (CHECKSUM, naming the file, its ETag and `parts`) and nothing of
+   * it is cached; once `fix` repairs the hub, the next resolve stores the right bytes.
+   */
+  async function refusedNotCached(path: string, fix: () => void, ...parts: string[]): Promise<void> {
+    const f = file(TINY, path);
+    const blob = join(storage(TINY), 'blobs', etagOf(f));
+    await expectGlassError(resolveModel('test-org/tiny'), 'CHECKSUM', path, etagOf(f), ...parts);
     assert.equal(await exists(blob), false);
     assert.equal(await exists(`${blob}.incomplete`), false);
-    assert.equal(await exists(join(storage(TINY), 'snapshots', TINY.commit, 'model.safetensors')), false);
-    hub.options.corrupt = undefined;
+    assert.equal(await exists(join(storage(TINY), 'snapshots', TINY.commit, path)), false);
+    fix();
     const dir = await resolveModel('test-org/tiny');
-    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'model.safetensors'))), model.content);
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, path))), f.content);
+  }
+
+  test('a corrupted file raises CHECKSUM and is deleted', async () => {
+    hub.options.corrupt = new Set(['model.safetensors']);
+    await refusedNotCached('model.safetensors', () => (hub.options.corrupt = undefined), 'sha256');
   });
 
   test('a body cut short with no size header is refused by its git blob sha1 and not cached', async () => {
-    const config = file(TINY, 'config.json');
-    const blob = join(storage(TINY), 'blobs', etagOf(config));
     hub.options.silentCut = new Set(['config.json']);
-    await expectGlassError(
-      resolveModel('test-org/tiny'),
-      'CHECKSUM',
+    await refusedNotCached(
       'config.json',
+      () => (hub.options.silentCut = undefined),
       'incomplete or corrupt',
       'git blob sha1',
-      etagOf(config),
     );
     const get = hub.requests.find((r) => r.method === 'GET' && r.url.endsWith('/config.json'));
-    assert.equal(get?.status, 200, 'the cut body was served');
-    assert.equal(await exists(blob), false);
-    assert.equal(await exists(`${blob}.incomplete`), false);
-    assert.equal(await exists(join(storage(TINY), 'snapshots', TINY.commit, 'config.json')), false);
-    hub.options.silentCut = undefined;
-    const dir = await resolveModel('test-org/tiny');
-    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'config.json'))), config.content);
+    assert.equal(get?.status, 200, 'the cut body was served as a whole response');
   });
 
   test('a wrong non-LFS file (right size) raises CHECKSUM and is not cached', async () => {
-    const vocab = file(TINY, 'vocab.json');
-    const blob = join(storage(TINY), 'blobs', etagOf(vocab));
     hub.options.corrupt = new Set(['vocab.json']);
-    await expectGlassError(resolveModel('test-org/tiny'), 'CHECKSUM', 'vocab.json', 'git blob sha1');
-    assert.equal(await exists(blob), false);
-    assert.equal(await exists(`${blob}.incomplete`), false);
+    await refusedNotCached('vocab.json', () => (hub.options.corrupt = undefined), 'git blob sha1');
   });
 
   test('two pulls of one repo at once both succeed, each file downloaded once', async () => {

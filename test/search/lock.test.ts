@@ -7,22 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { STORE_LOCK } from '../../src/search/db.js';
 import { findDocuments, indexFolder } from '../../src/search/indexer.js';
 import { VectorStore } from '../../src/search/store.js';
-import { CHUNKING, fakeEmbedder, tempDir, writeDocs } from './helpers.js';
+import { CHUNKING, fakeEmbedder, glasslm, ROOT, tempDir, writeDocs } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = join(ROOT, 'test/search/index-child.ts');
-
-function glasslm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface Child {
   out: string;
