@@ -39,11 +39,6 @@ export function isPostgresUrl(spec: string): boolean {
   return POSTGRES_URL.test(spec);
 }
 
-/** The URL without its credentials, for messages. */
-export function maskUrl(spec: string): string {
-  return maskSecrets(spec);
-}
-
 /** Runs fn inside BEGIN … COMMIT (ROLLBACK if it throws): all of it is stored, or none of it. */
 export async function transaction<T>(db: SqlClient, fn: () => Promise<T>): Promise<T> {
   await db.query('BEGIN');
@@ -63,11 +58,11 @@ export async function transaction<T>(db: SqlClient, fn: () => Promise<T>): Promi
  */
 export function checkDbSpec(spec: string): { kind: SqlClient['kind']; location: string; exists: boolean } {
   if (!spec) throw new GlassError('BAD_INPUT', '--db is empty: give a folder or a postgres:// URL');
-  if (isPostgresUrl(spec)) return { kind: 'postgres', location: maskUrl(spec), exists: true };
+  if (isPostgresUrl(spec)) return { kind: 'postgres', location: maskSecrets(spec), exists: true };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new GlassError(
       'BAD_INPUT',
-      `--db ${maskUrl(spec)}: not a folder or a postgres:// URL (those are the two kinds of store)`,
+      `--db ${maskSecrets(spec)}: not a folder or a postgres:// URL (those are the two kinds of store)`,
     );
   }
   const dir = resolve(spec);
@@ -171,7 +166,7 @@ async function withPrivateUmask<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 async function openPostgres(url: string): Promise<SqlClient> {
-  const location = maskUrl(url);
+  const location = maskSecrets(url);
   const { default: pg } = await import('pg');
   let client: InstanceType<typeof pg.Client>;
   try {
