@@ -26,7 +26,7 @@ export function maskSecrets(text: string): string {
     .replace(/\bhf_[A-Za-z0-9]{8,}/g, `hf_${MASK}`);
   for (const name of SECRET_ENV) {
     const v = process.env[name]?.trim();
-    if (v && v.length >= 4) s = s.split(v).join(MASK);
+    if (v && v.length >= 8) s = s.split(v).join(MASK); // real tokens are long; short values would mask words
   }
   return s;
 }
