@@ -73,6 +73,14 @@ export function checkDbSpec(spec: string): { kind: SqlClient['kind']; location: 
       `--db ${dir}: is a file; give a folder for the store (or a postgres:// URL)`,
     );
   }
+  // A folder with a lock may be a store another glasslm is creating right now: openDb looks again once
+  // it holds the lock.
+  if (!existsSync(join(dir, STORE_LOCK))) assertStoreFolder(dir);
+  return { kind: 'pglite', location: dir, exists: true };
+}
+
+/** Throws unless the folder is empty (but for a lock) or a PostgreSQL data folder. */
+function assertStoreFolder(dir: string): void {
   const others = readdirSync(dir).filter((f) => !f.startsWith(STORE_LOCK));
   if (!existsSync(join(dir, 'PG_VERSION')) && others.length > 0) {
     throw new GlassError(
@@ -80,7 +88,6 @@ export function checkDbSpec(spec: string): { kind: SqlClient['kind']; location: 
       `--db ${dir}: this folder holds other files and is not a glasslm store; give a new or empty folder`,
     );
   }
-  return { kind: 'pglite', location: dir, exists: true };
 }
 
 /** `--db <folder>` (embedded PGlite) or `--db postgres://user:pass@host:port/database` (a server). */
@@ -113,6 +120,7 @@ export async function openDb(spec: string, options: OpenDbOptions = {}): Promise
     onWait: (holder, path) => options.onWait?.(`${waitMessage(holder, path)}; waiting for it to finish…`),
   });
   try {
+    assertStoreFolder(c.location);
     return await openPglite(c.location, lock);
   } catch (e) {
     await lock.release();
