@@ -68,15 +68,18 @@ test('two index runs on one store at once: the second waits, both land, --check 
   const docsA = writeDocs(21);
   const docsB = writeDocs(22);
   const go = join(tempDir('lockgo'), 'go');
-  const a = child(db, docsA, go);
-  await until('the first run to hold the store', () => a.out.includes('opened'));
-  const b = child(db, docsB);
-  await until('the second run to wait', () => b.err.includes('waiting'));
-  assert.match(b.err, /test index \(pid \d+ on .+\) holds .*\.glasslm-lock; waiting for it to finish/);
-  assert.doesNotMatch(b.out, /opened/, 'the second run has not opened the store');
+  // Both start at once on a folder that does not exist yet; each holds the store, once open, until `go`.
+  const runs = [child(db, docsA, go), child(db, docsB, go)];
+  await until(
+    'one run to hold the store and the other to wait',
+    () => runs.some((r) => r.out.includes('opened')) && runs.some((r) => r.err.includes('waiting')),
+  );
+  const [first, second] = runs[0].out.includes('opened') ? runs : [runs[1], runs[0]];
+  assert.match(second.err, /test index \(pid \d+ on .+\) holds .*\.glasslm-lock; waiting for it to finish/);
+  assert.doesNotMatch(second.out, /opened/, 'the second run has not opened the store');
   writeFileSync(go, '');
-  assert.equal(await a.done, 0, a.err);
-  assert.equal(await b.done, 0, b.err);
+  assert.equal(await first.done, 0, first.err);
+  assert.equal(await second.done, 0, second.err);
 
   const store = await VectorStore.open(db);
   try {
@@ -84,7 +87,7 @@ test('two index runs on one store at once: the second waits, both land, --check 
     const want = [...(await findDocuments(docsA)), ...(await findDocuments(docsB))].sort();
     assert.deepEqual(files, want, "both runs' files are in the store");
     assert.deepEqual(await store.check(), []);
-    const last = JSON.parse(b.out.trim().split('\n').at(-1)!) as { files: number; chunks: number };
+    const last = JSON.parse(second.out.trim().split('\n').at(-1)!) as { files: number; chunks: number };
     assert.deepEqual(await store.counts(), last, 'the second run saw the first run’s files');
   } finally {
     await store.close();
