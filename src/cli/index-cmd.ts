@@ -36,11 +36,24 @@ export async function resolveEmbedderSource(
   );
 }
 
+/** Says on stderr, once per process, that the store is busy and this command waits for it. */
+export function storeWaitNotice(): (message: string) => void {
+  let told = false;
+  return (message) => {
+    if (told) return;
+    told = true;
+    process.stderr.write(`glasslm: ${message}\n`);
+  };
+}
+
 /** The model the store at `db` was made with, if there is a store there (nothing is created). */
-export async function storeModelName(db: string): Promise<string | undefined> {
+export async function storeModelName(
+  db: string,
+  onWait?: (message: string) => void,
+): Promise<string | undefined> {
   let store: VectorStore;
   try {
-    store = await VectorStore.open(db, { create: false });
+    store = await VectorStore.open(db, { create: false, onWait, purpose: 'glasslm index' });
   } catch (e) {
     if (e instanceof GlassError && e.code === 'NOT_FOUND') return undefined;
     throw e;
@@ -65,6 +78,7 @@ export async function loadTextEmbedder(source: string, threads: number): Promise
 
 interface IndexCliOptions {
   db: string;
+  check?: boolean;
   model?: string;
   chunkTokens: number;
   overlap: number;
@@ -76,8 +90,9 @@ export function register(program: Command): void {
   program
     .command('index')
     .description('chunk and embed a folder of .txt/.md documents into a semantic-search store')
-    .argument('<folder>', 'the documents: every .txt and .md file under it (or one file)')
+    .argument('[folder]', 'the documents: every .txt and .md file under it (or one file)')
     .requiredOption('--db <folder|url>', DB_HELP)
+    .option('--check', "check the store's consistency instead of indexing (exit 2 when it is broken)")
     .option('-m, --model <folder|hub-id>', 'the embedding model (default: the one the store was made with)')
     .option(
       '--chunk-tokens <n>',
@@ -98,24 +113,41 @@ export function register(program: Command): void {
       `
 Re-indexing the same folder embeds only what changed: files are compared by content hash, a changed
 file's chunks reuse the vectors of unchanged text, and deleted files are removed. Each file is stored in
-one transaction, so an interrupted run (Ctrl-C) resumes where it stopped, with no duplicates.
+one transaction, so an interrupted run (Ctrl-C) resumes where it stopped, with no duplicates. One run
+writes to a store at a time: a second one waits for the first (a stale lock left by a killed run is taken
+over). \`--check\` verifies that every chunk belongs to a file, no chunk is stored twice and every file
+holds the chunks it records.
 
 Examples:
   $ glasslm index docs/ --db ./docs.db --model sentence-transformers/all-MiniLM-L6-v2
   $ glasslm index docs/ --db ./docs.db            # again: only the changes
-  $ glasslm index docs/ --db postgres://me@dbhost/search --model ./all-MiniLM-L6-v2`,
+  $ glasslm index docs/ --db postgres://me@dbhost/search --model ./all-MiniLM-L6-v2
+  $ glasslm index --check --db ./docs.db`,
     )
-    .action(async (folder: string, opts: IndexCliOptions) => {
+    .action(async (folder: string | undefined, opts: IndexCliOptions) => {
       const t0 = Date.now();
+      const onWait = storeWaitNotice();
+      if (opts.check) return checkStore(opts.db, onWait);
+      if (folder === undefined) {
+        throw new GlassError(
+          'BAD_INPUT',
+          'no folder given: `glasslm index <folder> --db <store>` (or --check)',
+        );
+      }
       if (!existsSync(folder)) throw new GlassError('NOT_FOUND', `${resolve(folder)}: no such folder`);
       checkDbSpec(opts.db);
       const source = await resolveEmbedderSource(
         opts.model,
         opts.db,
-        opts.model ? undefined : await storeModelName(opts.db),
+        opts.model ? undefined : await storeModelName(opts.db, onWait),
       );
       const embedder = await loadTextEmbedder(source, opts.threads);
-      const store = await VectorStore.open(opts.db, { create: true });
+      const store = await VectorStore.open(opts.db, {
+        create: true,
+        writer: true,
+        onWait,
+        purpose: 'glasslm index',
+      });
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       process.once('SIGINT', onSigint);
@@ -179,4 +211,23 @@ Examples:
         await store.close();
       }
     });
+}
+
+/** `glasslm index --check`: the store's invariants; one line naming every problem, exit 2, when broken. */
+async function checkStore(db: string, onWait: (message: string) => void): Promise<void> {
+  const store = await VectorStore.open(db, { create: false, onWait, purpose: 'glasslm index --check' });
+  try {
+    const problems = await store.check();
+    if (problems.length > 0) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${store.location}: the store is inconsistent: ${problems.join('; ')} ` +
+          `(index into a new --db to rebuild it)`,
+      );
+    }
+    const { files, chunks } = await store.counts();
+    process.stdout.write(`${store.location}: consistent (${files} files, ${chunks} chunks)\n`);
+  } finally {
+    await store.close();
+  }
 }

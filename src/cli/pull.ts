@@ -89,7 +89,11 @@ export function register(program: Command): void {
       const progress = progressReporter();
       let dir: string;
       try {
-        dir = await resolveModel(id, { revision: opts.revision, onProgress: progress.onProgress });
+        dir = await resolveModel(id, {
+          revision: opts.revision,
+          onProgress: progress.onProgress,
+          onWait: (m) => process.stderr.write(`glasslm: ${m}\n`),
+        });
       } finally {
         progress.stop();
       }

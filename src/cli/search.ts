@@ -4,9 +4,9 @@ import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { GlassError } from '../util/errors.js';
 import { searchStore } from '../search/indexer.js';
-import { DEFAULT_EF_SEARCH, VectorStore, type Hit } from '../search/store.js';
-import { intOption, threadsOption } from './common.js';
-import { loadTextEmbedder, resolveEmbedderSource } from './index-cmd.js';
+import { DEFAULT_EF_SEARCH, MAX_EF_SEARCH, VectorStore, type Hit } from '../search/store.js';
+import { intOption, printable, threadsOption } from './common.js';
+import { loadTextEmbedder, resolveEmbedderSource, storeWaitNotice } from './index-cmd.js';
 
 interface SearchCliOptions {
   db: string;
@@ -26,11 +26,11 @@ function shown(path: string): string {
 
 function printHit(h: Hit, rank: number): string {
   const lines = h.startLine === h.endLine ? `line ${h.startLine}` : `lines ${h.startLine}–${h.endLine}`;
-  const body = h.text
+  const body = printable(h.text)
     .split('\n')
     .map((l) => `    ${l}`.trimEnd())
     .join('\n');
-  return `[${rank}] ${h.score.toFixed(4)}  ${shown(h.path)}:${h.startLine}  (${lines})\n${body}\n`;
+  return `[${rank}] ${h.score.toFixed(4)}  ${printable(shown(h.path))}:${h.startLine}  (${lines})\n${body}\n`;
 }
 
 export function register(program: Command): void {
@@ -66,8 +66,14 @@ Examples:
     .action(async (words: string[], opts: SearchCliOptions) => {
       const query = words.join(' ');
       if (!query.trim()) throw new GlassError('BAD_INPUT', 'the query is empty');
-      if (opts.efSearch > 1000) throw new GlassError('BAD_INPUT', '--ef-search must be at most 1000');
-      const store = await VectorStore.open(opts.db, { create: false });
+      if (opts.efSearch > MAX_EF_SEARCH) {
+        throw new GlassError('BAD_INPUT', `--ef-search must be at most ${MAX_EF_SEARCH}`);
+      }
+      const store = await VectorStore.open(opts.db, {
+        create: false,
+        onWait: storeWaitNotice(),
+        purpose: 'glasslm search',
+      });
       try {
         const have = await store.model();
         if (!have) {

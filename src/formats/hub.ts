@@ -24,9 +24,16 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { GlassError } from '../util/errors.js';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { GlassError, type GlassErrorCode } from '../util/errors.js';
+import { acquireLock, waitMessage } from '../util/lock.js';
+import { maskSecrets } from '../util/mask.js';
 import { isSafeRelativePath } from './safetensors.js';
+
+/** Hub messages name URLs (HF_ENDPOINT, redirects): every one goes through the credential mask. */
+function hubError(code: GlassErrorCode, message: string, options?: { cause?: unknown }): GlassError {
+  return new GlassError(code, maskSecrets(message), options);
+}
 
 export interface DownloadProgress {
   /** Path of the file inside the repo. */
@@ -46,6 +53,8 @@ export interface ResolveOptions {
   onProgress?: (p: DownloadProgress) => void;
   /** Never touch the network (also on when HF_HUB_OFFLINE=1): use the cache or fail with NOT_FOUND. */
   offline?: boolean;
+  /** Called once per file another process (or call) is downloading, while this one waits for it. */
+  onWait?: (message: string) => void;
 }
 
 export interface CachedRevision {
@@ -158,7 +167,7 @@ export async function resolveModel(idOrPath: string, opts: ResolveOptions = {}):
   const repo = parseRepoId(idOrPath);
   const revision = opts.revision ?? 'main';
   if (revision === '' || revision.startsWith('/') || !isSafeRelativePath(revision)) {
-    throw new GlassError(
+    throw hubError(
       'BAD_INPUT',
       `revision "${revision}" is not valid (expected a branch, tag or commit hash)`,
     );
@@ -167,12 +176,12 @@ export async function resolveModel(idOrPath: string, opts: ResolveOptions = {}):
   const cached = await cachedSnapshot(storage, revision);
   if (cached !== undefined) return cached;
   if (opts.offline || offlineByEnv()) {
-    throw new GlassError(
+    throw hubError(
       'NOT_FOUND',
       `${repo}@${revision}: not in the cache at ${storage} (offline mode: expected config.json, safetensors weights and a tokenizer there)`,
     );
   }
-  const hub = new Hub(repo, storage, hubEndpoint(), await hubToken(), opts.onProgress);
+  const hub = new Hub(repo, storage, hubEndpoint(), await hubToken(), opts.onProgress, opts.onWait);
   return hub.download(revision);
 }
 
@@ -185,15 +194,14 @@ async function localFolder(p: string): Promise<string | undefined> {
   }
   if (s?.isDirectory()) return p;
   if (s) {
-    throw new GlassError(
+    throw hubError(
       'BAD_INPUT',
       `${p}: is a file (expected a model folder holding config.json, or a hub id such as openai-community/gpt2)`,
     );
   }
   const pathLike =
     p.startsWith('.') || p.startsWith('~') || isAbsolute(p) || p.includes('\\') || p.split('/').length > 2;
-  if (pathLike)
-    throw new GlassError('NOT_FOUND', `${p}: no such folder (expected a model folder or a hub id)`);
+  if (pathLike) throw hubError('NOT_FOUND', `${p}: no such folder (expected a model folder or a hub id)`);
   return undefined;
 }
 
@@ -207,7 +215,7 @@ function parseRepoId(id: string): string {
         /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/.test(s) && !s.includes('--') && !s.includes('..'),
     );
   if (!ok) {
-    throw new GlassError(
+    throw hubError(
       'BAD_INPUT',
       `"${id}" is neither an existing folder nor a valid hub id (expected org/name, e.g. openai-community/gpt2)`,
     );
@@ -267,7 +275,7 @@ function indexShards(json: unknown, name: string): string[] {
   const map =
     typeof json === 'object' && json !== null ? (json as Record<string, unknown>).weight_map : undefined;
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
-    throw new GlassError(
+    throw hubError(
       'BAD_FILE',
       `${name}: field "weight_map" is missing (expected an object: tensor name → shard file)`,
     );
@@ -275,7 +283,7 @@ function indexShards(json: unknown, name: string): string[] {
   const shards = new Set<string>();
   for (const [tensor, file] of Object.entries(map)) {
     if (typeof file !== 'string' || !isSafeRelativePath(file)) {
-      throw new GlassError(
+      throw hubError(
         'BAD_FILE',
         `${name}: tensor "${tensor}" maps to ${JSON.stringify(file)} (expected a shard file name inside the repo)`,
       );
@@ -329,15 +337,25 @@ class Hub {
     readonly endpoint: string,
     readonly token: string | undefined,
     readonly onProgress: ((p: DownloadProgress) => void) | undefined,
+    readonly onWait?: (message: string) => void,
   ) {
+    let url: URL;
     try {
-      this.origin = new URL(endpoint).origin;
+      url = new URL(endpoint);
     } catch {
-      throw new GlassError(
+      throw hubError(
         'BAD_INPUT',
         `HF_ENDPOINT "${endpoint}" is not a URL (expected e.g. https://huggingface.co)`,
       );
     }
+    if (url.username || url.password) {
+      throw hubError(
+        'BAD_INPUT',
+        `HF_ENDPOINT ${endpoint}: a user name or password in the URL is not supported ` +
+          `(fetch refuses credentials in URLs); give the URL without them and the token in HF_TOKEN`,
+      );
+    }
+    this.origin = url.origin;
   }
 
   private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -351,7 +369,7 @@ class Hub {
     try {
       return await fetch(url, init);
     } catch (e) {
-      throw new GlassError('NETWORK', `cannot reach ${url}: ${causeText(e)}`, { cause: e });
+      throw hubError('NETWORK', `cannot reach ${url}: ${causeText(e)}`, { cause: e });
     }
   }
 
@@ -361,7 +379,7 @@ class Hub {
     const detail = res.headers.get('x-error-message');
     const more = detail ? ` (${detail})` : '';
     if (code === 'RepoNotFound') {
-      return new GlassError(
+      return hubError(
         'NOT_FOUND',
         `${this.repo}: no such model on ${this.endpoint} (HTTP ${res.status} from ${url})${more}; if it is private or gated, set HF_TOKEN to an access token that can read it`,
       );
@@ -370,16 +388,16 @@ class Hub {
       const tokenHint = this.token
         ? 'the token in HF_TOKEN was refused: check that it can read this repo (and that you accepted its license if it is gated)'
         : 'if the repo is private or gated, set HF_TOKEN to a Hugging Face access token that can read it';
-      return new GlassError(
+      return hubError(
         'NETWORK',
         `${what}: access denied (HTTP ${res.status} from ${url})${more}; ${tokenHint}`,
       );
     }
     if (res.status === 404 || code === 'RevisionNotFound' || code === 'EntryNotFound') {
       const kind = code === 'RevisionNotFound' ? 'no such revision' : 'not found';
-      return new GlassError('NOT_FOUND', `${what}: ${kind} (HTTP ${res.status} from ${url})${more}`);
+      return hubError('NOT_FOUND', `${what}: ${kind} (HTTP ${res.status} from ${url})${more}`);
     }
-    return new GlassError('NETWORK', `${what}: HTTP ${res.status} ${res.statusText} from ${url}${more}`);
+    return hubError('NETWORK', `${what}: HTTP ${res.status} ${res.statusText} from ${url}${more}`);
   }
 
   private resolveUrl(revision: string, file: string): string {
@@ -432,7 +450,7 @@ class Hub {
       if (res.status >= 300 && res.status < 400) {
         const loc = res.headers.get('location');
         if (!loc)
-          throw new GlassError(
+          throw hubError(
             'NETWORK',
             `${this.repo}/${file}: HTTP ${res.status} without a Location from ${url}`,
           );
@@ -453,7 +471,7 @@ class Hub {
       }
       const etag = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
       if (!etag) {
-        throw new GlassError(
+        throw hubError(
           'NETWORK',
           `${this.repo}/${file}: ${url} sent no ETag (expected a Hugging Face hub; check HF_ENDPOINT)`,
         );
@@ -464,7 +482,7 @@ class Hub {
       const commit = res.headers.get('x-repo-commit') ?? undefined;
       return { found: true, meta: { etag: normalizeEtag(etag), commit, size, location } };
     }
-    throw new GlassError(
+    throw hubError(
       'NETWORK',
       `${this.repo}/${file}: too many redirects from ${this.resolveUrl(revision, file)}`,
     );
@@ -485,15 +503,22 @@ class Hub {
     } else {
       const cfg = await this.head(revision, 'config.json');
       if (!cfg.found) {
-        throw new GlassError(
+        throw hubError(
           'NOT_FOUND',
           `${this.repo}: no such model on ${this.endpoint} at revision "${revision}" (no config.json at ${this.resolveUrl(revision, 'config.json')})`,
         );
       }
-      if (!cfg.meta.commit || !isCommitHash(cfg.meta.commit)) {
-        throw new GlassError(
+      if (!cfg.meta.commit) {
+        throw hubError(
           'NETWORK',
           `${this.repo}/config.json: the server sent no X-Repo-Commit header (expected a Hugging Face hub; check HF_ENDPOINT)`,
+        );
+      }
+      if (!isCommitHash(cfg.meta.commit)) {
+        throw hubError(
+          'NETWORK',
+          `${this.repo}/config.json: the server sent an invalid X-Repo-Commit ${JSON.stringify(cfg.meta.commit.slice(0, 80))} ` +
+            `(expected a 40-digit hex commit hash; check HF_ENDPOINT)`,
         );
       }
       commit = cfg.meta.commit;
@@ -509,10 +534,7 @@ class Hub {
 
     const where = `${this.repo}@${revision}`;
     if (!(await present('config.json'))) {
-      throw new GlassError(
-        'NOT_FOUND',
-        `${where}: the repo has no config.json (expected a transformers model)`,
-      );
+      throw hubError('NOT_FOUND', `${where}: the repo has no config.json (expected a transformers model)`);
     }
     // Weights first: fail early, before fetching small files, when there are none we can read.
     let weightFiles: string[];
@@ -525,7 +547,7 @@ class Hub {
       try {
         json = JSON.parse(await readFile(indexPath, 'utf8'));
       } catch (e) {
-        throw new GlassError(
+        throw hubError(
           'BAD_FILE',
           `${indexPath}: not valid JSON (${(e as Error).message}); expected an object with "weight_map"`,
         );
@@ -534,7 +556,7 @@ class Hub {
       if (info) {
         for (const s of weightFiles) {
           if (!info.files.has(s)) {
-            throw new GlassError(
+            throw hubError(
               'NOT_FOUND',
               `${this.repo}/${WEIGHTS_INDEX}: names shard "${s}", which the repo does not have`,
             );
@@ -544,13 +566,13 @@ class Hub {
     } else {
       for (const other of OTHER_WEIGHTS) {
         if (await present(other)) {
-          throw new GlassError(
+          throw hubError(
             'UNSUPPORTED',
             `${where}: has weights only as ${other}; glasslm needs safetensors (${WEIGHTS} or ${WEIGHTS_INDEX}). Convert it, or pick a repo that ships safetensors`,
           );
         }
       }
-      throw new GlassError(
+      throw hubError(
         'NOT_FOUND',
         `${where}: no model weights found (expected ${WEIGHTS} or ${WEIGHTS_INDEX})`,
       );
@@ -569,7 +591,7 @@ class Hub {
   private async writeRef(revision: string, commit: string): Promise<void> {
     const ref = join(this.storage, 'refs', ...revision.split('/'));
     await mkdir(dirname(ref), { recursive: true });
-    const tmp = `${ref}.${process.pid}.tmp`;
+    const tmp = `${ref}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
     await writeFile(tmp, commit);
     await rename(tmp, ref);
   }
@@ -583,23 +605,46 @@ class Hub {
   /** Makes snapshots/<commit>/<file> exist: reuses a blob with the same etag, else downloads it. */
   private async fetchFile(commit: string, file: string, meta?: FileMeta): Promise<void> {
     if (!isSafeRelativePath(file)) {
-      throw new GlassError('BAD_FILE', `${this.repo}: file name "${file}" would leave the snapshot folder`);
+      throw hubError('BAD_FILE', `${this.repo}: file name "${file}" would leave the snapshot folder`);
     }
     const pointer = join(this.snapshotDir(commit), ...file.split('/'));
     if (await isFile(pointer)) return;
     if (!meta) {
       const r = await this.head(commit, file);
-      if (!r.found) throw new GlassError('NOT_FOUND', `${this.repo}/${file}: not found at commit ${commit}`);
+      if (!r.found) throw hubError('NOT_FOUND', `${this.repo}/${file}: not found at commit ${commit}`);
       meta = r.meta;
     }
     if (!/^[A-Za-z0-9._-]+$/.test(meta.etag) || meta.etag.startsWith('.')) {
-      throw new GlassError(
+      throw hubError('NETWORK', `${this.repo}/${file}: the server sent an unusable ETag "${meta.etag}"`);
+    }
+    if (!isSha256(meta.etag) && !isGitSha1(meta.etag)) {
+      throw hubError(
         'NETWORK',
-        `${this.repo}/${file}: the server sent an unusable ETag "${meta.etag}"`,
+        `${this.repo}/${file}: the server's ETag "${meta.etag}" is neither a sha256 (LFS) nor a git blob ` +
+          `sha1, so the download could not be verified (expected a Hugging Face hub; check HF_ENDPOINT)`,
       );
     }
     const blob = join(this.storage, 'blobs', meta.etag);
-    if (!(await isFile(blob))) await this.downloadBlob(file, meta, blob);
+    if (!(await isFile(blob))) {
+      // One download per blob: another pull of the same file (another process, or another call in this
+      // one) is waited for, and its finished blob reused.
+      const lockPath = join(
+        dirname(this.storage),
+        '.locks',
+        basename(this.storage),
+        `${meta.etag}.glasslm-lock`,
+      );
+      const lock = await acquireLock(lockPath, {
+        purpose: `glasslm pull ${this.repo}`,
+        onWait: (holder, path) =>
+          this.onWait?.(`${waitMessage(holder, path)}; waiting for its download of ${file}…`),
+      });
+      try {
+        if (!(await isFile(blob))) await this.downloadBlob(file, meta, blob);
+      } finally {
+        await lock.release();
+      }
+    }
     await linkPointer(blob, pointer);
   }
 
@@ -607,7 +652,7 @@ class Hub {
     const what = `${this.repo}/${file}`;
     const tmp = `${blob}.incomplete`;
     await mkdir(dirname(blob), { recursive: true });
-    const lfs = /^[0-9a-f]{64}$/.test(meta.etag);
+    const lfs = isSha256(meta.etag);
     const expected = meta.size;
 
     let have = await stat(tmp).then(
@@ -651,10 +696,7 @@ class Hub {
         res = r;
       }
       if (!res)
-        throw new GlassError(
-          'NETWORK',
-          `${what}: ${meta.location} refused to resume or restart the download`,
-        );
+        throw hubError('NETWORK', `${what}: ${meta.location} refused to resume or restart the download`);
       const contentLength = Number(res.headers.get('content-length') ?? NaN);
       const total = expected ?? (Number.isFinite(contentLength) ? have + contentLength : 0);
       const fh = await open(tmp, have > 0 ? 'a' : 'w');
@@ -668,7 +710,7 @@ class Hub {
             try {
               chunk = await reader.read();
             } catch (e) {
-              throw new GlassError(
+              throw hubError(
                 'NETWORK',
                 `${what}: download interrupted after ${humanBytes(received)} of ${total ? humanBytes(total) : '?'} (${causeText(e)}); run again to resume`,
                 { cause: e },
@@ -688,27 +730,28 @@ class Hub {
 
     const size = (await stat(tmp)).size;
     if (expected !== undefined && size < expected) {
-      throw new GlassError(
+      throw hubError(
         'NETWORK',
         `${what}: download ended after ${humanBytes(size)} of ${humanBytes(expected)}; run again to resume`,
       );
     }
     if (expected !== undefined && size > expected) {
       await rm(tmp, { force: true });
-      throw new GlassError(
+      throw hubError(
         'CHECKSUM',
         `${what}: downloaded ${size} bytes but the hub says the file has ${expected} (expected them to match); the bad file was deleted, run again to retry`,
       );
     }
-    if (hash) {
-      const got = hash.digest('hex');
-      if (got !== meta.etag) {
-        await rm(tmp, { force: true });
-        throw new GlassError(
-          'CHECKSUM',
-          `${what}: sha256 of the download is ${got} but the hub says ${meta.etag} (expected them to match); the bad file was deleted, run again to retry`,
-        );
-      }
+    // Every file is checked against its ETag: LFS files by sha256 (hashed as they arrived), the others by
+    // their git blob sha1 — which also catches a body cut short where the server sent no size.
+    const got = hash ? hash.digest('hex') : await gitBlobSha1(tmp, size);
+    if (got !== meta.etag) {
+      await rm(tmp, { force: true });
+      throw hubError(
+        'CHECKSUM',
+        `${what}: the download (${humanBytes(size)}) is incomplete or corrupt: its ${lfs ? 'sha256' : 'git blob sha1'} ` +
+          `is ${got} but the hub says ${meta.etag}; the bad file was deleted, run again to retry`,
+      );
     }
     await rename(tmp, blob);
     this.onProgress?.({ file, received: size, total: expected ?? size, done: true });
@@ -719,19 +762,42 @@ async function hashFile(path: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
 }
 
-/** snapshots/<commit>/<file> → relative symlink to the blob (a copy where symlinks are not allowed). */
+function isSha256(etag: string): boolean {
+  return /^[0-9a-f]{64}$/.test(etag);
+}
+
+function isGitSha1(etag: string): boolean {
+  return /^[0-9a-f]{40}$/.test(etag);
+}
+
+/** The git blob id of a file: sha1 of "blob <size>\0" and the content (what the hub sends as ETag). */
+async function gitBlobSha1(path: string, size: number): Promise<string> {
+  const hash = createHash('sha1').update(`blob ${size}\0`);
+  await hashFile(path, hash);
+  return hash.digest('hex');
+}
+
+/**
+ * snapshots/<commit>/<file> → relative symlink to the blob (a copy where symlinks are not allowed), made
+ * beside it and renamed into place, so a concurrent pull never sees the pointer missing.
+ */
 async function linkPointer(blob: string, pointer: string): Promise<void> {
   await mkdir(dirname(pointer), { recursive: true });
-  await rm(pointer, { force: true });
+  const tmp = `${pointer}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await symlink(relative(dirname(pointer), blob), pointer);
+    await symlink(relative(dirname(pointer), blob), tmp);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return; // another process linked it meanwhile
     if (code === 'EPERM' || code === 'EACCES' || code === 'ENOTSUP' || code === 'ENOSYS') {
-      await copyFile(blob, pointer); // e.g. Windows without developer mode, as huggingface_hub does
-      return;
+      await copyFile(blob, tmp); // e.g. Windows without developer mode, as huggingface_hub does
+    } else {
+      throw e;
     }
+  }
+  try {
+    await rename(tmp, pointer);
+  } catch (e) {
+    await rm(tmp, { force: true });
     throw e;
   }
 }

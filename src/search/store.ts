@@ -2,7 +2,7 @@
 // with pgvector (schema.ts). The same class drives PGlite and a PostgreSQL server (db.ts).
 import { GlassError } from '../util/errors.js';
 import type { Chunk } from './chunk.js';
-import { openDb, transaction, type SqlClient } from './db.js';
+import { openDb, transaction, type OpenDbOptions, type SqlClient } from './db.js';
 import type { TextEmbedder } from './embedder.js';
 import {
   ANN_INDEX,
@@ -22,6 +22,8 @@ const SAME_MODEL = 0.999;
 
 /** Default HNSW search effort (pgvector's own default is 40); recall@10 grows with it. */
 export const DEFAULT_EF_SEARCH = 100;
+/** pgvector's largest hnsw.ef_search: an HNSW search returns at most this many rows. */
+export const MAX_EF_SEARCH = 1000;
 
 export interface StoreModel {
   model: string;
@@ -136,8 +138,12 @@ export class VectorStore {
 
   private constructor(readonly db: SqlClient) {}
 
-  /** Opens (with create: creates) the store at `--db`: a folder (PGlite) or a postgres:// URL. */
-  static async open(spec: string, options: { create?: boolean } = {}): Promise<VectorStore> {
+  /**
+   * Opens (with create: creates) the store at `--db`: a folder (PGlite) or a postgres:// URL. A folder is
+   * held by one process at a time (another waits, told through onWait); on a server, `writer` waits for
+   * the one writer lock.
+   */
+  static async open(spec: string, options: OpenDbOptions = {}): Promise<VectorStore> {
     const db = await openDb(spec, options);
     try {
       return await VectorStore.over(db);
@@ -330,6 +336,90 @@ export class VectorStore {
     return { files: f.n, chunks };
   }
 
+  /**
+   * The store's invariants, read from the tables themselves (index scans off, so a damaged index cannot
+   * hide a damaged table): one description row of this schema version; every chunk belongs to a file;
+   * no chunk id or (file, position) twice; each file's chunk count and positions 0…n−1 match its
+   * chunks; spans in order; every vector of the store's dimension. Returns the problems (none: []).
+   */
+  async check(): Promise<string[]> {
+    const problems: string[] = [];
+    const count = async (sql: string): Promise<number> =>
+      (await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${sql}) q`))[0].n;
+    const say = (n: number, what: string) => {
+      if (n > 0) problems.push(`${n} ${what}`);
+    };
+    for (const s of ['enable_indexscan', 'enable_bitmapscan', 'enable_indexonlyscan'])
+      await this.db.query(`SET ${s} = off`);
+    try {
+      const desc = await this.db.query<{ schema_version: number; dim: number }>(
+        'SELECT schema_version, dim FROM glasslm_store',
+      );
+      const [{ ok: hasChunks }] = await this.db.query<{ ok: boolean }>(
+        "SELECT to_regclass('glasslm_chunks') IS NOT NULL AS ok",
+      );
+      if (desc.length > 1) problems.push(`${desc.length} store description rows (expected one)`);
+      if (desc.length === 0) {
+        const files = await count('SELECT 1 FROM glasslm_files');
+        if (files > 0 || hasChunks) problems.push(`files or chunks but no store description (model, dims)`);
+        return problems;
+      }
+      if (desc[0].schema_version !== SCHEMA_VERSION) {
+        problems.push(`schema version ${desc[0].schema_version} (this glasslm reads ${SCHEMA_VERSION})`);
+        return problems;
+      }
+      say(
+        await count('SELECT path FROM glasslm_files GROUP BY path HAVING count(*) > 1'),
+        'file paths stored twice',
+      );
+      if (!hasChunks) {
+        say(
+          await count('SELECT 1 FROM glasslm_files WHERE chunks > 0'),
+          'files whose chunks table is missing',
+        );
+        return problems;
+      }
+      say(
+        await count(
+          'SELECT 1 FROM glasslm_chunks c WHERE NOT EXISTS (SELECT 1 FROM glasslm_files f WHERE f.path = c.path)',
+        ),
+        'chunks that belong to no file',
+      );
+      say(
+        await count('SELECT id FROM glasslm_chunks GROUP BY id HAVING count(*) > 1'),
+        'chunk ids stored twice',
+      );
+      say(
+        await count('SELECT path, ord FROM glasslm_chunks GROUP BY path, ord HAVING count(*) > 1'),
+        'chunk positions (file, ord) stored twice',
+      );
+      say(
+        await count(
+          `SELECT 1 FROM glasslm_files f LEFT JOIN
+             (SELECT path, count(*)::int AS n, min(ord) AS lo, max(ord) AS hi FROM glasslm_chunks GROUP BY path) c
+           ON c.path = f.path
+           WHERE f.chunks <> coalesce(c.n, 0) OR (c.n > 0 AND (c.lo <> 0 OR c.hi <> c.n - 1))`,
+        ),
+        'files whose chunks do not match their recorded count (missing or extra chunks)',
+      );
+      say(
+        await count(
+          `SELECT 1 FROM glasslm_chunks WHERE start_char > end_char OR start_byte > end_byte
+             OR start_line > end_line OR start_char < 0 OR start_byte < 0 OR start_line < 1`,
+        ),
+        'chunks with spans out of order',
+      );
+      say(
+        await count(`SELECT 1 FROM glasslm_chunks WHERE vector_dims(embedding) <> ${Number(desc[0].dim)}`),
+        `vectors not of the store's ${desc[0].dim} dims`,
+      );
+    } finally {
+      for (const s of ['enable_indexscan', 'enable_bitmapscan', 'enable_indexonlyscan'])
+        await this.db.query(`RESET ${s}`);
+    }
+    return problems;
+  }
+
   async hasAnnIndex(): Promise<boolean> {
     const [r] = await this.db.query<{ ok: boolean }>(
       "SELECT to_regclass('glasslm_chunks_hnsw') IS NOT NULL AS ok",
@@ -361,11 +451,23 @@ export class VectorStore {
     const k = options.k ?? 5;
     if (!Number.isInteger(k) || k < 1)
       throw new GlassError('BAD_INPUT', `k must be a positive integer (got ${k})`);
-    const ef = options.efSearch ?? Math.max(DEFAULT_EF_SEARCH, k);
-    if (!Number.isInteger(ef) || ef < 1 || ef > 1000) {
-      throw new GlassError('BAD_INPUT', `ef_search must be an integer in [1, 1000] (got ${ef})`);
+    if (!options.exact) {
+      if (k > MAX_EF_SEARCH) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `k ${k}: the HNSW index returns at most ${MAX_EF_SEARCH} matches (pgvector's ef_search limit); ` +
+            `use --exact for more`,
+        );
+      }
+      const ef = options.efSearch ?? Math.max(DEFAULT_EF_SEARCH, k);
+      if (!Number.isInteger(ef) || ef < 1 || ef > MAX_EF_SEARCH) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `ef_search must be an integer in [1, ${MAX_EF_SEARCH}] (got ${ef})`,
+        );
+      }
+      await this.db.query(`SET hnsw.ef_search = ${ef}`);
     }
-    if (!options.exact) await this.db.query(`SET hnsw.ef_search = ${ef}`);
     const rows = await this.db.query<HitRow>(options.exact ? SEARCH_EXACT : SEARCH_ANN, [
       vectorLiteral(vector),
       k,

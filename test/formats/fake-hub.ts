@@ -132,6 +132,13 @@ export interface FakeHubOptions {
   ignoreRange?: boolean;
   /** Every hub request needs `Authorization: Bearer <token>` (401 otherwise). */
   requireToken?: string;
+  /**
+   * These files are served with no size header at all (HEAD and GET) and every GET ends cleanly half way
+   * (a body delimited by the connection's close): the client cannot tell from the transfer it is short.
+   */
+  silentCut?: Set<string>;
+  /** The X-Repo-Commit header sent instead of the repo's commit. */
+  repoCommit?: string;
 }
 
 export class FakeHub {
@@ -246,13 +253,13 @@ export class FakeHub {
           ETag: `"${gitBlobSha1(text('pointer'))}"`,
           'X-Linked-Etag': `"${sha256(file.content)}"`,
           'X-Linked-Size': file.content.length,
-          'X-Repo-Commit': repo.commit,
+          'X-Repo-Commit': this.options.repoCommit ?? repo.commit,
           'Content-Length': 0,
         });
       }
       return this.serveBytes('hub', req, res, file, {
         ETag: `W/"${gitBlobSha1(file.content)}"`,
-        'X-Repo-Commit': repo.commit,
+        'X-Repo-Commit': this.options.repoCommit ?? repo.commit,
       });
     }
     this.reply('hub', req, res, 404, {}, 'no route');
@@ -291,6 +298,16 @@ export class FakeHub {
       h['Content-Range'] = `bytes ${start}-${size - 1}/${size}`;
     }
     const body = content.subarray(start);
+    if (this.options.silentCut?.has(file.path)) {
+      this.log(server, req, 200);
+      const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+      const half = req.method === 'GET' ? body.subarray(0, body.length >> 1) : new Uint8Array(0);
+      // Written on the socket itself: no Content-Length, no chunked framing, the end is the close.
+      req.socket.end(
+        Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\n${head.join('')}Connection: close\r\n\r\n`), half]),
+      );
+      return;
+    }
     h['Content-Length'] = body.length;
     if (req.method === 'GET' && this.options.cutOnce?.has(file.path)) {
       this.options.cutOnce.delete(file.path);

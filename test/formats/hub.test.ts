@@ -211,17 +211,99 @@ describe('hub download', () => {
     assert.deepEqual(new Uint8Array(await readFile(join(dir, 'model.safetensors'))), model.content);
   });
 
-  test('a corrupted file raises CHECKSUM and is deleted', async () => {
-    const model = file(TINY, 'model.safetensors');
-    const blob = join(storage(TINY), 'blobs', etagOf(model));
-    hub.options.corrupt = new Set(['model.safetensors']);
-    await expectGlassError(resolveModel('test-org/tiny'), 'CHECKSUM', 'model.safetensors', etagOf(model));
+  /**
+   * A bad download of `path` is refused (CHECKSUM, naming the file, its ETag and `parts`) and nothing of
+   * it is cached; once `fix` repairs the hub, the next resolve stores the right bytes.
+   */
+  async function refusedNotCached(path: string, fix: () => void, ...parts: string[]): Promise<void> {
+    const f = file(TINY, path);
+    const blob = join(storage(TINY), 'blobs', etagOf(f));
+    await expectGlassError(resolveModel('test-org/tiny'), 'CHECKSUM', path, etagOf(f), ...parts);
     assert.equal(await exists(blob), false);
     assert.equal(await exists(`${blob}.incomplete`), false);
-    assert.equal(await exists(join(storage(TINY), 'snapshots', TINY.commit, 'model.safetensors')), false);
-    hub.options.corrupt = undefined;
+    assert.equal(await exists(join(storage(TINY), 'snapshots', TINY.commit, path)), false);
+    fix();
     const dir = await resolveModel('test-org/tiny');
-    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'model.safetensors'))), model.content);
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, path))), f.content);
+  }
+
+  test('a corrupted file raises CHECKSUM and is deleted', async () => {
+    hub.options.corrupt = new Set(['model.safetensors']);
+    await refusedNotCached('model.safetensors', () => (hub.options.corrupt = undefined), 'sha256');
+  });
+
+  test('a body cut short with no size header is refused by its git blob sha1 and not cached', async () => {
+    hub.options.silentCut = new Set(['config.json']);
+    await refusedNotCached(
+      'config.json',
+      () => (hub.options.silentCut = undefined),
+      'incomplete or corrupt',
+      'git blob sha1',
+    );
+    const get = hub.requests.find((r) => r.method === 'GET' && r.url.endsWith('/config.json'));
+    assert.equal(get?.status, 200, 'the cut body was served as a whole response');
+  });
+
+  test('a wrong non-LFS file (right size) raises CHECKSUM and is not cached', async () => {
+    hub.options.corrupt = new Set(['vocab.json']);
+    await refusedNotCached('vocab.json', () => (hub.options.corrupt = undefined), 'git blob sha1');
+  });
+
+  test('two pulls of one repo at once both succeed, each file downloaded once', async () => {
+    const waits: string[] = [];
+    const [a, b] = await Promise.all([
+      resolveModel('test-org/tiny', { onWait: (m) => waits.push(m) }),
+      resolveModel('test-org/tiny', { onWait: (m) => waits.push(m) }),
+    ]);
+    assert.equal(a, b);
+    assert.deepEqual((await readdir(a)).sort(), TINY_DOWNLOADED);
+    for (const f of TINY_DOWNLOADED) {
+      assert.deepEqual(new Uint8Array(await readFile(join(a, f))), file(TINY, f).content, f);
+      const gets = hub.requests.filter(
+        (r) => r.method === 'GET' && r.url.includes(f === 'model.safetensors' ? '/cdn/' : `/${f}`),
+      );
+      assert.equal(gets.length, 1, `${f} downloaded once`);
+    }
+    assert.ok(waits.length > 0, 'one pull waited for the other');
+    assert.match(
+      waits[0],
+      /^waiting: glasslm pull test-org\/tiny \(pid \d+ on .+\) holds .+\.glasslm-lock; waiting for its download of /,
+    );
+    const blobs = await readdir(join(storage(TINY), 'blobs'));
+    assert.deepEqual(
+      blobs.filter((x) => x.endsWith('.incomplete')),
+      [],
+    );
+    assert.deepEqual(
+      await readdir(join(home, 'hub', '.locks', 'models--test-org--tiny')),
+      [],
+      'no lock left',
+    );
+  });
+
+  test('an invalid X-Repo-Commit is named as invalid, not as missing', async () => {
+    hub.options.noApi = true;
+    hub.options.repoCommit = 'main; rm -rf /';
+    await expectGlassError(
+      resolveModel('test-org/tiny'),
+      'NETWORK',
+      'invalid X-Repo-Commit',
+      '"main; rm -rf /"',
+    );
+  });
+
+  test('credentials in HF_ENDPOINT are never printed', async () => {
+    process.env.HF_ENDPOINT = `http://me:s3cret-pw@127.0.0.1:9`;
+    const e = await expectGlassError(
+      resolveModel('test-org/tiny'),
+      'BAD_INPUT',
+      'http://me:***@127.0.0.1:9',
+      'HF_TOKEN',
+    );
+    assert.doesNotMatch(e.message, /s3cret/);
+    process.env.HF_ENDPOINT = `not a url?token=s3cret-tk`;
+    const e2 = await expectGlassError(resolveModel('test-org/tiny'), 'BAD_INPUT', 'token=***');
+    assert.doesNotMatch(e2.message, /s3cret/);
   });
 
   test('HF_TOKEN reaches the hub as a Bearer header (and not the CDN)', async () => {

@@ -2,24 +2,11 @@
 // missing model, and a real index → search → re-index round trip with the MiniLM-shaped fixture.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ensureBertFixture } from '../fixtures/make-bert.js';
-import { tempDir } from './helpers.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function glasslm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, HF_HUB_OFFLINE: '1' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { glasslm, tempDir } from './helpers.js';
 
 function assertOneLineError(r: ReturnType<typeof glasslm>, pattern: RegExp): void {
   assert.notEqual(r.code, 0, 'non-zero exit');

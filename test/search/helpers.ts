@@ -2,14 +2,28 @@
 // documents, brute-force nearest neighbours in TypeScript, and the index/search scenario that both
 // deployments (PGlite in process, a server over the wire protocol) must pass.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { chunkText, type Chunk } from '../../src/search/chunk.js';
 import type { TextEmbedder } from '../../src/search/embedder.js';
 import { findDocuments, indexFolder, searchStore } from '../../src/search/indexer.js';
 import { parseVector, PROBE_TEXT, type Hit, type VectorStore } from '../../src/search/store.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Runs the glasslm CLI from source (offline), returning its exit code and output. */
+export function glasslm(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 export class Rng {
   private s: number;
