@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { isGlassError } from '../util/errors.js';
+import { maskSecrets } from '../util/mask.js';
 
 const FS_CODES = new Set([
   'ENOENT',
@@ -115,14 +116,15 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
   }
 }
 
+/** Prints a known error as one line (credentials masked, whatever message carries them) and exits 2. */
 export function reportError(e: unknown): never {
   if (isGlassError(e)) {
-    process.stderr.write(`glasslm: ${e.message}\n`);
+    process.stderr.write(`glasslm: ${maskSecrets(e.message)}\n`);
     process.exit(2);
   }
   const fs = fsErrorOf(e);
   if (fs) {
-    process.stderr.write(`glasslm: ${describeFsError(fs)}\n`);
+    process.stderr.write(`glasslm: ${maskSecrets(describeFsError(fs))}\n`);
     process.exit(2);
   }
   throw e;
