@@ -50,7 +50,7 @@ export class OutputFolder {
           const which = p === resolve(path) ? path : `${path}: ${p}`;
           throw new GlassError(
             'BAD_INPUT',
-            `${flag} ${which} is a file, not a folder; choose another ${flag}`,
+            `${flag} ${which} is a file, not a folder — choose another ${flag}`,
           );
         }
         break;
@@ -66,7 +66,7 @@ export class OutputFolder {
       if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && o.owns(first))) {
         throw new GlassError(
           'BAD_INPUT',
-          `${flag} ${path} would write over ${input}, which this command reads; choose another ${flag}`,
+          `${flag} ${path} would write over ${input}, which this command reads — choose another ${flag}`,
         );
       }
     }
@@ -79,7 +79,7 @@ export class OutputFolder {
       const list = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, … (${foreign.length})` : '');
       throw new GlassError(
         'BAD_INPUT',
-        `${flag} ${path} is not empty and is not a glasslm output folder (it holds ${list}); choose another ${flag}, or pass --force to write into it`,
+        `${flag} ${path} is not empty and is not a glasslm output folder (it holds ${list}) — choose another ${flag}, or pass --force to write into it`,
       );
     }
     return folder;

@@ -21,7 +21,7 @@ test('OutputFolder: foreign files need --force; a file, the model read, or a lin
     await writeFile(join(foreign, 'config.json'), '{}');
     await assert.rejects(
       OutputFolder.check(foreign, OPTS),
-      /^GlassError: --out .*foreign is not empty and is not a glasslm output folder \(it holds notes\.txt\); choose another --out, or pass --force/,
+      /^GlassError: --out .*foreign is not empty and is not a glasslm output folder \(it holds notes\.txt\) — choose another --out, or pass --force/,
     );
     await OutputFolder.check(foreign, { ...OPTS, force: true });
     // Only glasslm's own names (what a killed run leaves), or a checkpoint: no --force needed.
@@ -51,7 +51,7 @@ test('OutputFolder: foreign files need --force; a file, the model read, or a lin
     ]) {
       await assert.rejects(
         OutputFolder.check(out, { ...OPTS, force: true, inputs: [input] }),
-        /would write over .*, which this command reads; choose another --out/,
+        /would write over .*, which this command reads — choose another --out/,
         `${out} ← ${input}`,
       );
     }
