@@ -9,7 +9,15 @@
 // a long run of digits or whitespace stays O(n log n).
 
 import { GlassError } from '../util/errors.js';
-import { IdBuffer, PairTable, utf8Decoder, utf8Encoder, utf8Stream, wellFormed } from './common.js';
+import {
+  checkIdSpan,
+  IdBuffer,
+  PairTable,
+  utf8Decoder,
+  utf8Encoder,
+  utf8Stream,
+  wellFormed,
+} from './common.js';
 import type { EncodeOptions, IncrementalDecoder, SpecialTokens, TokenSpan, Tokenizer } from './tokenizer.js';
 
 /** GPT-2's pre-tokenization regex, in the syntax of the original (Python `regex` / Rust) files. */
@@ -322,6 +330,7 @@ export class BpeTokenizer implements Tokenizer {
     let maxId = -1;
     for (const id of options.vocab.values()) if (id > maxId) maxId = id;
     for (const t of options.addedTokens ?? []) if (t.id > maxId) maxId = t.id;
+    checkIdSpan(maxId, options.vocab.size + (options.addedTokens?.length ?? 0), name);
     this.vocabSize = maxId + 1;
 
     this.idToString = new Array<string | undefined>(this.vocabSize);
