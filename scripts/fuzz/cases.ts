@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openGguf, writeGguf, type GgufTensorToWrite } from '../../src/formats/gguf.js';
+import { openGguf, writeGguf, type GgufTensorToWrite, type GgufTypedValue } from '../../src/formats/gguf.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { openLlama2c, writeLlama2c } from '../../src/formats/llama2c.js';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../src/formats/safetensors.js';
@@ -204,8 +204,14 @@ function f32(n: number, seed: number, scale = 0.1): Float32Array {
   return out;
 }
 
-/** A GGUF version 3 copy of a v1/v2 file (F32, with Q8_0 where rows allow), and the same bytes labelled v2. */
-async function ggufV3(bytes: Uint8Array): Promise<Uint8Array> {
+/**
+ * A GGUF version 3 copy of a v1/v2 file (F32, with Q8_0 where rows allow); `edit` may change its metadata
+ * (the tests write hostile values this way).
+ */
+export async function ggufV3(
+  bytes: Uint8Array,
+  edit: (m: Array<[string, GgufTypedValue]>) => Array<[string, GgufTypedValue]> = (m) => m,
+): Promise<Uint8Array> {
   const g = await openGguf(bytesSource(bytes, 'base.gguf'));
   const tensors: GgufTensorToWrite[] = [];
   for (const name of g.names()) {
@@ -214,7 +220,7 @@ async function ggufV3(bytes: Uint8Array): Promise<Uint8Array> {
     const q8 = info.shape.length === 2 && info.shape[1] % 32 === 0;
     tensors.push({ name, shape: info.shape, type: q8 ? 'Q8_0' : 'F32', data });
   }
-  return writeGguf({ metadata: g.typedMetadata.slice(), tensors });
+  return writeGguf({ metadata: edit(g.typedMetadata.slice()), tensors });
 }
 
 /** A small GPT-2 safetensors folder (vocab 256, 2 layers of width 32): its config and weights. */
@@ -268,8 +274,11 @@ function tinyGpt2(dtype: 'F32' | 'BF16' | 'F16'): { config: Uint8Array; weights:
   };
 }
 
-/** A small byte-level BPE tokenizer.json with a Llama-3 style Split regex (the regex is fuzzed too). */
-function tinyBpeJson(): Uint8Array {
+export const LLAMA3_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** A small byte-level BPE tokenizer.json with a Split regex (Llama 3's by default; it is fuzzed too). */
+export function tinyBpeJson(regex = LLAMA3_PATTERN): Uint8Array {
   const vocab: Record<string, number> = {};
   // GPT-2's byte-to-unicode map: printable bytes as themselves, the rest shifted past 255
   let extra = 0;
@@ -288,10 +297,7 @@ function tinyBpeJson(): Uint8Array {
       pretokenizers: [
         {
           type: 'Split',
-          pattern: {
-            Regex:
-              "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-          },
+          pattern: { Regex: regex },
           behavior: 'Isolated',
           invert: false,
         },

@@ -575,16 +575,25 @@ async function readArray(
     );
   }
   const size = SCALAR_SIZE[itemType];
-  // Charged up front (before any allocation): the array object and its slots or elements.
+  // Charged up front, before any allocation: the array object, then per item its slot and the least an
+  // item costs (a string's header, a nested array's object; a nested array charges only its items).
+  const perItem =
+    itemType === 'string'
+      ? 8 + COST_STRING
+      : itemType === 'array'
+        ? 8 + COST_ARRAY
+        : itemType === 'bool'
+          ? 8
+          : size!;
   budget.spend(
-    COST_ARRAY + n * (size === undefined ? 8 : itemType === 'bool' ? 8 : size),
+    (depth === 0 ? COST_ARRAY : 0) + n * perItem,
     `${what} (an array of ${n} ${typeName(itemId)} items)`,
   );
   if (itemType === 'string') {
     const out: string[] = new Array(n);
     for (let i = 0; i < n; i++) {
       out[i] = c.tryStr() ?? (await c.str(`${what} item ${i}`));
-      budget.spend(COST_STRING + 2 * out[i].length, what);
+      budget.spend(2 * out[i].length, what);
     }
     return { type: 'array', itemType, value: out };
   }
