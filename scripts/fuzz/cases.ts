@@ -425,7 +425,8 @@ export async function bases(format: Format): Promise<Base[]> {
       break;
     }
     case 'tokenizer.model': {
-      for (const p of ['tokenizers/llama2/tokenizer.model', 'tokenizers/opus-mt-en-mg/source.spm']) {
+      // (opus-mt's source.spm is a unigram model, which this version refuses as a whole: not a useful base)
+      for (const p of ['tokenizers/llama2/tokenizer.model']) {
         const b = s(p);
         if (b)
           out.push({
