@@ -420,7 +420,7 @@ export async function bases(format: Format): Promise<Base[]> {
         target: 0,
         fields: [],
         json: true,
-        weight: 3, // 30 times faster to load than MiniLM's 30k-token file
+        weight: 9, // 50 times faster to load than MiniLM's 30k-token file: 10% of the files are MiniLM's
       });
       break;
     }
