@@ -142,7 +142,7 @@ export function checkPatternComplexity(pattern: string, where: string): void {
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
     const top = stack[stack.length - 1];
-    let atomEnd = i; // where a quantifier following this atom would start
+    let atomEnd: number; // where a quantifier following this atom would start
     if (c === '\\') {
       const d = pattern[i + 1];
       if (d !== undefined && (/[1-9]/.test(d) || d === 'k')) throw refuse('the pattern has a backreference');
