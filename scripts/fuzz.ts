@@ -1,6 +1,7 @@
 // npm run fuzz — loads mutated model and tokenizer files through the real loaders and classifies each:
 // a clean error (a GlassError: our one-line message), a crash (any other exception: RangeError, TypeError…
-// not from our validation), a hang (> --time-limit seconds), or too much memory (RSS above --mem-limit).
+// not from our validation), a hang (over --time-limit seconds of CPU time on one file, or 6× that in wall
+// time), or too much memory (RSS above --mem-limit).
 // Files run in child processes, one format at a time, while this process watches each child's RSS
 // (sampled from /proc every 10 ms) and its progress; a child that hangs or grows too large is killed and a
 // fresh one resumes at the next file. Writes bench/results/fuzz-<date>.json.
@@ -29,7 +30,7 @@ export interface FuzzOptions {
   perFormat: number;
   formats?: readonly Format[];
   seed?: number;
-  /** Seconds one file may take before it counts as a hang. */
+  /** CPU seconds one file may take before it counts as a hang (wall time: 6× as long). */
   timeLimit?: number;
   /** MB of RSS a child may reach before the file counts as a memory failure. */
   memLimitMb?: number;
@@ -57,6 +58,17 @@ export interface FormatReport {
   worstRatio: { index: number; ratio: number; fileBytes: number; growthMb: number };
   seconds: number;
   filesPerSecond: number;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15 of stat, counted after the name
+  } catch {
+    return 0;
+  }
 }
 
 function rssMb(pid: number): number {
@@ -126,6 +138,7 @@ function runChild(
       rss0: number;
       peak: number;
       since: number;
+      cpu0: number;
     } | null = null;
     let next = from;
     let stderr = '';
@@ -136,7 +149,13 @@ function runChild(
       if (current) {
         current.peak = Math.max(current.peak, rss);
         if (rss > opts.memLimitMb) killedFor = 'memory';
-        else if (Date.now() - current.since > opts.timeLimit * 1000) killedFor = 'hang';
+        // A hang is CPU time, not wall time: on a shared machine a busy neighbour must not make a slow
+        // file look like a hung one. A child that neither computes nor answers for 6× the limit hangs too.
+        else if (
+          cpuSeconds(child.pid!) - current.cpu0 > opts.timeLimit ||
+          Date.now() - current.since > 6 * opts.timeLimit * 1000
+        )
+          killedFor = 'hang';
         if (killedFor) child.kill('SIGKILL');
       }
     }, 10);
@@ -158,6 +177,7 @@ function runChild(
           rss0: rss,
           peak: rss,
           since: Date.now(),
+          cpu0: cpuSeconds(child.pid!),
         };
       } else if (ev.t === 'end' && current) {
         const peak = Math.max(current.peak, rssMb(child.pid!));
@@ -181,7 +201,7 @@ function runChild(
         const outcome: Outcome = killedFor ?? 'crash';
         const message =
           killedFor === 'hang'
-            ? `no answer within ${opts.timeLimit} s`
+            ? `no answer after ${opts.timeLimit} s of CPU time`
             : killedFor === 'memory'
               ? `RSS passed ${opts.memLimitMb} MB (peak seen ${current.peak.toFixed(0)} MB)`
               : `the process died (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
