@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGguf, writeGguf, type GgufTypedValue } from '../../src/formats/gguf.js';
-import { openLlama2c } from '../../src/formats/llama2c.js';
+import { llama2cLlamaConfig, openLlama2c } from '../../src/formats/llama2c.js';
 import { checkLlamaSpec, type LlamaSpec } from '../../src/models/llama.js';
 import { loadModel } from '../../src/models/load.js';
 import { loadModelFromFiles } from '../../src/models/load-bytes.js';
@@ -59,20 +59,9 @@ test('RoPE tables grow per block as positions are reached, not from the context 
 });
 
 test('checkLlamaSpec names the bad dimension: odd head dim, RoPE dims, context and layer bounds', () => {
-  const ok: LlamaSpec = {
-    dim: 64,
-    nLayers: 2,
-    nHeads: 8,
-    nKvHeads: 4,
-    headDim: 8,
-    ffnDim: 172,
-    vocabSize: 512,
-    contextLength: 512,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeStyle: 'half',
-    tieWordEmbeddings: true,
-  };
+  // stories260K's shape, as llama2.c's header gives it
+  const header = { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512 };
+  const ok: LlamaSpec = llama2cLlamaConfig({ ...header, sharedClassifier: true, version: 0 });
   checkLlamaSpec(ok, 'f', 'config.json');
   const bad = (patch: Partial<LlamaSpec>, part: string) =>
     assert.throws(
