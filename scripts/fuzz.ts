@@ -6,6 +6,7 @@
 // (sampled from /proc every 10 ms) and its progress; a child that hangs or grows too large is killed and a
 // fresh one resumes at the next file. Writes bench/results/fuzz-<date>.json.
 //   npm run fuzz -- --per-format 10000 [--formats gguf,llama2c,...] [--seed 1] [--time-limit 10] [--mem-limit 2048]
+//                   [--jobs 5]   (formats at once: one child process each)
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -34,6 +35,8 @@ export interface FuzzOptions {
   timeLimit?: number;
   /** MB of RSS a child may reach before the file counts as a memory failure. */
   memLimitMb?: number;
+  /** Formats fuzzed at once (each in its own child process). */
+  jobs?: number;
   /** Files per child process before a fresh one starts (bounds leaks' effect on the figures). */
   batch?: number;
   log?: (line: string) => void;
@@ -98,7 +101,7 @@ function runChild(
   seed: number,
   from: number,
   to: number,
-  opts: Required<Omit<FuzzOptions, 'formats' | 'log'>>,
+  opts: Required<Omit<FuzzOptions, 'formats' | 'log' | 'jobs'>>,
   onResult: (
     i: number,
     r: {
@@ -234,70 +237,85 @@ export async function runFuzz(options: FuzzOptions): Promise<FormatReport[]> {
     batch: options.batch ?? 500,
   };
   const log = options.log ?? (() => {});
-  const reports: FormatReport[] = [];
-  for (const format of options.formats ?? FORMATS) {
-    const t0 = Date.now();
-    const rep: FormatReport = {
-      format,
-      bases: [],
-      tried: 0,
-      outcomes: { loaded: 0, error: 0, crash: 0, hang: 0, memory: 0 },
-      failures: [],
-      maxFileBytes: 0,
-      baselineRssMb: 0,
-      peakRssMb: 0,
-      worstGrowth: { index: -1, mb: 0, fileBytes: 0, base: '', kind: '' },
-      worstRatio: { index: -1, ratio: 0, fileBytes: 0, growthMb: 0 },
-      seconds: 0,
-      filesPerSecond: 0,
-    };
-    let i = 0;
-    while (i < opts.perFormat) {
-      const to = Math.min(opts.perFormat, i + opts.batch);
-      i = await runChild(
-        format,
-        opts.seed,
-        i,
-        to,
-        opts,
-        (idx, r) => {
-          rep.tried++;
-          rep.outcomes[r.outcome]++;
-          rep.maxFileBytes = Math.max(rep.maxFileBytes, r.bytes);
-          rep.peakRssMb = Math.max(rep.peakRssMb, r.peakMb);
-          if (r.growthMb > rep.worstGrowth.mb)
-            rep.worstGrowth = { index: idx, mb: r.growthMb, fileBytes: r.bytes, base: r.base, kind: r.kind };
-          const ratio = r.growthMb / (r.bytes / 2 ** 20);
-          if (r.bytes >= 65536 && ratio > rep.worstRatio.ratio)
-            rep.worstRatio = { index: idx, ratio, fileBytes: r.bytes, growthMb: r.growthMb };
-          if (r.outcome !== 'loaded' && r.outcome !== 'error') {
-            if (rep.failures.filter((f) => f.outcome === r.outcome).length < 20)
-              rep.failures.push({
-                index: idx,
-                outcome: r.outcome,
-                base: r.base,
-                kind: r.kind,
-                message: r.message,
-              });
-            log(`${format} #${idx} ${r.outcome}: ${r.base} / ${r.kind}: ${r.message}`);
-          }
-        },
-        (baseline, labels) => {
-          if (!rep.baselineRssMb) rep.baselineRssMb = baseline;
-          rep.bases = labels;
-        },
-      );
-      if (rep.tried === 0) break; // no base files for this format
+  const formats = options.formats ?? FORMATS;
+  const reports: FormatReport[] = new Array(formats.length);
+  // up to `jobs` formats at once, each in its own child process; reports stay in the formats' order
+  let nextFormat = 0;
+  const worker = async () => {
+    while (nextFormat < formats.length) {
+      const k = nextFormat++;
+      reports[k] = await fuzzFormat(formats[k], opts, log);
     }
-    rep.seconds = (Date.now() - t0) / 1000;
-    rep.filesPerSecond = rep.tried / rep.seconds;
-    const o = rep.outcomes;
-    log(
-      `${format}: ${rep.tried} files in ${rep.seconds.toFixed(0)} s — loaded ${o.loaded}, clean errors ${o.error}, crashes ${o.crash}, hangs ${o.hang}, memory ${o.memory}; peak RSS ${rep.peakRssMb.toFixed(0)} MB (baseline ${rep.baselineRssMb.toFixed(0)} MB), worst growth ${rep.worstGrowth.mb.toFixed(1)} MB on a ${(rep.worstGrowth.fileBytes / 2 ** 20).toFixed(2)} MB file`,
-    );
-    reports.push(rep);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, worker));
   return reports;
+}
+
+async function fuzzFormat(
+  format: Format,
+  opts: Required<Omit<FuzzOptions, 'formats' | 'log' | 'jobs'>>,
+  log: (line: string) => void,
+): Promise<FormatReport> {
+  const t0 = Date.now();
+  const rep: FormatReport = {
+    format,
+    bases: [],
+    tried: 0,
+    outcomes: { loaded: 0, error: 0, crash: 0, hang: 0, memory: 0 },
+    failures: [],
+    maxFileBytes: 0,
+    baselineRssMb: 0,
+    peakRssMb: 0,
+    worstGrowth: { index: -1, mb: 0, fileBytes: 0, base: '', kind: '' },
+    worstRatio: { index: -1, ratio: 0, fileBytes: 0, growthMb: 0 },
+    seconds: 0,
+    filesPerSecond: 0,
+  };
+  let i = 0;
+  while (i < opts.perFormat) {
+    const to = Math.min(opts.perFormat, i + opts.batch);
+    i = await runChild(
+      format,
+      opts.seed,
+      i,
+      to,
+      opts,
+      (idx, r) => {
+        rep.tried++;
+        rep.outcomes[r.outcome]++;
+        rep.maxFileBytes = Math.max(rep.maxFileBytes, r.bytes);
+        rep.peakRssMb = Math.max(rep.peakRssMb, r.peakMb);
+        if (r.growthMb > rep.worstGrowth.mb)
+          rep.worstGrowth = { index: idx, mb: r.growthMb, fileBytes: r.bytes, base: r.base, kind: r.kind };
+        const ratio = r.growthMb / (r.bytes / 2 ** 20);
+        if (r.bytes >= 65536 && ratio > rep.worstRatio.ratio)
+          rep.worstRatio = { index: idx, ratio, fileBytes: r.bytes, growthMb: r.growthMb };
+        if (r.outcome !== 'loaded' && r.outcome !== 'error') {
+          if (rep.failures.filter((f) => f.outcome === r.outcome).length < 20)
+            rep.failures.push({
+              index: idx,
+              outcome: r.outcome,
+              base: r.base,
+              kind: r.kind,
+              message: r.message,
+            });
+          log(`${format} #${idx} ${r.outcome}: ${r.base} / ${r.kind}: ${r.message}`);
+        }
+      },
+      (baseline, labels) => {
+        if (!rep.baselineRssMb) rep.baselineRssMb = baseline;
+        rep.bases = labels;
+      },
+    );
+    if (rep.tried === 0) break; // no base files for this format
+  }
+  rep.seconds = (Date.now() - t0) / 1000;
+  rep.filesPerSecond = rep.tried / rep.seconds;
+  const o = rep.outcomes;
+  log(
+    `${format}: ${rep.tried} files in ${rep.seconds.toFixed(0)} s — loaded ${o.loaded}, clean errors ${o.error}, crashes ${o.crash}, hangs ${o.hang}, memory ${o.memory}; peak RSS ${rep.peakRssMb.toFixed(0)} MB (baseline ${rep.baselineRssMb.toFixed(0)} MB), worst growth ${rep.worstGrowth.mb.toFixed(1)} MB on a ${(rep.worstGrowth.fileBytes / 2 ** 20).toFixed(2)} MB file`,
+  );
+  return rep;
 }
 
 const GC_EVERY = 20;
@@ -351,6 +369,7 @@ async function main(): Promise<void> {
     seed: Number(opt('seed', '1')),
     timeLimit: Number(opt('time-limit', '10')),
     memLimitMb: Number(opt('mem-limit', '2048')),
+    jobs: Number(opt('jobs', '1')),
     log: (l) => console.log(l),
   });
   const out = {
