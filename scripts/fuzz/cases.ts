@@ -12,6 +12,7 @@ import { buildDecoder, loadModelFromFiles } from '../../src/models/load-bytes.js
 import type { Decoder } from '../../src/models/decoder.js';
 import { loadTokenizerFromBytes } from '../../src/tokenizers/load-files.js';
 import { bytesSource } from '../../src/util/bytes.js';
+import { Rng } from '../../src/generate/rng.js';
 import { GlassError } from '../../src/util/errors.js';
 import { parseJsonFile } from '../../src/util/file-set.js';
 
@@ -46,20 +47,8 @@ export interface Base {
 
 // ---- deterministic randomness -------------------------------------------------------------------
 
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 1;
-  }
-  next(): number {
-    // xorshift32
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s / 2 ** 32;
-  }
+/** Integers and picks from the project's seeded PRNG (src/generate/rng.ts). */
+export class Dice extends Rng {
   int(n: number): number {
     return Math.floor(this.next() * n);
   }
@@ -198,7 +187,7 @@ function read(path: string): Uint8Array {
 }
 
 function f32(n: number, seed: number, scale = 0.1): Float32Array {
-  const r = new Rng(seed);
+  const r = new Dice(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (r.next() * 2 - 1) * scale;
   return out;
@@ -337,45 +326,35 @@ export async function bases(format: Format): Promise<Base[]> {
       const bin = s('models/stories260K-llama2c/stories260K.bin');
       const tok = s('models/stories260K-llama2c/tok512.bin');
       if (bin && tok) {
-        const header: Array<[number, 4]> = Array.from({ length: 7 }, (_, i) => [4 * i, 4]);
-        out.push({
-          label: 'stories260K.bin (v0)',
-          files: [
-            { name: 'stories260K.bin', bytes: bin },
-            { name: 'tok512.bin', bytes: tok },
-          ],
-          target: 0,
-          fields: header,
-        });
+        /** The checkpoint and its tokenizer, one of them mutated. */
+        const pair = (label: string, name: string, ckpt: Uint8Array, target: 0 | 1, fields: Base['fields']) =>
+          out.push({
+            label,
+            files: [
+              { name, bytes: ckpt },
+              { name: 'tok512.bin', bytes: tok },
+            ],
+            target,
+            fields,
+          });
+        const ints = (at: number, n: number): Base['fields'] =>
+          Array.from({ length: n }, (_, i) => [at + 4 * i, 4]);
+        pair('stories260K.bin (v0)', 'stories260K.bin', bin, 0, ints(0, 7));
         const f = await openLlama2c(bytesSource(bin, 'stories260K.bin'));
         const weights: Record<string, Float32Array> = {};
         for (const n of f.names()) weights[n] = await f.read(n);
         const { version: _v, groupSize: _g, ...config } = f.config;
         for (const version of [1, 2] as const) {
           const bytes = writeLlama2c({ config, version, weights });
-          out.push({
-            label: `stories260K.bin rewritten as llama2.c v${version}`,
-            files: [
-              { name: 'model.bin', bytes },
-              { name: 'tok512.bin', bytes: tok },
-            ],
-            target: 0,
-            fields: [[0, 4], [4, 4], ...Array.from({ length: 9 }, (_, i): [number, 4] => [8 + 4 * i, 4])],
-          });
+          // magic, version, the 7 params, the shared-classifier flag and group size (read as int32s)
+          pair(`stories260K.bin rewritten as llama2.c v${version}`, 'model.bin', bytes, 0, ints(0, 11));
         }
-        out.push({
-          label: 'tok512.bin (llama2.c tokenizer)',
-          files: [
-            { name: 'stories260K.bin', bytes: bin },
-            { name: 'tok512.bin', bytes: tok },
-          ],
-          target: 1,
-          fields: [
-            [0, 4],
-            [8, 4],
-            [12 + 4 + 1 + 4 + 4, 4],
-          ],
-        });
+        // max_len, the first token's length, the second token's length
+        pair('tok512.bin (llama2.c tokenizer)', 'stories260K.bin', bin, 1, [
+          [0, 4],
+          [8, 4],
+          [12 + 4 + 1 + 4 + 4, 4],
+        ]);
       }
       break;
     }
@@ -477,7 +456,7 @@ function setVarint(b: Uint8Array, at: number, v: bigint): Uint8Array {
 const NASTY_STRINGS = ['', '(a+)+$', '(a|a)*b', '((x*)*)*y', '\\', '[', '\u0000', '\ud800', 'x'.repeat(5000)];
 
 /** A JSON value replaced by an extreme or a different type, somewhere in the document. */
-function mutateJson(text: string, r: Rng): string | undefined {
+function mutateJson(text: string, r: Dice): string | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -542,7 +521,7 @@ export interface Mutation {
 
 /** Mutation `index` of a format (deterministic in seed and index). */
 export function mutate(all: Base[], seed: number, index: number): Mutation {
-  const r = new Rng((seed * 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
+  const r = new Dice((seed * 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
   r.next();
   let w = r.next() * all.reduce((n, b) => n + (b.weight ?? 1), 0);
   const base = all.find((b) => (w -= b.weight ?? 1) < 0) ?? all[all.length - 1];
