@@ -18,6 +18,8 @@
 // - Quantized tensors are dequantized as one flat run of blocks, so only the whole tensor's element count
 //   must be a multiple of the block size, not its row length (the stories260K Q8_0 file has 172-long rows).
 // - Nothing is allocated from a header count before checking it against the bytes left in the file.
+// - The parsed header's memory is budgeted at 4× the file's size (+16 MB): items cheap on disk and dear in
+//   memory (bools, empty strings, nested arrays, tensor infos) are charged before they are allocated.
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
