@@ -409,7 +409,8 @@ export class BpeTokenizer implements Tokenizer {
       this.stringToId.set(t.content, t.id);
       this.addedIds.set(t.content, t.id);
     }
-    const alternation = (tokens: readonly AddedToken[]): RegExp | null => {
+    const alternation = (all: readonly AddedToken[]): RegExp | null => {
+      const tokens = all.filter((t) => t.content !== ''); // an empty one would match everywhere
       if (tokens.length === 0) return null;
       const sorted = [...tokens].sort((x, y) => y.content.length - x.content.length);
       return new RegExp(sorted.map((t) => t.content.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'gu');
@@ -503,7 +504,9 @@ export class BpeTokenizer implements Tokenizer {
     while ((m = re.exec(segment)) !== null) {
       const piece = m[0];
       if (piece.length === 0) {
-        re.lastIndex++;
+        // step over one code point: a unicode regex put back inside a surrogate pair restarts at its
+        // first half, so `lastIndex++` would match the same empty string there forever
+        re.lastIndex = m.index + ((segment.codePointAt(m.index) ?? 0) > 0xffff ? 2 : 1);
         continue;
       }
       // Text the pattern does not match (possible with a custom pattern) is a piece of its own.

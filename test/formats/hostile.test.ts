@@ -214,6 +214,20 @@ test('tokenizer.json: a catastrophic pre-tokenizer regex is refused at once; rel
   assert.equal(tok.decode(tok.encode('the rest, 1234 ')), 'the rest, 1234 ');
 });
 
+test('tokenizer.json: a regex or an added token matching the empty string does not loop (found by the fuzzer)', () => {
+  const text = 'a 🙂 b';
+  const tok = loadTokenizerFromBytes(tinyBpeJson(''), 'tokenizer.json');
+  assert.equal(tok.decode(tok.encode(text)), text);
+  const json = JSON.parse(new TextDecoder().decode(tinyBpeJson())) as { added_tokens: object[] };
+  json.added_tokens.push({ id: 300, content: '', special: false });
+  try {
+    const t2 = loadTokenizerFromBytes(new TextEncoder().encode(JSON.stringify(json)), 'tokenizer.json');
+    assert.equal(t2.decode(t2.encode(text)), text);
+  } catch (e) {
+    assert.ok(e instanceof GlassError, String(e));
+  }
+});
+
 test('tokenizer.json: a token id far past the token count is refused before tables are sized', () => {
   const bytes = new TextEncoder().encode(
     JSON.stringify({
