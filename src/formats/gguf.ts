@@ -18,9 +18,11 @@
 // - Quantized tensors are dequantized as one flat run of blocks, so only the whole tensor's element count
 //   must be a multiple of the block size, not its row length (the stories260K Q8_0 file has 172-long rows).
 // - Nothing is allocated from a header count before checking it against the bytes left in the file.
+// - The parsed header's memory is budgeted at 4× the file's size (+16 MB): items cheap on disk and dear in
+//   memory (bools, empty strings, nested arrays, tensor infos) are charged before they are allocated.
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
-import type { RopeStyle } from '../nn/positional.js';
+import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
 import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
 import {
   DEQUANTIZABLE_TYPES,
@@ -236,6 +238,43 @@ class Cursor {
   }
 }
 
+/**
+ * What the parsed header may cost in memory: a small multiple of the file's size. Counts are already
+ * checked against the bytes left, but some items are cheap on disk and dear in memory — an empty nested
+ * array is 12 bytes in the file and a typed-array object in memory, a bool is 1 byte and an 8-byte array
+ * slot — so every value is charged its estimated in-memory cost (V8, 64-bit) and the header is refused once
+ * the total passes the budget. Real files spend their bytes on tensor data and stay far below it.
+ */
+class Budget {
+  private spent = 0;
+  readonly limit: number;
+  constructor(
+    private readonly file: string,
+    size: number,
+  ) {
+    this.limit = METADATA_BUDGET_FACTOR * size + METADATA_BUDGET_FLOOR;
+  }
+  spend(bytes: number, what: string): void {
+    this.spent += bytes;
+    if (this.spent > this.limit) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${this.file}: ${what}: the header would take over ${mb(this.limit)} of memory to hold (more than ${METADATA_BUDGET_FACTOR}× the file's size); corrupt or hostile header`,
+      );
+    }
+  }
+}
+
+const mb = (n: number) => `${Math.ceil(n / 2 ** 20)} MB`;
+/** The header's memory budget: this many times the file's size, plus the floor. */
+const METADATA_BUDGET_FACTOR = 4;
+const METADATA_BUDGET_FLOOR = 16 * 2 ** 20;
+/** Estimated in-memory costs (bytes) of parsed header items. */
+const COST_VALUE = 32; // a metadata entry's Map slot, typed entry object and boxed value
+const COST_STRING = 24; // a string's header and its array slot, plus its bytes (× 2 for two-byte strings)
+const COST_ARRAY = 160; // a typed array or JS array object and its backing store
+const COST_TENSOR = 400; // a tensor's info objects, dims arrays and map entries
+
 function typeName(id: number): string {
   return id < VALUE_TYPES.length ? VALUE_TYPES[id] : `unknown type ${id}`;
 }
@@ -299,15 +338,18 @@ export async function openGguf(src: ByteSource): Promise<GgufFile> {
     throw bad(`tensor count ${nTensors} cannot fit in the ${c.left} bytes that follow (corrupt header)`);
   }
 
+  const budget = new Budget(file, src.size);
+  budget.spend(nTensors * COST_TENSOR, `${nTensors} tensors`);
   const metadata = new Map<string, GgufValue>();
   const typed: Array<[string, GgufTypedValue]> = [];
   for (let i = 0; i < nKv; i++) {
     const key = await c.str(`the key of metadata entry ${i}`);
+    budget.spend(COST_VALUE + COST_STRING + 2 * key.length, `metadata entry ${i}`);
     await c.need(4, `the type of metadata "${key}"`);
     const t = c.u32();
     if (t >= VALUE_TYPES.length) throw bad(`metadata "${key}" has unknown value type ${t} (expected 0..12)`);
     if (metadata.has(key)) throw bad(`metadata "${key}" appears twice (expected unique keys)`);
-    const tv = await readValue(c, VALUE_TYPES[t], `metadata "${key}"`, file, 0);
+    const tv = await readValue(c, VALUE_TYPES[t], `metadata "${key}"`, file, 0, budget);
     metadata.set(key, tv.value as GgufValue);
     typed.push([key, tv]);
   }
@@ -454,12 +496,16 @@ async function readValue(
   what: string,
   file: string,
   depth: number,
+  budget: Budget,
 ): Promise<GgufTypedValue> {
   switch (type) {
-    case 'string':
-      return { type, value: await c.str(`${what} (a string)`) };
+    case 'string': {
+      const value = await c.str(`${what} (a string)`);
+      budget.spend(COST_STRING + 2 * value.length, what);
+      return { type, value };
+    }
     case 'array':
-      return readArray(c, what, file, depth);
+      return readArray(c, what, file, depth, budget);
     default: {
       const size = SCALAR_SIZE[type]!;
       await c.need(size, what);
@@ -509,7 +555,13 @@ function safeOrBig(v: bigint): number | bigint {
   return Number.isSafeInteger(n) ? n : v;
 }
 
-async function readArray(c: Cursor, what: string, file: string, depth: number): Promise<GgufTypedValue> {
+async function readArray(
+  c: Cursor,
+  what: string,
+  file: string,
+  depth: number,
+  budget: Budget,
+): Promise<GgufTypedValue> {
   const bad = (msg: string) => new GlassError('BAD_FILE', `${file}: ${what}: ${msg}`);
   if (depth >= MAX_NESTING) throw bad(`arrays nested more than ${MAX_NESTING} deep (corrupt header?)`);
   await c.need(4 + c.countSize, what);
@@ -524,24 +576,42 @@ async function readArray(c: Cursor, what: string, file: string, depth: number): 
       `array of ${n} ${typeName(itemId)} items cannot fit in the ${c.left} bytes left in the file (corrupt header)`,
     );
   }
+  const size = SCALAR_SIZE[itemType];
+  // Charged up front, before any allocation: the array object, then per item its slot and the least an
+  // item costs (a string's header, a nested array's object; a nested array charges only its items).
+  const perItem =
+    itemType === 'string'
+      ? 8 + COST_STRING
+      : itemType === 'array'
+        ? 8 + COST_ARRAY
+        : itemType === 'bool'
+          ? 8
+          : size!;
+  budget.spend(
+    (depth === 0 ? COST_ARRAY : 0) + n * perItem,
+    `${what} (an array of ${n} ${typeName(itemId)} items)`,
+  );
   if (itemType === 'string') {
     const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = c.tryStr() ?? (await c.str(`${what} item ${i}`));
+    for (let i = 0; i < n; i++) {
+      out[i] = c.tryStr() ?? (await c.str(`${what} item ${i}`));
+      budget.spend(2 * out[i].length, what);
+    }
     return { type: 'array', itemType, value: out };
   }
   if (itemType === 'array') {
     const out: GgufArray[] = new Array(n);
     for (let i = 0; i < n; i++)
-      out[i] = (await readArray(c, `${what} item ${i}`, file, depth + 1)).value as GgufArray;
+      out[i] = (await readArray(c, `${what} item ${i}`, file, depth + 1, budget)).value as GgufArray;
     return { type: 'array', itemType, value: out };
   }
-  const size = SCALAR_SIZE[itemType]!;
-  await c.need(n * size, what);
-  const raw = c.bytes(n * size);
+  const itemSize = size!;
+  await c.need(n * itemSize, what);
+  const raw = c.bytes(n * itemSize);
   if (itemType === 'bool') return { type: 'array', itemType, value: Array.from(raw, (b) => b !== 0) };
-  const copy = new Uint8Array(n * size);
+  const copy = new Uint8Array(n * itemSize);
   copy.set(raw);
-  if (!LITTLE_ENDIAN && size > 1) swapBytes(copy, size);
+  if (!LITTLE_ENDIAN && itemSize > 1) swapBytes(copy, itemSize);
   const buf = copy.buffer;
   const value: GgufArray = (() => {
     switch (itemType) {
@@ -748,6 +818,16 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
   const headDim = dim / nHeads;
   const ropeDim = positive(file, k('rope.dimension_count'), headDim);
   const ropeTheta = ggufNumber(file, k('rope.freq_base'), 10000);
+  const badKey = (key: string, v: number, expected: string) =>
+    new GlassError('BAD_FILE', `${file.name}: metadata "${key}" is ${v} (expected ${expected})`);
+  if (contextLength > MAX_CONTEXT_LENGTH)
+    throw badKey(k('context_length'), contextLength, `at most ${MAX_CONTEXT_LENGTH} positions`);
+  if (headDim % 2 !== 0)
+    throw badKey(k('embedding_length'), dim, `an even head dim for RoPE; it gives ${headDim} per head`);
+  if (ropeDim % 2 !== 0 || ropeDim > headDim)
+    throw badKey(k('rope.dimension_count'), ropeDim, `an even number of at most the head dim ${headDim}`);
+  if (!(Number.isFinite(ropeTheta) && ropeTheta > 1))
+    throw badKey(k('rope.freq_base'), ropeTheta, 'a finite number above 1');
   const normEps = ggufNumber(file, k('attention.layer_norm_rms_epsilon'), 1e-5);
   let vocabSize: number;
   const tokens = file.metadata.get('tokenizer.ggml.tokens');

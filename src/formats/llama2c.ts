@@ -20,7 +20,7 @@
 //   each tensor's scales right after its values.)
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
-import type { RopeStyle } from '../nn/positional.js';
+import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
 import { readTarget, type TensorInfo, type WeightSource } from './safetensors.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;
@@ -246,6 +246,10 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
   }
   if ((dim / nHeads) % 2 !== 0)
     throw bad(`head size ${dim / nHeads} is odd (expected an even head size for RoPE; header: ${shown})`);
+  if (seqLen > MAX_CONTEXT_LENGTH)
+    throw bad(
+      `seq_len ${seqLen} is above ${MAX_CONTEXT_LENGTH}, the longest context accepted (header: ${shown})`,
+    );
   if (version === 2) {
     if (groupSize === undefined || groupSize <= 0)
       throw bad(`group_size is ${groupSize} (expected a positive integer)`);

@@ -27,6 +27,14 @@ class Gpt2Weights {
 
   /** Reads a tensor after checking its shape (into `into` when given: see WeightSource.read). */
   async get(name: string, shape: number[], into?: Float32Array): Promise<Float32Array> {
+    return readInto(this.src, this.check(name, shape), into);
+  }
+
+  /**
+   * The tensor's full name after checking that it exists with `shape`: call before sizing a buffer for
+   * it, so buffers come from shapes the file holds, not from config.json's numbers alone.
+   */
+  check(name: string, shape: number[]): string {
     const full = this.resolve(name);
     if (!full)
       throw new GlassError(
@@ -40,7 +48,7 @@ class Gpt2Weights {
         `${info.file}: tensor "${full}" has shape [${info.shape}], but config.json implies [${shape}]`,
       );
     }
-    return readInto(this.src, full, into);
+    return full;
   }
 
   /** One buffer for the Conv1D weights as stored, reused from layer to layer (they are transposed out of it). */
@@ -48,6 +56,7 @@ class Gpt2Weights {
 
   /** HF GPT-2 stores its projections as Conv1D [in, out]; the kernels want [out, in]. */
   async conv1d(name: string, inDim: number, outDim: number): Promise<Linear> {
+    this.check(`${name}.weight`, [inDim, outDim]);
     const n = inDim * outDim;
     if (this.staging.length < n) this.staging = new Float32Array(n);
     const w = await this.get(`${name}.weight`, [inDim, outDim], this.staging.subarray(0, n));
@@ -86,6 +95,8 @@ export async function buildGpt2(
   const w = new Gpt2Weights(src, dtype);
   // The table is also the LM head unless the file has its own: then read into the head's storage.
   const tied = !src.has('lm_head.weight');
+  w.check('wte.weight', [vocabSize, dim]);
+  if (!tied) w.check('lm_head.weight', [vocabSize, dim]);
   const wte = await w.get(
     'wte.weight',
     [vocabSize, dim],

@@ -284,10 +284,10 @@ export async function loadModelFromFiles(
   const names = await set.list();
   if (!names.length) throw new GlassError('BAD_INPUT', 'no files: pass a model’s files');
 
-  // GGUF: by magic (any name).
+  // GGUF: by magic (any name), or by name (a bad or empty *.gguf is a GGUF problem, not a llama2.c one).
   for (const n of names) {
     const src = (await set.source(n))!;
-    if (isGgufMagic(await head(src, 4))) {
+    if (/\.gguf$/i.test(n) || isGgufMagic(await head(src, 4))) {
       const file = await openGguf(src);
       try {
         return await modelFromGguf(file, n, undefined, options.dtype);

@@ -81,17 +81,33 @@ async function magic(path: string): Promise<string> {
   }
 }
 
+/** What a file name says it is: GGUF by extension, llama2.c by `.bin`; undefined otherwise. */
+function kindByName(path: string): 'GGUF' | 'llama2.c' | undefined {
+  if (/\.gguf$/i.test(path)) return 'GGUF';
+  if (/\.bin$/i.test(path)) return 'llama2.c';
+  return undefined;
+}
+
 /**
  * Loads a model from a GGUF file, a llama2.c checkpoint, a Hugging Face model folder, or a hub id
  * (downloaded into the HF cache on first use). In a browser, or from bytes: loadModelFromFiles.
+ * A file is a GGUF file when it starts with "GGUF" or is named *.gguf (so a bad or empty one is reported
+ * as a GGUF problem, not as a llama2.c one); other files are llama2.c checkpoints.
  */
 export async function loadModel(source: string, options: LoadOptions = {}): Promise<LanguageModel> {
+  const byName = kindByName(source);
   if (existsSync(source) && statSync(source).isFile()) {
-    if ((await magic(source)) === 'GGUF') return loadGguf(source, options);
+    if (byName === 'GGUF' || (await magic(source)) === 'GGUF') return loadGguf(source, options);
     if (source.endsWith('.safetensors') || source.endsWith('.json')) {
       throw new GlassError('BAD_INPUT', `${source}: pass the model folder, not one of its files`);
     }
     return loadLlama2c(source, options);
+  }
+  if (byName && !existsSync(source)) {
+    throw new GlassError(
+      'NOT_FOUND',
+      `${source}: no such file (expected a ${byName} model file; check the path)`,
+    );
   }
   const dir = await resolveModel(source, options);
   return modelFromHfFiles(dirFiles(dir), dir, options.dtype);

@@ -1,6 +1,7 @@
 // Stage 3 — positional encoding: tell the model where each token sits. Three kinds exist:
 // learned (GPT-2, BERT: a second table added to the embeddings), sinusoidal (the original Transformer,
 // T5-era models) and rotary (Llama: q and k are rotated inside attention; see attention.ts).
+import { GlassError } from '../util/errors.js';
 
 export interface AdditivePositional {
   readonly kind: 'learned' | 'sinusoidal';
@@ -42,11 +43,23 @@ export class LearnedPositional implements AdditivePositional {
  */
 export type RopeStyle = 'interleaved' | 'half';
 
+/** The largest context length a loader accepts (2^24 positions; the longest-context open models claim ~10M). */
+export const MAX_CONTEXT_LENGTH = 2 ** 24;
+
+/** Positions of cos/sin computed per step: the table grows in blocks as positions are reached. */
+export const ROPE_BLOCK = 256;
+
 export class RotaryEmbedding {
   readonly kind = 'rope';
-  /** cos/sin tables [maxPositions, rotaryDim/2], computed in float64 once. */
-  private readonly cos: Float32Array;
-  private readonly sin: Float32Array;
+  /**
+   * cos/sin tables [positions reached so far (rounded up to ROPE_BLOCK), rotaryDim/2], computed in float64.
+   * Never sized from `maxPositions` up front: a file's context length is a number in its header, not bytes
+   * it holds, so a 1 MB file claiming 2^26 positions must not cost a 2 GB table before the first token.
+   */
+  private cos = new Float32Array(0);
+  private sin = new Float32Array(0);
+  /** Rows the tables hold. */
+  private filled = 0;
   readonly half: number;
 
   constructor(
@@ -57,20 +70,52 @@ export class RotaryEmbedding {
     /** How many leading dims of each head rotate (all by default). */
     readonly rotaryDim = headDim,
   ) {
+    const bad = (what: string) => new GlassError('BAD_INPUT', `RoPE: ${what}`);
+    if (!Number.isSafeInteger(headDim) || headDim <= 0)
+      throw bad(`head dim ${headDim} is not a positive integer`);
+    if (!Number.isSafeInteger(rotaryDim) || rotaryDim <= 0 || rotaryDim > headDim || rotaryDim % 2 !== 0) {
+      throw bad(
+        `rotary dim ${rotaryDim} must be an even integer in 2..${headDim} (the head dim): RoPE rotates pairs`,
+      );
+    }
+    if (!Number.isSafeInteger(maxPositions) || maxPositions <= 0)
+      throw bad(`context length ${maxPositions} is not a positive integer`);
+    if (!(typeof theta === 'number' && Number.isFinite(theta) && theta > 1))
+      throw bad(`theta ${theta} must be a finite number above 1`);
     this.half = rotaryDim / 2;
-    this.cos = new Float32Array(maxPositions * this.half);
-    this.sin = new Float32Array(maxPositions * this.half);
-    for (let p = 0; p < maxPositions; p++) {
-      for (let i = 0; i < this.half; i++) {
-        const angle = p * Math.pow(theta, (-2 * i) / rotaryDim);
-        this.cos[p * this.half + i] = Math.cos(angle);
-        this.sin[p * this.half + i] = Math.sin(angle);
+  }
+
+  /** Makes the tables cover positions [0, end) (end ≤ maxPositions), growing them in whole blocks. */
+  private reach(end: number): void {
+    if (end <= this.filled) return;
+    if (end > this.maxPositions) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `RoPE: position ${end - 1} is past the context length ${this.maxPositions}`,
+      );
+    }
+    const rows = Math.min(this.maxPositions, Math.max(end, 2 * this.filled, ROPE_BLOCK));
+    const rounded = Math.min(this.maxPositions, Math.ceil(rows / ROPE_BLOCK) * ROPE_BLOCK);
+    const half = this.half;
+    const cos = new Float32Array(rounded * half);
+    const sin = new Float32Array(rounded * half);
+    cos.set(this.cos);
+    sin.set(this.sin);
+    for (let p = this.filled; p < rounded; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = p * Math.pow(this.theta, (-2 * i) / this.rotaryDim);
+        cos[p * half + i] = Math.cos(angle);
+        sin[p * half + i] = Math.sin(angle);
       }
     }
+    this.cos = cos;
+    this.sin = sin;
+    this.filled = rounded;
   }
 
   /** The rotation applied at one position: the angle of each pair (for display). */
   angles(pos: number): Float32Array {
+    this.reach(pos + 1);
     const out = new Float32Array(this.half);
     for (let i = 0; i < this.half; i++)
       out[i] = Math.atan2(this.sin[pos * this.half + i], this.cos[pos * this.half + i]);
@@ -90,6 +135,7 @@ export class RotaryEmbedding {
     stride: number,
     offset: number,
   ): void {
+    this.reach(pos0 + rows);
     const half = this.half;
     const interleaved = this.style === 'interleaved';
     for (let t = 0; t < rows; t++) {

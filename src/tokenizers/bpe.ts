@@ -9,7 +9,15 @@
 // a long run of digits or whitespace stays O(n log n).
 
 import { GlassError } from '../util/errors.js';
-import { IdBuffer, PairTable, utf8Decoder, utf8Encoder, utf8Stream, wellFormed } from './common.js';
+import {
+  checkIdSpan,
+  IdBuffer,
+  PairTable,
+  utf8Decoder,
+  utf8Encoder,
+  utf8Stream,
+  wellFormed,
+} from './common.js';
 import type { EncodeOptions, IncrementalDecoder, SpecialTokens, TokenSpan, Tokenizer } from './tokenizer.js';
 
 /** GPT-2's pre-tokenization regex, in the syntax of the original (Python `regex` / Rust) files. */
@@ -84,11 +92,108 @@ export function bytesToByteLevel(bytes: ArrayLike<number>): string {
 // `\s` there is Unicode White_Space (JS's \s adds U+FEFF and lacks U+0085), and `(?i:...)` groups,
 // which V8 in Node 20 does not accept.
 
+/** Longer pre-tokenizer patterns are refused (the longest real ones are a few hundred characters). */
+const MAX_PATTERN_LENGTH = 4096;
+
+/**
+ * Refuses patterns that a backtracking engine (V8's) can take exponential time on. The rule, checked on
+ * the pattern's syntax: a group under a repetition (`*`, `+`, `{n,}`, `{n,m}` with m ≥ 2) may hold no
+ * quantifier and no alternation — star height at most one, no ambiguous alternatives under a loop —,
+ * and there are no backreferences. `(a+)+$`, `(a*)*`, `(a|a)*` and `(\w|\d)+` are refused; every
+ * released pre-tokenizer (GPT-2, Llama 3, Qwen2, GPT-4o) passes, since they repeat only single atoms and
+ * character classes. Polynomial backtracking (say `\s+(?!\S)` over a run of spaces) remains possible, as
+ * in the released patterns themselves.
+ */
+export function checkPatternComplexity(pattern: string, where: string): void {
+  const refuse = (why: string) =>
+    new GlassError(
+      'UNSUPPORTED',
+      `${where}: ${why}, which can take exponential time to match; refused (a group under *, + or {n,m} may not itself repeat or alternate)`,
+    );
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${where}: the pattern is ${pattern.length} characters long (at most ${MAX_PATTERN_LENGTH} accepted)`,
+    );
+  interface Frame {
+    start: number;
+    quantified: boolean;
+    alternates: boolean;
+  }
+  const stack: Frame[] = [{ start: 0, quantified: false, alternates: false }];
+  /** The quantifier at i: its length and whether it repeats (max ≥ 2); length 0 when none. */
+  const quantifierAt = (i: number): { len: number; repeats: boolean } => {
+    const c = pattern[i];
+    let len = 0;
+    let repeats = false;
+    if (c === '*' || c === '+') [len, repeats] = [1, true];
+    else if (c === '?') len = 1;
+    else if (c === '{') {
+      const m = /^\{(\d*)(,?)(\d*)\}/.exec(pattern.slice(i, i + 24));
+      if (m && (m[1] !== '' || m[3] !== '')) {
+        len = m[0].length;
+        const max = m[2] === '' ? Number(m[1]) : m[3] === '' ? Infinity : Number(m[3]);
+        repeats = max >= 2;
+      }
+    }
+    if (len > 0 && (pattern[i + len] === '?' || pattern[i + len] === '+')) len++; // lazy / possessive
+    return { len, repeats };
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    const top = stack[stack.length - 1];
+    let atomEnd: number; // where a quantifier following this atom would start
+    if (c === '\\') {
+      const d = pattern[i + 1];
+      if (d !== undefined && (/[1-9]/.test(d) || d === 'k')) throw refuse('the pattern has a backreference');
+      if ((d === 'p' || d === 'P') && pattern[i + 2] === '{') i = Math.max(i + 1, pattern.indexOf('}', i));
+      else i++;
+      atomEnd = i + 1;
+    } else if (c === '[') {
+      let j = i + 1;
+      if (pattern[j] === '^') j++;
+      if (pattern[j] === ']') j++;
+      for (; j < pattern.length && pattern[j] !== ']'; j++) if (pattern[j] === '\\') j++;
+      i = j;
+      atomEnd = j + 1;
+    } else if (c === '(') {
+      stack.push({ start: i, quantified: false, alternates: false });
+      continue;
+    } else if (c === '|') {
+      top.alternates = true;
+      continue;
+    } else if (c === ')') {
+      if (stack.length === 1) continue; // unbalanced: new RegExp reports it
+      const group = stack.pop()!;
+      const q = quantifierAt(i + 1);
+      if (q.repeats && (group.quantified || group.alternates)) {
+        const shown = pattern.slice(group.start, i + 1 + q.len);
+        throw refuse(
+          `${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + '…' : shown)} repeats a group that itself ${group.quantified ? 'repeats' : 'alternates'}`,
+        );
+      }
+      const parent = stack[stack.length - 1];
+      parent.quantified ||= group.quantified || q.len > 0;
+      parent.alternates ||= group.alternates;
+      i += q.len;
+      continue;
+    } else {
+      atomEnd = i + 1;
+    }
+    const q = quantifierAt(atomEnd);
+    if (q.len > 0) {
+      top.quantified = true;
+      i = atomEnd + q.len - 1;
+    }
+  }
+}
+
 /**
  * Compiles a pre-tokenizer pattern written in tokenizer-file syntax into a global, unicode JS RegExp.
  * Throws GlassError('UNSUPPORTED') when the pattern cannot be expressed.
  */
 export function compilePretokenizerPattern(pattern: string, where = 'pre-tokenizer pattern'): RegExp {
+  checkPatternComplexity(pattern, where);
   let out = '';
   let inClass = false;
   // Depth of (?i: groups we are inside; entries on the stack say whether a group is case-insensitive.
@@ -225,6 +330,7 @@ export class BpeTokenizer implements Tokenizer {
     let maxId = -1;
     for (const id of options.vocab.values()) if (id > maxId) maxId = id;
     for (const t of options.addedTokens ?? []) if (t.id > maxId) maxId = t.id;
+    checkIdSpan(maxId, options.vocab.size + (options.addedTokens?.length ?? 0), name);
     this.vocabSize = maxId + 1;
 
     this.idToString = new Array<string | undefined>(this.vocabSize);
@@ -303,7 +409,8 @@ export class BpeTokenizer implements Tokenizer {
       this.stringToId.set(t.content, t.id);
       this.addedIds.set(t.content, t.id);
     }
-    const alternation = (tokens: readonly AddedToken[]): RegExp | null => {
+    const alternation = (all: readonly AddedToken[]): RegExp | null => {
+      const tokens = all.filter((t) => t.content !== ''); // an empty one would match everywhere
       if (tokens.length === 0) return null;
       const sorted = [...tokens].sort((x, y) => y.content.length - x.content.length);
       return new RegExp(sorted.map((t) => t.content.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&')).join('|'), 'gu');
@@ -397,7 +504,9 @@ export class BpeTokenizer implements Tokenizer {
     while ((m = re.exec(segment)) !== null) {
       const piece = m[0];
       if (piece.length === 0) {
-        re.lastIndex++;
+        // step over one code point: a unicode regex put back inside a surrogate pair restarts at its
+        // first half, so `lastIndex++` would match the same empty string there forever
+        re.lastIndex = m.index + ((segment.codePointAt(m.index) ?? 0) > 0xffff ? 2 : 1);
         continue;
       }
       // Text the pattern does not match (possible with a custom pattern) is a piece of its own.

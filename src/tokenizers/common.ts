@@ -2,6 +2,23 @@
 // decoder that never emits half a character), a growable id buffer, and the hash table of
 // (left id, right id) pairs the merge loops look merges up in.
 
+import { GlassError } from '../util/errors.js';
+
+/** How far token ids may run past the number of tokens (gaps): tables are sized by the largest id. */
+export const MAX_ID_GAP = 65536;
+
+/**
+ * Refuses a largest token id far beyond the number of tokens: id tables are sized by it, so a 1 KB file
+ * saying "id 2^31" must not cost gigabytes (ids are 0..n-1 in real files, give or take a few gaps).
+ */
+export function checkIdSpan(maxId: number, tokens: number, where: string): void {
+  if (maxId >= tokens + MAX_ID_GAP)
+    throw new GlassError(
+      'BAD_FILE',
+      `${where}: token id ${maxId} is far past the ${tokens} tokens there are (expected ids 0..${tokens - 1}, give or take gaps)`,
+    );
+}
+
 // ignoreBOM: a leading U+FEFF is text to keep, not a byte-order mark to strip.
 export const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 export const utf8Encoder = new TextEncoder();

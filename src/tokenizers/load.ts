@@ -7,6 +7,7 @@
 import { WordPieceTokenizer } from './wordpiece.js';
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
+import { checkIdSpan } from './common.js';
 import { PieceType, SentencePieceTokenizer, SPACE_SYMBOL } from './sentencepiece.js';
 import type { SpecialTokens, Tokenizer } from './tokenizer.js';
 
@@ -512,6 +513,7 @@ function loadSentencePieceJson(
   let size = 0;
   for (const id of vocab.values()) size = Math.max(size, id + 1);
   for (const t of added) size = Math.max(size, t.id + 1);
+  checkIdSpan(size - 1, vocab.size + added.length, name);
   const pieces = new Array<string>(size);
   for (const [tok, id] of vocab) {
     if (pieces[id] !== undefined) {

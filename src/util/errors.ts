@@ -9,10 +9,22 @@ export type GlassErrorCode =
   | 'NETWORK' // a download failed
   | 'CHECKSUM'; // a downloaded file does not match its expected size or hash
 
+/** Messages longer than this are cut in the middle: a value quoted from a hostile file can be megabytes. */
+export const MAX_MESSAGE_LENGTH = 1000;
+
+/** One line of at most MAX_MESSAGE_LENGTH characters: line breaks shown as ⏎, an overlong middle elided. */
+function readable(message: string): string {
+  const line = message.replace(/\r?\n/g, ' ⏎ ');
+  if (line.length <= MAX_MESSAGE_LENGTH) return line;
+  const head = line.slice(0, 600);
+  const tail = line.slice(-300);
+  return `${head} …(${line.length - 900} characters elided)… ${tail}`;
+}
+
 export class GlassError extends Error {
   readonly code: GlassErrorCode;
   constructor(code: GlassErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(readable(message), options);
     this.name = 'GlassError';
     this.code = code;
   }
