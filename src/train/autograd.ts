@@ -50,11 +50,15 @@ export class Var {
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 
-/** Cosine/sine tables for rotary embeddings, as RotaryEmbedding computes them (float64, then rounded to float32). */
+/**
+ * Cosine/sine tables for rotary embeddings, as RotaryEmbedding computes them (float64, then rounded to
+ * float32). Rows are computed for the positions a window reaches (`reach`), never for the whole context up
+ * front: a checkpoint's context length is a header number, and 2^24 positions would cost gigabytes.
+ */
 export class RopeTable {
   readonly half: number;
-  readonly cos: Float64Array;
-  readonly sin: Float64Array;
+  cos = new Float64Array(0);
+  sin = new Float64Array(0);
   constructor(
     readonly headDim: number,
     readonly maxPositions: number,
@@ -63,15 +67,28 @@ export class RopeTable {
     readonly rotaryDim = headDim,
   ) {
     this.half = rotaryDim / 2;
-    this.cos = new Float64Array(maxPositions * this.half);
-    this.sin = new Float64Array(maxPositions * this.half);
-    for (let p = 0; p < maxPositions; p++) {
+  }
+
+  /** Makes the tables cover positions [0, end), end ≤ maxPositions. */
+  reach(end: number): void {
+    const filled = this.cos.length / this.half;
+    if (end <= filled) return;
+    if (end > this.maxPositions) {
+      throw new GlassError('BAD_INPUT', `rope: ${end} positions, but the context holds ${this.maxPositions}`);
+    }
+    const cos = new Float64Array(end * this.half);
+    const sin = new Float64Array(end * this.half);
+    cos.set(this.cos);
+    sin.set(this.sin);
+    for (let p = filled; p < end; p++) {
       for (let i = 0; i < this.half; i++) {
-        const angle = p * Math.pow(theta, (-2 * i) / rotaryDim);
-        this.cos[p * this.half + i] = Math.fround(Math.cos(angle));
-        this.sin[p * this.half + i] = Math.fround(Math.sin(angle));
+        const angle = p * Math.pow(this.theta, (-2 * i) / this.rotaryDim);
+        cos[p * this.half + i] = Math.fround(Math.cos(angle));
+        sin[p * this.half + i] = Math.fround(Math.sin(angle));
       }
     }
+    this.cos = cos;
+    this.sin = sin;
   }
 }
 
@@ -672,9 +689,7 @@ export class Tape {
   ): Var {
     const width = x.cols;
     const rows = x.rows;
-    if (seqLen > table.maxPositions) {
-      throw new GlassError('BAD_INPUT', `rope: ${seqLen} positions, but the table has ${table.maxPositions}`);
-    }
+    table.reach(seqLen);
     const y = this.out(x.shape, false, x);
     y.data.set(x.data);
     rotate(y.data, table, rows, seqLen, width, segments, 1);

@@ -193,3 +193,19 @@ test('the tape pool reuses buffers after reset and grads accumulate across backw
   }
   assert.deepEqual(Array.from(gw), [6, 8]);
 });
+
+test('the training RoPE table holds only the positions a window reaches, not the whole context', () => {
+  const table = new RopeTable(8, 2 ** 24, 10000, 'half');
+  assert.equal(table.cos.length, 0, 'nothing computed for a header number');
+  table.reach(16);
+  assert.equal(table.cos.length, 16 * 4);
+  const inference = new RotaryEmbedding(8, 2 ** 24, 10000, 'half');
+  const angles = inference.angles(15);
+  for (let i = 0; i < 4; i++) {
+    assert.ok(Math.abs(Math.atan2(table.sin[15 * 4 + i], table.cos[15 * 4 + i]) - angles[i]) < 1e-6);
+  }
+  assert.throws(
+    () => new RopeTable(8, 32, 10000, 'half').reach(33),
+    /33 positions, but the context holds 32/,
+  );
+});
