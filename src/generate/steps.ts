@@ -108,7 +108,10 @@ export function traceSampler(temperature: number | undefined, seed: number | und
 export function checkLayers(d: Decoder, layers: readonly number[]): void {
   for (const l of layers) {
     if (!(Number.isInteger(l) && l >= 0 && l < d.nLayers))
-      throw new GlassError('BAD_INPUT', `layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`);
+      throw new GlassError(
+        'BAD_INPUT',
+        `layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`,
+      );
   }
 }
 
@@ -143,7 +146,10 @@ export function generationSteps(
   const forced = o.forced ?? [];
   for (const id of forced) {
     if (!(Number.isInteger(id) && id >= 0 && id < d.vocabSize))
-      throw new GlassError('BAD_INPUT', `forced token ${id} is not in the vocabulary (0..${d.vocabSize - 1})`);
+      throw new GlassError(
+        'BAD_INPUT',
+        `forced token ${id} is not in the vocabulary (0..${d.vocabSize - 1})`,
+      );
   }
   const P = promptIds.length;
   if (o.fitAll && P + maxTokens > d.contextLength)
@@ -241,7 +247,8 @@ export function generationSteps(
         step.next = logits;
       }
       yield step;
-      if (step.stop) return { stop: step.stop, rest: step.stop === 'stop' ? '' : pending + (detok?.flush() ?? '') };
+      if (step.stop)
+        return { stop: step.stop, rest: step.stop === 'stop' ? '' : pending + (detok?.flush() ?? '') };
     }
   };
   return run();
