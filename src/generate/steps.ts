@@ -29,7 +29,7 @@ import type { Decoder, ForwardRecorder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
-import { Sampler, softmax } from './sampler.js';
+import { softmax, type Sampler } from './sampler.js';
 
 export type StopReason = 'eos' | 'stop' | 'max-tokens' | 'context' | 'aborted';
 
@@ -96,24 +96,6 @@ export const nextTurn = () =>
   new Promise<void>((resolve) =>
     typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
   );
-
-/** The sampler of trace and the server: greedy at temperature 0 or absent, else seeded sampling. */
-export function traceSampler(temperature: number | undefined, seed: number | undefined): Sampler {
-  return new Sampler(
-    temperature === undefined || temperature === 0 ? { greedy: true } : { temperature, seed },
-  );
-}
-
-/** Refuses layers the decoder does not have (trace, server). */
-export function checkLayers(d: Decoder, layers: readonly number[]): void {
-  for (const l of layers) {
-    if (!(Number.isInteger(l) && l >= 0 && l < d.nLayers))
-      throw new GlassError(
-        'BAD_INPUT',
-        `layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`,
-      );
-  }
-}
 
 /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
 function heldBack(text: string, stops: readonly string[]): number {

@@ -38,7 +38,7 @@ import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
 import { hasApiKey, isLoopbackAddress, isLoopbackHostHeader, publicSource } from './guard.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
 import { nextTurn } from '../generate/steps.js';
-import { traceSteps } from './steps.js';
+import { traceSteps, type StepOptions } from './steps.js';
 import { batched, jsonChunks, sendStream } from './stream.js';
 
 export { promptTokens, wordEmbedding } from './answers.js';
@@ -116,18 +116,7 @@ interface SimilarityBody {
   b: string;
   top?: number;
 }
-interface GenerateBody {
-  prompt: string;
-  steps: number;
-  temperature?: number;
-  seed?: number;
-  forced?: number[];
-  topK?: number;
-  precision?: number;
-  layers?: number[];
-  stopAtEos?: boolean;
-  stop?: string[];
-}
+type GenerateBody = StepOptions & { prompt: string };
 
 function schemas(model: LanguageModel) {
   const d = model.decoder;

@@ -1,7 +1,10 @@
 // model.trace(prompt): run the prompt once with a recorder attached (and optionally generate, recording
 // each step) and return the Trace — the same code path as generation, so traced logits == untraced ones.
 import { encodePrompt } from '../generate/generate.js';
-import { checkLayers, generationSteps, traceSampler, type GenerationStep } from '../generate/steps.js';
+import { Sampler } from '../generate/sampler.js';
+import { generationSteps, type GenerationStep, type StepLoopOptions } from '../generate/steps.js';
+import type { Decoder } from '../models/decoder.js';
+import { GlassError } from '../util/errors.js';
 import type { LanguageModel } from '../models/model.js';
 import { LayerNorm } from '../nn/norm.js';
 import { RotaryEmbedding } from '../nn/positional.js';
@@ -66,6 +69,41 @@ export function traceModel(
   }
 }
 
+/** What the recorded steps take from a request: model.trace's options and the server's /api/generate. */
+export type StepRecording = Pick<
+  TraceOptions,
+  'steps' | 'temperature' | 'seed' | 'forced' | 'topK' | 'precision' | 'layers' | 'stopAtEos' | 'stop'
+>;
+
+/**
+ * The step loop as trace and the server run it: the layers checked, greedy unless a temperature is given,
+ * all of a request's steps fitting in the context, every step fed and its attention rows recorded.
+ */
+export function recording(d: Decoder, o: StepRecording) {
+  const layers = o.layers ?? Array.from({ length: d.nLayers }, (_, l) => l);
+  for (const l of layers) {
+    if (!(Number.isInteger(l) && l >= 0 && l < d.nLayers))
+      throw new GlassError(
+        'BAD_INPUT',
+        `layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`,
+      );
+  }
+  const wanted = new Set(layers);
+  const digits = o.precision ?? 5;
+  const t = o.temperature;
+  const loop: StepLoopOptions = {
+    sampler: new Sampler(t === undefined || t === 0 ? { greedy: true } : { temperature: t, seed: o.seed }),
+    maxTokens: Math.max(o.steps ?? 0, o.forced?.length ?? 0),
+    forced: o.forced,
+    stopAtEos: o.stopAtEos,
+    stop: o.stop,
+    fitAll: true,
+    feedAll: true,
+    stepRecorder: () => new StepRecorder(wanted, digits),
+  };
+  return { digits, topK: o.topK ?? 10, wanted, loop };
+}
+
 /** A step of the step loop as the trace (and the server's stream) records it. */
 export function traceStep(
   tok: LanguageModel['tokenizer'],
@@ -93,14 +131,10 @@ export function* traceParts(
 ): Generator<void, Trace> {
   const d = model.decoder;
   const tok = model.tokenizer;
-  const digits = options.precision ?? 5;
-  const topK = options.topK ?? 10;
-  const layers = options.layers ?? Array.from({ length: d.nLayers }, (_, l) => l);
-  checkLayers(d, layers);
+  const { digits, topK, wanted, loop } = recording(d, options);
   const ids = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
   const rows = ids.length;
   const lensRows = options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1];
-  const wanted = new Set(layers);
   const full = (options.vectors ?? 'full') === 'full';
   const rec = new PromptRecorder(d, tok, {
     layers: wanted,
@@ -113,16 +147,9 @@ export function* traceParts(
   let trace!: Trace;
   // The prompt pass (recorded), then one recorded step per token (the KV cache makes each a single position).
   const steps = generationSteps(d, tok, ids, {
-    sampler: traceSampler(options.temperature, options.seed),
-    maxTokens: Math.max(options.steps ?? 0, options.forced?.length ?? 0),
-    forced: options.forced,
-    stopAtEos: options.stopAtEos,
-    stop: options.stop,
-    fitAll: true,
-    feedAll: true,
+    ...loop,
     prob: true,
     promptRecorder: rec,
-    stepRecorder: () => new StepRecorder(wanted, digits),
     onPrefill: (logits, ms) => (trace = promptTrace(model, prompt, ids, rec, logits, ms, options)),
   });
   let r = steps.next(); // the prompt pass (onPrefill: `trace`) and the first step
