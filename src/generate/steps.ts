@@ -166,6 +166,11 @@ export function generationSteps(
       detok.flush();
     }
     let pending = '';
+    // the end: what is held back is released, except after a stop string (it ends the text)
+    const end = (stop: StopReason): StepsEnd => ({
+      stop,
+      rest: stop === 'stop' ? '' : pending + (detok?.flush() ?? ''),
+    });
     // prefill: logits [vocab] of the last prompt position (all rows [P × vocab] when recorded)
     const t0 = performance.now();
     let logits = o.promptRecorder
@@ -186,9 +191,9 @@ export function generationSteps(
     };
     for (let s = 0; ; s++) {
       // the stop rules checked before a step: count, context, abort
-      if (s >= maxTokens) return { stop: 'max-tokens', rest: pending + (detok?.flush() ?? '') };
-      if (P + s >= d.contextLength) return { stop: 'context', rest: pending + (detok?.flush() ?? '') };
-      if (o.signal?.aborted) return { stop: 'aborted', rest: pending + (detok?.flush() ?? '') };
+      if (s >= maxTokens) return end('max-tokens');
+      if (P + s >= d.contextLength) return end('context');
+      if (o.signal?.aborted) return end('aborted');
       // choose: forced, else sampled from logits [vocab]
       const isForced = s < forced.length;
       const id = isForced ? forced[s] : o.sampler.sample(logits);
@@ -229,8 +234,7 @@ export function generationSteps(
         step.next = logits;
       }
       yield step;
-      if (step.stop)
-        return { stop: step.stop, rest: step.stop === 'stop' ? '' : pending + (detok?.flush() ?? '') };
+      if (step.stop) return end(step.stop);
     }
   };
   return run();
