@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -10,6 +9,7 @@ import { loadModel } from '../models/load.js';
 import type { LanguageModel } from '../models/model.js';
 import { backend, createWasmBackend, setBackend, WasmBackend, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
+import { packageRoot } from '../package-node.js';
 
 export function intOption(name: string, min = 0) {
   return (v: string): number => {
@@ -71,13 +71,6 @@ export function modelOption(what = 'the model'): Option {
 
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
-}
-
-/** The package's own folder (for bundled models), from dist/src/cli or src/cli alike. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
 }
 
 /** The bundled default model (shipped by the training issue); undefined while none is bundled. */

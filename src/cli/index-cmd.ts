@@ -11,7 +11,8 @@ import { defaultEmbedderPath, textEmbedder, type TextEmbedder } from '../search/
 import { indexFolder, IndexInterrupted } from '../search/indexer.js';
 import { checkDbSpec } from '../search/db.js';
 import { VectorStore } from '../search/store.js';
-import { intOption, packageRoot, selectKernels, threadsOption } from './common.js';
+import { intOption, selectKernels, threadsOption } from './common.js';
+import { packageRoot } from '../package-node.js';
 
 export const DB_HELP =
   'the store: a folder (embedded PostgreSQL via PGlite, created if missing) or postgres://user:pass@host:port/db (a server with pgvector)';

@@ -4,6 +4,7 @@ import type { Decoder } from '../models/decoder.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
+import { generationSteps, nextTurn, type GenerationStep, type StepsEnd, type StopReason } from './steps.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most new tokens to produce (default 128). */
@@ -15,7 +16,7 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
 }
 
-export type StopReason = 'eos' | 'stop' | 'max-tokens' | 'context' | 'aborted';
+export type { StopReason };
 
 export interface GenerationResult {
   promptIds: number[];
@@ -40,27 +41,6 @@ export interface GenerationContext {
   addBos: boolean;
 }
 
-/** Lets timers, I/O and key presses (Ctrl-C) run between tokens: the forward pass itself is synchronous. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) =>
-    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
-  );
-}
-
-/** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
-function heldBack(text: string, stops: string[]): number {
-  let keep = 0;
-  for (const s of stops) {
-    for (let n = Math.min(s.length - 1, text.length); n > keep; n--) {
-      if (text.endsWith(s.slice(0, n))) {
-        keep = n;
-        break;
-      }
-    }
-  }
-  return keep;
-}
-
 export function encodePrompt(ctx: GenerationContext, prompt: string | ArrayLike<number>): number[] {
   const ids = typeof prompt === 'string' ? Array.from(ctx.tokenizer.encode(prompt)) : Array.from(prompt);
   const { bos, eos } = ctx.tokenizer.specialTokens;
@@ -80,21 +60,20 @@ export function generate(
   prompt: string | ArrayLike<number>,
   options: GenerateOptions = {},
 ): Generation {
-  const maxTokens = options.maxTokens ?? 128;
-  if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) {
-    throw new GlassError('BAD_INPUT', `max-tokens must be an integer >= 0, got ${options.maxTokens}`);
-  }
   const sampler = new Sampler(options);
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
   const { decoder: net, tokenizer } = ctx;
   const promptIds = encodePrompt(ctx, prompt);
-  if (promptIds.length >= net.contextLength) {
-    throw new GlassError(
-      'BAD_INPUT',
-      `the prompt is ${promptIds.length} tokens, but the model's context length is ${net.contextLength} ` +
-        `(it needs room for at least one new token); shorten the prompt`,
-    );
-  }
+  let prefillMs = 0;
+  // The stop rules, the context check and the text with its stop strings are the step loop's (steps.ts).
+  const steps = generationSteps(net, tokenizer, promptIds, {
+    sampler,
+    maxTokens: options.maxTokens ?? 128,
+    stopAtEos: options.stopAtEos,
+    stop: options.stop,
+    signal: options.signal,
+    text: true,
+    onPrefill: (_, ms) => (prefillMs = ms),
+  });
   let resolve!: (r: GenerationResult) => void;
   let reject!: (e: unknown) => void;
   const result = new Promise<GenerationResult>((res, rej) => {
@@ -104,75 +83,37 @@ export function generate(
   result.catch(() => {}); // the iterator rethrows; an unobserved `result` must not crash the process
 
   async function* run(): AsyncGenerator<string> {
-    const eos = tokenizer.specialTokens.eos;
-    const cache = net.newCache();
     const ids: number[] = [];
-    const detok = tokenizer.decoder();
-    // Prime the decoder with the prompt's last token (its text is already shown) so it knows what the
-    // new text continues: SentencePiece, for one, drops the dummy-prefix space only right after BOS.
-    detok.push(promptIds[promptIds.length - 1]);
-    detok.flush();
     let text = '';
-    let pending = '';
-    let stopReason: StopReason = 'max-tokens';
     const t0 = performance.now();
-    let logits = net.forward(promptIds, cache, true);
-    const t1 = performance.now();
-    while (true) {
-      if (ids.length >= maxTokens) break;
-      if (options.signal) await yieldToEventLoop();
-      if (options.signal?.aborted) {
-        stopReason = 'aborted';
-        break;
+    let r: IteratorResult<GenerationStep, StepsEnd>;
+    try {
+      for (;;) {
+        // Lets timers, I/O and key presses (Ctrl-C, the signal) run between tokens: forward() is synchronous.
+        if (options.signal) await nextTurn();
+        r = steps.next();
+        if (r.done) break;
+        const step = r.value;
+        if (step.stop !== 'eos') ids.push(step.id);
+        if (step.text) {
+          text += step.text;
+          yield step.text;
+        }
       }
-      const id = sampler.sample(logits);
-      if (id === eos && options.stopAtEos !== false) {
-        stopReason = 'eos';
-        break;
-      }
-      ids.push(id);
-      pending += detok.push(id);
-      const hit = stops.length
-        ? Math.min(...stops.map((s) => pending.indexOf(s)).filter((i) => i >= 0))
-        : Infinity;
-      if (Number.isFinite(hit)) {
-        const piece = pending.slice(0, hit);
-        text += piece;
-        pending = '';
-        if (piece) yield piece;
-        stopReason = 'stop';
-        break;
-      }
-      const release = pending.length - heldBack(pending, stops);
-      if (release > 0) {
-        const piece = pending.slice(0, release);
-        pending = pending.slice(release);
-        text += piece;
-        yield piece;
-      }
-      if (ids.length >= maxTokens) break;
-      // The sequence may fill the context exactly; one more token would have no position to sit at.
-      if (promptIds.length + ids.length >= net.contextLength) {
-        stopReason = 'context';
-        break;
-      }
-      logits = net.forward([id], cache, true);
+    } finally {
+      steps.return({ stop: 'aborted', rest: '' }); // a caller that stops iterating frees the KV cache now
     }
-    if (stopReason !== 'stop') {
-      const rest = pending + detok.flush();
-      if (rest) {
-        text += rest;
-        yield rest;
-      }
+    if (r.value.rest) {
+      text += r.value.rest;
+      yield r.value.rest;
     }
-    const t2 = performance.now();
     resolve({
       promptIds,
       ids,
       text,
-      stopReason,
-      prefillSeconds: (t1 - t0) / 1000,
-      decodeSeconds: (t2 - t1) / 1000,
+      stopReason: r.value.stop,
+      prefillSeconds: prefillMs / 1000,
+      decodeSeconds: (performance.now() - t0 - prefillMs) / 1000,
     });
   }
 

@@ -6,7 +6,8 @@
 //   POST /api/tokenize   { text }                    → { tokens: TraceToken[], count }
 //   POST /api/trace      { prompt, options? }        → Trace
 //   POST /api/embeddings { words }                   → { dim, words: [{ word, tokens, vector }] }
-//   POST /api/generate   { prompt, steps, temperature?, seed?, forced?, topK?, precision? }
+//   POST /api/generate   { prompt, steps, temperature?, seed?, forced?, topK?, precision?, layers?,
+//                          stopAtEos?, stop? }
 //                                                    → NDJSON: one TraceStep per line, as produced
 //   GET  /api/embedder                               → { embedder: EmbedderInfo | null }
 //   POST /api/similarity { a, b, top? }              → SimilarityExplanation (src/embed/explain.ts;
@@ -36,7 +37,8 @@ import { Admission, Refusal, type AdmissionOptions } from './admission.js';
 import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
 import { hasApiKey, isLoopbackAddress, isLoopbackHostHeader, publicSource } from './guard.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
-import { nextTurn, traceSteps } from './steps.js';
+import { nextTurn } from '../generate/steps.js';
+import { traceSteps, type StepOptions } from './steps.js';
 import { batched, jsonChunks, sendStream } from './stream.js';
 
 export { promptTokens, wordEmbedding } from './answers.js';
@@ -114,16 +116,7 @@ interface SimilarityBody {
   b: string;
   top?: number;
 }
-interface GenerateBody {
-  prompt: string;
-  steps: number;
-  temperature?: number;
-  seed?: number;
-  forced?: number[];
-  topK?: number;
-  precision?: number;
-  layers?: number[];
-}
+type GenerateBody = StepOptions & { prompt: string };
 
 function schemas(model: LanguageModel) {
   const d = model.decoder;
@@ -146,6 +139,8 @@ function schemas(model: LanguageModel) {
     topK: { type: 'integer', minimum: 1, maximum: 100 },
     precision: { type: 'integer', minimum: 1, maximum: 9 },
     layers,
+    stopAtEos: { type: 'boolean' },
+    stop: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 100 }, maxItems: 8 },
   };
   return {
     tokenize: {

@@ -3,7 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import { packageRoot } from '../cli/common.js';
+import { packageRoot } from '../package-node.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

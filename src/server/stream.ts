@@ -4,7 +4,7 @@
 // what it held; a client that goes away ends it at once.
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { nextTurn } from './steps.js';
+import { nextTurn } from '../generate/steps.js';
 
 export interface StreamOptions {
   /** Content-Type of the answer. */

@@ -137,6 +137,10 @@ export interface TraceOptions {
   seed?: number;
   /** Force these token ids as the generated steps instead of sampling (the explorer's "click a token"). */
   forced?: number[];
+  /** Stop after a sampled end-of-text step (default true; src/generate/steps.ts has the stop rules). */
+  stopAtEos?: boolean;
+  /** Stop at the step whose text completes one of these strings. */
+  stop?: string[];
   /** Significant digits kept in numbers (default 5): smaller JSON. */
   precision?: number;
 }

@@ -1,11 +1,13 @@
 // model.trace(prompt): run the prompt once with a recorder attached (and optionally generate, recording
 // each step) and return the Trace — the same code path as generation, so traced logits == untraced ones.
 import { encodePrompt } from '../generate/generate.js';
-import { Sampler, softmax } from '../generate/sampler.js';
+import { Sampler } from '../generate/sampler.js';
+import { generationSteps, type GenerationStep, type StepLoopOptions } from '../generate/steps.js';
+import type { Decoder } from '../models/decoder.js';
+import { GlassError } from '../util/errors.js';
 import type { LanguageModel } from '../models/model.js';
 import { LayerNorm } from '../nn/norm.js';
 import { RotaryEmbedding } from '../nn/positional.js';
-import { GlassError } from '../util/errors.js';
 import { PromptRecorder, StepRecorder, pieceText, rowNorms, rowsOf, roundTo, topTokens } from './recorder.js';
 import {
   TRACE_VERSION,
@@ -67,9 +69,59 @@ export function traceModel(
   }
 }
 
+/** What the recorded steps take from a request: model.trace's options and the server's /api/generate. */
+export type StepRecording = Pick<
+  TraceOptions,
+  'steps' | 'temperature' | 'seed' | 'forced' | 'topK' | 'precision' | 'layers' | 'stopAtEos' | 'stop'
+>;
+
 /**
- * model.trace as a generator: it pauses after the prompt pass and after each generated step (so a server
- * can let other requests run in between) and returns the Trace.
+ * The step loop as trace and the server run it: the layers checked, greedy unless a temperature is given,
+ * all of a request's steps fitting in the context, every step fed and its attention rows recorded.
+ */
+export function recording(d: Decoder, o: StepRecording) {
+  const layers = o.layers ?? Array.from({ length: d.nLayers }, (_, l) => l);
+  for (const l of layers) {
+    if (!(Number.isInteger(l) && l >= 0 && l < d.nLayers))
+      throw new GlassError(
+        'BAD_INPUT',
+        `layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`,
+      );
+  }
+  const wanted = new Set(layers);
+  const digits = o.precision ?? 5;
+  const t = o.temperature;
+  const loop: StepLoopOptions = {
+    sampler: new Sampler(t === undefined || t === 0 ? { greedy: true } : { temperature: t, seed: o.seed }),
+    maxTokens: Math.max(o.steps ?? 0, o.forced?.length ?? 0),
+    forced: o.forced,
+    stopAtEos: o.stopAtEos,
+    stop: o.stop,
+    fitAll: true,
+    feedAll: true,
+    stepRecorder: () => new StepRecorder(wanted, digits),
+  };
+  return { digits, topK: o.topK ?? 10, wanted, loop };
+}
+
+/** A step of the step loop as the trace (and the server's stream) records it. */
+export function traceStep(
+  tok: LanguageModel['tokenizer'],
+  step: GenerationStep,
+  topK: number,
+  digits: number,
+): TraceStep {
+  return {
+    token: { id: step.id, text: pieceText(tok, step.id), start: 0, end: 0 },
+    position: step.position,
+    attention: (step.recorder as StepRecorder).attention,
+    output: { position: step.position, top: topTokens(tok, step.next!, topK, digits) },
+  };
+}
+
+/**
+ * model.trace as a generator: it pauses after each generated step (the first after the prompt pass too,
+ * so a server can let other requests run in between) and returns the Trace.
  */
 export function* traceParts(
   model: LanguageModel,
@@ -79,44 +131,60 @@ export function* traceParts(
 ): Generator<void, Trace> {
   const d = model.decoder;
   const tok = model.tokenizer;
-  const digits = options.precision ?? 5;
-  const topK = options.topK ?? 10;
-  const nSteps = Math.max(options.steps ?? 0, options.forced?.length ?? 0);
-  const layers = options.layers ?? Array.from({ length: d.nLayers }, (_, l) => l);
-  for (const l of layers) {
-    if (!(Number.isInteger(l) && l >= 0 && l < d.nLayers)) {
-      throw new GlassError(
-        'BAD_INPUT',
-        `trace: layer ${l} does not exist (the model has layers 0..${d.nLayers - 1})`,
-      );
-    }
-  }
+  const { digits, topK, wanted, loop } = recording(d, options);
   const ids = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
-  if (ids.length + nSteps > d.contextLength) {
-    throw new GlassError(
-      'BAD_INPUT',
-      `trace: ${ids.length} prompt tokens + ${nSteps} steps exceed the model's context length ${d.contextLength}`,
-    );
-  }
   const rows = ids.length;
   const lensRows = options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1];
-  const wanted = new Set(layers);
+  const full = (options.vectors ?? 'full') === 'full';
   const rec = new PromptRecorder(d, tok, {
     layers: wanted,
     topK,
-    full: (options.vectors ?? 'full') === 'full',
+    full,
     attention: options.attention ?? true,
     lensRows,
     digits,
   });
+  let trace!: Trace;
+  // The prompt pass (recorded), then one recorded step per token (the KV cache makes each a single position).
+  const steps = generationSteps(d, tok, ids, {
+    ...loop,
+    prob: true,
+    promptRecorder: rec,
+    onPrefill: (logits, ms) => (trace = promptTrace(model, prompt, ids, rec, logits, ms, options)),
+  });
+  let r = steps.next(); // the prompt pass (onPrefill: `trace`) and the first step
+  let output = trace.output;
+  while (!r.done) {
+    const s = r.value;
+    output.sampled = {
+      id: s.id,
+      text: pieceText(tok, s.id),
+      prob: roundTo(s.prob, digits),
+      logit: roundTo(s.logit, digits),
+    };
+    const step = traceStep(tok, s, topK, digits);
+    trace.steps.push(step);
+    hooks.onStep?.(step);
+    output = step.output;
+    yield;
+    r = steps.next();
+  }
+  return trace;
+}
 
-  const cache = d.newCache();
-  const t0 = performance.now();
-  const all = d.forward(ids, cache, false, rec);
-  const elapsedMs = performance.now() - t0;
-  const v = d.vocabSize;
-  let logits = all.subarray((rows - 1) * v, rows * v);
-
+/** The trace of the prompt pass: embeddings, layers, output (no steps yet). */
+function promptTrace(
+  model: LanguageModel,
+  prompt: string,
+  ids: number[],
+  rec: PromptRecorder,
+  logits: Float32Array,
+  elapsedMs: number,
+  options: TraceOptions,
+): Trace {
+  const d = model.decoder;
+  const digits = options.precision ?? 5;
+  const rows = ids.length;
   // Embedding stage: token vectors, and learned positions or the rotary angles.
   const dim = d.dim;
   const tv = rec.tokenVectors ?? new Float32Array(rows * dim);
@@ -138,53 +206,17 @@ export function* traceParts(
       };
     }
   }
-
-  const trace: Trace = {
+  return {
     version: TRACE_VERSION,
     model: modelInfo(model),
     prompt,
     tokens: promptTokens(model, prompt, ids),
-    recordedLayers: layers,
-    lensPositions: lensRows,
+    recordedLayers: options.layers ?? Array.from({ length: d.nLayers }, (_, l) => l),
+    lensPositions: options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1],
     embeddings,
     layers: rec.layers,
-    output: { position: rows - 1, top: topTokens(tok, logits, topK, digits) },
+    output: { position: rows - 1, top: topTokens(model.tokenizer, logits, options.topK ?? 10, digits) },
     steps: [],
     elapsedMs: roundTo(elapsedMs, 4),
   };
-
-  // Generation, one recorded step per token (the KV cache makes each a single position).
-  const sampler = new Sampler(
-    options.temperature === undefined || options.temperature === 0
-      ? { greedy: true }
-      : { temperature: options.temperature, seed: options.seed },
-  );
-  let output = trace.output;
-  for (let s = 0; s < nSteps; s++) {
-    yield;
-    const id = options.forced?.[s] ?? sampler.sample(logits);
-    if (!(Number.isInteger(id) && id >= 0 && id < v))
-      throw new GlassError('BAD_INPUT', `trace: forced token ${id} is not in the vocabulary`);
-    const prob = softmax(logits)[id];
-    output.sampled = {
-      id,
-      text: pieceText(tok, id),
-      prob: roundTo(prob, digits),
-      logit: roundTo(logits[id], digits),
-    };
-    const stepRec = new StepRecorder(wanted, digits);
-    const position = cache.length;
-    logits = d.forward([id], cache, true, stepRec);
-    const step: TraceStep = {
-      token: { id, text: pieceText(tok, id), start: 0, end: 0 },
-      position,
-      attention: stepRec.attention,
-      output: { position, top: topTokens(tok, logits, topK, digits) },
-    };
-    trace.steps.push(step);
-    hooks.onStep?.(step);
-    output = step.output;
-  }
-  cache.release(); // now, not when collected (the wasm backend's copy of it too)
-  return trace;
 }
