@@ -19,7 +19,7 @@
 //                            as Q4_K, plus a fifth bit from qh (bit 2j / 2j+1 for the j-th 64-element chunk)
 //   Q6_K  (256 elems, 210 B): u8 ql[128], u8 qh[64], int8 scales[16], f16 d
 //                            16 sub-blocks of 16; x = d·scale·(q − 32), q 6 bits: 4 from ql, 2 from qh
-import { f16ToF32, f32ToF16 } from './safetensors.js';
+import { f16Table, f32ToF16, LITTLE_ENDIAN } from '../util/half.js';
 import { GlassError } from '../util/errors.js';
 
 /** Every ggml tensor type a GGUF file may name (ggml's `enum ggml_type`), by name. */
@@ -153,17 +153,6 @@ export function ggmlByteSize(type: GgmlType, count: number): number {
 // ---------------------------------------------------------------------------------------------------
 // Dequantization.
 
-let F16_TABLE: Float32Array | undefined;
-
-/** half bits → float32, for all 65536 bit patterns. */
-function f16Table(): Float32Array {
-  if (!F16_TABLE) {
-    F16_TABLE = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) F16_TABLE[h] = f16ToF32(h);
-  }
-  return F16_TABLE;
-}
-
 /**
  * Decodes `src` (a whole number of blocks of `type`) into `out[at ..]`, returning the number of elements
  * written. Throws UNSUPPORTED for types without a decoder and BAD_INPUT when `src` is not whole blocks or
@@ -253,7 +242,6 @@ export function dequantize(type: GgmlType, src: Uint8Array, out: Float32Array, a
   return n;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function deF32(src: Uint8Array, out: Float32Array, at: number, n: number): void {
   if (LITTLE_ENDIAN) {

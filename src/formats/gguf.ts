@@ -23,7 +23,8 @@
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
-import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
+import { LITTLE_ENDIAN, swapBytes } from '../util/half.js';
+import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './weights.js';
 import {
   DEQUANTIZABLE_TYPES,
   dequantize,
@@ -136,7 +137,6 @@ const MAX_HEADER_READ = 256 * 1024 * 1024;
 /** Arrays nested deeper than this are refused (no real file nests at all). */
 const MAX_NESTING = 4;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8');
 
 /** Sequential reader over the header, fetching the source in chunks; every read is bounds-checked. */
@@ -638,16 +638,6 @@ async function readArray(
     }
   })();
   return { type: 'array', itemType, value };
-}
-
-function swapBytes(b: Uint8Array, size: number): void {
-  for (let i = 0; i + size <= b.length; i += size) {
-    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
-      const t = b[lo];
-      b[lo] = b[hi];
-      b[hi] = t;
-    }
-  }
 }
 
 async function readTensor(src: ByteSource, t: GgufTensorInfo, into?: Float32Array): Promise<Float32Array> {

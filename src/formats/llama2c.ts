@@ -21,7 +21,8 @@
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
 import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
-import { readTarget, type TensorInfo, type WeightSource } from './safetensors.js';
+import { LITTLE_ENDIAN } from '../util/half.js';
+import { readTarget, type TensorInfo, type WeightSource } from './weights.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;
 export const LLAMA2C_HEADER_BYTES = 256;
@@ -326,7 +327,6 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
   };
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 async function readF32(
   src: ByteSource,

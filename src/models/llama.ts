@@ -2,7 +2,7 @@
 // table — rotary embeddings inside attention —, RMSNorm, SwiGLU feed-forward, grouped-query attention and
 // (usually) an untied LM head. The same Decoder and nn blocks as GPT-2; only this mapping is new.
 // Weights are read by their Hugging Face names; the llama2.c and GGUF readers expose those names too.
-import { readInto, type WeightSource } from '../formats/safetensors.js';
+import { checkShape, readChecked, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
 import { Block } from '../nn/block.js';
 import { embeddingAndHead } from '../nn/embedding.js';
@@ -34,30 +34,6 @@ export interface LlamaSpec {
   ropeDim?: number;
   /** Qwen2 has biases on q, k, v. */
   attentionBias?: boolean;
-}
-
-/** Checks that `name` exists with `shape` (no read, no allocation): every buffer is sized only after this. */
-function expectShape(src: WeightSource, name: string, shape: number[], source: string): void {
-  if (!src.has(name))
-    throw new GlassError('NOT_FOUND', `${src.name}: tensor "${name}" is missing (expected shape [${shape}])`);
-  const info = src.info(name);
-  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-    throw new GlassError(
-      'BAD_FILE',
-      `${info.file}: tensor "${name}" has shape [${info.shape}], but ${source} implies [${shape}]`,
-    );
-  }
-}
-
-async function get(
-  src: WeightSource,
-  name: string,
-  shape: number[],
-  source: string,
-  into?: Float32Array,
-): Promise<Float32Array> {
-  expectShape(src, name, shape, source);
-  return readInto(src, name, into);
 }
 
 /** Bounds on any one dimension of a Llama-shaped model (far above every released model). */
@@ -108,10 +84,10 @@ export async function buildLlama(
   const { dim, nLayers, nHeads, nKvHeads, headDim, ffnDim, vocabSize, contextLength, normEps: eps } = spec;
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
-  const w = (name: string, shape: number[], into?: Float32Array) => get(src, name, shape, source, into);
+  const w = (name: string, shape: number[], into?: Float32Array) => readChecked(src, name, shape, source, into);
   /** A weight matrix, read straight into the storage it keeps (see weightStorage). */
   const mat = async (name: string, rows: number, cols: number) => {
-    expectShape(src, name, [rows, cols], source);
+    checkShape(src, name, [rows, cols], source);
     return weightMatrix(
       rows,
       cols,
@@ -128,7 +104,7 @@ export async function buildLlama(
   );
   // The table is also the LM head when tied: then read into the head's storage.
   const tied = !src.has('lm_head.weight') && spec.tieWordEmbeddings;
-  expectShape(src, 'model.embed_tokens.weight', [vocabSize, dim], source);
+  checkShape(src, 'model.embed_tokens.weight', [vocabSize, dim], source);
   const embed = await w(
     'model.embed_tokens.weight',
     [vocabSize, dim],
@@ -140,9 +116,9 @@ export async function buildLlama(
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}`;
     // q, k, v stacked row-wise into one [qDim + 2·kvDim, dim] projection: one pass over x for all three.
-    expectShape(src, `${p}.self_attn.q_proj.weight`, [qDim, dim], source);
-    expectShape(src, `${p}.self_attn.k_proj.weight`, [kvDim, dim], source);
-    expectShape(src, `${p}.self_attn.v_proj.weight`, [kvDim, dim], source);
+    checkShape(src, `${p}.self_attn.q_proj.weight`, [qDim, dim], source);
+    checkShape(src, `${p}.self_attn.k_proj.weight`, [kvDim, dim], source);
+    checkShape(src, `${p}.self_attn.v_proj.weight`, [kvDim, dim], source);
     const qkv = weightStorage((qDim + 2 * kvDim) * dim, dim, dtype);
     await w(`${p}.self_attn.q_proj.weight`, [qDim, dim], qkv.subarray(0, qDim * dim));
     await w(`${p}.self_attn.k_proj.weight`, [kvDim, dim], qkv.subarray(qDim * dim, (qDim + kvDim) * dim));

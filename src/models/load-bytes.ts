@@ -5,7 +5,7 @@ import { ggufAsHfLlama, ggufLlamaConfig, ggufString, openGguf, type GgufFile } f
 import { parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import { llama2cLlamaConfig, openLlama2c, type Llama2cFile } from '../formats/llama2c.js';
 import { openSafetensorsFromFiles } from '../formats/safetensors-files.js';
-import type { WeightSource } from '../formats/safetensors.js';
+import type { WeightSource } from '../formats/weights.js';
 import { tokenizerFromGguf } from '../tokenizers/from-gguf.js';
 import {
   llama2cTokenizerName,

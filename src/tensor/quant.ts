@@ -1,7 +1,7 @@
 // Quantized weight matrices: building Q8_0 matrices from float32 (with ggml's rounding, so the quants are
 // bit-identical to llama.cpp's) or from GGUF Q8_0 bytes, and expanding any matrix back to float32.
 import { quantizeQ8_0 } from '../formats/gguf-quant.js';
-import { f16ToF32 } from '../formats/safetensors.js';
+import { f16ToF32 } from '../util/half.js';
 import {
   allocWeights,
   matrixF32,
