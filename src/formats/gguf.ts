@@ -33,9 +33,9 @@ import {
   quantize,
   type GgmlType,
   type GgmlTypeTraits,
-} from './gguf-quant.js';
+} from '../tensor/ggml-quant.js';
 
-export type { GgmlType } from './gguf-quant.js';
+export type { GgmlType } from '../tensor/ggml-quant.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
