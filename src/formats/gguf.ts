@@ -22,8 +22,9 @@
 //   memory (bools, empty strings, nested arrays, tensor infos) are charged before they are allocated.
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
-import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
+import { MAX_CONTEXT_LENGTH } from '../nn/positional.js';
 import { LITTLE_ENDIAN, swapBytes } from '../util/half.js';
+import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
 import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './weights.js';
 import {
   DEQUANTIZABLE_TYPES,
@@ -757,25 +758,15 @@ export function ggufNumberArray(m: MetaLike, key: string, fallback?: GgufNumberA
 // ---------------------------------------------------------------------------------------------------
 // Llama models in GGUF: config from `llama.*` metadata, tensor names mapped to Hugging Face's.
 
-/** A Llama configuration read from GGUF metadata; field names match models/llama.ts's LlamaSpec. */
-export interface GgufLlamaConfig {
+/**
+ * The LlamaSpec of GGUF `llama.*` metadata, with what else the header says. ropeStyle is 'interleaved'
+ * (llama.cpp's converter permutes HF's q/k rows); tieWordEmbeddings is true when the file has no
+ * `output.weight`.
+ */
+export interface GgufLlamaConfig extends LlamaSpec {
   arch: 'llama';
-  dim: number;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  ffnDim: number;
-  vocabSize: number;
-  contextLength: number;
-  normEps: number;
-  ropeTheta: number;
   /** Rotated dimensions per head (`llama.rope.dimension_count`, default headDim). */
   ropeDim: number;
-  /** GGUF's q/k weights use the interleaved-pair RoPE convention (llama.cpp's converter permutes HF's). */
-  ropeStyle: RopeStyle;
-  /** True when the file has no `output.weight` (the LM head is the token embedding). */
-  tieWordEmbeddings: boolean;
   bosTokenId: number | undefined;
   eosTokenId: number | undefined;
 }
@@ -830,7 +821,7 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
       `${file.name}: cannot tell the vocabulary size (no tokenizer.ggml.tokens, llama.vocab_size or token_embd.weight)`,
     );
   const optId = (key: string) => (file.metadata.has(key) ? ggufCount(file, key) : undefined);
-  return {
+  const spec: GgufLlamaConfig = {
     arch,
     dim,
     nLayers,
@@ -848,6 +839,8 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
     bosTokenId: optId('tokenizer.ggml.bos_token_id'),
     eosTokenId: optId('tokenizer.ggml.eos_token_id'),
   };
+  checkLlamaSpec(spec, file.name, 'the GGUF metadata');
+  return spec;
 }
 
 function positive(file: GgufFile, key: string, fallback?: number): number {
