@@ -60,7 +60,6 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 /** Raw bytes converted per step for non-F32 tensors: bounds the extra memory a read() needs. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
-
 interface Entry {
   name: string;
   dtype: string;

@@ -75,7 +75,10 @@ export function checkShape(
   asked = name,
 ): void {
   if (!src.has(name))
-    throw new GlassError('NOT_FOUND', `${src.name}: tensor "${asked}" is missing (expected shape [${shape}])`);
+    throw new GlassError(
+      'NOT_FOUND',
+      `${src.name}: tensor "${asked}" is missing (expected shape [${shape}])`,
+    );
   const info = src.info(name);
   if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
     throw new GlassError(

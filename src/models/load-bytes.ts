@@ -1,7 +1,8 @@
 // Loading a model from files' bytes — what a browser page has (File / Blob / ArrayBuffer) — and the
 // builders the Node loader (load.ts: paths, the hub) shares: config → weights → tokenizer → the network.
 // Browser-safe: nothing here, or in what it imports, touches node: modules.
-import { ggufAsHfLlama, ggufLlamaConfig, ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
+import { ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
+import { ggufAsHfLlama, ggufLlamaConfig } from '../formats/gguf-llama.js';
 import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import { llama2cLlamaConfig, openLlama2c, type Llama2cFile } from '../formats/llama2c.js';
 import { openSafetensorsFromFiles } from '../formats/safetensors-files.js';

@@ -242,7 +242,6 @@ export function dequantize(type: GgmlType, src: Uint8Array, out: Float32Array, a
   return n;
 }
 
-
 function deF32(src: Uint8Array, out: Float32Array, at: number, n: number): void {
   if (LITTLE_ENDIAN) {
     new Uint8Array(out.buffer, out.byteOffset + at * 4, n * 4).set(src.subarray(0, n * 4));
