@@ -2,7 +2,8 @@
 import { open } from 'node:fs/promises';
 import { fileSource } from '../util/bytes-node.js';
 import { GlassError } from '../util/errors.js';
-import { ggufChunks, openGguf, type GgufFile, type GgufWriteOptions } from './gguf.js';
+import { openGguf, type GgufFile } from './gguf.js';
+import { ggufChunks, type GgufWriteOptions } from './gguf-write.js';
 
 export async function openGgufFile(path: string): Promise<GgufFile> {
   const src = await fileSource(path);

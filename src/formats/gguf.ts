@@ -1,5 +1,6 @@
 // GGUF (llama.cpp / ggml's model file, https://github.com/ggml-org/ggml/blob/master/docs/gguf.md): reader
-// and writer, through a ByteSource so the same code runs in Node and in browsers. Pure: no Node APIs.
+// and metadata helpers, through a ByteSource so the same code runs in Node and in browsers. Pure: no Node
+// APIs. The writer is gguf-write.ts and the Llama mapping gguf-llama.ts (both re-exported here).
 //
 // Layout (all little-endian):
 //   u32 magic "GGUF" · u32 version · count tensor_count · count metadata_kv_count
@@ -22,19 +23,32 @@
 //   memory (bools, empty strings, nested arrays, tensor infos) are charged before they are allocated.
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
-import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
-import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './safetensors.js';
+import { LITTLE_ENDIAN, swapBytes } from '../util/half.js';
+import { readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './weights.js';
 import {
   DEQUANTIZABLE_TYPES,
   dequantize,
   ggmlTypeById,
   ggmlTypeTraits,
-  quantize,
   type GgmlType,
   type GgmlTypeTraits,
-} from './gguf-quant.js';
+} from '../tensor/ggml-quant.js';
 
-export type { GgmlType } from './gguf-quant.js';
+export type { GgmlType } from '../tensor/ggml-quant.js';
+export {
+  ggufChunks,
+  writeGguf,
+  type GgufTensorToWrite,
+  type GgufWritableType,
+  type GgufWriteOptions,
+} from './gguf-write.js';
+export {
+  ggufAsHfLlama,
+  ggufLlamaConfig,
+  ggufToHfLlamaName,
+  hfToGgufLlamaName,
+  type GgufLlamaConfig,
+} from './gguf-llama.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -42,7 +56,7 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 export const GGUF_MAX_DIMS = 4;
 
 /** The metadata value types, in GGUF's numbering (the index is the type id). */
-const VALUE_TYPES = [
+export const VALUE_TYPES = [
   'uint8',
   'int8',
   'uint16',
@@ -136,7 +150,6 @@ const MAX_HEADER_READ = 256 * 1024 * 1024;
 /** Arrays nested deeper than this are refused (no real file nests at all). */
 const MAX_NESTING = 4;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder('utf-8');
 
 /** Sequential reader over the header, fetching the source in chunks; every read is bounds-checked. */
@@ -640,16 +653,6 @@ async function readArray(
   return { type: 'array', itemType, value };
 }
 
-function swapBytes(b: Uint8Array, size: number): void {
-  for (let i = 0; i + size <= b.length; i += size) {
-    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
-      const t = b[lo];
-      b[lo] = b[hi];
-      b[hi] = t;
-    }
-  }
-}
-
 async function readTensor(src: ByteSource, t: GgufTensorInfo, into?: Float32Array): Promise<Float32Array> {
   if (!DEQUANTIZABLE_TYPES.includes(t.type)) {
     throw new GlassError(
@@ -762,527 +765,4 @@ export function ggufNumberArray(m: MetaLike, key: string, fallback?: GgufNumberA
     }
     return ArrayBuffer.isView(v) ? (v as GgufNumberArray) : undefined;
   });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Llama models in GGUF: config from `llama.*` metadata, tensor names mapped to Hugging Face's.
-
-/** A Llama configuration read from GGUF metadata; field names match models/llama.ts's LlamaSpec. */
-export interface GgufLlamaConfig {
-  arch: 'llama';
-  dim: number;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  ffnDim: number;
-  vocabSize: number;
-  contextLength: number;
-  normEps: number;
-  ropeTheta: number;
-  /** Rotated dimensions per head (`llama.rope.dimension_count`, default headDim). */
-  ropeDim: number;
-  /** GGUF's q/k weights use the interleaved-pair RoPE convention (llama.cpp's converter permutes HF's). */
-  ropeStyle: RopeStyle;
-  /** True when the file has no `output.weight` (the LM head is the token embedding). */
-  tieWordEmbeddings: boolean;
-  bosTokenId: number | undefined;
-  eosTokenId: number | undefined;
-}
-
-/** Reads `llama.*` metadata (BAD_FILE naming the key when one is missing or wrong; UNSUPPORTED for other architectures). */
-export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
-  const arch = ggufString(file, 'general.architecture');
-  if (arch !== 'llama') {
-    throw new GlassError('UNSUPPORTED', `${file.name}: general.architecture is "${arch}" (expected "llama")`);
-  }
-  const k = (s: string) => `llama.${s}`;
-  const dim = positive(file, k('embedding_length'));
-  const nLayers = positive(file, k('block_count'));
-  const ffnDim = positive(file, k('feed_forward_length'));
-  const nHeads = positive(file, k('attention.head_count'));
-  const nKvHeads = positive(file, k('attention.head_count_kv'), nHeads);
-  const contextLength = positive(file, k('context_length'));
-  if (dim % nHeads !== 0) {
-    throw new GlassError(
-      'BAD_FILE',
-      `${file.name}: llama.embedding_length ${dim} is not divisible by llama.attention.head_count ${nHeads}`,
-    );
-  }
-  if (nHeads % nKvHeads !== 0) {
-    throw new GlassError(
-      'BAD_FILE',
-      `${file.name}: llama.attention.head_count ${nHeads} is not divisible by llama.attention.head_count_kv ${nKvHeads}`,
-    );
-  }
-  const headDim = dim / nHeads;
-  const ropeDim = positive(file, k('rope.dimension_count'), headDim);
-  const ropeTheta = ggufNumber(file, k('rope.freq_base'), 10000);
-  const badKey = (key: string, v: number, expected: string) =>
-    new GlassError('BAD_FILE', `${file.name}: metadata "${key}" is ${v} (expected ${expected})`);
-  if (contextLength > MAX_CONTEXT_LENGTH)
-    throw badKey(k('context_length'), contextLength, `at most ${MAX_CONTEXT_LENGTH} positions`);
-  if (headDim % 2 !== 0)
-    throw badKey(k('embedding_length'), dim, `an even head dim for RoPE; it gives ${headDim} per head`);
-  if (ropeDim % 2 !== 0 || ropeDim > headDim)
-    throw badKey(k('rope.dimension_count'), ropeDim, `an even number of at most the head dim ${headDim}`);
-  if (!(Number.isFinite(ropeTheta) && ropeTheta > 1))
-    throw badKey(k('rope.freq_base'), ropeTheta, 'a finite number above 1');
-  const normEps = ggufNumber(file, k('attention.layer_norm_rms_epsilon'), 1e-5);
-  let vocabSize: number;
-  const tokens = file.metadata.get('tokenizer.ggml.tokens');
-  if (tokens !== undefined) vocabSize = ggufStringArray(file, 'tokenizer.ggml.tokens').length;
-  else if (file.metadata.has(k('vocab_size'))) vocabSize = positive(file, k('vocab_size'));
-  else if (file.has('token_embd.weight')) vocabSize = file.tensorInfo('token_embd.weight').shape[0];
-  else
-    throw new GlassError(
-      'BAD_FILE',
-      `${file.name}: cannot tell the vocabulary size (no tokenizer.ggml.tokens, llama.vocab_size or token_embd.weight)`,
-    );
-  const optId = (key: string) => (file.metadata.has(key) ? ggufCount(file, key) : undefined);
-  return {
-    arch,
-    dim,
-    nLayers,
-    nHeads,
-    nKvHeads,
-    headDim,
-    ffnDim,
-    vocabSize,
-    contextLength,
-    normEps,
-    ropeTheta,
-    ropeDim,
-    ropeStyle: 'interleaved',
-    tieWordEmbeddings: !file.has('output.weight'),
-    bosTokenId: optId('tokenizer.ggml.bos_token_id'),
-    eosTokenId: optId('tokenizer.ggml.eos_token_id'),
-  };
-}
-
-function positive(file: GgufFile, key: string, fallback?: number): number {
-  const v = ggufCount(file, key, fallback);
-  if (v <= 0)
-    throw new GlassError('BAD_FILE', `${file.name}: metadata "${key}" is ${v} (expected a positive integer)`);
-  return v;
-}
-
-const LAYER_NAMES: Record<string, string> = {
-  attn_norm: 'input_layernorm',
-  attn_q: 'self_attn.q_proj',
-  attn_k: 'self_attn.k_proj',
-  attn_v: 'self_attn.v_proj',
-  attn_output: 'self_attn.o_proj',
-  ffn_norm: 'post_attention_layernorm',
-  ffn_gate: 'mlp.gate_proj',
-  ffn_down: 'mlp.down_proj',
-  ffn_up: 'mlp.up_proj',
-};
-const GLOBAL_NAMES: Record<string, string> = {
-  token_embd: 'model.embed_tokens',
-  output_norm: 'model.norm',
-  output: 'lm_head',
-};
-const HF_LAYER = new Map(Object.entries(LAYER_NAMES).map(([g, h]) => [h, g]));
-const HF_GLOBAL = new Map(Object.entries(GLOBAL_NAMES).map(([g, h]) => [h, g]));
-
-/** GGUF Llama tensor name → Hugging Face Llama name (`blk.3.ffn_gate.weight` → `model.layers.3.mlp.gate_proj.weight`); undefined when unknown. */
-export function ggufToHfLlamaName(name: string): string | undefined {
-  const m = /^(?:blk\.(\d+)\.)?([a-z_]+)\.(weight|bias)$/.exec(name);
-  if (!m) return undefined;
-  const [, layer, base, kind] = m;
-  if (layer !== undefined) {
-    const h = LAYER_NAMES[base];
-    return h === undefined ? undefined : `model.layers.${Number(layer)}.${h}.${kind}`;
-  }
-  const h = GLOBAL_NAMES[base];
-  return h === undefined ? undefined : `${h}.${kind}`;
-}
-
-/** Hugging Face Llama tensor name → GGUF name; undefined when unknown. */
-export function hfToGgufLlamaName(name: string): string | undefined {
-  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);
-  if (m) {
-    const g = HF_LAYER.get(m[2]);
-    return g === undefined ? undefined : `blk.${Number(m[1])}.${g}.${m[3]}`;
-  }
-  const n = /^(.+)\.(weight|bias)$/.exec(name);
-  if (!n) return undefined;
-  const g = HF_GLOBAL.get(n[1]);
-  return g === undefined ? undefined : `${g}.${n[2]}`;
-}
-
-/**
- * The GGUF file's tensors under Hugging Face Llama names (tensors without a mapping keep their GGUF names),
- * so one Llama loader reads safetensors, llama2.c and GGUF alike. Shapes are in PyTorch order ([out, in]),
- * as HF's are; q/k rows are in GGUF's interleaved RoPE convention (ropeStyle 'interleaved').
- */
-export function ggufAsHfLlama(file: GgufFile): WeightSource {
-  const toGguf = new Map<string, string>();
-  for (const g of file.names()) toGguf.set(ggufToHfLlamaName(g) ?? g, g);
-  const order = [...toGguf.keys()];
-  const get = (name: string): string => {
-    const g = toGguf.get(name);
-    if (g === undefined) throw tensorNotFound(file.name, name, order);
-    return g;
-  };
-  return {
-    name: file.name,
-    names: () => order.slice(),
-    has: (name) => toGguf.has(name),
-    info: (name) => ({ ...file.info(get(name)), name }),
-    read: (name, into) => file.read(get(name), into),
-    close: () => file.close(),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Writing.
-
-/** Tensor types the writer produces. */
-export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
-
-export interface GgufTensorToWrite {
-  name: string;
-  /** PyTorch order ([rows, columns]); written reversed (ne0 first), as GGUF stores dims. */
-  shape: number[];
-  type: GgufWritableType;
-  data: Float32Array;
-}
-
-export interface GgufWriteOptions {
-  /** Only version 3 is written. */
-  version?: 3;
-  metadata: Array<[string, GgufTypedValue]>;
-  tensors: GgufTensorToWrite[];
-  /** Data alignment (a power of two; default 32, or `general.alignment` when the metadata has it). */
-  alignment?: number;
-}
-
-/** llama.cpp's GGML_MAX_NAME (64) includes the terminator. */
-const MAX_TENSOR_NAME = 63;
-
-const ENCODER = new TextEncoder();
-
-class ByteWriter {
-  private buf = new Uint8Array(4096);
-  private dv = new DataView(this.buf.buffer);
-  length = 0;
-  private grow(n: number): number {
-    if (this.length + n > this.buf.length) {
-      let cap = this.buf.length * 2;
-      while (cap < this.length + n) cap *= 2;
-      const b = new Uint8Array(cap);
-      b.set(this.buf.subarray(0, this.length));
-      this.buf = b;
-      this.dv = new DataView(b.buffer);
-    }
-    const at = this.length;
-    this.length += n;
-    return at;
-  }
-  u8(v: number) {
-    const at = this.grow(1);
-    this.dv.setUint8(at, v);
-  }
-  i8(v: number) {
-    const at = this.grow(1);
-    this.dv.setInt8(at, v);
-  }
-  u16(v: number) {
-    const at = this.grow(2);
-    this.dv.setUint16(at, v, true);
-  }
-  i16(v: number) {
-    const at = this.grow(2);
-    this.dv.setInt16(at, v, true);
-  }
-  u32(v: number) {
-    const at = this.grow(4);
-    this.dv.setUint32(at, v, true);
-  }
-  i32(v: number) {
-    const at = this.grow(4);
-    this.dv.setInt32(at, v, true);
-  }
-  f32(v: number) {
-    const at = this.grow(4);
-    this.dv.setFloat32(at, v, true);
-  }
-  f64(v: number) {
-    const at = this.grow(8);
-    this.dv.setFloat64(at, v, true);
-  }
-  u64(v: number | bigint) {
-    const at = this.grow(8);
-    this.dv.setBigUint64(at, BigInt(v), true);
-  }
-  i64(v: number | bigint) {
-    const at = this.grow(8);
-    this.dv.setBigInt64(at, BigInt(v), true);
-  }
-  bytes(b: Uint8Array) {
-    const at = this.grow(b.length);
-    this.buf.set(b, at);
-  }
-  /** u64 byte length, then UTF-8 bytes (encoded straight into the buffer). */
-  str(s: string) {
-    const lenAt = this.grow(8 + 3 * s.length);
-    const { written } = ENCODER.encodeInto(s, this.buf.subarray(lenAt + 8));
-    this.length = lenAt + 8 + written;
-    this.dv.setBigUint64(lenAt, BigInt(written), true);
-  }
-  pad(alignment: number) {
-    const n = (alignment - (this.length % alignment)) % alignment;
-    this.grow(n); // new bytes are zero: the buffer is zero-filled and only ever appended to
-  }
-  result(): Uint8Array {
-    return this.buf.subarray(0, this.length);
-  }
-}
-
-const INT_RANGES: Record<string, [number, number]> = {
-  uint8: [0, 255],
-  int8: [-128, 127],
-  uint16: [0, 65535],
-  int16: [-32768, 32767],
-  uint32: [0, 2 ** 32 - 1],
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-};
-const BIG_RANGES: Record<string, [bigint, bigint]> = {
-  uint64: [0n, 2n ** 64n - 1n],
-  int64: [-(2n ** 63n), 2n ** 63n - 1n],
-};
-
-function badValue(v: unknown, expected: string, key: string, item?: number): GlassError {
-  const shown = typeof v === 'string' ? JSON.stringify(v) : String(v);
-  const where = item === undefined ? '' : ` item ${item}`;
-  return new GlassError('BAD_INPUT', `GGUF metadata "${key}"${where}: value ${shown} is not ${expected}`);
-}
-
-function writeScalar(w: ByteWriter, type: GgufScalarType, v: unknown, key: string, item?: number): void {
-  switch (type) {
-    case 'string':
-      if (typeof v !== 'string') throw badValue(v, 'a string', key, item);
-      w.str(v);
-      return;
-    case 'bool':
-      if (typeof v !== 'boolean') throw badValue(v, 'a boolean', key, item);
-      w.u8(v ? 1 : 0);
-      return;
-    case 'float32':
-    case 'float64':
-      if (typeof v !== 'number') throw badValue(v, 'a number', key, item);
-      if (type === 'float32') w.f32(v);
-      else w.f64(v);
-      return;
-    case 'uint64':
-    case 'int64': {
-      const [lo, hi] = BIG_RANGES[type];
-      const ok = (typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint';
-      if (!ok || BigInt(v) < lo || BigInt(v) > hi) throw badValue(v, `a ${type} integer`, key, item);
-      if (type === 'uint64') w.u64(v);
-      else w.i64(v);
-      return;
-    }
-    default: {
-      const [lo, hi] = INT_RANGES[type];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-        throw badValue(v, `a ${type} integer (${lo}..${hi})`, key, item);
-      }
-      switch (type) {
-        case 'uint8':
-          w.u8(v);
-          return;
-        case 'int8':
-          w.i8(v);
-          return;
-        case 'uint16':
-          w.u16(v);
-          return;
-        case 'int16':
-          w.i16(v);
-          return;
-        case 'uint32':
-          w.u32(v);
-          return;
-        case 'int32':
-          w.i32(v);
-          return;
-      }
-    }
-  }
-}
-
-function writeValue(w: ByteWriter, key: string, tv: GgufTypedValue): void {
-  const id = VALUE_TYPES.indexOf(tv.type);
-  if (id < 0) throw new GlassError('BAD_INPUT', `GGUF metadata "${key}": unknown type "${String(tv.type)}"`);
-  w.u32(id);
-  if (tv.type !== 'array') {
-    writeScalar(w, tv.type, tv.value, key);
-    return;
-  }
-  const itemId = VALUE_TYPES.indexOf(tv.itemType);
-  if (itemId < 0 || tv.itemType === 'array') {
-    throw new GlassError(
-      'BAD_INPUT',
-      `GGUF metadata "${key}": cannot write arrays of ${String(tv.itemType)} (expected a scalar or string item type)`,
-    );
-  }
-  const items = tv.value as ArrayLike<unknown>;
-  if (items === null || typeof items !== 'object' || typeof items.length !== 'number') {
-    throw new GlassError('BAD_INPUT', `GGUF metadata "${key}": value is not an array`);
-  }
-  w.u32(itemId);
-  w.u64(items.length);
-  const itemType = tv.itemType;
-  for (let i = 0; i < items.length; i++) writeScalar(w, itemType, items[i], key, i);
-}
-
-interface PlannedTensor {
-  t: GgufTensorToWrite;
-  rel: number;
-  bytes: number;
-}
-
-/** Validates the options and lays the file out: header bytes (padded to the alignment) and each tensor's place. */
-function planGguf(opts: GgufWriteOptions): {
-  header: Uint8Array;
-  tensors: PlannedTensor[];
-  alignment: number;
-  size: number;
-} {
-  if (opts.version !== undefined && opts.version !== 3) {
-    throw new GlassError('BAD_INPUT', `GGUF version ${String(opts.version)} cannot be written (expected 3)`);
-  }
-  const meta = opts.metadata.slice();
-  const keys = new Set<string>();
-  for (const [k] of meta) {
-    if (keys.has(k)) throw new GlassError('BAD_INPUT', `GGUF metadata "${k}" is given twice`);
-    keys.add(k);
-  }
-  const given = meta.find(([k]) => k === 'general.alignment');
-  let alignment = opts.alignment ?? GGUF_DEFAULT_ALIGNMENT;
-  if (given) {
-    const [, v] = given;
-    if (v.type !== 'uint32')
-      throw new GlassError('BAD_INPUT', 'GGUF metadata "general.alignment" must have type uint32');
-    if (opts.alignment !== undefined && v.value !== opts.alignment) {
-      throw new GlassError(
-        'BAD_INPUT',
-        `GGUF alignment ${opts.alignment} disagrees with metadata "general.alignment" ${v.value}`,
-      );
-    }
-    alignment = v.value;
-  }
-  if (
-    !Number.isInteger(alignment) ||
-    alignment <= 0 ||
-    alignment > 2 ** 31 ||
-    (alignment & (alignment - 1)) !== 0
-  ) {
-    throw new GlassError('BAD_INPUT', `GGUF alignment ${alignment} is not a power of two`);
-  }
-  if (!given && alignment !== GGUF_DEFAULT_ALIGNMENT)
-    meta.push(['general.alignment', { type: 'uint32', value: alignment }]);
-
-  const w = new ByteWriter();
-  w.u32(GGUF_MAGIC);
-  w.u32(3);
-  w.u64(opts.tensors.length);
-  w.u64(meta.length);
-  for (const [k, v] of meta) {
-    w.str(k);
-    writeValue(w, k, v);
-  }
-  const names = new Set<string>();
-  const planned: PlannedTensor[] = [];
-  let rel = 0;
-  for (const t of opts.tensors) {
-    const badT = (msg: string) => new GlassError('BAD_INPUT', `GGUF tensor "${t.name}": ${msg}`);
-    if (t.name === '' || ENCODER.encode(t.name).length > MAX_TENSOR_NAME) {
-      throw badT(`the name must be 1..${MAX_TENSOR_NAME} bytes (llama.cpp's limit)`);
-    }
-    if (names.has(t.name)) throw badT('is given twice');
-    names.add(t.name);
-    if (t.shape.length < 1 || t.shape.length > GGUF_MAX_DIMS)
-      throw badT(`shape [${t.shape.join(', ')}] must have 1..${GGUF_MAX_DIMS} dimensions`);
-    let count = 1;
-    for (const d of t.shape) {
-      if (!Number.isSafeInteger(d) || d < 0)
-        throw badT(`shape [${t.shape.join(', ')}] must be non-negative integers`);
-      count *= d;
-    }
-    if (count !== t.data.length)
-      throw badT(`shape [${t.shape.join(', ')}] holds ${count} values but data has ${t.data.length}`);
-    if (!['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'].includes(t.type)) {
-      throw badT(`cannot write type ${String(t.type)} (expected F32, F16, BF16, Q8_0 or Q4_0)`);
-    }
-    const traits = ggmlTypeTraits(t.type);
-    const rowLen = t.shape[t.shape.length - 1];
-    if (rowLen % traits.blockSize !== 0) {
-      throw badT(
-        `rows of ${rowLen} values cannot be stored as ${t.type} (llama.cpp needs a multiple of ${traits.blockSize})`,
-      );
-    }
-    const bytes = (count / traits.blockSize) * traits.typeSize;
-    w.str(t.name);
-    w.u32(t.shape.length);
-    for (let d = t.shape.length - 1; d >= 0; d--) w.u64(t.shape[d]);
-    w.u32(traits.id);
-    w.u64(rel);
-    planned.push({ t, rel, bytes });
-    rel += Math.ceil(bytes / alignment) * alignment;
-  }
-  w.pad(alignment);
-  const header = w.result();
-  return { header, tensors: planned, alignment, size: header.length + rel };
-}
-
-function encodeTensor(t: GgufTensorToWrite): Uint8Array {
-  if (t.type === 'BF16') {
-    const out = new Uint8Array(t.data.length * 2);
-    const f = new Float32Array(1);
-    const u = new Uint32Array(f.buffer);
-    for (let i = 0; i < t.data.length; i++) {
-      f[0] = t.data[i];
-      const x = u[0];
-      const h =
-        (x & 0x7fffffff) > 0x7f800000
-          ? ((x >>> 16) | 0x40) & 0xffff
-          : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-      out[2 * i] = h & 0xff;
-      out[2 * i + 1] = h >> 8;
-    }
-    return out;
-  }
-  return quantize(t.type, t.data);
-}
-
-/**
- * The bytes of a GGUF version 3 file, in order: the header, then each tensor's data padded to the
- * alignment. Lets a writer stream tensors to disk one at a time (see gguf-node.ts).
- */
-export function* ggufChunks(opts: GgufWriteOptions): Generator<Uint8Array> {
-  const plan = planGguf(opts);
-  yield plan.header;
-  for (const p of plan.tensors) {
-    const data = encodeTensor(p.t);
-    yield data;
-    const pad = (plan.alignment - (p.bytes % plan.alignment)) % plan.alignment;
-    if (pad > 0) yield new Uint8Array(pad);
-  }
-}
-
-/**
- * Serialises metadata and tensors to a GGUF version 3 file that llama.cpp reads: tensors back to back in the
- * given order, each at a multiple of the alignment, F16/BF16 rounded to nearest even, Q8_0/Q4_0 quantized
- * with ggml's reference rounding. Deterministic. Throws BAD_INPUT for invalid input.
- */
-export function writeGguf(opts: GgufWriteOptions): Uint8Array {
-  const plan = planGguf(opts);
-  const out = new Uint8Array(plan.size);
-  out.set(plan.header, 0);
-  for (const p of plan.tensors) out.set(encodeTensor(p.t), plan.header.length + p.rel);
-  return out;
 }

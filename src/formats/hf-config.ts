@@ -5,6 +5,7 @@
 // add an interface extending BaseModelConfig, add it to the ModelConfig union, and add its parser to
 // PARSERS — the compiler then insists that every `switch (config.modelType)` handles it.
 import { GlassError } from '../util/errors.js';
+import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
 
 /** Fields every architecture has, under the same names. */
 export interface BaseModelConfig {
@@ -40,19 +41,23 @@ export interface Gpt2Config extends BaseModelConfig {
   scaleAttnByInverseLayerIdx: boolean;
 }
 
-/** Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 (HF `model_type` in `family`). */
-export interface LlamaConfig extends BaseModelConfig {
+/**
+ * Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 (HF `model_type` in `family`). The
+ * dimensions are the LlamaSpec's (nKvHeads from `num_key_value_heads`, normEps from `rms_norm_eps`,
+ * ropeTheta from `rope_theta`); HF checkpoints use the half-split RoPE pairing (see hfLlamaSpec).
+ */
+export interface LlamaConfig
+  extends BaseModelConfig, Omit<LlamaSpec, 'ropeStyle' | 'ropeDim' | 'attentionBias'> {
   modelType: 'llama';
   /** The HF model_type it came from: 'llama', 'mistral' or 'qwen2'. */
   family: string;
-  /** Key/value heads (grouped-query attention when fewer than nHeads). */
-  nKvHeads: number;
-  /** HF `rms_norm_eps`. */
-  normEps: number;
-  /** HF `rope_theta` (RoPE base). */
-  ropeTheta: number;
   /** Biases on the q, k, v projections (Qwen2; HF `attention_bias` for Llama). */
   attentionBias: boolean;
+}
+
+/** The LlamaSpec of an HF Llama config: its fields, with HF's half-split RoPE pairing. */
+export function hfLlamaSpec(config: LlamaConfig): LlamaSpec {
+  return { ...config, ropeStyle: 'half' };
 }
 
 /** BERT-family encoders (BERT, MiniLM, BGE...): post-LayerNorm blocks, bidirectional attention. */
@@ -176,7 +181,7 @@ function parseLlama(f: Fields): LlamaConfig {
   if (f.has('rope_scaling')) {
     throw new GlassError('UNSUPPORTED', `${f.name}: field "rope_scaling" is not supported yet: rope_scaling`);
   }
-  return {
+  const config: LlamaConfig = {
     modelType: 'llama',
     family,
     vocabSize,
@@ -195,6 +200,8 @@ function parseLlama(f: Fields): LlamaConfig {
     eosTokenId: f.tokenId('eos_token_id', undefined),
     raw: f.raw,
   };
+  checkLlamaSpec(hfLlamaSpec(config), f.name, 'config.json');
+  return config;
 }
 
 function parseGpt2(f: Fields): Gpt2Config {

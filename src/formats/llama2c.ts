@@ -20,8 +20,10 @@
 //   each tensor's scales right after its values.)
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
-import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
-import { readTarget, type TensorInfo, type WeightSource } from './safetensors.js';
+import { MAX_CONTEXT_LENGTH } from '../nn/positional.js';
+import { LITTLE_ENDIAN } from '../util/half.js';
+import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
+import { readTarget, type TensorInfo, type WeightSource } from './weights.js';
 
 export const LLAMA2C_MAGIC = 0x616b3432;
 export const LLAMA2C_HEADER_BYTES = 256;
@@ -54,26 +56,8 @@ export interface Llama2cFile extends WeightSource {
   readonly headerBytes: number;
 }
 
-/** A Llama configuration for a llama2.c checkpoint; field names match models/llama.ts's LlamaSpec. */
-export interface Llama2cLlamaConfig {
-  dim: number;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  ffnDim: number;
-  vocabSize: number;
-  contextLength: number;
-  /** run.c's RMSNorm epsilon. */
-  normEps: number;
-  /** run.c's RoPE base. */
-  ropeTheta: number;
-  ropeStyle: RopeStyle;
-  tieWordEmbeddings: boolean;
-}
-
-/** What run.c hard-codes: RMSNorm eps 1e-5, RoPE theta 10000 on interleaved pairs. */
-export function llama2cLlamaConfig(c: Llama2cConfig | Llama2cFile): Llama2cLlamaConfig {
+/** The LlamaSpec of a llama2.c header, with what run.c hard-codes: RMSNorm eps 1e-5, RoPE theta 10000 on interleaved pairs. */
+export function llama2cLlamaConfig(c: Llama2cConfig | Llama2cFile): LlamaSpec {
   const cfg = 'config' in c ? c.config : c;
   return {
     dim: cfg.dim,
@@ -288,6 +272,7 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
       `the header (version ${version}: ${shown}${version === 2 ? `, group_size ${groupSize}` : ''}) implies ${size} bytes but the file is ${src.size} bytes (${why})`,
     );
   }
+  checkLlamaSpec(llama2cLlamaConfig(config), file, 'the llama2.c header');
   const laid = layout(config, headerBytes);
   if (laid.size !== size) throw new Error(`internal: llama2.c layout ${laid.size} != ${size}`);
   const { entries } = laid;
@@ -325,8 +310,6 @@ export async function openLlama2c(src: ByteSource): Promise<Llama2cFile> {
     },
   };
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 async function readF32(
   src: ByteSource,

@@ -6,34 +6,12 @@
 // then the data section; offsets are relative to the start of the data section (byte 8 + N).
 import type { ByteSource } from '../util/bytes.js';
 import { GlassError } from '../util/errors.js';
+import { f16Table, f32ToBf16, f32ToF16, LITTLE_ENDIAN, swapBytes } from '../util/half.js';
+import { readTarget, tensorNotFound, type WeightSource } from './weights.js';
 
-/** Where a tensor lives and what it looks like on disk. */
-export interface TensorInfo {
-  name: string;
-  /** The dtype as stored in the file ('F32', 'F16', 'BF16', ...). read() always returns float32. */
-  dtype: string;
-  shape: number[];
-  /** The file the tensor is stored in (a path or URL, as named by its ByteSource). */
-  file: string;
-}
-
-/** Named tensors that a model can load. Implemented by safetensors (single or sharded) and, later, GGUF. */
-export interface WeightSource {
-  /** Shown in error messages: the file, index or folder the weights come from. */
-  readonly name: string;
-  /** Tensor names in file order. */
-  names(): string[];
-  has(name: string): boolean;
-  /** Throws GlassError NOT_FOUND for an unknown name. */
-  info(name: string): TensorInfo;
-  /**
-   * Reads one tensor, converted to float32 (F16/BF16/F64 and integer dtypes are converted on load): into
-   * `into` when given (its first `count` values; a loader passes storage in the kernels' memory, so the
-   * weights are held once), else into a new array. Returns the array written.
-   */
-  read(name: string, into?: Float32Array): Promise<Float32Array>;
-  close(): Promise<void>;
-}
+// Re-exported from their homes (util/half.ts, formats/weights.ts), where earlier versions had them.
+export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
+export { readInto, readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './weights.js';
 
 /** A WeightSource over safetensors files; `metadata` is the (string → string) `__metadata__` of the header. */
 export interface SafetensorsSource extends WeightSource {
@@ -81,8 +59,6 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 /** Raw bytes converted per step for non-F32 tensors: bounds the extra memory a read() needs. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 interface Entry {
   name: string;
@@ -256,38 +232,6 @@ export async function openSafetensors(src: ByteSource): Promise<SafetensorsSourc
   };
 }
 
-/** The error every WeightSource gives for a tensor it lacks, naming up to three similar names. */
-export function tensorNotFound(where: string, name: string, names: string[]): GlassError {
-  const tail = name.split('.').slice(-2).join('.');
-  const near = names.filter((n) => n.endsWith(tail)).slice(0, 3);
-  const hint = near.length > 0 ? `; similar: ${near.map((n) => `"${n}"`).join(', ')}` : '';
-  return new GlassError(
-    'NOT_FOUND',
-    `${where}: no tensor "${name}" (the file has ${names.length} tensors${hint})`,
-  );
-}
-
-/**
- * src.read(name, into), and the values in `into` whatever the source did with it (a source may return a
- * new array instead): callers that pass storage can rely on it being filled.
- */
-export async function readInto(src: WeightSource, name: string, into?: Float32Array): Promise<Float32Array> {
-  const got = await src.read(name, into);
-  if (!into || got === into) return got;
-  into.set(got.subarray(0, into.length));
-  return into;
-}
-
-/** `into` checked against a tensor's size (or a new array of that size): where a read() writes. */
-export function readTarget(where: string, name: string, count: number, into?: Float32Array): Float32Array {
-  if (!into) return new Float32Array(count);
-  if (into.length < count)
-    throw new Error(
-      `${where}: tensor "${name}" has ${count} values, but read() was given room for ${into.length}`,
-    );
-  return into;
-}
-
 async function readEntry(src: ByteSource, e: Entry, into?: Float32Array): Promise<Float32Array> {
   if (!READABLE.has(e.dtype)) {
     throw new GlassError(
@@ -372,83 +316,6 @@ function convertChunk(dtype: string, raw: ArrayBufferLike, n: number, out: Float
     default:
       throw new Error(`internal: no converter for ${dtype}`);
   }
-}
-
-function swapBytes(b: Uint8Array, size: number): void {
-  for (let i = 0; i + size <= b.length; i += size) {
-    for (let lo = i, hi = i + size - 1; lo < hi; lo++, hi--) {
-      const t = b[lo];
-      b[lo] = b[hi];
-      b[hi] = t;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Half-precision conversions (exported: other loaders need them too).
-
-let F16_TABLE: Float32Array | undefined;
-
-function f16Table(): Float32Array {
-  if (!F16_TABLE) {
-    F16_TABLE = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) F16_TABLE[h] = f16ToF32(h);
-  }
-  return F16_TABLE;
-}
-
-/** IEEE 754 half (as its 16 bits) → number. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant !== 0 ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** bfloat16 (as its 16 bits) → number. */
-export function bf16ToF32(b: number): number {
-  SCRATCH_U32[0] = (b & 0xffff) << 16;
-  return SCRATCH_F32[0];
-}
-
-const SCRATCH_F32 = new Float32Array(1);
-const SCRATCH_U32 = new Uint32Array(SCRATCH_F32.buffer);
-
-/** number → IEEE 754 half bits, via float32, rounding to nearest even; overflow gives ±Infinity. */
-export function f32ToF16(v: number): number {
-  SCRATCH_F32[0] = v;
-  const x = SCRATCH_U32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half (or zero): value = m × 2^-24.
-    const shift = 14 - e;
-    if (shift > 24) return sign;
-    const full = mant | 0x800000;
-    let m = full >>> shift;
-    const rem = full & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (m & 1) !== 0)) m++;
-    return sign | m;
-  }
-  let h = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry rolls into the exponent (up to Infinity)
-  return h;
-}
-
-/** number → bfloat16 bits, via float32, rounding to nearest even. */
-export function f32ToBf16(v: number): number {
-  SCRATCH_F32[0] = v;
-  const x = SCRATCH_U32[0];
-  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // NaN stays a (quiet) NaN
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // BERT (and MiniLM, BGE, all-MiniLM-L6-v2...): learned positions + segment embeddings, post-LayerNorm
 // blocks, bidirectional multi-head attention, exact-GELU MLP. Only the mapping config + names → nn blocks.
 import type { BertConfig } from '../formats/hf-config.js';
-import type { WeightSource } from '../formats/safetensors.js';
+import { readChecked, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
 import { Block } from '../nn/block.js';
 import { Embedding } from '../nn/embedding.js';
@@ -10,7 +10,6 @@ import { Linear } from '../nn/linear.js';
 import { LayerNorm } from '../nn/norm.js';
 import { LearnedPositional } from '../nn/positional.js';
 import { matrixF32 } from '../tensor/index.js';
-import { GlassError } from '../util/errors.js';
 import { Encoder } from './encoder.js';
 
 export async function buildBert(config: BertConfig, src: WeightSource): Promise<Encoder> {
@@ -18,22 +17,8 @@ export async function buildBert(config: BertConfig, src: WeightSource): Promise<
   const headDim = dim / nHeads;
   // sentence-transformers saves names without the "bert." prefix; BertForX checkpoints have it.
   const resolve = (name: string) => [name, `bert.${name}`].find((n) => src.has(n));
-  const get = async (name: string, shape: number[]): Promise<Float32Array> => {
-    const full = resolve(name);
-    if (!full)
-      throw new GlassError(
-        'NOT_FOUND',
-        `${src.name}: tensor "${name}" is missing (expected shape [${shape}])`,
-      );
-    const info = src.info(full);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new GlassError(
-        'BAD_FILE',
-        `${info.file}: tensor "${full}" has shape [${info.shape}], but config.json implies [${shape}]`,
-      );
-    }
-    return src.read(full);
-  };
+  const get = (name: string, shape: number[]): Promise<Float32Array> =>
+    readChecked(src, resolve(name) ?? name, shape, 'config.json', undefined, name);
   const linear = async (name: string, out: number, inp: number) =>
     new Linear(
       matrixF32(out, inp, await get(`${name}.weight`, [out, inp])),

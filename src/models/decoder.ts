@@ -13,7 +13,7 @@ import { GlassError } from '../util/errors.js';
 
 export interface DecoderParts {
   embedding: Embedding;
-  /** Learned/sinusoidal positions added to the embeddings; null when attention rotates q, k instead. */
+  /** Learned positions added to the embeddings; null when attention rotates q, k instead. */
   positional: AdditivePositional | null;
   blocks: Block[];
   finalNorm: Norm;

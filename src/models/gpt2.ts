@@ -1,7 +1,7 @@
 // GPT-2: learned positions, pre-LayerNorm blocks, causal multi-head attention, GELU(tanh) MLP, and an
 // LM head tied to the token embedding. This file is only the mapping config + weight names → nn blocks.
 import type { Gpt2Config } from '../formats/hf-config.js';
-import { readInto, type WeightSource } from '../formats/safetensors.js';
+import { checkShape, readChecked, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
 import { Block } from '../nn/block.js';
 import { embeddingAndHead } from '../nn/embedding.js';
@@ -27,7 +27,7 @@ class Gpt2Weights {
 
   /** Reads a tensor after checking its shape (into `into` when given: see WeightSource.read). */
   async get(name: string, shape: number[], into?: Float32Array): Promise<Float32Array> {
-    return readInto(this.src, this.check(name, shape), into);
+    return readChecked(this.src, this.resolve(name) ?? name, shape, 'config.json', into, name);
   }
 
   /**
@@ -35,19 +35,8 @@ class Gpt2Weights {
    * it, so buffers come from shapes the file holds, not from config.json's numbers alone.
    */
   check(name: string, shape: number[]): string {
-    const full = this.resolve(name);
-    if (!full)
-      throw new GlassError(
-        'NOT_FOUND',
-        `${this.src.name}: tensor "${name}" is missing (expected shape [${shape}])`,
-      );
-    const info = this.src.info(full);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new GlassError(
-        'BAD_FILE',
-        `${info.file}: tensor "${full}" has shape [${info.shape}], but config.json implies [${shape}]`,
-      );
-    }
+    const full = this.resolve(name) ?? name;
+    checkShape(this.src, full, shape, 'config.json', name);
     return full;
   }
 

@@ -1,11 +1,12 @@
 // Loading a model from files' bytes — what a browser page has (File / Blob / ArrayBuffer) — and the
 // builders the Node loader (load.ts: paths, the hub) shares: config → weights → tokenizer → the network.
 // Browser-safe: nothing here, or in what it imports, touches node: modules.
-import { ggufAsHfLlama, ggufLlamaConfig, ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
-import { parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
+import { ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
+import { ggufAsHfLlama, ggufLlamaConfig } from '../formats/gguf-llama.js';
+import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import { llama2cLlamaConfig, openLlama2c, type Llama2cFile } from '../formats/llama2c.js';
 import { openSafetensorsFromFiles } from '../formats/safetensors-files.js';
-import type { WeightSource } from '../formats/safetensors.js';
+import type { WeightSource } from '../formats/weights.js';
 import { tokenizerFromGguf } from '../tokenizers/from-gguf.js';
 import {
   llama2cTokenizerName,
@@ -49,7 +50,7 @@ export async function buildDecoder(
       return buildGpt2(config, weights, dtype);
     case 'llama':
       // HF checkpoints permute q/k rows for the half-split rotary convention.
-      return buildLlama({ ...config, ropeStyle: 'half' }, weights, 'config.json', dtype);
+      return buildLlama(hfLlamaSpec(config), weights, 'config.json', dtype);
     case 'bert':
       throw new GlassError(
         'BAD_INPUT',
@@ -101,7 +102,7 @@ export async function readGenerationDefaults(files: FileSet): Promise<SamplingOp
   return out;
 }
 
-/** A LlamaConfig for files that carry no config.json (GGUF, llama2.c). */
+/** The LlamaConfig (config.json's shape) of a LlamaSpec from a file that carries no config.json (GGUF, llama2.c). */
 function llamaConfigFrom(
   spec: LlamaSpec,
   bos: number | undefined,
@@ -176,12 +177,7 @@ export async function modelFromGguf(
 ): Promise<LanguageModel> {
   const spec = ggufLlamaConfig(file);
   const tok = tokenizer ?? tokenizerFromGguf(file);
-  const decoder = await buildLlama(
-    { ...spec, ropeDim: spec.ropeDim },
-    ggufAsHfLlama(file),
-    'the GGUF metadata',
-    dtype,
-  );
+  const decoder = await buildLlama(spec, ggufAsHfLlama(file), 'the GGUF metadata', dtype);
   checkVocab(source, tok, decoder);
   const template = file.metadata.get('tokenizer.chat_template');
   return new LanguageModel({

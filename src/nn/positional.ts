@@ -1,10 +1,10 @@
-// Stage 3 — positional encoding: tell the model where each token sits. Three kinds exist:
-// learned (GPT-2, BERT: a second table added to the embeddings), sinusoidal (the original Transformer,
-// T5-era models) and rotary (Llama: q and k are rotated inside attention; see attention.ts).
+// Stage 3 — positional encoding: tell the model where each token sits. Two kinds exist today: learned
+// (GPT-2, BERT: a second table added to the embeddings) and rotary (Llama: q and k are rotated inside
+// attention; see attention.ts). Sinusoidal positions (the original Transformer) are next.
 import { GlassError } from '../util/errors.js';
 
 export interface AdditivePositional {
-  readonly kind: 'learned' | 'sinusoidal';
+  readonly kind: 'learned';
   readonly maxPositions: number;
   /** x[t] += P[pos0 + t] for t < rows. */
   addTo(x: Float32Array, rows: number, pos0: number): void;

@@ -1,7 +1,7 @@
 // Quantized weight matrices: building Q8_0 matrices from float32 (with ggml's rounding, so the quants are
 // bit-identical to llama.cpp's) or from GGUF Q8_0 bytes, and expanding any matrix back to float32.
-import { quantizeQ8_0 } from '../formats/gguf-quant.js';
-import { f16ToF32 } from '../formats/safetensors.js';
+import { quantizeQ8_0 } from './ggml-quant.js';
+import { f16ToF32 } from '../util/half.js';
 import {
   allocWeights,
   matrixF32,
@@ -31,7 +31,7 @@ export function matrixQ8_0FromGguf(rows: number, cols: number, bytes: Uint8Array
 
 /**
  * float32 [rows, cols] → Q8_0, as ggml quantizes (d = max|x|/127 rounded to f16, q = round(x/d), halves
- * away from zero; src/formats/gguf-quant.ts). Scales keep their f16 bits, as in a GGUF file.
+ * away from zero; src/tensor/ggml-quant.ts). Scales keep their f16 bits, as in a GGUF file.
  */
 export function quantizeMatrixQ8_0(rows: number, cols: number, data: Float32Array): MatrixQ8_0;
 export function quantizeMatrixQ8_0(m: MatrixF32): MatrixQ8_0;

@@ -80,13 +80,6 @@ export function byteLevelToBytes(token: string): Uint8Array | undefined {
   return out;
 }
 
-/** The vocabulary string of raw bytes. */
-export function bytesToByteLevel(bytes: ArrayLike<number>): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += BYTE_TO_UNICODE[bytes[i]];
-  return s;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Regex translation: tokenizer files use Rust/Oniguruma regex syntax. Two differences matter:
 // `\s` there is Unicode White_Space (JS's \s adds U+FEFF and lacks U+0085), and `(?i:...)` groups,

@@ -98,25 +98,3 @@ export function randomBatch(ids: TokenIds, batch: number, seqLen: number, rng: R
   }
   return { inputs, targets, batch, seqLen };
 }
-
-/**
- * Every token of `ids` in consecutive windows of up to seqLen (the last one shorter), grouped `batch`
- * windows at a time — for a full evaluation pass. Windows of a group share one length.
- */
-export function* sequentialBatches(ids: TokenIds, batch: number, seqLen: number): Generator<Batch> {
-  const n = ids.length - 1; // positions that have a target
-  let s = 0;
-  while (s < n) {
-    const len = Math.min(seqLen, n - s);
-    const k = Math.max(1, Math.min(batch, Math.floor((n - s) / len)));
-    const inputs = new Int32Array(k * len);
-    const targets = new Int32Array(k * len);
-    for (let b = 0; b < k; b++, s += len) {
-      for (let t = 0; t < len; t++) {
-        inputs[b * len + t] = ids[s + t];
-        targets[b * len + t] = ids[s + t + 1];
-      }
-    }
-    yield { inputs, targets, batch: k, seqLen: len };
-  }
-}

@@ -4,7 +4,7 @@
 //   Llama: q, k, v are split out of the fused projection; checkpoints whose RoPE pairs (2i, 2i+1)
 //   (llama2.c, GGUF) get their q/k rows permuted to HF's half-split pairing (i, i + d/2), as HF's
 //   convert_llama_weights_to_hf.py does — attention scores are unchanged by it.
-import { parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
+import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import type { TensorToWrite } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
 import { buildLlama } from '../models/llama.js';
@@ -227,7 +227,7 @@ export async function inHfLayout(m: {
   const config = parseHfConfig(configJson, 'config.json') as LlamaConfig;
   const weights = new Map(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));
   const decoder = await buildLlama(
-    { ...config, ropeStyle: 'half' },
+    hfLlamaSpec(config),
     memoryWeights(weights, 'model.safetensors'),
     'config.json',
   );

@@ -1,7 +1,7 @@
 // Training — a new model from nothing: a GPT-2 config, weights drawn as GPT-2 draws them, assembled by the
 // same buildGpt2 that loads a downloaded checkpoint (so a trained model is an ordinary GPT-2 Decoder).
 import { parseHfConfig, type Gpt2Config } from '../formats/hf-config.js';
-import type { WeightSource } from '../formats/safetensors.js';
+import type { WeightSource } from '../formats/weights.js';
 import type { Decoder } from '../models/decoder.js';
 import { buildGpt2 } from '../models/gpt2.js';
 import { buildLlama, type LlamaSpec } from '../models/llama.js';

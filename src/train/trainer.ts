@@ -3,7 +3,7 @@
 // fixed order, so the same seed gives the same loss curve bit for bit (and a resumed run continues it).
 import { Rng } from '../generate/rng.js';
 import { Tape } from './autograd.js';
-import { randomBatch, sequentialBatches, stepSeed, type Batch, type TokenIds } from './data.js';
+import { randomBatch, stepSeed, type Batch, type TokenIds } from './data.js';
 import type { TrainableGpt } from './model.js';
 import { AdamW, clipGradNorm, learningRate } from './optim.js';
 
@@ -121,24 +121,4 @@ export function batchLoss(model: TrainableGpt, b: Batch, tape = new Tape({ grad:
   const loss = model.loss(tape, b.inputs, b.targets, b.batch, b.seqLen).data[0];
   tape.reset();
   return loss;
-}
-
-/** Mean next-token loss over every token of `ids` (consecutive windows of seqLen), and how many were scored. */
-export function evaluateIds(
-  model: TrainableGpt,
-  ids: TokenIds,
-  seqLen: number,
-  batch = 4,
-  onProgress?: (done: number, total: number) => void,
-): { loss: number; tokens: number } {
-  const tape = new Tape({ grad: false });
-  let sum = 0;
-  let count = 0;
-  for (const b of sequentialBatches(ids, batch, seqLen)) {
-    const n = b.batch * b.seqLen;
-    sum += batchLoss(model, b, tape) * n;
-    count += n;
-    onProgress?.(count, ids.length - 1);
-  }
-  return { loss: count > 0 ? sum / count : NaN, tokens: count };
 }

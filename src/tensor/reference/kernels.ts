@@ -2,7 +2,7 @@
 // so this is also the most accurate backend; fast backends are tested against it.
 import type { Backend } from '../backend.js';
 import type { Matrix, MatrixQ8_0 } from '../tensor.js';
-import { f16ToF32 } from '../../formats/safetensors.js';
+import { f16ToF32 } from '../../util/half.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 

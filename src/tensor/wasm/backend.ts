@@ -15,7 +15,7 @@
 // allocWeights is invalid after a grow — reserve memory up front with `initialMiB` in that setting.
 import type { AttentionGrad, Backend, GemmLayout } from '../backend.js';
 import type { Matrix, MatrixF32, MatrixQ8_0 } from '../tensor.js';
-import { f16ToF32 } from '../../formats/safetensors.js';
+import { f16ToF32 } from '../../util/half.js';
 import { ALIGN, WasmHeap } from './heap.js';
 
 /** The kernels' exports; every pointer is a byte offset into the memory. */
