@@ -113,6 +113,15 @@ export class RotaryEmbedding {
     this.filled = rounded;
   }
 
+  /**
+   * The cos/sin tables covering positions [0, end) at least ([rows, rotaryDim/2], row p = position p), for
+   * code that rotates on its own (the training tape's rope and its backward).
+   */
+  tables(end: number): { cos: Float32Array; sin: Float32Array } {
+    this.reach(end);
+    return { cos: this.cos, sin: this.sin };
+  }
+
   /** The rotation applied at one position: the angle of each pair (for display). */
   angles(pos: number): Float32Array {
     this.reach(pos + 1);

@@ -13,6 +13,7 @@
 // Buffers come from a pool and are handed back by reset(): one training step reuses the last one's memory.
 // A Var's data (and grad) are valid until the tape's next reset().
 import { GlassError } from '../util/errors.js';
+import type { RotaryEmbedding } from '../nn/positional.js';
 import { backend, referenceBackend } from '../tensor/index.js';
 import { gemm, transposeInto } from './kernels.js';
 
@@ -49,48 +50,6 @@ export class Var {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
-
-/**
- * Cosine/sine tables for rotary embeddings, as RotaryEmbedding computes them (float64, then rounded to
- * float32). Rows are computed for the positions a window reaches (`reach`), never for the whole context up
- * front: a checkpoint's context length is a header number, and 2^24 positions would cost gigabytes.
- */
-export class RopeTable {
-  readonly half: number;
-  cos = new Float64Array(0);
-  sin = new Float64Array(0);
-  constructor(
-    readonly headDim: number,
-    readonly maxPositions: number,
-    readonly theta: number,
-    readonly style: 'interleaved' | 'half',
-    readonly rotaryDim = headDim,
-  ) {
-    this.half = rotaryDim / 2;
-  }
-
-  /** Makes the tables cover positions [0, end), end ≤ maxPositions. */
-  reach(end: number): void {
-    const filled = this.cos.length / this.half;
-    if (end <= filled) return;
-    if (end > this.maxPositions) {
-      throw new GlassError('BAD_INPUT', `rope: ${end} positions, but the context holds ${this.maxPositions}`);
-    }
-    const cos = new Float64Array(end * this.half);
-    const sin = new Float64Array(end * this.half);
-    cos.set(this.cos);
-    sin.set(this.sin);
-    for (let p = filled; p < end; p++) {
-      for (let i = 0; i < this.half; i++) {
-        const angle = p * Math.pow(this.theta, (-2 * i) / this.rotaryDim);
-        cos[p * this.half + i] = Math.fround(Math.cos(angle));
-        sin[p * this.half + i] = Math.fround(Math.sin(angle));
-      }
-    }
-    this.cos = cos;
-    this.sin = sin;
-  }
-}
 
 export interface TapeOptions {
   dtype?: DType;
@@ -683,13 +642,18 @@ export class Tape {
    */
   rope(
     x: Var,
-    table: RopeTable,
+    table: RotaryEmbedding,
     seqLen: number,
     segments: ReadonlyArray<{ offset: number; nHeads: number }>,
   ): Var {
     const width = x.cols;
     const rows = x.rows;
-    table.reach(seqLen);
+    if (seqLen > table.maxPositions) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `rope: ${seqLen} positions, but the context holds ${table.maxPositions}`,
+      );
+    }
     const y = this.out(x.shape, false, x);
     y.data.set(x.data);
     rotate(y.data, table, rows, seqLen, width, segments, 1);
@@ -809,14 +773,16 @@ export class Tape {
 
 function rotate(
   x: Arr,
-  table: RopeTable,
+  table: RotaryEmbedding,
   rows: number,
   seqLen: number,
   width: number,
   segments: ReadonlyArray<{ offset: number; nHeads: number }>,
   sign: 1 | -1,
 ): void {
-  const { half, headDim, cos, sin } = table;
+  // The inference module's own tables (computed for the positions reached, float32 values).
+  const { half, headDim } = table;
+  const { cos, sin } = table.tables(seqLen);
   const interleaved = table.style === 'interleaved';
   for (let r = 0; r < rows; r++) {
     const tab = (r % seqLen) * half;

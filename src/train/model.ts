@@ -12,7 +12,7 @@ import type { Linear } from '../nn/linear.js';
 import { LayerNorm, RMSNorm, type Norm } from '../nn/norm.js';
 import { LearnedPositional, RotaryEmbedding } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
-import { allocF32, RopeTable, Tape, type Arr, type DType, type Ids, type Var } from './autograd.js';
+import { allocF32, Tape, type Arr, type DType, type Ids, type Var } from './autograd.js';
 
 /** One trainable tensor: where its values live (the Decoder's own array) and its gradient. */
 export interface Param {
@@ -51,7 +51,8 @@ interface BlockParams {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
-  rope: RopeTable | null;
+  /** The inference module itself: the tape rotates with its tables. */
+  rope: RotaryEmbedding | null;
 }
 
 export interface TrainableOptions {
@@ -97,13 +98,12 @@ export class TrainableGpt {
     d.blocks.forEach((b, l) => {
       const a = b.attention;
       const { nHeads, nKvHeads, headDim } = a.config;
-      let rope: RopeTable | null = null;
+      let rope: RotaryEmbedding | null = null;
       if (a.rotation !== null) {
         if (!(a.rotation instanceof RotaryEmbedding)) {
           throw new GlassError('UNSUPPORTED', `training: block ${l}'s q/k rotation is not a RotaryEmbedding`);
         }
-        const r = a.rotation;
-        rope = new RopeTable(r.headDim, r.maxPositions, r.theta, r.style, r.rotaryDim);
+        rope = a.rotation;
       }
       const f = b.ffn;
       if (f.kind !== 'gelu' && f.kind !== 'swiglu') {

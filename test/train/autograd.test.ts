@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/generate/rng.js';
-import { RopeTable, Tape } from '../../src/train/autograd.js';
-import { RotaryEmbedding } from '../../src/nn/positional.js';
+import { Tape } from '../../src/train/autograd.js';
+import { ROPE_BLOCK, RotaryEmbedding } from '../../src/nn/positional.js';
 import { referenceBackend } from '../../src/tensor/index.js';
 import { gradCheck, randn, type Input } from './gradcheck.js';
 
@@ -123,7 +123,7 @@ test('fused causal attention: gradients, multi-head, batched, grouped-query', ()
 test('rope: both pairings, gradients, and the same rotation as the inference RotaryEmbedding', () => {
   const T = 5;
   for (const style of ['interleaved', 'half'] as const) {
-    const table = new RopeTable(4, 16, 10000, style);
+    const table = new RotaryEmbedding(4, 16, 10000, style);
     const x = input('x', [2 * T, 3 * 4 + 2]);
     const segs = [
       { offset: 0, nHeads: 2 },
@@ -194,18 +194,19 @@ test('the tape pool reuses buffers after reset and grads accumulate across backw
   assert.deepEqual(Array.from(gw), [6, 8]);
 });
 
-test('the training RoPE table holds only the positions a window reaches, not the whole context', () => {
-  const table = new RopeTable(8, 2 ** 24, 10000, 'half');
-  assert.equal(table.cos.length, 0, 'nothing computed for a header number');
-  table.reach(16);
-  assert.equal(table.cos.length, 16 * 4);
-  const inference = new RotaryEmbedding(8, 2 ** 24, 10000, 'half');
-  const angles = inference.angles(15);
-  for (let i = 0; i < 4; i++) {
-    assert.ok(Math.abs(Math.atan2(table.sin[15 * 4 + i], table.cos[15 * 4 + i]) - angles[i]) < 1e-6);
-  }
+test('the training rope rotates with the inference tables: only the positions a window reaches, not the whole context', () => {
+  const rot = new RotaryEmbedding(8, 2 ** 24, 10000, 'half');
+  const tape = new Tape();
+  tape.rope(tape.constant(new Float32Array(16 * 8).fill(1), [16, 8]), rot, 16, [{ offset: 0, nHeads: 1 }]);
+  assert.equal(rot.tables(16).cos.length, ROPE_BLOCK * 4, 'one block for a header number of 2^24 positions');
   assert.throws(
-    () => new RopeTable(8, 32, 10000, 'half').reach(33),
+    () =>
+      tape.rope(
+        tape.constant(new Float32Array(33 * 8), [33, 8]),
+        new RotaryEmbedding(8, 32, 10000, 'half'),
+        33,
+        [{ offset: 0, nHeads: 1 }],
+      ),
     /33 positions, but the context holds 32/,
   );
 });
