@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { SentenceEmbedder } from '../../src/embed/embedder.js';
 import { loadEmbedder } from '../../src/embed/load.js';
 import { loadModel } from '../../src/models/load.js';
-import { startServer, type RunningServer } from '../../src/server/app.js';
+import { startServer, type AppOptions, type RunningServer } from '../../src/server/app.js';
 import type { Trace, TraceModelInfo } from '../../src/trace/schema.js';
 import { ensureBertFixture } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
@@ -47,6 +47,26 @@ function ensureWebBuilt(): void {
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, `vite build failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** The app on loopback serving the built page for the model at `path`; closed when `use` ends. */
+async function withServer(
+  path: string,
+  extra: Partial<AppOptions>,
+  use: (server: RunningServer) => Promise<void>,
+): Promise<void> {
+  ensureWebBuilt();
+  const server = await startServer(await loadModel(path), {
+    host: '127.0.0.1',
+    port: 0,
+    webRoot: WEB_DIST,
+    ...extra,
+  });
+  try {
+    await use(server);
+  } finally {
+    await server.close();
+  }
 }
 
 let browser: Browser | null = null;
@@ -484,54 +504,31 @@ async function viewOffline(saved: string, name: string): Promise<void> {
 test('explorer with stories260K (Llama, RoPE): run, next, heads, PCA, context, generate, save, errors, view offline', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   if (!existsSync(STORIES)) return t.skip(`${STORIES} is absent`);
-  ensureWebBuilt();
-  const server = await startServer(await loadModel(STORIES), {
-    host: '127.0.0.1',
-    port: 0,
-    webRoot: WEB_DIST,
-  });
-  try {
+  await withServer(STORIES, {}, async (server) => {
     const prompt = 'Once upon a time, there was a little bird who lived by the river bank.';
     const saved = await walk(server, 'explorer-stories-1280', 1280, prompt, true);
     await walk(server, 'explorer-stories-420', 420, prompt, false);
     if (saved) await viewOffline(saved, 'explorer-offline-1280');
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('explorer with a tiny GPT-2 (learned positions) at 1280 and 420 px', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
-  ensureWebBuilt();
-  const server = await startServer(await loadModel(dirs['gpt2-tiny']), {
-    host: '127.0.0.1',
-    port: 0,
-    webRoot: WEB_DIST,
-  });
-  try {
+  await withServer(dirs['gpt2-tiny'], {}, async (server) => {
     const prompt = 'The bank of the river';
     // Stories260K's walk shoots every stage; here only what differs (learned positions).
     await walk(server, 'explorer-gpt2-1280', 1280, prompt, false, ['sec-positions']);
     await walk(server, 'explorer-gpt2-420', 420, prompt, false, ['sec-positions']);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('explorer behind an API key: the address glasslm serve prints (#key=...) lets the page in', async (t) => {
   if (!haveChromium) return t.skip(NO_CHROMIUM);
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
-  ensureWebBuilt();
-  const server = await startServer(await loadModel(dirs['gpt2-tiny']), {
-    host: '127.0.0.1',
-    port: 0,
-    webRoot: WEB_DIST,
-    apiKey: 'sesame-42',
-  });
-  try {
+  await withServer(dirs['gpt2-tiny'], { apiKey: 'sesame-42' }, async (server) => {
     const b = await getBrowser();
     // Without the key the page loads but the API refuses it: no model is named.
     const bare = await (await b.newContext()).newPage();
@@ -549,9 +546,7 @@ test('explorer behind an API key: the address glasslm serve prints (#key=...) le
     await page.fill('#prompt', 'The bank of the river');
     await page.click('#run');
     assert.equal((await traced).status(), 200);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 /** The similarity panel: two texts, the cosine, coloured tokens, the pair heatmap, the strongest pairs. */
@@ -630,17 +625,8 @@ test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --e
     );
   const dirs = await ensureGpt2Fixtures();
   if (!dirs) return t.skip('the GPT-2 fixtures cannot be built (../shared/tokenizers/gpt2 is absent)');
-  ensureWebBuilt();
   const embedder = await loadEmbedder(bert);
-  const server = await startServer(await loadModel(dirs['gpt2-tiny']), {
-    host: '127.0.0.1',
-    port: 0,
-    webRoot: WEB_DIST,
-    embedder,
-  });
-  try {
+  await withServer(dirs['gpt2-tiny'], { embedder }, async (server) => {
     await similarityWalk(server, embedder, 'explorer-similarity');
-  } finally {
-    await server.close();
-  }
+  });
 });
