@@ -29,7 +29,7 @@ import type { SimilarityExplanation } from '../embed/explain.js';
 import type { PoolingMode } from '../embed/pooling.js';
 import type { LanguageModel } from '../models/model.js';
 import { encodePrompt } from '../generate/generate.js';
-import type { TraceOptions, TraceStep } from '../trace/schema.js';
+import { stepsOf, type TraceOptions, type TraceStep } from '../trace/schema.js';
 import { traceSize } from '../trace/size.js';
 import { modelInfo, traceParts } from '../trace/trace.js';
 import { GlassError, isGlassError } from '../util/errors.js';
@@ -336,7 +336,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
           `record fewer layers (options.layers), vectors "summary", attention false, fewer steps or a shorter prompt`,
       });
     }
-    const steps = Math.max(o.steps ?? 0, o.forced?.length ?? 0);
+    const steps = stepsOf(o);
     // its KV cache, and the trace twice over (the recorded numbers, then their JSON as it is sent)
     const bytes = model.decoder.kvCacheBytes(ids.length + steps) + 2 * size.bytes;
     const release = await admit(req, reply, bytes, 'this trace');
@@ -396,7 +396,7 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     const ids = encodePrompt(promptContext, prompt);
     // Checked here, before the first byte, so a bad request is still a 400.
     const steps = traceSteps(model, ids, o);
-    const n = Math.max(o.steps, o.forced?.length ?? 0);
+    const n = stepsOf(o);
     const release = await admit(req, reply, model.decoder.kvCacheBytes(ids.length + n), 'this generation');
     if (!release) return reply;
     // The prompt pass and the first token before the status, so that a failure there is still a 4xx/5xx.

@@ -144,3 +144,8 @@ export interface TraceOptions {
   /** Significant digits kept in numbers (default 5): smaller JSON. */
   precision?: number;
 }
+
+/** How many steps a trace (or /api/generate) records: `steps`, or more when more ids are forced. */
+export function stepsOf(o: Pick<TraceOptions, 'steps' | 'forced'>): number {
+  return Math.max(o.steps ?? 0, o.forced?.length ?? 0);
+}

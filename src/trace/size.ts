@@ -3,7 +3,7 @@
 // layer; every generated step adds a row over every earlier position in every layer and head).
 // Browser-safe.
 import type { LanguageModel } from '../models/model.js';
-import type { TraceOptions } from './schema.js';
+import { stepsOf, type TraceOptions } from './schema.js';
 
 export interface TraceSize {
   /** Numbers the trace holds. */
@@ -23,7 +23,7 @@ const bytesPerCandidate = (digits: number) => 50 + 2 * bytesPerValue(digits);
 export function traceSize(model: LanguageModel, promptTokens: number, options: TraceOptions = {}): TraceSize {
   const d = model.decoder;
   const T = promptTokens;
-  const S = Math.max(options.steps ?? 0, options.forced?.length ?? 0);
+  const S = stepsOf(options);
   const L = options.layers?.length ?? d.nLayers;
   const H = d.blocks[0].attention.config.nHeads;
   const headDim = d.blocks[0].attention.config.headDim;

@@ -10,6 +10,7 @@ import { LayerNorm } from '../nn/norm.js';
 import { RotaryEmbedding } from '../nn/positional.js';
 import { PromptRecorder, StepRecorder, pieceText, rowNorms, rowsOf, roundTo, topTokens } from './recorder.js';
 import {
+  stepsOf,
   TRACE_VERSION,
   type Trace,
   type TraceEmbeddings,
@@ -93,7 +94,7 @@ export function recording(d: Decoder, o: StepRecording) {
   const t = o.temperature;
   const loop: StepLoopOptions = {
     sampler: new Sampler(t === undefined || t === 0 ? { greedy: true } : { temperature: t, seed: o.seed }),
-    maxTokens: Math.max(o.steps ?? 0, o.forced?.length ?? 0),
+    maxTokens: stepsOf(o),
     forced: o.forced,
     stopAtEos: o.stopAtEos,
     stop: o.stop,
