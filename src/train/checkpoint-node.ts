@@ -24,6 +24,7 @@ import type { Decoder } from '../models/decoder.js';
 import type { LanguageModel } from '../models/model.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
+import { processAlive } from '../util/lock.js';
 import { encodeCorpus, type TokenIds } from './data.js';
 import { hfCheckpoint } from './export.js';
 import type { AdamW } from './optim.js';
@@ -311,15 +312,6 @@ export async function openCheckpoint(out: string): Promise<{ state: TrainerState
     }
   }
   return { state, dir };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

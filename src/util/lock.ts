@@ -38,7 +38,8 @@ const UNREADABLE_GRACE_MS = 5_000;
 const held = new Set<string>();
 let exitHook = false;
 
-function alive(pid: number): boolean {
+/** Whether process `pid` is running on this machine (one owned by another user counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -66,7 +67,7 @@ async function readHolder(path: string): Promise<{ text: string; holder?: LockHo
 
 async function isStale(path: string, seen: { holder?: LockHolder }): Promise<boolean> {
   const h = seen.holder;
-  if (h) return h.host === hostname() && !alive(h.pid);
+  if (h) return h.host === hostname() && !processAlive(h.pid);
   const st = await stat(path).catch(() => undefined);
   return st !== undefined && Date.now() - st.mtimeMs > UNREADABLE_GRACE_MS;
 }
