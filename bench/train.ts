@@ -1,4 +1,4 @@
-// Training throughput: tokens/s of TrainableGpt (forward + backward + clip + AdamW) on a GPT-2 with random
+// Training throughput: tokens/s of training a Decoder (forward + backward + clip + AdamW) on a GPT-2 with random
 // tokens and a fixed seed; the WASM backend's kernels on --threads n (default: every core), or the plain
 // TypeScript ones with --threads 0. Where PyTorch can be imported (Debian's python3-torch), the same config is then
 // trained by bench/train_torch.py (nanoGPT-style, float32, CPU, torch.set_num_threads(same threads)) in the
@@ -15,7 +15,6 @@ import { parseArgs } from 'node:util';
 import { Rng } from '../src/generate/rng.js';
 import { createWasmBackend, setBackend } from '../src/tensor/index.js';
 import { createGpt2 } from '../src/train/init.js';
-import { TrainableGpt } from '../src/train/model.js';
 import { Trainer } from '../src/train/trainer.js';
 
 const CONFIGS = {
@@ -66,16 +65,10 @@ const optim = {
   seed: 1,
 };
 const { decoder } = await createGpt2(shape, optim.seed);
-const model = new TrainableGpt(decoder);
-console.log(
-  `config ${values.config}: ${shape.nLayers} layers, ${shape.nHeads} heads, dim ${shape.dim}, context ${T}, ` +
-    `vocab ${shape.vocabSize}; ${model.numParams.toLocaleString('en-US')} parameters; batch ${batch} ` +
-    `(${batch * T} tokens/step)`,
-);
 const rng = new Rng(2);
 const ids = new Uint16Array(200_000).map(() => Math.floor(rng.next() * shape.vocabSize));
-const trainer = new Trainer(
-  model,
+const trainer = Trainer.nextToken(
+  decoder,
   { train: ids, val: ids.subarray(0, 10_000) },
   {
     batch,
@@ -91,6 +84,11 @@ const trainer = new Trainer(
     seed: optim.seed,
     evalBatches: 1,
   },
+);
+console.log(
+  `config ${values.config}: ${shape.nLayers} layers, ${shape.nHeads} heads, dim ${shape.dim}, context ${T}, ` +
+    `vocab ${shape.vocabSize}; ${trainer.params.numParams.toLocaleString('en-US')} parameters; batch ${batch} ` +
+    `(${batch * T} tokens/step)`,
 );
 trainer.trainStep(); // warm-up (JIT)
 let tokens = 0;
@@ -158,8 +156,8 @@ let ratio: number | null = null;
 if (torch) {
   ratio = ours.tokensPerSecond / (torch.tokensPerSecond as number);
   const cpuRatio = ours.tokensPerCpuSecond / (torch.tokensPerCpuSecond as number);
-  if (torch.params !== model.numParams) {
-    console.log(`warning: PyTorch's model has ${torch.params} parameters, ours ${model.numParams}`);
+  if (torch.params !== trainer.params.numParams) {
+    console.log(`warning: PyTorch's model has ${torch.params} parameters, ours ${trainer.params.numParams}`);
   }
   const blas = (torch.blas as string[]).filter((b) => /blas/i.test(b));
   console.log(
@@ -178,7 +176,7 @@ if (torch) {
 
 const result = {
   bench: 'train',
-  config: { name: values.config, ...shape, batch, params: model.numParams, optim },
+  config: { name: values.config, ...shape, batch, params: trainer.params.numParams, optim },
   kernels: ours.kernels,
   steps,
   tokensPerSecond: ours.tokensPerSecond,

@@ -264,7 +264,7 @@ export function printSummary(r: RunResult & { signal?: NodeJS.Signals }, dir: st
     `${r.stopped ? 'stopped' : 'done'} at step ${r.state.step}` +
       (last ? ` · train loss ${last.train_loss.toFixed(3)}` : '') +
       (val !== undefined ? ` · val loss ${val.toFixed(3)} (perplexity ${Math.exp(val).toFixed(2)})` : '') +
-      ` · ${duration(r.state.elapsedSeconds)} training · ${r.model.numParams.toLocaleString('en-US')} parameters\n` +
+      ` · ${duration(r.state.elapsedSeconds)} training · ${r.params.numParams.toLocaleString('en-US')} parameters\n` +
       `saved ${dir} (${FILES.weights}, ${FILES.config}, tokenizer, ${FILES.metrics}, ${FILES.plot}; ` +
       `the checkpoint in ${r.state.checkpoint?.dir ?? 'it'}/ with ${FILES.optimizer})` +
       (r.stopped ? `; continue with --resume` : '') +

@@ -40,6 +40,8 @@ export async function buildBert(config: BertConfig, src: WeightSource): Promise<
       { nHeads, nKvHeads: nHeads, headDim },
       new Linear(matrixF32(3 * dim, dim, qkvW), qkvB),
       await linear(`${p}.attention.output.dense`, dim, dim),
+      null,
+      false, // bidirectional: every token sees every token
     );
     const ffn = new FeedForward(
       config.activation === 'gelu' ? 'gelu_erf' : 'gelu',
@@ -52,6 +54,7 @@ export async function buildBert(config: BertConfig, src: WeightSource): Promise<
         attention,
         await norm(`${p}.output.LayerNorm`),
         ffn,
+        'post-norm',
       ),
     );
   }
@@ -67,7 +70,11 @@ export async function buildBert(config: BertConfig, src: WeightSource): Promise<
       dim,
     ),
     tokenTypes: resolve('embeddings.token_type_embeddings.weight')
-      ? await get('embeddings.token_type_embeddings.weight', [typeVocabSize, dim])
+      ? new Embedding(
+          await get('embeddings.token_type_embeddings.weight', [typeVocabSize, dim]),
+          typeVocabSize,
+          dim,
+        )
       : null,
     embeddingNorm: await norm('embeddings.LayerNorm'),
     blocks,

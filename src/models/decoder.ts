@@ -1,14 +1,18 @@
 // A decoder-only transformer assembled from the nn blocks — the shape GPT-2 and Llama share:
 //   x = Embed(ids) (+ Pos(ids))  →  N × Block  →  FinalNorm  →  logits = LMHead(x)
 // Families differ only in which blocks they plug in (see gpt2.ts, llama.ts), never in this loop.
-import type { Attention } from '../nn/attention.js';
+// The same `run` serves inference (forward: InferOps, the KV cache) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
+import { InferOps, type Rows } from '../nn/infer.js';
 import { KVCache, kvCapacity } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
+import type { Act, Ops } from '../nn/ops.js';
 import type { AdditivePositional } from '../nn/positional.js';
 import type { LayerTap } from '../nn/tap.js';
+import { prefixed, type Weight } from '../nn/weights.js';
+import { backend, type Backend } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 
 export interface DecoderParts {
@@ -20,6 +24,8 @@ export interface DecoderParts {
   /** [vocab, dim]; for tied models its matrix shares the embedding table's memory. */
   lmHead: Linear;
   contextLength: number;
+  /** The kernels the weights were placed for (default: the backend active when the model is built). */
+  backend?: Backend;
 }
 
 /** What a forward pass shows a recorder (the trace): embeddings, then each layer through its tap. */
@@ -31,12 +37,15 @@ export interface ForwardRecorder {
 }
 
 export class Decoder {
+  readonly kind = 'decoder';
   readonly embedding: Embedding;
   readonly positional: AdditivePositional | null;
   readonly blocks: Block[];
   readonly finalNorm: Norm;
   readonly lmHead: Linear;
   readonly contextLength: number;
+  /** The backend this model's weights live in; its kernels run every inference pass. */
+  readonly backend: Backend;
 
   constructor(parts: DecoderParts) {
     this.embedding = parts.embedding;
@@ -45,6 +54,7 @@ export class Decoder {
     this.finalNorm = parts.finalNorm;
     this.lmHead = parts.lmHead;
     this.contextLength = parts.contextLength;
+    this.backend = parts.backend ?? backend();
   }
 
   get dim(): number {
@@ -56,22 +66,18 @@ export class Decoder {
   get nLayers(): number {
     return this.blocks.length;
   }
-  private get firstAttention(): Attention {
-    return this.blocks[0].attention;
+  private get kvDim(): number {
+    return this.blocks[0].attention.kvDim;
   }
 
   /** An empty cache; it grows in blocks (KV_BLOCK positions) as forward() fills it, up to maxPositions. */
   newCache(maxPositions = this.contextLength): KVCache {
-    return new KVCache(this.nLayers, maxPositions, this.firstAttention.kvDim);
+    return new KVCache(this.nLayers, maxPositions, this.kvDim, this.backend);
   }
 
   /** Bytes the KV cache of a sequence of `positions` tokens holds (keys and values, every layer). */
   kvCacheBytes(positions: number): number {
-    return KVCache.bytesFor(
-      this.nLayers,
-      this.firstAttention.kvDim,
-      kvCapacity(positions, this.contextLength),
-    );
+    return KVCache.bytesFor(this.nLayers, this.kvDim, kvCapacity(positions, this.contextLength));
   }
 
   /**
@@ -83,7 +89,25 @@ export class Decoder {
   private ownCache: KVCache | null = null;
 
   /**
-   * Runs ids through the network at positions cache.length.., appending their keys/values to the cache.
+   * The network on any ops (inference or the training tape): ids → the residual stream after the last
+   * block, [rows, dim]. Positions and attention's keys are the ops' business (nn/ops.ts).
+   */
+  run<T extends Act>(f: Ops<T>, ids: ArrayLike<number>, recorder: ForwardRecorder | null = null): T {
+    let x = this.embedding.forward(f, ids); // [rows, dim]
+    // the trace keeps the token vectors before positions are added (f.positions(1)[0]: the first row's)
+    if (recorder) recorder.embeddings(ids, x.data as Float32Array, f.positions(1)[0]);
+    if (this.positional) x = this.positional.forward(f, x); // + P[pos]
+    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l);
+    return x;
+  }
+
+  /** Final norm and LM head: residual vectors [rows, dim] → logits [rows, vocab]. */
+  head<T extends Act>(f: Ops<T>, x: T): T {
+    return this.lmHead.forward(f, this.finalNorm.forward(f, x));
+  }
+
+  /**
+   * Inference: runs ids at positions cache.length.., appending their keys/values to the cache.
    * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly`.
    */
   forward(
@@ -101,21 +125,27 @@ export class Decoder {
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
     // grows the cache (in blocks) as the sequence does; past maxPositions, a GlassError
     cache.reserve(pos0 + rows);
-    const x = this.embedding.forward(ids);
-    recorder?.embeddings(ids, x, pos0);
-    this.positional?.addTo(x, rows, pos0);
-    for (let l = 0; l < this.blocks.length; l++) {
-      this.blocks[l].forward(x, rows, cache.k[l], cache.v[l], pos0, recorder ? recorder.layer(l) : null);
-    }
+    const f = new InferOps(this.backend, { pos0, cache, tap: recorder && ((l) => recorder.layer(l)) });
+    const x = this.run(f, ids, recorder); // [rows, dim]
     cache.length = pos0 + rows;
-    const dim = this.dim;
-    const tail = lastOnly ? x.subarray((rows - 1) * dim) : x;
-    const outRows = lastOnly ? 1 : rows;
-    return this.logits(tail, outRows);
+    const tail = lastOnly ? f.rows(x.data.subarray((rows - 1) * this.dim), 1) : x;
+    return this.head(f, tail).data; // [rows or 1, vocab]
   }
 
   /** Final norm and LM head on residual vectors [rows × dim] → logits [rows × vocab] (also the logit lens). */
   logits(x: Float32Array, rows: number): Float32Array {
-    return this.lmHead.forward(this.finalNorm.forward(x, rows), rows);
+    const f = new InferOps(this.backend);
+    return this.head(f, f.rows(x, rows)).data;
+  }
+
+  /** Every trainable weight, by name (see nn/weights.ts); a tied head is the embedding's table again. */
+  weights(): Weight[] {
+    return [
+      ...prefixed('embed', this.embedding.weights()),
+      ...(this.positional ? prefixed('pos', this.positional.weights()) : []),
+      ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
+      ...prefixed('final_norm', this.finalNorm.weights()),
+      ...prefixed('lm_head', this.lmHead.weights()),
+    ];
   }
 }

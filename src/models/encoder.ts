@@ -1,30 +1,39 @@
 // An encoder-only transformer (BERT family) assembled from the same nn blocks as the decoders:
 //   x = Norm(Embed(ids) + Pos(positions) + Type(segments))  →  N × post-norm Block (bidirectional)
 // It returns one contextual vector per token; pooling (src/embed) turns them into a sentence vector.
+// The same `run` serves inference (forward) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
+import { InferOps } from '../nn/infer.js';
 import type { Norm } from '../nn/norm.js';
+import type { Act, Ops } from '../nn/ops.js';
 import type { AdditivePositional } from '../nn/positional.js';
 import type { LayerTap } from '../nn/tap.js';
+import { prefixed, type Weight } from '../nn/weights.js';
+import { backend, type Backend } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 
 export interface EncoderParts {
   embedding: Embedding;
   positional: AdditivePositional;
   /** Segment (token type) table [types × dim]; null when the model has none. */
-  tokenTypes: Float32Array | null;
+  tokenTypes: Embedding | null;
   embeddingNorm: Norm;
   blocks: Block[];
   contextLength: number;
+  /** The kernels the weights were placed for (default: the backend active when the model is built). */
+  backend?: Backend;
 }
 
 export class Encoder {
+  readonly kind = 'encoder';
   readonly embedding: Embedding;
   readonly positional: AdditivePositional;
-  readonly tokenTypes: Float32Array | null;
+  readonly tokenTypes: Embedding | null;
   readonly embeddingNorm: Norm;
   readonly blocks: Block[];
   readonly contextLength: number;
+  readonly backend: Backend;
 
   constructor(p: EncoderParts) {
     this.embedding = p.embedding;
@@ -33,6 +42,7 @@ export class Encoder {
     this.embeddingNorm = p.embeddingNorm;
     this.blocks = p.blocks;
     this.contextLength = p.contextLength;
+    this.backend = p.backend ?? backend();
   }
 
   get dim(): number {
@@ -43,8 +53,21 @@ export class Encoder {
   }
 
   /**
-   * Hidden states [rows × dim] for ids (segment 0 unless typeIds are given). `validKeys` < rows marks the
-   * tail as padding (no token attends to it). `layerTap(l)` lets the trace look in.
+   * The network on any ops (inference or the training tape): ids (segments typeIds, 0 by default) → one
+   * contextual vector per token, [rows, dim].
+   */
+  run<T extends Act>(f: Ops<T>, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): T {
+    let x = this.embedding.forward(f, ids); // [rows, dim]
+    x = this.positional.forward(f, x); // + P[pos]
+    if (this.tokenTypes) x = f.add(x, this.tokenTypes.forward(f, typeIds ?? new Int32Array(ids.length)));
+    x = this.embeddingNorm.forward(f, x);
+    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l);
+    return x;
+  }
+
+  /**
+   * Inference: hidden states [rows × dim] for ids (segment 0 unless typeIds are given). `validKeys` < rows
+   * marks the tail as padding (no token attends to it). `layerTap(l)` lets the trace look in.
    */
   forward(
     ids: ArrayLike<number>,
@@ -60,18 +83,17 @@ export class Encoder {
         `the text is ${rows} tokens, but the model's limit is ${this.contextLength}`,
       );
     }
-    const dim = this.dim;
-    const x = this.embedding.forward(ids);
-    this.positional.addTo(x, rows, 0);
-    if (this.tokenTypes) {
-      for (let t = 0; t < rows; t++) {
-        const ty = typeIds ? typeIds[t] : 0;
-        for (let i = 0; i < dim; i++) x[t * dim + i] += this.tokenTypes[ty * dim + i];
-      }
-    }
-    const h = this.embeddingNorm.forward(x, rows);
-    for (let l = 0; l < this.blocks.length; l++)
-      this.blocks[l].forwardPostNorm(h, rows, validKeys, layerTap ? layerTap(l) : null);
-    return h;
+    return this.run(new InferOps(this.backend, { validKeys, tap: layerTap }), ids, typeIds).data;
+  }
+
+  /** Every trainable weight, by name (see nn/weights.ts). */
+  weights(): Weight[] {
+    return [
+      ...prefixed('embed', this.embedding.weights()),
+      ...prefixed('pos', this.positional.weights()),
+      ...(this.tokenTypes ? prefixed('types', this.tokenTypes.weights()) : []),
+      ...prefixed('embed_norm', this.embeddingNorm.weights()),
+      ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
+    ];
   }
 }

@@ -1,12 +1,17 @@
-// One transformer block (pre-norm, as GPT-2 and Llama):
+// One transformer block. Pre-norm (GPT-2, Llama):
 //   x = x + Attention(Norm1(x))
 //   x = x + FeedForward(Norm2(x))
+// Post-norm (BERT-era encoders):
+//   x = Norm1(x + Attention(x))
+//   x = Norm2(x + FeedForward(x))
 // Stacked N times; the residual stream x carries each token's vector from block to block.
-import { backend } from '../tensor/index.js';
 import type { Attention } from './attention.js';
 import type { FeedForward } from './feedforward.js';
 import type { Norm } from './norm.js';
-import type { LayerTap } from './tap.js';
+import type { Act, Ops } from './ops.js';
+import { prefixed, type Weight } from './weights.js';
+
+export type BlockKind = 'pre-norm' | 'post-norm';
 
 export class Block {
   constructor(
@@ -14,46 +19,37 @@ export class Block {
     readonly attention: Attention,
     readonly norm2: Norm,
     readonly ffn: FeedForward,
+    readonly kind: BlockKind = 'pre-norm',
   ) {}
 
-  /**
-   * The post-norm block of BERT-era encoders, bidirectional and without a cache:
-   *   x = Norm1(x + Attention(x));  x = Norm2(x + FeedForward(x))
-   * `validKeys` < rows marks the tail as padding.
-   */
-  forwardPostNorm(x: Float32Array, rows: number, validKeys = rows, tap: LayerTap | null = null): void {
-    const be = backend();
-    const n = rows * this.norm1.dim;
-    tap?.residualIn(x, rows);
-    const a = this.attention.forwardBidirectional(x, rows, validKeys, tap);
-    tap?.attentionOut(a, rows);
-    be.add(a, x, a, n);
-    this.norm1.forward(a, rows, x);
-    const f = this.ffn.forward(x, rows, undefined, tap);
-    tap?.ffnOut(f, rows);
-    be.add(f, x, f, n);
-    this.norm2.forward(f, rows, x);
-    tap?.residualOut(x, rows);
+  /** The residual stream after block `layer`:  [rows, dim] → [rows, dim] (x itself may be overwritten). */
+  forward<T extends Act>(f: Ops<T>, x: T, layer: number): T {
+    f.look(layer, 'residualIn', x);
+    if (this.kind === 'pre-norm') {
+      const a = this.attention.forward(f, this.norm1.forward(f, x), layer);
+      f.look(layer, 'attentionOut', a);
+      x = f.add(x, a);
+      const h = this.ffn.forward(f, this.norm2.forward(f, x), layer);
+      f.look(layer, 'ffnOut', h);
+      x = f.add(x, h);
+    } else {
+      const a = this.attention.forward(f, x, layer);
+      f.look(layer, 'attentionOut', a);
+      x = this.norm1.forward(f, f.add(a, x));
+      const h = this.ffn.forward(f, x, layer);
+      f.look(layer, 'ffnOut', h);
+      x = this.norm2.forward(f, f.add(h, x));
+    }
+    f.look(layer, 'residualOut', x);
+    return x;
   }
 
-  /** Updates the residual stream x ([rows, dim]) in place; a tap (trace) sees each stage. */
-  forward(
-    x: Float32Array,
-    rows: number,
-    kCache: Float32Array,
-    vCache: Float32Array,
-    pos0: number,
-    tap: LayerTap | null = null,
-  ): void {
-    const be = backend();
-    const n = rows * this.norm1.dim;
-    tap?.residualIn(x, rows);
-    const a = this.attention.forward(this.norm1.forward(x, rows), rows, kCache, vCache, pos0, tap);
-    tap?.attentionOut(a, rows);
-    be.add(x, x, a, n);
-    const f = this.ffn.forward(this.norm2.forward(x, rows), rows, undefined, tap);
-    tap?.ffnOut(f, rows);
-    be.add(x, x, f, n);
-    tap?.residualOut(x, rows);
+  weights(): Weight[] {
+    return [
+      ...prefixed('norm1', this.norm1.weights()),
+      ...prefixed('attn', this.attention.weights()),
+      ...prefixed('norm2', this.norm2.weights()),
+      ...prefixed('ffn', this.ffn.weights()),
+    ];
   }
 }

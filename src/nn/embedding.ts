@@ -1,9 +1,11 @@
 // Stage 2 — embedding: each token id picks one row of a learned table; similar tokens get nearby rows.
 import type { Matrix, MatrixF32 } from '../tensor/index.js';
-import { GlassError } from '../util/errors.js';
 import { Linear } from './linear.js';
+import type { Act, Ops } from './ops.js';
+import type { Weight } from './weights.js';
 
 export class Embedding {
+  readonly kind = 'embedding';
   constructor(
     /**
      * [vocab, dim] row-major: an array, or an f32 matrix whose rows are the table (a tied LM head's, in
@@ -19,20 +21,13 @@ export class Embedding {
     return this.table instanceof Float32Array ? this.table : this.table.data;
   }
 
-  /** out[t] = E[ids[t]] */
-  forward(ids: ArrayLike<number>, out: Float32Array = new Float32Array(ids.length * this.dim)): Float32Array {
-    const table = this.weight;
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t];
-      if (!(id >= 0 && id < this.vocabSize)) {
-        throw new GlassError(
-          'BAD_INPUT',
-          `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`,
-        );
-      }
-      out.set(table.subarray(id * this.dim, (id + 1) * this.dim), t * this.dim);
-    }
-    return out;
+  /** out[t] = E[ids[t]]:  ids [rows] → [rows, dim] */
+  forward<T extends Act>(f: Ops<T>, ids: ArrayLike<number>): T {
+    return f.gather(this.table, this.dim, ids);
+  }
+
+  weights(): Weight[] {
+    return [{ name: 'weight', value: this.table, shape: [this.vocabSize, this.dim], decay: false }];
   }
 }
 

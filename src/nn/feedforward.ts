@@ -1,8 +1,8 @@
 // Stage 6 — feed-forward: the same small MLP applied to every token on its own.
 // GELU (GPT-2, BERT): down(gelu(up·x)); SwiGLU (Llama): down(silu(gate·x) ⊙ up·x).
-import { backend, referenceBackend } from '../tensor/index.js';
 import type { Linear } from './linear.js';
-import type { LayerTap } from './tap.js';
+import type { Act, Ops } from './ops.js';
+import { prefixed, type Weight } from './weights.js';
 
 /** 'gelu' is the tanh approximation (GPT-2's gelu_new); 'gelu_erf' the exact one (BERT's gelu). */
 export type FeedForwardKind = 'gelu' | 'gelu_erf' | 'swiglu';
@@ -21,21 +21,21 @@ export class FeedForward {
     return this.up.outDim;
   }
 
-  /** gelu: W2·gelu(W1·x + b1) + b2;  swiglu: W2·(silu(Wg·x) ⊙ W1·x) */
-  forward(x: Float32Array, rows: number, out?: Float32Array, tap: LayerTap | null = null): Float32Array {
-    const be = backend();
-    const h = this.up.forward(x, rows);
-    const n = rows * this.hiddenDim;
-    if (this.kind === 'gelu') {
-      be.geluTanh(h, n);
-    } else if (this.kind === 'gelu_erf') {
-      (be.geluErf ? be : referenceBackend).geluErf!(h, n);
-    } else {
-      const g = this.gate!.forward(x, rows);
-      be.silu(g, n);
-      be.mul(h, h, g, n);
-    }
-    tap?.ffnHidden(h, rows, this.hiddenDim);
-    return this.down.forward(h, rows, out);
+  /** gelu: W2·gelu(W1·x + b1) + b2;  swiglu: W2·(silu(Wg·x) ⊙ W1·x).  [rows, dim] → [rows, dim] */
+  forward<T extends Act>(f: Ops<T>, x: T, layer: number): T {
+    let h = this.up.forward(f, x); // [rows, hidden]
+    if (this.kind === 'gelu') h = f.geluTanh(h);
+    else if (this.kind === 'gelu_erf') h = f.geluErf(h);
+    else h = f.mul(h, f.silu(this.gate!.forward(f, x)));
+    f.look(layer, 'ffnHidden', h);
+    return this.down.forward(f, h); // [rows, dim]
+  }
+
+  weights(): Weight[] {
+    return [
+      ...prefixed('up', this.up.weights()),
+      ...(this.gate ? prefixed('gate', this.gate.weights()) : []),
+      ...prefixed('down', this.down.weights()),
+    ];
   }
 }

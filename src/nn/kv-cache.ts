@@ -6,6 +6,7 @@
 // Each growth copies the filled rows once: over a sequence of n tokens that is n²/(2·KV_BLOCK) rows,
 // 1/KV_BLOCK of what attention itself reads.
 import { backend } from '../tensor/active.js';
+import type { Backend } from '../tensor/backend.js';
 import { GlassError } from '../util/errors.js';
 
 /** Positions per growth step of a KV cache. */
@@ -29,6 +30,8 @@ export class KVCache {
     readonly nLayers: number,
     readonly maxPositions: number,
     readonly kvDim: number,
+    /** The backend whose kernels read this cache (it may mirror the arrays into its own memory). */
+    private readonly be: Backend = backend(),
   ) {
     for (let l = 0; l < nLayers; l++) {
       this.k.push(new Float32Array(0));
@@ -57,7 +60,7 @@ export class KVCache {
     }
     const capacity = kvCapacity(positions, this.maxPositions);
     const keep = this.length * this.kvDim;
-    const b = backend();
+    const b = this.be;
     for (let l = 0; l < this.nLayers; l++) {
       for (const arrays of [this.k, this.v]) {
         const old = arrays[l];
@@ -77,7 +80,7 @@ export class KVCache {
 
   /** Gives the memory back now (the backend's copies too); the cache is empty and grows again if used. */
   release(): void {
-    const b = backend();
+    const b = this.be;
     for (let l = 0; l < this.nLayers; l++) {
       b.forget?.(this.k[l]);
       b.forget?.(this.v[l]);

@@ -1,13 +1,12 @@
 // Normalisation: keeps each token's vector at a steady scale between blocks.
 // LayerNorm (GPT-2, BERT) centres and scales; RMSNorm (Llama, T5) only scales.
-import { backend } from '../tensor/index.js';
+import type { Act, Ops } from './ops.js';
+import type { Weight } from './weights.js';
 
-export interface Norm {
-  readonly dim: number;
-  forward(x: Float32Array, rows: number, out?: Float32Array): Float32Array;
-}
+export type Norm = LayerNorm | RMSNorm;
 
-export class LayerNorm implements Norm {
+export class LayerNorm {
+  readonly kind = 'layernorm';
   constructor(
     readonly gamma: Float32Array,
     readonly beta: Float32Array,
@@ -16,18 +15,20 @@ export class LayerNorm implements Norm {
   get dim(): number {
     return this.gamma.length;
   }
-  /** y = (x − mean(x)) / √(var(x) + ε) · γ + β */
-  forward(
-    x: Float32Array,
-    rows: number,
-    out: Float32Array = new Float32Array(rows * this.dim),
-  ): Float32Array {
-    backend().layerNorm(out, x, this.gamma, this.beta, rows, this.dim, this.eps);
-    return out;
+  /** y = (x − mean(x)) / √(var(x) + ε) · γ + β, per row */
+  forward<T extends Act>(f: Ops<T>, x: T): T {
+    return f.layerNorm(x, this.gamma, this.beta, this.eps);
+  }
+  weights(): Weight[] {
+    return [
+      { name: 'weight', value: this.gamma, shape: [this.dim], decay: false },
+      { name: 'bias', value: this.beta, shape: [this.dim], decay: false },
+    ];
   }
 }
 
-export class RMSNorm implements Norm {
+export class RMSNorm {
+  readonly kind = 'rmsnorm';
   constructor(
     readonly gamma: Float32Array,
     readonly eps: number,
@@ -35,13 +36,11 @@ export class RMSNorm implements Norm {
   get dim(): number {
     return this.gamma.length;
   }
-  /** y = x / √(mean(x²) + ε) · γ */
-  forward(
-    x: Float32Array,
-    rows: number,
-    out: Float32Array = new Float32Array(rows * this.dim),
-  ): Float32Array {
-    backend().rmsNorm(out, x, this.gamma, rows, this.dim, this.eps);
-    return out;
+  /** y = x / √(mean(x²) + ε) · γ, per row */
+  forward<T extends Act>(f: Ops<T>, x: T): T {
+    return f.rmsNorm(x, this.gamma, this.eps);
+  }
+  weights(): Weight[] {
+    return [{ name: 'weight', value: this.gamma, shape: [this.dim], decay: false }];
   }
 }

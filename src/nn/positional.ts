@@ -2,18 +2,14 @@
 // (GPT-2, BERT: a second table added to the embeddings) and rotary (Llama: q and k are rotated inside
 // attention; see attention.ts). Sinusoidal positions (the original Transformer) are next.
 import { GlassError } from '../util/errors.js';
+import type { Act, Ops } from './ops.js';
+import type { Weight } from './weights.js';
 
-export interface AdditivePositional {
-  readonly kind: 'learned';
-  readonly maxPositions: number;
-  /** x[t] += P[pos0 + t] for t < rows. */
-  addTo(x: Float32Array, rows: number, pos0: number): void;
-  /** The positional vector of one position (for display). */
-  vector(pos: number): Float32Array;
-}
+/** Positions added to the token embeddings (as opposed to RoPE, which rotates q and k in attention). */
+export type AdditivePositional = LearnedPositional;
 
 /** GPT-2 / BERT: a learned [maxPositions, dim] table. */
-export class LearnedPositional implements AdditivePositional {
+export class LearnedPositional {
   readonly kind = 'learned';
   constructor(
     readonly weight: Float32Array,
@@ -21,15 +17,16 @@ export class LearnedPositional implements AdditivePositional {
     readonly dim: number,
   ) {}
 
-  addTo(x: Float32Array, rows: number, pos0: number): void {
-    const d = this.dim;
-    for (let t = 0; t < rows; t++) {
-      const p = (pos0 + t) * d;
-      const o = t * d;
-      for (let i = 0; i < d; i++) x[o + i] += this.weight[p + i];
-    }
+  /** x[t] + P[position of row t]:  [rows, dim] → [rows, dim] */
+  forward<T extends Act>(f: Ops<T>, x: T): T {
+    return f.add(x, f.gather(this.weight, this.dim, f.positions(x.rows)));
   }
 
+  weights(): Weight[] {
+    return [{ name: 'weight', value: this.weight, shape: [this.maxPositions, this.dim], decay: false }];
+  }
+
+  /** The positional vector of one position (for display). */
   vector(pos: number): Float32Array {
     return this.weight.subarray(pos * this.dim, (pos + 1) * this.dim);
   }

@@ -6,8 +6,6 @@ import { generationSteps, type GenerationStep, type StepLoopOptions } from '../g
 import type { Decoder } from '../models/decoder.js';
 import { GlassError } from '../util/errors.js';
 import type { LanguageModel } from '../models/model.js';
-import { LayerNorm } from '../nn/norm.js';
-import { RotaryEmbedding } from '../nn/positional.js';
 import { PromptRecorder, StepRecorder, pieceText, rowNorms, rowsOf, roundTo, topTokens } from './recorder.js';
 import {
   stepsOf,
@@ -41,7 +39,7 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     vocabSize: d.vocabSize,
     contextLength: d.contextLength,
     positional: d.positional ? 'learned' : 'rope',
-    norm: block.norm1 instanceof LayerNorm ? 'layernorm' : 'rmsnorm',
+    norm: block.norm1.kind,
     ffn: block.ffn.kind,
   };
 }
@@ -199,7 +197,7 @@ function promptTrace(
     if (full) embeddings.positional = rowsOf(pv, rows, dim, digits);
   } else {
     const rope = d.blocks[0].attention.rotation;
-    if (rope instanceof RotaryEmbedding) {
+    if (rope) {
       embeddings.rope = {
         theta: rope.theta,
         style: rope.style,

@@ -9,12 +9,11 @@ import type { TensorToWrite } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
 import { buildLlama } from '../models/llama.js';
 import type { Linear } from '../nn/linear.js';
-import { LayerNorm, RMSNorm, type Norm } from '../nn/norm.js';
-import { LearnedPositional, RotaryEmbedding } from '../nn/positional.js';
+import type { LayerNorm, Norm, RMSNorm } from '../nn/norm.js';
 import { transpose } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import { memoryWeights } from './init.js';
-import { sameValues } from './model.js';
+import { sameValues } from './params.js';
 
 function weightOf(l: Linear, what: string): Float32Array {
   if (l.weight.kind !== 'f32')
@@ -23,12 +22,12 @@ function weightOf(l: Linear, what: string): Float32Array {
 }
 
 function layerNorm(n: Norm, what: string): LayerNorm {
-  if (!(n instanceof LayerNorm)) throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
+  if (n.kind !== 'layernorm') throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
   return n;
 }
 
 function rmsNorm(n: Norm, what: string): RMSNorm {
-  if (!(n instanceof RMSNorm)) throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
+  if (n.kind !== 'rmsnorm') throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
   return n;
 }
 
@@ -55,7 +54,7 @@ export function gpt2Tensors(d: Decoder): TensorToWrite[] {
     add(`${name}.bias`, [dim], x.beta);
   };
   add('wte.weight', [d.vocabSize, dim], d.embedding.weight);
-  if (!(d.positional instanceof LearnedPositional))
+  if (d.positional?.kind !== 'learned')
     throw new GlassError('UNSUPPORTED', 'GPT-2 needs learned positions');
   add('wpe.weight', [d.positional.maxPositions, dim], d.positional.weight);
   d.blocks.forEach((b, l) => {
@@ -109,7 +108,7 @@ export function llamaTensors(d: Decoder): TensorToWrite[] {
     const a = b.attention;
     const { nHeads, nKvHeads, headDim } = a.config;
     const rope = a.rotation;
-    if (!(rope instanceof RotaryEmbedding))
+    if (!rope)
       throw new GlassError('UNSUPPORTED', `${p}: Llama attention needs RoPE`);
     if (rope.rotaryDim !== headDim) {
       throw new GlassError(
@@ -222,7 +221,7 @@ export async function inHfLayout(m: {
   decoder: Decoder;
 }): Promise<{ config: ModelConfig; decoder: Decoder }> {
   const rope = m.decoder.blocks[0]?.attention.rotation;
-  if (m.config.modelType !== 'llama' || !(rope instanceof RotaryEmbedding) || rope.style === 'half') return m;
+  if (m.config.modelType !== 'llama' || !rope || rope.style === 'half') return m;
   const { tensors, configJson } = hfCheckpoint(m.config, m.decoder);
   const config = parseHfConfig(configJson, 'config.json') as LlamaConfig;
   const weights = new Map(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));

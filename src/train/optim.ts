@@ -1,7 +1,7 @@
 // Training — the update rule: AdamW with decoupled weight decay, global gradient-norm clipping, and a
 // cosine learning-rate schedule with linear warmup (the recipe of GPT-2 / nanoGPT).
 import type { Arr } from './autograd.js';
-import type { Param } from './model.js';
+import type { Param } from './params.js';
 
 export interface AdamWOptions {
   lr: number;

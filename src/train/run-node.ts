@@ -18,7 +18,7 @@ import {
   type TrainerState,
 } from './checkpoint-node.js';
 import type { TokenIds } from './data.js';
-import { TrainableGpt } from './model.js';
+import type { Parameters } from './params.js';
 import { Trainer, type TrainOptions } from './trainer.js';
 
 export interface RunSpec {
@@ -49,7 +49,8 @@ export interface RunResult {
   metrics: MetricRecord[];
   /** True when the run was stopped before its last step. */
   stopped: boolean;
-  model: TrainableGpt;
+  /** The decoder's weights as trained parameters. */
+  params: Parameters;
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -58,8 +59,7 @@ function yieldToEventLoop(): Promise<void> {
 
 export async function runTraining(spec: RunSpec): Promise<RunResult> {
   const o = spec.options;
-  const model = new TrainableGpt(spec.decoder);
-  const trainer = new Trainer(model, spec.data, o);
+  const trainer = Trainer.nextToken(spec.decoder, spec.data, o);
   let metrics: MetricRecord[] = [];
   let elapsed = 0;
   let tokensSeen = 0;
@@ -159,5 +159,5 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     iterationStart = now;
   }
   if (lastSaved !== trainer.step) await checkpoint();
-  return { state: saved ?? state(), metrics, stopped, model };
+  return { state: saved ?? state(), metrics, stopped, params: trainer.params };
 }

@@ -1,11 +1,14 @@
-// Training — one step: a batch of windows → forward on the tape → loss → backward → clip → AdamW, with the
-// learning rate from the schedule. Deterministic: batches come from (seed, step), the arithmetic runs in one
-// fixed order, so the same seed gives the same loss curve bit for bit (and a resumed run continues it).
-import { Rng } from '../generate/rng.js';
+// Training — one step: the objective's batch → the model's forward on the tape → loss → backward → clip →
+// AdamW, with the learning rate from the schedule. Deterministic: batches come from (seed, step), the
+// arithmetic runs in one fixed order, so the same seed gives the same loss curve bit for bit (and a resumed
+// run continues it). The same loop trains a decoder on text (NextToken) and an encoder on pairs
+// (PairContrast): see objective.ts.
 import { Tape } from './autograd.js';
-import { randomBatch, stepSeed, type Batch, type TokenIds } from './data.js';
-import type { TrainableGpt } from './model.js';
+import type { Decoder } from '../models/decoder.js';
+import type { Batch, TokenIds } from './data.js';
+import { NextToken, type Objective } from './objective.js';
 import { AdamW, clipGradNorm, learningRate } from './optim.js';
+import type { Parameters } from './params.js';
 
 export interface TrainOptions {
   batch: number;
@@ -38,17 +41,18 @@ export interface StepResult {
   seconds: number;
 }
 
-export class Trainer {
+export class Trainer<B = unknown> {
   readonly optimizer: AdamW;
+  readonly params: Parameters;
   private readonly tape = new Tape();
   private readonly evalTape = new Tape({ grad: false });
 
   constructor(
-    readonly model: TrainableGpt,
-    readonly data: { train: TokenIds; val: TokenIds },
-    readonly options: TrainOptions,
+    readonly objective: Objective<B>,
+    readonly options: Omit<TrainOptions, 'batch' | 'seqLen' | 'seed' | 'evalBatches'>,
   ) {
-    this.optimizer = new AdamW(model.params, {
+    this.params = objective.params;
+    this.optimizer = new AdamW(this.params.params, {
       lr: options.lr,
       weightDecay: options.weightDecay,
       beta1: options.beta1,
@@ -56,15 +60,18 @@ export class Trainer {
     });
   }
 
+  /** Language modelling (NextToken) of a decoder on a token stream: the objective and the optimizer from one set of options. */
+  static nextToken(
+    decoder: Decoder,
+    data: { train: TokenIds; val: TokenIds },
+    options: TrainOptions,
+  ): Trainer<Batch> {
+    return new Trainer(new NextToken(decoder, data, options), options);
+  }
+
   /** Updates taken so far. */
   get step(): number {
     return this.optimizer.step;
-  }
-
-  /** The batch of step s (0-based): a function of (seed, s) alone. */
-  batchAt(s: number): Batch {
-    const o = this.options;
-    return randomBatch(this.data.train, o.batch, o.seqLen, new Rng(stepSeed(o.seed, s)));
   }
 
   /** One optimizer step. */
@@ -72,53 +79,47 @@ export class Trainer {
     const t0 = performance.now();
     const o = this.options;
     const s = this.optimizer.step;
-    const b = this.batchAt(s);
+    const b = this.objective.batchAt(s);
     const lr = learningRate(s, {
       lr: o.lr,
       minLr: o.minLr,
       warmupSteps: o.warmupSteps,
       totalSteps: o.steps,
     });
-    this.model.zeroGrad();
+    this.params.zeroGrad();
     this.tape.reset();
-    const loss = this.model.loss(this.tape, b.inputs, b.targets, b.batch, b.seqLen);
+    const loss = this.objective.loss(this.tape, b);
     const value = loss.data[0];
     this.tape.backward(loss);
-    const gradNorm = clipGradNorm(this.model.params, o.gradClip);
+    const gradNorm = clipGradNorm(this.params.params, o.gradClip);
     this.optimizer.lr = lr;
     this.optimizer.update();
-    this.model.syncTied();
+    this.params.syncTied();
     this.tape.reset();
     return {
       step: this.optimizer.step,
       loss: value,
       lr,
       gradNorm,
-      tokens: b.batch * b.seqLen,
+      tokens: this.objective.tokens(b),
       seconds: (performance.now() - t0) / 1000,
     };
   }
 
-  /** Mean loss on `evalBatches` validation windows, the same ones each call; NaN when there is no validation data. */
+  /** Mean loss over the objective's validation batches, the same ones each call; NaN when there are none. */
   evaluate(): number {
-    const { val } = this.data;
-    if (val.length < 2) return NaN;
-    const o = this.options;
-    const seqLen = Math.min(o.seqLen, val.length - 1);
-    const rng = new Rng(stepSeed(o.seed, 0, 1));
+    const batches = this.objective.validation();
+    if (batches.length === 0) return NaN;
     let sum = 0;
-    for (let k = 0; k < o.evalBatches; k++) {
-      const b = randomBatch(val, o.batch, seqLen, rng);
-      sum += batchLoss(this.model, b, this.evalTape);
-    }
-    return sum / o.evalBatches;
+    for (const b of batches) sum += batchLoss(this.objective, b, this.evalTape);
+    return sum / batches.length;
   }
 }
 
 /** Loss of one batch, forward only. */
-export function batchLoss(model: TrainableGpt, b: Batch, tape = new Tape({ grad: false })): number {
+export function batchLoss<B>(objective: Objective<B>, b: B, tape = new Tape({ grad: false })): number {
   tape.reset();
-  const loss = model.loss(tape, b.inputs, b.targets, b.batch, b.seqLen).data[0];
+  const loss = objective.loss(tape, b).data[0];
   tape.reset();
   return loss;
 }

@@ -97,7 +97,7 @@ test('20 SIGKILLs inside checkpoint writing: each leaves a resumable checkpoint,
   const base = await mkdtemp(join(tmpdir(), 'glasslm-kill-'));
   try {
     const straight = await tinyRun(join(base, 'straight'), 8);
-    const straightWeights = bytesOf(straight.model.params);
+    const straightWeights = bytesOf(straight.params.params);
     const straightTop = await readFile(join(base, 'straight', FILES.weights));
     const t0 = performance.now();
     const command = await runCommand(base);
@@ -114,7 +114,7 @@ test('20 SIGKILLs inside checkpoint writing: each leaves a resumable checkpoint,
         assert.equal(JSON.parse(header).__metadata__.step, String(expected), k.at);
       }
       const resumed = await tinyRun(out, 8);
-      assert.deepEqual(bytesOf(resumed.model.params), straightWeights, `${k.at}: final weights`);
+      assert.deepEqual(bytesOf(resumed.params.params), straightWeights, `${k.at}: final weights`);
       assert.deepEqual(
         resumed.metrics.map((m) => [m.step, m.train_loss, m.val_loss]),
         straight.metrics.map((m) => [m.step, m.train_loss, m.val_loss]),

@@ -14,7 +14,6 @@ import { saveModelFolder, tokenizerFilesFor } from '../../src/train/checkpoint-n
 import { encodeCorpus } from '../../src/train/data.js';
 import { decoderLoss } from '../../src/train/evaluate.js';
 import { inHfLayout } from '../../src/train/export.js';
-import { TrainableGpt } from '../../src/train/model.js';
 import { Trainer } from '../../src/train/trainer.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/models/stories260K-llama2c/', import.meta.url));
@@ -67,8 +66,8 @@ test('stories260K fine-tune: loss on new stories falls, greedy text stays fluent
 
   const STEPS = 20;
   const t0 = performance.now();
-  const trainer = new Trainer(
-    new TrainableGpt(hf.decoder),
+  const trainer = Trainer.nextToken(
+    hf.decoder,
     { train: ids, val: heldOut },
     {
       batch: 4,

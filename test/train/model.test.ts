@@ -1,4 +1,4 @@
-// TrainableGpt: the autograd forward pass gives the Decoder's logits (GPT-2 fixture, stories260K), whole-model
+// Training runs the Decoder's own forward (Decoder.run on the tape): it gives the Decoder's logits (GPT-2 fixture, stories260K), whole-model
 // gradients match finite differences in float64 (GPT-2 and Llama shapes), and training updates the very
 // arrays the Decoder runs on.
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { loadModel } from '../../src/models/load.js';
 import type { Decoder } from '../../src/models/decoder.js';
 import { Tape } from '../../src/train/autograd.js';
 import { createGpt2, createLlama } from '../../src/train/init.js';
-import { TrainableGpt } from '../../src/train/model.js';
+import { NextToken } from '../../src/train/objective.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
 
 const STORIES = fileURLToPath(
@@ -23,9 +23,9 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** Decoder.forward on each window vs TrainableGpt.logits on the batch of windows. */
+/** Decoder.forward on each window vs the same forward on the tape, on the batch of windows. */
 function compareLogits(decoder: Decoder, windows: number[][]): number {
-  const model = new TrainableGpt(decoder);
+  const model = new NextToken(decoder);
   const T = windows[0].length;
   const tape = new Tape({ grad: false });
   const logits = model.logits(tape, windows.flat(), windows.length, T);
@@ -70,17 +70,18 @@ function wholeModelGradCheck(
   batch: number,
   T: number,
 ) {
-  const model = new TrainableGpt(decoder, { dtype: 'f64' });
+  const model = new NextToken(decoder, undefined, undefined, { dtype: 'f64' });
+  const batchOf = { inputs: Int32Array.from(inputs), targets: Int32Array.from(targets), batch, seqLen: T };
   const lossOf = (): number => {
     const tape = new Tape({ dtype: 'f64', grad: false });
-    return model.loss(tape, inputs, targets, batch, T).data[0];
+    return model.loss(tape, batchOf).data[0];
   };
   const tape = new Tape({ dtype: 'f64' });
-  model.zeroGrad();
-  tape.backward(model.loss(tape, inputs, targets, batch, T));
+  model.params.zeroGrad();
+  tape.backward(model.loss(tape, batchOf));
   const h = 1e-6;
   let worst = 0;
-  for (const p of model.params) {
+  for (const p of model.params.params) {
     const n = p.data.length;
     for (const i of [0, Math.floor(n / 3), Math.floor((2 * n) / 3) + 1, n - 1]) {
       const orig = p.data[i];
@@ -95,13 +96,13 @@ function wholeModelGradCheck(
       assert.ok(err < 1e-5, `${p.name}[${i}]: analytic ${p.grad[i]} vs numeric ${numeric}`);
     }
   }
-  return { worst, count: model.params.length };
+  return { worst, count: model.params.params.length };
 }
 
 test('whole tiny GPT-2: the gradient of every parameter tensor matches finite differences (float64)', async (t) => {
   const { decoder } = await createGpt2({ nLayers: 2, nHeads: 2, dim: 8, contextLength: 8, vocabSize: 11 }, 3);
   // Larger-than-init weights so every path carries signal.
-  for (const p of new TrainableGpt(decoder).params)
+  for (const p of new NextToken(decoder).params.params)
     if (p.decay) for (let i = 0; i < p.data.length; i++) p.data[i] *= 20;
   const inputs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const targets = [2, 3, 4, 5, -1, 7, 8, 9, 10, 0];
@@ -135,7 +136,7 @@ test('whole tiny Llama (GQA, RoPE, SwiGLU, untied head, q/k/v bias): gradients m
 
 test('the trainable model shares memory with the Decoder: a parameter update changes Decoder.forward', async () => {
   const { decoder } = await createGpt2({ nLayers: 1, nHeads: 2, dim: 8, contextLength: 8, vocabSize: 11 }, 1);
-  const model = new TrainableGpt(decoder);
+  const model = new NextToken(decoder).params;
   assert.ok(model.tied, 'GPT-2 head tied to the embedding');
   assert.equal(model.params.filter((p) => p.name === 'lm_head.weight').length, 0);
   assert.equal(model.params[0].data, decoder.embedding.weight);

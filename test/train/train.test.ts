@@ -12,7 +12,8 @@ import { bpeTokenizerJson, countWords, trainBpe } from '../../src/train/bpe-trai
 import { readTrainerState, saveModelFolder } from '../../src/train/checkpoint-node.js';
 import { encodeCorpus, splitTrainVal } from '../../src/train/data.js';
 import { createGpt2 } from '../../src/train/init.js';
-import { TrainableGpt, type Param } from '../../src/train/model.js';
+import { NextToken } from '../../src/train/objective.js';
+import type { Param } from '../../src/train/params.js';
 import { AdamW, clipGradNorm, gradNorm, learningRate } from '../../src/train/optim.js';
 import { runTraining } from '../../src/train/run-node.js';
 import { Trainer, type TrainOptions } from '../../src/train/trainer.js';
@@ -50,8 +51,8 @@ test('overfit: a tiny GPT-2 memorises a 200-token text to near-zero loss in at m
   assert.equal(ids.length, 200);
   const T = ids.length - 1;
   const { decoder } = await tinyModel(1, 512);
-  const trainer = new Trainer(
-    new TrainableGpt(decoder),
+  const trainer = Trainer.nextToken(
+    decoder,
     { train: ids, val: ids },
     {
       ...OPTS,
@@ -90,7 +91,7 @@ async function lossCurve(seed: number, steps: number): Promise<number[]> {
   const { tokenizer } = await byteTokenizer();
   const { train, val } = splitTrainVal(encodeCorpus(tokenizer, TEXT));
   const { decoder } = await tinyModel(seed);
-  const trainer = new Trainer(new TrainableGpt(decoder), { train, val }, { ...OPTS, seed, steps });
+  const trainer = Trainer.nextToken(decoder, { train, val }, { ...OPTS, seed, steps });
   const out: number[] = [];
   for (let s = 0; s < steps; s++) out.push(trainer.trainStep().loss);
   out.push(trainer.evaluate());
@@ -154,8 +155,8 @@ test('resume: stopped after 3 of 6 steps (as Ctrl-C), then --resume: equals 6 st
       resumed.metrics.map((m) => m.val_loss),
       straight.metrics.map((m) => m.val_loss),
     );
-    const w1 = straight.model.params.map((p) => Array.from(p.data));
-    const w2 = resumed.model.params.map((p) => Array.from(p.data));
+    const w1 = straight.params.params.map((p) => Array.from(p.data));
+    const w2 = resumed.params.params.map((p) => Array.from(p.data));
     assert.deepEqual(w2, w1);
   } finally {
     await rm(dir1, { recursive: true, force: true });
@@ -167,7 +168,7 @@ test('round trip: a trained model saved as an HF GPT-2 folder loads back with th
   const { json, tokenizer } = await byteTokenizer();
   const ids = encodeCorpus(tokenizer, TEXT);
   const { config, decoder } = await tinyModel(5);
-  const trainer = new Trainer(new TrainableGpt(decoder), { train: ids, val: ids }, OPTS);
+  const trainer = Trainer.nextToken(decoder, { train: ids, val: ids }, OPTS);
   for (let s = 0; s < 3; s++) trainer.trainStep();
   const dir = await mkdtemp(join(tmpdir(), 'glasslm-save-'));
   try {
@@ -211,7 +212,7 @@ test('AdamW: one step by hand; decay only where marked; clipping; the cosine sch
 
 test('nanoGPT grouping: decay on block matrices only, none on norms, biases, embeddings (tied head)', async () => {
   const { decoder } = await tinyModel(1);
-  const model = new TrainableGpt(decoder);
+  const model = new NextToken(decoder).params;
   const decayed = model.params.filter((p) => p.decay).map((p) => p.name);
   assert.deepEqual(decayed, [
     'blocks.0.attn.qkv.weight',

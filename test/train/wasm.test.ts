@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tensor from '../../src/tensor/index.js';
 import { Tape } from '../../src/train/autograd.js';
 import { createGpt2 } from '../../src/train/init.js';
-import { TrainableGpt } from '../../src/train/model.js';
+import { NextToken } from '../../src/train/objective.js';
 import { Trainer } from '../../src/train/trainer.js';
 
 test('with the WASM backend: training updates the weights inference reads; the tied head stays tied', async (t) => {
@@ -19,25 +19,22 @@ test('with the WASM backend: training updates the weights inference reads; the t
       { nLayers: 1, nHeads: 2, dim: 32, contextLength: 32, vocabSize: 300 },
       1,
     );
-    const model = new TrainableGpt(decoder);
-    assert.ok(model.tied);
-    assert.ok(!model.params.some((p) => p.name === 'lm_head.weight'));
     const ids = new Uint16Array(500).map((_, i) => (i * 7) % 300);
-    const trainer = new Trainer(
-      model,
-      { train: ids, val: ids },
-      {
-        batch: 2,
-        seqLen: 16,
-        steps: 5,
-        lr: 3e-3,
-        warmupSteps: 1,
-        weightDecay: 0.1,
-        gradClip: 1,
-        seed: 1,
-        evalBatches: 1,
-      },
-    );
+    const opts = {
+      batch: 2,
+      seqLen: 16,
+      steps: 5,
+      lr: 3e-3,
+      warmupSteps: 1,
+      weightDecay: 0.1,
+      gradClip: 1,
+      seed: 1,
+      evalBatches: 1,
+    };
+    const model = new NextToken(decoder, { train: ids, val: ids }, opts);
+    assert.ok(model.params.tied);
+    assert.ok(!model.params.params.some((p) => p.name === 'lm_head.weight'));
+    const trainer = new Trainer(model, opts);
     const before = decoder.forward([1, 2, 3]).slice();
     for (let s = 0; s < 5; s++) trainer.trainStep();
     const after = decoder.forward([1, 2, 3]);

@@ -1,0 +1,176 @@
+// The inference side of nn/ops.ts: each op is one call of the model's backend kernels on plain
+// Float32Arrays, nothing recorded. One InferOps serves one forward pass: it knows where the rows sit
+// (positions pos0…), the KV cache the attention reads and extends, the padding of an encoder batch, and
+// the trace taps, so the modules need not.
+import { referenceBackend, type Backend, type Matrix } from '../tensor/index.js';
+import { GlassError } from '../util/errors.js';
+import type { KVCache } from './kv-cache.js';
+import type { AttentionShape, Ops, Stage } from './ops.js';
+import type { RotaryEmbedding } from './positional.js';
+import type { LayerTap } from './tap.js';
+
+/** Activations of inference: a Float32Array holding `rows` rows of `cols`. */
+export class Rows {
+  constructor(
+    readonly data: Float32Array,
+    readonly rows: number,
+    readonly cols: number,
+  ) {}
+}
+
+export interface InferContext {
+  /** Position of the first row (decoders: the cache's length before this pass). */
+  pos0?: number;
+  /** Causal attention reads and extends this cache (required when a module attends causally). */
+  cache?: KVCache | null;
+  /** Bidirectional attention: keys from here on are padding and get no weight (default: every row). */
+  validKeys?: number;
+  /** The trace's tap into block l, or null. */
+  tap?: ((layer: number) => LayerTap | null) | null;
+}
+
+export class InferOps implements Ops<Rows> {
+  private readonly pos0: number;
+  private readonly taps = new Map<number, LayerTap | null>();
+
+  constructor(
+    readonly be: Backend,
+    private readonly at: InferContext = {},
+  ) {
+    this.pos0 = at.pos0 ?? 0;
+  }
+
+  /** Wraps an existing array (it may be overwritten by the ops that take it first). */
+  rows(data: Float32Array, rows: number): Rows {
+    return new Rows(data, rows, data.length / rows);
+  }
+
+  private tapOf(layer: number): LayerTap | null {
+    if (!this.at.tap) return null;
+    let t = this.taps.get(layer);
+    if (t === undefined) this.taps.set(layer, (t = this.at.tap(layer)));
+    return t;
+  }
+
+  gather(table: Float32Array | Matrix, dim: number, ids: ArrayLike<number>): Rows {
+    if (!(table instanceof Float32Array) && table.kind !== 'f32')
+      throw new Error(`gather: a ${table.kind} table has no float rows`);
+    const t = table instanceof Float32Array ? table : table.data;
+    const n = t.length / dim;
+    const out = new Float32Array(ids.length * dim);
+    for (let r = 0; r < ids.length; r++) {
+      const id = ids[r];
+      if (!(id >= 0 && id < n)) {
+        throw new GlassError('BAD_INPUT', `token id ${id} is outside the vocabulary (0..${n - 1})`);
+      }
+      out.set(t.subarray(id * dim, (id + 1) * dim), r * dim);
+    }
+    return new Rows(out, ids.length, dim);
+  }
+
+  positions(rows: number): Int32Array {
+    const p = new Int32Array(rows);
+    for (let t = 0; t < rows; t++) p[t] = this.pos0 + t;
+    return p;
+  }
+
+  matmul(x: Rows, w: Matrix, bias: Float32Array | null): Rows {
+    const out = new Float32Array(x.rows * w.rows);
+    this.be.matmul(out, x.data, w, bias, x.rows);
+    return new Rows(out, x.rows, w.rows);
+  }
+
+  layerNorm(x: Rows, gamma: Float32Array, beta: Float32Array, eps: number): Rows {
+    const out = new Float32Array(x.data.length);
+    this.be.layerNorm(out, x.data, gamma, beta, x.rows, x.cols, eps);
+    return new Rows(out, x.rows, x.cols);
+  }
+
+  rmsNorm(x: Rows, gamma: Float32Array, eps: number): Rows {
+    const out = new Float32Array(x.data.length);
+    this.be.rmsNorm(out, x.data, gamma, x.rows, x.cols, eps);
+    return new Rows(out, x.rows, x.cols);
+  }
+
+  add(a: Rows, b: Rows): Rows {
+    this.be.add(a.data, a.data, b.data, a.data.length);
+    return a;
+  }
+
+  mul(a: Rows, b: Rows): Rows {
+    this.be.mul(a.data, a.data, b.data, a.data.length);
+    return a;
+  }
+
+  geluTanh(x: Rows): Rows {
+    this.be.geluTanh(x.data, x.data.length);
+    return x;
+  }
+
+  geluErf(x: Rows): Rows {
+    (this.be.geluErf ? this.be : referenceBackend).geluErf!(x.data, x.data.length);
+    return x;
+  }
+
+  silu(x: Rows): Rows {
+    this.be.silu(x.data, x.data.length);
+    return x;
+  }
+
+  rotate(qkv: Rows, rope: RotaryEmbedding, s: AttentionShape): Rows {
+    const { nHeads, nKvHeads, headDim } = s;
+    rope.apply(qkv.data, qkv.rows, nHeads, headDim, this.pos0, qkv.cols, 0);
+    rope.apply(qkv.data, qkv.rows, nKvHeads, headDim, this.pos0, qkv.cols, nHeads * headDim);
+    return qkv;
+  }
+
+  attend(qkv: Rows, s: AttentionShape, layer: number): Rows {
+    const { nHeads, nKvHeads, headDim } = s;
+    const rows = qkv.rows;
+    const width = qkv.cols;
+    const qDim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    const q = new Float32Array(rows * qDim);
+    const heads = new Float32Array(rows * qDim);
+    const tap = this.tapOf(layer);
+    let probs: Float32Array | undefined;
+    if (s.causal) {
+      // keys and values of these positions join the cache; the queries read every cached position ≤ theirs
+      const cache = this.at.cache;
+      if (!cache) throw new Error('attend: causal attention needs a KV cache');
+      const kCache = cache.k[layer];
+      const vCache = cache.v[layer];
+      for (let t = 0; t < rows; t++) {
+        const src = t * width;
+        const p = (this.pos0 + t) * kvDim;
+        q.set(qkv.data.subarray(src, src + qDim), t * qDim);
+        kCache.set(qkv.data.subarray(src + qDim, src + qDim + kvDim), p);
+        vCache.set(qkv.data.subarray(src + qDim + kvDim, src + width), p);
+      }
+      const total = this.pos0 + rows;
+      if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * total);
+      this.be.attention(heads, q, kCache, vCache, rows, this.pos0, nHeads, nKvHeads, headDim, probs);
+      if (probs) tap!.attention(probs, nHeads, rows, total);
+    } else {
+      const k = new Float32Array(rows * kvDim);
+      const v = new Float32Array(rows * kvDim);
+      for (let t = 0; t < rows; t++) {
+        const src = t * width;
+        q.set(qkv.data.subarray(src, src + qDim), t * qDim);
+        k.set(qkv.data.subarray(src + qDim, src + qDim + kvDim), t * kvDim);
+        v.set(qkv.data.subarray(src + qDim + kvDim, src + width), t * kvDim);
+      }
+      if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * rows);
+      const valid = this.at.validKeys ?? rows;
+      (this.be.attentionBidirectional ? this.be : referenceBackend).attentionBidirectional!(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs);
+      if (probs) tap!.attention(probs, nHeads, rows, rows);
+    }
+    tap?.heads(heads, rows, nHeads, headDim);
+    return new Rows(heads, rows, qDim);
+  }
+
+  look(layer: number, stage: Stage, x: Rows): void {
+    const tap = this.tapOf(layer);
+    if (tap) tap[stage](x.data, x.rows, x.cols);
+  }
+}

@@ -1,0 +1,111 @@
+// The training side of nn/ops.ts: each op is recorded on the autograd tape (its backward pass sits beside
+// its forward in autograd.ts), against the parameters that own the module's weights. One TapeOps serves one
+// forward pass over a batch: `batch` sequences of `seqLen` rows laid end to end, each starting at
+// position 0, with optional padding (validLengths) for the encoders' batches of unequal texts.
+import type { AttentionShape, Ops } from '../nn/ops.js';
+import type { RotaryEmbedding } from '../nn/positional.js';
+import type { Matrix } from '../tensor/index.js';
+import { GlassError } from '../util/errors.js';
+import type { Tape, Var } from './autograd.js';
+import type { Parameters } from './params.js';
+
+export interface Batching {
+  batch: number;
+  seqLen: number;
+  /** Per sequence: rows from this one on are padding (no key there gets weight). Default: none. */
+  validLengths?: ArrayLike<number>;
+}
+
+export class TapeOps implements Ops<Var> {
+  readonly batch: number;
+  readonly seqLen: number;
+  private readonly validLengths: ArrayLike<number> | undefined;
+
+  constructor(
+    readonly tape: Tape,
+    readonly params: Parameters,
+    b: Batching,
+  ) {
+    if (tape.dtype !== params.dtype)
+      throw new Error(`training: a ${tape.dtype} tape for ${params.dtype} parameters`);
+    const context = params.model.contextLength;
+    if (b.seqLen > context) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `a window of ${b.seqLen} tokens is longer than the model's context length (${context})`,
+      );
+    }
+    this.batch = b.batch;
+    this.seqLen = b.seqLen;
+    this.validLengths = b.validLengths;
+  }
+
+  /** The tape's leaf for a module's weight (gradients accumulate into its parameter). */
+  private v(value: Float32Array | Matrix): Var {
+    const p = this.params.of(value);
+    return this.tape.param(p.data, p.shape, p.grad);
+  }
+
+  gather(table: Float32Array | Matrix, _dim: number, ids: ArrayLike<number>): Var {
+    return this.tape.embedding(this.v(table), ids);
+  }
+
+  positions(rows: number): Int32Array {
+    const p = new Int32Array(rows);
+    for (let t = 0; t < rows; t++) p[t] = t % this.seqLen;
+    return p;
+  }
+
+  matmul(x: Var, w: Matrix, bias: Float32Array | null): Var {
+    return this.tape.matmul(x, this.v(w), bias ? this.v(bias) : null);
+  }
+
+  layerNorm(x: Var, gamma: Float32Array, beta: Float32Array, eps: number): Var {
+    return this.tape.layerNorm(x, this.v(gamma), this.v(beta), eps);
+  }
+
+  rmsNorm(x: Var, gamma: Float32Array, eps: number): Var {
+    return this.tape.rmsNorm(x, this.v(gamma), eps);
+  }
+
+  add(a: Var, b: Var): Var {
+    return this.tape.add(a, b);
+  }
+
+  mul(a: Var, b: Var): Var {
+    return this.tape.mul(a, b);
+  }
+
+  geluTanh(x: Var): Var {
+    return this.tape.gelu(x);
+  }
+
+  geluErf(x: Var): Var {
+    return this.tape.geluErf(x);
+  }
+
+  silu(x: Var): Var {
+    return this.tape.silu(x);
+  }
+
+  rotate(qkv: Var, rope: RotaryEmbedding, s: AttentionShape): Var {
+    return this.tape.rope(qkv, rope, this.seqLen, [
+      { offset: 0, nHeads: s.nHeads },
+      { offset: s.nHeads * s.headDim, nHeads: s.nKvHeads },
+    ]);
+  }
+
+  attend(qkv: Var, s: AttentionShape, _layer: number): Var {
+    const { nHeads, nKvHeads, headDim, causal } = s;
+    return this.tape.attention(qkv, {
+      batch: this.batch,
+      seqLen: this.seqLen,
+      nHeads,
+      nKvHeads,
+      headDim,
+      ...(causal && !this.validLengths ? {} : { causal, validLengths: this.validLengths }),
+    });
+  }
+
+  look(): void {}
+}
