@@ -210,3 +210,92 @@ test('the training rope rotates with the inference tables: only the positions a 
     /33 positions, but the context holds 32/,
   );
 });
+
+// -------------------------------------------------------------------------------------------------
+// Sentence-encoder ops: exact GELU, bidirectional / padded attention, pooling, normalization, scaling.
+
+/** Attention shapes for the masked-attention tests: 2 sequences, grouped-query heads. */
+const [aBatch, aT, aHeads, aKv, aHd] = [2, 5, 4, 2, 3];
+const aWidth = (aHeads + 2 * aKv) * aHd;
+const aOpts = { batch: aBatch, seqLen: aT, nHeads: aHeads, nKvHeads: aKv, headDim: aHd };
+
+test('attention causal: false / validLengths: gradients (bidirectional, padded, causal + padded)', () => {
+  const qkv = input('qkv', [aBatch * aT, aWidth]);
+  const r = project(aBatch * aT * aHeads * aHd);
+  for (const extra of [
+    { causal: false },
+    { causal: false, validLengths: [5, 2] },
+    { causal: false, validLengths: [1, 3] },
+    { causal: true, validLengths: [3, 5] },
+  ]) {
+    gradCheck([qkv], (t, [v]) => t.dot(t.attention(v, { ...aOpts, ...extra }), r));
+  }
+  // Custom q/k/v offsets (k first, then v, then q) with padding.
+  const offs = { kOffset: 0, vOffset: aKv * aHd, qOffset: 2 * aKv * aHd };
+  gradCheck([qkv], (t, [v]) =>
+    t.dot(t.attention(v, { ...aOpts, ...offs, causal: false, validLengths: [4, 2] }), r),
+  );
+});
+
+test('bidirectional attention equals the reference attentionBidirectional kernel; padded keys are ignored', () => {
+  const lengths = [5, 3];
+  const qkv = Float32Array.from(randn(rng, aBatch * aT * aWidth));
+  const tape = new Tape();
+  const y = tape.attention(tape.constant(qkv, [aBatch * aT, aWidth]), {
+    ...aOpts,
+    causal: false,
+    validLengths: lengths,
+  });
+  const qDim = aHeads * aHd;
+  const kvDim = aKv * aHd;
+  for (let b = 0; b < aBatch; b++) {
+    const q = new Float32Array(aT * qDim);
+    const k = new Float32Array(aT * kvDim);
+    const v = new Float32Array(aT * kvDim);
+    for (let t = 0; t < aT; t++) {
+      const r = (b * aT + t) * aWidth;
+      q.set(qkv.subarray(r, r + qDim), t * qDim);
+      k.set(qkv.subarray(r + qDim, r + qDim + kvDim), t * kvDim);
+      v.set(qkv.subarray(r + qDim + kvDim, r + aWidth), t * kvDim);
+    }
+    const ref = new Float32Array(aT * qDim);
+    referenceBackend.attentionBidirectional!(ref, q, k, v, aT, lengths[b], aHeads, aKv, aHd);
+    const got = y.data.subarray(b * aT * qDim, (b + 1) * aT * qDim);
+    for (let i = 0; i < ref.length; i++)
+      assert.ok(Math.abs(ref[i] - got[i]) < 1e-6, `${b}/${i}: ${ref[i]} vs ${got[i]}`);
+  }
+  // Changing the padded keys and values of sequence 1 (positions 3, 4) changes nothing; their gradient is 0.
+  const changed = Float32Array.from(qkv);
+  for (let t = lengths[1]; t < aT; t++)
+    for (let e = qDim; e < aWidth; e++) changed[(aT + t) * aWidth + e] += 10;
+  const tape2 = new Tape();
+  const x2 = tape2.param(changed, [aBatch * aT, aWidth]);
+  const y2 = tape2.attention(x2, { ...aOpts, causal: false, validLengths: lengths });
+  assert.deepEqual(Array.from(y2.data), Array.from(y.data));
+  tape2.backward(tape2.dot(y2, Float32Array.from(randn(rng, y2.size))));
+  for (let t = lengths[1]; t < aT; t++)
+    for (let e = qDim; e < aWidth; e++) assert.equal(x2.grad![(aT + t) * aWidth + e], 0);
+  assert.throws(
+    () => tape.attention(x2, { ...aOpts, causal: false, validLengths: [5, 6] }),
+    /valid length 6/,
+  );
+});
+
+test('attention: the causal default is unchanged by the new options', () => {
+  const qkv = input('qkv', [aBatch * aT, aWidth]);
+  for (const dtype of ['f64', 'f32'] as const) {
+    const tape = new Tape({ dtype });
+    const data = dtype === 'f64' ? qkv.data : Float32Array.from(qkv.data);
+    const v = tape.constant(data, qkv.shape);
+    const plain = tape.attention(v, aOpts);
+    const explicit = tape.attention(v, { ...aOpts, causal: true });
+    assert.deepEqual(Array.from(explicit.data), Array.from(plain.data), 'causal: true takes the same path');
+    // The masked path with every key valid computes the same causal attention.
+    const masked = tape.attention(v, { ...aOpts, causal: true, validLengths: [aT, aT] });
+    const tol = dtype === 'f64' ? 1e-12 : 1e-6;
+    for (let i = 0; i < plain.size; i++) assert.ok(Math.abs(masked.data[i] - plain.data[i]) < tol);
+    // And bidirectional attention differs from it (the first query sees more than itself).
+    const bi = tape.attention(v, { ...aOpts, causal: false });
+    assert.notDeepEqual(Array.from(bi.data), Array.from(plain.data));
+  }
+});
