@@ -4,8 +4,9 @@
 // into gradients of its inputs (the chain rule, one op at a time). backward(loss) seeds dloss/dloss = 1 and
 // runs those closures newest first, so each gradient is complete before it is used. Every op here is one a
 // GPT-2 or Llama block needs — x·Wᵀ + b, add, ⊙, LayerNorm, RMSNorm, GELU(tanh), SiLU, softmax, causal
-// attention (grouped-query), embedding lookups, RoPE, and cross-entropy — each with its forward formula
-// and its hand-derived backward next to it.
+// attention (grouped-query), embedding lookups, RoPE, and cross-entropy — and what a BERT/MiniLM sentence
+// encoder adds: exact (erf) GELU, bidirectional attention over padded batches, mean pooling, L2
+// normalization and scaling — each with its forward formula and its hand-derived backward next to it.
 //
 // Numbers: activations are Float32Array (what training runs on) or Float64Array (what the gradient checks
 // run on: finite differences need the extra digits). Sums accumulate in JS numbers (float64) either way,
@@ -15,6 +16,7 @@
 import { GlassError } from '../util/errors.js';
 import type { RotaryEmbedding } from '../nn/positional.js';
 import { backend, referenceBackend } from '../tensor/index.js';
+import { erf } from '../tensor/reference/kernels.js';
 import { gemm, transposeInto } from './kernels.js';
 
 export type Arr = Float32Array | Float64Array;
@@ -50,6 +52,7 @@ export class Var {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 export interface TapeOptions {
   dtype?: DType;
@@ -217,6 +220,22 @@ export class Tape {
     return y;
   }
 
+  /** y = c·x for a constant c. Backward: dx += c·dy. */
+  scale(x: Var, c: number): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = c * xd[i];
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) dx[i] += c * dy[i];
+    });
+    return y;
+  }
+
   // -----------------------------------------------------------------------------------------------
   // Norms
 
@@ -372,6 +391,35 @@ export class Tape {
         const t = th[i];
         const d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
         dx[i] += dy[i] * d;
+      }
+    });
+    return y;
+  }
+
+  /**
+   * BERT's exact GELU: y = ½x(1 + erf(x/√2)) = x·Φ(x), with the reference inference kernel's erf.
+   * dy/dx = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π).
+   */
+  geluErf(x: Var): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    // Φ(x) is kept for the backward pass.
+    const cdf = y.requiresGrad ? this.alloc(n, false) : null;
+    for (let i = 0; i < n; i++) {
+      const v = xd[i];
+      const c = 0.5 * (1 + erf(v / Math.SQRT2));
+      if (cdf) cdf[i] = c;
+      yd[i] = v * c;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad || !cdf) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) {
+        const v = xd[i];
+        dx[i] += dy[i] * (cdf[i] + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
       }
     });
     return y;
@@ -849,6 +897,88 @@ export class Tape {
         const o = ids[t] * dim;
         const g = t * dim;
         for (let i = 0; i < dim; i++) dt[o + i] += dy[g + i];
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Sentence embeddings
+
+  /**
+   * Mean pooling of `batch` sequences of `seqLen` rows: x [batch·seqLen, dim] → [batch, dim],
+   *   y_b = (1/L_b)·Σ_{t < L_b} x[b·seqLen + t],  L_b = validLengths[b] (rows from L_b on are padding).
+   * Backward: dx[b·seqLen + t] += dy_b / L_b for t < L_b (padding rows get nothing).
+   */
+  meanPool(x: Var, batch: number, seqLen: number, validLengths: ArrayLike<number>): Var {
+    const dim = x.cols;
+    if (x.rows !== batch * seqLen) {
+      throw new Error(`meanPool: x has ${x.rows} rows, expected ${batch}·${seqLen}`);
+    }
+    checkLengths(validLengths, batch, seqLen, 'meanPool');
+    const y = this.out([batch, dim], false, x);
+    const xd = x.data;
+    const yd = y.data;
+    const acc = new Float64Array(dim);
+    for (let b = 0; b < batch; b++) {
+      const L = validLengths[b];
+      acc.fill(0);
+      for (let t = 0; t < L; t++) {
+        const o = (b * seqLen + t) * dim;
+        for (let i = 0; i < dim; i++) acc[i] += xd[o + i];
+      }
+      for (let i = 0; i < dim; i++) yd[b * dim + i] = acc[i] / L;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let b = 0; b < batch; b++) {
+        const L = validLengths[b];
+        for (let t = 0; t < L; t++) {
+          const o = (b * seqLen + t) * dim;
+          for (let i = 0; i < dim; i++) dx[o + i] += dy[b * dim + i] / L;
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Each row divided by its Euclidean norm, floored at eps (torch's F.normalize): y = x / max(‖x‖, eps).
+   * Backward, n = ‖x‖: dx = (dy − y·(y·dy)) / n when n > eps; dx = dy / eps when the floor holds.
+   */
+  l2Normalize(x: Var, eps = 1e-12): Var {
+    const dim = x.cols;
+    const rows = x.rows;
+    const y = this.out(x.shape, false, x);
+    const xd = x.data;
+    const yd = y.data;
+    const norms = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      let ss = 0;
+      for (let i = 0; i < dim; i++) ss += xd[o + i] * xd[o + i];
+      const nrm = Math.sqrt(ss);
+      norms[r] = nrm;
+      const inv = 1 / Math.max(nrm, eps);
+      for (let i = 0; i < dim; i++) yd[o + i] = xd[o + i] * inv;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let r = 0; r < rows; r++) {
+        const o = r * dim;
+        const nrm = norms[r];
+        if (nrm <= eps) {
+          for (let i = 0; i < dim; i++) dx[o + i] += dy[o + i] / eps;
+          continue;
+        }
+        // y·dy with y = x/n recomputed in float64 (y.data may be float32).
+        let yg = 0;
+        for (let i = 0; i < dim; i++) yg += (xd[o + i] / nrm) * dy[o + i];
+        for (let i = 0; i < dim; i++) dx[o + i] += (dy[o + i] - (xd[o + i] / nrm) * yg) / nrm;
       }
     });
     return y;

@@ -214,6 +214,76 @@ test('the training rope rotates with the inference tables: only the positions a 
 // -------------------------------------------------------------------------------------------------
 // Sentence-encoder ops: exact GELU, bidirectional / padded attention, pooling, normalization, scaling.
 
+test('scale: y = c·x and its gradient', () => {
+  const x = input('x', [3, 4]);
+  const r = project(12);
+  gradCheck([x], (t, [v]) => t.dot(t.scale(v, -2.5), r));
+  const tape = new Tape({ dtype: 'f64' });
+  assert.deepEqual(
+    Array.from(tape.scale(tape.constant(x.data, x.shape), 20).data),
+    Array.from(x.data, (v) => 20 * v),
+  );
+});
+
+test('geluErf: gradients, and the forward equals the reference inference kernel (same erf)', () => {
+  const x = input('x', [3, 8], 2);
+  const r = project(24);
+  // The backward differentiates the exact Φ while the forward uses the reference's erf fit (fractional error
+  // < 1.2e-7): the finite differences of the fit still agree within the default 1e-6 (about 1e-7 here).
+  gradCheck([x], (t, [v]) => t.dot(t.geluErf(v), r));
+  const x32 = Float32Array.from(x.data);
+  const tape = new Tape();
+  const y = tape.geluErf(tape.constant(x32, x.shape));
+  const ref = Float32Array.from(x32);
+  referenceBackend.geluErf!(ref, ref.length);
+  assert.deepEqual(Array.from(y.data), Array.from(ref));
+});
+
+test('meanPool: mean over each sequence’s valid rows, gradients, padding rows get no gradient', () => {
+  const [batch, T, dim] = [3, 4, 5];
+  const lengths = [4, 2, 1];
+  const x = input('x', [batch * T, dim]);
+  const r = project(batch * dim);
+  gradCheck([x], (t, [v]) => t.dot(t.meanPool(v, batch, T, lengths), r));
+  const tape = new Tape({ dtype: 'f64' });
+  const xv = tape.param(x.data, x.shape);
+  const y = tape.meanPool(xv, batch, T, lengths);
+  for (let b = 0; b < batch; b++)
+    for (let i = 0; i < dim; i++) {
+      let s = 0;
+      for (let t = 0; t < lengths[b]; t++) s += x.data[(b * T + t) * dim + i];
+      assert.ok(Math.abs(y.data[b * dim + i] - s / lengths[b]) < 1e-14);
+    }
+  tape.backward(tape.dot(y, r));
+  for (let b = 0; b < batch; b++)
+    for (let t = lengths[b]; t < T; t++)
+      for (let i = 0; i < dim; i++) assert.equal(xv.grad![(b * T + t) * dim + i], 0);
+  assert.throws(() => tape.meanPool(xv, batch, T, [4, 0, 1]), /valid length 0 of sequence 1/);
+  assert.throws(() => tape.meanPool(xv, batch, T, [4, 5, 1]), /valid length 5/);
+  assert.throws(() => tape.meanPool(xv, batch, T, [4, 2]), /2 valid lengths for 3 sequences/);
+});
+
+test('l2Normalize: unit rows, gradients, and the eps floor (torch F.normalize)', () => {
+  const x = input('x', [4, 6], 2, 0.3);
+  const r = project(24);
+  gradCheck([x], (t, [v]) => t.dot(t.l2Normalize(v), r));
+  const tape = new Tape({ dtype: 'f64' });
+  const y = tape.l2Normalize(tape.constant(x.data, x.shape));
+  for (let row = 0; row < 4; row++) {
+    let ss = 0;
+    for (let i = 0; i < 6; i++) ss += y.data[row * 6 + i] ** 2;
+    assert.ok(Math.abs(ss - 1) < 1e-14);
+  }
+  // Below the floor y = x/eps, a linear map: its gradient is dy/eps.
+  const small = input('small', [2, 3], 0.01);
+  gradCheck([small], (t, [v]) => t.dot(t.l2Normalize(v, 1), r.subarray(0, 6)));
+  const zero = tape.param(new Float64Array(3), [1, 3]);
+  const z = tape.l2Normalize(zero);
+  assert.deepEqual(Array.from(z.data), [0, 0, 0]);
+  tape.backward(tape.dot(z, Float64Array.from([1, 2, 3])));
+  assert.deepEqual(Array.from(zero.grad!), [1e12, 2e12, 3e12]);
+});
+
 /** Attention shapes for the masked-attention tests: 2 sequences, grouped-query heads. */
 const [aBatch, aT, aHeads, aKv, aHd] = [2, 5, 4, 2, 3];
 const aWidth = (aHeads + 2 * aKv) * aHd;
