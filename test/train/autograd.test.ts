@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/generate/rng.js';
-import { Tape } from '../../src/train/autograd.js';
+import { Tape, type Var } from '../../src/train/autograd.js';
 import { ROPE_BLOCK, RotaryEmbedding } from '../../src/nn/positional.js';
 import { referenceBackend } from '../../src/tensor/index.js';
 import { gradCheck, randn, type Input } from './gradcheck.js';
@@ -284,6 +284,19 @@ test('l2Normalize: unit rows, gradients, and the eps floor (torch F.normalize)',
   assert.deepEqual(Array.from(zero.grad!), [1e12, 2e12, 3e12]);
 });
 
+test('matmul of two activations (a·bᵀ, a·aᵀ): gradients reach both operands', () => {
+  const a = input('a', [4, 5]);
+  const b = input('b', [3, 5]);
+  const wa = input('Wa', [5, 5], 0.5);
+  const r = project(12);
+  const r2 = project(16);
+  gradCheck([a, b, wa], (t, [av, bv, wv]) => t.dot(t.matmul(t.matmul(av, wv), t.gelu(bv)), r));
+  gradCheck([a, wa], (t, [av, wv]) => {
+    const h = t.matmul(av, wv);
+    return t.dot(t.matmul(h, h), r2);
+  });
+});
+
 /** Attention shapes for the masked-attention tests: 2 sequences, grouped-query heads. */
 const [aBatch, aT, aHeads, aKv, aHd] = [2, 5, 4, 2, 3];
 const aWidth = (aHeads + 2 * aKv) * aHd;
@@ -368,4 +381,25 @@ test('attention: the causal default is unchanged by the new options', () => {
     const bi = tape.attention(v, { ...aOpts, causal: false });
     assert.notDeepEqual(Array.from(bi.data), Array.from(plain.data));
   }
+});
+
+test('contrastive sentence-embedding loss (in-batch negatives) end to end: encoder → pool → normalize → similarity → CE', () => {
+  // A: anchors, B: positives, each a padded batch of n sequences; one attention layer + exact-GELU FFN.
+  const [n, T, dim, hd] = [3, 4, 6, 3];
+  const lensA = [4, 2, 3];
+  const lensB = [1, 4, 2];
+  const xa = input('A', [n * T, dim]);
+  const xb = input('B', [n * T, dim]);
+  const wqkv = input('Wqkv', [3 * dim, dim], 0.5);
+  const w1 = input('W1', [dim, dim], 0.5);
+  const targets = Array.from({ length: n }, (_, i) => i);
+  const opts = { batch: n, seqLen: T, nHeads: dim / hd, nKvHeads: dim / hd, headDim: hd, causal: false };
+  gradCheck([xa, xb, wqkv, w1], (t, [a, b, wq, w]) => {
+    const encode = (x: Var, lens: number[]) => {
+      const h = t.add(x, t.attention(t.matmul(x, wq), { ...opts, validLengths: lens }));
+      return t.l2Normalize(t.meanPool(t.geluErf(t.matmul(h, w)), n, T, lens));
+    };
+    const sim = t.matmul(encode(a, lensA), encode(b, lensB)); // [n, n] cosine similarities
+    return t.crossEntropy(t.scale(sim, 20), targets);
+  });
 });
