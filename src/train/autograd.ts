@@ -4,8 +4,9 @@
 // into gradients of its inputs (the chain rule, one op at a time). backward(loss) seeds dloss/dloss = 1 and
 // runs those closures newest first, so each gradient is complete before it is used. Every op here is one a
 // GPT-2 or Llama block needs — x·Wᵀ + b, add, ⊙, LayerNorm, RMSNorm, GELU(tanh), SiLU, softmax, causal
-// attention (grouped-query), embedding lookups, RoPE, and cross-entropy — each with its forward formula
-// and its hand-derived backward next to it.
+// attention (grouped-query), embedding lookups, RoPE, and cross-entropy — and what a BERT/MiniLM sentence
+// encoder adds: exact (erf) GELU, bidirectional attention over padded batches, mean pooling, L2
+// normalization and scaling — each with its forward formula and its hand-derived backward next to it.
 //
 // Numbers: activations are Float32Array (what training runs on) or Float64Array (what the gradient checks
 // run on: finite differences need the extra digits). Sums accumulate in JS numbers (float64) either way,
@@ -15,6 +16,7 @@
 import { GlassError } from '../util/errors.js';
 import type { RotaryEmbedding } from '../nn/positional.js';
 import { backend, referenceBackend } from '../tensor/index.js';
+import { erf } from '../tensor/reference/kernels.js';
 import { gemm, transposeInto } from './kernels.js';
 
 export type Arr = Float32Array | Float64Array;
@@ -50,6 +52,7 @@ export class Var {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 export interface TapeOptions {
   dtype?: DType;
@@ -217,6 +220,22 @@ export class Tape {
     return y;
   }
 
+  /** y = c·x for a constant c. Backward: dx += c·dy. */
+  scale(x: Var, c: number): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = c * xd[i];
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) dx[i] += c * dy[i];
+    });
+    return y;
+  }
+
   // -----------------------------------------------------------------------------------------------
   // Norms
 
@@ -377,6 +396,35 @@ export class Tape {
     return y;
   }
 
+  /**
+   * BERT's exact GELU: y = ½x(1 + erf(x/√2)) = x·Φ(x), with the reference inference kernel's erf.
+   * dy/dx = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π).
+   */
+  geluErf(x: Var): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    // Φ(x) is kept for the backward pass.
+    const cdf = y.requiresGrad ? this.alloc(n, false) : null;
+    for (let i = 0; i < n; i++) {
+      const v = xd[i];
+      const c = 0.5 * (1 + erf(v / Math.SQRT2));
+      if (cdf) cdf[i] = c;
+      yd[i] = v * c;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad || !cdf) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) {
+        const v = xd[i];
+        dx[i] += dy[i] * (cdf[i] + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
+      }
+    });
+    return y;
+  }
+
   /** SiLU: y = x·σ(x); dy/dx = σ(x)·(1 + x·(1 − σ(x))). */
   silu(x: Var): Var {
     const y = this.out(x.shape, false, x);
@@ -443,6 +491,11 @@ export class Tape {
    * layout of the inference path's fused projection. Query head h reads kv head ⌊h / (nHeads/nKvHeads)⌋.
    *   P = softmax(q·Kᵀ/√hd, causal),  out_h = P·V   → [batch·seqLen, nHeads·hd]
    * Backward: dV += Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)); dq += dS·K/√hd; dK += dSᵀ·q/√hd.
+   *
+   * `causal: false` (encoders) and `validLengths` (padded batches) take maskedAttention below: query i of
+   * sequence b sees keys j < len(b, i) with len = validLengths[b] (bidirectional; the inference kernel
+   * attentionBidirectional) or min(i + 1, validLengths[b]) (causal). The default — causal, no lengths —
+   * runs the path above, unchanged.
    */
   attention(
     qkv: Var,
@@ -455,6 +508,10 @@ export class Tape {
       qOffset?: number;
       kOffset?: number;
       vOffset?: number;
+      /** false: every query sees every (valid) key — an encoder's bidirectional attention. Default true. */
+      causal?: boolean;
+      /** Per sequence: keys at positions ≥ validLengths[b] are padding and get probability 0. */
+      validLengths?: ArrayLike<number>;
     },
   ): Var {
     const { batch, seqLen: T, nHeads, nKvHeads, headDim: hd } = o;
@@ -467,6 +524,11 @@ export class Tape {
       throw new Error(`attention: qkv has ${qkv.rows} rows, expected ${batch}·${T}`);
     if (Math.max(qOff + nHeads * hd, kOff + nKvHeads * hd, vOff + nKvHeads * hd) > width) {
       throw new Error(`attention: rows of ${width} are too narrow for the q/k/v layout`);
+    }
+    const causal = o.causal ?? true;
+    if (o.validLengths !== undefined) checkLengths(o.validLengths, batch, T, 'attention');
+    if (!causal || o.validLengths !== undefined) {
+      return this.maskedAttention(qkv, o, causal, o.validLengths ?? null, qOff, kOff, vOff);
     }
     const group = nHeads / nKvHeads;
     const scale = 1 / Math.sqrt(hd);
@@ -635,6 +697,150 @@ export class Tape {
   }
 
   /**
+   * attention() with a key mask per (sequence, query): query i of sequence b sees keys j < len(b, i), where
+   * len(b, i) = L_b (bidirectional) or min(i + 1, L_b) (causal), L_b = validLengths[b] (T when absent).
+   *   S = q·Kᵀ/√hd,  P[i, j] = exp(S[i, j] − max) / Σ_{j' < len} exp(S[i, j'] − max) for j < len, else 0,
+   *   out_h = P·V.
+   * As the reference attentionBidirectional kernel: scores and softmax in float64, and queries at padded
+   * positions still attend (to the valid keys), so their rows are defined (a pooled loss ignores them).
+   * Backward (P is exactly 0 outside the mask, so the full products stay exact):
+   *   dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS[i, j] = P[i, j]·(dP[i, j] − Σ_j' P[i, j']·dP[i, j'])/√hd (0 outside);
+   *   dq += dS·K;  dK += dSᵀ·q.
+   * Plain TypeScript both ways (the backends' attentionBackward is causal-only).
+   */
+  private maskedAttention(
+    qkv: Var,
+    o: { batch: number; seqLen: number; nHeads: number; nKvHeads: number; headDim: number },
+    causal: boolean,
+    validLengths: ArrayLike<number> | null,
+    qOff: number,
+    kOff: number,
+    vOff: number,
+  ): Var {
+    const { batch, seqLen: T, nHeads, nKvHeads, headDim: hd } = o;
+    const width = qkv.cols;
+    const group = nHeads / nKvHeads;
+    const scale = 1 / Math.sqrt(hd);
+    const qDim = nHeads * hd;
+    const y = this.out([batch * T, qDim], false, qkv);
+    const d = qkv.data;
+    const yd = y.data;
+    const lenOf = (b: number, i: number): number => {
+      const L = validLengths ? validLengths[b] : T;
+      return causal ? Math.min(i + 1, L) : L;
+    };
+    // P of every (sequence, head): [batch, nHeads, T, T], exact zeros outside the mask.
+    const probs = this.alloc(batch * nHeads * T * T, false);
+    const qh = this.alloc(T * hd, false);
+    const kh = this.alloc(T * hd, false);
+    const vh = this.alloc(T * hd, false);
+    const sc = new Float64Array(T * T);
+    const row = new Float64Array(T);
+    const acc = new Float64Array(hd);
+    const gather = (dst: Arr, b: number, off: number) => {
+      for (let t = 0; t < T; t++) {
+        const src = (b * T + t) * width + off;
+        for (let e = 0; e < hd; e++) dst[t * hd + e] = d[src + e];
+      }
+    };
+    const kvOffsets = (h: number) => {
+      const g = Math.floor(h / group) * hd;
+      return [kOff + g, vOff + g] as const;
+    };
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < nHeads; h++) {
+        const [ko, vo] = kvOffsets(h);
+        gather(qh, b, qOff + h * hd);
+        gather(kh, b, ko);
+        gather(vh, b, vo);
+        gemm(sc, qh, kh, null, T, hd, T); // S = q·Kᵀ (unscaled)
+        const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
+        for (let i = 0; i < T; i++) {
+          const r = i * T;
+          const n = lenOf(b, i);
+          let max = -Infinity;
+          for (let j = 0; j < n; j++) {
+            const s = sc[r + j] * scale;
+            row[j] = s;
+            if (s > max) max = s;
+          }
+          let sum = 0;
+          for (let j = 0; j < n; j++) {
+            row[j] = Math.exp(row[j] - max);
+            sum += row[j];
+          }
+          acc.fill(0);
+          for (let j = 0; j < n; j++) {
+            const pj = row[j] / sum;
+            p[r + j] = pj;
+            const vj = j * hd;
+            for (let e = 0; e < hd; e++) acc[e] += pj * vh[vj + e];
+          }
+          for (let j = n; j < T; j++) p[r + j] = 0;
+          const dst = (b * T + i) * qDim + h * hd;
+          for (let e = 0; e < hd; e++) yd[dst + e] = acc[e];
+        }
+      }
+    }
+    this.record(y, () => {
+      const dO = y.grad;
+      if (!dO || !qkv.requiresGrad) return;
+      const dd = this.gradOf(qkv);
+      const go = this.alloc(T * hd, false);
+      const got = this.alloc(T * hd, false);
+      const pt = this.alloc(T * T, false);
+      const dS = this.alloc(T * T, false);
+      const dSt = this.alloc(T * T, false);
+      const qt = this.alloc(T * hd, false);
+      const kt = this.alloc(T * hd, false);
+      const grad = this.alloc(T * hd, false);
+      const scatterAdd = (src: Arr, b: number, off: number) => {
+        for (let t = 0; t < T; t++) {
+          const dst = (b * T + t) * width + off;
+          for (let e = 0; e < hd; e++) dd[dst + e] += src[t * hd + e];
+        }
+      };
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < nHeads; h++) {
+          const [ko, vo] = kvOffsets(h);
+          gather(qh, b, qOff + h * hd);
+          gather(kh, b, ko);
+          gather(vh, b, vo);
+          transposeInto(qt, qh, T, hd);
+          transposeInto(kt, kh, T, hd);
+          for (let t = 0; t < T; t++) {
+            const src = (b * T + t) * qDim + h * hd;
+            for (let e = 0; e < hd; e++) go[t * hd + e] = dO[src + e];
+          }
+          transposeInto(got, go, T, hd);
+          const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
+          // dV = Pᵀ·dO.
+          transposeInto(pt, p, T, T);
+          gemm(grad, pt, got, null, T, T, hd);
+          scatterAdd(grad, b, vo);
+          // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero outside the mask.
+          gemm(dS, go, vh, null, T, hd, T);
+          for (let i = 0; i < T; i++) {
+            const r = i * T;
+            const n = lenOf(b, i);
+            let dot = 0;
+            for (let j = 0; j < n; j++) dot += p[r + j] * dS[r + j];
+            for (let j = 0; j < n; j++) dS[r + j] = p[r + j] * (dS[r + j] - dot) * scale;
+            for (let j = n; j < T; j++) dS[r + j] = 0;
+          }
+          // dq = dS·K, dK = dSᵀ·q.
+          gemm(grad, dS, kt, null, T, T, hd);
+          scatterAdd(grad, b, qOff + h * hd);
+          transposeInto(dSt, dS, T, T);
+          gemm(grad, dSt, qt, null, T, T, hd);
+          scatterAdd(grad, b, ko);
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
    * Rotary position embedding on the heads found in each row of x ([batch·seqLen, width]): for each
    * segment {offset, nHeads} (the q heads, the k heads), every head's pairs (a, b) at position t rotate:
    * (a, b) ← (a·cos − b·sin, a·sin + b·cos). Pairs are (2i, 2i+1) ('interleaved', llama2.c) or (i, i+half)
@@ -691,6 +897,88 @@ export class Tape {
         const o = ids[t] * dim;
         const g = t * dim;
         for (let i = 0; i < dim; i++) dt[o + i] += dy[g + i];
+      }
+    });
+    return y;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Sentence embeddings
+
+  /**
+   * Mean pooling of `batch` sequences of `seqLen` rows: x [batch·seqLen, dim] → [batch, dim],
+   *   y_b = (1/L_b)·Σ_{t < L_b} x[b·seqLen + t],  L_b = validLengths[b] (rows from L_b on are padding).
+   * Backward: dx[b·seqLen + t] += dy_b / L_b for t < L_b (padding rows get nothing).
+   */
+  meanPool(x: Var, batch: number, seqLen: number, validLengths: ArrayLike<number>): Var {
+    const dim = x.cols;
+    if (x.rows !== batch * seqLen) {
+      throw new Error(`meanPool: x has ${x.rows} rows, expected ${batch}·${seqLen}`);
+    }
+    checkLengths(validLengths, batch, seqLen, 'meanPool');
+    const y = this.out([batch, dim], false, x);
+    const xd = x.data;
+    const yd = y.data;
+    const acc = new Float64Array(dim);
+    for (let b = 0; b < batch; b++) {
+      const L = validLengths[b];
+      acc.fill(0);
+      for (let t = 0; t < L; t++) {
+        const o = (b * seqLen + t) * dim;
+        for (let i = 0; i < dim; i++) acc[i] += xd[o + i];
+      }
+      for (let i = 0; i < dim; i++) yd[b * dim + i] = acc[i] / L;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let b = 0; b < batch; b++) {
+        const L = validLengths[b];
+        for (let t = 0; t < L; t++) {
+          const o = (b * seqLen + t) * dim;
+          for (let i = 0; i < dim; i++) dx[o + i] += dy[b * dim + i] / L;
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Each row divided by its Euclidean norm, floored at eps (torch's F.normalize): y = x / max(‖x‖, eps).
+   * Backward, n = ‖x‖: dx = (dy − y·(y·dy)) / n when n > eps; dx = dy / eps when the floor holds.
+   */
+  l2Normalize(x: Var, eps = 1e-12): Var {
+    const dim = x.cols;
+    const rows = x.rows;
+    const y = this.out(x.shape, false, x);
+    const xd = x.data;
+    const yd = y.data;
+    const norms = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * dim;
+      let ss = 0;
+      for (let i = 0; i < dim; i++) ss += xd[o + i] * xd[o + i];
+      const nrm = Math.sqrt(ss);
+      norms[r] = nrm;
+      const inv = 1 / Math.max(nrm, eps);
+      for (let i = 0; i < dim; i++) yd[o + i] = xd[o + i] * inv;
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let r = 0; r < rows; r++) {
+        const o = r * dim;
+        const nrm = norms[r];
+        if (nrm <= eps) {
+          for (let i = 0; i < dim; i++) dx[o + i] += dy[o + i] / eps;
+          continue;
+        }
+        // y·dy with y = x/n recomputed in float64 (y.data may be float32).
+        let yg = 0;
+        for (let i = 0; i < dim; i++) yg += (xd[o + i] / nrm) * dy[o + i];
+        for (let i = 0; i < dim; i++) dx[o + i] += (dy[o + i] - (xd[o + i] / nrm) * yg) / nrm;
       }
     });
     return y;
@@ -800,6 +1088,22 @@ function rotate(
           x[ib] = a * s + b * c;
         }
       }
+    }
+  }
+}
+
+/** Lengths of the `batch` sequences of a padded batch: integers in 1..seqLen. */
+function checkLengths(lengths: ArrayLike<number>, batch: number, seqLen: number, what: string): void {
+  if (lengths.length !== batch) {
+    throw new GlassError('BAD_INPUT', `${what}: ${lengths.length} valid lengths for ${batch} sequences`);
+  }
+  for (let b = 0; b < batch; b++) {
+    const L = lengths[b];
+    if (!(Number.isInteger(L) && L >= 1 && L <= seqLen)) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `${what}: valid length ${L} of sequence ${b} is outside 1..${seqLen}`,
+      );
     }
   }
 }
