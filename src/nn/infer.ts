@@ -162,7 +162,18 @@ export class InferOps implements Ops<Rows> {
       }
       if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * rows);
       const valid = this.at.validKeys ?? rows;
-      (this.be.attentionBidirectional ? this.be : referenceBackend).attentionBidirectional!(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs);
+      (this.be.attentionBidirectional ? this.be : referenceBackend).attentionBidirectional!(
+        heads,
+        q,
+        k,
+        v,
+        rows,
+        valid,
+        nHeads,
+        nKvHeads,
+        headDim,
+        probs,
+      );
       if (probs) tap!.attention(probs, nHeads, rows, rows);
     }
     tap?.heads(heads, rows, nHeads, headDim);

@@ -24,7 +24,9 @@ export class Linear {
   }
 
   weights(): Weight[] {
-    const w: Weight[] = [{ name: 'weight', value: this.weight, shape: [this.outDim, this.inDim], decay: true }];
+    const w: Weight[] = [
+      { name: 'weight', value: this.weight, shape: [this.outDim, this.inDim], decay: true },
+    ];
     if (this.bias) w.push({ name: 'bias', value: this.bias, shape: [this.outDim], decay: false });
     return w;
   }

@@ -236,6 +236,22 @@ export class Tape {
     return y;
   }
 
+  /** Rows start..end-1 of x ([rows, cols] → [end − start, cols]). Backward: dy added into those rows of dx. */
+  sliceRows(x: Var, start: number, end: number): Var {
+    const cols = x.cols;
+    if (!(0 <= start && start < end && end <= x.rows))
+      throw new Error(`sliceRows: rows ${start}..${end} of ${x.rows}`);
+    const y = this.out([end - start, cols], false, x);
+    y.data.set(x.data.subarray(start * cols, end * cols));
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x).subarray(start * cols, end * cols);
+      addInto(dx, dy);
+    });
+    return y;
+  }
+
   // -----------------------------------------------------------------------------------------------
   // Norms
 

@@ -54,8 +54,7 @@ export function gpt2Tensors(d: Decoder): TensorToWrite[] {
     add(`${name}.bias`, [dim], x.beta);
   };
   add('wte.weight', [d.vocabSize, dim], d.embedding.weight);
-  if (d.positional?.kind !== 'learned')
-    throw new GlassError('UNSUPPORTED', 'GPT-2 needs learned positions');
+  if (d.positional?.kind !== 'learned') throw new GlassError('UNSUPPORTED', 'GPT-2 needs learned positions');
   add('wpe.weight', [d.positional.maxPositions, dim], d.positional.weight);
   d.blocks.forEach((b, l) => {
     const p = `h.${l}`;
@@ -108,8 +107,7 @@ export function llamaTensors(d: Decoder): TensorToWrite[] {
     const a = b.attention;
     const { nHeads, nKvHeads, headDim } = a.config;
     const rope = a.rotation;
-    if (!rope)
-      throw new GlassError('UNSUPPORTED', `${p}: Llama attention needs RoPE`);
+    if (!rope) throw new GlassError('UNSUPPORTED', `${p}: Llama attention needs RoPE`);
     if (rope.rotaryDim !== headDim) {
       throw new GlassError(
         'UNSUPPORTED',

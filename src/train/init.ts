@@ -1,8 +1,11 @@
 // Training — a new model from nothing: a GPT-2 config, weights drawn as GPT-2 draws them, assembled by the
-// same buildGpt2 that loads a downloaded checkpoint (so a trained model is an ordinary GPT-2 Decoder).
-import { parseHfConfig, type Gpt2Config } from '../formats/hf-config.js';
+// same buildGpt2 that loads a downloaded checkpoint (so a trained model is an ordinary GPT-2 Decoder); and
+// random Llama and BERT models of any shape for tests, built by the loaders' own buildLlama / buildBert.
+import { parseHfConfig, type BertConfig, type Gpt2Config } from '../formats/hf-config.js';
 import type { WeightSource } from '../formats/weights.js';
+import { buildBert } from '../models/bert.js';
 import type { Decoder } from '../models/decoder.js';
+import type { Encoder } from '../models/encoder.js';
 import { buildGpt2 } from '../models/gpt2.js';
 import { buildLlama, type LlamaSpec } from '../models/llama.js';
 import { Rng } from '../generate/rng.js';
@@ -180,4 +183,70 @@ export async function createLlama(spec: LlamaSpec, seed: number, std = 0.02): Pr
   ones('model.norm.weight', dim);
   if (!spec.tieWordEmbeddings) normal('lm_head.weight', [vocabSize, dim]);
   return buildLlama(spec, memoryWeights(t, 'new Llama'));
+}
+
+export interface BertShape {
+  nLayers: number;
+  nHeads: number;
+  dim: number;
+  ffnDim: number;
+  vocabSize: number;
+  contextLength: number;
+}
+
+/**
+ * A randomly initialised BERT-shaped Encoder (tests and fine-tuning checks: post-norm blocks, bidirectional
+ * attention, exact GELU, segment embeddings), built by the same buildBert that loads MiniLM.
+ */
+export async function createBert(shape: BertShape, seed: number, std = 0.02): Promise<Encoder> {
+  const { nLayers, nHeads, dim, ffnDim, vocabSize, contextLength } = shape;
+  const config = parseHfConfig(
+    {
+      model_type: 'bert',
+      hidden_size: dim,
+      num_hidden_layers: nLayers,
+      num_attention_heads: nHeads,
+      intermediate_size: ffnDim,
+      vocab_size: vocabSize,
+      max_position_embeddings: contextLength,
+      type_vocab_size: 2,
+      hidden_act: 'gelu',
+      layer_norm_eps: 1e-12,
+    },
+    'new BERT config',
+  ) as BertConfig;
+  const g = new Gaussian(seed);
+  const t = new Map<string, { shape: number[]; data: Float32Array }>();
+  const normal = (name: string, s: number[], sd = std, mean = 0) => {
+    const data = g.fill(
+      s.reduce((a, b) => a * b, 1),
+      sd,
+    );
+    for (let i = 0; i < data.length; i++) data[i] += mean;
+    t.set(name, { shape: s, data });
+  };
+  const norm = (name: string) => {
+    normal(`${name}.weight`, [dim], 0.1, 1);
+    normal(`${name}.bias`, [dim], 0.05);
+  };
+  normal('embeddings.word_embeddings.weight', [vocabSize, dim]);
+  normal('embeddings.position_embeddings.weight', [contextLength, dim]);
+  normal('embeddings.token_type_embeddings.weight', [2, dim]);
+  norm('embeddings.LayerNorm');
+  for (let l = 0; l < nLayers; l++) {
+    const p = `encoder.layer.${l}`;
+    for (const part of ['query', 'key', 'value']) {
+      normal(`${p}.attention.self.${part}.weight`, [dim, dim]);
+      normal(`${p}.attention.self.${part}.bias`, [dim]);
+    }
+    normal(`${p}.attention.output.dense.weight`, [dim, dim]);
+    normal(`${p}.attention.output.dense.bias`, [dim]);
+    norm(`${p}.attention.output.LayerNorm`);
+    normal(`${p}.intermediate.dense.weight`, [ffnDim, dim]);
+    normal(`${p}.intermediate.dense.bias`, [ffnDim]);
+    normal(`${p}.output.dense.weight`, [dim, ffnDim]);
+    normal(`${p}.output.dense.bias`, [dim]);
+    norm(`${p}.output.LayerNorm`);
+  }
+  return buildBert(config, memoryWeights(t, 'new BERT'));
 }

@@ -160,10 +160,13 @@ export class PairContrast implements Objective<PairBatch> {
   loss(tape: Tape, b: PairBatch): Var {
     const v = tape.l2Normalize(this.embed(tape, b)); // [2·batch, dim], unit rows
     const n = b.batch;
-    const anchors = tape.slice(v, 0, n); // [batch, dim]
-    const positives = tape.slice(v, n, 2 * n); // [batch, dim]
+    const anchors = tape.sliceRows(v, 0, n); // [batch, dim]
+    const positives = tape.sliceRows(v, n, 2 * n); // [batch, dim]
     const scores = tape.scale(tape.matmul(anchors, positives), this.scale); // [batch, batch] cosines · scale
-    return tape.crossEntropy(scores, Int32Array.from({ length: n }, (_, i) => i));
+    return tape.crossEntropy(
+      scores,
+      Int32Array.from({ length: n }, (_, i) => i),
+    );
   }
 
   validation(): PairBatch[] {
