@@ -4,7 +4,7 @@
 // The same `run` serves inference (forward: InferOps, the KV cache) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
-import { InferOps, type Rows } from '../nn/infer.js';
+import { InferOps } from '../nn/infer.js';
 import { KVCache, kvCapacity } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
