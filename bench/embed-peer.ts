@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SentenceEmbedder } from '../src/embed/embedder.js';
-import type { GgufTensorToWrite, GgufTypedValue } from '../src/formats/gguf.js';
+import type { GgufTypedValue } from '../src/formats/gguf.js';
+import type { GgufTensorToWrite } from '../src/formats/gguf-write.js';
 import { writeGgufFile } from '../src/formats/gguf-node.js';
 import { openSafetensorsFolder } from '../src/formats/safetensors-node.js';
 import { loadOrExplain, openLlamaCpp, type PeerInfo } from './peer.js';

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openGguf, writeGguf, type GgufTensorToWrite, type GgufTypedValue } from '../../src/formats/gguf.js';
+import { openGguf, type GgufTypedValue } from '../../src/formats/gguf.js';
+import { writeGguf, type GgufTensorToWrite } from '../../src/formats/gguf-write.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { openLlama2c, writeLlama2c } from '../../src/formats/llama2c.js';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../src/formats/safetensors.js';

@@ -34,22 +34,6 @@ import {
   type GgmlTypeTraits,
 } from '../tensor/ggml-quant.js';
 
-export type { GgmlType } from '../tensor/ggml-quant.js';
-export {
-  ggufChunks,
-  writeGguf,
-  type GgufTensorToWrite,
-  type GgufWritableType,
-  type GgufWriteOptions,
-} from './gguf-write.js';
-export {
-  ggufAsHfLlama,
-  ggufLlamaConfig,
-  ggufToHfLlamaName,
-  hfToGgufLlamaName,
-  type GgufLlamaConfig,
-} from './gguf-llama.js';
-
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 /** ggml's GGML_MAX_DIMS. */

@@ -9,10 +9,6 @@ import { GlassError } from '../util/errors.js';
 import { f16Table, f32ToBf16, f32ToF16, LITTLE_ENDIAN, swapBytes } from '../util/half.js';
 import { readTarget, tensorNotFound, type WeightSource } from './weights.js';
 
-// Re-exported from their homes (util/half.ts, formats/weights.ts), where earlier versions had them.
-export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
-export { readInto, readTarget, tensorNotFound, type TensorInfo, type WeightSource } from './weights.js';
-
 /** A WeightSource over safetensors files; `metadata` is the (string → string) `__metadata__` of the header. */
 export interface SafetensorsSource extends WeightSource {
   readonly metadata: Record<string, string>;

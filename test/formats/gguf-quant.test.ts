@@ -11,8 +11,8 @@ import {
   quantizeQ4_0,
   quantizeQ8_0,
   type GgmlType,
-} from '../../src/formats/gguf-quant.js';
-import { f16ToF32, f32ToF16 } from '../../src/formats/safetensors.js';
+} from '../../src/tensor/ggml-quant.js';
+import { f16ToF32, f32ToF16 } from '../../src/util/half.js';
 import { GlassError } from '../../src/util/errors.js';
 
 function rng(seed: number): () => number {

@@ -5,26 +5,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  ggufAsHfLlama,
   ggufBool,
   ggufCount,
-  ggufLlamaConfig,
   ggufNumber,
   ggufNumberArray,
   ggufString,
   ggufStringArray,
-  ggufToHfLlamaName,
-  hfToGgufLlamaName,
   openGguf,
-  writeGguf,
   type GgufFile,
   type GgufTypedValue,
-  type GgufWriteOptions,
 } from '../../src/formats/gguf.js';
+import { writeGguf, type GgufWriteOptions } from '../../src/formats/gguf-write.js';
+import {
+  ggufAsHfLlama,
+  ggufLlamaConfig,
+  ggufToHfLlamaName,
+  hfToGgufLlamaName,
+} from '../../src/formats/gguf-llama.js';
 import { openGgufFile, writeGgufFile } from '../../src/formats/gguf-node.js';
-import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/formats/gguf-quant.js';
+import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/tensor/ggml-quant.js';
 import { openLlama2cFile } from '../../src/formats/llama2c-node.js';
-import { f16ToF32, f32ToF16 } from '../../src/formats/safetensors.js';
+import { f16ToF32, f32ToF16 } from '../../src/util/half.js';
 import { bytesSource } from '../../src/util/bytes.js';
 import { GlassError } from '../../src/util/errors.js';
 

@@ -3,11 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/util/half.js';
 import {
-  bf16ToF32,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
   openSafetensors,
   openShardedSafetensors,
   writeSafetensors,

@@ -15,7 +15,7 @@ import {
 } from '../../src/tensor/index.js';
 import { WasmHeap } from '../../src/tensor/wasm/heap.js';
 import { Rng } from '../../src/generate/rng.js';
-import { f16ToF32 } from '../../src/formats/safetensors.js';
+import { f16ToF32 } from '../../src/util/half.js';
 
 function rand(n: number, seed: number): Float32Array {
   const r = new Rng(seed);
