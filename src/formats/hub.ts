@@ -25,6 +25,7 @@ import {
 } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-node.js';
 import { GlassError, type GlassErrorCode } from '../util/errors.js';
 import { acquireLock, waitMessage } from '../util/lock.js';
 import { maskSecrets } from '../util/mask.js';
@@ -591,9 +592,7 @@ class Hub {
   private async writeRef(revision: string, commit: string): Promise<void> {
     const ref = join(this.storage, 'refs', ...revision.split('/'));
     await mkdir(dirname(ref), { recursive: true });
-    const tmp = `${ref}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, commit);
-    await rename(tmp, ref);
+    await writeFileAtomic(ref, commit);
   }
 
   private async markAbsent(commit: string, file: string): Promise<void> {

@@ -24,6 +24,7 @@ import type { Decoder } from '../models/decoder.js';
 import type { LanguageModel } from '../models/model.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
+import { cannotWrite, syncDir, writeDurable, writeFileAtomic } from '../util/atomic-node.js';
 import { processAlive } from '../util/lock.js';
 import { encodeCorpus, type TokenIds } from './data.js';
 import { hfCheckpoint } from './export.js';
@@ -91,48 +92,6 @@ export function killPoint(point: string): void {
   const n = (killCounts.get(point) ?? 0) + 1;
   killCounts.set(point, n);
   if (n === Number(nth)) process.kill(process.pid, 'SIGKILL');
-}
-
-/** Writes a file and flushes it to the disk before returning. */
-async function writeDurable(path: string, data: Uint8Array | string): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Flushes a folder's entries (the renames in it) to the disk, where the system allows it. */
-async function syncDir(path: string): Promise<void> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Not every system can open or sync a folder; the renames stay atomic all the same.
-  }
-}
-
-function cannotWrite(path: string, e: unknown): GlassError {
-  const code = (e as NodeJS.ErrnoException).code;
-  return new GlassError('BAD_INPUT', `${path}: cannot write (${code ?? String(e)})`, { cause: e });
-}
-
-/** Writes `path` whole or not at all: to `<path>.tmp-<pid>`, flushed, then renamed over it. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeDurable(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw cannotWrite(path, e);
-  }
 }
 
 export function sha256(data: Uint8Array | string): string {
