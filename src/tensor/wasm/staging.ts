@@ -122,18 +122,25 @@ export class Staging {
    * values — or, for an output, left as it is: the caller copies it back (see unstage). Then `extra`
    * bytes of the region, whose address comes last.
    */
-  stage(arrays: readonly Staged[], extra = 0, at = (bytes: number) => this.scratch(bytes)): number[] {
-    const ptrs = arrays.map(([a]) => this.addr(a));
-    const bytes = ptrs.map((p, i) => (p >= 0 ? 0 : pad(4 * arrays[i][1])));
-    let s = at(bytes.reduce((sum, b) => sum + b, 0) + extra);
-    ptrs.forEach((p, i) => {
-      if (p >= 0) return;
-      ptrs[i] = s;
+  stage(arrays: readonly Staged[], extra = 0, at?: (bytes: number) => number): number[] {
+    // plain loops, no closures: this runs on every kernel call
+    const count = arrays.length;
+    const ptrs = new Array<number>(count + 1);
+    let bytes = extra;
+    for (let i = 0; i < count; i++) {
+      const p = this.addr(arrays[i][0]);
+      ptrs[i] = p;
+      if (p < 0) bytes += pad(4 * arrays[i][1]);
+    }
+    let s = at ? at(bytes) : this.scratch(bytes);
+    for (let i = 0; i < count; i++) {
+      if (ptrs[i] >= 0) continue;
       const [a, n, output] = arrays[i];
+      ptrs[i] = s;
       if (!output) this.put(s, a, n);
-      s += bytes[i];
-    });
-    ptrs.push(s);
+      s += pad(4 * n);
+    }
+    ptrs[count] = s;
     return ptrs;
   }
 
