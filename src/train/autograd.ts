@@ -59,9 +59,9 @@ export interface TapeOptions {
 }
 
 /**
- * Float32 storage for the tape and the gradients: where the active backend offers it, in the backend's
- * own memory, so that its kernels read and write the buffers in place rather than copying them in and out
- * on every call (the tape keeps its buffers from step to step).
+ * Float32 storage for the tape and the gradients: the active backend's allocActivations (the wasm
+ * backend's own memory, so that its kernels read and write the buffers in place rather than copying them
+ * in and out on every call — the tape keeps its buffers from step to step; the reference: a plain array).
  */
 export function allocF32(n: number): Float32Array {
   return backend().allocActivations(n);
