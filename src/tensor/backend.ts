@@ -1,6 +1,8 @@
 // The kernel interface: everything the nn blocks compute that is worth making fast goes through here.
 // `reference` (plain TypeScript) is the ground truth; a fast backend (WASM SIMD, threads) implements
-// the same methods and is tested against it.
+// the same methods and is tested against it. Every member is required: a backend is a complete value, and
+// callers use whichever is active without checking what it has (a fast backend without a fast kernel for
+// something delegates to the reference itself).
 import type { Matrix } from './tensor.js';
 
 export interface Backend {
@@ -31,17 +33,13 @@ export interface Backend {
   ): void;
   /** In place: x = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's "gelu_new"). */
   geluTanh(x: Float32Array, n: number): void;
-  /**
-   * In place: x = 0.5·x·(1 + erf(x/√2)) (BERT's exact GELU). Optional: a backend without it borrows the
-   * reference's (see nn/feedforward.ts).
-   */
-  geluErf?(x: Float32Array, n: number): void;
+  /** In place: x = 0.5·x·(1 + erf(x/√2)) (BERT's exact GELU). */
+  geluErf(x: Float32Array, n: number): void;
   /**
    * Bidirectional attention (encoders): each of the t queries sees keys 0..validKeys-1 (positions from
    * validKeys on are padding). q/k/v are [t, heads·hd] as in `attention`; probs, when given, [nHeads, t, t].
-   * Optional, like geluErf.
    */
-  attentionBidirectional?(
+  attentionBidirectional(
     out: Float32Array,
     q: Float32Array,
     k: Float32Array,
@@ -82,18 +80,19 @@ export interface Backend {
   /**
    * Drops any copy the backend keeps of `a` (the wasm backend mirrors each KV cache array into its
    * memory) now rather than when `a` is collected: a KV cache calls it when it grows or is released.
-   * Optional: the reference keeps no copies.
+   * The reference keeps no copies: a no-op there.
    */
-  forget?(a: Float32Array): void;
+  forget(a: Float32Array): void;
 
   /**
    * Training's products, in the layouts the backward passes need, with no transposed copy first:
    * y[m, n] (+)= Σ_k X[m, k]·W[n, k] (+ bias[n]) for m < M, n < N, k < K, where X is x as [M, K] or, with
    * xT, x [K, M] read transposed; W is w as [N, K] or, with wT, w [K, N] read transposed. accumulate: add
    * into y (no bias then). Unlike matmul, w is any float32 array (a weight just updated, an activation).
-   * Optional: train/kernels.ts has the plain TypeScript product.
+   * layout.triangle says which part of a causal attention's square product is needed: the reference skips
+   * the rest, a fast backend may compute everything.
    */
-  gemm?(
+  gemm(
     y: Float32Array,
     x: Float32Array,
     w: Float32Array,
@@ -104,39 +103,35 @@ export interface Backend {
     layout?: GemmLayout,
   ): void;
   /**
-   * Training: dx[i] += dy[i]·gelu_tanh′(x[i]) for i < n — the backward pass of geluTanh. Optional: the
-   * autograd tape computes it itself where the backend lacks it.
+   * Training: dx[i] += dy[i]·gelu_tanh′(x[i]) for i < n — the backward pass of geluTanh (tanh is
+   * recomputed from x).
    */
-  geluTanhBackward?(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void;
-  /**
-   * Training: the gradient of causal attention, added into g.dqkv (see AttentionGrad). Optional, like
-   * geluTanhBackward.
-   */
-  attentionBackward?(g: AttentionGrad): void;
+  geluTanhBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void;
+  /** Training: the gradient of causal attention, added into g.dqkv (see AttentionGrad). */
+  attentionBackward(g: AttentionGrad): void;
 
   /**
    * Weight placement, called once per matrix by matrixF32 / matrixQ8_0 when a model is built (so: with
    * the backend active at load time). Returns the matrix this backend's matmul wants to read: the
    * reference returns `m` itself; the wasm backend copies the arrays into WebAssembly linear memory and
    * returns a matrix whose arrays are views of it (reading them back still works with any backend).
-   * Optional: a backend without it gets the matrix as built.
    */
-  placeMatrix?(m: Matrix): Matrix;
+  placeMatrix(m: Matrix): Matrix;
   /**
    * Zeroed storage for n float32 weights that this backend reads in place: the reference gives
    * `new Float32Array(n)`, the wasm backend a view of its linear memory. A loader can fill it and wrap it
    * with matrixF32 without a second copy. The memory lives as long as the returned array (or the matrix
    * made from it) is reachable — a subarray of it does not keep it, and matrixF32 copies a subarray.
-   * Optional: callers use `allocWeights()` from tensor.ts, which falls back to a plain Float32Array.
+   * Callers use `allocWeights()` from tensor.ts (the active backend's).
    */
-  allocWeights?(n: number): Float32Array;
+  allocWeights(n: number): Float32Array;
   /**
    * Zeroed storage for n float32 activations that this backend's kernels use in place (no copy in or
    * out), for callers that keep their buffers over many calls — the training tape. Where such arrays could
    * be invalidated (a wasm memory that is not shared detaches its views when it grows) a plain
-   * Float32Array. Optional: without it, callers use `new Float32Array(n)`.
+   * Float32Array. The reference: `new Float32Array(n)`.
    */
-  allocActivations?(n: number): Float32Array;
+  allocActivations(n: number): Float32Array;
 }
 
 /**
@@ -167,6 +162,15 @@ export interface AttentionGrad {
   headDim: number;
 }
 
+/**
+ * Which part of a square product a causal attention needs, by row block [m, m+rows) of y:
+ * 'full' everything; 'cols' only columns j < m+rows (y's upper triangle is masked anyway);
+ * 'kUpper' x's row i is zero past column i, so the dot stops at k < m+rows; 'kLower' x's row i is zero
+ * before column i, so the dot starts at k = m. Entries outside a 'cols' range may be left as they were or
+ * computed (a fast backend computes the whole product: at its speed that beats skipping half).
+ */
+export type Triangle = 'full' | 'cols' | 'kUpper' | 'kLower';
+
 /** How gemm reads its operands (see Backend.gemm). */
 export interface GemmLayout {
   /** x is stored [K, M] (read as its transpose). */
@@ -175,4 +179,6 @@ export interface GemmLayout {
   wT?: boolean;
   /** Add into y instead of overwriting it. */
   accumulate?: boolean;
+  /** The part of a causal attention's square product that is needed (default 'full'; see Triangle). */
+  triangle?: Triangle;
 }

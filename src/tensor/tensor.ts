@@ -55,8 +55,7 @@ export const Q8_0_BLOCK = 32;
 
 /** The active backend's placement of a freshly built matrix (the reference: the matrix itself). */
 function place<M extends Matrix>(m: M): M {
-  const be = backend();
-  return be.placeMatrix ? (be.placeMatrix(m) as M) : m;
+  return backend().placeMatrix(m) as M;
 }
 
 export function matrixF32(rows: number, cols: number, data: Float32Array): MatrixF32 {
@@ -87,8 +86,7 @@ export function matrixQ8_0(
  * Float32Array; wasm: a view of its linear memory). Fill it, then wrap it with matrixF32 — no copy.
  */
 export function allocWeights(n: number): Float32Array {
-  const be = backend();
-  return be.allocWeights ? be.allocWeights(n) : new Float32Array(n);
+  return backend().allocWeights(n);
 }
 
 /** Transposes a [rows, cols] row-major array into a [cols, rows] one (a new array, or `out`). */

@@ -50,8 +50,6 @@ export class Var {
   }
 }
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const GELU_C = 0.044715;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 export interface TapeOptions {
@@ -61,13 +59,12 @@ export interface TapeOptions {
 }
 
 /**
- * Float32 storage for the tape and the gradients: where the active backend offers it, in the backend's
- * own memory, so that its kernels read and write the buffers in place rather than copying them in and out
- * on every call (the tape keeps its buffers from step to step).
+ * Float32 storage for the tape and the gradients: the active backend's allocActivations (the wasm
+ * backend's own memory, so that its kernels read and write the buffers in place rather than copying them
+ * in and out on every call — the tape keeps its buffers from step to step; the reference: a plain array).
  */
 export function allocF32(n: number): Float32Array {
-  const be = backend();
-  return be.allocActivations ? be.allocActivations(n) : new Float32Array(n);
+  return backend().allocActivations(n);
 }
 
 export class Tape {
@@ -373,41 +370,19 @@ export class Tape {
     const n = x.size;
     const xd = x.data;
     const yd = y.data;
+    // The active backend's kernels both ways on float32 (the backward pass recomputes tanh from x); the
+    // reference's, which take float64 too, on the gradient checks' float64.
     const be = backend();
-    if (
-      be !== referenceBackend &&
-      be.geluTanhBackward &&
-      xd instanceof Float32Array &&
-      yd instanceof Float32Array
-    ) {
-      // A faster backend: its kernels both ways (x is kept for the backward pass, which recomputes tanh).
-      yd.set(xd);
-      be.geluTanh(yd, n);
-      this.record(y, () => {
-        const dy = y.grad;
-        if (!dy || !x.requiresGrad) return;
-        be.geluTanhBackward!(this.gradOf(x) as Float32Array, dy as Float32Array, xd, n);
-      });
-      return y;
-    }
-    // tanh u is kept for the backward pass (Math.tanh is the costly part of both).
-    const th = y.requiresGrad ? this.alloc(n, false) : null;
-    for (let i = 0; i < n; i++) {
-      const v = xd[i];
-      const t = Math.tanh(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
-      if (th) th[i] = t;
-      yd[i] = 0.5 * v * (1 + t);
-    }
+    yd.set(xd);
+    if (yd instanceof Float32Array) be.geluTanh(yd, n);
+    else referenceBackend.geluTanh(yd, n);
     this.record(y, () => {
       const dy = y.grad;
-      if (!dy || !x.requiresGrad || !th) return;
+      if (!dy || !x.requiresGrad) return;
       const dx = this.gradOf(x);
-      for (let i = 0; i < n; i++) {
-        const v = xd[i];
-        const t = th[i];
-        const d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
-        dx[i] += dy[i] * d;
-      }
+      if (dx instanceof Float32Array && dy instanceof Float32Array && xd instanceof Float32Array)
+        be.geluTanhBackward(dx, dy, xd, n);
+      else referenceBackend.geluTanhBackward(dx, dy, xd, n);
     });
     return y;
   }
@@ -634,80 +609,30 @@ export class Tape {
       const dO = y.grad;
       if (!dO || !qkv.requiresGrad) return;
       const dd = this.gradOf(qkv);
+      const g = {
+        dqkv: dd,
+        qkv: d,
+        width,
+        qOffset: qOff,
+        kOffset: kOff,
+        vOffset: vOff,
+        dOut: dO,
+        probs,
+        batch,
+        t: T,
+        nHeads,
+        nKvHeads,
+        headDim: hd,
+      };
+      // The active backend's kernel on float32; the reference's, which takes float64 too, otherwise.
       if (
-        be !== referenceBackend &&
-        be.attentionBackward &&
         dd instanceof Float32Array &&
         d instanceof Float32Array &&
         dO instanceof Float32Array &&
         probs instanceof Float32Array
-      ) {
-        be.attentionBackward({
-          dqkv: dd,
-          qkv: d,
-          width,
-          qOffset: qOff,
-          kOffset: kOff,
-          vOffset: vOff,
-          dOut: dO,
-          probs,
-          batch,
-          t: T,
-          nHeads,
-          nKvHeads,
-          headDim: hd,
-        });
-        return;
-      }
-      const go = this.alloc(T * hd, false);
-      const got = this.alloc(T * hd, false);
-      const pt = this.alloc(T * T, false);
-      const dS = this.alloc(T * T, false);
-      const dSt = this.alloc(T * T, false);
-      const qt = this.alloc(T * hd, false);
-      const kt = this.alloc(T * hd, false);
-      const grad = this.alloc(T * hd, false);
-      const scatterAdd = (src: Arr, b: number, off: number) => {
-        for (let t = 0; t < T; t++) {
-          const dst = (b * T + t) * width + off;
-          for (let e = 0; e < hd; e++) dd[dst + e] += src[t * hd + e];
-        }
-      };
-      for (let b = 0; b < batch; b++) {
-        for (let h = 0; h < nHeads; h++) {
-          const [ko, vo] = kvOffsets(h);
-          gather(qh, b, qOff + h * hd);
-          gather(kh, b, ko);
-          gather(vh, b, vo);
-          transposeInto(qt, qh, T, hd);
-          transposeInto(kt, kh, T, hd);
-          for (let t = 0; t < T; t++) {
-            const src = (b * T + t) * qDim + h * hd;
-            for (let e = 0; e < hd; e++) go[t * hd + e] = dO[src + e];
-          }
-          transposeInto(got, go, T, hd);
-          const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
-          // dV = Pᵀ·dO.
-          transposeInto(pt, p, T, T);
-          gemm(grad, pt, got, null, T, T, hd, { triangle: 'kLower' });
-          scatterAdd(grad, b, vo);
-          // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero above the diagonal.
-          gemm(dS, go, vh, null, T, hd, T, { triangle: 'cols' });
-          for (let i = 0; i < T; i++) {
-            const o = i * T;
-            let dot = 0;
-            for (let j = 0; j <= i; j++) dot += p[o + j] * dS[o + j];
-            for (let j = 0; j <= i; j++) dS[o + j] = p[o + j] * (dS[o + j] - dot) * scale;
-            for (let j = i + 1; j < T; j++) dS[o + j] = 0;
-          }
-          // dq = dS·K, dK = dSᵀ·q.
-          gemm(grad, dS, kt, null, T, T, hd, { triangle: 'kUpper' });
-          scatterAdd(grad, b, qOff + h * hd);
-          transposeInto(dSt, dS, T, T);
-          gemm(grad, dSt, qt, null, T, T, hd, { triangle: 'kLower' });
-          scatterAdd(grad, b, ko);
-        }
-      }
+      )
+        be.attentionBackward({ ...g, dqkv: dd, qkv: d, dOut: dO, probs });
+      else referenceBackend.attentionBackward(g);
     });
     return y;
   }

@@ -5,12 +5,15 @@
 // Node reads them from disk. Threads: the pool in pool.ts, whose workers are worker_threads in Node
 // (node.ts, the only Node-specific part) and Web Workers in browsers (browser.ts) — the latter only in
 // a cross-origin-isolated page, the one place a browser allows a SharedArrayBuffer.
-import { WasmBackend, type ThreadPool } from './backend.js';
+import { WasmBackend } from './backend.js';
+import type { ThreadPool } from './exports.js';
 import { spawnWebWorker } from './browser.js';
 import { startThreadPool } from './pool.js';
+import { threadCount } from './threads.js';
 
 export { WasmBackend } from './backend.js';
-export type { KernelExports, ThreadPool, WasmStats } from './backend.js';
+export type { KernelExports, ThreadPool } from './exports.js';
+export type { WasmStats } from './staging.js';
 
 export interface WasmBackendOptions {
   /**
@@ -122,7 +125,7 @@ async function compileKernels(shared: boolean, relaxed: boolean): Promise<WebAss
 }
 
 export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const threads = Math.max(1, Math.floor(options.threads ?? 1));
+  const threads = threadCount(options.threads ?? 1, Infinity);
   const shared = options.shared ?? sharedUsable();
   if (threads > 1 && !shared)
     throw new Error(

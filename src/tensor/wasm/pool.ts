@@ -17,7 +17,7 @@
 // Idle threads spin for spinMs before sleeping in Atomics.wait (waking one costs ~0.1–0.3 ms), and
 // Atomics.notify is only called when someone is asleep. A caller that may not block (a browser page's
 // main thread, where Atomics.wait throws) spins until the job is done.
-import type { KernelExports, ParallelJob, ParallelKernel, ThreadPool } from './backend.js';
+import { kernelExports, type ParallelJob, type ParallelKernel, type ThreadPool } from './exports.js';
 
 /** What each worker receives: everything it needs to run kernels over the shared memory. */
 export interface PoolWorkerData {
@@ -167,7 +167,7 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
   const sab = new SharedArrayBuffer(8 * (BOUNDS + MAX_CHUNKS + 1));
   const ctl = new Int32Array(sab);
   const f64 = new Float64Array(sab);
-  const exports = o.instance.exports as unknown as KernelExports;
+  const exports = kernelExports(o.instance);
   const fns = KERNELS.map((k) => exports[k] as (...a: number[]) => void);
   const args: number[] = [];
   const started = await Promise.allSettled(

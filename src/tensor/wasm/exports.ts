@@ -1,0 +1,170 @@
+// The binding to the kernels module (assembly/kernels.ts): its exports as the backend and the thread pool
+// call them, the kernels the pool splits, and the parts a backend is made of.
+/** The kernels' exports; every pointer is a byte offset into the memory. */
+export interface KernelExports {
+  heapBase(): number;
+  streamSum(p: number, i0: number, i1: number): number;
+  matmulF32(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
+  packRows4(x: number, rows: number, k: number, xp: number): void;
+  batchedScratch(k: number): number;
+  matmulF32Batched(
+    out: number,
+    xp: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+    scratch: number,
+    flags: number,
+  ): void;
+  packCols4(x: number, rows: number, k: number, xp: number): void;
+  quantizeX16(x: number, rows: number, k: number, xq: number, xs: number): void;
+  matmulQ8(
+    out: number,
+    xq: number,
+    xs: number,
+    wq: number,
+    ws: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
+  matmulQ8Batched(
+    out: number,
+    xp: number,
+    wq: number,
+    ws: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+    scratch: number,
+  ): void;
+  layerNorm(out: number, x: number, g: number, b: number, rows: number, dim: number, eps: number): void;
+  rmsNorm(out: number, x: number, g: number, rows: number, dim: number, eps: number): void;
+  geluTanh(x: number, i0: number, i1: number): void;
+  silu(x: number, i0: number, i1: number): void;
+  softmax(x: number, rows: number, cols: number, valid: number): void;
+  add(out: number, a: number, b: number, n: number): void;
+  mul(out: number, a: number, b: number, n: number): void;
+  attention(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    probs: number,
+    scores: number,
+    h0: number,
+    h1: number,
+  ): void;
+  geluErf(x: number, i0: number, i1: number): void;
+  attentionTiledScratch(total: number, hd: number): number;
+  attentionTiled(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scratch: number,
+    h0: number,
+    h1: number,
+  ): void;
+  geluTanhBackward(dx: number, dy: number, x: number, i0: number, i1: number): void;
+  attentionBackward(
+    dqkv: number,
+    qkv: number,
+    width: number,
+    qOff: number,
+    kOff: number,
+    vOff: number,
+    dout: number,
+    probs: number,
+    t: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scratch: number,
+    u0: number,
+    u1: number,
+  ): void;
+}
+
+/** The kernels that a thread pool splits across threads. */
+export type ParallelKernel =
+  | 'matmulF32'
+  | 'matmulF32Batched'
+  | 'matmulQ8'
+  | 'matmulQ8Batched'
+  | 'attention'
+  | 'attentionTiled'
+  | 'streamSum'
+  | 'geluTanh'
+  | 'geluErf'
+  | 'silu'
+  | 'geluTanhBackward'
+  | 'attentionBackward';
+
+/**
+ * One kernel call cut into chunks of its output range: chunk c runs with args[rangeArg] = bounds[c] and
+ * args[rangeArg + 1] = bounds[c + 1]; the thread running it (0 = the caller) adds thread·scratchStride
+ * to args[scratchArg], when given, for scratch memory of its own.
+ */
+export interface ParallelJob {
+  kernel: ParallelKernel;
+  args: number[];
+  rangeArg: number;
+  bounds: number[];
+  scratchArg?: number;
+  scratchStride?: number;
+}
+
+/** Worker threads sharing this backend's (shared) memory; `run` returns when every chunk is done. */
+export interface ThreadPool {
+  readonly threads: number;
+  run(job: ParallelJob): void;
+  close(): void;
+}
+
+export interface WasmBackendParts {
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory;
+  /** Pages the memory may grow to. */
+  maxPages: number;
+  pool?: ThreadPool;
+  /** Whether the kernels are the relaxed-SIMD build (fused multiply-add). */
+  relaxedSimd?: boolean;
+}
+
+/** An instance's exports, as the kernels' signatures. */
+export function kernelExports(instance: WebAssembly.Instance): KernelExports {
+  return instance.exports as unknown as KernelExports;
+}
