@@ -2,7 +2,7 @@
 // Float32Arrays, nothing recorded. One InferOps serves one forward pass: it knows where the rows sit
 // (positions pos0…), the KV cache the attention reads and extends, the padding of an encoder batch, and
 // the trace taps, so the modules need not.
-import { referenceBackend, type Backend, type Matrix } from '../tensor/index.js';
+import type { Backend, Matrix } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import type { KVCache } from './kv-cache.js';
 import type { AttentionShape, Ops, Stage } from './ops.js';
@@ -108,7 +108,7 @@ export class InferOps implements Ops<Rows> {
   }
 
   geluErf(x: Rows): Rows {
-    (this.be.geluErf ? this.be : referenceBackend).geluErf!(x.data, x.data.length);
+    this.be.geluErf(x.data, x.data.length);
     return x;
   }
 
@@ -162,18 +162,7 @@ export class InferOps implements Ops<Rows> {
       }
       if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * rows);
       const valid = this.at.validKeys ?? rows;
-      (this.be.attentionBidirectional ? this.be : referenceBackend).attentionBidirectional!(
-        heads,
-        q,
-        k,
-        v,
-        rows,
-        valid,
-        nHeads,
-        nKvHeads,
-        headDim,
-        probs,
-      );
+      this.be.attentionBidirectional(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs);
       if (probs) tap!.attention(probs, nHeads, rows, rows);
     }
     tap?.heads(heads, rows, nHeads, headDim);

@@ -66,7 +66,7 @@ export class KVCache {
         const old = arrays[l];
         const next = new Float32Array(capacity * this.kvDim);
         next.set(old.subarray(0, keep));
-        b.forget?.(old);
+        b.forget(old);
         arrays[l] = next;
       }
     }
@@ -82,8 +82,8 @@ export class KVCache {
   release(): void {
     const b = this.be;
     for (let l = 0; l < this.nLayers; l++) {
-      b.forget?.(this.k[l]);
-      b.forget?.(this.v[l]);
+      b.forget(this.k[l]);
+      b.forget(this.v[l]);
       this.k[l] = new Float32Array(0);
       this.v[l] = new Float32Array(0);
     }
