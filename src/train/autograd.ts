@@ -15,7 +15,7 @@
 // A Var's data (and grad) are valid until the tape's next reset().
 import { GlassError } from '../util/errors.js';
 import type { RotaryEmbedding } from '../nn/positional.js';
-import { backend, referenceBackend } from '../tensor/index.js';
+import { backend, referenceBackend, type Backend } from '../tensor/index.js';
 import { erf } from '../tensor/reference/kernels.js';
 import { gemm, transposeInto } from './kernels.js';
 
@@ -56,6 +56,8 @@ export interface TapeOptions {
   dtype?: DType;
   /** false: record nothing (evaluation); backward() is then an error. Default true. */
   grad?: boolean;
+  /** The backend whose kernels run the float32 ops (default: the active one); give the model's. */
+  backend?: Backend;
 }
 
 /**
@@ -63,8 +65,8 @@ export interface TapeOptions {
  * backend's own memory, so that its kernels read and write the buffers in place rather than copying them
  * in and out on every call — the tape keeps its buffers from step to step; the reference: a plain array).
  */
-export function allocF32(n: number): Float32Array {
-  return backend().allocActivations(n);
+export function allocF32(n: number, be: Backend = backend()): Float32Array {
+  return be.allocActivations(n);
 }
 
 export class Tape {
@@ -74,16 +76,20 @@ export class Tape {
   private used: Arr[] = [];
   private free = new Map<number, Arr[]>();
 
+  /** The kernels the tape's float32 ops run on (the trained model's own backend). */
+  readonly backend: Backend;
+
   constructor(options: TapeOptions = {}) {
     this.dtype = options.dtype ?? 'f32';
     this.recording = options.grad ?? true;
+    this.backend = options.backend ?? backend();
   }
 
   /** A buffer of n values from the pool; zeroed when `zero` (ops that fill every entry skip that). */
   alloc(n: number, zero = true): Arr {
     const list = this.free.get(n);
     let a = list?.pop();
-    if (a === undefined) a = this.dtype === 'f64' ? new Float64Array(n) : allocF32(n);
+    if (a === undefined) a = this.dtype === 'f64' ? new Float64Array(n) : allocF32(n, this.backend);
     else if (zero) a.fill(0);
     this.used.push(a);
     return a;
@@ -152,17 +158,21 @@ export class Tape {
     if (b && b.size !== nOut) throw new Error(`matmul: bias has ${b.size} values, expected ${nOut}`);
     const rows = x.rows;
     const y = this.out([...x.shape.slice(0, -1), nOut], false, x, w, ...(b ? [b] : []));
-    gemm(y.data, x.data, w.data, b ? b.data : null, rows, nIn, nOut);
+    gemm(this.backend, y.data, x.data, w.data, b ? b.data : null, rows, nIn, nOut);
     this.record(y, () => {
       const dy = y.grad;
       if (!dy) return;
       if (x.requiresGrad) {
         // dx[m, i] += Σ_j dy[m, j]·W[j, i]: W [out, in] read as the transpose of an [in, out] operand.
-        gemm(this.gradOf(x), dy, w.data, null, rows, nOut, nIn, { wT: true, accumulate: true });
+        gemm(this.backend, this.gradOf(x), dy, w.data, null, rows, nOut, nIn, { wT: true, accumulate: true });
       }
       if (w.requiresGrad) {
         // dW[j, i] += Σ_m dy[m, j]·x[m, i]: both operands read transposed (dyᵀ [out, rows], xᵀ [in, rows]).
-        gemm(this.gradOf(w), dy, x.data, null, nOut, rows, nIn, { xT: true, wT: true, accumulate: true });
+        gemm(this.backend, this.gradOf(w), dy, x.data, null, nOut, rows, nIn, {
+          xT: true,
+          wT: true,
+          accumulate: true,
+        });
       }
       if (b && b.requiresGrad) {
         const db = this.gradOf(b);
@@ -372,7 +382,7 @@ export class Tape {
     const yd = y.data;
     // The active backend's kernels both ways on float32 (the backward pass recomputes tanh from x); the
     // reference's, which take float64 too, on the gradient checks' float64.
-    const be = backend();
+    const be = this.backend;
     yd.set(xd);
     if (yd instanceof Float32Array) be.geluTanh(yd, n);
     else referenceBackend.geluTanh(yd, n);
@@ -546,7 +556,7 @@ export class Tape {
       const g = Math.floor(h / group) * hd;
       return [kOff + g, vOff + g] as const;
     };
-    const be = backend();
+    const be = this.backend;
     if (
       be !== referenceBackend &&
       d instanceof Float32Array &&
@@ -576,7 +586,7 @@ export class Tape {
           gather(qh, b, qOff + h * hd);
           gather(kh, b, ko);
           gather(vh, b, vo);
-          gemm(sc, qh, kh, null, T, hd, T, { triangle: 'cols' }); // S = q·Kᵀ (lower triangle)
+          gemm(this.backend, sc, qh, kh, null, T, hd, T, { triangle: 'cols' }); // S = q·Kᵀ (lower triangle)
           const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
           for (let i = 0; i < T; i++) {
             const o = i * T;
@@ -694,7 +704,7 @@ export class Tape {
         gather(qh, b, qOff + h * hd);
         gather(kh, b, ko);
         gather(vh, b, vo);
-        gemm(sc, qh, kh, null, T, hd, T); // S = q·Kᵀ (unscaled)
+        gemm(this.backend, sc, qh, kh, null, T, hd, T); // S = q·Kᵀ (unscaled)
         const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
         for (let i = 0; i < T; i++) {
           const r = i * T;
@@ -757,10 +767,10 @@ export class Tape {
           const p = probs.subarray((b * nHeads + h) * T * T, (b * nHeads + h + 1) * T * T);
           // dV = Pᵀ·dO.
           transposeInto(pt, p, T, T);
-          gemm(grad, pt, got, null, T, T, hd);
+          gemm(this.backend, grad, pt, got, null, T, T, hd);
           scatterAdd(grad, b, vo);
           // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero outside the mask.
-          gemm(dS, go, vh, null, T, hd, T);
+          gemm(this.backend, dS, go, vh, null, T, hd, T);
           for (let i = 0; i < T; i++) {
             const r = i * T;
             const n = lenOf(b, i);
@@ -770,10 +780,10 @@ export class Tape {
             for (let j = n; j < T; j++) dS[r + j] = 0;
           }
           // dq = dS·K, dK = dSᵀ·q.
-          gemm(grad, dS, kt, null, T, T, hd);
+          gemm(this.backend, grad, dS, kt, null, T, T, hd);
           scatterAdd(grad, b, qOff + h * hd);
           transposeInto(dSt, dS, T, T);
-          gemm(grad, dSt, qt, null, T, T, hd);
+          gemm(this.backend, grad, dSt, qt, null, T, T, hd);
           scatterAdd(grad, b, ko);
         }
       }

@@ -1,8 +1,8 @@
 // Training — the one matrix product every product on the tape goes through: y = x·wᵀ (+ bias), in the
-// layouts of Backend.gemm. Float32 operands go to the active backend's gemm (the WASM SIMD one reads
+// layouts of Backend.gemm. Float32 operands go to the given backend's gemm (the tape's) (the WASM SIMD one reads
 // transposed operands in place; the reference transposes them first, see tensor/reference/kernels.ts);
 // float64 ones — the gradient checks', or a float64 score buffer — to the reference's, which takes both.
-import { backend, referenceBackend, type GemmLayout } from '../tensor/index.js';
+import { referenceBackend, type Backend, type GemmLayout } from '../tensor/index.js';
 import type { Arr } from './autograd.js';
 
 /** dst [cols, rows] = srcᵀ (blocked; the reference's, which gemm uses for a transposed operand). */
@@ -13,6 +13,7 @@ export { transposeInto } from '../tensor/reference/kernels.js';
  * (xT); W is w [N, K], or w [K, N] read transposed (wT). accumulate: add into y instead of overwriting.
  */
 export function gemm(
+  be: Backend,
   y: Arr,
   x: Arr,
   w: Arr,
@@ -28,6 +29,6 @@ export function gemm(
     w instanceof Float32Array &&
     (bias === null || bias instanceof Float32Array)
   )
-    backend().gemm(y, x, w, bias, M, K, N, o);
+    be.gemm(y, x, w, bias, M, K, N, o);
   else referenceBackend.gemm(y, x, w, bias, M, K, N, o);
 }

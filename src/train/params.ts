@@ -86,7 +86,7 @@ export class Parameters {
       this.dtype === 'f64'
         ? { name, shape, decay, data: Float64Array.from(data), grad: new Float64Array(n) }
         : w.value instanceof Float32Array
-          ? { name, shape, decay, data, grad: allocF32(n) }
+          ? { name, shape, decay, data, grad: allocF32(n, this.model.backend) }
           : {
               name,
               shape,
@@ -94,7 +94,7 @@ export class Parameters {
               get data() {
                 return floatData(w);
               },
-              grad: allocF32(n),
+              grad: allocF32(n, this.model.backend),
             };
     this.byValue.set(w.value, p);
     this.byValue.set(data, p);

@@ -44,14 +44,18 @@ export interface StepResult {
 export class Trainer<B = unknown> {
   readonly optimizer: AdamW;
   readonly params: Parameters;
-  private readonly tape = new Tape();
-  private readonly evalTape = new Tape({ grad: false });
+  private readonly tape: Tape;
+  private readonly evalTape: Tape;
 
   constructor(
     readonly objective: Objective<B>,
     readonly options: Omit<TrainOptions, 'batch' | 'seqLen' | 'seed' | 'evalBatches'>,
   ) {
     this.params = objective.params;
+    // the tapes run on the kernels the model was loaded for
+    const backend = this.params.model.backend;
+    this.tape = new Tape({ backend });
+    this.evalTape = new Tape({ grad: false, backend });
     this.optimizer = new AdamW(this.params.params, {
       lr: options.lr,
       weightDecay: options.weightDecay,
