@@ -132,6 +132,35 @@ export class Decoder {
     return this.head(f, tail).data; // [rows or 1, vocab]
   }
 
+  /**
+   * Batched inference (continuous batching): one pass over several sequences, each with its own cache and
+   * positions; every weight is read once for all of them. Returns the logits of each sequence's last row,
+   * [sequences, vocab], in the order given.
+   */
+  forwardBatch(items: ReadonlyArray<{ ids: ArrayLike<number>; cache: KVCache }>): Float32Array {
+    if (items.length === 0) throw new GlassError('BAD_INPUT', 'forwardBatch: no sequences');
+    const sequences = items.map(({ ids, cache }) => {
+      if (ids.length === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
+      cache.reserve(cache.length + ids.length);
+      return { rows: ids.length, pos0: cache.length, cache };
+    });
+    const total = sequences.reduce((n, q) => n + q.rows, 0);
+    const ids = new Int32Array(total);
+    let at = 0;
+    for (const it of items) for (let t = 0; t < it.ids.length; t++) ids[at++] = it.ids[t];
+    const f = new InferOps(this.backend, { sequences });
+    const x = this.run(f, ids); // [Σ rows, dim]
+    const dim = this.dim;
+    const last = new Float32Array(items.length * dim); // each sequence's last row
+    at = 0;
+    sequences.forEach((q, i) => {
+      at += q.rows;
+      last.set(x.data.subarray((at - 1) * dim, at * dim), i * dim);
+      q.cache.length = q.pos0 + q.rows;
+    });
+    return this.head(f, f.rows(last, items.length)).data; // [sequences, vocab]
+  }
+
   /** Final norm and LM head on residual vectors [rows × dim] → logits [rows × vocab] (also the logit lens). */
   logits(x: Float32Array, rows: number): Float32Array {
     const f = new InferOps(this.backend);

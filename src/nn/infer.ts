@@ -18,11 +18,24 @@ export class Rows {
   ) {}
 }
 
+/** One sequence of a batched pass: its rows (laid end to end with the others'), their first position, its cache. */
+export interface Sequence {
+  rows: number;
+  pos0: number;
+  cache: KVCache;
+}
+
 export interface InferContext {
   /** Position of the first row (decoders: the cache's length before this pass). */
   pos0?: number;
   /** Causal attention reads and extends this cache (required when a module attends causally). */
   cache?: KVCache | null;
+  /**
+   * Several sequences in one pass (batched decoding): the rows are theirs, in this order; every matmul runs
+   * over all of them at once (each weight read once), attention per sequence against its own cache.
+   * Replaces pos0 and cache.
+   */
+  sequences?: readonly Sequence[];
   /** Bidirectional attention: keys from here on are padding and get no weight (default: every row). */
   validKeys?: number;
   /** The trace's tap into block l, or null. */
@@ -38,6 +51,11 @@ export class InferOps implements Ops<Rows> {
     private readonly at: InferContext = {},
   ) {
     this.pos0 = at.pos0 ?? 0;
+  }
+
+  /** The sequences of a pass over `rows` rows: the batch given, or one sequence (pos0, cache). */
+  private sequences(rows: number): readonly { rows: number; pos0: number; cache: KVCache | null }[] {
+    return this.at.sequences ?? [{ rows, pos0: this.pos0, cache: this.at.cache ?? null }];
   }
 
   /** Wraps an existing array (it may be overwritten by the ops that take it first). */
@@ -70,7 +88,8 @@ export class InferOps implements Ops<Rows> {
 
   positions(rows: number): Int32Array {
     const p = new Int32Array(rows);
-    for (let t = 0; t < rows; t++) p[t] = this.pos0 + t;
+    let r = 0;
+    for (const s of this.sequences(rows)) for (let t = 0; t < s.rows && r < rows; t++) p[r++] = s.pos0 + t;
     return p;
   }
 
@@ -119,8 +138,13 @@ export class InferOps implements Ops<Rows> {
 
   rotate(qkv: Rows, rope: RotaryEmbedding, s: AttentionShape): Rows {
     const { nHeads, nKvHeads, headDim } = s;
-    rope.apply(qkv.data, qkv.rows, nHeads, headDim, this.pos0, qkv.cols, 0);
-    rope.apply(qkv.data, qkv.rows, nKvHeads, headDim, this.pos0, qkv.cols, nHeads * headDim);
+    let start = 0;
+    for (const q of this.sequences(qkv.rows)) {
+      const x = qkv.data.subarray(start * qkv.cols, (start + q.rows) * qkv.cols);
+      rope.apply(x, q.rows, nHeads, headDim, q.pos0, qkv.cols, 0);
+      rope.apply(x, q.rows, nKvHeads, headDim, q.pos0, qkv.cols, nHeads * headDim);
+      start += q.rows;
+    }
     return qkv;
   }
 
@@ -135,22 +159,28 @@ export class InferOps implements Ops<Rows> {
     const tap = this.tapOf(layer);
     let probs: Float32Array | undefined;
     if (s.causal) {
-      // keys and values of these positions join the cache; the queries read every cached position ≤ theirs
-      const cache = this.at.cache;
-      if (!cache) throw new Error('attend: causal attention needs a KV cache');
-      const kCache = cache.k[layer];
-      const vCache = cache.v[layer];
-      for (let t = 0; t < rows; t++) {
-        const src = t * width;
-        const p = (this.pos0 + t) * kvDim;
-        q.set(qkv.data.subarray(src, src + qDim), t * qDim);
-        kCache.set(qkv.data.subarray(src + qDim, src + qDim + kvDim), p);
-        vCache.set(qkv.data.subarray(src + qDim + kvDim, src + width), p);
+      // each sequence's keys and values join its cache; its queries read every cached position ≤ theirs
+      let start = 0;
+      for (const seq of this.sequences(rows)) {
+        const { cache, pos0 } = seq;
+        if (!cache) throw new Error('attend: causal attention needs a KV cache');
+        const kCache = cache.k[layer];
+        const vCache = cache.v[layer];
+        for (let t = 0; t < seq.rows; t++) {
+          const src = (start + t) * width;
+          const p = (pos0 + t) * kvDim;
+          q.set(qkv.data.subarray(src, src + qDim), (start + t) * qDim);
+          kCache.set(qkv.data.subarray(src + qDim, src + qDim + kvDim), p);
+          vCache.set(qkv.data.subarray(src + qDim + kvDim, src + width), p);
+        }
+        const total = pos0 + seq.rows;
+        if (tap?.wantsAttention) probs = new Float32Array(nHeads * seq.rows * total);
+        const out = heads.subarray(start * qDim, (start + seq.rows) * qDim);
+        const qs = q.subarray(start * qDim, (start + seq.rows) * qDim);
+        this.be.attention(out, qs, kCache, vCache, seq.rows, pos0, nHeads, nKvHeads, headDim, probs);
+        if (probs) tap!.attention(probs, nHeads, seq.rows, total);
+        start += seq.rows;
       }
-      const total = this.pos0 + rows;
-      if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * total);
-      this.be.attention(heads, q, kCache, vCache, rows, this.pos0, nHeads, nKvHeads, headDim, probs);
-      if (probs) tap!.attention(probs, nHeads, rows, total);
     } else {
       const k = new Float32Array(rows * kvDim);
       const v = new Float32Array(rows * kvDim);
