@@ -56,6 +56,8 @@ export async function buildDecoder(
         'BAD_INPUT',
         'this is a BERT encoder (it turns text into vectors, it does not generate): use `glasslm embed` / `glasslm similarity`',
       );
+    case 'marian':
+      throw new GlassError('BAD_INPUT', 'this is a Marian encoder-decoder: load it with loadSeq2Seq');
   }
 }
 

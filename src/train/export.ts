@@ -21,13 +21,13 @@ function weightOf(l: Linear, what: string): Float32Array {
   return l.weight.data;
 }
 
-function layerNorm(n: Norm, what: string): LayerNorm {
-  if (n.kind !== 'layernorm') throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
+function layerNorm(n: Norm | null, what: string): LayerNorm {
+  if (n?.kind !== 'layernorm') throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
   return n;
 }
 
-function rmsNorm(n: Norm, what: string): RMSNorm {
-  if (n.kind !== 'rmsnorm') throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
+function rmsNorm(n: Norm | null, what: string): RMSNorm {
+  if (n?.kind !== 'rmsnorm') throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
   return n;
 }
 
@@ -48,7 +48,7 @@ export function gpt2Tensors(d: Decoder): TensorToWrite[] {
     if (!l.bias) throw new GlassError('UNSUPPORTED', `${name}: GPT-2 projections have biases`);
     add(`${name}.bias`, [l.outDim], l.bias);
   };
-  const ln = (name: string, n: Norm) => {
+  const ln = (name: string, n: Norm | null) => {
     const x = layerNorm(n, name);
     add(`${name}.weight`, [dim], x.gamma);
     add(`${name}.bias`, [dim], x.beta);
