@@ -6,8 +6,10 @@
 //    and repeated spaces are dropped (remove_extra_whitespaces); a '▁' goes in front
 //    (add_dummy_prefix); spaces become '▁' (escape_whitespaces).
 // 2. Viterbi (unigram_model.cc EncodeOptimized): the best-scoring segmentation into vocabulary pieces
-//    (normal and user-defined; unused ones are skipped), scores summed in float32; a character no
-//    piece starts with is the unknown piece, scored min score − 10.
+//    (normal and user-defined; unused ones are skipped), with SentencePiece's arithmetic: each
+//    candidate is a double (float path score + piece score) compared with the best so far stored as
+//    a float — it decides near-ties; a character no piece starts with is the unknown piece, scored
+//    min score − 10 (a float sum).
 // 3. A run of adjacent unknown pieces is merged into one (as SentencePieceProcessor::Encode does);
 //    its piece text is the normalised surface, not "<unk>".
 //
@@ -208,6 +210,8 @@ export class UnigramModel {
   /** Pieces a segmentation may use (normal, user-defined), by text. */
   private readonly lookup = new Map<string, number>();
   private readonly pieceToIdMap = new Map<string, number>();
+  /** Every proper prefix of a piece in `lookup`: the search from a position stops at the first miss. */
+  private readonly prefixes = new Set<string>();
   private readonly maxPieceChars: number;
   private readonly unkScore: number;
   private readonly maxScore: number;
@@ -238,7 +242,8 @@ export class UnigramModel {
       if (t === PieceType.UNKNOWN && unk < 0) unk = i;
       if (t === PieceType.NORMAL || t === PieceType.USER_DEFINED) {
         this.lookup.set(p, i);
-        maxChars = Math.max(maxChars, [...p].length);
+        maxChars = Math.max(maxChars, p.length);
+        for (let k = 1; k < p.length; k++) this.prefixes.add(p.slice(0, k));
       }
       if (t === PieceType.NORMAL) {
         minScore = Math.min(minScore, proto.scores[i]);
@@ -335,7 +340,8 @@ export class UnigramModel {
     const byteAt = new Int32Array(n + 1);
     for (let i = 0; i < n; i++) {
       idx[i + 1] = idx[i] + cps[i].length;
-      byteAt[i + 1] = byteAt[i] + encodeUtf8(cps[i]).length;
+      const cp = cps[i].codePointAt(0)!;
+      byteAt[i + 1] = byteAt[i] + (cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
     }
     const best = new Float32Array(n + 1);
     const from = new Int32Array(n + 1).fill(-1);
@@ -346,14 +352,20 @@ export class UnigramModel {
       let single = false;
       const limit = Math.min(n, s + this.maxPieceChars);
       for (let e = s + 1; e <= limit; e++) {
-        const id = this.lookup.get(norm.slice(idx[s], idx[e]));
-        if (id === undefined) continue;
+        const sub = norm.slice(idx[s], idx[e]);
+        const id = this.lookup.get(sub);
+        if (id === undefined) {
+          if (!this.prefixes.has(sub)) break;
+          continue;
+        }
         const len = byteAt[e] - byteAt[s];
+        // As in SentencePiece, where `score` is a double (the user-defined branch makes the
+        // conditional's type double): the candidate is a double compared with the float stored.
         const score =
           this.types[id] === PieceType.USER_DEFINED
-            ? Math.fround(len * this.maxScore - 0.1)
+            ? Math.fround(len * this.maxScore) - 0.1
             : this.scores[id];
-        const cand = Math.fround(score + here);
+        const cand = score + here;
         if (from[e] < 0 || cand > best[e]) {
           best[e] = cand;
           from[e] = s;
