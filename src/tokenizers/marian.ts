@@ -326,11 +326,6 @@ export function loadMarianTokenizer(files: MarianTokenizerFiles): MarianTokenize
   });
 }
 
-/** Whether a set of model files holds a Marian tokenizer (source.spm next to vocab.json). */
-export async function hasMarianTokenizer(files: FileSet): Promise<boolean> {
-  return (await files.has('source.spm')) && (await files.has('vocab.json'));
-}
-
 /**
  * The Marian tokenizer among a model's files (source.spm, target.spm, vocab.json, and
  * tokenizer_config.json if present), or undefined when there is no source.spm.
