@@ -37,7 +37,9 @@ export function register(program: Command): void {
   addEngineOptions(
     program
       .command('generate')
-      .description('continue a prompt with a language model, streaming the response')
+      .description(
+        'continue a prompt with a language model, streaming the response (an encoder-decoder such as a Marian translation model writes its output for the prompt instead)',
+      )
       .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
       .addOption(modelOption())
       .option(
@@ -86,7 +88,8 @@ export function register(program: Command): void {
         greedy: opts.greedy,
         signal: ac.signal,
       });
-      process.stdout.write(prompt);
+      // a decoder continues the prompt; an encoder-decoder (translation) writes a new text from it
+      if (!model.seq2seq) process.stdout.write(prompt);
       for await (const piece of gen) process.stdout.write(piece);
       process.stdout.write('\n');
       process.off('SIGINT', onSigint);

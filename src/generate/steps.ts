@@ -85,6 +85,12 @@ export interface GenerationStep {
   stop: StopReason | undefined;
 }
 
+/**
+ * What the loop steps through: a decoder, or an encoder-decoder's decoder bound to its encoded source
+ * (Seq2Seq.bind) — forward(ids, cache, lastOnly, recorder) → logits either way.
+ */
+export type StepModel = Pick<Decoder, 'forward' | 'newCache' | 'vocabSize' | 'contextLength'>;
+
 /** How the loop ended: the reason, and the text held back until then (empty after a stop string). */
 export interface StepsEnd {
   stop: StopReason;
@@ -117,7 +123,7 @@ function heldBack(text: string, stops: readonly string[]): number {
  * released when the loop ends or is abandoned.
  */
 export function generationSteps(
-  d: Decoder,
+  d: StepModel,
   tok: Tokenizer,
   promptIds: readonly number[],
   o: StepLoopOptions,

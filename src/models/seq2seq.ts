@@ -9,6 +9,7 @@ import type { KVCache } from '../nn/kv-cache.js';
 import type { LayerTap } from '../nn/tap.js';
 import { prefixed, type Weight } from '../nn/weights.js';
 import { GlassError } from '../util/errors.js';
+import type { StepModel } from '../generate/steps.js';
 import type { Decoder, ForwardRecorder } from './decoder.js';
 import type { Encoder } from './encoder.js';
 
@@ -66,6 +67,16 @@ export class Seq2Seq {
     const V = this.vocabSize;
     for (let r = 0; r < logits.length / V; r++)
       for (const id of this.suppressedIds) logits[r * V + id] = -Infinity;
+  }
+
+  /** The decoder bound to one encoded source: what the step loop (generate, beams, trace) steps through. */
+  bind(source: SourceState): StepModel {
+    return {
+      forward: (ids, cache, lastOnly, recorder) => this.forward(source, ids, cache!, lastOnly, recorder),
+      newCache: () => this.newCache(),
+      vocabSize: this.vocabSize,
+      contextLength: this.contextLength,
+    };
   }
 
   newCache(): KVCache {
