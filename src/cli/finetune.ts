@@ -23,7 +23,7 @@ import { inHfLayout } from '../train/export.js';
 import { parsePairs, splitPairs } from '../train/pairs.js';
 import { decoderRun, encoderRun } from '../train/run-node.js';
 import { GlassError } from '../util/errors.js';
-import { intOption, loadCliModel, modelOption, requireModelSource, selectKernels } from './common.js';
+import { intOption, loadCliModel, modelOption, selectKernels } from './common.js';
 import {
   addLoopOptions,
   checkSameData,
@@ -50,7 +50,11 @@ async function isEncoder(source: string, revision?: string): Promise<boolean> {
   let dir = source;
   if (!existsSync(source)) {
     if (source.startsWith('.') || source.startsWith('/')) return false; // a missing path: loading says so
-    dir = await resolveModel(source, { revision });
+    try {
+      dir = await resolveModel(source, { revision });
+    } catch {
+      return false; // not found or not a hub id: loading it as a generator says why, as it always has
+    }
   } else if (!statSync(source).isDirectory()) return false;
   const path = join(dir, 'config.json');
   if (!existsSync(path)) return false;
@@ -67,6 +71,7 @@ async function isEncoder(source: string, revision?: string): Promise<boolean> {
  */
 async function finetuneEncoder(
   o: FinetuneCliOptions,
+  model: string,
   prepared: Awaited<ReturnType<typeof prepareOutput>>,
 ): Promise<void> {
   const { folder, checkpoint } = prepared;
@@ -87,7 +92,7 @@ async function finetuneEncoder(
   if (resumed) loopOptions(o, resumed.options.seqLen, { steps: 200, lr: 1e-4 }, resumed);
   await selectKernels(o.threads);
   // Resuming reads the model back from the checkpoint (a sentence-transformers folder).
-  const embedder = await loadEmbedder(checkpoint ? checkpoint.dir : requireModelSource(o.model));
+  const embedder = await loadEmbedder(model);
   if (!checkpoint) await prepareOutput(o, [embedder.source]);
   if (embedder.pooling !== 'mean') {
     throw new GlassError(
@@ -176,15 +181,16 @@ export function register(program: Command): void {
       const prepared = await prepareOutput(o, [o.model, o.tokenizer, o.data, o.pairs]);
       const { folder, checkpoint } = prepared;
       const resumed = checkpoint?.state;
-      const what = checkpoint ? checkpoint.dir : requireModelSource(o.model);
-      if (await isEncoder(what, checkpoint ? undefined : o.revision)) {
+      // The bundled default (no --model) is a generator.
+      const what = checkpoint ? checkpoint.dir : o.model;
+      if (what !== undefined && (await isEncoder(what, checkpoint ? undefined : o.revision))) {
         if (o.data !== undefined) {
           throw new GlassError(
             'BAD_INPUT',
             `${o.model ?? what} is a sentence-embedding model: fine-tune it on text pairs with --pairs <file> (${PAIRS_FORMAT}), not --data`,
           );
         }
-        return finetuneEncoder(o, prepared);
+        return finetuneEncoder(o, what, prepared);
       }
       if (o.pairs !== undefined) {
         throw new GlassError(

@@ -72,6 +72,16 @@ async function writeTinyBert(dir: string, seed = 3) {
   return encoder;
 }
 
+/** Runs `fn` in a new temporary folder, removed afterwards. */
+async function inTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** cos(anchor, positive) of each pair under an embedder. */
 function pairCosines(e: SentenceEmbedder, pairs: Array<[string, string]>): number[] {
   return pairs.map(([a, p]) => {
@@ -84,8 +94,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('encoder → sentence-transformers folder (BERT names, module files) → loadEmbedder: identical embeddings', async (t) => {
   if (!present) return t.skip(SKIP);
-  const dir = await mkdtemp(join(tmpdir(), 'glasslm-bert-save-'));
-  try {
+  await inTempDir('glasslm-bert-save-', async (dir) => {
     const encoder = await writeTinyBert(join(dir, 'tiny'));
     const loaded = await loadEmbedder(join(dir, 'tiny'));
     assert.equal(loaded.pooling, 'mean');
@@ -126,9 +135,7 @@ test('encoder → sentence-transformers folder (BERT names, module files) → lo
     assert.deepEqual(await names(out), await names(fixture));
     for (const f of ['modules.json', 'sentence_bert_config.json', 'vocab.txt', '1_Pooling/config.json'])
       assert.deepEqual(await readFile(join(out, f)), await readFile(join(fixture, f)), f);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('pairs files: one "anchor<TAB>positive" a line, bad lines named file:line; the tail held out', () => {
@@ -153,8 +160,7 @@ test('pairs files: one "anchor<TAB>positive" a line, bad lines named file:line; 
 
 test('finetune --pairs: the loss falls, the folder loads with embed, a trained pair moves closer; --resume continues', async (t) => {
   if (!present) return t.skip(SKIP);
-  const dir = await mkdtemp(join(tmpdir(), 'glasslm-enc-finetune-'));
-  try {
+  await inTempDir('glasslm-enc-finetune-', async (dir) => {
     const model = join(dir, 'tiny');
     await writeTinyBert(model);
     const pairs = join(dir, 'pairs.tsv');
@@ -229,15 +235,12 @@ test('finetune --pairs: the loss falls, the folder loads with embed, a trained p
       Array.from({ length: 14 }, (_, i) => i + 1),
     );
     await loadEmbedder(out);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('encoder runs resume bit for bit: stopped after 3 of 6 steps, then resumed, equals 6 steps straight', async (t) => {
   if (!present) return t.skip(SKIP);
-  const dir = await mkdtemp(join(tmpdir(), 'glasslm-enc-resume-'));
-  try {
+  await inTempDir('glasslm-enc-resume-', async (dir) => {
     const model = join(dir, 'tiny');
     await writeTinyBert(model, 5);
     const options: TrainOptions = {
@@ -290,15 +293,12 @@ test('encoder runs resume bit for bit: stopped after 3 of 6 steps, then resumed,
       resumed.params.params.map((p) => Array.from(p.data)),
       straight.params.params.map((p) => Array.from(p.data)),
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('finetune refuses the wrong data for the model, bad pairs files and too few pairs, writing nothing', async (t) => {
   if (!present) return t.skip(SKIP);
-  const dir = await mkdtemp(join(tmpdir(), 'glasslm-enc-refuse-'));
-  try {
+  await inTempDir('glasslm-enc-refuse-', async (dir) => {
     const model = join(dir, 'tiny');
     await writeTinyBert(model);
     const out = join(dir, 'out');
@@ -336,7 +336,5 @@ test('finetune refuses the wrong data for the model, bad pairs files and too few
       glasslm('finetune', '--model', model, '--pairs', pairs, '--out', out, '--batch', '1'),
       /at least 2 pairs/,
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
