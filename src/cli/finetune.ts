@@ -195,7 +195,7 @@ export function register(program: Command): void {
       if (o.pairs !== undefined) {
         throw new GlassError(
           'BAD_INPUT',
-          `${o.model ?? what} is a text generator: fine-tune it on text with --data <file>; --pairs is for sentence-embedding (BERT) models`,
+          `${o.model ?? what ?? 'the bundled model'} is a text generator: fine-tune it on text with --data <file>; --pairs is for sentence-embedding (BERT) models`,
         );
       }
       const dataPath = o.data ?? resumed?.data.path;
