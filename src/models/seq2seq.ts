@@ -8,6 +8,7 @@ import { InferOps, SourceState } from '../nn/infer.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { LayerTap } from '../nn/tap.js';
 import { prefixed, type Weight } from '../nn/weights.js';
+import type { Backend } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import type { StepModel } from '../generate/steps.js';
 import type { Decoder, ForwardRecorder } from './decoder.js';
@@ -30,6 +31,10 @@ export class Seq2Seq {
   }
   get vocabSize(): number {
     return this.decoder.vocabSize;
+  }
+  /** The backend both halves' weights live in. */
+  get backend(): Backend {
+    return this.decoder.backend;
   }
 
   /**

@@ -1,13 +1,15 @@
 // Training — a new model from nothing: a GPT-2 config, weights drawn as GPT-2 draws them, assembled by the
 // same buildGpt2 that loads a downloaded checkpoint (so a trained model is an ordinary GPT-2 Decoder); and
 // random Llama and BERT models of any shape for tests, built by the loaders' own buildLlama / buildBert.
-import { parseHfConfig, type BertConfig, type Gpt2Config } from '../formats/hf-config.js';
+import { parseHfConfig, type BertConfig, type Gpt2Config, type MarianConfig } from '../formats/hf-config.js';
 import type { WeightSource } from '../formats/weights.js';
 import { buildBert } from '../models/bert.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
 import { buildGpt2 } from '../models/gpt2.js';
 import { buildLlama, type LlamaSpec } from '../models/llama.js';
+import { buildMarian } from '../models/marian.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import { Rng } from '../generate/rng.js';
 import { GlassError } from '../util/errors.js';
 
@@ -253,4 +255,98 @@ export async function createBert(shape: BertShape, seed: number, std = 0.02): Pr
     norm(`${p}.output.LayerNorm`);
   }
   return buildBert(config, memoryWeights(t, 'new BERT'));
+}
+
+export interface MarianShape {
+  dim: number;
+  encoderLayers: number;
+  decoderLayers: number;
+  nHeads: number;
+  ffnDim: number;
+  vocabSize: number;
+  contextLength: number;
+  /** The decoder's start token, never generated (Marian: the pad id). */
+  padTokenId: number;
+  eosTokenId: number;
+}
+
+/** The config.json of a new Marian-shaped encoder-decoder (SiLU MLPs, √d-scaled embeddings). */
+export function marianConfigJson(s: MarianShape): Record<string, unknown> {
+  return {
+    architectures: ['MarianMTModel'],
+    model_type: 'marian',
+    activation_function: 'swish',
+    d_model: s.dim,
+    encoder_layers: s.encoderLayers,
+    decoder_layers: s.decoderLayers,
+    encoder_attention_heads: s.nHeads,
+    decoder_attention_heads: s.nHeads,
+    encoder_ffn_dim: s.ffnDim,
+    decoder_ffn_dim: s.ffnDim,
+    max_position_embeddings: s.contextLength,
+    vocab_size: s.vocabSize,
+    pad_token_id: s.padTokenId,
+    eos_token_id: s.eosTokenId,
+    decoder_start_token_id: s.padTokenId,
+    bad_words_ids: [[s.padTokenId]],
+    scale_embedding: true,
+    static_position_embeddings: true,
+  };
+}
+
+/**
+ * A randomly initialised Marian-shaped encoder-decoder (BART's init: N(0, std) matrices, unit norms), built
+ * by the same buildMarian that loads opus-mt checkpoints.
+ */
+export async function createMarian(
+  shape: MarianShape,
+  seed: number,
+  std = 0.02,
+): Promise<{ config: MarianConfig; model: Seq2Seq }> {
+  const config = parseHfConfig(marianConfigJson(shape), 'new Marian config') as MarianConfig;
+  const { dim, ffnDim, vocabSize } = shape;
+  const g = new Gaussian(seed);
+  const t = new Map<string, { shape: number[]; data: Float32Array }>();
+  const normal = (name: string, s: number[], sd = std) =>
+    t.set(name, {
+      shape: s,
+      data: g.fill(
+        s.reduce((a, b) => a * b, 1),
+        sd,
+      ),
+    });
+  const fill = (name: string, n: number, v: number) =>
+    t.set(name, { shape: [n], data: new Float32Array(n).fill(v) });
+  const linear = (name: string, out: number, inp: number) => {
+    normal(`${name}.weight`, [out, inp]);
+    fill(`${name}.bias`, out, 0);
+  };
+  const norm = (name: string) => {
+    fill(`${name}.weight`, dim, 1);
+    fill(`${name}.bias`, dim, 0);
+  };
+  const attention = (p: string) => {
+    for (const x of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(`${p}.${x}`, dim, dim);
+  };
+  normal('model.shared.weight', [vocabSize, dim]);
+  for (let l = 0; l < shape.encoderLayers; l++) {
+    const p = `model.encoder.layers.${l}`;
+    attention(`${p}.self_attn`);
+    norm(`${p}.self_attn_layer_norm`);
+    linear(`${p}.fc1`, ffnDim, dim);
+    linear(`${p}.fc2`, dim, ffnDim);
+    norm(`${p}.final_layer_norm`);
+  }
+  for (let l = 0; l < shape.decoderLayers; l++) {
+    const p = `model.decoder.layers.${l}`;
+    attention(`${p}.self_attn`);
+    norm(`${p}.self_attn_layer_norm`);
+    attention(`${p}.encoder_attn`);
+    norm(`${p}.encoder_attn_layer_norm`);
+    linear(`${p}.fc1`, ffnDim, dim);
+    linear(`${p}.fc2`, dim, ffnDim);
+    norm(`${p}.final_layer_norm`);
+  }
+  t.set('final_logits_bias', { shape: [1, vocabSize], data: new Float32Array(vocabSize) });
+  return { config, model: await buildMarian(config, memoryWeights(t, 'new Marian')) };
 }

@@ -2,12 +2,14 @@
 //   NextToken   (decoders: GPT-2, Llama) — mean cross-entropy of each next token over windows of text;
 //   PairContrast (encoders: BERT, MiniLM as sentence embedders) — in-batch contrastive loss over
 //                (anchor, positive) pairs, sentence-transformers' MultipleNegativesRankingLoss:
-//                s = scale · cos(mean(A_i), mean(P_j)),  loss = mean_i CE(s_i·, i).
+//                s = scale · cos(mean(A_i), mean(P_j)),  loss = mean_i CE(s_i·, i);
+//   Translation (encoder-decoders: Marian) — teacher-forced cross-entropy of the target given the source.
 // Each hands the Trainer its parameters, the batch of step s (a function of the seed and s alone, so a
 // resumed run continues the same curve) and the loss of a batch on a tape.
 import { Rng } from '../generate/rng.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import { GlassError } from '../util/errors.js';
 import type { Tape, Var } from './autograd.js';
 import { randomBatch, stepSeed, type Batch, type TokenIds } from './data.js';
@@ -173,6 +175,121 @@ export class PairContrast implements Objective<PairBatch> {
     const val = this.options.val ?? [];
     const out: PairBatch[] = [];
     for (let i = 0; i + 1 < val.length; i += this.options.batch)
+      out.push(this.pack(val.slice(i, i + this.options.batch)));
+    return out;
+  }
+}
+
+/** A batch of (source, target) pairs for an encoder-decoder, each side padded to its longest. */
+export interface TranslationBatch {
+  /** [batch·srcLen] source ids; srcLengths[b] of each are real. */
+  src: Int32Array;
+  srcLengths: Int32Array;
+  srcLen: number;
+  /** [batch·tgtLen] decoder inputs: the start token, then the target (padded with the start token). */
+  inputs: Int32Array;
+  /** [batch·tgtLen] what each position must predict: the target, then end-of-text (−1: padding). */
+  targets: Int32Array;
+  tgtLen: number;
+  batch: number;
+}
+
+export interface TranslationOptions {
+  batch: number;
+  seed: number;
+  /** The end-of-text id the decoder learns to end with. */
+  eos: number;
+  /** Held-out pairs, evaluated in batches of `batch` (default: none). */
+  val?: ReadonlyArray<readonly [ArrayLike<number>, ArrayLike<number>]>;
+}
+
+/**
+ * Sequence-to-sequence training (teacher forcing): the encoder reads the source, the decoder reads
+ * [start, target…] and predicts [target…, eos] at every position, cross-attending the source:
+ *   loss = mean over real target positions of CE(Decoder(inputs, Encoder(src)), targets)
+ */
+export class Translation implements Objective<TranslationBatch> {
+  readonly params: Parameters;
+
+  constructor(
+    readonly model: Seq2Seq,
+    readonly pairs: ReadonlyArray<readonly [ArrayLike<number>, ArrayLike<number>]>,
+    readonly options: TranslationOptions,
+    params: ParametersOptions = {},
+  ) {
+    if (pairs.length === 0) throw new GlassError('BAD_INPUT', 'sequence-to-sequence training needs pairs');
+    this.params = new Parameters(model, params);
+  }
+
+  /** `batch` pairs drawn at random (with repeats), a function of (seed, s). */
+  batchAt(s: number): TranslationBatch {
+    const rng = new Rng(stepSeed(this.options.seed, s));
+    return this.pack(
+      Array.from(
+        { length: this.options.batch },
+        () => this.pairs[Math.floor(rng.next() * this.pairs.length)],
+      ),
+    );
+  }
+
+  pack(pairs: ReadonlyArray<readonly [ArrayLike<number>, ArrayLike<number>]>): TranslationBatch {
+    const m = this.model;
+    const batch = pairs.length;
+    const srcLen = Math.max(...pairs.map((p) => p[0].length));
+    const tgtLen = Math.max(...pairs.map((p) => p[1].length)) + 1;
+    if (srcLen === 0) throw new GlassError('BAD_INPUT', 'sequence-to-sequence training: an empty source');
+    if (srcLen > m.encoder.contextLength || tgtLen > m.contextLength) {
+      throw new GlassError(
+        'BAD_INPUT',
+        `a pair of ${srcLen} source and ${tgtLen - 1} target tokens does not fit the model (${m.encoder.contextLength}, ${m.contextLength - 1})`,
+      );
+    }
+    const src = new Int32Array(batch * srcLen);
+    const srcLengths = new Int32Array(batch);
+    const inputs = new Int32Array(batch * tgtLen).fill(m.decoderStartTokenId);
+    const targets = new Int32Array(batch * tgtLen).fill(-1);
+    pairs.forEach(([s, t], b) => {
+      if (s.length === 0) throw new GlassError('BAD_INPUT', 'sequence-to-sequence training: an empty source');
+      for (let i = 0; i < s.length; i++) src[b * srcLen + i] = s[i];
+      srcLengths[b] = s.length;
+      for (let i = 0; i < t.length; i++) {
+        inputs[b * tgtLen + i + 1] = t[i];
+        targets[b * tgtLen + i] = t[i];
+      }
+      targets[b * tgtLen + t.length] = this.options.eos;
+    });
+    return { src, srcLengths, srcLen, inputs, targets, tgtLen, batch };
+  }
+
+  tokens(b: TranslationBatch): number {
+    return b.srcLengths.reduce((a, n) => a + n, 0) + b.targets.reduce((a, t) => a + (t >= 0 ? 1 : 0), 0);
+  }
+
+  /** Logits [batch·tgtLen, vocab] of the decoder over the encoded sources, on the tape. */
+  logits(tape: Tape, b: TranslationBatch): Var {
+    const { encoder, decoder } = this.model;
+    const fe = new TapeOps(tape, this.params, {
+      batch: b.batch,
+      seqLen: b.srcLen,
+      validLengths: b.srcLengths,
+    });
+    const source = encoder.run(fe, b.src); // [batch·srcLen, dim]
+    const fd = new TapeOps(tape, this.params, {
+      batch: b.batch,
+      seqLen: b.tgtLen,
+      source: { seqLen: b.srcLen, validLengths: b.srcLengths },
+    });
+    return decoder.head(fd, decoder.run(fd, b.inputs, null, source)); // [batch·tgtLen, vocab]
+  }
+
+  loss(tape: Tape, b: TranslationBatch): Var {
+    return tape.crossEntropy(this.logits(tape, b), b.targets);
+  }
+
+  validation(): TranslationBatch[] {
+    const val = this.options.val ?? [];
+    const out: TranslationBatch[] = [];
+    for (let i = 0; i < val.length; i += this.options.batch)
       out.push(this.pack(val.slice(i, i + this.options.batch)));
     return out;
   }

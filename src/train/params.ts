@@ -5,6 +5,7 @@
 // encoders (BERT, MiniLM) alike.
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import type { Weight } from '../nn/weights.js';
 import type { Matrix } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
@@ -24,7 +25,7 @@ export interface Param {
 }
 
 /** A model training can walk: it lists its weights and runs on any ops (see nn/ops.ts). */
-export type TrainableModel = Decoder | Encoder;
+export type TrainableModel = Decoder | Encoder | Seq2Seq;
 
 export interface ParametersOptions {
   /** 'f64' copies every weight into float64 (gradient checks); the default 'f32' trains the model in place. */
