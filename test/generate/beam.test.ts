@@ -4,13 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Decoder } from '../../src/models/decoder.js';
 import { generationSteps, type StepsEnd } from '../../src/generate/steps.js';
 import { Sampler } from '../../src/generate/sampler.js';
 import { bannedByNgram, logSoftmax, type EarlyStopping } from '../../src/generate/beam.js';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
 import { loadModel } from '../../src/models/load.js';
+import { backend, createWasmBackend, setBackend, type WasmBackend } from '../../src/tensor/index.js';
+import { createLlama } from '../../src/train/init.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
+import { TINY_LLAMA } from '../fixtures/tiny-llama.js';
 
 interface Case {
   name: string;
@@ -228,4 +234,56 @@ test('a real tiny GPT-2: numBeams 1 is greedy; 4 beams score at least greedy', a
   assert.equal(beams.streamed, best.text);
   assert.deepEqual(beams.ids, best.ids);
   assert.equal(best.text, m.tokenizer.decode(best.ids));
+});
+
+test('KVCache.copyFrom under wasm: a cache overwritten by a fork gives the fork sequence’s logits', async () => {
+  const prev = backend();
+  let be: WasmBackend;
+  try {
+    be = await createWasmBackend({ threads: 1 });
+  } catch (e) {
+    return void assert.fail(`the wasm backend does not start: ${(e as Error).message}`);
+  }
+  setBackend(be);
+  try {
+    const d = await createLlama({ ...TINY_LLAMA, vocabSize: 64, contextLength: 64 }, 4);
+    const a = d.newCache();
+    d.forward([1, 2, 3, 4, 5], a, true);
+    // b has been mirrored with other rows (same last id: the mirror's spot check would not see them)
+    const b = d.newCache();
+    d.forward([9, 8, 7, 6, 5], b, true);
+    b.copyFrom(a);
+    assert.equal(b.length, 5);
+    const fromB = d.forward([6], b, true);
+    const fresh = d.forward([1, 2, 3, 4, 5, 6], d.newCache(), true);
+    assert.deepEqual(Array.from(fromB), Array.from(d.forward([6], a, true)));
+    for (let i = 0; i < fresh.length; i++) assert.ok(Math.abs(fromB[i] - fresh[i]) < 1e-4);
+  } finally {
+    setBackend(prev);
+    be.close();
+  }
+});
+
+test('generation_config.json: num_beams, length_penalty, early_stopping, no_repeat_ngram_size are defaults', async (t) => {
+  if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
+  const dir = await mkdtemp(join(tmpdir(), 'glasslm-beams-'));
+  try {
+    await cp(dirs['gpt2-tiny'], dir, { recursive: true });
+    const cfg = { num_beams: 3, length_penalty: 0.5, early_stopping: 'never', no_repeat_ngram_size: 2 };
+    await writeFile(join(dir, 'generation_config.json'), JSON.stringify(cfg));
+    const m = await loadModel(dir);
+    assert.deepEqual(m.generationDefaults, {
+      numBeams: 3,
+      lengthPenalty: 0.5,
+      earlyStopping: 'never',
+      noRepeatNgramSize: 2,
+    });
+    const g = m.generate('The bank of the river', { maxTokens: 6, stopAtEos: false, numReturnSequences: 3 });
+    for await (const piece of g) void piece;
+    assert.equal((await g.result).sequences?.length, 3);
+    await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ early_stopping: 'sometimes' }));
+    await assert.rejects(loadModel(dir), /"early_stopping" must be true, false or "never"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
