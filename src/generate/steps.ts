@@ -225,7 +225,7 @@ export function generationSteps(
     /** Beam search: the stop rule a candidate of step s meets, or undefined (`ids`: its ids, itself last). */
     const stopAfter = (s: number, id: number, ids: () => readonly number[]): StopReason | undefined =>
       endsText(id) ? 'eos' : stops.length > 0 && stopAt(textOf(ids())) >= 0 ? 'stop' : noRoom(s);
-    const seq = [...promptIds]; // the sequence so far (n-gram bans)
+    const seq = [...promptIds]; // the sequence so far (n-gram bans; beam search's forced start)
     let pending = '';
     // beam search: the running beams (after the forced ids), the scorer
     let scorer: BeamScorer | null = null;
@@ -324,7 +324,7 @@ export function generationSteps(
         step.id = cands[0].id;
         step.position = P + s;
         step.forced = false;
-        step.logit = running.length > 0 ? cands[0].logprob : 0;
+        step.logit = cands[0].logprob; // (beam search: the summed log-prob)
         step.text = '';
         step.next = undefined;
         step.recorder = undefined;
@@ -352,7 +352,7 @@ export function generationSteps(
         }
       }
       const id = isForced ? forced[s] : o.sampler.sample(from);
-      seq.push(id);
+      if (ngram > 0 || beams) seq.push(id);
       step.index = s;
       step.id = id;
       step.position = P + s;
