@@ -13,10 +13,10 @@ import { Sampler } from '../../src/generate/sampler.js';
 import { bannedByNgram, logSoftmax, type EarlyStopping } from '../../src/generate/beam.js';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
 import { loadModel } from '../../src/models/load.js';
-import { backend, createWasmBackend, setBackend, type WasmBackend } from '../../src/tensor/index.js';
 import { createLlama } from '../../src/train/init.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
 import { TINY_LLAMA } from '../fixtures/tiny-llama.js';
+import { withWasmBackend } from '../fixtures/wasm.js';
 
 interface Case {
   name: string;
@@ -236,16 +236,8 @@ test('a real tiny GPT-2: numBeams 1 is greedy; 4 beams score at least greedy', a
   assert.equal(best.text, m.tokenizer.decode(best.ids));
 });
 
-test('KVCache.copyFrom under wasm: a cache overwritten by a fork gives the fork sequence’s logits', async () => {
-  const prev = backend();
-  let be: WasmBackend;
-  try {
-    be = await createWasmBackend({ threads: 1 });
-  } catch (e) {
-    return void assert.fail(`the wasm backend does not start: ${(e as Error).message}`);
-  }
-  setBackend(be);
-  try {
+test('KVCache.copyFrom under wasm: a cache overwritten by a fork gives the fork sequence’s logits', () =>
+  withWasmBackend(async () => {
     const d = await createLlama({ ...TINY_LLAMA, vocabSize: 64, contextLength: 64 }, 4);
     const a = d.newCache();
     d.forward([1, 2, 3, 4, 5], a, true);
@@ -258,11 +250,7 @@ test('KVCache.copyFrom under wasm: a cache overwritten by a fork gives the fork 
     const fresh = d.forward([1, 2, 3, 4, 5, 6], d.newCache(), true);
     assert.deepEqual(Array.from(fromB), Array.from(d.forward([6], a, true)));
     for (let i = 0; i < fresh.length; i++) assert.ok(Math.abs(fromB[i] - fresh[i]) < 1e-4);
-  } finally {
-    setBackend(prev);
-    be.close();
-  }
-});
+  }));
 
 test('generation_config.json: num_beams, length_penalty, early_stopping, no_repeat_ngram_size are defaults', async (t) => {
   if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
