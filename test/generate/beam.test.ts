@@ -3,10 +3,12 @@
 // a scripted model whose logits are a fixed function of the sequence; then on a real tiny GPT-2.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Decoder } from '../../src/models/decoder.js';
 import { generationSteps, type StepsEnd } from '../../src/generate/steps.js';
 import { Sampler } from '../../src/generate/sampler.js';
@@ -274,4 +276,58 @@ test('generation_config.json: num_beams, length_penalty, early_stopping, no_repe
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('glasslm generate --beams: the best sequences, whole, each with its score; options reach the search', async (t) => {
+  if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, HF_HUB_OFFLINE: '1' },
+    });
+  const model = dirs['gpt2-tiny-sharded'];
+  const prompt = 'Once upon a time';
+  const out = cli(
+    'generate',
+    '--model',
+    model,
+    '--no-stats',
+    '-n',
+    '6',
+    '--beams',
+    '3',
+    '--num-return',
+    '2',
+    '--no-repeat-ngram',
+    '2',
+    '--length-penalty',
+    '0.5',
+    '--early-stopping',
+    'never',
+    prompt,
+  );
+  assert.equal(out.status, 0, out.stderr);
+  const m = await loadModel(model);
+  const g = m.generate(prompt, {
+    maxTokens: 6,
+    numBeams: 3,
+    numReturnSequences: 2,
+    noRepeatNgramSize: 2,
+    lengthPenalty: 0.5,
+    earlyStopping: 'never',
+  });
+  for await (const piece of g) void piece;
+  const want = (await g.result).sequences!.flatMap((q, i) => [
+    `[${i + 1}] score ${q.score.toFixed(4)} (log-prob ${q.logprob.toFixed(4)})`,
+    `${prompt}${q.text}`,
+  ]);
+  assert.equal(out.stdout, want.join('\n') + '\n');
+  const bad = cli('generate', '--model', model, '--beams', '2', '--num-return', '3', prompt);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /num-return-sequences must be an integer in \[1, num-beams = 2\]/);
+  const es = cli('generate', '--model', model, '--beams', '2', '--early-stopping', 'soon', prompt);
+  assert.notEqual(es.status, 0);
+  assert.match(es.stderr, /early-stopping must be true, false or never/);
 });
