@@ -107,7 +107,8 @@ export function register(program: Command): void {
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"',
+      '\nExamples:\n  $ glasslm generate --model openai-community/gpt2 --seed 1 "Once upon a time"\n' +
+        '  $ glasslm generate --beams 4 --num-return 2 --no-repeat-ngram 3 "And God said"   # printed when done',
     )
     .action(async (words: string[], opts: GenerateCliOptions) => {
       const model = await loadCliModel(opts, opts);
