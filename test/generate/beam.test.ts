@@ -331,3 +331,37 @@ test('glasslm generate --beams: the best sequences, whole, each with its score; 
   assert.notEqual(es.status, 0);
   assert.match(es.stderr, /early-stopping must be true, false or never/);
 });
+
+test('model.trace({ numBeams }): the beam tree, from which the hypotheses can be rebuilt', async (t) => {
+  if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
+  const m = await loadModel(dirs['gpt2-tiny-sharded']);
+  const prompt = 'Once upon a time';
+  const trace = m.trace(prompt, {
+    steps: 6,
+    numBeams: 3,
+    stopAtEos: false,
+    vectors: 'summary',
+    attention: false,
+  });
+  const g = m.generate(prompt, { maxTokens: 6, numBeams: 3, stopAtEos: false });
+  for await (const piece of g) void piece;
+  const best = (await g.result).sequences![0];
+  assert.ok(trace.beams);
+  assert.equal(trace.steps.length, 0);
+  assert.deepEqual(trace.beams.hypotheses[0].ids, best.ids);
+  assert.equal(trace.beams.hypotheses[0].text, best.text);
+  // walk the tree: each step's 'running' candidates, in order, are the next step's parents
+  let running: number[][] = [[], [], []];
+  const finished: string[] = [];
+  for (const step of trace.beams.steps) {
+    assert.equal(step.candidates.length, 6);
+    const next: number[][] = [];
+    for (const c of step.candidates) {
+      const ids = [...running[c.parent], c.token.id];
+      if (c.fate === 'running') next.push(ids);
+      if (c.fate === 'finished') finished.push(ids.join());
+    }
+    running = next;
+  }
+  assert.ok(finished.includes(best.ids.join()), 'the best hypothesis is a finished leaf of the tree');
+});
