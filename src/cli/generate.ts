@@ -50,7 +50,9 @@ export function register(program: Command): void {
   addEngineOptions(
     program
       .command('generate')
-      .description('continue a prompt with a language model, streaming the response')
+      .description(
+        'continue a prompt with a language model, streaming the response (an encoder-decoder such as a Marian translation model writes its output for the prompt instead)',
+      )
       .argument('[prompt...]', 'the prompt (several arguments are joined with spaces; empty = start of text)')
       .addOption(modelOption())
       .option(
@@ -132,8 +134,10 @@ export function register(program: Command): void {
         numReturnSequences: opts.numReturn,
       });
       const beams = (opts.beams ?? model.generationDefaults.numBeams ?? 1) > 1;
+      // a decoder continues the prompt; an encoder-decoder (translation) writes a new text from it
+      const shown = model.seq2seq ? '' : prompt;
       if (!beams) {
-        process.stdout.write(prompt);
+        process.stdout.write(shown);
         for await (const piece of gen) process.stdout.write(piece);
         process.stdout.write('\n');
       } else {
@@ -148,7 +152,7 @@ export function register(program: Command): void {
             process.stdout.write(
               `[${i + 1}] score ${q.score.toFixed(4)} (log-prob ${q.logprob.toFixed(4)})\n`,
             );
-          process.stdout.write(`${prompt}${q.text}\n`);
+          process.stdout.write(`${shown}${q.text}\n`);
         });
       }
       if (r.stopReason === 'context') {

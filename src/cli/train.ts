@@ -25,7 +25,7 @@ import {
 } from '../train/checkpoint-node.js';
 import { checkEnoughTokens, splitTrainVal, type TokenIds } from '../train/data.js';
 import { createGpt2 } from '../train/init.js';
-import { runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
+import { decoderRun, runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { GlassError } from '../util/errors.js';
 import { floatOption, intOption, selectKernels, threadsOption } from './common.js';
@@ -256,14 +256,23 @@ export async function runWithProgress(
   }
 }
 
-/** The summary of a run; a run stopped by a signal says so and exits 130 (SIGINT) or 143 (SIGTERM). */
-export function printSummary(r: RunResult & { signal?: NodeJS.Signals }, dir: string): void {
+/**
+ * The summary of a run; a run stopped by a signal says so and exits 130 (SIGINT) or 143 (SIGTERM).
+ * `perplexity`: the loss is a next-token cross-entropy (not a contrastive one), so exp(loss) means something.
+ */
+export function printSummary(
+  r: RunResult & { signal?: NodeJS.Signals },
+  dir: string,
+  { perplexity = true } = {},
+): void {
   const last = r.metrics.at(-1);
   const val = r.state.lastValLoss;
   process.stderr.write(
     `${r.stopped ? 'stopped' : 'done'} at step ${r.state.step}` +
       (last ? ` · train loss ${last.train_loss.toFixed(3)}` : '') +
-      (val !== undefined ? ` · val loss ${val.toFixed(3)} (perplexity ${Math.exp(val).toFixed(2)})` : '') +
+      (val !== undefined
+        ? ` · val loss ${val.toFixed(3)}` + (perplexity ? ` (perplexity ${Math.exp(val).toFixed(2)})` : '')
+        : '') +
       ` · ${duration(r.state.elapsedSeconds)} training · ${r.params.numParams.toLocaleString('en-US')} parameters\n` +
       `saved ${dir} (${FILES.weights}, ${FILES.config}, tokenizer, ${FILES.metrics}, ${FILES.plot}; ` +
       `the checkpoint in ${r.state.checkpoint?.dir ?? 'it'}/ with ${FILES.optimizer})` +
@@ -327,6 +336,16 @@ export async function readTrainingText(path: string): Promise<string> {
   return text;
 }
 
+/** A resumed run's data must be the data it started with (`sha256`: the file's now). */
+export function checkSameData(sha256: string, dataPath: string, resumed?: TrainerState): void {
+  if (resumed && sha256 !== resumed.data.sha256) {
+    throw new GlassError(
+      'BAD_INPUT',
+      `${dataPath} has changed since the checkpoint was made; resume with the same data`,
+    );
+  }
+}
+
 /**
  * The corpus split into train and validation, checked (one training window at least), resumed runs checked
  * against the data they started with. Writes nothing.
@@ -338,37 +357,33 @@ export function splitCorpus(
   seqLen: number,
   resumed?: TrainerState,
 ): { train: TokenIds; val: TokenIds } {
-  if (resumed && corpus.sha256 !== resumed.data.sha256) {
-    throw new GlassError(
-      'BAD_INPUT',
-      `${dataPath} has changed since the checkpoint was made; resume with the same data`,
-    );
-  }
+  checkSameData(corpus.sha256, dataPath, resumed);
   const split = splitTrainVal(corpus.ids, o.valFraction ?? 0.1);
   checkEnoughTokens(split.train, seqLen, `${dataPath} (training part)`);
   return split;
 }
 
 /**
- * Creates the output folder, saves the tokenized corpus and runs; a fresh run that fails before its first
- * checkpoint removes what it created (nothing is left behind), and every run ends with its summary.
+ * Creates the output folder, saves the tokenized corpus (text runs) and runs; a fresh run that fails before
+ * its first checkpoint removes what it created (nothing is left behind), and every run ends with its summary.
  */
 export async function runInFolder(
   folder: OutputFolder,
-  corpus: Corpus,
+  corpus: Corpus | undefined,
   spec: Parameters<typeof runWithProgress>[0],
   evalEvery: number,
+  summary?: Parameters<typeof printSummary>[2],
 ): Promise<void> {
   await folder.create();
   let r: Awaited<ReturnType<typeof runWithProgress>>;
   try {
-    await saveCorpusCache(spec.dir, corpus);
+    if (corpus) await saveCorpusCache(spec.dir, corpus);
     r = await runWithProgress(spec, evalEvery);
   } catch (e) {
     if (!spec.resume && !existsSync(join(spec.dir, FILES.state))) await folder.discard();
     throw e;
   }
-  printSummary(r, spec.dir);
+  printSummary(r, spec.dir, summary);
 }
 
 export function register(program: Command): void {
@@ -409,7 +424,7 @@ export function register(program: Command): void {
       await selectKernels(o.threads);
 
       let tokenizerFiles: TokenizerFiles;
-      let spec: { config: RunSpec['config']; decoder: RunSpec['decoder'] };
+      let spec: Pick<Parameters<typeof decoderRun>[0], 'config' | 'decoder'>;
       if (checkpoint) {
         const m = await loadModel(checkpoint.dir);
         tokenizerFiles = new Map([
@@ -460,10 +475,13 @@ export function register(program: Command): void {
           dir: o.out,
           kind: 'train',
           title: `glasslm train: ${spec.decoder.nLayers} layers × ${spec.decoder.dim} dims, vocab ${spec.decoder.vocabSize}`,
-          config: spec.config,
-          decoder: spec.decoder,
-          tokenizerFiles,
-          data: { train, val, path: dataPath, sha256: corpus.sha256 },
+          ...decoderRun({
+            config: spec.config,
+            decoder: spec.decoder,
+            tokenizerFiles,
+            data: { train, val, path: dataPath, sha256: corpus.sha256 },
+            options,
+          }),
           options,
           evalEvery,
           checkpointEvery: o.checkpointEvery ?? 500,

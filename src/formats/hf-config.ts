@@ -72,8 +72,27 @@ export interface BertConfig extends BaseModelConfig {
   padTokenId: number;
 }
 
+/**
+ * Marian (Helsinki-NLP opus-mt) encoder-decoders: sinusoidal positions, √d-scaled shared embeddings,
+ * post-LayerNorm blocks, SiLU ("swish") MLPs, a tied head plus `final_logits_bias`. The base fields
+ * (nLayers, nHeads, ffnDim) are the decoder's; the encoder's have their own.
+ */
+export interface MarianConfig extends BaseModelConfig {
+  modelType: 'marian';
+  encoderLayers: number;
+  encoderHeads: number;
+  encoderFfnDim: number;
+  /** HF `activation_function`: 'swish' (= SiLU) for the released models; 'gelu', 'relu' also read. */
+  activation: string;
+  /** HF `scale_embedding`: embeddings × √d_model. */
+  scaleEmbedding: boolean;
+  padTokenId: number;
+  /** The decoder's first input (Marian: the pad id). */
+  decoderStartTokenId: number;
+}
+
 /** Every supported architecture; extend with `| T5Config` as it lands. */
-export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig;
+export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig | MarianConfig;
 
 export type ModelType = ModelConfig['modelType'];
 
@@ -83,6 +102,7 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
   gpt2: parseGpt2,
   llama: parseLlama,
   bert: parseBert,
+  marian: parseMarian,
 };
 
 /** model_types that are Llama-shaped under another name. */
@@ -112,6 +132,69 @@ export function parseHfConfig(json: unknown, name: string): ModelConfig {
     );
   }
   return PARSERS[type](f);
+}
+
+function parseMarian(f: Fields): MarianConfig {
+  const dim = f.posInt('d_model');
+  const nHeads = f.posInt('decoder_attention_heads');
+  const encoderHeads = f.posInt('encoder_attention_heads');
+  for (const [key, h] of [
+    ['decoder_attention_heads', nHeads],
+    ['encoder_attention_heads', encoderHeads],
+  ] as const) {
+    if (dim % h !== 0)
+      throw new GlassError('BAD_FILE', `${f.name}: field "d_model" ${dim} is not divisible by "${key}" ${h}`);
+  }
+  if (nHeads !== encoderHeads) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: encoder and decoder with different head counts (${encoderHeads}, ${nHeads}) are not supported yet`,
+    );
+  }
+  const activation = f.str('activation_function', 'swish');
+  if (!['swish', 'silu', 'gelu', 'relu'].includes(activation)) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: activation_function "${activation}" is not supported yet`,
+    );
+  }
+  const vocabSize = f.posInt('vocab_size');
+  if (f.has('decoder_vocab_size') && f.posInt('decoder_vocab_size') !== vocabSize) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: a decoder vocabulary apart from the encoder's is not supported yet`,
+    );
+  }
+  if (!f.bool('share_encoder_decoder_embeddings', true)) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: unshared encoder/decoder embeddings are not supported yet`,
+    );
+  }
+  const padTokenId = f.tokenId('pad_token_id', undefined);
+  if (padTokenId === undefined)
+    throw new GlassError('BAD_FILE', `${f.name}: field "pad_token_id" is missing`);
+  return {
+    modelType: 'marian',
+    vocabSize,
+    contextLength: f.posInt('max_position_embeddings'),
+    dim,
+    nLayers: f.posInt('decoder_layers'),
+    nHeads,
+    headDim: dim / nHeads,
+    ffnDim: f.posInt('decoder_ffn_dim'),
+    encoderLayers: f.posInt('encoder_layers'),
+    encoderHeads,
+    encoderFfnDim: f.posInt('encoder_ffn_dim'),
+    activation,
+    scaleEmbedding: f.bool('scale_embedding', false),
+    padTokenId,
+    decoderStartTokenId: f.tokenId('decoder_start_token_id', padTokenId) ?? padTokenId,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    bosTokenId: f.tokenId('bos_token_id', undefined),
+    eosTokenId: f.tokenId('eos_token_id', undefined),
+    raw: f.raw,
+  };
 }
 
 function parseBert(f: Fields): BertConfig {

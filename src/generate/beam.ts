@@ -15,8 +15,8 @@
 //     finished one, with L' = L (earlyStopping false: HF's heuristic) or, for 'never' with lp > 0, the
 //     longest length still possible (max tokens).
 // The result: the finished hypotheses, best first (numReturnSequences of them).
-import type { Decoder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
+import type { StepModel } from './steps.js';
 import { GlassError } from '../util/errors.js';
 
 export type EarlyStopping = boolean | 'never';
@@ -46,13 +46,23 @@ export interface BeamModel<S> {
   release(state: S): void;
 }
 
-/** A decoder-only model as a BeamModel: its state is one KV cache per beam. */
-export function decoderBeamModel(d: Decoder): BeamModel<KVCache> {
+/**
+ * The step loop's model as a BeamModel: its state is one KV cache per beam (an encoder-decoder bound to
+ * its source keeps the cross-attention keys in the binding, shared by every beam). All beams run in one
+ * batched forward when the model has forwardBatch (a Decoder), else one forward each.
+ */
+export function stepBeamModel(d: StepModel): BeamModel<KVCache> {
+  const V = d.vocabSize;
   return {
-    vocabSize: d.vocabSize,
-    forwardBatch: (items) => d.forwardBatch(items.map(({ ids, state }) => ({ ids, cache: state }))),
+    vocabSize: V,
+    forwardBatch(items) {
+      if (d.forwardBatch) return d.forwardBatch(items.map(({ ids, state }) => ({ ids, cache: state })));
+      const out = new Float32Array(items.length * V);
+      items.forEach(({ ids, state }, i) => out.set(d.forward(ids, state, true), i * V));
+      return out;
+    },
     fork(state) {
-      const c = d.newCache(state.maxPositions);
+      const c = d.newCache();
       c.copyFrom(state);
       return c;
     },

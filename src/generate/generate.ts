@@ -1,6 +1,7 @@
 // Stage 7, repeated — the response: prompt → ids → forward (filling the KV cache) → sample → feed the
 // new token back → … streaming text as soon as whole characters are known.
 import type { Decoder } from '../models/decoder.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import type { EarlyStopping } from './beam.js';
@@ -64,6 +65,8 @@ export interface Generation extends AsyncIterable<string> {
 
 export interface GenerationContext {
   decoder: Decoder;
+  /** An encoder-decoder: the prompt is its source; the decoder starts from its start token. */
+  seq2seq?: Seq2Seq | null;
   tokenizer: Tokenizer;
   /** Prepend BOS to prompts (SentencePiece models); GPT-2 does not. */
   addBos: boolean;
@@ -89,8 +92,11 @@ export function generate(
   options: GenerateOptions = {},
 ): Generation {
   const sampler = new Sampler(options);
-  const { decoder: net, tokenizer } = ctx;
-  const promptIds = encodePrompt(ctx, prompt);
+  const { tokenizer, seq2seq } = ctx;
+  // an encoder-decoder reads the prompt once (the encoder) and writes from its start token
+  const sourceIds = seq2seq ? encodePrompt(ctx, prompt) : null;
+  const net = seq2seq ? seq2seq.bind(seq2seq.encode(sourceIds!)) : ctx.decoder;
+  const promptIds = seq2seq ? [seq2seq.decoderStartTokenId] : encodePrompt(ctx, prompt);
   let prefillMs = 0;
   // The stop rules, the context check and the text with its stop strings are the step loop's (steps.ts).
   const steps = generationSteps(net, tokenizer, promptIds, {
@@ -159,7 +165,7 @@ export function generate(
     }
     resolve({
       sequences,
-      promptIds,
+      promptIds: sourceIds ?? promptIds,
       ids,
       text,
       stopReason: r.value.stop,

@@ -39,7 +39,7 @@ import {
   BeamScorer,
   NOT_STARTED,
   bannedByNgram,
-  decoderBeamModel,
+  stepBeamModel,
   logSoftmax,
   topCandidates,
   validateBeams,
@@ -110,6 +110,14 @@ export interface GenerationStep {
   beam: BeamCandidate[] | undefined;
 }
 
+/**
+ * What the loop steps through: a decoder, or an encoder-decoder's decoder bound to its encoded source
+ * (Seq2Seq.bind) — forward(ids, cache, lastOnly, recorder) → logits either way.
+ */
+export type StepModel = Pick<Decoder, 'forward' | 'newCache' | 'vocabSize' | 'contextLength'> &
+  /** Several sequences in one pass (beam search runs its beams so; without it, one forward each). */
+  Partial<Pick<Decoder, 'forwardBatch'>>;
+
 /** How the loop ended: the reason, and the text held back until then (empty after a stop string). */
 export interface StepsEnd {
   stop: StopReason;
@@ -144,7 +152,7 @@ function heldBack(text: string, stops: readonly string[]): number {
  * released when the loop ends or is abandoned.
  */
 export function generationSteps(
-  d: Decoder,
+  d: StepModel,
   tok: Tokenizer,
   promptIds: readonly number[],
   o: StepLoopOptions,
@@ -176,7 +184,7 @@ export function generationSteps(
       `the prompt is ${P} tokens, but the model's context length is ${d.contextLength} ` +
         `(it needs room for at least one new token); shorten the prompt`,
     );
-  const model = decoderBeamModel(d);
+  const model = stepBeamModel(d);
   const run = function* (): Generator<GenerationStep, StepsEnd> {
     const cache = d.newCache();
     const live = new Set<KVCache>([cache]); // every cache a beam holds

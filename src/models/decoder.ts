@@ -1,10 +1,12 @@
 // A decoder-only transformer assembled from the nn blocks — the shape GPT-2 and Llama share:
 //   x = Embed(ids) (+ Pos(ids))  →  N × Block  →  FinalNorm  →  logits = LMHead(x)
-// Families differ only in which blocks they plug in (see gpt2.ts, llama.ts), never in this loop.
+// Families differ only in which blocks they plug in (see gpt2.ts, llama.ts), never in this loop. The
+// decoder of an encoder-decoder (seq2seq.ts, marian.ts) is this class too: its blocks also attend to the
+// source (cross-attention), and Marian has no final norm.
 // The same `run` serves inference (forward: InferOps, the KV cache) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
-import { InferOps } from '../nn/infer.js';
+import { InferOps, type SourceState } from '../nn/infer.js';
 import { KVCache, kvCapacity } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
@@ -20,7 +22,8 @@ export interface DecoderParts {
   /** Learned positions added to the embeddings; null when attention rotates q, k instead. */
   positional: AdditivePositional | null;
   blocks: Block[];
-  finalNorm: Norm;
+  /** null: none (post-norm stacks such as Marian end with a block's own norm). */
+  finalNorm: Norm | null;
   /** [vocab, dim]; for tied models its matrix shares the embedding table's memory. */
   lmHead: Linear;
   contextLength: number;
@@ -41,7 +44,7 @@ export class Decoder {
   readonly embedding: Embedding;
   readonly positional: AdditivePositional | null;
   readonly blocks: Block[];
-  readonly finalNorm: Norm;
+  readonly finalNorm: Norm | null;
   readonly lmHead: Linear;
   readonly contextLength: number;
   /** The backend this model's weights live in; its kernels run every inference pass. */
@@ -90,20 +93,26 @@ export class Decoder {
 
   /**
    * The network on any ops (inference or the training tape): ids → the residual stream after the last
-   * block, [rows, dim]. Positions and attention's keys are the ops' business (nn/ops.ts).
+   * block, [rows, dim]. Positions and attention's keys are the ops' business (nn/ops.ts). `source`: the
+   * encoder's output [srcRows, dim] an encoder-decoder's blocks attend to.
    */
-  run<T extends Act>(f: Ops<T>, ids: ArrayLike<number>, recorder: ForwardRecorder | null = null): T {
+  run<T extends Act>(
+    f: Ops<T>,
+    ids: ArrayLike<number>,
+    recorder: ForwardRecorder | null = null,
+    source: T | null = null,
+  ): T {
     let x = this.embedding.forward(f, ids); // [rows, dim]
     // the trace keeps the token vectors before positions are added (f.positions(1)[0]: the first row's)
     if (recorder) recorder.embeddings(ids, x.data as Float32Array, f.positions(1)[0]);
     if (this.positional) x = this.positional.forward(f, x); // + P[pos]
-    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l);
+    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l, source);
     return x;
   }
 
   /** Final norm and LM head: residual vectors [rows, dim] → logits [rows, vocab]. */
   head<T extends Act>(f: Ops<T>, x: T): T {
-    return this.lmHead.forward(f, this.finalNorm.forward(f, x));
+    return this.lmHead.forward(f, this.finalNorm ? this.finalNorm.forward(f, x) : x);
   }
 
   /**
@@ -115,6 +124,7 @@ export class Decoder {
     cache?: KVCache,
     lastOnly = false,
     recorder: ForwardRecorder | null = null,
+    source: SourceState | null = null,
   ): Float32Array {
     if (!cache) {
       cache = this.ownCache ??= this.newCache();
@@ -125,8 +135,13 @@ export class Decoder {
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
     // grows the cache (in blocks) as the sequence does; past maxPositions, a GlassError
     cache.reserve(pos0 + rows);
-    const f = new InferOps(this.backend, { pos0, cache, tap: recorder && ((l) => recorder.layer(l)) });
-    const x = this.run(f, ids, recorder); // [rows, dim]
+    const f = new InferOps(this.backend, {
+      pos0,
+      cache,
+      source,
+      tap: recorder && ((l) => recorder.layer(l)),
+    });
+    const x = this.run(f, ids, recorder, source?.memory ?? null); // [rows, dim]
     cache.length = pos0 + rows;
     const tail = lastOnly ? f.rows(x.data.subarray((rows - 1) * this.dim), 1) : x;
     return this.head(f, tail).data; // [rows or 1, vocab]
@@ -137,7 +152,11 @@ export class Decoder {
    * positions; every weight is read once for all of them. Returns the logits of each sequence's last row,
    * [sequences, vocab], in the order given.
    */
-  forwardBatch(items: ReadonlyArray<{ ids: ArrayLike<number>; cache: KVCache }>): Float32Array {
+  forwardBatch(
+    items: ReadonlyArray<{ ids: ArrayLike<number>; cache: KVCache }>,
+    /** An encoder-decoder's source, shared by every sequence (the beams of one input). */
+    source: SourceState | null = null,
+  ): Float32Array {
     if (items.length === 0) throw new GlassError('BAD_INPUT', 'forwardBatch: no sequences');
     const sequences = items.map(({ ids, cache }) => {
       if (ids.length === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
@@ -148,8 +167,8 @@ export class Decoder {
     const ids = new Int32Array(total);
     let at = 0;
     for (const it of items) for (let t = 0; t < it.ids.length; t++) ids[at++] = it.ids[t];
-    const f = new InferOps(this.backend, { sequences });
-    const x = this.run(f, ids); // [Σ rows, dim]
+    const f = new InferOps(this.backend, { sequences, source });
+    const x = this.run(f, ids, null, source?.memory ?? null); // [Σ rows, dim]
     const dim = this.dim;
     const last = new Float32Array(items.length * dim); // each sequence's last row
     at = 0;
@@ -173,7 +192,7 @@ export class Decoder {
       ...prefixed('embed', this.embedding.weights()),
       ...(this.positional ? prefixed('pos', this.positional.weights()) : []),
       ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
-      ...prefixed('final_norm', this.finalNorm.weights()),
+      ...(this.finalNorm ? prefixed('final_norm', this.finalNorm.weights()) : []),
       ...prefixed('lm_head', this.lmHead.weights()),
     ];
   }

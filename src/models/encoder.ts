@@ -1,6 +1,8 @@
 // An encoder-only transformer (BERT family) assembled from the same nn blocks as the decoders:
 //   x = Norm(Embed(ids) + Pos(positions) + Type(segments))  →  N × post-norm Block (bidirectional)
-// It returns one contextual vector per token; pooling (src/embed) turns them into a sentence vector.
+// It returns one contextual vector per token; pooling (src/embed) turns them into a sentence vector. The
+// encoder of an encoder-decoder (Marian: √d-scaled embeddings + sinusoidal positions, no norm) is this
+// class too; its output is what the decoder's cross-attention reads.
 // The same `run` serves inference (forward) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
@@ -18,7 +20,8 @@ export interface EncoderParts {
   positional: AdditivePositional;
   /** Segment (token type) table [types × dim]; null when the model has none. */
   tokenTypes: Embedding | null;
-  embeddingNorm: Norm;
+  /** null: none (Marian). */
+  embeddingNorm: Norm | null;
   blocks: Block[];
   contextLength: number;
   /** The kernels the weights were placed for (default: the backend active when the model is built). */
@@ -30,7 +33,7 @@ export class Encoder {
   readonly embedding: Embedding;
   readonly positional: AdditivePositional;
   readonly tokenTypes: Embedding | null;
-  readonly embeddingNorm: Norm;
+  readonly embeddingNorm: Norm | null;
   readonly blocks: Block[];
   readonly contextLength: number;
   readonly backend: Backend;
@@ -60,7 +63,7 @@ export class Encoder {
     let x = this.embedding.forward(f, ids); // [rows, dim]
     x = this.positional.forward(f, x); // + P[pos]
     if (this.tokenTypes) x = f.add(x, this.tokenTypes.forward(f, typeIds ?? new Int32Array(ids.length)));
-    x = this.embeddingNorm.forward(f, x);
+    if (this.embeddingNorm) x = this.embeddingNorm.forward(f, x);
     for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l);
     return x;
   }
@@ -92,7 +95,7 @@ export class Encoder {
       ...prefixed('embed', this.embedding.weights()),
       ...prefixed('pos', this.positional.weights()),
       ...(this.tokenTypes ? prefixed('types', this.tokenTypes.weights()) : []),
-      ...prefixed('embed_norm', this.embeddingNorm.weights()),
+      ...(this.embeddingNorm ? prefixed('embed_norm', this.embeddingNorm.weights()) : []),
       ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
     ];
   }

@@ -30,6 +30,7 @@ import {
 import type { Decoder } from './decoder.js';
 import { buildGpt2 } from './gpt2.js';
 import { buildLlama, type LlamaSpec } from './llama.js';
+import { buildMarian } from './marian.js';
 import { LanguageModel } from './model.js';
 
 export type { FileSet, NamedFile } from '../util/file-set.js';
@@ -55,6 +56,11 @@ export async function buildDecoder(
       throw new GlassError(
         'BAD_INPUT',
         'this is a BERT encoder (it turns text into vectors, it does not generate): use `glasslm embed` / `glasslm similarity`',
+      );
+    case 'marian':
+      throw new GlassError(
+        'BAD_INPUT',
+        'this is a Marian encoder-decoder: its decoder needs its encoder; load the folder with loadModel',
       );
   }
 }
@@ -166,12 +172,15 @@ export async function modelFromHfFiles(
   const tokenizer = await loadTokenizerFromFiles(files);
   const weights = await openSafetensorsFromFiles(files);
   try {
-    const decoder = await buildDecoder(config, weights, dtype);
+    // an encoder-decoder (Marian) is both halves; every other family is a decoder
+    const seq2seq = config.modelType === 'marian' ? await buildMarian(config, weights, dtype) : null;
+    const decoder = seq2seq ? seq2seq.decoder : await buildDecoder(config, weights, dtype);
     checkVocab(source, tokenizer, decoder);
     return new LanguageModel({
       config,
       tokenizer,
       decoder,
+      seq2seq,
       source,
       // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
       addBos: config.modelType === 'llama',

@@ -12,13 +12,17 @@ import { tensor, type Tensor } from '../tensor/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Decoder } from './decoder.js';
+import type { Seq2Seq } from './seq2seq.js';
 import type { Trace, TraceOptions } from '../trace/schema.js';
 import { traceModel, type TraceHooks } from '../trace/trace.js';
 
 export interface LanguageModelParts {
   config: ModelConfig;
   tokenizer: Tokenizer;
+  /** The decoder (of an encoder-decoder: its decoder half, the one that generates). */
   decoder: Decoder;
+  /** An encoder-decoder (Marian): the prompt is the source the encoder reads; null for decoder-only models. */
+  seq2seq?: Seq2Seq | null;
   /** Where it was loaded from (folder or file), for messages. */
   source: string;
   /** Prepend BOS to prompts (SentencePiece-era models); GPT-2 does not. */
@@ -33,6 +37,7 @@ export class LanguageModel {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
   readonly decoder: Decoder;
+  readonly seq2seq: Seq2Seq | null;
   readonly source: string;
   readonly addBos: boolean;
   readonly chatTemplate: string | undefined;
@@ -42,6 +47,7 @@ export class LanguageModel {
     this.config = parts.config;
     this.tokenizer = parts.tokenizer;
     this.decoder = parts.decoder;
+    this.seq2seq = parts.seq2seq ?? null;
     this.source = parts.source;
     this.addBos = parts.addBos ?? false;
     this.chatTemplate = parts.chatTemplate;
@@ -79,7 +85,13 @@ export class LanguageModel {
       delete defaults.greedy;
       delete defaults.temperature;
     }
-    return generate({ decoder: this.decoder, tokenizer: this.tokenizer, addBos: this.addBos }, prompt, {
+    const ctx = {
+      decoder: this.decoder,
+      seq2seq: this.seq2seq,
+      tokenizer: this.tokenizer,
+      addBos: this.addBos,
+    };
+    return generate(ctx, prompt, {
       ...defaults,
       ...given,
     });

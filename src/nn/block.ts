@@ -1,17 +1,26 @@
 // One transformer block. Pre-norm (GPT-2, Llama):
 //   x = x + Attention(Norm1(x))
 //   x = x + FeedForward(Norm2(x))
-// Post-norm (BERT-era encoders):
+// Post-norm (BERT-era encoders, Marian):
 //   x = Norm1(x + Attention(x))
 //   x = Norm2(x + FeedForward(x))
+// An encoder-decoder's decoder block adds cross-attention to the source between the two:
+//   x = x + Cross(NormX(x), source)   (pre-norm)      x = NormX(x + Cross(x, source))   (post-norm)
 // Stacked N times; the residual stream x carries each token's vector from block to block.
 import type { Attention } from './attention.js';
+import type { CrossAttention } from './cross-attention.js';
 import type { FeedForward } from './feedforward.js';
 import type { Norm } from './norm.js';
 import type { Act, Ops } from './ops.js';
 import { prefixed, type Weight } from './weights.js';
 
 export type BlockKind = 'pre-norm' | 'post-norm';
+
+/** A decoder block's cross-attention to the encoder's output, with its norm. */
+export interface CrossPart {
+  norm: Norm;
+  attention: CrossAttention;
+}
 
 export class Block {
   constructor(
@@ -20,15 +29,23 @@ export class Block {
     readonly norm2: Norm,
     readonly ffn: FeedForward,
     readonly kind: BlockKind = 'pre-norm',
+    /** Encoder-decoder models' decoder blocks: cross-attention to the source. */
+    readonly cross: CrossPart | null = null,
   ) {}
 
-  /** The residual stream after block `layer`:  [rows, dim] → [rows, dim] (x itself may be overwritten). */
-  forward<T extends Act>(f: Ops<T>, x: T, layer: number): T {
+  /**
+   * The residual stream after block `layer`:  [rows, dim] → [rows, dim] (x itself may be overwritten).
+   * `source` is the encoder's output [srcRows, dim], for a block with cross-attention.
+   */
+  forward<T extends Act>(f: Ops<T>, x: T, layer: number, source: T | null = null): T {
     f.look(layer, 'residualIn', x);
+    const cross = this.cross;
+    if (cross && !source) throw new Error(`block ${layer}: cross-attention without a source`);
     if (this.kind === 'pre-norm') {
       const a = this.attention.forward(f, this.norm1.forward(f, x), layer);
       f.look(layer, 'attentionOut', a);
       x = f.add(x, a);
+      if (cross) x = f.add(x, cross.attention.forward(f, cross.norm.forward(f, x), source!, layer));
       const h = this.ffn.forward(f, this.norm2.forward(f, x), layer);
       f.look(layer, 'ffnOut', h);
       x = f.add(x, h);
@@ -36,6 +53,7 @@ export class Block {
       const a = this.attention.forward(f, x, layer);
       f.look(layer, 'attentionOut', a);
       x = this.norm1.forward(f, f.add(a, x));
+      if (cross) x = cross.norm.forward(f, f.add(cross.attention.forward(f, x, source!, layer), x));
       const h = this.ffn.forward(f, x, layer);
       f.look(layer, 'ffnOut', h);
       x = this.norm2.forward(f, f.add(h, x));
@@ -48,6 +66,12 @@ export class Block {
     return [
       ...prefixed('norm1', this.norm1.weights()),
       ...prefixed('attn', this.attention.weights()),
+      ...(this.cross
+        ? [
+            ...prefixed('cross_norm', this.cross.norm.weights()),
+            ...prefixed('cross', this.cross.attention.weights()),
+          ]
+        : []),
       ...prefixed('norm2', this.norm2.weights()),
       ...prefixed('ffn', this.ffn.weights()),
     ];

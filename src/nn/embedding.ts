@@ -14,6 +14,8 @@ export class Embedding {
     private readonly table: Float32Array | MatrixF32,
     readonly vocabSize: number,
     readonly dim: number,
+    /** The rows are multiplied by this (Marian, the original Transformer: √dim). */
+    readonly scale = 1,
   ) {}
 
   /** The table, [vocab, dim] row-major. */
@@ -21,9 +23,10 @@ export class Embedding {
     return this.table instanceof Float32Array ? this.table : this.table.data;
   }
 
-  /** out[t] = E[ids[t]]:  ids [rows] → [rows, dim] */
+  /** out[t] = E[ids[t]] · scale:  ids [rows] → [rows, dim] */
   forward<T extends Act>(f: Ops<T>, ids: ArrayLike<number>): T {
-    return f.gather(this.table, this.dim, ids);
+    const x = f.gather(this.table, this.dim, ids);
+    return this.scale === 1 ? x : f.scale(x, this.scale);
   }
 
   weights(): Weight[] {

@@ -4,8 +4,11 @@ import type { Linear } from './linear.js';
 import type { Act, Ops } from './ops.js';
 import { prefixed, type Weight } from './weights.js';
 
-/** 'gelu' is the tanh approximation (GPT-2's gelu_new); 'gelu_erf' the exact one (BERT's gelu). */
-export type FeedForwardKind = 'gelu' | 'gelu_erf' | 'swiglu';
+/**
+ * 'gelu' is the tanh approximation (GPT-2's gelu_new); 'gelu_erf' the exact one (BERT's gelu); 'silu'
+ * (Marian's swish) and 'relu' (T5) are plain MLPs too; 'swiglu' (Llama) is gated.
+ */
+export type FeedForwardKind = 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu';
 
 export class FeedForward {
   constructor(
@@ -26,6 +29,8 @@ export class FeedForward {
     let h = this.up.forward(f, x); // [rows, hidden]
     if (this.kind === 'gelu') h = f.geluTanh(h);
     else if (this.kind === 'gelu_erf') h = f.geluErf(h);
+    else if (this.kind === 'silu') h = f.silu(h);
+    else if (this.kind === 'relu') h = f.relu(h);
     else h = f.mul(h, f.silu(this.gate!.forward(f, x)));
     f.look(layer, 'ffnHidden', h);
     return this.down.forward(f, h); // [rows, dim]

@@ -18,6 +18,18 @@ export class Rows {
   ) {}
 }
 
+/**
+ * What a decoder's cross-attention reads, for one source: the encoder's output and, per decoder block, its
+ * keys and values (computed on the first step, then reused by every step and every beam).
+ */
+export class SourceState {
+  readonly kv = new Map<number, { k: Float32Array; v: Float32Array }>();
+  constructor(readonly memory: Rows) {}
+  get rows(): number {
+    return this.memory.rows;
+  }
+}
+
 /** One sequence of a batched pass: its rows (laid end to end with the others'), their first position, its cache. */
 export interface Sequence {
   rows: number;
@@ -36,6 +48,8 @@ export interface InferContext {
    * Replaces pos0 and cache.
    */
   sequences?: readonly Sequence[];
+  /** The source an encoder-decoder's decoder attends to (shared by every sequence of the pass). */
+  source?: SourceState | null;
   /** Bidirectional attention: keys from here on are padding and get no weight (default: every row). */
   validKeys?: number;
   /** The trace's tap into block l, or null. */
@@ -121,6 +135,18 @@ export class InferOps implements Ops<Rows> {
     return a;
   }
 
+  scale(x: Rows, c: number): Rows {
+    const d = x.data;
+    for (let i = 0; i < d.length; i++) d[i] *= c;
+    return x;
+  }
+
+  relu(x: Rows): Rows {
+    const d = x.data;
+    for (let i = 0; i < d.length; i++) if (!(d[i] > 0)) d[i] = 0;
+    return x;
+  }
+
   geluTanh(x: Rows): Rows {
     this.be.geluTanh(x.data, x.data.length);
     return x;
@@ -197,6 +223,38 @@ export class InferOps implements Ops<Rows> {
     }
     tap?.heads(heads, rows, nHeads, headDim);
     return new Rows(heads, rows, qDim);
+  }
+
+  sourceKV(layer: number, compute: () => Rows): Rows {
+    const src = this.at.source;
+    if (!src) throw new Error('sourceKV: this pass has no source (an encoder-decoder needs one)');
+    if (!src.kv.has(layer)) {
+      // first step on this source: project it, split k | v per row, keep them for every later step
+      const kv = compute();
+      const half = kv.cols / 2;
+      const k = new Float32Array(kv.rows * half);
+      const v = new Float32Array(kv.rows * half);
+      for (let t = 0; t < kv.rows; t++) {
+        k.set(kv.data.subarray(t * kv.cols, t * kv.cols + half), t * half);
+        v.set(kv.data.subarray(t * kv.cols + half, (t + 1) * kv.cols), t * half);
+      }
+      src.kv.set(layer, { k, v });
+    }
+    return new Rows(new Float32Array(0), src.rows, 0); // a handle: crossAttend reads the kept k, v
+  }
+
+  crossAttend(q: Rows, _kv: Rows, s: AttentionShape, layer: number): Rows {
+    const { nHeads, nKvHeads, headDim } = s;
+    const src = this.at.source!;
+    const { k, v } = src.kv.get(layer)!;
+    const rows = q.rows;
+    const tk = src.rows;
+    const heads = new Float32Array(rows * nHeads * headDim);
+    const tap = this.tapOf(layer);
+    const probs = tap?.crossAttention ? new Float32Array(nHeads * rows * tk) : undefined;
+    this.be.crossAttention(heads, q.data, k, v, rows, tk, nHeads, nKvHeads, headDim, probs);
+    if (probs) tap!.crossAttention!(probs, nHeads, rows, tk);
+    return new Rows(heads, rows, nHeads * headDim);
   }
 
   look(layer: number, stage: Stage, x: Rows): void {

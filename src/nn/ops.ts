@@ -44,12 +44,16 @@ export interface Ops<T extends Act> {
   add(a: T, b: T): T;
   /** a ⊙ b, elementwise (may overwrite a). */
   mul(a: T, b: T): T;
+  /** c·x (may overwrite x). */
+  scale(x: T, c: number): T;
   /** GELU, tanh approximation (GPT-2's gelu_new); may work in place. */
   geluTanh(x: T): T;
   /** GELU, exact (BERT's erf form); may work in place. */
   geluErf(x: T): T;
   /** x·σ(x); may work in place. */
   silu(x: T): T;
+  /** max(x, 0); may work in place. */
+  relu(x: T): T;
   /** RoPE on the q heads and the k heads of fused q|k|v rows, at the rows' positions. */
   rotate(qkv: T, rope: RotaryEmbedding, shape: AttentionShape): T;
   /**
@@ -58,6 +62,17 @@ export interface Ops<T extends Act> {
    * of earlier positions included). `layer` names the block (its KV cache, its trace tap).
    */
   attend(qkv: T, shape: AttentionShape, layer: number): T;
+  /**
+   * The source's keys and values for the cross-attention of decoder block `layer`, [srcRows, 2·Hkv·hd]
+   * (k | v per row): `compute` projects the encoder's output; inference computes it once per source and
+   * keeps it for every later step (and every beam), training computes it in each pass.
+   */
+  sourceKV(layer: number, compute: () => T): T;
+  /**
+   * Cross-attention: every query row sees every source key (no mask, padding excluded), q [rows, H·hd],
+   * kv from sourceKV → [rows, H·hd]. The trace sees the weights (the alignment).
+   */
+  crossAttend(q: T, kv: T, shape: AttentionShape, layer: number): T;
   /** Shows a trace what block `layer` computed at `stage` (nothing when no trace is recording). */
   look(layer: number, stage: Stage, x: T): void;
 }

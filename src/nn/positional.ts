@@ -1,12 +1,63 @@
-// Stage 3 — positional encoding: tell the model where each token sits. Two kinds exist today: learned
-// (GPT-2, BERT: a second table added to the embeddings) and rotary (Llama: q and k are rotated inside
-// attention; see attention.ts). Sinusoidal positions (the original Transformer) are next.
+// Stage 3 — positional encoding: tell the model where each token sits. Three kinds: learned (GPT-2, BERT: a
+// second table added to the embeddings), sinusoidal (the original Transformer, Marian: a fixed table of
+// sines and cosines, added the same way) and rotary (Llama: q and k are rotated inside attention; see
+// attention.ts).
 import { GlassError } from '../util/errors.js';
 import type { Act, Ops } from './ops.js';
 import type { Weight } from './weights.js';
 
 /** Positions added to the token embeddings (as opposed to RoPE, which rotates q and k in attention). */
-export type AdditivePositional = LearnedPositional;
+export type AdditivePositional = LearnedPositional | SinusoidalPositional;
+
+/**
+ * Sinusoidal positions, Marian's layout (HF MarianSinusoidalPositionalEmbedding): for pair index
+ * i < dim/2, angle = pos / 10000^(2i/dim); P[pos, i] = sin(angle) in the first half of the vector,
+ * P[pos, dim/2 + i] = cos(angle) in the second (not interleaved). Positions count from 0. Fixed: never
+ * trained. Checkpoints may store the table (then it is read, not recomputed).
+ */
+export class SinusoidalPositional {
+  readonly kind = 'sinusoidal';
+  readonly weight: Float32Array;
+  constructor(
+    readonly maxPositions: number,
+    readonly dim: number,
+    stored: Float32Array | null = null,
+  ) {
+    if (stored) {
+      if (stored.length !== maxPositions * dim)
+        throw new GlassError(
+          'BAD_FILE',
+          `sinusoidal table: ${stored.length} values for [${maxPositions}, ${dim}]`,
+        );
+      this.weight = stored;
+      return;
+    }
+    const w = new Float32Array(maxPositions * dim);
+    const sinCols = Math.ceil(dim / 2); // HF's "sentinel": an odd dim gives sin one more column
+    for (let pos = 0; pos < maxPositions; pos++) {
+      for (let i = 0; i < sinCols; i++) w[pos * dim + i] = Math.sin(pos / Math.pow(10000, (2 * i) / dim));
+      for (let i = 0; i < dim - sinCols; i++)
+        w[pos * dim + sinCols + i] = Math.cos(pos / Math.pow(10000, (2 * i) / dim));
+    }
+    this.weight = w;
+  }
+
+  /** x[t] + P[position of row t]:  [rows, dim] → [rows, dim] */
+  forward<T extends Act>(f: Ops<T>, x: T): T {
+    return f.add(x, f.gather(this.weight, this.dim, f.positions(x.rows)));
+  }
+
+  /** The positional vector of one position (for display). */
+  vector(pos: number): Float32Array {
+    return this.weight.subarray(pos * this.dim, (pos + 1) * this.dim);
+  }
+
+  weights(): Weight[] {
+    return [
+      { name: 'weight', value: this.weight, shape: [this.maxPositions, this.dim], decay: false, fixed: true },
+    ];
+  }
+}
 
 /** GPT-2 / BERT: a learned [maxPositions, dim] table. */
 export class LearnedPositional {

@@ -16,6 +16,8 @@ export interface LayerTap {
   /** Whether to compute and pass attention weights (a [nHeads × rows × (pos0+rows)] buffer). */
   readonly wantsAttention: boolean;
   attention(probs: Float32Array, nHeads: number, rows: number, total: number): void;
+  /** Cross-attention weights of a decoder block, [nHeads × rows × srcRows]: the alignment to the source. */
+  crossAttention?(probs: Float32Array, nHeads: number, rows: number, srcRows: number): void;
   /** Each head's output before the output projection [rows × nHeads·headDim]. */
   heads(h: Float32Array, rows: number, nHeads: number, headDim: number): void;
 }

@@ -11,6 +11,8 @@ export interface Weight {
   readonly shape: readonly number[];
   /** Decoupled weight decay applies (the matrices of linear maps; not norms, biases or tables). */
   readonly decay: boolean;
+  /** Read by the forward pass but never trained (a sinusoidal table): a constant on the tape. */
+  readonly fixed?: boolean;
 }
 
 /** A module's weights under `prefix.` (names keep their order). */

@@ -51,6 +51,23 @@ export interface Backend {
     headDim: number,
     probs?: Float32Array,
   ): void;
+  /**
+   * Cross-attention (encoder-decoder): each of tq queries sees all tk keys — the source's encoded tokens,
+   * no mask (pass only the valid ones). q, out: [tq, nHeads·hd]; k, v: [tk, nKvHeads·hd]; probs, when
+   * given, [nHeads, tq, tk]. Scaled by 1/√hd as `attention` is.
+   */
+  crossAttention(
+    out: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    tq: number,
+    tk: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    probs?: Float32Array,
+  ): void;
   /** In place: x = x·σ(x). */
   silu(x: Float32Array, n: number): void;
   /** In place: each row of length cols becomes softmax(row) over its first `valid` entries (rest set to 0). */

@@ -3,6 +3,7 @@
 import { parseJsonFile, type FileSet } from '../util/file-set.js';
 import { GlassError } from '../util/errors.js';
 import { loadTokenizerFromJson, loadTokenizerFromVocabMerges, type LoadOptions } from './load.js';
+import { loadMarianTokenizerFromFiles } from './marian.js';
 import { loadLlama2cTokenizer, loadSentencePieceModel, sniffTokenizerBytes } from './sentencepiece-load.js';
 import type { Tokenizer } from './tokenizer.js';
 import { WordPieceTokenizer, parseVocabTxt } from './wordpiece.js';
@@ -35,8 +36,8 @@ export function llama2cTokenizerName(names: string[]): string | undefined {
 }
 
 /**
- * Loads the tokenizer among a model's files, trying in order: tokenizer.json; SentencePiece's
- * tokenizer.model; vocab.json + merges.txt (or OpenAI's encoder.json + vocab.bpe); BERT's vocab.txt;
+ * Loads the tokenizer among a model's files, trying in order: tokenizer.json; Marian's source.spm +
+ * target.spm + vocab.json; SentencePiece's tokenizer.model; vocab.json + merges.txt (or OpenAI's encoder.json + vocab.bpe); BERT's vocab.txt;
  * llama2.c's tokenizer.bin (or tokNNN.bin).
  */
 export async function loadTokenizerFromFiles(files: FileSet): Promise<Tokenizer> {
@@ -46,6 +47,10 @@ export async function loadTokenizerFromFiles(files: FileSet): Promise<Tokenizer>
     const tjPath = files.path('tokenizer.json');
     return loadTokenizerFromJson(parseJsonFile(tj, tjPath), tjPath, { tokenConfig });
   }
+
+  // Marian (opus-mt): source.spm + target.spm + vocab.json — before the vocab.json + merges.txt pair.
+  const marian = await loadMarianTokenizerFromFiles(files);
+  if (marian !== undefined) return marian;
 
   const sp = await files.bytes('tokenizer.model');
   if (sp !== undefined) return loadSentencePieceModel(sp, files.path('tokenizer.model'));
@@ -78,6 +83,7 @@ export async function loadTokenizerFromFiles(files: FileSet): Promise<Tokenizer>
 
   const looked = [
     'tokenizer.json',
+    'source.spm + target.spm + vocab.json',
     'tokenizer.model',
     ...PAIRS.map(([v, m]) => `${v} + ${m}`),
     'vocab.txt',

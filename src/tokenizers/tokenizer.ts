@@ -36,7 +36,7 @@ export interface EncodeOptions {
 }
 
 export interface Tokenizer {
-  /** Which algorithm: 'bpe' (byte-level), 'sentencepiece', 'wordpiece'. */
+  /** Which algorithm: 'bpe' (byte-level), 'sentencepiece', 'wordpiece', 'marian' (unigram .spm + vocab.json). */
   readonly kind: string;
   readonly vocabSize: number;
   readonly specialTokens: SpecialTokens;

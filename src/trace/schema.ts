@@ -20,9 +20,9 @@ export interface TraceModelInfo {
   vocabSize: number;
   contextLength: number;
   /** How positions enter: a learned table added to the embeddings, or rotary (RoPE) inside attention. */
-  positional: 'learned' | 'rope';
+  positional: 'learned' | 'sinusoidal' | 'rope';
   norm: 'layernorm' | 'rmsnorm';
-  ffn: 'gelu' | 'gelu_erf' | 'swiglu';
+  ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu';
 }
 
 export interface TraceToken {

@@ -38,7 +38,7 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     ffnDim: block.ffn.hiddenDim,
     vocabSize: d.vocabSize,
     contextLength: d.contextLength,
-    positional: d.positional ? 'learned' : 'rope',
+    positional: d.positional ? d.positional.kind : 'rope',
     norm: block.norm1.kind,
     ffn: block.ffn.kind,
   };

@@ -445,6 +445,135 @@ export class Tape {
     return y;
   }
 
+  /** y = max(x, 0) (T5's MLP). Backward: dx += dy where x > 0. */
+  relu(x: Var): Var {
+    const y = this.out(x.shape, false, x);
+    const n = x.size;
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < n; i++) yd[i] = xd[i] > 0 ? xd[i] : 0;
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy || !x.requiresGrad) return;
+      const dx = this.gradOf(x);
+      for (let i = 0; i < n; i++) if (xd[i] > 0) dx[i] += dy[i];
+    });
+    return y;
+  }
+
+  /**
+   * Cross-attention of an encoder-decoder over `batch` pairs: the tq query rows of pair b (q
+   * [batch·tq, nHeads·hd]) see the first srcLengths[b] (default tk) of its tk source rows, whose keys and
+   * values are kv [batch·tk, 2·nKvHeads·hd] (k | v per row). Query head h reads kv head ⌊h / group⌋.
+   *   P = softmax(q·Kᵀ/√hd) over the valid keys,  out_h = P·V   → [batch·tq, nHeads·hd]
+   * Backward: dV += Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)); dq += dS·K/√hd; dK += dSᵀ·q/√hd.
+   */
+  crossAttention(
+    q: Var,
+    kv: Var,
+    o: {
+      batch: number;
+      tq: number;
+      tk: number;
+      srcLengths?: ArrayLike<number>;
+      nHeads: number;
+      nKvHeads: number;
+      headDim: number;
+    },
+  ): Var {
+    const { batch, tq, tk, nHeads, nKvHeads, headDim: hd } = o;
+    const qw = nHeads * hd;
+    const kw = 2 * nKvHeads * hd;
+    if (q.rows !== batch * tq || q.cols !== qw)
+      throw new Error(`crossAttention: q is [${q.shape}], expected [${batch * tq}, ${qw}]`);
+    if (kv.rows !== batch * tk || kv.cols !== kw)
+      throw new Error(`crossAttention: kv is [${kv.shape}], expected [${batch * tk}, ${kw}]`);
+    const group = nHeads / nKvHeads;
+    const scale = 1 / Math.sqrt(hd);
+    const len = (b: number) => {
+      const n = o.srcLengths ? o.srcLengths[b] : tk;
+      if (!(Number.isInteger(n) && n >= 1 && n <= tk))
+        throw new GlassError(
+          'BAD_INPUT',
+          `crossAttention: source length ${n} of pair ${b} is not in 1..${tk}`,
+        );
+      return n;
+    };
+    const y = this.out([batch * tq, qw], true, q, kv);
+    const qd = q.data;
+    const kd = kv.data;
+    const yd = y.data;
+    // P [batch, nHeads, tq, tk] kept for the backward pass
+    const P = new Float64Array(batch * nHeads * tq * tk);
+    for (let b = 0; b < batch; b++) {
+      const n = len(b);
+      for (let h = 0; h < nHeads; h++) {
+        const kOff = Math.floor(h / group) * hd;
+        const vOff = nKvHeads * hd + kOff;
+        for (let i = 0; i < tq; i++) {
+          const qo = (b * tq + i) * qw + h * hd;
+          const po = ((b * nHeads + h) * tq + i) * tk;
+          let max = -Infinity;
+          for (let j = 0; j < n; j++) {
+            const ko = (b * tk + j) * kw + kOff;
+            let sum = 0;
+            for (let d = 0; d < hd; d++) sum += qd[qo + d] * kd[ko + d];
+            P[po + j] = sum * scale;
+            if (P[po + j] > max) max = P[po + j];
+          }
+          let z = 0;
+          for (let j = 0; j < n; j++) z += P[po + j] = Math.exp(P[po + j] - max);
+          for (let j = 0; j < n; j++) P[po + j] /= z;
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j < n; j++) acc += P[po + j] * kd[(b * tk + j) * kw + vOff + d];
+            yd[qo + d] = acc;
+          }
+        }
+      }
+    }
+    this.record(y, () => {
+      const dy = y.grad;
+      if (!dy) return;
+      const dq = q.requiresGrad ? this.gradOf(q) : null;
+      const dkv = kv.requiresGrad ? this.gradOf(kv) : null;
+      const dP = new Float64Array(tk);
+      for (let b = 0; b < batch; b++) {
+        const n = len(b);
+        for (let h = 0; h < nHeads; h++) {
+          const kOff = Math.floor(h / group) * hd;
+          const vOff = nKvHeads * hd + kOff;
+          for (let i = 0; i < tq; i++) {
+            const qo = (b * tq + i) * qw + h * hd;
+            const po = ((b * nHeads + h) * tq + i) * tk;
+            // dP_j = dO·V_j;  dV_j += P_j·dO
+            let dot = 0;
+            for (let j = 0; j < n; j++) {
+              const vo = (b * tk + j) * kw + vOff;
+              let sum = 0;
+              for (let d = 0; d < hd; d++) {
+                sum += dy[qo + d] * kd[vo + d];
+                if (dkv) dkv[vo + d] += P[po + j] * dy[qo + d];
+              }
+              dP[j] = sum;
+              dot += P[po + j] * sum;
+            }
+            // dS_j = P_j (dP_j − Σ P·dP), scaled into q and K
+            for (let j = 0; j < n; j++) {
+              const dS = P[po + j] * (dP[j] - dot) * scale;
+              const ko = (b * tk + j) * kw + kOff;
+              for (let d = 0; d < hd; d++) {
+                if (dq) dq[qo + d] += dS * kd[ko + d];
+                if (dkv) dkv[ko + d] += dS * qd[qo + d];
+              }
+            }
+          }
+        }
+      }
+    });
+    return y;
+  }
+
   /**
    * Softmax over each row of the last dimension. With `causal`, x is [..., T, T] and row i of each
    * T×T matrix only sees columns 0..i (the rest get probability 0) — the attention mask.

@@ -21,13 +21,14 @@ import type { ModelConfig } from '../formats/hf-config.js';
 import { openSafetensorsFolder } from '../formats/safetensors-node.js';
 import { writeSafetensors } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
+import type { Encoder } from '../models/encoder.js';
 import type { LanguageModel } from '../models/model.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import { cannotWrite, syncDir, writeDurable, writeFileAtomic } from '../util/atomic-node.js';
 import { processAlive } from '../util/lock.js';
 import { encodeCorpus, type TokenIds } from './data.js';
-import { hfCheckpoint } from './export.js';
+import { bertTensors, hfCheckpoint } from './export.js';
 import type { AdamW } from './optim.js';
 import { lossSvg, type LossPoint } from './plot.js';
 import { readLlama2cVocab, SP_TYPE, writeSentencePieceModel } from './tokenizer-export.js';
@@ -46,6 +47,12 @@ export const FILES = {
 
 /** Files of a tokenizer, by the name they get in the output folder. */
 export type TokenizerFiles = Map<string, Uint8Array | string>;
+
+/**
+ * The files of a model folder (config.json, the weights, the tokenizer, a sentence-transformers pipeline),
+ * by their path inside it ('/'-separated; a module's files sit in its own folder, as 1_Pooling/config.json).
+ */
+export type ModelFiles = Map<string, Uint8Array | string>;
 
 export interface TrainerState {
   version: 1;
@@ -105,17 +112,43 @@ async function fileSha256(path: string): Promise<string> {
 }
 
 /** config.json, model.safetensors and the tokenizer files: a folder `loadModel` reads as it is. */
-function modelFolderFiles(
+export function modelFolderFiles(
   config: ModelConfig,
   decoder: Decoder,
   tokenizerFiles: TokenizerFiles,
-): Map<string, Uint8Array | string> {
+): ModelFiles {
   const { tensors, configJson } = hfCheckpoint(config, decoder);
   return new Map<string, Uint8Array | string>([
     [FILES.weights, writeSafetensors(tensors, { format: 'pt' })],
     [FILES.config, JSON.stringify(configJson, null, 2) + '\n'],
     ...tokenizerFiles,
   ]);
+}
+
+/**
+ * A sentence-transformers folder of an encoder: config.json (`configJson`, the one it was loaded with),
+ * model.safetensors in BERT names, and `pipelineFiles` (tokenizer, modules.json, 1_Pooling/config.json...:
+ * see sentenceTransformersFiles) — a folder `loadEmbedder` (glasslm embed) reads as it is.
+ */
+export function encoderFolderFiles(
+  configJson: Readonly<Record<string, unknown>>,
+  encoder: Encoder,
+  pipelineFiles: ModelFiles,
+): ModelFiles {
+  return new Map<string, Uint8Array | string>([
+    [FILES.weights, writeSafetensors(bertTensors(encoder), { format: 'pt' })],
+    [FILES.config, JSON.stringify(configJson, null, 2) + '\n'],
+    ...pipelineFiles,
+  ]);
+}
+
+/** Writes a model folder's files into `dir` (each atomically; module folders created). */
+export async function writeModelFiles(dir: string, files: ModelFiles): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, data] of files) {
+    if (name.includes('/')) await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFileAtomic(join(dir, name), data);
+  }
 }
 
 /** Writes config.json, model.safetensors and the tokenizer files: a folder `loadModel` reads as it is. */
@@ -125,9 +158,7 @@ export async function saveModelFolder(
   decoder: Decoder,
   tokenizerFiles: TokenizerFiles,
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, data] of modelFolderFiles(config, decoder, tokenizerFiles))
-    await writeFileAtomic(join(dir, name), data);
+  await writeModelFiles(dir, modelFolderFiles(config, decoder, tokenizerFiles));
 }
 
 /** AdamW's moments as safetensors (m.<param>, v.<param>), with the step in the metadata. */
@@ -178,6 +209,8 @@ export function isOutputEntry(name: string): boolean {
   return (
     (Object.values(FILES) as string[]).includes(base) ||
     HF_TOKENIZER_FILES.includes(base) ||
+    ST_FILES.includes(base) ||
+    ST_MODULE_DIR.test(base) ||
     CHECKPOINT_DIR.test(base)
   );
 }
@@ -213,7 +246,7 @@ function stateProblem(s: Partial<TrainerState> | null): string | undefined {
     if (!c || typeof c.dir !== 'string' || !CHECKPOINT_DIR.test(c.dir)) return 'a bad "checkpoint.dir"';
     if (!c.files || typeof c.files !== 'object') return 'no "checkpoint.files"';
     for (const [name, hash] of Object.entries(c.files)) {
-      if (name !== basename(name) || name.startsWith('.') || !/^[0-9a-f]{64}$/.test(String(hash)))
+      if (!isModelFilePath(name) || !/^[0-9a-f]{64}$/.test(String(hash)))
         return `a bad "checkpoint.files" entry ${JSON.stringify(name)}`;
     }
   }
@@ -347,9 +380,8 @@ export async function writeLossPlot(dir: string, records: MetricRecord[], title:
 }
 
 export interface Checkpoint {
-  config: ModelConfig;
-  decoder: Decoder;
-  tokenizerFiles: TokenizerFiles;
+  /** The model folder's files, as they are at this step. */
+  model: ModelFiles;
   optimizer: AdamW;
   state: TrainerState;
   metrics: MetricRecord[];
@@ -376,7 +408,7 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<Traine
   if (name === previous?.checkpoint?.dir) name += `-${process.pid}`;
   const dir = join(out, name);
   const tmp = `${dir}.tmp-${process.pid}`;
-  const model = modelFolderFiles(c.config, c.decoder, c.tokenizerFiles);
+  const model = c.model;
   const files: Record<string, string> = {};
   try {
     await rm(dir, { recursive: true, force: true }); // one the state never switched to
@@ -384,6 +416,7 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<Traine
     await mkdir(tmp, { recursive: true });
     killPoint('mkdir');
     for (const [file, data] of [...model, [FILES.optimizer, optimizerBytes(c.optimizer)] as const]) {
+      if (file.includes('/')) await mkdir(dirname(join(tmp, file)), { recursive: true });
       await writeDurable(join(tmp, file), data);
       files[file] = sha256(data);
       killPoint('file');
@@ -416,6 +449,7 @@ export async function saveCheckpoint(out: string, c: Checkpoint): Promise<Traine
     await rm(join(out, FILES.optimizer), { force: true }); // a checkpoint from before checkpoint folders
   }
   for (const file of model.keys()) {
+    if (file.includes('/')) await mkdir(dirname(join(out, file)), { recursive: true });
     await linkAtomic(join(dir, file), join(out, file));
     killPoint('top');
   }
@@ -520,6 +554,60 @@ const HF_TOKENIZER_FILES = [
   'added_tokens.json',
   'generation_config.json',
 ];
+
+/** A sentence-transformers folder's own files besides the tokenizer's (the pipeline and its settings). */
+const ST_FILES = [
+  'vocab.txt',
+  'modules.json',
+  'sentence_bert_config.json',
+  'config_sentence_transformers.json',
+];
+
+/** A sentence-transformers module folder (1_Pooling, 2_Normalize...). */
+const ST_MODULE_DIR = /^\d+_[A-Za-z]+$/;
+
+/** A relative path inside a model folder: plain names, no hidden or parent parts. */
+function isModelFilePath(name: string): boolean {
+  const parts = name.split('/');
+  return parts.length <= 2 && parts.every((p) => p !== '' && !p.startsWith('.') && p === basename(p));
+}
+
+/**
+ * The files that make `dir` (a sentence-transformers or BERT folder) a pipeline besides its config and
+ * weights, copied verbatim: the tokenizer's, modules.json, sentence_bert_config.json and the files of each
+ * module folder modules.json names (1_Pooling/config.json...).
+ */
+export async function sentenceTransformersFiles(dir: string): Promise<ModelFiles> {
+  const files: ModelFiles = new Map();
+  for (const f of [...HF_TOKENIZER_FILES, ...ST_FILES]) {
+    const p = join(dir, f);
+    if (existsSync(p)) files.set(f, await readFile(p));
+  }
+  const modules = files.get('modules.json');
+  if (modules !== undefined) {
+    let list: Array<{ path?: unknown }>;
+    try {
+      list = JSON.parse(typeof modules === 'string' ? modules : new TextDecoder().decode(modules)) as Array<{
+        path?: unknown;
+      }>;
+    } catch (e) {
+      throw new GlassError(
+        'BAD_FILE',
+        `${join(dir, 'modules.json')}: not valid JSON (${(e as Error).message})`,
+      );
+    }
+    for (const m of Array.isArray(list) ? list : []) {
+      const sub = typeof m.path === 'string' ? m.path : '';
+      if (!ST_MODULE_DIR.test(sub) || !existsSync(join(dir, sub))) continue;
+      for (const f of await readdir(join(dir, sub), { withFileTypes: true }))
+        if (f.isFile() && !f.name.startsWith('.'))
+          files.set(`${sub}/${f.name}`, await readFile(join(dir, sub, f.name)));
+    }
+  }
+  if (!files.has('tokenizer.json') && !files.has('vocab.txt'))
+    throw new GlassError('NOT_FOUND', `${dir}: no tokenizer files to save with the model`);
+  return files;
+}
 
 const LLAMA_TOKENIZER_CONFIG = {
   tokenizer_class: 'LlamaTokenizer',

@@ -1,12 +1,14 @@
-// Training — a Decoder's weights back under Hugging Face names, the inverse of models/gpt2.ts and llama.ts, so
-// a trained or fine-tuned model is saved as an ordinary HF folder that glasslm (and transformers) load.
+// Training — a model's weights back under Hugging Face names, the inverse of models/gpt2.ts, llama.ts and
+// bert.ts, so a trained or fine-tuned model is saved as an ordinary HF folder that glasslm (and transformers) load.
 //   GPT-2: Conv1D projections are stored [in, out]: our [out, in] matrices are transposed back.
 //   Llama: q, k, v are split out of the fused projection; checkpoints whose RoPE pairs (2i, 2i+1)
 //   (llama2.c, GGUF) get their q/k rows permuted to HF's half-split pairing (i, i + d/2), as HF's
 //   convert_llama_weights_to_hf.py does — attention scores are unchanged by it.
+//   BERT: query, key, value are split out of the fused projection; names bare, as sentence-transformers saves.
 import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import type { TensorToWrite } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
+import type { Encoder } from '../models/encoder.js';
 import { buildLlama } from '../models/llama.js';
 import type { Linear } from '../nn/linear.js';
 import type { LayerNorm, Norm, RMSNorm } from '../nn/norm.js';
@@ -21,13 +23,13 @@ function weightOf(l: Linear, what: string): Float32Array {
   return l.weight.data;
 }
 
-function layerNorm(n: Norm, what: string): LayerNorm {
-  if (n.kind !== 'layernorm') throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
+function layerNorm(n: Norm | null, what: string): LayerNorm {
+  if (n?.kind !== 'layernorm') throw new GlassError('UNSUPPORTED', `${what}: expected a LayerNorm`);
   return n;
 }
 
-function rmsNorm(n: Norm, what: string): RMSNorm {
-  if (n.kind !== 'rmsnorm') throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
+function rmsNorm(n: Norm | null, what: string): RMSNorm {
+  if (n?.kind !== 'rmsnorm') throw new GlassError('UNSUPPORTED', `${what}: expected an RMSNorm`);
   return n;
 }
 
@@ -37,22 +39,31 @@ export function isTied(d: Decoder): boolean {
   return w.kind === 'f32' && (w.data === d.embedding.weight || sameValues(w.data, d.embedding.weight));
 }
 
+/** Tensors to write, in order, with the helpers every family's export uses. */
+class TensorList {
+  readonly out: TensorToWrite[] = [];
+  add(name: string, shape: number[], data: Float32Array): void {
+    this.out.push({ name, dtype: 'F32', shape, data });
+  }
+  /** `${name}.weight` (gamma) and `${name}.bias` (beta) of a LayerNorm. */
+  layerNorm(name: string, n: Norm | null): void {
+    const x = layerNorm(n, name);
+    this.add(`${name}.weight`, [x.dim], x.gamma);
+    this.add(`${name}.bias`, [x.dim], x.beta);
+  }
+}
+
 /** GPT-2 tensors in HF names (bare, as openai-community/gpt2 stores them), Conv1D weights [in, out]. */
 export function gpt2Tensors(d: Decoder): TensorToWrite[] {
   const dim = d.dim;
-  const out: TensorToWrite[] = [];
-  const add = (name: string, shape: number[], data: Float32Array) =>
-    out.push({ name, dtype: 'F32', shape, data });
+  const t = new TensorList();
+  const add = t.add.bind(t);
   const conv1d = (name: string, l: Linear) => {
     add(`${name}.weight`, [l.inDim, l.outDim], transpose(weightOf(l, name), l.outDim, l.inDim));
     if (!l.bias) throw new GlassError('UNSUPPORTED', `${name}: GPT-2 projections have biases`);
     add(`${name}.bias`, [l.outDim], l.bias);
   };
-  const ln = (name: string, n: Norm) => {
-    const x = layerNorm(n, name);
-    add(`${name}.weight`, [dim], x.gamma);
-    add(`${name}.bias`, [dim], x.beta);
-  };
+  const ln = t.layerNorm.bind(t);
   add('wte.weight', [d.vocabSize, dim], d.embedding.weight);
   if (d.positional?.kind !== 'learned') throw new GlassError('UNSUPPORTED', 'GPT-2 needs learned positions');
   add('wpe.weight', [d.positional.maxPositions, dim], d.positional.weight);
@@ -67,7 +78,7 @@ export function gpt2Tensors(d: Decoder): TensorToWrite[] {
   });
   ln('ln_f', d.finalNorm);
   if (!isTied(d)) add('lm_head.weight', [d.vocabSize, dim], weightOf(d.lmHead, 'lm_head'));
-  return out;
+  return t.out;
 }
 
 /** Rows of a [nHeads·hd, cols] projection, pairs (2i, 2i+1) of each head moved to (i, i + hd/2). */
@@ -158,6 +169,42 @@ export function llamaTensors(d: Decoder): TensorToWrite[] {
   add('model.norm.weight', [dim], rmsNorm(d.finalNorm, 'model.norm').gamma);
   if (!isTied(d)) add('lm_head.weight', [d.vocabSize, dim], weightOf(d.lmHead, 'lm_head'));
   return out;
+}
+
+/** BERT tensors in HF names (embeddings.*, encoder.layer.N.*), without the "bert." prefix, as sentence-transformers saves them. */
+export function bertTensors(e: Encoder): TensorToWrite[] {
+  const dim = e.dim;
+  const t = new TensorList();
+  const add = t.add.bind(t);
+  const linear = (name: string, l: Linear) => {
+    add(`${name}.weight`, [l.outDim, l.inDim], weightOf(l, name));
+    if (!l.bias) throw new GlassError('UNSUPPORTED', `${name}: BERT projections have biases`);
+    add(`${name}.bias`, [l.outDim], l.bias);
+  };
+  const ln = t.layerNorm.bind(t);
+  add('embeddings.word_embeddings.weight', [e.embedding.vocabSize, dim], e.embedding.weight);
+  if (e.positional.kind !== 'learned') throw new GlassError('UNSUPPORTED', 'BERT needs learned positions');
+  add('embeddings.position_embeddings.weight', [e.positional.maxPositions, dim], e.positional.weight);
+  if (e.tokenTypes)
+    add('embeddings.token_type_embeddings.weight', [e.tokenTypes.vocabSize, dim], e.tokenTypes.weight);
+  ln('embeddings.LayerNorm', e.embeddingNorm);
+  e.blocks.forEach((b, l) => {
+    const p = `encoder.layer.${l}`;
+    const a = b.attention;
+    const qkv = weightOf(a.qkv, `${p}.attention.self`);
+    const bias = a.qkv.bias;
+    if (!bias) throw new GlassError('UNSUPPORTED', `${p}.attention.self: BERT projections have biases`);
+    for (const [i, part] of ['query', 'key', 'value'].entries()) {
+      add(`${p}.attention.self.${part}.weight`, [dim, dim], qkv.slice(i * dim * dim, (i + 1) * dim * dim));
+      add(`${p}.attention.self.${part}.bias`, [dim], bias.slice(i * dim, (i + 1) * dim));
+    }
+    linear(`${p}.attention.output.dense`, a.out);
+    ln(`${p}.attention.output.LayerNorm`, b.norm1);
+    linear(`${p}.intermediate.dense`, b.ffn.up);
+    linear(`${p}.output.dense`, b.ffn.down);
+    ln(`${p}.output.LayerNorm`, b.norm2);
+  });
+  return t.out;
 }
 
 /** config.json of an HF Llama for a LlamaConfig (from a config.json, a GGUF header or a llama2.c header). */

@@ -194,27 +194,31 @@ export interface BertShape {
   contextLength: number;
 }
 
+/** config.json of a BERT of this shape (exact GELU, two segment types), as Hugging Face's BertConfig writes it. */
+export function bertConfigJson(shape: BertShape): Record<string, unknown> {
+  return {
+    architectures: ['BertModel'],
+    model_type: 'bert',
+    hidden_size: shape.dim,
+    num_hidden_layers: shape.nLayers,
+    num_attention_heads: shape.nHeads,
+    intermediate_size: shape.ffnDim,
+    vocab_size: shape.vocabSize,
+    max_position_embeddings: shape.contextLength,
+    type_vocab_size: 2,
+    hidden_act: 'gelu',
+    layer_norm_eps: 1e-12,
+    pad_token_id: 0,
+  };
+}
+
 /**
  * A randomly initialised BERT-shaped Encoder (tests and fine-tuning checks: post-norm blocks, bidirectional
  * attention, exact GELU, segment embeddings), built by the same buildBert that loads MiniLM.
  */
 export async function createBert(shape: BertShape, seed: number, std = 0.02): Promise<Encoder> {
-  const { nLayers, nHeads, dim, ffnDim, vocabSize, contextLength } = shape;
-  const config = parseHfConfig(
-    {
-      model_type: 'bert',
-      hidden_size: dim,
-      num_hidden_layers: nLayers,
-      num_attention_heads: nHeads,
-      intermediate_size: ffnDim,
-      vocab_size: vocabSize,
-      max_position_embeddings: contextLength,
-      type_vocab_size: 2,
-      hidden_act: 'gelu',
-      layer_norm_eps: 1e-12,
-    },
-    'new BERT config',
-  ) as BertConfig;
+  const { nLayers, dim, ffnDim, vocabSize, contextLength } = shape;
+  const config = parseHfConfig(bertConfigJson(shape), 'new BERT config') as BertConfig;
   const g = new Gaussian(seed);
   const t = new Map<string, { shape: number[]; data: Float32Array }>();
   const normal = (name: string, s: number[], sd = std, mean = 0) => {

@@ -38,6 +38,8 @@ export class Parameters {
   readonly tied: boolean = false;
   /** Weight (a Matrix or Float32Array the modules hand the ops) → its parameter. */
   private readonly byValue = new Map<object, Param>();
+  /** Weights the forward reads but training leaves alone (constants on the tape; not in `params`). */
+  readonly fixed = new Set<Param>();
   /** Copies that must follow a parameter after each update (a tied head held in another memory). */
   private readonly mirrors: Array<() => void> = [];
 
@@ -78,6 +80,22 @@ export class Parameters {
    * re-creates its view when that memory grows.
    */
   private add(w: Weight, data: Float32Array): void {
+    if (w.fixed) {
+      const n = data.length;
+      const p: Param = {
+        name: w.name,
+        shape: w.shape,
+        decay: false,
+        data: this.dtype === 'f64' ? Float64Array.from(data) : data,
+        grad: new Float32Array(0),
+      };
+      if (n !== w.shape.reduce((a, b) => a * b, 1))
+        throw new Error(`${w.name}: shape [${w.shape}] needs ${n} values`);
+      this.fixed.add(p);
+      this.byValue.set(w.value, p);
+      this.byValue.set(data, p);
+      return;
+    }
     const n = w.shape.reduce((a, b) => a * b, 1);
     if (data.length !== n)
       throw new Error(`${w.name}: shape [${w.shape}] needs ${n} values, got ${data.length}`);

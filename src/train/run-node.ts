@@ -1,35 +1,50 @@
 // Training (Node) — a whole run: step after step, evaluations and checkpoints on schedule, a clean stop with a
-// checkpoint when asked (Ctrl-C), and resuming from the last checkpoint. The CLI commands `train` and
-// `finetune` only parse options, prepare the model and data, and print what this reports.
+// checkpoint when asked (Ctrl-C), and resuming from the last checkpoint. The run is the same for any
+// objective (a decoder on text, an encoder on pairs): it takes the Trainer and a function giving the model
+// folder's files to save. The CLI commands `train` and `finetune` only parse options, prepare the model and
+// data, and print what this reports.
 import { mkdir } from 'node:fs/promises';
 import type { ModelConfig } from '../formats/hf-config.js';
 import type { Decoder } from '../models/decoder.js';
+import type { Encoder } from '../models/encoder.js';
 import { GlassError } from '../util/errors.js';
 import {
   appendMetric,
   checkpointDir,
   loadOptimizer,
+  encoderFolderFiles,
+  modelFolderFiles,
   readMetrics,
   removeLeftovers,
   saveCheckpoint,
   writeMetrics,
   type MetricRecord,
+  type ModelFiles,
   type TokenizerFiles,
   type TrainerState,
 } from './checkpoint-node.js';
 import type { TokenIds } from './data.js';
+import { PairContrast, type PairBatch } from './objective.js';
 import type { Parameters } from './params.js';
 import { Trainer, type TrainOptions } from './trainer.js';
 
-export interface RunSpec {
+/** What trainer_state.json records of the data: its file, checksum and size (in tokens). */
+export type DataRecord = TrainerState['data'];
+
+/** The model side of a run: the Trainer (objective + optimizer), the files to save, the data's record. */
+export interface RunModel<B = unknown> {
+  trainer: Trainer<B>;
+  /** The model folder's files as they are now (config.json, weights, tokenizer...), saved at each checkpoint. */
+  modelFiles: () => ModelFiles;
+  data: DataRecord;
+}
+
+export interface RunSpec<B = unknown> extends RunModel<B> {
   dir: string;
   kind: 'train' | 'finetune';
   /** Title of loss.svg. */
   title: string;
-  config: ModelConfig;
-  decoder: Decoder;
-  tokenizerFiles: TokenizerFiles;
-  data: { train: TokenIds; val: TokenIds; path: string; sha256: string };
+  /** The run's options (the Trainer's were made from them). */
   options: TrainOptions;
   evalEvery: number;
   checkpointEvery: number;
@@ -44,22 +59,79 @@ export interface RunSpec {
   onStart?: (step: number) => void;
 }
 
+/** An (anchor, positive) pair as token ids, [CLS] … [SEP] each. */
+export type IdPair = readonly [ArrayLike<number>, ArrayLike<number>];
+
 export interface RunResult {
   state: TrainerState;
   metrics: MetricRecord[];
   /** True when the run was stopped before its last step. */
   stopped: boolean;
-  /** The decoder's weights as trained parameters. */
+  /** The model's weights as trained parameters. */
   params: Parameters;
+}
+
+/** A decoder trained on a token stream (NextToken), saved as an HF folder of its family. */
+export function decoderRun(m: {
+  config: ModelConfig;
+  decoder: Decoder;
+  tokenizerFiles: TokenizerFiles;
+  data: { train: TokenIds; val: TokenIds; path: string; sha256: string };
+  options: TrainOptions;
+}): RunModel {
+  const { train, val, path, sha256 } = m.data;
+  return {
+    trainer: Trainer.nextToken(m.decoder, { train, val }, m.options),
+    modelFiles: () => modelFolderFiles(m.config, m.decoder, m.tokenizerFiles),
+    data: {
+      path,
+      sha256,
+      tokens: train.length + val.length,
+      trainTokens: train.length,
+      valTokens: val.length,
+    },
+  };
+}
+
+/**
+ * An encoder fine-tuned as a sentence embedder on (anchor, positive) token-id pairs (PairContrast, the
+ * validation pairs scored in batches of `options.batch`), saved as a sentence-transformers folder:
+ * `configJson` (the one it was loaded with), its weights in BERT names, and `pipelineFiles` (tokenizer,
+ * modules.json, 1_Pooling/...; see sentenceTransformersFiles).
+ */
+export function encoderRun(m: {
+  configJson: Readonly<Record<string, unknown>>;
+  encoder: Encoder;
+  pipelineFiles: ModelFiles;
+  pairs: { train: IdPair[]; val: IdPair[]; path: string; sha256: string };
+  /** The padding id (the config's pad_token_id). */
+  padId: number;
+  options: TrainOptions;
+}): RunModel<PairBatch> {
+  const { train, val, path, sha256 } = m.pairs;
+  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length, 0);
+  const { batch, seed } = m.options;
+  const objective = new PairContrast(m.encoder, train, { batch, seed, val, padId: m.padId });
+  return {
+    trainer: new Trainer(objective, m.options),
+    modelFiles: () => encoderFolderFiles(m.configJson, m.encoder, m.pipelineFiles),
+    data: {
+      path,
+      sha256,
+      tokens: count(train) + count(val),
+      trainTokens: count(train),
+      valTokens: count(val),
+    },
+  };
 }
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export async function runTraining(spec: RunSpec): Promise<RunResult> {
+export async function runTraining<B>(spec: RunSpec<B>): Promise<RunResult> {
   const o = spec.options;
-  const trainer = Trainer.nextToken(spec.decoder, spec.data, o);
+  const trainer = spec.trainer;
   let metrics: MetricRecord[] = [];
   let elapsed = 0;
   let tokensSeen = 0;
@@ -85,13 +157,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     step: trainer.step,
     options: o,
     source: spec.source,
-    data: {
-      path: spec.data.path,
-      sha256: spec.data.sha256,
-      tokens: spec.data.train.length + spec.data.val.length,
-      trainTokens: spec.data.train.length,
-      valTokens: spec.data.val.length,
-    },
+    data: spec.data,
     elapsedSeconds: elapsed,
     tokensSeen,
     lastTrainLoss: metrics.at(-1)?.train_loss,
@@ -100,9 +166,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
   let saved = spec.resume;
   const checkpoint = async () => {
     saved = await saveCheckpoint(spec.dir, {
-      config: spec.config,
-      decoder: spec.decoder,
-      tokenizerFiles: spec.tokenizerFiles,
+      model: spec.modelFiles(),
       optimizer: trainer.optimizer,
       state: state(),
       metrics,

@@ -14,12 +14,15 @@ export interface Batching {
   seqLen: number;
   /** Per sequence: rows from this one on are padding (no key there gets weight). Default: none. */
   validLengths?: ArrayLike<number>;
+  /** An encoder-decoder's source batch (same `batch`): its rows per sequence and their valid lengths. */
+  source?: { seqLen: number; validLengths?: ArrayLike<number> };
 }
 
 export class TapeOps implements Ops<Var> {
   readonly batch: number;
   readonly seqLen: number;
   private readonly validLengths: ArrayLike<number> | undefined;
+  private readonly source: Batching['source'];
 
   constructor(
     readonly tape: Tape,
@@ -38,11 +41,13 @@ export class TapeOps implements Ops<Var> {
     this.batch = b.batch;
     this.seqLen = b.seqLen;
     this.validLengths = b.validLengths;
+    this.source = b.source;
   }
 
   /** The tape's leaf for a module's weight (gradients accumulate into its parameter). */
   private v(value: Float32Array | Matrix): Var {
     const p = this.params.of(value);
+    if (this.params.fixed.has(p)) return this.tape.constant(p.data, p.shape);
     return this.tape.param(p.data, p.shape, p.grad);
   }
 
@@ -76,6 +81,14 @@ export class TapeOps implements Ops<Var> {
     return this.tape.mul(a, b);
   }
 
+  scale(x: Var, c: number): Var {
+    return this.tape.scale(x, c);
+  }
+
+  relu(x: Var): Var {
+    return this.tape.relu(x);
+  }
+
   geluTanh(x: Var): Var {
     return this.tape.gelu(x);
   }
@@ -104,6 +117,24 @@ export class TapeOps implements Ops<Var> {
       nKvHeads,
       headDim,
       ...(causal && !this.validLengths ? {} : { causal, validLengths: this.validLengths }),
+    });
+  }
+
+  sourceKV(_layer: number, compute: () => Var): Var {
+    return compute();
+  }
+
+  crossAttend(q: Var, kv: Var, s: AttentionShape): Var {
+    const src = this.source;
+    if (!src) throw new Error('crossAttend: this pass has no source batching (an encoder-decoder needs one)');
+    return this.tape.crossAttention(q, kv, {
+      batch: this.batch,
+      tq: this.seqLen,
+      tk: src.seqLen,
+      srcLengths: src.validLengths,
+      nHeads: s.nHeads,
+      nKvHeads: s.nKvHeads,
+      headDim: s.headDim,
     });
   }
 

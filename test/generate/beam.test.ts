@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Decoder } from '../../src/models/decoder.js';
-import { generationSteps, type StepsEnd } from '../../src/generate/steps.js';
+import { generationSteps, type StepModel, type StepsEnd } from '../../src/generate/steps.js';
 import { Sampler } from '../../src/generate/sampler.js';
 import { bannedByNgram, logSoftmax, type EarlyStopping } from '../../src/generate/beam.js';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
 import { loadModel } from '../../src/models/load.js';
 import { createLlama } from '../../src/train/init.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
+import { ensureMarianFixtures, SHARED_MARIAN } from '../fixtures/make-marian.js';
 import { TINY_LLAMA } from '../fixtures/tiny-llama.js';
 import { withWasmBackend } from '../fixtures/wasm.js';
 
@@ -364,4 +365,37 @@ test('model.trace({ numBeams }): the beam tree, from which the hypotheses can be
     running = next;
   }
   assert.ok(finished.includes(best.ids.join()), 'the best hypothesis is a finished leaf of the tree');
+});
+
+test('beams through a StepModel without forwardBatch (one forward per beam) equal the batched ones; Marian plugs in', async (t) => {
+  if (!dirs) return t.skip(`${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`);
+  const m = await loadModel(dirs['gpt2-tiny-sharded']);
+  const d = m.decoder;
+  const prompt = Array.from(m.tokenizer.encode('Once upon a time'));
+  const hyps = (model: StepModel) => {
+    const steps = generationSteps(model, m.tokenizer, prompt, {
+      sampler: new Sampler({ greedy: true }),
+      maxTokens: 7,
+      beams: { numBeams: 3, numReturnSequences: 3 },
+    });
+    let r: IteratorResult<unknown, StepsEnd>;
+    while (!(r = steps.next()).done);
+    return r.value.hypotheses!.map((h) => h.ids);
+  };
+  const unbatched: StepModel = {
+    forward: (...a) => d.forward(...a),
+    newCache: () => d.newCache(),
+    vocabSize: d.vocabSize,
+    contextLength: d.contextLength,
+  };
+  assert.deepEqual(hyps(unbatched), hyps(d));
+  // an encoder-decoder (its decoder bound to the encoded source) runs the same beam search
+  const marian = await ensureMarianFixtures();
+  if (!marian) return t.diagnostic(`${SHARED_MARIAN} is absent: no Marian check`);
+  const mt = await loadModel(marian['marian-tiny']);
+  const g = mt.generate('the house', { maxTokens: 6, numBeams: 3, numReturnSequences: 3 });
+  for await (const piece of g) void piece;
+  const seqs = (await g.result).sequences!;
+  assert.equal(seqs.length, 3);
+  for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i - 1].score >= seqs[i].score);
 });

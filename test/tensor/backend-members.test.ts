@@ -16,6 +16,7 @@ const MEMBERS = {
   geluTanh: true,
   geluErf: true,
   attentionBidirectional: true,
+  crossAttention: true,
   silu: true,
   softmax: true,
   add: true,

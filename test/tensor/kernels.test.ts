@@ -281,6 +281,34 @@ for (const be of BACKENDS) {
     }
   });
 
+  test(`${label(be)}: cross-attention, fewer and more queries than keys`, () => {
+    for (const [nHeads, nKv, hd] of [
+      [4, 4, 16],
+      [6, 2, 33],
+    ]) {
+      for (const [tq, tk] of [
+        [1, 7],
+        [5, 3],
+        [4, 4],
+        [20, 9],
+        [70, 33],
+      ]) {
+        const q = rand(tq * nHeads * hd, nHeads + tq + 3, 2);
+        const k = rand(tk * nKv * hd, 31 + hd, 2);
+        const v = rand(tk * nKv * hd, 32 + hd, 2);
+        const out = new Float32Array(tq * nHeads * hd);
+        const probs = new Float32Array(nHeads * tq * tk);
+        be.crossAttention(out, q, k, v, tq, tk, nHeads, nKv, hd, probs);
+        const { out: want, probs: wantP } = attention64(q, k, v, tq, tk, () => tk, nHeads, nKv, hd);
+        assertClose(out, want, 1e-5, `cross H${nHeads} KV${nKv} d${hd} tq ${tq} tk ${tk}`);
+        assertClose(probs, wantP, 1e-6, 'cross probs');
+        const out2 = new Float32Array(tq * nHeads * hd);
+        be.crossAttention(out2, q, k, v, tq, tk, nHeads, nKv, hd);
+        assertClose(out2, want, 1e-5, `cross without probs H${nHeads} d${hd} tq ${tq} tk ${tk}`);
+      }
+    }
+  });
+
   test(`${label(be)}: exact (erf) GELU`, () => {
     assert.ok(be.geluErf, 'the backend has geluErf');
     for (const n of [...SIZES, 70_001]) {

@@ -240,7 +240,7 @@ test('loadTokenizerFromFolder: tokenizer.json first, then tokenizer.model, vocab
       name: 'GlassError',
       code: 'NOT_FOUND',
       message: new RegExp(
-        `^${empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no tokenizer found \\(looked for tokenizer\\.json, or tokenizer\\.model, or vocab\\.json \\+ merges\\.txt, or encoder\\.json \\+ vocab\\.bpe, or vocab\\.txt, or tokenizer\\.bin\\)`,
+        `^${empty.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no tokenizer found \\(looked for tokenizer\\.json, or source\\.spm \\+ target\\.spm \\+ vocab\\.json, or tokenizer\\.model, or vocab\\.json \\+ merges\\.txt, or encoder\\.json \\+ vocab\\.bpe, or vocab\\.txt, or tokenizer\\.bin\\)`,
       ),
     });
     writeFileSync(join(empty, 'vocab.json'), '{}');

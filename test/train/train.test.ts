@@ -15,7 +15,7 @@ import { createGpt2 } from '../../src/train/init.js';
 import { NextToken } from '../../src/train/objective.js';
 import type { Param } from '../../src/train/params.js';
 import { AdamW, clipGradNorm, gradNorm, learningRate } from '../../src/train/optim.js';
-import { runTraining } from '../../src/train/run-node.js';
+import { decoderRun, runTraining } from '../../src/train/run-node.js';
 import { Trainer, type TrainOptions } from '../../src/train/trainer.js';
 
 const TEXT =
@@ -131,10 +131,7 @@ test('resume: stopped after 3 of 6 steps (as Ctrl-C), then --resume: equals 6 st
         dir,
         kind: 'train',
         title: 't',
-        config: m.config,
-        decoder: m.decoder,
-        tokenizerFiles: files,
-        data,
+        ...decoderRun({ config: m.config, decoder: m.decoder, tokenizerFiles: files, data, options }),
         options,
         evalEvery: 2,
         checkpointEvery: 100,

@@ -461,6 +461,10 @@ export const referenceBackend = {
     attend(out, q, kCache, vCache, t, pos0 + t, (i) => pos0 + i + 1, nHeads, nKvHeads, headDim, probs);
   },
 
+  crossAttention(out, q, k, v, tq, tk, nHeads, nKvHeads, headDim, probs?: Float32Array) {
+    attend(out, q, k, v, tq, tk, () => tk, nHeads, nKvHeads, headDim, probs);
+  },
+
   attentionBidirectional(out, q, k, v, t, validKeys, nHeads, nKvHeads, headDim, probs?: Float32Array) {
     attend(out, q, k, v, t, t, () => validKeys, nHeads, nKvHeads, headDim, probs);
   },

@@ -438,6 +438,43 @@ export class WasmBackend implements Backend {
     }
   }
 
+  crossAttention(
+    out: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    tq: number,
+    tk: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    probs?: Float32Array,
+  ): void {
+    const kvn = tk * nKvHeads * headDim;
+    let region = -1;
+    const [kp, vp] = this.st.stage(
+      [
+        [k, kvn],
+        [v, kvn],
+      ],
+      0,
+      (bytes) => (bytes > 0 ? (region = this.heap.alloc(bytes)) : 0),
+    );
+    // the kernel's keys are rows [0, pos0 + tq) with every query seeing [0, valid): valid = tk, and pos0
+    // makes the rows span at least tk; its weights are then [nHeads, tq, pos0 + tq], compacted to tk
+    const pos0 = Math.max(0, tk - tq);
+    const total = pos0 + tq;
+    const wide = probs && total !== tk ? new Float32Array(nHeads * tq * total) : probs;
+    try {
+      this.attend(out, q, kp, vp, tq, pos0, tk, nHeads, nKvHeads, headDim, wide);
+    } finally {
+      if (region >= 0) this.heap.release(region);
+    }
+    if (probs && wide !== probs) {
+      for (let r = 0; r < nHeads * tq; r++) probs.set(wide!.subarray(r * total, r * total + tk), r * tk);
+    }
+  }
+
   /** The attention kernel over keys/values at kp, vp (rows 0..pos0+t-1); valid < 0: causal. */
   private attend(
     out: Float32Array,
