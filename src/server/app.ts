@@ -258,7 +258,14 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     // Closing the server ends every connection, a stream being generated included.
     forceCloseConnections: true,
     // Strict bodies: no type coercion, no silently dropped fields.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: false,
+        useDefaults: false,
+        allowUnionTypes: true,
+      },
+    },
     schemaErrorFormatter: formatValidation,
   });
   const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
