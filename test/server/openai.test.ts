@@ -13,6 +13,8 @@ import { KVCache } from '../../src/nn/kv-cache.js';
 import { appState, startServer, type RunningServer } from '../../src/server/app.js';
 import type { Trace } from '../../src/trace/schema.js';
 import { createWasmBackend, referenceBackend, setBackend } from '../../src/tensor/index.js';
+import { loadEmbedder } from '../../src/embed/load.js';
+import { ensureBertFixture } from '../fixtures/make-bert.js';
 
 const MODEL = fileURLToPath(new URL('../../models/default', import.meta.url));
 let model: LanguageModel;
@@ -405,4 +407,52 @@ test('glasslm.trace: the response carries the trace of its tokens (the /api/trac
   });
   assert.equal(bad.status, 400);
   assert.equal(JSON.parse(bad.text).error.param, 'glasslm.trace.steps');
+});
+
+test('/v1/embeddings with an embedding model (the MiniLM-shaped fixture); 404 without one', async (t) => {
+  const none = await post('v1/embeddings', { model: 'x', input: 'hello' });
+  assert.equal(none.status, 404);
+  assert.equal(JSON.parse(none.text).error.code, 'model_not_found');
+  const bert = await ensureBertFixture();
+  if (!bert) return t.skip('../shared MiniLM is absent: cannot build the embedding fixture');
+  const embedder = await loadEmbedder(bert);
+  const s4 = await startServer(model, { webRoot: null, embedder });
+  try {
+    const c4 = new OpenAI({ baseURL: `${s4.url}v1`, apiKey: 'unused', maxRetries: 0 });
+    const id = (await c4.models.list()).data.map((m) => m.id)[1];
+    assert.ok(id);
+    const r = await c4.embeddings.create({
+      model: id,
+      input: ['the river bank', 'a bank loan'],
+      encoding_format: 'float',
+    });
+    assert.equal(r.data.length, 2);
+    assert.equal(r.data[1].index, 1);
+    assert.equal(r.data[0].embedding.length, embedder.dim);
+    const direct = embedder.embed(['the river bank'])[0];
+    r.data[0].embedding.forEach((v, i) => assert.ok(Math.abs(v - direct[i]) < 1e-6));
+    assert.ok(r.usage.prompt_tokens > 0);
+  } finally {
+    await s4.close();
+  }
+});
+
+test('CORS: off by default; --cors answers its origin only (preflight included)', async () => {
+  const pre = (u: string, origin: string) =>
+    fetch(new URL('v1/chat/completions', u), {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST' },
+    });
+  const off = await pre(server.url, 'http://example.test');
+  assert.equal(off.headers.get('access-control-allow-origin'), null);
+  const s5 = await startServer(model, { webRoot: null, cors: 'http://app.test' });
+  try {
+    const ok = await pre(s5.url, 'http://app.test');
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'http://app.test');
+    const other = await pre(s5.url, 'http://evil.test');
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  } finally {
+    await s5.close();
+  }
 });
