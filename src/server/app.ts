@@ -38,7 +38,7 @@ import { modelInfo, traceParts } from '../trace/trace.js';
 import { GlassError, isGlassError } from '../util/errors.js';
 import { Admission, Refusal, type AdmissionOptions } from './admission.js';
 import { Batcher } from './batch.js';
-import { registerOpenAi } from './openai.js';
+import { ApiError, registerOpenAi } from './openai.js';
 import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
 import { hasApiKey, isLoopbackAddress, isLoopbackHostHeader, publicSource } from './guard.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
@@ -327,9 +327,12 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     app.addHook('onRequest', async (req, reply) => {
       if (!isLoopbackHostHeader(req.headers.host)) {
         const name = (req.headers.host ?? '').slice(0, 100) || '(no Host)';
-        return reply.code(403).send({
-          error: `this server answers on loopback names only (localhost, 127.x.y.z, [::1]), not ${JSON.stringify(name)}`,
-        });
+        const message = `this server answers on loopback names only (localhost, 127.x.y.z, [::1]), not ${JSON.stringify(name)}`;
+        if (req.url.startsWith('/v1/')) {
+          const e = new ApiError(403, message, 'invalid_request_error', null, 'forbidden_host');
+          return reply.code(403).send(e.body());
+        }
+        return reply.code(403).send({ error: message });
       }
     });
   }

@@ -5,6 +5,7 @@
 // away leaves the batch and frees its cache), 429 past the queue, shutdown, and the trace extension.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { loadModel } from '../../src/models/load.js';
@@ -67,6 +68,22 @@ test('GET /v1/models lists the model; /health answers', async () => {
   );
   const h = await health();
   assert.equal(h.status, 'ok');
+  // the Host check stays (DNS rebinding): a /v1 refusal in OpenAI's shape
+  const port = new URL(server.url).port;
+  const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/models', headers: { host: `evil.test:${port}` } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(r.status, 403);
+  assert.equal(JSON.parse(r.body).error.code, 'forbidden_host');
 });
 
 test('completions: greedy equals model.generate; usage; finish_reason length; stream equals plain', async () => {
