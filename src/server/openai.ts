@@ -487,20 +487,12 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
       v1.post<{ Body: EmbeddingBody }>('/embeddings', { schema: { body: s.embeddings } }, async (req) => {
         const e = o.embedder;
         if (!e || !o.embedderId)
-          throw new ApiError(
-            404,
+          throw modelNotFound(
             'this server has no embedding model: start it with glasslm serve --embedder <folder|hub-id>',
-            undefined,
-            'model',
-            'model_not_found',
           );
         if (req.body.model !== o.embedderId)
-          throw new ApiError(
-            404,
+          throw modelNotFound(
             `the embedding model "${req.body.model}" is not served here; this server has "${o.embedderId}"`,
-            undefined,
-            'model',
-            'model_not_found',
           );
         const inputs = typeof req.body.input === 'string' ? [req.body.input] : req.body.input;
         let tokens = 0;
@@ -532,12 +524,8 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
 
   function checkModel(id: string): void {
     if (id !== o.modelId)
-      throw new ApiError(
-        404,
+      throw modelNotFound(
         `the model "${id}" does not exist here; this server has "${o.modelId}" (GET /v1/models)`,
-        undefined,
-        'model',
-        'model_not_found',
       );
   }
 
@@ -769,14 +757,14 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
       }
     }
 
+    const failed = (e: unknown) => {
+      o.reportError(e, `failure in the stream of ${req.method} ${req.url}`);
+      chunks.push(sse(new ApiError(500, `internal error: ${(e as Error)?.message}`, 'server_error').body()));
+    };
     void done.then(async () => {
       try {
-        if (failure) {
-          o.reportError(failure, `failure in the stream of ${req.method} ${req.url}`);
-          chunks.push(
-            sse(new ApiError(500, `internal error: ${(failure as Error).message}`, 'server_error').body()),
-          );
-        } else if (stop.signal.aborted && !reply.raw.destroyed) {
+        if (failure) failed(failure);
+        else if (stop.signal.aborted && !reply.raw.destroyed) {
           chunks.push(
             sse(
               new ApiError(503, 'the server is shutting down', 'server_error', null, 'shutting_down').body(),
@@ -784,7 +772,7 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
           );
         } else {
           if (p.includeUsage) chunks.push(sse({ ...base(), choices: [], usage: usage() }));
-          const t = await traces();
+          const t = await traces().catch((e: unknown) => void failed(e));
           if (t) chunks.push(sse({ ...base(), choices: [], glasslm: { traces: t } }));
         }
         chunks.push('data: [DONE]\n\n');
@@ -803,6 +791,9 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
     return reply;
   }
 }
+
+const modelNotFound = (message: string) =>
+  new ApiError(404, message, 'invalid_request_error', 'model', 'model_not_found');
 
 function chatLogprob(t: TokenOut) {
   const bytes = (s: string) => Array.from(Buffer.from(s, 'utf8'));

@@ -232,6 +232,13 @@ test('errors: OpenAI shape, right status, the field named; never a crash', async
       /stream/,
     ],
     ['{"model": "default", "prompt": ', 400, null, /JSON/i],
+    ['null', 400, null, /body must be object/],
+    ['[1, 2]', 400, null, /body must be object/],
+    [{ model: 'default', prompt: [] }, 400, 'prompt', /prompt/],
+    [{ model: 'default', prompt: [1e9] }, 400, 'prompt', /prompt/],
+    [{ model: 'default', prompt: 'x', stop: [''] }, 400, 'stop.0', /stop/],
+    [{ model: 'default', prompt: 'x', n: 0 }, 400, 'n', /n must be >= 1/],
+    [{ model: 'default', prompt: 'x', glasslm: { trace: {} }, n: 2 }, 400, 'n', /n: 1/],
   ];
   for (const [body, status, param, message] of cases) {
     const r = await post('v1/completions', body);
@@ -241,11 +248,22 @@ test('errors: OpenAI shape, right status, the field named; never a crash', async
     assert.match(e.message, message);
     if (param !== null) assert.equal(e.param, param, r.text);
   }
-  const chat = await post('v1/chat/completions', {
+  for (const messages of [
+    [{ role: 'tool', content: 'x' }],
+    [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }],
+    [{ role: 'user' }],
+    'hello',
+  ]) {
+    const chat = await post('v1/chat/completions', { model: 'default', messages });
+    assert.equal(chat.status, 400, chat.text);
+    assert.equal(JSON.parse(chat.text).error.type, 'invalid_request_error');
+  }
+  const both = await post('v1/chat/completions', {
     model: 'default',
-    messages: [{ role: 'tool', content: 'x' }],
+    messages: [{ role: 'user', content: 'x' }],
+    top_logprobs: 2,
   });
-  assert.equal(chat.status, 400);
+  assert.equal(JSON.parse(both.text).error.param, 'top_logprobs');
   // through the client: an APIError with the status
   await assert.rejects(
     client.chat.completions.create({ model: 'default', messages: [], max_tokens: 3 }),
@@ -417,6 +435,22 @@ test('glasslm.trace: the response carries the trace of its tokens (the /api/trac
   assert.equal(trace.steps.length, 4);
   assert.equal(trace.steps.map((s) => s.token.text).join(''), body.choices[0].text);
   assert.equal(trace.layers.length, 1);
+  // streamed: the traces come in the last chunk before [DONE]
+  const st = await post('v1/completions', {
+    model: 'default',
+    prompt: 'And God said',
+    max_tokens: 4,
+    temperature: 0,
+    stream: true,
+    glasslm: { trace: { layers: [0], vectors: 'summary', topK: 3 } },
+  });
+  const events = st.text.trim().split('\n\n');
+  assert.equal(events.at(-1), 'data: [DONE]');
+  const last = JSON.parse(events.at(-2)!.slice(6)) as { glasslm: { traces: Trace[] } };
+  assert.deepEqual(
+    last.glasslm.traces[0].steps.map((s) => s.token.id),
+    trace.steps.map((s) => s.token.id),
+  );
   const bad = await post('v1/completions', {
     model: 'default',
     prompt: 'x',
