@@ -23,7 +23,13 @@ let server: RunningServer;
 let client: OpenAI;
 
 before(async () => {
-  model = await loadModel(MODEL);
+  // the wasm kernels (one thread), as `glasslm serve` runs; one test below runs the reference kernels
+  setBackend(await createWasmBackend({ threads: 1 }));
+  try {
+    model = await loadModel(MODEL);
+  } finally {
+    setBackend(referenceBackend);
+  }
   server = await startServer(model, { webRoot: null, limits: { parallel: 8, queue: 4 } });
   client = new OpenAI({ baseURL: `${server.url}v1`, apiKey: 'unused', maxRetries: 0 });
 });
@@ -301,21 +307,14 @@ test('continuous batching: 8 concurrent greedy streams each equal their single-r
   assert.ok(h.batch.maxBatch >= 4 && h.batch.maxBatch >= before, `largest batch ${h.batch.maxBatch}`);
 });
 
-test('continuous batching on the wasm kernels: concurrent greedy streams equal their single runs', async () => {
-  const wasm = await createWasmBackend({ threads: 1 });
-  setBackend(wasm);
-  let m: LanguageModel;
-  try {
-    m = await loadModel(MODEL);
-  } finally {
-    setBackend(referenceBackend);
-  }
+test('continuous batching on the reference kernels: concurrent greedy streams equal their single runs', async () => {
+  const m = await loadModel(MODEL);
   const s3 = await startServer(m, { webRoot: null, limits: { parallel: 8 } });
   try {
     const c3 = new OpenAI({ baseURL: `${s3.url}v1`, apiKey: 'unused', maxRetries: 0 });
     const ask = (prompt: string) =>
       c3.completions
-        .create({ model: 'default', prompt, max_tokens: 24, temperature: 0 })
+        .create({ model: 'default', prompt, max_tokens: 12, temperature: 0 })
         .then((r) => r.choices[0].text);
     const prompts = ['And God said', 'Blessed are', 'The LORD is my shepherd', 'Let there be'];
     const single: string[] = [];
@@ -506,4 +505,16 @@ test('CORS: off by default; --cors answers its origin only (preflight included)'
   } finally {
     await s5.close();
   }
+});
+
+test('presence/frequency penalties reach the sampler: a greedy answer stops repeating itself', async () => {
+  const ask = (frequency_penalty: number) =>
+    client.completions
+      .create({ model: 'default', prompt: 'And God said', max_tokens: 30, temperature: 0, frequency_penalty })
+      .then((r) => r.choices[0].text);
+  const plain = await ask(0);
+  const penalized = await ask(2);
+  const distinct = (s: string) => new Set(s.split(' ')).size / s.split(' ').length;
+  assert.notEqual(penalized, plain);
+  assert.ok(distinct(penalized) > distinct(plain), `${plain} | ${penalized}`);
 });
