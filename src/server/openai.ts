@@ -539,6 +539,15 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
     p: Params,
     promptParam: string,
   ): Promise<FastifyReply> {
+    if (model.seq2seq)
+      throw new ApiError(
+        400,
+        `${o.modelId} is an encoder-decoder (translation) model; /v1 generates with decoder-only models ` +
+          `for now (glasslm generate translates)`,
+        undefined,
+        'model',
+        'unsupported_model',
+      );
     const P = ids.length;
     const ctx = d.contextLength;
     if (P >= ctx)
