@@ -85,6 +85,13 @@ export interface StepLoopOptions extends StopRules {
   stepRecorder?: () => ForwardRecorder;
   /** Called once, after the prompt pass: the last row of logits [vocab] and how long it took. */
   onPrefill?: (logits: Float32Array, ms: number) => void;
+  /**
+   * The caller runs the model (a batched driver: src/server/batch.ts runs one forward for many loops).
+   * The loop then makes no KV cache and calls no forward: `prefill()` gives the prompt pass's last row
+   * of logits [vocab]; after each yielded step that goes on, the caller feeds step.id and passes the next
+   * row to next(row) (step.next stays undefined). Recorders are not called; no beam search.
+   */
+  external?: { prefill: () => Float32Array };
 }
 
 /** One step; the same object each time, updated in place. */
@@ -156,7 +163,7 @@ export function generationSteps(
   tok: Tokenizer,
   promptIds: readonly number[],
   o: StepLoopOptions,
-): Generator<GenerationStep, StepsEnd> {
+): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
   const { maxTokens } = o;
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0))
     throw new GlassError('BAD_INPUT', `max-tokens must be an integer >= 0, got ${maxTokens}`);
@@ -169,6 +176,8 @@ export function generationSteps(
       );
   }
   const beams = o.beams && o.beams.numBeams > 1 ? validateBeams(o.beams) : null;
+  if (beams && o.external)
+    throw new GlassError('BAD_INPUT', 'beam search runs its own forwards (no external feed)');
   const ngram = o.noRepeatNgramSize ?? 0;
   if (!(Number.isInteger(ngram) && ngram >= 0))
     throw new GlassError('BAD_INPUT', `no-repeat-ngram-size must be an integer >= 0, got ${ngram}`);
@@ -185,7 +194,8 @@ export function generationSteps(
         `(it needs room for at least one new token); shorten the prompt`,
     );
   const model = stepBeamModel(d);
-  const run = function* (): Generator<GenerationStep, StepsEnd> {
+  const run = function* (): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
+    if (o.external) return yield* loop(null, new Set()); // the caller's cache
     const cache = d.newCache();
     const live = new Set<KVCache>([cache]); // every cache a beam holds
     try {
@@ -194,7 +204,10 @@ export function generationSteps(
       for (const c of live) c.release(); // now, not when collected (the wasm backend's copy of it too)
     }
   };
-  const loop = function* (cache: KVCache, live: Set<KVCache>): Generator<GenerationStep, StepsEnd> {
+  const loop = function* (
+    cache: KVCache | null,
+    live: Set<KVCache>,
+  ): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
     const stops = (o.stop ?? []).filter((s) => s.length > 0);
     const wantText = !beams && (o.text === true || stops.length > 0);
     const eos = tok.specialTokens.eos;
@@ -254,9 +267,11 @@ export function generationSteps(
     };
     // prefill: logits [vocab] of the last prompt position (all rows [P × vocab] when recorded)
     const t0 = performance.now();
-    let logits = o.promptRecorder
-      ? d.forward(promptIds, cache, false, o.promptRecorder).subarray((P - 1) * d.vocabSize)
-      : d.forward(promptIds, cache, true);
+    let logits = o.external
+      ? o.external.prefill()
+      : o.promptRecorder
+        ? d.forward(promptIds, cache!, false, o.promptRecorder).subarray((P - 1) * d.vocabSize)
+        : d.forward(promptIds, cache!, true);
     o.onPrefill?.(logits, performance.now() - t0);
     const step: GenerationStep = {
       index: 0,
@@ -286,7 +301,7 @@ export function generationSteps(
           running = Array.from({ length: beams.numBeams }, (_, b) => ({
             ids: gen,
             logprob: b === 0 ? 0 : NOT_STARTED,
-            cache,
+            cache: cache!, // beam search runs its own forwards (never external)
             logits,
           }));
         }
@@ -385,11 +400,19 @@ export function generationSteps(
         }
       }
       step.stop ??= noRoom(s);
+      step.next = undefined;
+      if (o.external) {
+        // the caller feeds id and gives back the next row
+        const fed = yield step;
+        if (step.stop) return end(step.stop);
+        if (!fed) throw new GlassError('BAD_INPUT', 'generationSteps: an external feed needs next(logits)');
+        logits = fed;
+        continue;
+      }
       // feed: logits = forward([id]) [vocab], the distribution for the next step
       step.recorder = o.stepRecorder?.();
-      step.next = undefined;
       if (!step.stop || o.feedAll) {
-        logits = d.forward([id], cache, true, step.recorder ?? null);
+        logits = d.forward([id], cache!, true, step.recorder ?? null);
         step.next = logits;
       }
       yield step;
