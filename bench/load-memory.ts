@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeSafetensors, type TensorToWrite } from '../src/formats/safetensors.js';
-import { loadModel } from '../src/models/load.js';
+import { loadModel } from '../src/models/load-node.js';
 import { createWasmBackend, setBackend, type WeightDtype } from '../src/tensor/index.js';
 import { rand } from './models.js';
 

@@ -17,7 +17,7 @@ import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
 import type { GgufTypedValue } from '../src/formats/gguf.js';
 import type { GgufTensorToWrite, GgufWriteOptions } from '../src/formats/gguf-write.js';
 import { openGgufFile, writeGgufFile } from '../src/formats/gguf-node.js';
-import { loadModel } from '../src/models/load.js';
+import { loadModel } from '../src/models/load-node.js';
 import { Decoder } from '../src/models/decoder.js';
 import { Attention } from '../src/nn/attention.js';
 import { Block } from '../src/nn/block.js';

@@ -14,7 +14,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Decoder } from '../src/models/decoder.js';
-import { loadModel } from '../src/models/load.js';
+import { loadModel } from '../src/models/load-node.js';
 import { createWasmBackend, referenceBackend, setBackend, type Backend } from '../src/tensor/index.js';
 import { encodeCorpus } from '../src/train/data.js';
 import { decoderLoss } from '../src/train/evaluate.js';

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
 import { writeSafetensorsFile } from '../src/formats/safetensors-node.js';
 import { Rng } from '../src/generate/rng.js';
-import { loadModel } from '../src/models/load.js';
+import { loadModel } from '../src/models/load-node.js';
 import { createWasmBackend, setBackend } from '../src/tensor/index.js';
 import type { TraceOptions } from '../src/trace/schema.js';
 

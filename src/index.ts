@@ -1,7 +1,7 @@
 // glasslm — the library entry point.
-export { loadModel, buildDecoder, type LoadOptions } from './models/load.js';
-// From files' bytes (browser uploads, fetched files): browser-safe, import src/models/load-bytes.ts directly there.
-export { loadModelFromFiles, type NamedFile, type BytesLoadOptions } from './models/load-bytes.js';
+export { loadModel, buildDecoder, type LoadOptions } from './models/load-node.js';
+// From files' bytes (browser uploads, fetched files): browser-safe, import src/models/load-files.ts directly there.
+export { loadModelFromFiles, type NamedFile, type BytesLoadOptions } from './models/load-files.js';
 export { LanguageModel } from './models/model.js';
 export { Decoder } from './models/decoder.js';
 export type { GenerateOptions, Generation, GenerationResult, StopReason } from './generate/generate.js';

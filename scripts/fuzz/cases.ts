@@ -9,7 +9,7 @@ import { writeGguf, type GgufTensorToWrite } from '../../src/formats/gguf-write.
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { openLlama2c, writeLlama2c } from '../../src/formats/llama2c.js';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../src/formats/safetensors.js';
-import { buildDecoder, loadModelFromFiles } from '../../src/models/load-bytes.js';
+import { buildDecoder, loadModelFromFiles } from '../../src/models/load-files.js';
 import type { Decoder } from '../../src/models/decoder.js';
 import { loadTokenizerFromBytes } from '../../src/tokenizers/load-files.js';
 import { bytesSource } from '../../src/util/bytes.js';

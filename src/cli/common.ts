@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadModel } from '../models/load.js';
+import { loadModel } from '../models/load-node.js';
 import type { LanguageModel } from '../models/model.js';
 import { backend, createWasmBackend, setBackend, WasmBackend, type WeightDtype } from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';

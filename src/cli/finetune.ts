@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { loadEmbedder } from '../embed/load.js';
 import { parseHfConfig } from '../formats/hf-config.js';
 import { resolveModel } from '../formats/hub.js';
-import { loadModel } from '../models/load.js';
+import { loadModel } from '../models/load-node.js';
 import {
   loadOrEncodeCorpus,
   sentenceTransformersFiles,

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadModel } from '../models/load.js';
+import { loadModel } from '../models/load-node.js';
 import { loadTokenizerFromJson } from '../tokenizers/load.js';
 import { bpeTokenizerJson, countWords, trainBpe } from '../train/bpe-trainer.js';
 import {

@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { SentenceEmbedder } from '../../src/embed/embedder.js';
 import { loadEmbedder } from '../../src/embed/load.js';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { startServer, type AppOptions, type RunningServer } from '../../src/server/app.js';
 import type { Trace, TraceModelInfo } from '../../src/trace/schema.js';
 import { ensureBertFixture } from '../fixtures/make-bert.js';

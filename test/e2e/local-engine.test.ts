@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { tokenizeAnswer } from '../../src/server/answers.js';
 import { startServer } from '../../src/server/app.js';

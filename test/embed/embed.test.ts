@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadEmbedder } from '../../src/embed/load.js';
 import { cosine } from '../../src/embed/pooling.js';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { ensureBertFixture, SHARED_MINILM } from '../fixtures/make-bert.js';
 import { assertSameFiles } from '../models/reference.js';
 

@@ -14,7 +14,7 @@ import { generationSteps, type StepModel, type StepsEnd } from '../../src/genera
 import { Sampler } from '../../src/generate/sampler.js';
 import { bannedByNgram, logSoftmax, type EarlyStopping } from '../../src/generate/beam.js';
 import type { Tokenizer } from '../../src/tokenizers/tokenizer.js';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { createLlama } from '../../src/train/init.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
 import { ensureMarianFixtures, SHARED_MARIAN } from '../fixtures/make-marian.js';

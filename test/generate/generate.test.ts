@@ -1,7 +1,7 @@
 // Streaming generation on the tiny GPT-2 fixture: seeds, stop strings, incremental text, max tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import type { GenerateOptions } from '../../src/generate/generate.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';

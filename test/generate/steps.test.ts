@@ -4,7 +4,7 @@
 // stop string (the step that completes it is the last).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { startServer } from '../../src/server/app.js';
 import type { TraceStep } from '../../src/trace/schema.js';

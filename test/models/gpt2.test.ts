@@ -2,7 +2,7 @@
 // random-weight fixture folders: F32 tied, F16 sharded + prefixed + untied head, BF16 with lm_head saved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { ensureGpt2Fixtures, GPT2_VARIANTS, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
 import {
   assertGreedyMatches,

@@ -1,7 +1,7 @@
 // Llama (HF folders: GQA, MQA + tied head, BF16 shards, RoPE half-split) vs the float64 numpy reference.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { ensureLlamaFixtures, LLAMA_VARIANTS, SHARED_LLAMA2_TOKENIZER } from '../fixtures/make-llama.js';
 import { assertGreedyMatches, assertLogitsMatch, assertSameFiles, readReference } from './reference.js';
 

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import type { Trace, TraceModelInfo, TraceStep, TraceToken } from '../../src/trace/schema.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { KVCache } from '../../src/nn/kv-cache.js';
 import { appState, startServer, type RunningServer } from '../../src/server/app.js';

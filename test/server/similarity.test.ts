@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import type { SimilarityExplanation } from '../../src/embed/explain.js';
 import { loadEmbedder } from '../../src/embed/load.js';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { startServer, type EmbedderInfo, type RunningServer } from '../../src/server/app.js';
 import { ensureBertFixture, SHARED_MINILM } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { TRACE_VERSION, type Trace } from '../../src/trace/schema.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { saveModelFolder, tokenizerFilesFor } from '../../src/train/checkpoint-node.js';
 import { encodeCorpus } from '../../src/train/data.js';

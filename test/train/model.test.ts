@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import type { Decoder } from '../../src/models/decoder.js';
 import { Tape } from '../../src/train/autograd.js';
 import { createGpt2, createLlama } from '../../src/train/init.js';

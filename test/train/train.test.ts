@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { loadTokenizerFromJson } from '../../src/tokenizers/load.js';
 import { bpeTokenizerJson, countWords, trainBpe } from '../../src/train/bpe-trainer.js';
 import { readTrainerState, saveModelFolder } from '../../src/train/checkpoint-node.js';

@@ -1,7 +1,7 @@
 // The engine, in a Web Worker: holds one LanguageModel loaded from files the user picked and answers
 // the explorer's requests as the server does (src/server/answers.ts and steps.ts are shared with it), so
 // model.trace — synchronous, and seconds long on a big prompt — never blocks the page.
-import { loadModelFromFiles } from '../../../src/models/load-bytes.js';
+import { loadModelFromFiles } from '../../../src/models/load-files.js';
 import type { LanguageModel } from '../../../src/models/model.js';
 import { embeddingsAnswer, tokenizeAnswer } from '../../../src/server/answers.js';
 import { traceSteps, type StepOptions } from '../../../src/server/steps.js';

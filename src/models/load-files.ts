@@ -1,5 +1,5 @@
 // Loading a model from files' bytes — what a browser page has (File / Blob / ArrayBuffer) — and the
-// builders the Node loader (load.ts: paths, the hub) shares: config → weights → tokenizer → the network.
+// builders the Node loader (load-node.ts: paths, the hub) shares: config → weights → tokenizer → the network.
 // Browser-safe: nothing here, or in what it imports, touches node: modules.
 import { ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
 import { ggufAsHfLlama, ggufLlamaConfig } from '../formats/gguf-llama.js';

@@ -1,6 +1,6 @@
 // Loading a model (Node): a hub id or folder (Hugging Face layout), a GGUF file, or a llama2.c checkpoint
 // → config → weights → tokenizer → the network assembled from nn blocks. The builders are shared with
-// loading from bytes in a browser (load-bytes.ts); this file adds paths, the hub and --tokenizer.
+// loading from bytes in a browser (load-files.ts); this file adds paths, the hub and --tokenizer.
 import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -19,10 +19,10 @@ import {
   modelFromGguf,
   modelFromHfFiles,
   modelFromLlama2c,
-} from './load-bytes.js';
+} from './load-files.js';
 import type { LanguageModel } from './model.js';
 
-export { buildDecoder } from './load-bytes.js';
+export { buildDecoder } from './load-files.js';
 
 export interface LoadOptions {
   revision?: string;

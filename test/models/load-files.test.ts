@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
-import { loadModelFromFiles, type NamedFile } from '../../src/models/load-bytes.js';
+import { loadModel } from '../../src/models/load-node.js';
+import { loadModelFromFiles, type NamedFile } from '../../src/models/load-files.js';
 import type { LanguageModel } from '../../src/models/model.js';
 import { isGlassError } from '../../src/util/errors.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
@@ -144,7 +144,7 @@ function imports(path: string): { local: string[]; external: string[] } {
 test('the byte loader, the trace and the explorer answers import no node: modules (the page bundles them)', () => {
   // The wasm backend loads its Node half (kernels from disk, worker threads) only when it runs in Node.
   const NODE_ONLY_BY_DESIGN = new Set([join(ROOT, 'src/tensor/wasm/node.ts')]);
-  const entries = ['src/models/load-bytes.ts', 'src/server/answers.ts', 'src/server/steps.ts'];
+  const entries = ['src/models/load-files.ts', 'src/server/answers.ts', 'src/server/steps.ts'];
   const seen = new Set<string>();
   const bad: string[] = [];
   const walk = (p: string) => {
