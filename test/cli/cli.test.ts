@@ -209,7 +209,7 @@ test('explain draws tokens, an attention heatmap, the logit lens and the distrib
     tokens: unknown[];
     layers: unknown[];
   };
-  assert.equal(trace.version, 1);
+  assert.equal(trace.version, 2);
   assert.equal(trace.tokens.length, 5);
   assert.equal(trace.layers.length, 2);
   assertOneLineError(glasslm('explain', '--model', dirs['gpt2-tiny'], '--head', '9', 'x'), /--head must be/);
