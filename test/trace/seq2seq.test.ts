@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/models/load.js';
+import { alignment } from '../../src/trace/alignment.js';
 import { TRACE_VERSION } from '../../src/trace/schema.js';
 import { ensureMarianFixtures } from '../fixtures/make-marian.js';
 
@@ -101,4 +102,30 @@ test('seq2seq trace: attention off, summary vectors and a layer subset', async (
   assert.equal(trace.layers[0].crossAttention, undefined);
   // a step always records its rows, for the wanted layers only
   assert.equal(trace.steps[0].crossAttention!.length, 1);
+});
+
+test('alignment: output token k shows the cross-attention of the query that chose it, per layer/head or mean', async (t) => {
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const m = await loadModel(dirs['marian-tiny']);
+  const trace = m.trace(PROMPT, { steps: 4, stopAtEos: false });
+  const S = trace.source!.tokens.length;
+  const one = alignment(trace, trace.steps, 1, 2)!;
+  assert.deepEqual(
+    one.output.map((x) => x.id),
+    trace.steps.map((s) => s.token.id),
+  );
+  assert.equal(one.source.length, S);
+  assert.deepEqual(one.weights[0], trace.layers[1].crossAttention![2][0]);
+  for (let k = 1; k < 4; k++) assert.deepEqual(one.weights[k], trace.steps[k - 1].crossAttention![1][2]);
+  const avg = alignment(trace)!;
+  assert.equal(avg.weights.length, 4);
+  avg.weights.forEach((row, k) => assertDistribution(row, S, `mean row ${k}`));
+  const want = trace.steps[0].crossAttention!.flat();
+  avg.weights[1].forEach((p, j) => {
+    const w = want.reduce((a, r) => a + r[j], 0) / want.length;
+    assert.ok(Math.abs(p - w) < 1e-9);
+  });
+  // the steps the explorer holds apart from the trace
+  assert.deepEqual(alignment({ ...trace, steps: [] }, trace.steps.slice(0, 2), 0, 0)!.weights.length, 2);
+  assert.equal(alignment({ ...trace, source: undefined }), null);
 });
