@@ -7,13 +7,15 @@
 // Models (--shape, see bench/models.ts): gpt2-124m (default; random weights of GPT-2 small's shapes),
 // stories15m / stories110m (random weights of llama2.c's shapes), stories260k (the real model from
 // ../shared). The peer reads a GGUF file written by glasslm's own GGUF writer from the same weights.
-// Writes bench/results/<timestamp>.json and prints a table.
+// Writes bench/results/<timestamp>.json and prints a table; then the encoder-decoder benchmark
+// (bench/seq2seq.ts: a Marian-base shape, greedy and 4 beams; --no-seq2seq skips it).
 //
 //   npm run bench                                # gpt2-124m: reference, wasm and llama.cpp on 1 and 2 threads
 //   npm run bench -- --pp512 --skip-reference    # pp512 as well (the issue's prefill target)
 //   npm run bench -- --shape stories110m --tokens 64 --threads 4 --no-peer --keep-gguf
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus } from 'node:os';
+import { machine } from './machine.js';
 import type { Decoder } from '../src/models/decoder.js';
 import {
   backend,
@@ -356,12 +358,7 @@ const ratios = rows
 const result = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-  machine: {
-    cpu: cpus()[0]?.model,
-    cores: cpus().length,
-    memGiB: +(totalmem() / 2 ** 30).toFixed(1),
-    node: process.version,
-  },
+  machine: machine(),
   model: {
     shape: SHAPE,
     name: subject.name,
@@ -442,3 +439,9 @@ for (const f of peerFiles)
   console.log(`llama.cpp on ${f.label}: ${f.loaded ? 'loaded' : `refused (${f.error ?? ''})`}`);
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`wrote ${outFile.pathname}`);
+
+// The encoder-decoder: a Marian-base-shaped model, greedy and 4 beams (bench/seq2seq.ts; --no-seq2seq skips it).
+if (!flag('no-seq2seq')) {
+  console.log('');
+  await import('./seq2seq.js');
+}

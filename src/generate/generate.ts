@@ -4,6 +4,7 @@ import type { Decoder } from '../models/decoder.js';
 import type { Seq2Seq } from '../models/seq2seq.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
+import type { EarlyStopping } from './beam.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { generationSteps, nextTurn, type GenerationStep, type StepsEnd, type StopReason } from './steps.js';
 
@@ -15,9 +16,34 @@ export interface GenerateOptions extends SamplingOptions {
   /** Stop at the end-of-text token (default true). */
   stopAtEos?: boolean;
   signal?: AbortSignal;
+  /** Beam search with this many beams (1 = off). Its text comes whole, at the end (no streaming). */
+  numBeams?: number;
+  /** Beam search: finished scores are sum log-prob / length^lengthPenalty (default 1). */
+  lengthPenalty?: number;
+  /** Beam search: true, false (default, HF's heuristic) or 'never' (see generate/beam.ts). */
+  earlyStopping?: EarlyStopping;
+  /** Beam search: how many hypotheses `result.sequences` holds, best first (default 1, <= numBeams). */
+  numReturnSequences?: number;
+  /** Never repeat an n-gram of this many tokens (the prompt's included); 0 = off. */
+  noRepeatNgramSize?: number;
 }
 
 export type { StopReason };
+
+/** What a model's generation_config.json can set: sampling, beam search, n-gram bans. */
+export type GenerationDefaults = SamplingOptions &
+  Pick<GenerateOptions, 'numBeams' | 'lengthPenalty' | 'earlyStopping' | 'noRepeatNgramSize'>;
+
+/** One finished beam-search hypothesis. */
+export interface GeneratedSequence {
+  /** Generated ids (excluding a final end-of-text). */
+  ids: number[];
+  text: string;
+  /** Sum of the chosen tokens' log-probabilities, and that over length^lengthPenalty (the ranking). */
+  logprob: number;
+  score: number;
+  stopReason: StopReason;
+}
 
 export interface GenerationResult {
   promptIds: number[];
@@ -28,6 +54,8 @@ export interface GenerationResult {
   /** Seconds spent on the prompt (prefill) and on generating (decode). */
   prefillSeconds: number;
   decodeSeconds: number;
+  /** Beam search: the best hypotheses, best first (numReturnSequences); ids/text are the first's. */
+  sequences?: GeneratedSequence[];
 }
 
 /** An async iterable of text pieces; `result` settles when the iteration ends. */
@@ -78,6 +106,16 @@ export function generate(
     stop: options.stop,
     signal: options.signal,
     text: true,
+    noRepeatNgramSize: options.noRepeatNgramSize,
+    beams:
+      options.numBeams !== undefined
+        ? {
+            numBeams: options.numBeams,
+            lengthPenalty: options.lengthPenalty,
+            earlyStopping: options.earlyStopping,
+            numReturnSequences: options.numReturnSequences,
+          }
+        : undefined,
     onPrefill: (_, ms) => (prefillMs = ms),
   });
   let resolve!: (r: GenerationResult) => void;
@@ -89,7 +127,7 @@ export function generate(
   result.catch(() => {}); // the iterator rethrows; an unobserved `result` must not crash the process
 
   async function* run(): AsyncGenerator<string> {
-    const ids: number[] = [];
+    let ids: number[] = [];
     let text = '';
     const t0 = performance.now();
     let r: IteratorResult<GenerationStep, StepsEnd>;
@@ -113,7 +151,20 @@ export function generate(
       text += r.value.rest;
       yield r.value.rest;
     }
+    const sequences = r.value.hypotheses?.map((h): GeneratedSequence => ({
+      ids: h.stop === 'eos' ? h.ids.slice(0, -1) : h.ids,
+      text: h.text,
+      logprob: h.logprob,
+      score: h.score,
+      stopReason: h.stop as StopReason,
+    }));
+    if (sequences) {
+      // beam search: the best hypothesis, whole
+      ({ ids, text } = sequences[0]);
+      if (text) yield text;
+    }
     resolve({
+      sequences,
       promptIds: sourceIds ?? promptIds,
       ids,
       text,

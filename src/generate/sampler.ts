@@ -14,6 +14,12 @@ export interface SamplingOptions {
   greedy?: boolean;
   /** Seed for the random draw; the same seed gives the same text. Default: random. */
   seed?: number;
+  /**
+   * OpenAI's penalties on what this sampler already chose: logit[t] −= presence·[count[t] > 0] +
+   * frequency·count[t]. Both in [−2, 2]; default 0.
+   */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 export interface Candidate {
@@ -30,6 +36,13 @@ export function validateSampling(o: SamplingOptions): void {
   }
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) {
     throw new GlassError('BAD_INPUT', `top-p must be in (0, 1], got ${o.topP}`);
+  }
+  for (const [name, v] of [
+    ['presence penalty', o.presencePenalty],
+    ['frequency penalty', o.frequencyPenalty],
+  ] as const) {
+    if (v !== undefined && !(v >= -2 && v <= 2))
+      throw new GlassError('BAD_INPUT', `${name} must be in [-2, 2], got ${v}`);
   }
 }
 
@@ -63,9 +76,12 @@ export function topK(probs: ArrayLike<number>, k: number): Candidate[] {
 
 export class Sampler {
   private readonly rng: Rng;
+  /** How often each token was chosen, kept only when a penalty is set. */
+  private readonly counts: Map<number, number> | null;
   constructor(readonly options: SamplingOptions = {}) {
     validateSampling(options);
     this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.counts = options.presencePenalty || options.frequencyPenalty ? new Map() : null;
   }
 
   get isGreedy(): boolean {
@@ -74,6 +90,16 @@ export class Sampler {
 
   /** Picks the next token id from one row of logits. */
   sample(logits: ArrayLike<number>): number {
+    if (!this.counts) return this.choose(logits);
+    const { presencePenalty: pp = 0, frequencyPenalty: fp = 0 } = this.options;
+    const x = Float32Array.from(logits);
+    for (const [t, c] of this.counts) x[t] -= pp + fp * c;
+    const id = this.choose(x);
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    return id;
+  }
+
+  private choose(logits: ArrayLike<number>): number {
     if (this.isGreedy) return argmax(logits);
     const { temperature = 1, topK: k = 0, topP = 1 } = this.options;
     const probs = softmax(logits, temperature);

@@ -1,7 +1,8 @@
 // The step loop: the one place where generation steps are taken and generation is stopped. `generate`
 // (text), `model.trace` (recorded steps) and the server's /api/generate stream (the same steps, one
-// NDJSON line each, and the in-page engine) all run `generationSteps`; beam search and batched serving
-// are meant to run it too (`feed` is the model step, `choose` the decision, kept apart for that).
+// NDJSON line each, and the in-page engine) all run `generationSteps`, and so does beam search (`beams`):
+// the prompt pass, forced ids and stop rules are the same; only `choose` and `feed` differ — one sampled
+// token fed to one cache, or beam.ts's decision over numBeams sequences fed in one batched forward.
 //
 // One generation, step by step:
 //   prefill      logits = forward(prompt ids)                  [vocab] (the last position's row)
@@ -23,12 +24,29 @@
 //   ('aborted'): the loop is synchronous, so an async caller awaits `nextTurn()` between steps.
 // - A chosen token is fed to the model (its attention row recorded, the next distribution computed) when
 //   generation goes on after it, or always with feedAll (trace, server: the last step has its row too).
+// - Beam search (beams.numBeams > 1): after the forced ids, each step scores 2·numBeams candidates and
+//   every candidate meets the same stop rules (end-of-text, stop strings, max tokens, context); one that
+//   hits one ends its hypothesis (beam.ts says which are kept). Each step is yielded with its candidates
+//   (step.beam; step.id is the best candidate's), no text: the hypotheses are known only at the end
+//   (StepsEnd.hypotheses, best first). `noRepeatNgramSize` bans repeated n-grams in both modes.
 // Nothing is allocated per step unless asked for (a recorder, text, the chosen token's probability): the
 // yielded step is one object, updated in place; copy what you keep.
 import type { Decoder, ForwardRecorder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
+import {
+  BeamScorer,
+  NOT_STARTED,
+  bannedByNgram,
+  stepBeamModel,
+  logSoftmax,
+  topCandidates,
+  validateBeams,
+  type BeamCandidate,
+  type BeamOptions,
+  type Hypothesis,
+} from './beam.js';
 import { softmax, type Sampler } from './sampler.js';
 
 export type StopReason = 'eos' | 'stop' | 'max-tokens' | 'context' | 'aborted';
@@ -45,7 +63,12 @@ export interface StopRules {
 }
 
 export interface StepLoopOptions extends StopRules {
+  /** Chooses each token (unused by beam search). */
   sampler: Sampler;
+  /** Beam search instead of sampling when numBeams > 1 (recorders and text steps are not supported). */
+  beams?: BeamOptions;
+  /** Never repeat an n-gram of this size (prompt included, as HF); 0 = off. */
+  noRepeatNgramSize?: number;
   /** Token ids to take as the first steps instead of sampling. */
   forced?: readonly number[];
   /** Refuse up front a prompt + maxTokens over the context length (else the prompt needs room for 1). */
@@ -62,6 +85,13 @@ export interface StepLoopOptions extends StopRules {
   stepRecorder?: () => ForwardRecorder;
   /** Called once, after the prompt pass: the last row of logits [vocab] and how long it took. */
   onPrefill?: (logits: Float32Array, ms: number) => void;
+  /**
+   * The caller runs the model (a batched driver: src/server/batch.ts runs one forward for many loops).
+   * The loop then makes no KV cache and calls no forward: `prefill()` gives the prompt pass's last row
+   * of logits [vocab]; after each yielded step that goes on, the caller feeds step.id and passes the next
+   * row to next(row) (step.next stays undefined). Recorders are not called; no beam search.
+   */
+  external?: { prefill: () => Float32Array };
 }
 
 /** One step; the same object each time, updated in place. */
@@ -83,18 +113,24 @@ export interface GenerationStep {
   text: string;
   /** Set on the last step: why generation ends after it. */
   stop: StopReason | undefined;
+  /** Beam search: this step's candidates (best first) and what became of each. */
+  beam: BeamCandidate[] | undefined;
 }
 
 /**
  * What the loop steps through: a decoder, or an encoder-decoder's decoder bound to its encoded source
  * (Seq2Seq.bind) — forward(ids, cache, lastOnly, recorder) → logits either way.
  */
-export type StepModel = Pick<Decoder, 'forward' | 'newCache' | 'vocabSize' | 'contextLength'>;
+export type StepModel = Pick<Decoder, 'forward' | 'newCache' | 'vocabSize' | 'contextLength'> &
+  /** Several sequences in one pass (beam search runs its beams so; without it, one forward each). */
+  Partial<Pick<Decoder, 'forwardBatch'>>;
 
 /** How the loop ended: the reason, and the text held back until then (empty after a stop string). */
 export interface StepsEnd {
   stop: StopReason;
   rest: string;
+  /** Beam search: the finished hypotheses, best first (numReturnSequences of them), with their text. */
+  hypotheses?: Array<Hypothesis & { text: string }>;
 }
 
 /** A turn of the event loop: setImmediate in Node; a browser worker (the in-page engine) has setTimeout. */
@@ -127,7 +163,7 @@ export function generationSteps(
   tok: Tokenizer,
   promptIds: readonly number[],
   o: StepLoopOptions,
-): Generator<GenerationStep, StepsEnd> {
+): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
   const { maxTokens } = o;
   if (!(Number.isInteger(maxTokens) && maxTokens >= 0))
     throw new GlassError('BAD_INPUT', `max-tokens must be an integer >= 0, got ${maxTokens}`);
@@ -139,6 +175,12 @@ export function generationSteps(
         `forced token ${id} is not in the vocabulary (0..${d.vocabSize - 1})`,
       );
   }
+  const beams = o.beams && o.beams.numBeams > 1 ? validateBeams(o.beams) : null;
+  if (beams && o.external)
+    throw new GlassError('BAD_INPUT', 'beam search runs its own forwards (no external feed)');
+  const ngram = o.noRepeatNgramSize ?? 0;
+  if (!(Number.isInteger(ngram) && ngram >= 0))
+    throw new GlassError('BAD_INPUT', `no-repeat-ngram-size must be an integer >= 0, got ${ngram}`);
   const P = promptIds.length;
   if (o.fitAll && P + maxTokens > d.contextLength)
     throw new GlassError(
@@ -151,17 +193,23 @@ export function generationSteps(
       `the prompt is ${P} tokens, but the model's context length is ${d.contextLength} ` +
         `(it needs room for at least one new token); shorten the prompt`,
     );
-  const run = function* (): Generator<GenerationStep, StepsEnd> {
+  const model = stepBeamModel(d);
+  const run = function* (): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
+    if (o.external) return yield* loop(null, new Set()); // the caller's cache
     const cache = d.newCache();
+    const live = new Set<KVCache>([cache]); // every cache a beam holds
     try {
-      return yield* loop(cache);
+      return yield* loop(cache, live);
     } finally {
-      cache.release(); // now, not when collected (the wasm backend's copy of it too)
+      for (const c of live) c.release(); // now, not when collected (the wasm backend's copy of it too)
     }
   };
-  const loop = function* (cache: KVCache): Generator<GenerationStep, StepsEnd> {
+  const loop = function* (
+    cache: KVCache | null,
+    live: Set<KVCache>,
+  ): Generator<GenerationStep, StepsEnd, Float32Array | undefined> {
     const stops = (o.stop ?? []).filter((s) => s.length > 0);
-    const wantText = o.text === true || stops.length > 0;
+    const wantText = !beams && (o.text === true || stops.length > 0);
     const eos = tok.specialTokens.eos;
     const stopAtEos = o.stopAtEos !== false;
     const detok = wantText ? tok.decoder() : null;
@@ -171,17 +219,59 @@ export function generationSteps(
       detok.push(promptIds[P - 1]);
       detok.flush();
     }
+    // The stop rules of a chosen token, shared by sampling and beam search:
+    /** Where the first stop string starts in `text`, or -1. */
+    const stopAt = (text: string): number => {
+      let hit = -1;
+      for (const st of stops) {
+        const i = text.indexOf(st);
+        if (i >= 0 && (hit < 0 || i < hit)) hit = i;
+      }
+      return hit;
+    };
+    /** End-of-text ends generation (a sampled one: forced ids never stop it). */
+    const endsText = (id: number) => stopAtEos && id === eos;
+    /** After step s, no room for another: max tokens, then the context. */
+    const noRoom = (s: number): StopReason | undefined =>
+      s + 1 >= maxTokens ? 'max-tokens' : P + s + 1 >= d.contextLength ? 'context' : undefined;
+    /** The text of generated ids after the prompt, whole (beam search: no streaming). */
+    const textOf = (ids: readonly number[]): string => {
+      const dt = tok.decoder();
+      dt.push(promptIds[P - 1]);
+      dt.flush();
+      let t = '';
+      for (const id of ids) t += dt.push(id);
+      return t + dt.flush();
+    };
+    /** Beam search: the stop rule a candidate of step s meets, or undefined (`ids`: its ids, itself last). */
+    const stopAfter = (s: number, id: number, ids: () => readonly number[]): StopReason | undefined =>
+      endsText(id) ? 'eos' : stops.length > 0 && stopAt(textOf(ids())) >= 0 ? 'stop' : noRoom(s);
+    const seq = [...promptIds]; // the sequence so far (n-gram bans; beam search's forced start)
     let pending = '';
+    // beam search: the running beams (after the forced ids), the scorer
+    let scorer: BeamScorer | null = null;
+    let running: Array<{ ids: number[]; logprob: number; cache: KVCache; logits: Float32Array }> = [];
     // the end: what is held back is released, except after a stop string (it ends the text)
-    const end = (stop: StopReason): StepsEnd => ({
-      stop,
-      rest: stop === 'stop' ? '' : pending + (detok?.flush() ?? ''),
-    });
+    const end = (stop: StopReason): StepsEnd => {
+      if (!beams) return { stop, rest: stop === 'stop' ? '' : pending + (detok?.flush() ?? '') };
+      // running beams join the hypotheses only when stopped from outside (HF's finalize)
+      const hyps = scorer
+        ? scorer.result(stop === 'aborted' ? running : [], stop)
+        : [{ ids: seq.slice(P), logprob: 0, score: 0, stop }]; // the forced ids were all there was
+      const hypotheses = hyps.map((h) => {
+        const text = textOf(h.stop === 'eos' ? h.ids.slice(0, -1) : h.ids);
+        const hit = stopAt(text);
+        return { ...h, text: hit >= 0 ? text.slice(0, hit) : text };
+      });
+      return { stop: hypotheses[0].stop as StopReason, rest: '', hypotheses };
+    };
     // prefill: logits [vocab] of the last prompt position (all rows [P × vocab] when recorded)
     const t0 = performance.now();
-    let logits = o.promptRecorder
-      ? d.forward(promptIds, cache, false, o.promptRecorder).subarray((P - 1) * d.vocabSize)
-      : d.forward(promptIds, cache, true);
+    let logits = o.external
+      ? o.external.prefill()
+      : o.promptRecorder
+        ? d.forward(promptIds, cache!, false, o.promptRecorder).subarray((P - 1) * d.vocabSize)
+        : d.forward(promptIds, cache!, true);
     o.onPrefill?.(logits, performance.now() - t0);
     const step: GenerationStep = {
       index: 0,
@@ -194,15 +284,98 @@ export function generationSteps(
       recorder: undefined,
       text: '',
       stop: undefined,
+      beam: undefined,
     };
     for (let s = 0; ; s++) {
       // the stop rules checked before a step: count, context, abort
       if (s >= maxTokens) return end('max-tokens');
       if (P + s >= d.contextLength) return end('context');
       if (o.signal?.aborted) return end('aborted');
-      // choose: forced, else sampled from logits [vocab]
       const isForced = s < forced.length;
-      const id = isForced ? forced[s] : o.sampler.sample(logits);
+      if (beams && !isForced) {
+        // choose: beam search (beam.ts) over the running beams; each candidate meets the stop rules
+        if (!scorer) {
+          scorer = new BeamScorer(beams, Math.min(maxTokens, d.contextLength - P));
+          // HF's start: numBeams copies of the sequence, all but the first at -1e9 (one cache for all)
+          const gen = seq.slice(P);
+          running = Array.from({ length: beams.numBeams }, (_, b) => ({
+            ids: gen,
+            logprob: b === 0 ? 0 : NOT_STARTED,
+            cache: cache!, // beam search runs its own forwards (never external)
+            logits,
+          }));
+        }
+        const rows = new Map<Float32Array, Float64Array>();
+        const logp = running.map((b) => {
+          let row = rows.get(b.logits);
+          if (!row) {
+            row = logSoftmax(b.logits);
+            if (ngram > 0) for (const t of bannedByNgram([...promptIds, ...b.ids], ngram)) row[t] = -Infinity;
+            rows.set(b.logits, row);
+          }
+          return row;
+        });
+        const cands: BeamCandidate[] = topCandidates(
+          logp,
+          running.map((b) => b.logprob),
+          2 * beams.numBeams,
+        ).map((c) => ({ ...c, fate: 'dropped' }));
+        const idsOf = (i: number) => [...running[cands[i].parent].ids, cands[i].id];
+        const stopsOf = cands.map((c, i) => stopAfter(s, c.id, () => idsOf(i)));
+        const { running: next, more } = scorer.settle(cands, stopsOf, idsOf, s);
+        // feed: the beams that run on, each with its parent's cache (forked when a parent has several)
+        const claimed = new Set<KVCache>();
+        const nextBeams = next.map((i) => {
+          const c = cands[i];
+          const parent = running[c.parent];
+          let cc = parent.cache;
+          if (claimed.has(cc)) {
+            cc = model.fork(cc);
+            live.add(cc);
+          }
+          claimed.add(cc);
+          return { ids: idsOf(i), logprob: c.logprob + (stopsOf[i] ? NOT_STARTED : 0), cache: cc, logits };
+        });
+        for (const b of running) {
+          if (!claimed.has(b.cache) && live.has(b.cache)) {
+            model.release(b.cache);
+            live.delete(b.cache);
+          }
+        }
+        running = nextBeams;
+        step.index = s;
+        step.id = cands[0].id;
+        step.position = P + s;
+        step.forced = false;
+        step.logit = cands[0].logprob; // (beam search: the summed log-prob)
+        step.text = '';
+        step.next = undefined;
+        step.recorder = undefined;
+        step.beam = cands;
+        const done = more ? null : end('max-tokens'); // (the reason is the best hypothesis's)
+        step.stop = done?.stop;
+        if (more) {
+          const out = model.forwardBatch(
+            running.map((b) => ({ ids: [b.ids[b.ids.length - 1]], state: b.cache })),
+          );
+          const V = d.vocabSize;
+          running.forEach((b, j) => (b.logits = out.subarray(j * V, (j + 1) * V)));
+        }
+        yield step;
+        if (done) return done;
+        continue;
+      }
+      // choose: forced, else sampled from logits [vocab] (n-grams that would repeat are banned)
+      let from = logits;
+      if (ngram > 0 && !isForced) {
+        const banned = bannedByNgram(seq, ngram);
+        if (banned.length > 0) {
+          from = Float32Array.from(logits);
+          for (const t of banned) from[t] = -Infinity;
+        }
+      }
+      const id = isForced ? forced[s] : o.sampler.sample(from);
+      if (ngram > 0 || beams) seq.push(id);
       step.index = s;
       step.id = id;
       step.position = P + s;
@@ -211,15 +384,11 @@ export function generationSteps(
       if (o.prob) step.prob = softmax(logits)[id];
       step.stop = undefined;
       step.text = '';
-      if (!isForced && stopAtEos && id === eos) step.stop = 'eos';
+      if (!isForced && endsText(id)) step.stop = 'eos';
       else if (detok) {
         // text: release what can no longer begin a stop string; a stop string ends it just before
         pending += detok.push(id);
-        let hit = -1;
-        for (const st of stops) {
-          const i = pending.indexOf(st);
-          if (i >= 0 && (hit < 0 || i < hit)) hit = i;
-        }
+        const hit = stopAt(pending);
         if (hit >= 0) {
           step.text = pending.slice(0, hit);
           pending = '';
@@ -230,13 +399,20 @@ export function generationSteps(
           pending = pending.slice(release);
         }
       }
-      if (!step.stop && s + 1 >= maxTokens) step.stop = 'max-tokens';
-      else if (!step.stop && P + s + 1 >= d.contextLength) step.stop = 'context';
+      step.stop ??= noRoom(s);
+      step.next = undefined;
+      if (o.external) {
+        // the caller feeds id and gives back the next row
+        const fed = yield step;
+        if (step.stop) return end(step.stop);
+        if (!fed) throw new GlassError('BAD_INPUT', 'generationSteps: an external feed needs next(logits)');
+        logits = fed;
+        continue;
+      }
       // feed: logits = forward([id]) [vocab], the distribution for the next step
       step.recorder = o.stepRecorder?.();
-      step.next = undefined;
       if (!step.stop || o.feedAll) {
-        logits = d.forward([id], cache, true, step.recorder ?? null);
+        logits = d.forward([id], cache!, true, step.recorder ?? null);
         step.next = logits;
       }
       yield step;

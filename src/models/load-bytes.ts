@@ -14,7 +14,7 @@ import {
   loadTokenizerFromFiles,
   looksLikeTokenizer,
 } from '../tokenizers/load-files.js';
-import type { SamplingOptions } from '../generate/sampler.js';
+import type { GenerationDefaults } from '../generate/generate.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { WeightDtype } from '../tensor/index.js';
 import type { ByteSource } from '../util/bytes.js';
@@ -80,14 +80,16 @@ async function readChatTemplate(files: FileSet): Promise<string | undefined> {
 }
 
 /**
- * Sampling defaults from generation_config.json (HF's GenerationConfig): only the keys it sets —
- * `do_sample: false` means greedy, `temperature`, `top_k`, `top_p`.
+ * Generation defaults from generation_config.json (HF's GenerationConfig): only the keys it sets —
+ * `do_sample: false` means greedy, `temperature`, `top_k`, `top_p`; beam search's `num_beams` (taken
+ * unless `do_sample: true`: HF's beam sampling is not implemented), `length_penalty`, `early_stopping`
+ * (true, false or "never"); `no_repeat_ngram_size`.
  */
-export async function readGenerationDefaults(files: FileSet): Promise<SamplingOptions> {
+export async function readGenerationDefaults(files: FileSet): Promise<GenerationDefaults> {
   const text = await files.text('generation_config.json');
   if (text === undefined) return {};
   const g = parseJsonFile(text, files.path('generation_config.json')) as Record<string, unknown>;
-  const out: SamplingOptions = {};
+  const out: GenerationDefaults = {};
   const num = (k: string, min: number, max = Infinity) => {
     const v = g[k];
     if (v === undefined || v === null) return undefined;
@@ -105,6 +107,19 @@ export async function readGenerationDefaults(files: FileSet): Promise<SamplingOp
   if (k !== undefined) out.topK = Math.floor(k);
   const p = num('top_p', 0, 1);
   if (p !== undefined) out.topP = p;
+  const beams = num('num_beams', 1);
+  if (beams !== undefined && g.do_sample !== true) out.numBeams = Math.floor(beams);
+  const lp = num('length_penalty', -Infinity);
+  if (lp !== undefined) out.lengthPenalty = lp;
+  const es = g.early_stopping;
+  if (es === true || es === false || es === 'never') out.earlyStopping = es;
+  else if (es !== undefined && es !== null)
+    throw new GlassError(
+      'BAD_FILE',
+      `${files.path('generation_config.json')}: "early_stopping" must be true, false or "never", got ${JSON.stringify(es)}`,
+    );
+  const ng = num('no_repeat_ngram_size', 0);
+  if (ng !== undefined) out.noRepeatNgramSize = Math.floor(ng);
   return out;
 }
 

@@ -73,25 +73,27 @@ export async function buildMarian(
   const nHeads = config.nHeads;
   const shape = { nHeads, nKvHeads: nHeads, headDim };
 
+  // a layer's self-attention (fused q|k|v) and MLP, the same in both halves
+  const selfAttention = async (p: string, causal: boolean) =>
+    new Attention(
+      shape,
+      await cat([`${p}.self_attn.q_proj`, `${p}.self_attn.k_proj`, `${p}.self_attn.v_proj`], dim, dim),
+      await linear(`${p}.self_attn.out_proj`, dim, dim),
+      null,
+      causal,
+    );
+  const mlp = async (p: string, ffnDim: number) =>
+    new FeedForward(act, await linear(`${p}.fc1`, ffnDim, dim), await linear(`${p}.fc2`, dim, ffnDim));
+
   const encoderBlocks: Block[] = [];
   for (let l = 0; l < config.encoderLayers; l++) {
     const p = `encoder.layers.${l}`;
     encoderBlocks.push(
       new Block(
         await norm(`${p}.self_attn_layer_norm`),
-        new Attention(
-          shape,
-          await cat([`${p}.self_attn.q_proj`, `${p}.self_attn.k_proj`, `${p}.self_attn.v_proj`], dim, dim),
-          await linear(`${p}.self_attn.out_proj`, dim, dim),
-          null,
-          false,
-        ),
+        await selfAttention(p, false), // bidirectional
         await norm(`${p}.final_layer_norm`),
-        new FeedForward(
-          act,
-          await linear(`${p}.fc1`, config.encoderFfnDim, dim),
-          await linear(`${p}.fc2`, dim, config.encoderFfnDim),
-        ),
+        await mlp(p, config.encoderFfnDim),
         'post-norm',
       ),
     );
@@ -111,17 +113,9 @@ export async function buildMarian(
     decoderBlocks.push(
       new Block(
         await norm(`${p}.self_attn_layer_norm`),
-        new Attention(
-          shape,
-          await cat([`${p}.self_attn.q_proj`, `${p}.self_attn.k_proj`, `${p}.self_attn.v_proj`], dim, dim),
-          await linear(`${p}.self_attn.out_proj`, dim, dim),
-        ),
+        await selfAttention(p, true), // causal
         await norm(`${p}.final_layer_norm`),
-        new FeedForward(
-          act,
-          await linear(`${p}.fc1`, config.ffnDim, dim),
-          await linear(`${p}.fc2`, dim, config.ffnDim),
-        ),
+        await mlp(p, config.ffnDim),
         'post-norm',
         {
           norm: await norm(`${p}.encoder_attn_layer_norm`),

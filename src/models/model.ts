@@ -1,8 +1,13 @@
 // A loaded language model: its config, tokenizer and network, with the library API
 // (`forward`, `generate`) that the CLI, server and tests all use.
 import type { ModelConfig } from '../formats/hf-config.js';
-import { generate, type GenerateOptions, type Generation } from '../generate/generate.js';
-import type { SamplingOptions } from '../generate/sampler.js';
+import {
+  generate,
+  type GenerateOptions,
+  type Generation,
+  type GenerationDefaults,
+} from '../generate/generate.js';
+
 import { tensor, type Tensor } from '../tensor/index.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { KVCache } from '../nn/kv-cache.js';
@@ -25,7 +30,7 @@ export interface LanguageModelParts {
   /** The model's Jinja chat template, when it ships one. */
   chatTemplate?: string;
   /** Sampling defaults the model ships (generation_config.json); options given to generate() win. */
-  generationDefaults?: SamplingOptions;
+  generationDefaults?: GenerationDefaults;
 }
 
 export class LanguageModel {
@@ -36,7 +41,7 @@ export class LanguageModel {
   readonly source: string;
   readonly addBos: boolean;
   readonly chatTemplate: string | undefined;
-  readonly generationDefaults: SamplingOptions;
+  readonly generationDefaults: GenerationDefaults;
 
   constructor(parts: LanguageModelParts) {
     this.config = parts.config;

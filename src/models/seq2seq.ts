@@ -78,6 +78,12 @@ export class Seq2Seq {
   bind(source: SourceState): StepModel {
     return {
       forward: (ids, cache, lastOnly, recorder) => this.forward(source, ids, cache!, lastOnly, recorder),
+      // the beams of one source in one pass: they share its encoded keys and values
+      forwardBatch: (items) => {
+        const logits = this.decoder.forwardBatch(items, source);
+        this.suppress(logits);
+        return logits;
+      },
       newCache: () => this.newCache(),
       vocabSize: this.vocabSize,
       contextLength: this.contextLength,

@@ -73,6 +73,27 @@ export class KVCache {
     this.capacity = capacity;
   }
 
+  /**
+   * Becomes a copy of `other` (same shape): its filled positions, keys and values of every layer. Beam
+   * search forks a sequence this way. The backend's copies of this cache are dropped (they held the old
+   * rows), so the next forward mirrors the new ones.
+   */
+  copyFrom(other: KVCache): void {
+    if (other === this) return;
+    if (other.nLayers !== this.nLayers || other.kvDim !== this.kvDim)
+      throw new GlassError('BAD_INPUT', 'KVCache.copyFrom: the caches have different shapes');
+    this.length = 0; // nothing of the old rows is kept
+    this.reserve(other.length);
+    const n = other.length * this.kvDim;
+    for (let l = 0; l < this.nLayers; l++) {
+      this.be.forget(this.k[l]);
+      this.be.forget(this.v[l]);
+      this.k[l].set(other.k[l].subarray(0, n));
+      this.v[l].set(other.v[l].subarray(0, n));
+    }
+    this.length = other.length;
+  }
+
   /** Forget everything (the buffers are kept, for the next sequence). */
   reset(): void {
     this.length = 0;

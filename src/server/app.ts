@@ -13,6 +13,9 @@
 //   POST /api/similarity { a, b, top? }              → SimilarityExplanation (src/embed/explain.ts;
 //                                                      pairs to 6 significant digits); 404 without an
 //                                                      embedding model (glasslm serve --embedder)
+//   GET  /health                                     → { status, model, batch: { active, queued, … } }
+//   /v1/…                                            → the OpenAI-compatible API (openai.ts), whose
+//                                                      generations run in one continuous batch (batch.ts)
 // Bad bodies → 400 { error }; a GlassError from the model → 400 { error: its message }.
 // Heavy requests (generate, trace) share --parallel slots and a memory budget (admission.ts): past them
 // 429 / 503 with Retry-After, and 413 for one that could never fit or a trace over its size limit, all
@@ -34,6 +37,8 @@ import { traceSize } from '../trace/size.js';
 import { modelInfo, traceParts } from '../trace/trace.js';
 import { GlassError, isGlassError } from '../util/errors.js';
 import { Admission, Refusal, type AdmissionOptions } from './admission.js';
+import { Batcher } from './batch.js';
+import { ApiError, registerOpenAi } from './openai.js';
 import { embeddingsAnswer, tokenizeAnswer } from './answers.js';
 import { hasApiKey, isLoopbackAddress, isLoopbackHostHeader, publicSource } from './guard.js';
 import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
@@ -67,6 +72,24 @@ export interface AppOptions {
   };
   /** Where internal errors (500s, failures mid-stream) are reported (default: the logger, or stderr). */
   onError?: (err: unknown, where: string) => void;
+  /** Let pages from this origin call /v1 (CORS; off by default). */
+  cors?: string | null;
+}
+
+/** The running parts of an app: its continuous batch, and how it shuts down. */
+export interface AppState {
+  batcher: Batcher;
+  admission: Admission;
+  /**
+   * Refuses new /v1 generations (503), lets the running ones finish for up to `graceMs`, then ends the
+   * rest (their streams get an error event and [DONE]).
+   */
+  drain(graceMs: number): Promise<void>;
+}
+const states = new WeakMap<FastifyInstance, AppState>();
+/** The state of an app buildApp made. */
+export function appState(app: FastifyInstance): AppState {
+  return states.get(app)!;
 }
 
 /** What GET /api/embedder says about the embedding model. */
@@ -235,7 +258,14 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     // Closing the server ends every connection, a stream being generated included.
     forceCloseConnections: true,
     // Strict bodies: no type coercion, no silently dropped fields.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: false,
+        useDefaults: false,
+        allowUnionTypes: true,
+      },
+    },
     schemaErrorFormatter: formatValidation,
   });
   const webRoot = options.webRoot === undefined ? defaultWebRoot() : options.webRoot;
@@ -297,9 +327,12 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
     app.addHook('onRequest', async (req, reply) => {
       if (!isLoopbackHostHeader(req.headers.host)) {
         const name = (req.headers.host ?? '').slice(0, 100) || '(no Host)';
-        return reply.code(403).send({
-          error: `this server answers on loopback names only (localhost, 127.x.y.z, [::1]), not ${JSON.stringify(name)}`,
-        });
+        const message = `this server answers on loopback names only (localhost, 127.x.y.z, [::1]), not ${JSON.stringify(name)}`;
+        if (req.url.startsWith('/v1/')) {
+          const e = new ApiError(403, message, 'invalid_request_error', null, 'forbidden_host');
+          return reply.code(403).send(e.body());
+        }
+        return reply.code(403).send({ error: message });
       }
     });
   }
@@ -319,6 +352,51 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
   });
 
   app.get('/api/model', async () => info);
+
+  // The OpenAI-compatible API: every generation is a sequence of one continuous batch.
+  const batcher = new Batcher(model.decoder, model.tokenizer, (e) => reportError(e, 'batch'));
+  let draining = false;
+  const shutdown = new AbortController();
+  states.set(app, {
+    batcher,
+    admission,
+    async drain(graceMs) {
+      draining = true;
+      const timer = setTimeout(() => shutdown.abort(), graceMs);
+      await batcher.idle();
+      clearTimeout(timer);
+      // the streams' last chunks (explorer requests too, within the grace period)
+      const until = Date.now() + graceMs;
+      while (admission.running > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    },
+  });
+  registerOpenAi(app, {
+    model,
+    modelId: publicSource(model.source),
+    batcher,
+    admission,
+    embedder: options.embedder ?? null,
+    embedderId: options.embedder ? publicSource(options.embedder.source) : null,
+    apiKey: options.apiKey,
+    maxTraceBytes,
+    stallTimeoutMs,
+    draining: () => draining,
+    shutdown: shutdown.signal,
+    reportError,
+    cors: options.cors ?? null,
+  });
+  app.get('/health', async () => ({
+    status: draining ? 'draining' : 'ok',
+    model: publicSource(model.source),
+    batch: {
+      active: batcher.active,
+      running: admission.running,
+      queued: admission.queued,
+      parallel: admission.parallel,
+      ticks: batcher.stats.ticks,
+      maxBatch: batcher.stats.maxBatch,
+    },
+  }));
 
   app.post<{ Body: TokenizeBody }>('/api/tokenize', { schema: { body: s.tokenize } }, async (req) => {
     return tokenizeAnswer(model, req.body.text);
@@ -442,6 +520,8 @@ export interface RunningServer {
   url: string;
   app: FastifyInstance;
   close(): Promise<void>;
+  /** Stops taking generations, lets the running ones finish for up to graceMs (then ends them), closes. */
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 /** Builds the app and listens on host:port (port 0 picks a free one); resolves with the URL. */
@@ -463,5 +543,13 @@ export async function startServer(
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { url: `http://${shownHost}:${port}/`, app, close: () => app.close() };
+  return {
+    url: `http://${shownHost}:${port}/`,
+    app,
+    close: () => app.close(),
+    shutdown: async (graceMs = 10_000) => {
+      await appState(app).drain(graceMs);
+      await app.close();
+    },
+  };
 }

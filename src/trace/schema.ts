@@ -2,7 +2,8 @@
 // stage by stage — what the CLI prints, the server sends, and the explorer draws.
 // Shapes are noted as [rows × cols]; T = prompt tokens, H = query heads, L = layers recorded, S = source
 // tokens (encoder-decoders).
-// Bump TRACE_VERSION on any incompatible change.
+// Bump TRACE_VERSION on any incompatible change. (Optional fields added since version 1, which older
+// readers may ignore: `beams`, the beam tree of a trace run with numBeams > 1.)
 //
 // Version 2: encoder-decoders (Marian). Their trace has `source` (the tokens the encoder read, their
 // embeddings and the encoder's self-attention); `tokens`, `embeddings` and `layers` are then the decoder's
@@ -148,8 +149,31 @@ export interface Trace {
   layers: TraceLayer[];
   output: TraceOutput;
   steps: TraceStep[];
+  /** Beam search (numBeams > 1): the tree, step by step, and the hypotheses found (after any forced steps). */
+  beams?: TraceBeams;
   /** Milliseconds spent in the traced forward pass. */
   elapsedMs: number;
+}
+
+/** One step of beam search: the 2·numBeams best continuations, best first. */
+export interface TraceBeamStep {
+  /** Position of the tokens the candidates add. */
+  position: number;
+  candidates: Array<{
+    /** The beam extended: its index among the previous step's 'running' candidates, in their order. */
+    parent: number;
+    token: TraceToken;
+    /** Summed log-probability of the beam with this token. */
+    logprob: number;
+    /** 'running': a beam of the next step; 'finished': a hypothesis (for now); 'dropped'. */
+    fate: 'running' | 'finished' | 'dropped';
+  }>;
+}
+
+export interface TraceBeams {
+  steps: TraceBeamStep[];
+  /** Best first: generated ids (a final end-of-text included), text, log-prob, score, why it ended. */
+  hypotheses: Array<{ ids: number[]; text: string; logprob: number; score: number; stop: string }>;
 }
 
 export interface TraceOptions {
@@ -176,6 +200,8 @@ export interface TraceOptions {
   stop?: string[];
   /** Significant digits kept in numbers (default 5): smaller JSON. */
   precision?: number;
+  /** Beam search for the steps with this many beams (Trace.beams records the tree; default 1 = off). */
+  numBeams?: number;
 }
 
 /** How many steps a trace (or /api/generate) records: `steps`, or more when more ids are forced. */

@@ -232,6 +232,7 @@ export function* traceParts(
   // The prompt pass (recorded), then one recorded step per token (the KV cache makes each a single position).
   const steps = generationSteps(net, tok, ids, {
     ...loop,
+    beams: options.numBeams !== undefined ? { numBeams: options.numBeams } : undefined,
     prob: true,
     promptRecorder: rec,
     onPrefill: (logits, ms) =>
@@ -241,6 +242,22 @@ export function* traceParts(
   let output = trace.output;
   while (!r.done) {
     const s = r.value;
+    if (s.beam) {
+      // beam search: the step's candidates join the tree (no single token, no attention row)
+      trace.beams ??= { steps: [], hypotheses: [] };
+      trace.beams.steps.push({
+        position: s.position,
+        candidates: s.beam.map((c) => ({
+          parent: c.parent,
+          token: { id: c.id, text: pieceText(tok, c.id), start: 0, end: 0 },
+          logprob: roundTo(c.logprob, digits),
+          fate: c.fate,
+        })),
+      });
+      yield;
+      r = steps.next();
+      continue;
+    }
     output.sampled = {
       id: s.id,
       text: pieceText(tok, s.id),
@@ -253,6 +270,15 @@ export function* traceParts(
     output = step.output;
     yield;
     r = steps.next();
+  }
+  if (r.value.hypotheses && trace.beams) {
+    trace.beams.hypotheses = r.value.hypotheses.map((h) => ({
+      ids: h.ids,
+      text: h.text,
+      logprob: roundTo(h.logprob, digits),
+      score: roundTo(h.score, digits),
+      stop: h.stop,
+    }));
   }
   return trace;
 }

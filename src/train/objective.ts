@@ -39,6 +39,13 @@ export interface NextTokenOptions {
 
 const NO_TOKENS = new Uint16Array(0);
 
+/** Held-out pairs in consecutive batches of `size` (a last batch under `least` is left out). */
+function inBatches<P>(items: readonly P[], size: number, least: number): P[][] {
+  const out: P[][] = [];
+  for (let i = 0; i + least <= items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Language modelling on a decoder: windows of the token stream, each predicting its next tokens. */
 export class NextToken implements Objective<Batch> {
   readonly params: Parameters;
@@ -172,11 +179,8 @@ export class PairContrast implements Objective<PairBatch> {
   }
 
   validation(): PairBatch[] {
-    const val = this.options.val ?? [];
-    const out: PairBatch[] = [];
-    for (let i = 0; i + 1 < val.length; i += this.options.batch)
-      out.push(this.pack(val.slice(i, i + this.options.batch)));
-    return out;
+    // a lone pair has no negatives: every batch needs two
+    return inBatches(this.options.val ?? [], this.options.batch, 2).map((p) => this.pack(p));
   }
 }
 
@@ -287,10 +291,6 @@ export class Translation implements Objective<TranslationBatch> {
   }
 
   validation(): TranslationBatch[] {
-    const val = this.options.val ?? [];
-    const out: TranslationBatch[] = [];
-    for (let i = 0; i < val.length; i += this.options.batch)
-      out.push(this.pack(val.slice(i, i + this.options.batch)));
-    return out;
+    return inBatches(this.options.val ?? [], this.options.batch, 1).map((p) => this.pack(p));
   }
 }

@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Decoder } from '../../src/models/decoder.js';
 import { KV_BLOCK } from '../../src/nn/kv-cache.js';
-import { backend, createWasmBackend, setBackend, type WasmBackend } from '../../src/tensor/index.js';
 import { createLlama } from '../../src/train/init.js';
 import { TINY_LLAMA } from '../fixtures/tiny-llama.js';
+import { withWasmBackend } from '../fixtures/wasm.js';
 
 const SPEC = { ...TINY_LLAMA, vocabSize: 64 };
 const KV_DIM = SPEC.nKvHeads * SPEC.headDim;
@@ -63,16 +63,8 @@ test('KV cache: growing across blocks keeps the filled positions (same logits as
   );
 });
 
-test('KV cache under wasm: the mirror of an outgrown array is freed when the cache grows', async () => {
-  const prev = backend();
-  let be: WasmBackend;
-  try {
-    be = await createWasmBackend({ threads: 1 });
-  } catch (e) {
-    return void assert.fail(`the wasm backend does not start: ${(e as Error).message}`);
-  }
-  setBackend(be);
-  try {
+test('KV cache under wasm: the mirror of an outgrown array is freed when the cache grows', () =>
+  withWasmBackend(async (be) => {
     const d = await createLlama({ ...SPEC, contextLength: 8 * KV_BLOCK }, 3);
     const cache = d.newCache();
     run(d, cache, 5, 5); // scratch and weights settle
@@ -86,8 +78,4 @@ test('KV cache under wasm: the mirror of an outgrown array is freed when the cac
     );
     cache.release();
     assert.ok(be.bytesInUse <= base, `${be.bytesInUse - base} bytes left after release`);
-  } finally {
-    setBackend(prev);
-    be.close();
-  }
-});
+  }));

@@ -85,3 +85,29 @@ for (const kernels of ['reference', 'wasm'] as const) {
     }
   });
 }
+
+test('Marian: the beams of one source in one batched pass give each beam its own logits', async (t) => {
+  const dirs = await ensureMarianFixtures();
+  if (!dirs) return t.skip(`${SHARED_MARIAN} is absent: cannot build the Marian fixtures`);
+  const m = await load(dirs['marian-tiny']);
+  const state = m.encode([35, 2091, 7, 0]);
+  const step = m.bind(state);
+  const histories = [[54687, 11, 400], [54687, 9], [54687]];
+  const caches = histories.map(() => m.newCache());
+  const alone = histories.map(() => m.newCache());
+  histories.forEach((h, i) => {
+    m.forward(state, h, caches[i]);
+    m.forward(state, h, alone[i]);
+  });
+  const V = m.vocabSize;
+  const got = step.forwardBatch!(histories.map((_, i) => ({ ids: [5 + i], cache: caches[i] })));
+  histories.forEach((_, i) => {
+    const ref = m.forward(state, [5 + i], alone[i], true);
+    const row = got.subarray(i * V, (i + 1) * V);
+    let worst = 0;
+    for (let j = 0; j < V; j++)
+      if (Number.isFinite(ref[j])) worst = Math.max(worst, Math.abs(ref[j] - row[j]));
+    assert.ok(worst < 1e-5, `beam ${i}: batched logits differ by ${worst}`);
+    assert.equal(row[54687], -Infinity, 'the pad id is never generated');
+  });
+});

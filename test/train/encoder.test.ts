@@ -8,7 +8,7 @@ import { createBert, createLlama } from '../../src/train/init.js';
 import { NextToken, PairContrast } from '../../src/train/objective.js';
 import { TapeOps } from '../../src/train/tape-ops.js';
 import { Trainer } from '../../src/train/trainer.js';
-import type { Parameters } from '../../src/train/params.js';
+import { modelGradCheck } from './gradcheck.js';
 
 const SHAPE = { nLayers: 2, nHeads: 2, dim: 8, ffnDim: 12, vocabSize: 13, contextLength: 8 };
 const PAIRS: Array<[number[], number[]]> = [
@@ -26,31 +26,6 @@ const PAIRS: Array<[number[], number[]]> = [
   ],
 ];
 const STEP = { steps: 10, lr: 1e-2, warmupSteps: 0, weightDecay: 0, gradClip: 1 };
-
-/** f64 central differences on a few entries of every parameter against the tape's gradients. */
-function gradCheck(params: Parameters, lossOf: (tape: Tape) => number, backward: (tape: Tape) => void) {
-  const tape = new Tape({ dtype: 'f64' });
-  params.zeroGrad();
-  backward(tape);
-  const h = 1e-6;
-  let worst = 0;
-  for (const p of params.params) {
-    const n = p.data.length;
-    for (const i of new Set([0, Math.floor(n / 3), Math.floor((2 * n) / 3), n - 1])) {
-      const orig = p.data[i];
-      p.data[i] = orig + h;
-      const up = lossOf(new Tape({ dtype: 'f64', grad: false }));
-      p.data[i] = orig - h;
-      const down = lossOf(new Tape({ dtype: 'f64', grad: false }));
-      p.data[i] = orig;
-      const numeric = (up - down) / (2 * h);
-      const err = Math.abs(numeric - p.grad[i]) / Math.max(1e-3, Math.abs(numeric), Math.abs(p.grad[i]));
-      worst = Math.max(worst, err);
-      assert.ok(err < 1e-5, `${p.name}[${i}]: analytic ${p.grad[i]} vs numeric ${numeric}`);
-    }
-  }
-  return worst;
-}
 
 test('BERT: Encoder.run on the tape (a padded batch) gives Encoder.forward on each text', async () => {
   const encoder = await createBert(SHAPE, 1, 0.3);
@@ -73,11 +48,7 @@ test('BERT: every parameter tensor of a contrastive fine-tune gets its finite-di
   const encoder = await createBert(SHAPE, 2, 0.3);
   const obj = new PairContrast(encoder, PAIRS, { batch: 3, seed: 1, scale: 5 }, { dtype: 'f64' });
   const b = obj.pack(PAIRS);
-  const worst = gradCheck(
-    obj.params,
-    (tape) => obj.loss(tape, b).data[0],
-    (tape) => tape.backward(obj.loss(tape, b)),
-  );
+  const worst = modelGradCheck(obj.params, (tape) => obj.loss(tape, b));
   const names = obj.params.params.map((p) => p.name);
   for (const n of [
     'embed.weight',

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/generate/rng.js';
 import { Tape, type Var } from '../../src/train/autograd.js';
+import type { Parameters } from '../../src/train/params.js';
 
 export function randn(rng: Rng, n: number, std = 1, mean = 0): Float64Array {
   const out = new Float64Array(n);
@@ -61,5 +62,35 @@ export function gradCheck(
       );
     }
   });
+  return worst;
+}
+
+/**
+ * Whole-model check: for a few entries of every parameter tensor (first, a third, two thirds, last), the
+ * tape's gradient of `loss` (float64 parameters) against central differences. Returns the worst relative
+ * error; asserts each is under 1e-5.
+ */
+export function modelGradCheck(params: Parameters, loss: (tape: Tape) => Var): number {
+  const lossOf = () => loss(new Tape({ dtype: 'f64', grad: false })).data[0];
+  params.zeroGrad();
+  const tape = new Tape({ dtype: 'f64' });
+  tape.backward(loss(tape));
+  const h = 1e-6;
+  let worst = 0;
+  for (const p of params.params) {
+    const n = p.data.length;
+    for (const i of new Set([0, Math.floor(n / 3), Math.floor((2 * n) / 3) + (n > 3 ? 1 : 0), n - 1])) {
+      const orig = p.data[i];
+      p.data[i] = orig + h;
+      const up = lossOf();
+      p.data[i] = orig - h;
+      const down = lossOf();
+      p.data[i] = orig;
+      const numeric = (up - down) / (2 * h);
+      const err = Math.abs(numeric - p.grad[i]) / Math.max(1e-3, Math.abs(numeric), Math.abs(p.grad[i]));
+      worst = Math.max(worst, err);
+      assert.ok(err < 1e-5, `${p.name}[${i}]: analytic ${p.grad[i]} vs numeric ${numeric}`);
+    }
+  }
   return worst;
 }

@@ -10,6 +10,7 @@ import type { Decoder } from '../../src/models/decoder.js';
 import { Tape } from '../../src/train/autograd.js';
 import { createGpt2, createLlama } from '../../src/train/init.js';
 import { NextToken } from '../../src/train/objective.js';
+import { modelGradCheck } from './gradcheck.js';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
 
 const STORIES = fileURLToPath(
@@ -72,30 +73,7 @@ function wholeModelGradCheck(
 ) {
   const model = new NextToken(decoder, undefined, undefined, { dtype: 'f64' });
   const batchOf = { inputs: Int32Array.from(inputs), targets: Int32Array.from(targets), batch, seqLen: T };
-  const lossOf = (): number => {
-    const tape = new Tape({ dtype: 'f64', grad: false });
-    return model.loss(tape, batchOf).data[0];
-  };
-  const tape = new Tape({ dtype: 'f64' });
-  model.params.zeroGrad();
-  tape.backward(model.loss(tape, batchOf));
-  const h = 1e-6;
-  let worst = 0;
-  for (const p of model.params.params) {
-    const n = p.data.length;
-    for (const i of [0, Math.floor(n / 3), Math.floor((2 * n) / 3) + 1, n - 1]) {
-      const orig = p.data[i];
-      p.data[i] = orig + h;
-      const up = lossOf();
-      p.data[i] = orig - h;
-      const down = lossOf();
-      p.data[i] = orig;
-      const numeric = (up - down) / (2 * h);
-      const err = Math.abs(numeric - p.grad[i]) / Math.max(1e-3, Math.abs(numeric), Math.abs(p.grad[i]));
-      worst = Math.max(worst, err);
-      assert.ok(err < 1e-5, `${p.name}[${i}]: analytic ${p.grad[i]} vs numeric ${numeric}`);
-    }
-  }
+  const worst = modelGradCheck(model.params, (tape) => model.loss(tape, batchOf));
   return { worst, count: model.params.params.length };
 }
 

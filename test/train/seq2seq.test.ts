@@ -7,6 +7,7 @@ import { Tape } from '../../src/train/autograd.js';
 import { createMarian, type MarianShape } from '../../src/train/init.js';
 import { Translation } from '../../src/train/objective.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { modelGradCheck } from './gradcheck.js';
 
 const SHAPE: MarianShape = {
   dim: 8,
@@ -56,27 +57,7 @@ test('seq2seq: every parameter tensor gets its finite-difference gradient (float
   const { model } = await createMarian(SHAPE, 2, 0.4);
   const obj = new Translation(model, PAIRS, { batch: 3, seed: 1, eos: 0 }, { dtype: 'f64' });
   const b = obj.pack(PAIRS);
-  const lossOf = () => obj.loss(new Tape({ dtype: 'f64', grad: false }), b).data[0];
-  obj.params.zeroGrad();
-  const tape = new Tape({ dtype: 'f64' });
-  tape.backward(obj.loss(tape, b));
-  const h = 1e-6;
-  let worst = 0;
-  for (const p of obj.params.params) {
-    const n = p.data.length;
-    for (const i of new Set([0, Math.floor(n / 3), Math.floor((2 * n) / 3), n - 1])) {
-      const orig = p.data[i];
-      p.data[i] = orig + h;
-      const up = lossOf();
-      p.data[i] = orig - h;
-      const down = lossOf();
-      p.data[i] = orig;
-      const numeric = (up - down) / (2 * h);
-      const err = Math.abs(numeric - p.grad[i]) / Math.max(1e-3, Math.abs(numeric), Math.abs(p.grad[i]));
-      worst = Math.max(worst, err);
-      assert.ok(err < 1e-5, `${p.name}[${i}]: analytic ${p.grad[i]} vs numeric ${numeric}`);
-    }
-  }
+  const worst = modelGradCheck(obj.params, (tape) => obj.loss(tape, b));
   const names = obj.params.params.map((p) => p.name);
   assert.ok(names.includes('decoder.blocks.1.cross.kv.weight'), 'cross-attention is trained');
   assert.ok(!names.some((n) => n.includes('pos.')), 'sinusoidal tables are not trained');

@@ -1,0 +1,208 @@
+// `npm run bench:serve`: the OpenAI API's continuous batching under load. For each model shape (random
+// weights, bench/models.ts) a `glasslm serve` app runs on loopback with the wasm kernels; 1, 2, 4 and 8
+// clients stream /v1/completions at once (greedy, the same number of tokens each, different prompts),
+// and this measures what a client sees: time to first token (TTFT), the gaps between tokens (inter-token
+// latency, ITL) and the aggregate decode rate of all streams together.
+// Writes bench/results/serve-<timestamp>.json (CPU model and SIMD flags included) and prints a table.
+//
+//   npm run bench:serve -- [--shapes gpt2-124m,stories15m] [--tokens 32] [--prompt 16] [--rounds 2]
+//                          [--threads N] [--levels 1,2,4,8]
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import type { ModelConfig } from '../src/formats/hf-config.js';
+import { LanguageModel } from '../src/models/model.js';
+import { appState, startServer } from '../src/server/app.js';
+import { createWasmBackend, setBackend } from '../src/tensor/index.js';
+import { loadTokenizerFromVocabMerges } from '../src/tokenizers/load.js';
+import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
+import { makeSubject, SHAPES, type ShapeName } from './models.js';
+
+function opt(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+const SHAPE_LIST = opt('shapes', 'gpt2-124m,stories15m').split(',') as ShapeName[];
+const TOKENS = Number(opt('tokens', '32'));
+const PROMPT = Number(opt('prompt', '16'));
+const ROUNDS = Number(opt('rounds', '2'));
+const THREADS = Number(opt('threads', String(Math.min(2, cpus().length))));
+const LEVELS = opt('levels', '1,2,4,8').split(',').map(Number);
+for (const s of SHAPE_LIST) {
+  if (!SHAPES.includes(s)) {
+    console.error(`--shapes ${s}: expected some of ${SHAPES.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+/** The CPU's SIMD feature flags (x86 /proc/cpuinfo; arm "Features"), for the results file. */
+function simdFlags(): string[] {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const line = /^(?:flags|Features)\s*:(.*)$/m.exec(info)?.[1] ?? '';
+    return line
+      .trim()
+      .split(/\s+/)
+      .filter((f) => /^(sse|ssse|avx|fma|f16c|amx|neon|asimd|sve)/.test(f));
+  } catch {
+    return [];
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+interface StreamTimes {
+  start: number;
+  tokens: number[]; // arrival time of each token event
+}
+
+/** One streamed greedy completion of `prompt` (ids): when each token arrived. */
+async function stream(url: string, model: string, prompt: number[]): Promise<StreamTimes> {
+  const start = performance.now();
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompt, max_tokens: TOKENS, temperature: 0, stream: true }),
+  });
+  if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
+  const times: number[] = [];
+  const reader = r.body!.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const t = performance.now();
+    buf += dec.decode(value, { stream: true });
+    let at: number;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      if (!ev.startsWith('data: {')) continue;
+      const c = JSON.parse(ev.slice(6)) as { choices: { logprobs: unknown; finish_reason: string | null }[] };
+      // a token event: logprobs are off, so count events that are not the finish-only one
+      if (c.choices[0] && c.choices[0].finish_reason === null) times.push(t);
+    }
+  }
+  return { start, tokens: times };
+}
+
+const wasm = await createWasmBackend({ threads: THREADS });
+setBackend(wasm);
+const files = bundledGpt2TokenizerFiles();
+const tokenizer = loadTokenizerFromVocabMerges(
+  JSON.parse(readFileSync(files.vocab, 'utf8')),
+  readFileSync(files.merges, 'utf8'),
+  'gpt2',
+);
+
+const results = [];
+for (const shape of SHAPE_LIST) {
+  const subject = await makeSubject(shape, false);
+  const decoder = await subject.decoder('f32');
+  // prompts as token ids (the GPT-2 tokenizer only turns generated ids into text; for the 32000-token
+  // Llama shapes its end-of-text id, 50256, is out of their vocabulary, so nothing stops a stream early)
+  const model = new LanguageModel({
+    config: { modelType: subject.arch } as unknown as ModelConfig,
+    tokenizer,
+    decoder,
+    source: subject.name,
+  });
+  const server = await startServer(model, {
+    webRoot: null,
+    limits: { parallel: Math.max(...LEVELS), queue: 64, maxBytes: 16 * 2 ** 30 },
+  });
+  const url = `${server.url}v1/completions`;
+  const vocab = Math.min(decoder.vocabSize, 32000);
+  const prompt = (k: number) =>
+    Array.from({ length: PROMPT }, (_, i) => (k * 7919 + i * 104729 + 13) % vocab);
+  await stream(url, subject.name, prompt(999)); // warm-up: kernels, caches
+  const levels = [];
+  for (const c of LEVELS) {
+    const ttft: number[] = [];
+    const itl: number[] = [];
+    let tokens = 0;
+    let decodeTokens = 0;
+    let wall = 0;
+    let decodeWall = 0;
+    const batch0 = appState(server.app).batcher.stats.maxBatch;
+    for (let round = 0; round < ROUNDS; round++) {
+      const t0 = performance.now();
+      const runs = await Promise.all(
+        Array.from({ length: c }, (_, i) => stream(url, subject.name, prompt(round * 8 + i))),
+      );
+      const t1 = performance.now();
+      wall += t1 - t0;
+      for (const s of runs) {
+        if (s.tokens.length === 0) continue;
+        ttft.push(s.tokens[0] - s.start);
+        for (let i = 1; i < s.tokens.length; i++) itl.push(s.tokens[i] - s.tokens[i - 1]);
+        tokens += s.tokens.length;
+        decodeTokens += s.tokens.length - 1;
+      }
+      // decode: from the first stream's first token to the last token of all
+      const lastAll = Math.max(...runs.map((s) => s.tokens.at(-1) ?? t0));
+      decodeWall += lastAll - Math.min(...runs.map((s) => s.tokens[0] ?? t0));
+    }
+    const row = {
+      concurrency: c,
+      streams: c * ROUNDS,
+      tokens,
+      aggregateTokPerS: r1((tokens / wall) * 1000),
+      decodeTokPerS: r1((decodeTokens / decodeWall) * 1000),
+      ttftMs: { p50: r1(pct(ttft, 50)), p99: r1(pct(ttft, 99)) },
+      itlMs: { p50: r1(pct(itl, 50)), p99: r1(pct(itl, 99)) },
+      largestBatch: Math.max(batch0, appState(server.app).batcher.stats.maxBatch),
+    };
+    levels.push(row);
+    console.log(
+      `${subject.name} c=${c}: ${row.aggregateTokPerS} tok/s aggregate (${row.decodeTokPerS} decode), ` +
+        `TTFT p50 ${row.ttftMs.p50} ms p99 ${row.ttftMs.p99} ms, ITL p50 ${row.itlMs.p50} ms p99 ${row.itlMs.p99} ms`,
+    );
+  }
+  await server.close();
+  subject.cleanup();
+  results.push({
+    shape,
+    name: subject.name,
+    arch: subject.arch,
+    vocab: subject.vocab,
+    layers: subject.layers,
+    dim: subject.dim,
+    contextLength: subject.contextLength,
+    randomWeights: subject.randomWeights,
+    levels,
+  });
+}
+
+const result = {
+  date: new Date().toISOString(),
+  command: `npm run bench:serve -- ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    simdFlags: simdFlags(),
+    memGiB: +(totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+  },
+  kernels: { backend: wasm.name, threads: THREADS, relaxedSimd: wasm.relaxedSimd },
+  settings: { promptTokens: PROMPT, maxTokens: TOKENS, rounds: ROUNDS, levels: LEVELS, greedy: true },
+  peer: 'llama.cpp server comparison not done: no llama.cpp server or binding is installed (bench/peer.ts needs node-llama-cpp)',
+  notes: [
+    'each level: `concurrency` clients stream /v1/completions at once, `rounds` times; every stream asks for maxTokens',
+    'TTFT = request sent → first token event received; ITL = gaps between a stream’s token events',
+    'aggregateTokPerS = tokens received by all streams ÷ wall time of the rounds (prefill included)',
+    'decodeTokPerS = tokens after each stream’s first ÷ (first first-token → last token), per round, summed',
+    'random weights (bench/models.ts), f32, wasm kernels; prompts are token ids',
+  ],
+  results,
+};
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+const outFile = new URL(`./results/serve-${result.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
+writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+console.log(`wrote ${outFile.pathname}`);
+process.exit(0);

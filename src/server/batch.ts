@@ -1,0 +1,172 @@
+// Continuous batching: every sequence being generated (each choice of each /v1 request) advances by one
+// token per tick, and a tick runs ONE forward for all of them (Decoder.forwardBatch: each sequence its
+// own KV cache and positions, the weights read once). A sequence that arrives while others generate joins
+// at the next tick: its prompt pass runs in that same forward (forwardBatch takes mixed lengths).
+//
+//   tick:  items = [prompt ids of newcomers | the last chosen id of the others]
+//          rows  = forwardBatch(items)                        [sequences, vocab]
+//          each sequence: its step loop (src/generate/steps.ts, `external` feed) chooses from its row
+//          — the same sampler and stop rules as every other caller — and says whether it goes on.
+//
+// Who may start (slots, the bounded queue, 429 / 503, memory) is admission.ts's business: the server
+// asks it before submitting, so this runs what it is given. A sequence whose signal aborts (its client
+// went away, the server is shutting down) leaves the batch at the next tick; its KV cache is released
+// there, as it is when a sequence ends.
+import {
+  generationSteps,
+  nextTurn,
+  type GenerationStep,
+  type StepLoopOptions,
+  type StepsEnd,
+} from '../generate/steps.js';
+import type { Decoder } from '../models/decoder.js';
+import type { KVCache } from '../nn/kv-cache.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+
+/** One sequence to generate. */
+export interface SequenceRequest {
+  /** The prompt, as ids (BOS included where the model wants it). */
+  ids: readonly number[];
+  /** The step loop's options (sampler, stop rules, text), less the feed, which is the batch's. */
+  loop: Omit<StepLoopOptions, 'external' | 'promptRecorder' | 'stepRecorder' | 'onPrefill'>;
+  /** Each step as it is taken, with the row of logits [vocab] it was chosen from (copy what you keep). */
+  onStep: (step: GenerationStep, logits: Float32Array) => void;
+  /** Once: how the sequence ended, or the error that ended it. */
+  onEnd: (end: StepsEnd | { stop: 'error'; error: unknown }) => void;
+  /** Aborting ends the sequence at the next tick ('aborted'). */
+  signal?: AbortSignal;
+}
+
+interface Sequence {
+  req: SequenceRequest;
+  steps: Generator<GenerationStep, StepsEnd, Float32Array | undefined>;
+  cache: KVCache;
+  /** What the next forward runs for it: the prompt, then the last chosen id. */
+  feed: readonly number[];
+  started: boolean;
+  /** The prompt pass's row, handed to the loop through its `external.prefill`. */
+  prefill: Float32Array | null;
+}
+
+export interface BatchStats {
+  /** Sequences in the batch now. */
+  active: number;
+  /** Ticks (batched forwards) run so far, and sequences over them (their mean is the batch size). */
+  ticks: number;
+  sequenceSteps: number;
+  /** The largest batch seen. */
+  maxBatch: number;
+}
+
+export class Batcher {
+  private readonly running: Sequence[] = [];
+  private loop: Promise<void> | null = null;
+  readonly stats: BatchStats = { active: 0, ticks: 0, sequenceSteps: 0, maxBatch: 0 };
+
+  constructor(
+    readonly decoder: Decoder,
+    readonly tokenizer: Tokenizer,
+    /** Called with every error that ends a sequence (for the server's log). */
+    private readonly onError: (e: unknown) => void = () => {},
+  ) {}
+
+  get active(): number {
+    return this.running.length;
+  }
+
+  /**
+   * Adds a sequence; it joins the batch at the next tick. Throws at once (a GlassError) when the request
+   * is bad — the step loop's checks: max tokens, the prompt against the context — so the caller can answer 400.
+   */
+  submit(req: SequenceRequest): void {
+    const seq: Sequence = {
+      req,
+      steps: null!,
+      cache: null!,
+      feed: req.ids,
+      started: false,
+      prefill: null,
+    };
+    seq.steps = generationSteps(this.decoder, this.tokenizer, req.ids, {
+      ...req.loop,
+      signal: undefined, // the batch checks the signal itself, before the forward
+      external: { prefill: () => seq.prefill! },
+    });
+    seq.cache = this.decoder.newCache();
+    this.running.push(seq);
+    this.stats.active = this.running.length;
+    this.loop ??= this.run().finally(() => {
+      this.loop = null;
+    });
+  }
+
+  /** Resolves when the batch is empty. */
+  async idle(): Promise<void> {
+    while (this.loop) await this.loop;
+  }
+
+  private finish(seq: Sequence, end: StepsEnd | { stop: 'error'; error: unknown }): void {
+    const i = this.running.indexOf(seq);
+    if (i >= 0) this.running.splice(i, 1);
+    this.stats.active = this.running.length;
+    seq.cache.release();
+    if (end.stop !== 'error') {
+      try {
+        seq.steps.return(end);
+      } catch {
+        // the loop's own cleanup has nothing to release here
+      }
+    }
+    try {
+      seq.req.onEnd(end);
+    } catch (e) {
+      this.onError(e);
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running.length > 0) {
+      await nextTurn(); // let requests arrive, streams flush and clients go away between ticks
+      for (const seq of this.running.slice()) {
+        if (seq.req.signal?.aborted) this.finish(seq, { stop: 'aborted', rest: '' });
+      }
+      const batch = this.running.slice();
+      if (batch.length === 0) break;
+      let rows: Float32Array;
+      try {
+        rows = this.decoder.forwardBatch(batch.map((s) => ({ ids: s.feed, cache: s.cache })));
+      } catch (e) {
+        // a failure of the forward itself (out of memory…) ends every sequence in it
+        this.onError(e);
+        for (const seq of batch) this.finish(seq, { stop: 'error', error: e });
+        continue;
+      }
+      this.stats.ticks++;
+      this.stats.sequenceSteps += batch.length;
+      this.stats.maxBatch = Math.max(this.stats.maxBatch, batch.length);
+      const V = this.decoder.vocabSize;
+      batch.forEach((seq, i) => {
+        const row = rows.slice(i * V, (i + 1) * V); // [vocab], its own copy
+        try {
+          let r: IteratorResult<GenerationStep, StepsEnd>;
+          if (seq.started) r = seq.steps.next(row);
+          else {
+            seq.started = true;
+            seq.prefill = row;
+            r = seq.steps.next();
+          }
+          if (r.done) return this.finish(seq, r.value);
+          const step = r.value;
+          seq.req.onStep(step, row);
+          if (step.stop) {
+            const end = seq.steps.next();
+            this.finish(seq, end.done ? end.value : { stop: step.stop, rest: '' });
+          } else seq.feed = [step.id];
+        } catch (e) {
+          this.onError(e);
+          this.finish(seq, { stop: 'error', error: e });
+        }
+      });
+    }
+  }
+}
