@@ -571,6 +571,9 @@ test('explorer with an encoder-decoder (Marian): the alignment view, its layer/h
     assert.ok(N > 0, 'the translation is recorded with the trace');
     await page.waitForSelector('#sec-alignment:not([hidden]) .align-table');
     assert.equal(await count(page, '.align-src'), S);
+    // section 1 shows the source the encoder reads before the decoder's tokens
+    assert.equal(await count(page, '#tokens .tok.src'), S);
+    assert.match((await page.textContent('#tokens-summary')) ?? '', /6 source tokens/);
     assert.equal(await count(page, '.align-row'), N);
     assert.equal(await count(page, '.align-cell'), N * S);
     // the layer picker lists the mean and every layer; the head picker the mean and every head
