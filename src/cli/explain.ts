@@ -1,12 +1,16 @@
 // `glasslm explain`: one prompt's trip through the model, drawn in the terminal — tokens, an attention
-// heatmap, the logit lens, and the next-token distribution. --json writes the whole trace.
+// heatmap, the logit lens, and the next-token distribution; for an encoder-decoder (translation), the
+// source, the output and the cross-attention alignment. --json writes the whole trace.
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { alignment } from '../trace/alignment.js';
 import type { Trace, TraceOptions } from '../trace/schema.js';
 import { intOption, addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
 
 const SHADES = [' ', '░', '▒', '▓', '█'];
 const MAX_COLS = 48;
+/** Steps a translation model's explain takes unless --steps says (it stops at </s>). */
+const SEQ2SEQ_STEPS = 64;
 
 function label(text: string, width: number): string {
   const shown = JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"');
@@ -24,6 +28,72 @@ function bar(p: number, width: number): string {
   const full = Math.floor(n);
   const parts = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
   return '█'.repeat(full) + (full < width ? parts[Math.floor((n - full) * 8)] : '');
+}
+
+/** A heatmap row per `rows` label over `cols` (one shade a column), the strongest column named at its end. */
+function heatmap(rows: string[], cols: string[], weight: (i: number, j: number) => number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    let cells = '';
+    let best = 0;
+    let bestP = -1;
+    for (let j = 0; j < cols.length; j++) {
+      const p = weight(i, j);
+      if (p > bestP) {
+        bestP = p;
+        best = j;
+      }
+      cells += shade(p);
+    }
+    out.push(
+      `   ${label(rows[i], 12)} │${cells}│ → ${label(cols[best], 10).trim()} ${(bestP * 100).toFixed(0)}%`,
+    );
+  }
+  return out;
+}
+
+/**
+ * An encoder-decoder's trace: the source, the output, and the alignment (output tokens × source tokens) of
+ * one decoder layer (an index into trace.layers) and head, or their means.
+ */
+export function renderAlignment(trace: Trace, layerIdx: number | 'mean', head: number | 'mean'): string {
+  const a = alignment(trace, trace.steps, layerIdx, head);
+  if (!a) throw new Error('renderAlignment: not an encoder-decoder trace');
+  const m = trace.model;
+  const e = m.encoder!;
+  const out: string[] = [
+    `${m.family} (encoder-decoder) · encoder ${e.nLayers} layers × ${e.nHeads} heads · decoder ${m.nLayers} layers × ` +
+      `${m.nHeads} heads · ${m.dim} dims · ${m.positional} positions · ${m.vocabSize} tokens · ${m.source}`,
+    '',
+    `1. source tokens (${a.source.length}, what the encoder reads)`,
+    '   ' + a.source.map((t, j) => `${j}:${JSON.stringify(t.text)}=${t.id}`).join('  '),
+    '',
+    `2. output (${a.output.length} tokens): ${JSON.stringify(a.output.map((t) => t.text).join(''))}`,
+  ];
+  if (a.output.length > 0 && a.weights.every((r) => r.every((p) => !Number.isNaN(p)))) {
+    const cols = a.source.slice(0, MAX_COLS);
+    const which =
+      (layerIdx === 'mean'
+        ? `mean of ${trace.layers.length} layers`
+        : `layer ${trace.layers[layerIdx].layer}`) +
+      ' · ' +
+      (head === 'mean' ? `mean of ${m.nHeads} heads` : `head ${head}`);
+    out.push(
+      '',
+      `3. alignment · cross-attention · ${which} (row: an output token; columns: the source tokens 0..${cols.length - 1} ` +
+        `it attended to when it was chosen; ${SHADES.slice(1).join('')} = more)`,
+    );
+    if (cols.length < a.source.length)
+      out.push(`   (showing the first ${MAX_COLS} of ${a.source.length} source tokens)`);
+    out.push(
+      ...heatmap(
+        a.output.map((t) => t.text),
+        cols.map((t) => t.text),
+        (i, j) => a.weights[i][j],
+      ),
+    );
+  }
+  return out.join('\n') + '\n';
 }
 
 export function renderExplain(trace: Trace, layer: number, head: number | 'mean'): string {
@@ -47,22 +117,10 @@ export function renderExplain(trace: Trace, layer: number, head: number | 'mean'
       `2. attention · layer ${layer} · ${title} (row: a token; columns: what it attends to; ${SHADES.slice(1).join('')} = more)`,
     );
     if (from > 0) out.push(`   (showing the last ${MAX_COLS} of ${T} tokens)`);
-    for (let i = from; i < T; i++) {
-      let cells = '';
-      let best = from;
-      let bestP = -1;
-      for (let j = from; j < T; j++) {
-        const p = heads.reduce((a, h) => a + h[i][j], 0) / heads.length;
-        if (p > bestP) {
-          bestP = p;
-          best = j;
-        }
-        cells += shade(p);
-      }
-      out.push(
-        `   ${label(trace.tokens[i].text, 12)} │${cells}│ → ${label(trace.tokens[best].text, 10).trim()} ${(bestP * 100).toFixed(0)}%`,
-      );
-    }
+    const shown = trace.tokens.slice(from).map((t) => t.text);
+    out.push(
+      ...heatmap(shown, shown, (i, j) => heads.reduce((a, h) => a + h[from + i][from + j], 0) / heads.length),
+    );
   }
 
   out.push(
@@ -93,7 +151,7 @@ interface ExplainCliOptions extends EngineCliOptions {
   layer?: number;
   head?: string;
   topK: number;
-  steps: number;
+  steps?: number;
   json?: string;
   summary?: boolean;
 }
@@ -108,8 +166,16 @@ export function register(program: Command): void {
       .argument('<prompt...>', 'the prompt (several arguments are joined with spaces)')
       .addOption(modelOption())
       .option('--tokenizer <file>', 'tokenizer file for a llama2.c checkpoint')
-      .option('-l, --layer <n>', 'layer whose attention to draw (default: the last)', intOption('layer', 0))
-      .option('--head <n|mean>', 'attention head to draw, or "mean" of all heads', 'mean')
+      .option(
+        '-l, --layer <n>',
+        'layer whose attention to draw (default: the last; a translation model: the mean of all layers)',
+        intOption('layer', 0),
+      )
+      .option(
+        '--head <n|mean>',
+        'attention head to draw (of a translation model: its cross-attention), or "mean" of all heads',
+        'mean',
+      )
       .option(
         '-k, --top-k <n>',
         'candidates in the logit lens and the distribution',
@@ -118,16 +184,16 @@ export function register(program: Command): void {
       )
       .option(
         '--steps <n>',
-        'also generate this many tokens greedily, recording each step',
+        `also generate this many tokens greedily, recording each step (default 0; a translation model: up to ${SEQ2SEQ_STEPS}, until </s>)`,
         intOption('steps', 0),
-        0,
       )
       .option('--json <file>', 'write the whole trace as JSON to this file ("-" for stdout)')
       .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)'),
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"',
+      '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"\n' +
+        '  $ glasslm explain --model Helsinki-NLP/opus-mt-en-mg "The house is small."   # the alignment',
     )
     .action(async (words: string[], opts: ExplainCliOptions) => {
       const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
@@ -140,7 +206,7 @@ export function register(program: Command): void {
       }
       const options: TraceOptions = {
         topK: opts.topK,
-        steps: opts.steps,
+        steps: opts.steps ?? (model.seq2seq ? Math.min(SEQ2SEQ_STEPS, model.contextLength - 1) : 0),
         vectors: opts.summary ? 'summary' : 'full',
       };
       if (layer >= nLayers) program.error(`--layer must be 0..${nLayers - 1}`);
@@ -149,7 +215,11 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(trace) + '\n');
         return;
       }
-      process.stdout.write(renderExplain(trace, layer, head as number | 'mean'));
+      process.stdout.write(
+        model.seq2seq
+          ? renderAlignment(trace, opts.layer ?? 'mean', head as number | 'mean')
+          : renderExplain(trace, layer, head as number | 'mean'),
+      );
       if (opts.json) {
         await writeFile(opts.json, JSON.stringify(trace));
         process.stderr.write(`trace written to ${opts.json}\n`);

@@ -93,6 +93,30 @@ export interface RecorderOptions {
   digits: number;
 }
 
+/** Attention weights [nHeads × rows × cols] as [H][rows][cols]. */
+function headRows(probs: Float32Array, nHeads: number, rows: number, cols: number, d: number): number[][][] {
+  const out: number[][][] = [];
+  for (let h = 0; h < nHeads; h++) out.push(rowsOf(probs.subarray(h * rows * cols), rows, cols, d));
+  return out;
+}
+
+/** Records an encoder's self-attention (an encoder-decoder's source pass): [L][H][S][S] for every layer. */
+export function encoderAttentionTap(out: number[][][][], digits: number): (l: number) => LayerTap {
+  const noop = () => {};
+  return () => ({
+    wantsAttention: true,
+    residualIn: noop,
+    attention(probs, nHeads, rows, total) {
+      out.push(headRows(probs, nHeads, rows, total, digits));
+    },
+    heads: noop,
+    attentionOut: noop,
+    ffnHidden: noop,
+    ffnOut: noop,
+    residualOut: noop,
+  });
+}
+
 /** Records the prompt pass: every wanted layer in full (or summarised). */
 export class PromptRecorder implements ForwardRecorder {
   readonly layers: TraceLayer[] = [];
@@ -131,10 +155,15 @@ export class PromptRecorder implements ForwardRecorder {
         if (o.full) rec.residualIn = rowsOf(x, rows, dim, d);
       },
       attention(probs, nHeads, rows, total) {
-        rec.attention = [];
-        for (let h = 0; h < nHeads; h++)
-          rec.attention.push(rowsOf(probs.subarray(h * rows * total), rows, total, d));
+        rec.attention = headRows(probs, nHeads, rows, total, d);
       },
+      ...(o.attention
+        ? {
+            crossAttention(probs: Float32Array, nHeads: number, rows: number, srcRows: number) {
+              rec.crossAttention = headRows(probs, nHeads, rows, srcRows, d);
+            },
+          }
+        : {}),
       heads(hs, rows, nHeads, headDim) {
         for (let t = 0; t < rows; t++) {
           const row: number[] = [];
@@ -172,9 +201,11 @@ export class PromptRecorder implements ForwardRecorder {
   }
 }
 
-/** Records one generated token: only its attention row in each wanted layer. */
+/** Records one generated token: only its attention row (and cross-attention row) in each wanted layer. */
 export class StepRecorder implements ForwardRecorder {
   readonly attention: number[][][] = [];
+  /** Encoder-decoders: [L][H][S], the new token's row over the source in each wanted layer. */
+  readonly crossAttention: number[][][] = [];
 
   constructor(
     private readonly layers: Set<number>,
@@ -186,6 +217,7 @@ export class StepRecorder implements ForwardRecorder {
   layer(l: number): LayerTap | null {
     if (!this.layers.has(l)) return null;
     const out = this.attention;
+    const cross = this.crossAttention;
     const d = this.digits;
     const noop = () => {};
     return {
@@ -193,6 +225,9 @@ export class StepRecorder implements ForwardRecorder {
       residualIn: noop,
       attention(probs, nHeads, rows, total) {
         out.push(rowsOf(probs, nHeads * rows, total, d));
+      },
+      crossAttention(probs, nHeads, rows, srcRows) {
+        cross.push(rowsOf(probs, nHeads * rows, srcRows, d));
       },
       heads: noop,
       attentionOut: noop,

@@ -1,10 +1,16 @@
 // The trace: a typed, versioned JSON record of one forward pass (and optionally of each generated step),
 // stage by stage — what the CLI prints, the server sends, and the explorer draws.
-// Shapes are noted as [rows × cols]; T = prompt tokens, H = query heads, L = layers recorded.
+// Shapes are noted as [rows × cols]; T = prompt tokens, H = query heads, L = layers recorded, S = source
+// tokens (encoder-decoders).
 // Bump TRACE_VERSION on any incompatible change. (Optional fields added since version 1, which older
 // readers may ignore: `beams`, the beam tree of a trace run with numBeams > 1.)
+//
+// Version 2: encoder-decoders (Marian). Their trace has `source` (the tokens the encoder read, their
+// embeddings and the encoder's self-attention); `tokens`, `embeddings` and `layers` are then the decoder's
+// prompt pass over its start token, and each decoder layer and step adds `crossAttention` (the alignment to
+// the source). A decoder-only trace is as in version 1.
 
-export const TRACE_VERSION = 1;
+export const TRACE_VERSION = 2;
 
 export interface TraceModelInfo {
   /** Where the model was loaded from. */
@@ -23,6 +29,8 @@ export interface TraceModelInfo {
   positional: 'learned' | 'sinusoidal' | 'rope';
   norm: 'layernorm' | 'rmsnorm';
   ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu';
+  /** An encoder-decoder's encoder (the fields above describe its decoder); absent for decoder-only models. */
+  encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' };
 }
 
 export interface TraceToken {
@@ -56,7 +64,7 @@ export interface TraceEmbeddings {
   token?: number[][];
   /** L2 norm of each token's embedding [T]. */
   tokenNorms: number[];
-  /** Learned positional vectors [T × dim] (learned models, vectors = 'full'). */
+  /** Learned or sinusoidal positional vectors [T × dim] (additive positions, vectors = 'full'). */
   positional?: number[][];
   positionalNorms?: number[];
   /** Rotary models: base θ, pairing style, and the rotation angle of each pair at each position [T × headDim/2]. */
@@ -73,6 +81,11 @@ export interface TraceLayer {
   residualOutNorms: number[];
   /** Attention weights [H × T × (pos0 + T)]: row i = how much token i attends to each earlier position. */
   attention?: number[][][];
+  /**
+   * Encoder-decoders: cross-attention weights [H × T × S]: row i = how much decoder token i attends to each
+   * source token (each row sums to 1 over the source).
+   */
+  crossAttention?: number[][][];
   /** L2 norm of each head's output per token [T × H]. */
   headNorms: number[][];
   /** L2 norm of what attention / the feed-forward network added to each token's residual [T]. */
@@ -99,14 +112,34 @@ export interface TraceStep {
   position: number;
   /** [L][H][position + 1]: what the new token attends to. */
   attention: number[][][];
+  /**
+   * Encoder-decoders: [L][H][S]: what the new token (as the decoder's query, computing the distribution
+   * after it) attends to in the source. The row that chose step s is the step before's (the prompt pass's
+   * `layers[l].crossAttention[h][T - 1]` for step 0).
+   */
+  crossAttention?: number[][][];
   /** Distribution for the token after it, and what was sampled. */
   output: TraceOutput;
+}
+
+/** What an encoder-decoder's encoder read: the source, once, bidirectionally. */
+export interface TraceSource {
+  /** The prompt's tokens as the encoder reads them (Marian: then `</s>`, an empty span at the end) [S]. */
+  tokens: TraceToken[];
+  /** The source's token vectors (as the encoder adds them up) and positional vectors [S × dim]. */
+  embeddings: TraceEmbeddings;
+  /** Encoder layers recorded (all). */
+  recordedLayers: number[];
+  /** Encoder self-attention per recorded layer [L][H × S × S] (attention on; bidirectional, rows sum to 1). */
+  attention?: number[][][][];
 }
 
 export interface Trace {
   version: typeof TRACE_VERSION;
   model: TraceModelInfo;
   prompt: string;
+  /** Encoder-decoders only: the source the encoder read (then `tokens` is the decoder's start token). */
+  source?: TraceSource;
   tokens: TraceToken[];
   /** Which layers `layers` holds (all by default). */
   recordedLayers: number[];

@@ -19,10 +19,14 @@ const bytesPerValue = (digits: number) => digits + 5;
 /** Bytes of one candidate token: { id, text, prob, logit } with a short text. */
 const bytesPerCandidate = (digits: number) => 50 + 2 * bytesPerValue(digits);
 
-/** The size of model.trace(prompt, options) for a prompt of `promptTokens` tokens (BOS included). */
+/**
+ * The size of model.trace(prompt, options) for a prompt of `promptTokens` tokens (BOS included; of an
+ * encoder-decoder, the source's tokens: its decoder then reads one start token).
+ */
 export function traceSize(model: LanguageModel, promptTokens: number, options: TraceOptions = {}): TraceSize {
   const d = model.decoder;
-  const T = promptTokens;
+  const s2s = model.seq2seq;
+  const T = s2s ? 1 : promptTokens;
   const S = stepsOf(options);
   const L = options.layers?.length ?? d.nLayers;
   const H = d.blocks[0].attention.config.nHeads;
@@ -42,6 +46,17 @@ export function traceSize(model: LanguageModel, promptTokens: number, options: T
   values += L * perLayer;
   // Step s sits at position T + s and attends to T + s + 1 positions in every recorded layer and head.
   values += L * H * (S * (T + 1) + (S * (S - 1)) / 2);
+  if (s2s) {
+    // the source: its embeddings, the encoder's attention, and a cross-attention row per decoder row
+    const src = promptTokens;
+    const e = s2s.encoder;
+    values += 2 * src + (full ? 2 * src * e.dim : 0);
+    if (options.attention ?? true) {
+      values += e.nLayers * e.blocks[0].attention.config.nHeads * src * src;
+      values += L * H * T * src;
+    }
+    values += L * H * S * src;
+  }
   const candidates = L * lensRows * k + (S + 1) * (k + 1);
   const bytes = values * bytesPerValue(digits) + candidates * bytesPerCandidate(digits) + 4096;
   return { values, candidates, bytes };

@@ -2,11 +2,28 @@
 // each step) and return the Trace — the same code path as generation, so traced logits == untraced ones.
 import { encodePrompt } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
-import { generationSteps, type GenerationStep, type StepLoopOptions } from '../generate/steps.js';
+import {
+  generationSteps,
+  type GenerationStep,
+  type StepLoopOptions,
+  type StepModel,
+} from '../generate/steps.js';
 import type { Decoder } from '../models/decoder.js';
+import type { Encoder } from '../models/encoder.js';
+import { InferOps } from '../nn/infer.js';
+import type { AdditivePositional } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
 import type { LanguageModel } from '../models/model.js';
-import { PromptRecorder, StepRecorder, pieceText, rowNorms, rowsOf, roundTo, topTokens } from './recorder.js';
+import {
+  encoderAttentionTap,
+  PromptRecorder,
+  StepRecorder,
+  pieceText,
+  rowNorms,
+  rowsOf,
+  roundTo,
+  topTokens,
+} from './recorder.js';
 import {
   stepsOf,
   TRACE_VERSION,
@@ -14,6 +31,7 @@ import {
   type TraceEmbeddings,
   type TraceModelInfo,
   type TraceOptions,
+  type TraceSource,
   type TraceStep,
   type TraceToken,
 } from './schema.js';
@@ -41,6 +59,13 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     positional: d.positional ? d.positional.kind : 'rope',
     norm: block.norm1.kind,
     ffn: block.ffn.kind,
+    ...(model.seq2seq && {
+      encoder: {
+        nLayers: model.seq2seq.encoder.nLayers,
+        nHeads: model.seq2seq.encoder.blocks[0].attention.config.nHeads,
+        positional: model.seq2seq.encoder.positional.kind,
+      },
+    }),
   };
 }
 
@@ -110,11 +135,52 @@ export function traceStep(
   topK: number,
   digits: number,
 ): TraceStep {
+  const rec = step.recorder as StepRecorder;
   return {
     token: { id: step.id, text: pieceText(tok, step.id), start: 0, end: 0 },
     position: step.position,
-    attention: (step.recorder as StepRecorder).attention,
+    attention: rec.attention,
+    ...(rec.crossAttention.length > 0 && { crossAttention: rec.crossAttention }),
     output: { position: step.position, top: topTokens(tok, step.next!, topK, digits) },
+  };
+}
+
+/** Positional vectors [rows × dim] and their norms, as the trace shows an additive (learned, sinusoidal) table. */
+function positionalVectors(
+  p: AdditivePositional,
+  rows: number,
+  dim: number,
+  digits: number,
+  full: boolean,
+): Pick<TraceEmbeddings, 'positional' | 'positionalNorms'> {
+  const pv = new Float32Array(rows * dim);
+  for (let i = 0; i < rows; i++) pv.set(p.vector(i), i * dim);
+  return {
+    positionalNorms: rowNorms(pv, rows, dim, digits),
+    ...(full && { positional: rowsOf(pv, rows, dim, digits) }),
+  };
+}
+
+/** An encoder-decoder's source as the trace shows it: tokens, embeddings, and (with attention) the encoder's. */
+function sourceTrace(
+  model: LanguageModel,
+  e: Encoder,
+  prompt: string,
+  ids: number[],
+  options: TraceOptions,
+): TraceSource {
+  const digits = options.precision ?? 5;
+  const full = (options.vectors ?? 'full') === 'full';
+  const tv = e.embedding.forward(new InferOps(e.backend), ids).data; // [S, dim], scaled as the encoder adds it
+  const embeddings: TraceEmbeddings = {
+    tokenNorms: rowNorms(tv, ids.length, e.dim, digits),
+    ...(full && { token: rowsOf(tv, ids.length, e.dim, digits) }),
+    ...positionalVectors(e.positional, ids.length, e.dim, digits, full),
+  };
+  return {
+    tokens: promptTokens(model, prompt, ids),
+    embeddings,
+    recordedLayers: Array.from({ length: e.nLayers }, (_, l) => l),
   };
 }
 
@@ -131,7 +197,26 @@ export function* traceParts(
   const d = model.decoder;
   const tok = model.tokenizer;
   const { digits, topK, wanted, loop } = recording(d, options);
-  const ids = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
+  const s2s = model.seq2seq;
+  const promptIds = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
+  // An encoder-decoder: the prompt is the source, encoded once (its self-attention recorded); the step
+  // loop then runs the decoder bound to it, from the decoder's start token.
+  let source: TraceSource | undefined;
+  let encodeMs = 0;
+  let net: StepModel = d;
+  if (s2s) {
+    source = sourceTrace(model, s2s.encoder, prompt, promptIds, options);
+    const att: number[][][][] = [];
+    const t0 = performance.now();
+    const encoded = s2s.encode(
+      promptIds,
+      (options.attention ?? true) ? encoderAttentionTap(att, digits) : null,
+    );
+    encodeMs = performance.now() - t0;
+    if (options.attention ?? true) source.attention = att;
+    net = s2s.bind(encoded);
+  }
+  const ids = s2s ? [s2s.decoderStartTokenId] : promptIds;
   const rows = ids.length;
   const lensRows = options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1];
   const full = (options.vectors ?? 'full') === 'full';
@@ -145,12 +230,13 @@ export function* traceParts(
   });
   let trace!: Trace;
   // The prompt pass (recorded), then one recorded step per token (the KV cache makes each a single position).
-  const steps = generationSteps(d, tok, ids, {
+  const steps = generationSteps(net, tok, ids, {
     ...loop,
     beams: options.numBeams !== undefined ? { numBeams: options.numBeams } : undefined,
     prob: true,
     promptRecorder: rec,
-    onPrefill: (logits, ms) => (trace = promptTrace(model, prompt, ids, rec, logits, ms, options)),
+    onPrefill: (logits, ms) =>
+      (trace = promptTrace(model, prompt, ids, rec, logits, ms + encodeMs, options, source)),
   });
   let r = steps.next(); // the prompt pass (onPrefill: `trace`) and the first step
   let output = trace.output;
@@ -206,6 +292,7 @@ function promptTrace(
   logits: Float32Array,
   elapsedMs: number,
   options: TraceOptions,
+  source?: TraceSource,
 ): Trace {
   const d = model.decoder;
   const digits = options.precision ?? 5;
@@ -217,10 +304,7 @@ function promptTrace(
   const embeddings: TraceEmbeddings = { tokenNorms: rowNorms(tv, rows, dim, digits) };
   if (full) embeddings.token = rowsOf(tv, rows, dim, digits);
   if (d.positional) {
-    const pv = new Float32Array(rows * dim);
-    for (let i = 0; i < rows; i++) pv.set(d.positional.vector(i), i * dim);
-    embeddings.positionalNorms = rowNorms(pv, rows, dim, digits);
-    if (full) embeddings.positional = rowsOf(pv, rows, dim, digits);
+    Object.assign(embeddings, positionalVectors(d.positional, rows, dim, digits, full));
   } else {
     const rope = d.blocks[0].attention.rotation;
     if (rope) {
@@ -235,7 +319,11 @@ function promptTrace(
     version: TRACE_VERSION,
     model: modelInfo(model),
     prompt,
-    tokens: promptTokens(model, prompt, ids),
+    ...(source && { source }),
+    // an encoder-decoder's decoder reads its start token, not the prompt
+    tokens: source
+      ? ids.map((id) => ({ id, text: model.tokenizer.idToToken(id) ?? '', start: 0, end: 0 }))
+      : promptTokens(model, prompt, ids),
     recordedLayers: options.layers ?? Array.from({ length: d.nLayers }, (_, l) => l),
     lensPositions: options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1],
     embeddings,

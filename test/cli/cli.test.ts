@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureGpt2Fixtures, SHARED_GPT2 } from '../fixtures/make-gpt2.js';
+import { ensureMarianFixtures } from '../fixtures/make-marian.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SKIP = `${SHARED_GPT2} is absent: cannot build the GPT-2 fixtures`;
@@ -209,8 +210,29 @@ test('explain draws tokens, an attention heatmap, the logit lens and the distrib
     tokens: unknown[];
     layers: unknown[];
   };
-  assert.equal(trace.version, 1);
+  assert.equal(trace.version, 2);
   assert.equal(trace.tokens.length, 5);
   assert.equal(trace.layers.length, 2);
   assertOneLineError(glasslm('explain', '--model', dirs['gpt2-tiny'], '--head', '9', 'x'), /--head must be/);
+});
+
+test('explain on a translation model: the source, the output and the cross-attention alignment', async (t) => {
+  const dirs = await ensureMarianFixtures();
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const model = dirs['marian-tiny'];
+  const r = glasslm('explain', '--model', model, '--steps', '4', 'The house is small.');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /encoder 2 layers × 4 heads · decoder 2 layers × 4 heads .* sinusoidal positions/);
+  assert.match(r.stdout, /1\. source tokens \(6, what the encoder reads\)/);
+  assert.match(r.stdout, /5:"<\/s>"=0/);
+  assert.match(r.stdout, /2\. output \(4 tokens\)/);
+  assert.match(r.stdout, /alignment · cross-attention · mean of 2 layers · mean of 4 heads/);
+  // one row per output token, one shaded cell per source token
+  const rows = r.stdout.split('\n').filter((l) => l.includes('│'));
+  assert.equal(rows.length, 4);
+  for (const row of rows) assert.equal(row.split('│')[1].length, 6, row);
+  const one = glasslm('explain', '--model', model, '--steps', '2', '--layer', '1', '--head', '3', 'Hello');
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /cross-attention · layer 1 · head 3/);
+  assert.equal(one.stdout.split('\n').filter((l) => l.includes('│')).length, 2);
 });

@@ -17,6 +17,8 @@ import { startServer, type AppOptions, type RunningServer } from '../../src/serv
 import type { Trace, TraceModelInfo } from '../../src/trace/schema.js';
 import { ensureBertFixture } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
+import { ensureMarianFixtures } from '../fixtures/make-marian.js';
+import { alignment } from '../../src/trace/alignment.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
@@ -546,6 +548,63 @@ test('explorer behind an API key: the address glasslm serve prints (#key=...) le
     await page.fill('#prompt', 'The bank of the river');
     await page.click('#run');
     assert.equal((await traced).status(), 200);
+  });
+});
+
+test('explorer with an encoder-decoder (Marian): the alignment view, its layer/head picker, hovering an output token', async (t) => {
+  if (!haveChromium) return t.skip(NO_CHROMIUM);
+  const dirs = await ensureMarianFixtures();
+  if (!dirs)
+    return t.skip('the Marian fixtures cannot be built (../shared/tokenizers/opus-mt-en-mg is absent)');
+  await withServer(dirs['marian-tiny'], {}, async (server) => {
+    const { page, errors } = await openPage(server.url, 1280, 900);
+    await page.waitForFunction(() =>
+      /marian/i.test(document.getElementById('model-info')?.textContent ?? ''),
+    );
+    const traced = page.waitForResponse((r) => r.url().endsWith('/api/trace'));
+    await page.fill('#prompt', 'The house is small.');
+    await page.click('#run');
+    const trace = (await (await traced).json()) as Trace;
+    const S = trace.source!.tokens.length;
+    const N = trace.steps.length;
+    assert.equal(S, 6);
+    assert.ok(N > 0, 'the translation is recorded with the trace');
+    await page.waitForSelector('#sec-alignment:not([hidden]) .align-table');
+    assert.equal(await count(page, '.align-src'), S);
+    // section 1 shows the source the encoder reads before the decoder's tokens
+    assert.equal(await count(page, '#tokens .tok.src'), S);
+    assert.match((await page.textContent('#tokens-summary')) ?? '', /6 source tokens/);
+    assert.equal(await count(page, '.align-row'), N);
+    assert.equal(await count(page, '.align-cell'), N * S);
+    // the layer picker lists the mean and every layer; the head picker the mean and every head
+    assert.equal(await count(page, '#align-layer option'), 1 + trace.layers.length);
+    assert.equal(await count(page, '#align-head option'), 1 + trace.model.nHeads);
+    // hovering output token 1 highlights its row, and along the top what it attended to (sums to 1)
+    await page.hover('.align-row[data-k="1"] th');
+    await page.waitForSelector('.align-row[data-k="1"].active');
+    assert.equal(await count(page, '.align-row.active'), 1);
+    const shown = await page.$$eval('.align-src', (cs) =>
+      cs.map((c) => Number((c as HTMLElement).dataset.weight)),
+    );
+    const want = alignment(trace, trace.steps)!.weights[1];
+    shown.forEach((w, j) => assert.ok(Math.abs(w - want[j]) < 1e-6, `source ${j}: ${w} vs ${want[j]}`));
+    assert.match((await page.textContent('#align-readout')) ?? '', /output #1 .* attended to #\d/);
+    // one layer and head: the cells and the highlight follow
+    await page.selectOption('#align-layer', '1');
+    await page.selectOption('#align-head', '2');
+    await page.hover('.align-row[data-k="0"] th');
+    await page.waitForSelector('.align-row[data-k="0"].active');
+    const one = await page.$$eval('.align-src', (cs) =>
+      cs.map((c) => Number((c as HTMLElement).dataset.weight)),
+    );
+    alignment(trace, trace.steps, 1, 2)!.weights[0].forEach((w, j) => assert.ok(Math.abs(one[j] - w) < 1e-6));
+    // the sinusoidal positions are drawn as vectors, one row per source token
+    assert.match((await page.textContent('#pos-explain')) ?? '', /Sinusoidal positions/);
+    await page
+      .locator('#sec-alignment')
+      .screenshot({ path: join(ARTIFACTS, 'explorer-marian-alignment.png') });
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.context().close();
   });
 });
 

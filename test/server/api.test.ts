@@ -126,7 +126,7 @@ for (const c of CASES) {
       });
       assert.equal(r.status, 200, r.text);
       const trace = r.json as Trace;
-      assert.equal(trace.version, 1);
+      assert.equal(trace.version, 2);
       assert.equal(trace.tokens.length, T);
       assert.equal(trace.layers.length, d.nLayers);
       assert.equal(trace.embeddings.token?.length, T);

@@ -41,6 +41,8 @@ for (const [name, load] of models) {
     if (!m) return t.skip(`${name} is absent (../shared or its fixtures)`);
     const trace = m.trace(PROMPT, { topK: 5 });
     assert.equal(trace.version, TRACE_VERSION);
+    assert.equal(trace.source, undefined, 'a decoder-only trace has no source');
+    assert.equal(trace.model.encoder, undefined);
     const T = trace.tokens.length;
     assert.equal(trace.layers.length, m.decoder.nLayers);
     assert.deepEqual(

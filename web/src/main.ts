@@ -7,6 +7,8 @@ import type { LocalModelInfo } from './engine/protocol.js';
 import { showEngine, wireModelLoader } from './engine/ui.js';
 import { byId, errorAt, fmt } from './dom.js';
 import { state, type Trace, type TraceModelInfo, type TraceStep } from './state.js';
+import { TRACE_VERSION } from '../../src/trace/schema.js';
+import { renderAlignment } from './views/alignment.js';
 import { renderAttention, renderAttentionControls } from './views/attention.js';
 import { renderContext, runContext } from './views/context.js';
 import { renderEmbeddings, renderPca, renderPositions } from './views/embeddings.js';
@@ -17,6 +19,8 @@ import { renderTokens } from './views/tokens.js';
 
 /** Longer prompts get attention weights one layer at a time, when that layer is shown (T² per head). */
 const EAGER_ATTENTION_MAX_TOKENS = 96;
+/** Most output tokens of an encoder-decoder's translation (it stops at its end-of-text first). */
+const SEQ2SEQ_STEPS = 64;
 
 // ---- status and errors -------------------------------------------------------------------------
 
@@ -81,6 +85,7 @@ function renderAll(): void {
   if (!tr) return;
   renderAttentionControls();
   renderFocusDependent();
+  renderAlignment();
   renderPca();
   renderContext();
   renderBars();
@@ -93,6 +98,7 @@ function renderStepsSoon(): void {
     frame = 0;
     renderTokens();
     renderAttention();
+    renderAlignment();
     renderLens();
     renderBars();
     renderResponse();
@@ -105,7 +111,8 @@ function setTrace(tr: Trace, steps: TraceStep[] = []): void {
   state.focus = null;
   state.layerIdx = Math.min(state.layerIdx, Math.max(0, tr.layers.length - 1));
   if (state.head !== 'mean' && state.head >= tr.model.nHeads) state.head = 0;
-  state.canGenerate = api.engine() !== null && sameModel(state.model, tr.model);
+  // an encoder-decoder's trace holds its whole translation; more steps are not streamed after it
+  state.canGenerate = api.engine() !== null && sameModel(state.model, tr.model) && !tr.source;
   state.loadingAttention.clear();
   state.stepLens.clear();
   for (const id of ['gen-error', 'att-error']) errorAt(id, null);
@@ -180,8 +187,10 @@ async function runPrompt(prompt: string): Promise<void> {
       // The lens for every position costs an LM-head pass per token per layer: only for short prompts.
       lens: count <= 48 ? 'all' : 'last',
       precision: 4,
+      // an encoder-decoder translates the prompt: its output is recorded with the trace (the alignment)
+      ...(state.model?.encoder && { steps: Math.min(SEQ2SEQ_STEPS, state.model.contextLength - 1) }),
     });
-    setTrace(tr);
+    setTrace(tr, tr.source ? tr.steps : []);
     setStatus(
       `${tr.tokens.length} tokens · forward pass ${fmt(tr.elapsedMs, 3)} ms · round trip ${fmt(performance.now() - t0, 3)} ms`,
     );
@@ -323,8 +332,10 @@ async function load(file: File): Promise<void> {
     const data: unknown = JSON.parse(await file.text());
     if (!isTrace(data))
       throw new Error(`${file.name}: not a glasslm trace (it needs prompt, tokens, layers, model, output)`);
-    if (data.version !== 1)
-      throw new Error(`${file.name}: trace version ${String(data.version)}; this page reads version 1`);
+    if (data.version !== TRACE_VERSION)
+      throw new Error(
+        `${file.name}: trace version ${String(data.version)}; this page reads version ${TRACE_VERSION}`,
+      );
     byId<HTMLTextAreaElement>('prompt').value = data.prompt;
     state.words = state.words.filter(() => sameModel(state.model, data.model));
     setTrace(data, Array.isArray(data.steps) ? data.steps : []);

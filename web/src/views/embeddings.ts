@@ -114,10 +114,16 @@ export function renderPositions(): void {
   const box = byId('pos-heatmap');
   const readout = byId('pos-readout');
   const explain = byId('pos-explain');
-  const e = tr.embeddings;
-  if (tr.model.positional === 'learned') {
+  // an encoder-decoder: the source's positions (the decoder's start token has only position 0)
+  const e = tr.source?.embeddings ?? tr.embeddings;
+  if (tr.model.positional === 'learned' || tr.model.positional === 'sinusoidal') {
     explain.textContent =
-      'Learned positions: a second table, one vector per position, added to the token embedding before the first block.';
+      (tr.model.positional === 'learned'
+        ? 'Learned positions: a second table, one vector per position, added to the token embedding before the first block.'
+        : 'Sinusoidal positions (the original Transformer): a fixed table, computed rather than learned. Position p ' +
+          'holds sin(p / 10000^(2i/d)) in its first half and the matching cosines in its second: fast waves in the ' +
+          'first columns, slow ones in the last. It is added to the token embedding before the first block.') +
+      (tr.source ? ' Shown for the source tokens the encoder reads.' : '');
     const rows = e.positional;
     if (!rows) {
       box.textContent = `Positional vector norms: ${(e.positionalNorms ?? []).map((n) => fmt(n)).join(', ')}`;

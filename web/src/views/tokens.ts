@@ -1,4 +1,5 @@
 // 1 — tokenization: the text as coloured token chips with their ids; generated tokens follow, outlined.
+// An encoder-decoder's source (what its encoder reads) comes first, on its own.
 import { actions } from '../actions.js';
 import { tokenColor } from '../colors.js';
 import { byId, h, showToken } from '../dom.js';
@@ -10,7 +11,22 @@ export function renderTokens(): void {
   if (!tr) return;
   const toks = allTokens(state);
   const nPrompt = tr.tokens.length;
+  const src = tr.source?.tokens ?? [];
+  const source = src.map((t, j) =>
+    h(
+      'span',
+      {
+        class: 'tok src',
+        style: `--tok:${tokenColor(j)}`,
+        title: `source #${j} · id ${t.id}${t.end > t.start ? ` · bytes ${t.start}..${t.end}` : ' · added by the model'}`,
+      },
+      h('span', { class: 'tok-text', text: showToken(t.text) }),
+      h('span', { class: 'tok-id', text: String(t.id) }),
+    ),
+  );
+  const label = (text: string) => h('span', { class: 'muted small tok-label', text });
   box.replaceChildren(
+    ...(src.length ? [label('source (the encoder reads):'), ...source, label('decoder:')] : []),
     ...toks.map((t, i) => {
       const gen = i >= nPrompt;
       const chip = h(
@@ -31,7 +47,9 @@ export function renderTokens(): void {
   );
   const bytes = new TextEncoder().encode(tr.prompt).length;
   byId('tokens-summary').textContent =
-    `${nPrompt} prompt tokens from ${bytes} bytes` +
+    (src.length
+      ? `${src.length} source tokens from ${bytes} bytes · the decoder starts from ${showToken(tr.tokens[0]?.text ?? '')}`
+      : `${nPrompt} prompt tokens from ${bytes} bytes`) +
     (state.steps.length ? ` · ${state.steps.length} generated` : '') +
     ` · vocabulary ${tr.model.vocabSize.toLocaleString('en')}`;
 }

@@ -1,0 +1,131 @@
+// The trace of an encoder-decoder (a random-weight Marian fixture): the source and the encoder's
+// self-attention, and for the prompt pass and every generated step the cross-attention over the source.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel } from '../../src/models/load.js';
+import { alignment } from '../../src/trace/alignment.js';
+import { TRACE_VERSION } from '../../src/trace/schema.js';
+import { ensureMarianFixtures } from '../fixtures/make-marian.js';
+
+const dirs = await ensureMarianFixtures();
+const PROMPT = 'The house is small.';
+
+function assertDistribution(row: number[], n: number, what: string): void {
+  assert.equal(row.length, n, `${what}: ${row.length} columns, expected ${n}`);
+  const sum = row.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-3, `${what} sums to ${sum}`);
+  for (const p of row) assert.ok(p >= 0 && p <= 1, `${what}: ${p}`);
+}
+
+test('seq2seq trace: source, encoder attention, cross-attention per step, layer and head', async (t) => {
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const m = await loadModel(dirs['marian-tiny-pos']);
+  const s2s = m.seq2seq!;
+  const trace = m.trace(PROMPT, { steps: 5, topK: 3, stopAtEos: false });
+  assert.equal(trace.version, TRACE_VERSION);
+  const src = trace.source!;
+  assert.ok(src, 'a seq2seq trace has its source');
+  const srcIds = Array.from(m.tokenizer.encode(PROMPT));
+  assert.deepEqual(
+    src.tokens.map((x) => x.id),
+    srcIds,
+  );
+  assert.equal(src.tokens.at(-1)!.text, '</s>');
+  const S = srcIds.length;
+  // the decoder reads its start token; positions are sinusoidal on both sides, shown as vectors
+  assert.deepEqual(
+    trace.tokens.map((x) => x.id),
+    [s2s.decoderStartTokenId],
+  );
+  assert.equal(trace.model.positional, 'sinusoidal');
+  assert.deepEqual(trace.model.encoder, {
+    nLayers: s2s.encoder.nLayers,
+    nHeads: s2s.encoder.blocks[0].attention.config.nHeads,
+    positional: 'sinusoidal',
+  });
+  assert.equal(trace.embeddings.positional?.length, 1);
+  assert.equal(src.embeddings.positional?.length, S);
+  assert.equal(src.embeddings.token?.[0].length, s2s.encoder.dim);
+  assert.deepEqual(
+    src.embeddings.positional![1].map((v) => Math.round(v * 1e3)),
+    Array.from(s2s.encoder.positional.vector(1), (v) => Math.round(v * 1e3)),
+  );
+  // encoder self-attention: [L][H][S][S], bidirectional rows over the whole source
+  const He = trace.model.encoder!.nHeads;
+  assert.equal(src.attention!.length, s2s.encoder.nLayers);
+  for (const [l, layer] of src.attention!.entries()) {
+    assert.equal(layer.length, He);
+    for (const [h, head] of layer.entries()) {
+      assert.equal(head.length, S);
+      head.forEach((row, i) => assertDistribution(row, S, `encoder layer ${l} head ${h} row ${i}`));
+    }
+  }
+  // the prompt pass: cross-attention [H][1][S] in every decoder layer
+  const H = trace.model.nHeads;
+  const L = m.decoder.nLayers;
+  assert.equal(trace.layers.length, L);
+  for (const layer of trace.layers) {
+    assert.equal(layer.crossAttention!.length, H);
+    for (const head of layer.crossAttention!) {
+      assert.equal(head.length, 1);
+      assertDistribution(head[0], S, `prompt pass layer ${layer.layer}`);
+    }
+  }
+  // every step: [L][H][S] over the source, and its self-attention row over the decoder's positions
+  assert.equal(trace.steps.length, 5);
+  for (const [s, step] of trace.steps.entries()) {
+    assert.equal(step.crossAttention!.length, L);
+    for (const [l, heads] of step.crossAttention!.entries()) {
+      assert.equal(heads.length, H);
+      heads.forEach((row, h) => assertDistribution(row, S, `step ${s} layer ${l} head ${h}`));
+    }
+    assert.equal(step.attention.length, L);
+    for (const heads of step.attention) heads.forEach((row) => assertDistribution(row, s + 2, `step ${s}`));
+  }
+  // the steps are the translation generate() gives (the same step loop)
+  const g = m.generate(PROMPT, { maxTokens: 5, greedy: true, stopAtEos: false });
+  for await (const _ of g) {
+    // drain
+  }
+  assert.deepEqual(
+    trace.steps.map((s) => s.token.id),
+    (await g.result).ids,
+  );
+});
+
+test('seq2seq trace: attention off, summary vectors and a layer subset', async (t) => {
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const m = await loadModel(dirs['marian-tiny']);
+  const trace = m.trace(PROMPT, { steps: 2, attention: false, layers: [1], vectors: 'summary' });
+  assert.equal(trace.source!.attention, undefined);
+  assert.equal(trace.source!.embeddings.token, undefined);
+  assert.equal(trace.layers[0].crossAttention, undefined);
+  // a step always records its rows, for the wanted layers only
+  assert.equal(trace.steps[0].crossAttention!.length, 1);
+});
+
+test('alignment: output token k shows the cross-attention of the query that chose it, per layer/head or mean', async (t) => {
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const m = await loadModel(dirs['marian-tiny']);
+  const trace = m.trace(PROMPT, { steps: 4, stopAtEos: false });
+  const S = trace.source!.tokens.length;
+  const one = alignment(trace, trace.steps, 1, 2)!;
+  assert.deepEqual(
+    one.output.map((x) => x.id),
+    trace.steps.map((s) => s.token.id),
+  );
+  assert.equal(one.source.length, S);
+  assert.deepEqual(one.weights[0], trace.layers[1].crossAttention![2][0]);
+  for (let k = 1; k < 4; k++) assert.deepEqual(one.weights[k], trace.steps[k - 1].crossAttention![1][2]);
+  const avg = alignment(trace)!;
+  assert.equal(avg.weights.length, 4);
+  avg.weights.forEach((row, k) => assertDistribution(row, S, `mean row ${k}`));
+  const want = trace.steps[0].crossAttention!.flat();
+  avg.weights[1].forEach((p, j) => {
+    const w = want.reduce((a, r) => a + r[j], 0) / want.length;
+    assert.ok(Math.abs(p - w) < 1e-9);
+  });
+  // the steps the explorer holds apart from the trace
+  assert.deepEqual(alignment({ ...trace, steps: [] }, trace.steps.slice(0, 2), 0, 0)!.weights.length, 2);
+  assert.equal(alignment({ ...trace, source: undefined }), null);
+});
