@@ -12,6 +12,7 @@ import { loadTokenizerFromJson } from '../tokenizers/load.js';
 import { bpeTokenizerJson, countWords, seq2seqTokenizerJson, trainBpe } from '../train/bpe-trainer.js';
 import {
   FILES,
+  checkpointDir,
   isOutputEntry,
   loadOrEncodeCorpus,
   openCheckpoint,
@@ -64,7 +65,7 @@ export interface LoopCliOptions {
 }
 
 interface TrainCliOptions extends LoopCliOptions {
-  arch: string;
+  arch?: string;
   pairs?: string;
   context: number;
   layers: number;
@@ -84,7 +85,7 @@ export function addLoopOptions(
       `optimizer steps in all (default ${defaults.steps}; with --resume, a new total)`,
       intOption('steps', 0),
     )
-    .option('--batch <n>', 'windows per step (default 8)', intOption('batch', 1))
+    .option('--batch <n>', 'windows (seq2seq, embedders: pairs) per step (default 8)', intOption('batch', 1))
     .option('--lr <x>', `peak learning rate (default ${defaults.lr})`, floatOption('lr', 0))
     .option(
       '--min-lr <x>',
@@ -408,8 +409,7 @@ export function register(program: Command): void {
     )
     .option(
       '--arch <arch>',
-      'gpt2 (a decoder, on --data text) or seq2seq (a Marian-style encoder-decoder, on --pairs)',
-      'gpt2',
+      "gpt2 (a decoder, on --data text; the default) or seq2seq (a Marian-style encoder-decoder, on --pairs); --resume continues the checkpoint's",
     )
     .option(
       '--data <file>',
@@ -444,12 +444,13 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       '\nExamples:\n  $ glasslm train --data corpus.txt --out my-model --steps 2000\n  $ glasslm generate --model my-model "In the beginning"\n' +
-        '  $ glasslm train --arch seq2seq --pairs dates.tsv --out dates --layers 2 --dim 96 --vocab 512 --steps 3000 --lr 1e-3\n' +
+        '  $ glasslm train --arch seq2seq --pairs dates.tsv --out dates --layers 2 --dim 96 --vocab 512 --steps 1500 --batch 32 --lr 1e-3\n' +
         '  $ glasslm generate --model dates "the third of March 1998"',
     )
     .action(async (o: TrainCliOptions) => {
-      if (o.arch === 'seq2seq') return trainSeq2seq(o);
-      if (o.arch !== 'gpt2') throw new GlassError('BAD_INPUT', `--arch ${o.arch}: expected gpt2 or seq2seq`);
+      const arch = o.arch ?? (o.resume && (await checkpointIsSeq2seq(o.out)) ? 'seq2seq' : 'gpt2');
+      if (arch === 'seq2seq') return trainSeq2seq(o);
+      if (arch !== 'gpt2') throw new GlassError('BAD_INPUT', `--arch ${arch}: expected gpt2 or seq2seq`);
       if (o.pairs !== undefined)
         throw new GlassError(
           'BAD_INPUT',
@@ -532,6 +533,18 @@ export function register(program: Command): void {
         evalEvery,
       );
     });
+}
+
+/** True when `out` holds a checkpoint of an encoder-decoder (its config.json is a Marian one). */
+async function checkpointIsSeq2seq(out: string): Promise<boolean> {
+  try {
+    const state = await readTrainerState(out);
+    if (!state) return false;
+    const config = JSON.parse(await readFile(join(checkpointDir(out, state), 'config.json'), 'utf8'));
+    return config.model_type === 'marian';
+  } catch {
+    return false; // the gpt2 path opens the checkpoint and names what is wrong with it
+  }
 }
 
 /** Names for the two sides of a pairs line in errors. */
