@@ -85,6 +85,8 @@ export const FORMS = [
   (d, m, y) => `${d} ${m.slice(0, 3)} ${y}`,
 ];
 
+// mulberry32, as src/generate/rng.ts: written out here so the script runs with plain node (no build) and
+// the data stays the same whatever becomes of the library's generator.
 function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {

@@ -95,6 +95,16 @@ export function decoderRun(m: {
   };
 }
 
+/** The data record of a run on pairs (tokens of both sides, `perPair` more for each pair). */
+function pairsData(
+  p: { train: IdPair[]; val: IdPair[]; path: string; sha256: string },
+  perPair = 0,
+): DataRecord {
+  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length + perPair, 0);
+  const [trainTokens, valTokens] = [count(p.train), count(p.val)];
+  return { path: p.path, sha256: p.sha256, tokens: trainTokens + valTokens, trainTokens, valTokens };
+}
+
 /**
  * An encoder fine-tuned as a sentence embedder on (anchor, positive) token-id pairs (PairContrast, the
  * validation pairs scored in batches of `options.batch`), saved as a sentence-transformers folder:
@@ -110,20 +120,13 @@ export function encoderRun(m: {
   padId: number;
   options: TrainOptions;
 }): RunModel<PairBatch> {
-  const { train, val, path, sha256 } = m.pairs;
-  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length, 0);
+  const { train, val } = m.pairs;
   const { batch, seed } = m.options;
   const objective = new PairContrast(m.encoder, train, { batch, seed, val, padId: m.padId });
   return {
     trainer: new Trainer(objective, m.options),
     modelFiles: () => encoderFolderFiles(m.configJson, m.encoder, m.pipelineFiles),
-    data: {
-      path,
-      sha256,
-      tokens: count(train) + count(val),
-      trainTokens: count(train),
-      valTokens: count(val),
-    },
+    data: pairsData(m.pairs),
   };
 }
 
@@ -141,9 +144,7 @@ export function seq2seqRun(m: {
   eos: number;
   options: TrainOptions;
 }): RunModel<TranslationBatch> {
-  const { train, val, path, sha256 } = m.pairs;
-  // each target is followed by the end-of-text the decoder learns to stop with
-  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length + 1, 0);
+  const { train, val } = m.pairs;
   const { batch, seed, evalBatches } = m.options;
   const objective = new Translation(m.model, train, {
     batch,
@@ -154,13 +155,8 @@ export function seq2seqRun(m: {
   return {
     trainer: new Trainer(objective, m.options),
     modelFiles: () => marianFolderFiles(m.configJson, m.model, m.otherFiles),
-    data: {
-      path,
-      sha256,
-      tokens: count(train) + count(val),
-      trainTokens: count(train),
-      valTokens: count(val),
-    },
+    // each target is followed by the end-of-text the decoder learns to stop with
+    data: pairsData(m.pairs, 1),
   };
 }
 
