@@ -9,24 +9,36 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadModel } from '../models/load-node.js';
 import { loadTokenizerFromJson } from '../tokenizers/load.js';
-import { bpeTokenizerJson, countWords, trainBpe } from '../train/bpe-trainer.js';
+import { bpeTokenizerJson, countWords, seq2seqTokenizerJson, trainBpe } from '../train/bpe-trainer.js';
 import {
   FILES,
+  checkpointDir,
   isOutputEntry,
   loadOrEncodeCorpus,
   openCheckpoint,
   readTrainerState,
   saveCorpusCache,
+  sha256,
   tokenizerKey,
   type Corpus,
   type MetricRecord,
+  type ModelFiles,
   type TokenizerFiles,
   type TrainerState,
 } from '../train/checkpoint-node.js';
 import { checkEnoughTokens, splitTrainVal, type TokenIds } from '../train/data.js';
-import { createGpt2 } from '../train/init.js';
-import { decoderRun, runTraining, type RunResult, type RunSpec } from '../train/run-node.js';
+import { createGpt2, createMarian, marianConfigJson, type MarianShape } from '../train/init.js';
+import { parsePairs, splitPairs } from '../train/pairs.js';
+import {
+  decoderRun,
+  runTraining,
+  seq2seqRun,
+  type IdPair,
+  type RunResult,
+  type RunSpec,
+} from '../train/run-node.js';
 import type { TrainOptions } from '../train/trainer.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import { GlassError } from '../util/errors.js';
 import { floatOption, intOption, selectKernels, threadsOption } from './common.js';
 import { OutputFolder } from './output.js';
@@ -53,6 +65,8 @@ export interface LoopCliOptions {
 }
 
 interface TrainCliOptions extends LoopCliOptions {
+  arch?: string;
+  pairs?: string;
   context: number;
   layers: number;
   heads: number;
@@ -71,7 +85,7 @@ export function addLoopOptions(
       `optimizer steps in all (default ${defaults.steps}; with --resume, a new total)`,
       intOption('steps', 0),
     )
-    .option('--batch <n>', 'windows per step (default 8)', intOption('batch', 1))
+    .option('--batch <n>', 'windows (seq2seq, embedders: pairs) per step (default 8)', intOption('batch', 1))
     .option('--lr <x>', `peak learning rate (default ${defaults.lr})`, floatOption('lr', 0))
     .option(
       '--min-lr <x>',
@@ -390,29 +404,58 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description(
-      'train a GPT-2 from scratch on a text file (tokenizer included); the result loads with `generate`',
+      'train a model from scratch (tokenizer included): a GPT-2 on a text file, or an encoder-decoder on ' +
+        'source<TAB>target pairs (--arch seq2seq); the result loads with `generate`',
+    )
+    .option(
+      '--arch <arch>',
+      "gpt2 (a decoder, on --data text; the default) or seq2seq (a Marian-style encoder-decoder, on --pairs); --resume continues the checkpoint's",
     )
     .option(
       '--data <file>',
       'the training text (UTF-8); with --resume, the one the run started with by default',
     )
+    .option(
+      '--pairs <file>',
+      '--arch seq2seq: one "source<TAB>target" per line (UTF-8); the last --val-fraction held out',
+    )
     .requiredOption('--out <folder>', 'where the model, checkpoints, metrics.jsonl and loss.svg go')
-    .option('--layers <n>', 'transformer blocks', intOption('layers', 1), 4)
+    .option(
+      '--layers <n>',
+      'transformer blocks (seq2seq: in the encoder, and as many in the decoder)',
+      intOption('layers', 1),
+      4,
+    )
     .option('--heads <n>', 'attention heads per block', intOption('heads', 1), 4)
     .option('--dim <n>', 'width of the residual stream', intOption('dim', 1), 128)
-    .option('--context <n>', 'context length (tokens per window)', intOption('context', 2), 256)
+    .option(
+      '--context <n>',
+      'context length (tokens per window; seq2seq: the longest source, and target + end-of-text)',
+      intOption('context', 2),
+      256,
+    )
     .option(
       '--vocab <n>',
-      'vocabulary size: 256 bytes + merges + <|endoftext|> (256: bytes only)',
+      'vocabulary size: 256 bytes + merges + <|endoftext|> (256: bytes only; seq2seq: + <pad>, at least 258)',
       intOption('vocab', 256),
       2048,
     );
   addLoopOptions(cmd, { steps: 2000, lr: 3e-4, evalEvery: 100, checkpointEvery: 500 })
     .addHelpText(
       'after',
-      '\nExample:\n  $ glasslm train --data corpus.txt --out my-model --steps 2000\n  $ glasslm generate --model my-model "In the beginning"',
+      '\nExamples:\n  $ glasslm train --data corpus.txt --out my-model --steps 2000\n  $ glasslm generate --model my-model "In the beginning"\n' +
+        '  $ glasslm train --arch seq2seq --pairs dates.tsv --out dates --layers 2 --dim 96 --vocab 512 --steps 1500 --batch 32 --lr 1e-3\n' +
+        '  $ glasslm generate --model dates "the third of March 1998"',
     )
     .action(async (o: TrainCliOptions) => {
+      const arch = o.arch ?? (o.resume && (await checkpointIsSeq2seq(o.out)) ? 'seq2seq' : 'gpt2');
+      if (arch === 'seq2seq') return trainSeq2seq(o);
+      if (arch !== 'gpt2') throw new GlassError('BAD_INPUT', `--arch ${arch}: expected gpt2 or seq2seq`);
+      if (o.pairs !== undefined)
+        throw new GlassError(
+          'BAD_INPUT',
+          '--pairs trains an encoder-decoder: add --arch seq2seq (or pass --data text)',
+        );
       // Everything is checked before anything is written.
       const { folder, checkpoint } = await prepareOutput(o, [o.data]);
       const resumed = checkpoint?.state;
@@ -490,6 +533,149 @@ export function register(program: Command): void {
         evalEvery,
       );
     });
+}
+
+/** True when `out` holds a checkpoint of an encoder-decoder (its config.json is a Marian one). */
+async function checkpointIsSeq2seq(out: string): Promise<boolean> {
+  try {
+    const state = await readTrainerState(out);
+    if (!state) return false;
+    const config = JSON.parse(await readFile(join(checkpointDir(out, state), 'config.json'), 'utf8'));
+    return config.model_type === 'marian';
+  } catch {
+    return false; // the gpt2 path opens the checkpoint and names what is wrong with it
+  }
+}
+
+/** Names for the two sides of a pairs line in errors. */
+const SEQ2SEQ_SIDES = ['source', 'target'] as const;
+
+/**
+ * `train --arch seq2seq`: a Marian-style encoder-decoder on (source, target) pairs. A byte-level BPE learned
+ * from both sides (+ <|endoftext|>, which ends every target, + <pad>, the decoder's start token); sources
+ * encoded exactly as `generate` encodes a prompt (tokenizer.encode, nothing appended); the last
+ * --val-fraction of the pairs held out. The output is an HF Marian folder with generation_config.json.
+ */
+async function trainSeq2seq(o: TrainCliOptions): Promise<void> {
+  if (o.data !== undefined)
+    throw new GlassError(
+      'BAD_INPUT',
+      '--arch seq2seq trains on pairs: pass --pairs <file> (source<TAB>target)',
+    );
+  const { folder, checkpoint } = await prepareOutput(o, [o.pairs]);
+  const resumed = checkpoint?.state;
+  const pairsPath = o.pairs ?? resumed?.data.path;
+  if (!pairsPath) throw new GlassError('BAD_INPUT', 'pass --pairs <file> (one "source<TAB>target" per line)');
+  const text = await readTrainingText(pairsPath);
+  const pairs = parsePairs(text, pairsPath, SEQ2SEQ_SIDES);
+  const sha = sha256(text);
+  checkSameData(sha, pairsPath, resumed);
+  const split = splitPairs(pairs, o.valFraction ?? 0.1, pairsPath);
+  const contextLength = resumed ? resumed.options.seqLen : o.context;
+  const options = loopOptions(o, contextLength, { steps: 2000, lr: 3e-4 }, resumed);
+  await selectKernels(o.threads);
+
+  let model: Seq2Seq;
+  let configJson: Readonly<Record<string, unknown>>;
+  let otherFiles: ModelFiles;
+  if (checkpoint) {
+    const m = await loadModel(checkpoint.dir);
+    if (!m.seq2seq) throw new GlassError('BAD_FILE', `${checkpoint.dir}: not an encoder-decoder checkpoint`);
+    model = m.seq2seq;
+    configJson = m.config.raw;
+    otherFiles = new Map();
+    for (const name of ['tokenizer.json', 'generation_config.json'])
+      otherFiles.set(name, await readFile(join(checkpoint.dir, name)));
+  } else {
+    if (o.vocab < 258)
+      throw new GlassError(
+        'BAD_INPUT',
+        `--vocab ${o.vocab}: seq2seq needs at least 258 (256 bytes, <|endoftext|>, <pad>)`,
+      );
+    if (o.dim % o.heads !== 0)
+      throw new GlassError('BAD_INPUT', `--dim ${o.dim} is not divisible by --heads ${o.heads}`);
+    const t0 = performance.now();
+    const words = new Map<string, number>();
+    for (const [source, target] of pairs) countWords(target, countWords(source, words));
+    const bpe = trainBpe(words, { vocabSize: o.vocab - 1 });
+    const tok = seq2seqTokenizerJson(bpe);
+    process.stderr.write(
+      `tokenizer: ${tok.vocabSize} tokens (256 bytes + ${bpe.vocabSize - 257} merges + <|endoftext|> + <pad>) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+    const shape: MarianShape = {
+      dim: o.dim,
+      encoderLayers: o.layers,
+      decoderLayers: o.layers,
+      nHeads: o.heads,
+      ffnDim: 4 * o.dim,
+      vocabSize: tok.vocabSize,
+      contextLength,
+      padTokenId: tok.pad,
+      eosTokenId: tok.eos,
+    };
+    configJson = marianConfigJson(shape);
+    model = (await createMarian(shape, o.seed ?? 1)).model;
+    const generation = {
+      decoder_start_token_id: tok.pad,
+      eos_token_id: tok.eos,
+      pad_token_id: tok.pad,
+      bad_words_ids: [[tok.pad]],
+      max_length: contextLength,
+      do_sample: false,
+      num_beams: 1,
+    };
+    otherFiles = new Map([
+      ['tokenizer.json', JSON.stringify(tok.json)],
+      ['generation_config.json', JSON.stringify(generation, null, 2) + '\n'],
+    ]);
+  }
+  const tokenizer = loadTokenizerFromJson(
+    JSON.parse(new TextDecoder().decode(toBytes(otherFiles.get('tokenizer.json')!))),
+    join(o.out, 'tokenizer.json'),
+  );
+  const eos = tokenizer.specialTokens.eos;
+  if (eos === undefined) throw new GlassError('BAD_FILE', `${o.out}: the tokenizer has no end-of-text token`);
+  // as `generate` encodes its prompt: the source as it is, nothing appended
+  const encode = (ps: typeof pairs, first: number): IdPair[] =>
+    ps.map(([source, target], i) => {
+      const ids = [tokenizer.encode(source), tokenizer.encode(target)] as const;
+      if (ids[0].length > contextLength || ids[1].length + 1 > contextLength) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `${pairsPath}: pair ${first + i + 1} (${ids[0].length} source, ${ids[1].length} target tokens) does not fit --context ${contextLength} (the target needs one more for end-of-text)`,
+        );
+      }
+      return ids;
+    });
+  const train = encode(split.train, 0);
+  const val = encode(split.val, split.train.length);
+  const run = seq2seqRun({
+    configJson,
+    model,
+    otherFiles,
+    pairs: { train, val, path: pairsPath, sha256: sha },
+    eos,
+    options,
+  });
+  process.stderr.write(
+    `data: ${pairs.length} pairs · train ${train.length} · val ${val.length} (${Math.min(val.length, options.evalBatches * options.batch)} scored per evaluation) · ${run.data.tokens.toLocaleString('en-US')} tokens\n`,
+  );
+  const evalEvery = o.evalEvery ?? 100;
+  await runInFolder(
+    folder,
+    undefined,
+    {
+      ...run,
+      dir: o.out,
+      kind: 'train',
+      title: `glasslm train --arch seq2seq: ${model.encoder.blocks.length}+${model.decoder.blocks.length} layers × ${model.decoder.dim} dims, vocab ${model.vocabSize}`,
+      options,
+      evalEvery,
+      checkpointEvery: o.checkpointEvery ?? 500,
+      resume: resumed,
+    },
+    evalEvery,
+  );
 }
 
 function toBytes(d: Uint8Array | string): Uint8Array {

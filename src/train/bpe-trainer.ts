@@ -224,6 +224,25 @@ export function bpeTokenizerJson(bpe: TrainedBpe): Record<string, unknown> {
   };
 }
 
+export const PAD = '<pad>';
+
+/**
+ * A learned vocabulary for an encoder-decoder as a tokenizer.json: the BPE one (256 bytes + merges +
+ * <|endoftext|>, which ends every target) and <pad> after it, the decoder's start token (Marian's way).
+ */
+export function seq2seqTokenizerJson(bpe: TrainedBpe): {
+  json: Record<string, unknown>;
+  eos: number;
+  pad: number;
+  vocabSize: number;
+} {
+  const json = bpeTokenizerJson(bpe);
+  const pad = bpe.vocabSize;
+  const added = json.added_tokens as Array<Record<string, unknown>>;
+  added.push({ ...added[0], id: pad, content: PAD });
+  return { json, eos: bpe.endOfText, pad, vocabSize: pad + 1 };
+}
+
 /** Max-heap of (count, pair key): higher count first, then the smaller key. */
 class PairHeap {
   private counts: number[] = [];

@@ -23,12 +23,13 @@ import { writeSafetensors } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
 import type { LanguageModel } from '../models/model.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import { cannotWrite, syncDir, writeDurable, writeFileAtomic } from '../util/atomic-node.js';
 import { processAlive } from '../util/lock.js';
 import { encodeCorpus, type TokenIds } from './data.js';
-import { bertTensors, hfCheckpoint } from './export.js';
+import { bertTensors, hfCheckpoint, marianTensors } from './export.js';
 import type { AdamW } from './optim.js';
 import { lossSvg, type LossPoint } from './plot.js';
 import { readLlama2cVocab, SP_TYPE, writeSentencePieceModel } from './tokenizer-export.js';
@@ -139,6 +140,22 @@ export function encoderFolderFiles(
     [FILES.weights, writeSafetensors(bertTensors(encoder), { format: 'pt' })],
     [FILES.config, JSON.stringify(configJson, null, 2) + '\n'],
     ...pipelineFiles,
+  ]);
+}
+
+/**
+ * An HF Marian folder of an encoder-decoder: config.json (`configJson`), model.safetensors in Marian names
+ * and `otherFiles` (tokenizer.json, generation_config.json) — a folder `loadModel` reads as it is.
+ */
+export function marianFolderFiles(
+  configJson: Readonly<Record<string, unknown>>,
+  model: Seq2Seq,
+  otherFiles: ModelFiles,
+): ModelFiles {
+  return new Map<string, Uint8Array | string>([
+    [FILES.weights, writeSafetensors(marianTensors(model), { format: 'pt' })],
+    [FILES.config, JSON.stringify(configJson, null, 2) + '\n'],
+    ...otherFiles,
   ]);
 }
 

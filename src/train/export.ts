@@ -5,10 +5,12 @@
 //   (llama2.c, GGUF) get their q/k rows permuted to HF's half-split pairing (i, i + d/2), as HF's
 //   convert_llama_weights_to_hf.py does — attention scores are unchanged by it.
 //   BERT: query, key, value are split out of the fused projection; names bare, as sentence-transformers saves.
+//   Marian: q|k|v and the cross-attention's k|v split back, the shared table once, final_logits_bias.
 import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import type { TensorToWrite } from '../formats/safetensors.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import { buildLlama } from '../models/llama.js';
 import type { Linear } from '../nn/linear.js';
 import type { LayerNorm, Norm, RMSNorm } from '../nn/norm.js';
@@ -276,4 +278,68 @@ export async function inHfLayout(m: {
     'config.json',
   );
   return { config, decoder };
+}
+
+/**
+ * Marian tensors in HF names (model.shared.weight, model.encoder.layers.N.*, model.decoder.layers.N.*,
+ * final_logits_bias [1, vocab]): the inverse of models/marian.ts — the fused q|k|v and cross-attention k|v
+ * projections split back, the one table of both embeddings and the LM head saved once, the head's bias as
+ * final_logits_bias. The sinusoidal position tables are left out (fixed: buildMarian computes them).
+ */
+export function marianTensors(m: Seq2Seq): TensorToWrite[] {
+  const { encoder: e, decoder: d } = m;
+  const dim = d.dim;
+  const table = e.embedding.weight;
+  const same = (w: Float32Array) => w === table || sameValues(w, table);
+  if (!same(d.embedding.weight) || !same(weightOf(d.lmHead, 'lm_head'))) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      'Marian shares one embedding table between encoder, decoder and head',
+    );
+  }
+  const t = new TensorList();
+  const add = t.add.bind(t);
+  const ln = t.layerNorm.bind(t);
+  /** Splits a fused [parts·dim, dim] projection (and its bias) into one named linear per part. */
+  const split = (names: string[], l: Linear, what: string) => {
+    const w = weightOf(l, what);
+    if (!l.bias) throw new GlassError('UNSUPPORTED', `${what}: Marian projections have biases`);
+    const rows = l.outDim / names.length;
+    names.forEach((n, i) => {
+      add(`${n}.weight`, [rows, l.inDim], w.slice(i * rows * l.inDim, (i + 1) * rows * l.inDim));
+      add(`${n}.bias`, [rows], l.bias!.slice(i * rows, (i + 1) * rows));
+    });
+  };
+  const linear = (name: string, l: Linear) => split([name], l, name);
+  const selfAttention = (p: string, a: { qkv: Linear; out: Linear }) => {
+    split([`${p}.q_proj`, `${p}.k_proj`, `${p}.v_proj`], a.qkv, p);
+    linear(`${p}.out_proj`, a.out);
+  };
+  const ffn = (p: string, f: { up: Linear; down: Linear }) => {
+    linear(`${p}.fc1`, f.up);
+    linear(`${p}.fc2`, f.down);
+  };
+  add('model.shared.weight', [d.vocabSize, dim], table);
+  e.blocks.forEach((b, l) => {
+    const p = `model.encoder.layers.${l}`;
+    selfAttention(`${p}.self_attn`, b.attention);
+    ln(`${p}.self_attn_layer_norm`, b.norm1);
+    ffn(p, b.ffn);
+    ln(`${p}.final_layer_norm`, b.norm2);
+  });
+  d.blocks.forEach((b, l) => {
+    const p = `model.decoder.layers.${l}`;
+    if (!b.cross) throw new GlassError('UNSUPPORTED', `${p}: a Marian decoder block has cross-attention`);
+    selfAttention(`${p}.self_attn`, b.attention);
+    ln(`${p}.self_attn_layer_norm`, b.norm1);
+    const c = b.cross.attention;
+    linear(`${p}.encoder_attn.q_proj`, c.q);
+    split([`${p}.encoder_attn.k_proj`, `${p}.encoder_attn.v_proj`], c.kv, `${p}.encoder_attn`);
+    linear(`${p}.encoder_attn.out_proj`, c.out);
+    ln(`${p}.encoder_attn_layer_norm`, b.cross.norm);
+    ffn(p, b.ffn);
+    ln(`${p}.final_layer_norm`, b.norm2);
+  });
+  add('final_logits_bias', [1, d.vocabSize], d.lmHead.bias ?? new Float32Array(d.vocabSize));
+  return t.out;
 }

@@ -9,10 +9,14 @@ export type TextPair = readonly [anchor: string, positive: string];
 export const MIN_TRAIN_PAIRS = 2;
 
 /**
- * The pairs of a pairs file. Blank lines are skipped; a line without exactly one tab, or with an empty side,
+ * The pairs of a pairs file (`names`: what the two sides are called in errors). Blank lines are skipped; a line without exactly one tab, or with an empty side,
  * is refused, naming `path:line`.
  */
-export function parsePairs(text: string, path: string): TextPair[] {
+export function parsePairs(
+  text: string,
+  path: string,
+  names: readonly [string, string] = ['anchor', 'positive'],
+): TextPair[] {
   const pairs: TextPair[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -23,12 +27,12 @@ export function parsePairs(text: string, path: string): TextPair[] {
     if (parts.length !== 2) {
       throw new GlassError(
         'BAD_INPUT',
-        `${where}: expected "anchor<TAB>positive" (one tab), found ${parts.length - 1} tabs`,
+        `${where}: expected "${names[0]}<TAB>${names[1]}" (one tab), found ${parts.length - 1} tabs`,
       );
     }
     const [anchor, positive] = parts.map((p) => p.trim());
     if (anchor === '' || positive === '')
-      throw new GlassError('BAD_INPUT', `${where}: the ${anchor === '' ? 'anchor' : 'positive'} is empty`);
+      throw new GlassError('BAD_INPUT', `${where}: the ${anchor === '' ? names[0] : names[1]} is empty`);
     pairs.push([anchor, positive]);
   }
   return pairs;

@@ -7,12 +7,14 @@ import { mkdir } from 'node:fs/promises';
 import type { ModelConfig } from '../formats/hf-config.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
+import type { Seq2Seq } from '../models/seq2seq.js';
 import { GlassError } from '../util/errors.js';
 import {
   appendMetric,
   checkpointDir,
   loadOptimizer,
   encoderFolderFiles,
+  marianFolderFiles,
   modelFolderFiles,
   readMetrics,
   removeLeftovers,
@@ -24,7 +26,7 @@ import {
   type TrainerState,
 } from './checkpoint-node.js';
 import type { TokenIds } from './data.js';
-import { PairContrast, type PairBatch } from './objective.js';
+import { PairContrast, Translation, type PairBatch, type TranslationBatch } from './objective.js';
 import type { Parameters } from './params.js';
 import { Trainer, type TrainOptions } from './trainer.js';
 
@@ -59,7 +61,7 @@ export interface RunSpec<B = unknown> extends RunModel<B> {
   onStart?: (step: number) => void;
 }
 
-/** An (anchor, positive) pair as token ids, [CLS] … [SEP] each. */
+/** A pair of token-id sequences: (anchor, positive) for an embedder, (source, target) for an encoder-decoder. */
 export type IdPair = readonly [ArrayLike<number>, ArrayLike<number>];
 
 export interface RunResult {
@@ -93,6 +95,16 @@ export function decoderRun(m: {
   };
 }
 
+/** The data record of a run on pairs (tokens of both sides, `perPair` more for each pair). */
+function pairsData(
+  p: { train: IdPair[]; val: IdPair[]; path: string; sha256: string },
+  perPair = 0,
+): DataRecord {
+  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length + perPair, 0);
+  const [trainTokens, valTokens] = [count(p.train), count(p.val)];
+  return { path: p.path, sha256: p.sha256, tokens: trainTokens + valTokens, trainTokens, valTokens };
+}
+
 /**
  * An encoder fine-tuned as a sentence embedder on (anchor, positive) token-id pairs (PairContrast, the
  * validation pairs scored in batches of `options.batch`), saved as a sentence-transformers folder:
@@ -108,20 +120,43 @@ export function encoderRun(m: {
   padId: number;
   options: TrainOptions;
 }): RunModel<PairBatch> {
-  const { train, val, path, sha256 } = m.pairs;
-  const count = (ps: IdPair[]) => ps.reduce((a, [x, y]) => a + x.length + y.length, 0);
+  const { train, val } = m.pairs;
   const { batch, seed } = m.options;
   const objective = new PairContrast(m.encoder, train, { batch, seed, val, padId: m.padId });
   return {
     trainer: new Trainer(objective, m.options),
     modelFiles: () => encoderFolderFiles(m.configJson, m.encoder, m.pipelineFiles),
-    data: {
-      path,
-      sha256,
-      tokens: count(train) + count(val),
-      trainTokens: count(train),
-      valTokens: count(val),
-    },
+    data: pairsData(m.pairs),
+  };
+}
+
+/**
+ * An encoder-decoder trained on (source, target) token-id pairs (Translation: teacher forcing, the target
+ * ending in `eos`), saved as an HF Marian folder: `configJson`, its weights in Marian names and
+ * `otherFiles` (tokenizer.json, generation_config.json). The validation loss is over the first
+ * `options.evalBatches` batches of `options.batch` held-out pairs (the same ones every evaluation).
+ */
+export function seq2seqRun(m: {
+  configJson: Readonly<Record<string, unknown>>;
+  model: Seq2Seq;
+  otherFiles: ModelFiles;
+  pairs: { train: IdPair[]; val: IdPair[]; path: string; sha256: string };
+  eos: number;
+  options: TrainOptions;
+}): RunModel<TranslationBatch> {
+  const { train, val } = m.pairs;
+  const { batch, seed, evalBatches } = m.options;
+  const objective = new Translation(m.model, train, {
+    batch,
+    seed,
+    eos: m.eos,
+    val: val.slice(0, evalBatches * batch),
+  });
+  return {
+    trainer: new Trainer(objective, m.options),
+    modelFiles: () => marianFolderFiles(m.configJson, m.model, m.otherFiles),
+    // each target is followed by the end-of-text the decoder learns to stop with
+    data: pairsData(m.pairs, 1),
   };
 }
 
