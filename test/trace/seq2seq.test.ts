@@ -2,7 +2,7 @@
 // self-attention, and for the prompt pass and every generated step the cross-attention over the source.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { alignment } from '../../src/trace/alignment.js';
 import { TRACE_VERSION } from '../../src/trace/schema.js';
 import { ensureMarianFixtures } from '../fixtures/make-marian.js';

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../../src/models/load.js';
+import { loadModel } from '../../src/models/load-node.js';
 import { countWords, seq2seqTokenizerJson, trainBpe } from '../../src/train/bpe-trainer.js';
 import { marianFolderFiles, writeModelFiles } from '../../src/train/checkpoint-node.js';
 import { marianTensors } from '../../src/train/export.js';
