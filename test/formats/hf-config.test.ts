@@ -165,9 +165,9 @@ test('unsupported model types', () => {
     'not supported yet: t5',
   );
   expectError(
-    () => parseHfConfig({ model_type: 'marian' }, 'b/config.json'),
+    () => parseHfConfig({ model_type: 'bart' }, 'b/config.json'),
     'UNSUPPORTED',
-    'not supported yet: marian',
+    'not supported yet: bart',
   );
   expectError(
     () => parseHfConfig({ model_type: 'whatever' }, 'w/config.json'),
