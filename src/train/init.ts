@@ -64,6 +64,31 @@ export class Gaussian {
   }
 }
 
+/** Named tensors for memoryWeights, drawn in the order they are added from one seeded Gaussian. */
+class RandomTensors {
+  readonly map = new Map<string, { shape: number[]; data: Float32Array }>();
+  private readonly g: Gaussian;
+  constructor(
+    seed: number,
+    private readonly std: number,
+  ) {
+    this.g = new Gaussian(seed);
+  }
+  /** Values of `shape` drawn from N(mean, sd²). */
+  normal = (name: string, shape: number[], sd = this.std, mean = 0): void => {
+    const data = this.g.fill(
+      shape.reduce((a, b) => a * b, 1),
+      sd,
+    );
+    if (mean !== 0) for (let i = 0; i < data.length; i++) data[i] += mean;
+    this.map.set(name, { shape, data });
+  };
+  /** n copies of v. */
+  fill = (name: string, n: number, v: number): void => {
+    this.map.set(name, { shape: [n], data: new Float32Array(n).fill(v) });
+  };
+}
+
 export interface Gpt2Shape {
   nLayers: number;
   nHeads: number;
@@ -110,20 +135,10 @@ export async function createGpt2(
   if (dim % nHeads !== 0)
     throw new GlassError('BAD_INPUT', `--dim ${dim} is not divisible by --heads ${nHeads}`);
   const config = parseHfConfig(gpt2ConfigJson(shape), 'new GPT-2 config') as Gpt2Config;
-  const g = new Gaussian(seed);
   const std = 0.02;
   const projStd = std / Math.sqrt(2 * nLayers);
-  const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const normal = (name: string, s: number[], sd: number) =>
-    t.set(name, {
-      shape: s,
-      data: g.fill(
-        s.reduce((a, b) => a * b, 1),
-        sd,
-      ),
-    });
-  const fill = (name: string, n: number, v: number) =>
-    t.set(name, { shape: [n], data: new Float32Array(n).fill(v) });
+  const t = new RandomTensors(seed, std);
+  const { normal, fill } = t;
   normal('wte.weight', [vocabSize, dim], std);
   normal('wpe.weight', [contextLength, dim], std);
   for (let l = 0; l < nLayers; l++) {
@@ -143,27 +158,15 @@ export async function createGpt2(
   }
   fill('ln_f.weight', dim, 1);
   fill('ln_f.bias', dim, 0);
-  return { config, decoder: await buildGpt2(config, memoryWeights(t, 'new GPT-2')) };
+  return { config, decoder: await buildGpt2(config, memoryWeights(t.map, 'new GPT-2')) };
 }
 
 /** A randomly initialised Llama-shaped Decoder (tests: grouped-query attention, RoPE, SwiGLU, RMSNorm). */
 export async function createLlama(spec: LlamaSpec, seed: number, std = 0.02): Promise<Decoder> {
   const { dim, nLayers, nHeads, nKvHeads, headDim, ffnDim, vocabSize } = spec;
-  const g = new Gaussian(seed);
-  const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const normal = (name: string, s: number[], sd = std) =>
-    t.set(name, {
-      shape: s,
-      data: g.fill(
-        s.reduce((a, b) => a * b, 1),
-        sd,
-      ),
-    });
-  const ones = (name: string, n: number) => {
-    const data = g.fill(n, 0.1);
-    for (let i = 0; i < n; i++) data[i] += 1;
-    t.set(name, { shape: [n], data });
-  };
+  const t = new RandomTensors(seed, std);
+  const { normal } = t;
+  const ones = (name: string, n: number) => normal(name, [n], 0.1, 1);
   normal('model.embed_tokens.weight', [vocabSize, dim]);
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}`;
@@ -184,7 +187,7 @@ export async function createLlama(spec: LlamaSpec, seed: number, std = 0.02): Pr
   }
   ones('model.norm.weight', dim);
   if (!spec.tieWordEmbeddings) normal('lm_head.weight', [vocabSize, dim]);
-  return buildLlama(spec, memoryWeights(t, 'new Llama'));
+  return buildLlama(spec, memoryWeights(t.map, 'new Llama'));
 }
 
 export interface BertShape {
@@ -221,16 +224,8 @@ export function bertConfigJson(shape: BertShape): Record<string, unknown> {
 export async function createBert(shape: BertShape, seed: number, std = 0.02): Promise<Encoder> {
   const { nLayers, dim, ffnDim, vocabSize, contextLength } = shape;
   const config = parseHfConfig(bertConfigJson(shape), 'new BERT config') as BertConfig;
-  const g = new Gaussian(seed);
-  const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const normal = (name: string, s: number[], sd = std, mean = 0) => {
-    const data = g.fill(
-      s.reduce((a, b) => a * b, 1),
-      sd,
-    );
-    for (let i = 0; i < data.length; i++) data[i] += mean;
-    t.set(name, { shape: s, data });
-  };
+  const t = new RandomTensors(seed, std);
+  const { normal } = t;
   const norm = (name: string) => {
     normal(`${name}.weight`, [dim], 0.1, 1);
     normal(`${name}.bias`, [dim], 0.05);
@@ -254,7 +249,7 @@ export async function createBert(shape: BertShape, seed: number, std = 0.02): Pr
     normal(`${p}.output.dense.bias`, [dim]);
     norm(`${p}.output.LayerNorm`);
   }
-  return buildBert(config, memoryWeights(t, 'new BERT'));
+  return buildBert(config, memoryWeights(t.map, 'new BERT'));
 }
 
 export interface MarianShape {
@@ -305,18 +300,8 @@ export async function createMarian(
 ): Promise<{ config: MarianConfig; model: Seq2Seq }> {
   const config = parseHfConfig(marianConfigJson(shape), 'new Marian config') as MarianConfig;
   const { dim, ffnDim, vocabSize } = shape;
-  const g = new Gaussian(seed);
-  const t = new Map<string, { shape: number[]; data: Float32Array }>();
-  const normal = (name: string, s: number[], sd = std) =>
-    t.set(name, {
-      shape: s,
-      data: g.fill(
-        s.reduce((a, b) => a * b, 1),
-        sd,
-      ),
-    });
-  const fill = (name: string, n: number, v: number) =>
-    t.set(name, { shape: [n], data: new Float32Array(n).fill(v) });
+  const t = new RandomTensors(seed, std);
+  const { normal, fill } = t;
   const linear = (name: string, out: number, inp: number) => {
     normal(`${name}.weight`, [out, inp]);
     fill(`${name}.bias`, out, 0);
@@ -347,6 +332,6 @@ export async function createMarian(
     linear(`${p}.fc2`, dim, ffnDim);
     norm(`${p}.final_layer_norm`);
   }
-  t.set('final_logits_bias', { shape: [1, vocabSize], data: new Float32Array(vocabSize) });
-  return { config, model: await buildMarian(config, memoryWeights(t, 'new Marian')) };
+  t.map.set('final_logits_bias', { shape: [1, vocabSize], data: new Float32Array(vocabSize) });
+  return { config, model: await buildMarian(config, memoryWeights(t.map, 'new Marian')) };
 }
