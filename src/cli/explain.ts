@@ -68,7 +68,11 @@ export function renderAlignment(trace: Trace, layerIdx: number | 'mean', head: n
     `1. source tokens (${a.source.length}, what the encoder reads)`,
     '   ' + a.source.map((t, j) => `${j}:${JSON.stringify(t.text)}=${t.id}`).join('  '),
     '',
-    `2. output (${a.output.length} tokens): ${JSON.stringify(a.output.map((t) => t.text).join(''))}`,
+    `2. output (${a.output.length} tokens): ${JSON.stringify(a.output.map((t) => t.text).join(''))}` +
+      (trace.beams
+        ? ` · the best hypothesis of beam search with ${(trace.beams.steps[0]?.candidates.length ?? 0) / 2} beams ` +
+          `(${trace.beams.steps.length} steps; the tree is in --json)`
+        : ''),
   ];
   if (a.output.length > 0 && a.weights.every((r) => r.every((p) => !Number.isNaN(p)))) {
     const cols = a.source.slice(0, MAX_COLS);
@@ -152,6 +156,7 @@ interface ExplainCliOptions extends EngineCliOptions {
   head?: string;
   topK: number;
   steps?: number;
+  beams?: number;
   json?: string;
   summary?: boolean;
 }
@@ -184,8 +189,14 @@ export function register(program: Command): void {
       )
       .option(
         '--steps <n>',
-        `also generate this many tokens greedily, recording each step (default 0; a translation model: up to ${SEQ2SEQ_STEPS}, until </s>)`,
+        `also generate this many tokens (greedily unless --beams), recording each step (default 0; a translation model: up to ${SEQ2SEQ_STEPS}, until </s>)`,
         intOption('steps', 0),
+      )
+      .option(
+        '--beams <n>',
+        'generate the steps by beam search with n beams: the winner is recorded and drawn, the beam tree is in --json ' +
+          '(default: generation_config.json num_beams, else 1 = greedy)',
+        intOption('beams', 1),
       )
       .option('--json <file>', 'write the whole trace as JSON to this file ("-" for stdout)')
       .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)'),
@@ -209,6 +220,8 @@ export function register(program: Command): void {
         steps: opts.steps ?? (model.seq2seq ? Math.min(SEQ2SEQ_STEPS, model.contextLength - 1) : 0),
         vectors: opts.summary ? 'summary' : 'full',
       };
+      const numBeams = opts.beams ?? model.generationDefaults.numBeams ?? 1;
+      if (numBeams > 1) options.numBeams = numBeams;
       if (layer >= nLayers) program.error(`--layer must be 0..${nLayers - 1}`);
       const trace = model.trace(words.join(' '), options);
       if (opts.json === '-') {

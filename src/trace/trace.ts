@@ -279,6 +279,19 @@ export function* traceParts(
       score: roundTo(h.score, digits),
       stop: h.stop,
     }));
+    // The search's steps hold 2·numBeams candidates each, no single token to record. The winner is then
+    // replayed as forced steps through the same loop, so the trace also holds its steps as a greedy run
+    // would: each token's attention, cross-attention (the alignment) and output distribution.
+    const best = trace.beams.hypotheses[0];
+    if (best && best.ids.length > 0) {
+      const replay: Trace = yield* traceParts(
+        model,
+        prompt,
+        { ...options, numBeams: undefined, forced: best.ids, steps: best.ids.length },
+        hooks,
+      );
+      return { ...replay, beams: trace.beams, elapsedMs: trace.elapsedMs + replay.elapsedMs };
+    }
   }
   return trace;
 }

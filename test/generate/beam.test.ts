@@ -348,8 +348,12 @@ test('model.trace({ numBeams }): the beam tree, from which the hypotheses can be
   for await (const piece of g) void piece;
   const best = (await g.result).sequences![0];
   assert.ok(trace.beams);
-  assert.equal(trace.steps.length, 0);
   assert.deepEqual(trace.beams.hypotheses[0].ids, best.ids);
+  // the winner is replayed as the trace's steps: one recorded step per token, as a greedy trace has
+  assert.deepEqual(
+    trace.steps.map((s) => s.token.id),
+    best.ids,
+  );
   assert.equal(trace.beams.hypotheses[0].text, best.text);
   // walk the tree: each step's 'running' candidates, in order, are the next step's parents
   let running: number[][] = [[], [], []];

@@ -129,3 +129,23 @@ test('alignment: output token k shows the cross-attention of the query that chos
   assert.deepEqual(alignment({ ...trace, steps: [] }, trace.steps.slice(0, 2), 0, 0)!.weights.length, 2);
   assert.equal(alignment({ ...trace, source: undefined }), null);
 });
+
+test('seq2seq trace with beams: the beam tree, and the winner replayed as steps with its alignment', async (t) => {
+  if (!dirs) return t.skip('../shared/tokenizers/opus-mt-en-mg is absent');
+  const m = await loadModel(dirs['marian-tiny']);
+  const trace = m.trace(PROMPT, { steps: 5, numBeams: 3, stopAtEos: false });
+  const g = m.generate(PROMPT, { maxTokens: 5, numBeams: 3, stopAtEos: false });
+  for await (const piece of g) void piece;
+  const best = (await g.result).sequences![0];
+  assert.ok(trace.beams && trace.beams.steps.length > 0, 'the tree is recorded');
+  assert.deepEqual(trace.beams.hypotheses[0].ids, best.ids);
+  assert.deepEqual(
+    trace.steps.map((s) => s.token.id),
+    best.ids,
+  );
+  // every output token of the winner has a cross-attention row over the source
+  const S = trace.source!.tokens.length;
+  const a = alignment(trace)!;
+  assert.equal(a.weights.length, best.ids.length);
+  a.weights.forEach((row, k) => assertDistribution(row, S, `beam winner row ${k}`));
+});

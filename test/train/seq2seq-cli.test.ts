@@ -222,3 +222,22 @@ test('models/dates-iso translates held-out test dates of scripts/make-dates.mjs 
     }
   });
 });
+
+test('glasslm explain --beams on models/dates-iso: the winner, its alignment, and the tree said', async (t) => {
+  if (!existsSync(join(DATES_MODEL, 'model.safetensors'))) return t.skip('models/dates-iso is not there');
+  const bin = join(ROOT, 'bin/glasslm.js');
+  const r = spawnSync(
+    process.execPath,
+    [bin, 'explain', '--model', DATES_MODEL, '--beams', '3', 'the third of March 1998'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /2\. output \(\d+ tokens\): "1998-03-03<\|endoftext\|>" · the best hypothesis of beam search with 3 beams/,
+  );
+  // the month digits were written looking at " March"
+  const row03 = r.stdout.split('\n').find((l) => /^\s+03\s+│/.test(l));
+  assert.ok(row03, r.stdout);
+  assert.match(row03, /→ (March|third)/);
+});
