@@ -187,6 +187,7 @@ function schemas(model: LanguageModel) {
             attention: { type: 'boolean' },
             lens: { enum: ['last', 'all'] },
             steps: { type: 'integer', minimum: 0, maximum: ctx },
+            numBeams: { type: 'integer', minimum: 1, maximum: 8 },
           },
         },
       },
@@ -415,8 +416,8 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
       });
     }
     const steps = stepsOf(o);
-    // its KV cache, and the trace twice over (the recorded numbers, then their JSON as it is sent)
-    const bytes = model.decoder.kvCacheBytes(ids.length + steps) + 2 * size.bytes;
+    // its KV cache (one per beam), and the trace twice over (the recorded numbers, then their JSON as sent)
+    const bytes = model.decoder.kvCacheBytes(ids.length + steps) * (o.numBeams ?? 1) + 2 * size.bytes;
     const release = await admit(req, reply, bytes, 'this trace');
     if (!release) return reply;
     let trace;

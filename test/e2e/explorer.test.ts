@@ -603,6 +603,31 @@ test('explorer with an encoder-decoder (Marian): the alignment view, its layer/h
     await page
       .locator('#sec-alignment')
       .screenshot({ path: join(ARTIFACTS, 'explorer-marian-alignment.png') });
+    // beams: the picker translates again by beam search; the tree is drawn, the winner's path bold, and the
+    // alignment shows the winner (the hypothesis the trace recorded as its steps)
+    assert.equal(await page.isHidden('#beam-tree'), true);
+    const beamTraced = page.waitForResponse((r) => r.url().endsWith('/api/trace'));
+    await page.selectOption('#align-beams', '3');
+    const bt = (await (await beamTraced).json()) as Trace;
+    assert.ok(bt.beams && bt.beams.steps.length > 0, 'the trace holds the tree');
+    await page.waitForSelector('#beam-tree:not([hidden]) .beam-svg');
+    const candidates = bt.beams.steps.reduce((n, st) => n + st.candidates.length, 0);
+    assert.equal(await count(page, '.beam-node'), candidates);
+    assert.equal(
+      await count(page, '.beam-node.finished'),
+      bt.beams.steps.flatMap((st) => st.candidates).filter((c) => c.fate === 'finished').length,
+    );
+    // the winner's path: one node per step up to where it finished
+    assert.equal(await count(page, '.beam-node.on-path'), bt.beams.hypotheses[0].ids.length);
+    assert.equal(await count(page, '.align-row'), bt.steps.length);
+    assert.deepEqual(
+      bt.steps.map((st) => st.token.id),
+      bt.beams.hypotheses[0].ids,
+    );
+    assert.equal(await page.inputValue('#align-beams'), '3');
+    await page.hover('.beam-node[data-step="0"][data-rank="1"]');
+    assert.match((await page.textContent('#beam-tree .readout')) ?? '', /step 0 · rank 2/);
+    await page.locator('#sec-alignment').screenshot({ path: join(ARTIFACTS, 'explorer-marian-beams.png') });
     assert.deepEqual(errors, [], 'no console errors');
     await page.context().close();
   });

@@ -161,6 +161,13 @@ async function ensureLayerAttention(layerIdx: number): Promise<void> {
   }
 }
 
+/** Beams for an encoder-decoder's translation (the alignment section's picker; 1 = greedy). */
+let numBeams = 1;
+actions.setBeams = (n) => {
+  numBeams = n; // while a run is busy: used by the next one
+  if (state.trace && !state.busy) void runPrompt(state.trace.prompt);
+};
+
 actions.forceToken = (id) => {
   const forced = [...state.steps.map((s) => s.token.id), id];
   void runGeneration(forced.length, forced);
@@ -188,7 +195,10 @@ async function runPrompt(prompt: string): Promise<void> {
       lens: count <= 48 ? 'all' : 'last',
       precision: 4,
       // an encoder-decoder translates the prompt: its output is recorded with the trace (the alignment)
-      ...(state.model?.encoder && { steps: Math.min(SEQ2SEQ_STEPS, state.model.contextLength - 1) }),
+      ...(state.model?.encoder && {
+        steps: Math.min(SEQ2SEQ_STEPS, state.model.contextLength - 1),
+        ...(numBeams > 1 && { numBeams }),
+      }),
     });
     setTrace(tr, tr.source ? tr.steps : []);
     setStatus(

@@ -3,7 +3,9 @@
 // that output token. Hovering an output token highlights what it attended to. One layer/head, or the mean.
 import { SEQUENTIAL, lutCss } from '../colors.js';
 import { byId, fmt, h, showToken } from '../dom.js';
+import { actions } from '../actions.js';
 import { state } from '../state.js';
+import { renderBeams } from './beams.js';
 import { alignment, type Alignment, type Pick } from '../../../src/trace/alignment.js';
 
 /** The layer (an index into trace.layers) and head shown, and the output token hovered. */
@@ -53,6 +55,16 @@ export function renderAlignment(): void {
     view.head,
     (v) => (view.head = v),
   );
+  // beams: 1 (greedy) … 5; the trace's own count, read from its tree (2·numBeams candidates per step)
+  const beams = tr.beams?.steps[0] ? tr.beams.steps[0].candidates.length / 2 : 1;
+  const beamSel = byId<HTMLSelectElement>('align-beams');
+  beamSel.replaceChildren(
+    ...[1, 2, 3, 4, 5].map((n) =>
+      h('option', { value: String(n), text: n === 1 ? '1 (greedy)' : String(n), selected: n === beams }),
+    ),
+  );
+  beamSel.onchange = () => actions.setBeams(Number(beamSel.value));
+  renderBeams();
   const a = currentAlignment()!;
   const box = byId('align-view');
   const readout = byId('align-readout');
