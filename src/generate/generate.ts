@@ -2,11 +2,19 @@
 // new token back → … streaming text as soon as whole characters are known.
 import type { Decoder } from '../models/decoder.js';
 import type { Seq2Seq } from '../models/seq2seq.js';
+import type { LayerTap } from '../nn/tap.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import type { EarlyStopping } from './beam.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
-import { generationSteps, nextTurn, type GenerationStep, type StepsEnd, type StopReason } from './steps.js';
+import {
+  generationSteps,
+  nextTurn,
+  type GenerationStep,
+  type StepModel,
+  type StepsEnd,
+  type StopReason,
+} from './steps.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most new tokens to produce (default 128). */
@@ -86,17 +94,46 @@ export function encodePrompt(ctx: GenerationContext, prompt: string | ArrayLike<
   return ids;
 }
 
+/** What the step loop runs for one prompt (stepInput). */
+export interface StepInput {
+  /** The network each step runs: the decoder, or an encoder-decoder's decoder bound to its source. */
+  net: StepModel;
+  /** The ids the step loop starts from: the prompt's, or the decoder's start token. */
+  ids: number[];
+  /** An encoder-decoder's source ids (the prompt, what the encoder read); null for a decoder-only model. */
+  sourceIds: number[] | null;
+  /** Milliseconds the encoder took (0 for a decoder-only model). */
+  encodeMs: number;
+}
+
+/**
+ * The one place a prompt becomes the step loop's input, for generate, the trace and the server: a
+ * decoder-only model continues the prompt; an encoder-decoder reads the prompt as its source once (the
+ * encoder; `encoderTap` records its layers) and its decoder writes from the start token.
+ */
+export function stepInput(
+  ctx: GenerationContext,
+  prompt: string | ArrayLike<number>,
+  encoderTap: ((l: number) => LayerTap | null) | null = null,
+): StepInput {
+  const { seq2seq } = ctx;
+  const promptIds = encodePrompt(ctx, prompt);
+  if (!seq2seq) return { net: ctx.decoder, ids: promptIds, sourceIds: null, encodeMs: 0 };
+  const t0 = performance.now();
+  const source = seq2seq.encode(promptIds, encoderTap);
+  const encodeMs = performance.now() - t0;
+  return { net: seq2seq.bind(source), ids: [seq2seq.decoderStartTokenId], sourceIds: promptIds, encodeMs };
+}
+
 export function generate(
   ctx: GenerationContext,
   prompt: string | ArrayLike<number>,
   options: GenerateOptions = {},
 ): Generation {
   const sampler = new Sampler(options);
-  const { tokenizer, seq2seq } = ctx;
+  const { tokenizer } = ctx;
   // an encoder-decoder reads the prompt once (the encoder) and writes from its start token
-  const sourceIds = seq2seq ? encodePrompt(ctx, prompt) : null;
-  const net = seq2seq ? seq2seq.bind(seq2seq.encode(sourceIds!)) : ctx.decoder;
-  const promptIds = seq2seq ? [seq2seq.decoderStartTokenId] : encodePrompt(ctx, prompt);
+  const { net, ids: promptIds, sourceIds } = stepInput(ctx, prompt);
   let prefillMs = 0;
   // The stop rules, the context check and the text with its stop strings are the step loop's (steps.ts).
   const steps = generationSteps(net, tokenizer, promptIds, {

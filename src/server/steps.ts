@@ -2,7 +2,7 @@
 // src/generate/steps.ts, and the same TraceStep), yielded one at a time with a turn of the event loop
 // before each, so the server can send each token's attention row as soon as it exists.
 // Browser-safe: the in-page engine (web/src/engine/worker.ts) streams the same steps.
-import { encodePrompt } from '../generate/generate.js';
+import { stepInput } from '../generate/generate.js';
 import { generationSteps, nextTurn } from '../generate/steps.js';
 import type { LanguageModel } from '../models/model.js';
 import type { TraceStep } from '../trace/schema.js';
@@ -21,11 +21,11 @@ export function traceSteps(
   prompt: string | ArrayLike<number>,
   o: StepOptions,
 ): AsyncGenerator<TraceStep> {
-  const d = model.decoder;
   const tok = model.tokenizer;
-  const { digits, topK, loop } = recording(d, o);
-  const ids = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
-  const steps = generationSteps(d, tok, ids, loop);
+  const { digits, topK, loop } = recording(model.decoder, o);
+  // a decoder-only model continues the prompt; an encoder-decoder translates it (its source)
+  const { net, ids } = stepInput(model, prompt);
+  const steps = generationSteps(net, tok, ids, loop);
   async function* run(): AsyncGenerator<TraceStep> {
     try {
       for (;;) {

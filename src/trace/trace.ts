@@ -1,13 +1,8 @@
 // model.trace(prompt): run the prompt once with a recorder attached (and optionally generate, recording
 // each step) and return the Trace — the same code path as generation, so traced logits == untraced ones.
-import { encodePrompt } from '../generate/generate.js';
+import { stepInput } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
-import {
-  generationSteps,
-  type GenerationStep,
-  type StepLoopOptions,
-  type StepModel,
-} from '../generate/steps.js';
+import { generationSteps, type GenerationStep, type StepLoopOptions } from '../generate/steps.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
 import { InferOps } from '../nn/infer.js';
@@ -198,25 +193,20 @@ export function* traceParts(
   const tok = model.tokenizer;
   const { digits, topK, wanted, loop } = recording(d, options);
   const s2s = model.seq2seq;
-  const promptIds = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
   // An encoder-decoder: the prompt is the source, encoded once (its self-attention recorded); the step
   // loop then runs the decoder bound to it, from the decoder's start token.
+  const att: number[][][][] = [];
+  const wantAtt = options.attention ?? true;
+  const { net, ids, sourceIds, encodeMs } = stepInput(
+    model,
+    prompt,
+    s2s && wantAtt ? encoderAttentionTap(att, digits) : null,
+  );
   let source: TraceSource | undefined;
-  let encodeMs = 0;
-  let net: StepModel = d;
   if (s2s) {
-    source = sourceTrace(model, s2s.encoder, prompt, promptIds, options);
-    const att: number[][][][] = [];
-    const t0 = performance.now();
-    const encoded = s2s.encode(
-      promptIds,
-      (options.attention ?? true) ? encoderAttentionTap(att, digits) : null,
-    );
-    encodeMs = performance.now() - t0;
-    if (options.attention ?? true) source.attention = att;
-    net = s2s.bind(encoded);
+    source = sourceTrace(model, s2s.encoder, prompt, sourceIds!, options);
+    if (wantAtt) source.attention = att;
   }
-  const ids = s2s ? [s2s.decoderStartTokenId] : promptIds;
   const rows = ids.length;
   const lensRows = options.lens === 'all' ? ids.map((_, i) => i) : [rows - 1];
   const full = (options.vectors ?? 'full') === 'full';

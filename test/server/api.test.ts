@@ -370,3 +370,26 @@ test('serving the page: index.html at /, files under the web root only', async (
     await bare.close();
   }
 });
+
+test('API with an encoder-decoder (models/dates-iso): /api/generate translates, each step with its cross-attention, as model.trace does', async (t) => {
+  const dir = fileURLToPath(new URL('../../models/dates-iso', import.meta.url));
+  if (!existsSync(join(dir, 'model.safetensors'))) return t.skip('models/dates-iso is not there');
+  const model = await loadModel(dir);
+  const server = await startServer(model, { host: '127.0.0.1', port: 0, webRoot: null });
+  try {
+    const prompt = 'the third of March 1998';
+    const g = await streamSteps(server, { prompt, steps: 12, topK: 3, precision: 5 });
+    assert.equal(g.steps.map((s) => s.token.text).join(''), '1998-03-03<|endoftext|>');
+    const ref = model.trace(prompt, { steps: 12, topK: 3, vectors: 'summary' });
+    assert.deepEqual(
+      g.steps.map((s) => s.token.id),
+      ref.steps.map((s) => s.token.id),
+    );
+    g.steps.forEach((st, i) => {
+      assert.deepEqual(st.crossAttention, ref.steps[i].crossAttention);
+      for (const layer of st.crossAttention!) assertRowsSumToOne(layer, `step ${i}`); // [heads][source]
+    });
+  } finally {
+    await server.close();
+  }
+});
