@@ -25,12 +25,16 @@ export interface TraceModelInfo {
   ffnDim: number;
   vocabSize: number;
   contextLength: number;
-  /** How positions enter: a learned table added to the embeddings, or rotary (RoPE) inside attention. */
-  positional: 'learned' | 'sinusoidal' | 'rope';
+  /**
+   * How positions enter: a learned or sinusoidal table added to the embeddings, rotary (RoPE) inside
+   * attention, or 'relative' (T5: a learned bias per bucketed distance on every attention score; no
+   * positional vectors to show).
+   */
+  positional: 'learned' | 'sinusoidal' | 'rope' | 'relative';
   norm: 'layernorm' | 'rmsnorm';
-  ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu';
+  ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu' | 'geglu';
   /** An encoder-decoder's encoder (the fields above describe its decoder); absent for decoder-only models. */
-  encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' };
+  encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' | 'relative' };
 }
 
 export interface TraceToken {

@@ -56,14 +56,14 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     ffnDim: block.ffn.hiddenDim,
     vocabSize: d.vocabSize,
     contextLength: d.contextLength,
-    positional: d.positional ? d.positional.kind : 'rope',
+    positional: d.positional ? d.positional.kind : d.positionBias ? 'relative' : 'rope',
     norm: block.norm1.kind,
     ffn: block.ffn.kind,
     ...(model.seq2seq && {
       encoder: {
         nLayers: model.seq2seq.encoder.nLayers,
         nHeads: model.seq2seq.encoder.blocks[0].attention.config.nHeads,
-        positional: model.seq2seq.encoder.positional.kind,
+        positional: model.seq2seq.encoder.positional?.kind ?? 'relative',
       },
     }),
   };
@@ -175,7 +175,7 @@ function sourceTrace(
   const embeddings: TraceEmbeddings = {
     tokenNorms: rowNorms(tv, ids.length, e.dim, digits),
     ...(full && { token: rowsOf(tv, ids.length, e.dim, digits) }),
-    ...positionalVectors(e.positional, ids.length, e.dim, digits, full),
+    ...(e.positional && positionalVectors(e.positional, ids.length, e.dim, digits, full)),
   };
   return {
     tokens: promptTokens(model, prompt, ids),

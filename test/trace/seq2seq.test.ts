@@ -48,7 +48,7 @@ test('seq2seq trace: source, encoder attention, cross-attention per step, layer 
   assert.equal(src.embeddings.token?.[0].length, s2s.encoder.dim);
   assert.deepEqual(
     src.embeddings.positional![1].map((v) => Math.round(v * 1e3)),
-    Array.from(s2s.encoder.positional.vector(1), (v) => Math.round(v * 1e3)),
+    Array.from(s2s.encoder.positional!.vector(1), (v) => Math.round(v * 1e3)),
   );
   // encoder self-attention: [L][H][S][S], bidirectional rows over the whole source
   const He = trace.model.encoder!.nHeads;
