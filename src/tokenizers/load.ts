@@ -144,7 +144,7 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
   if (type !== 'BPE') {
     throw new GlassError(
       'UNSUPPORTED',
-      `${name}: model.type ${describe(type)} is not supported (only "BPE" tokenizer.json files are, byte-level or SentencePiece-style)`,
+      `${name}: model.type ${describe(type)} is not supported (BPE — byte-level or SentencePiece-style —, WordPiece and Unigram tokenizer.json files are)`,
     );
   }
   if (isSentencePieceStyle(json, model)) return loadSentencePieceJson(json, model, name, options);
