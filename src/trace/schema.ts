@@ -73,6 +73,19 @@ export interface TraceEmbeddings {
   positionalNorms?: number[];
   /** Rotary models: base θ, pairing style, and the rotation angle of each pair at each position [T × headDim/2]. */
   rope?: { theta: number; style: 'interleaved' | 'half'; angles: number[][] };
+  /**
+   * T5's relative position bias (nothing is added to the vectors): what each head adds to an attention
+   * score for each distance key − query among these T positions, `bias[h][d]` for `distances[d]` (the
+   * encoder's run −(T−1)..T−1; the decoder's, causal, −(T−1)..0), and the bucket each distance falls in.
+   */
+  relative?: {
+    nBuckets: number;
+    maxDistance: number;
+    bidirectional: boolean;
+    distances: number[];
+    buckets: number[];
+    bias: number[][];
+  };
 }
 
 export interface TraceLayer {

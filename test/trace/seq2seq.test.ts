@@ -147,6 +147,22 @@ test('seq2seq trace of T5: relative positions (no positional vectors), encoder a
   assert.equal(src.embeddings.positional, undefined, 'a relative bias has no vectors to show');
   assert.equal(src.embeddings.positionalNorms, undefined);
   assert.equal(trace.embeddings.positional, undefined);
+  // instead: each head's bias by distance key − query, from the encoder's table (the decoder's: causal)
+  const rel = src.embeddings.relative!;
+  assert.equal(rel.bidirectional, true);
+  assert.deepEqual(
+    rel.distances,
+    Array.from({ length: 2 * S - 1 }, (_, i) => i - (S - 1)),
+  );
+  const eb = s2s.encoder.positionBias!;
+  assert.deepEqual(
+    rel.buckets,
+    rel.distances.map((d) => eb.bucket(d)),
+  );
+  assert.equal(rel.bias.length, 3);
+  assert.ok(Math.abs(rel.bias[2][S - 1] - eb.weight[eb.bucket(0) * 3 + 2]) < 1e-4);
+  assert.deepEqual(trace.embeddings.relative!.distances, [0], 'the decoder reads its start token only');
+  assert.equal(trace.embeddings.relative!.bidirectional, false);
   // the encoder's self-attention sees the whole source (the bias moves weight, the rows still sum to 1)
   for (const [l, layer] of src.attention!.entries())
     for (const [h, head] of layer.entries())
