@@ -91,8 +91,30 @@ export interface MarianConfig extends BaseModelConfig {
   decoderStartTokenId: number;
 }
 
-/** Every supported architecture; extend with `| T5Config` as it lands. */
-export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig | MarianConfig;
+/**
+ * T5 and Flan-T5 encoder-decoders: a relative position bias (bucketed, learned in each stack's first
+ * block) instead of positions, unscaled attention, pre-RMSNorm blocks without biases and a final norm on
+ * both stacks, ReLU ("relu") or gated GELU ("gated-gelu") MLPs; the head is the shared table with the
+ * decoder's output × d_model^−½ when tied, lm_head otherwise. The base fields are the decoder's; headDim
+ * is `d_kv`, which need not be d_model / num_heads.
+ */
+export interface T5Config extends BaseModelConfig {
+  modelType: 't5';
+  encoderLayers: number;
+  /** HF `feed_forward_proj`: 'relu' or 'gated-gelu' (GELU's tanh approximation gating a linear map). */
+  activation: 'relu' | 'gated-gelu';
+  /** HF `relative_attention_num_buckets`. */
+  relativeBuckets: number;
+  /** HF `relative_attention_max_distance`. */
+  relativeMaxDistance: number;
+  /** HF `layer_norm_epsilon`. */
+  normEps: number;
+  padTokenId: number;
+  decoderStartTokenId: number;
+}
+
+/** Every supported architecture. */
+export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig | MarianConfig | T5Config;
 
 export type ModelType = ModelConfig['modelType'];
 
@@ -103,6 +125,7 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
   llama: parseLlama,
   bert: parseBert,
   marian: parseMarian,
+  t5: parseT5,
 };
 
 /** model_types that are Llama-shaped under another name. */
@@ -193,6 +216,57 @@ function parseMarian(f: Fields): MarianConfig {
     tieWordEmbeddings: f.bool('tie_word_embeddings', true),
     bosTokenId: f.tokenId('bos_token_id', undefined),
     eosTokenId: f.tokenId('eos_token_id', undefined),
+    raw: f.raw,
+  };
+}
+
+/**
+ * T5's config.json (HF T5Config and its defaults). T5 has no position limit of its own (the bias buckets
+ * cover any distance): `n_positions` (512 in the released configs) is taken as the context length.
+ */
+function parseT5(f: Fields): T5Config {
+  const dim = f.posInt('d_model');
+  const nHeads = f.posInt('num_heads');
+  const nLayers = f.posInt('num_layers');
+  // HF: "gated-gelu" is a legacy name for gelu_new gating; "gated-relu" etc. are not implemented
+  const proj = f.str('feed_forward_proj', 'relu');
+  if (proj !== 'relu' && proj !== 'gated-gelu') {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: field "feed_forward_proj" "${proj}" is not supported yet (relu, gated-gelu are)`,
+    );
+  }
+  // fields that would change the maths and are not implemented
+  if (f.has('is_decoder') && f.bool('is_decoder'))
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: field "is_decoder" true (a decoder-only T5) is not supported yet`,
+    );
+  if (f.has('is_encoder_decoder') && !f.bool('is_encoder_decoder'))
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: field "is_encoder_decoder" false (an encoder-only T5) is not supported yet`,
+    );
+  const padTokenId = f.tokenId('pad_token_id', 0) ?? 0;
+  return {
+    modelType: 't5',
+    vocabSize: f.posInt('vocab_size'),
+    contextLength: f.posInt('n_positions', 512),
+    dim,
+    nLayers: f.posInt('num_decoder_layers', nLayers),
+    nHeads,
+    headDim: f.posInt('d_kv', Math.floor(dim / nHeads)),
+    ffnDim: f.posInt('d_ff'),
+    encoderLayers: nLayers,
+    activation: proj,
+    relativeBuckets: f.posInt('relative_attention_num_buckets', 32),
+    relativeMaxDistance: f.posInt('relative_attention_max_distance', 128),
+    normEps: f.posNum('layer_norm_epsilon', 1e-6),
+    padTokenId,
+    decoderStartTokenId: f.tokenId('decoder_start_token_id', padTokenId) ?? padTokenId,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    bosTokenId: undefined,
+    eosTokenId: f.tokenId('eos_token_id', 1),
     raw: f.raw,
   };
 }

@@ -2,7 +2,8 @@
 //   x = Embed(ids) (+ Pos(ids))  →  N × Block  →  FinalNorm  →  logits = LMHead(x)
 // Families differ only in which blocks they plug in (see gpt2.ts, llama.ts), never in this loop. The
 // decoder of an encoder-decoder (seq2seq.ts, marian.ts) is this class too: its blocks also attend to the
-// source (cross-attention), and Marian has no final norm.
+// source (cross-attention); Marian has no final norm; T5 adds a relative position bias to every block's
+// self-attention scores (no added positions) and, with a tied head, scales by d_model^−½ before it.
 // The same `run` serves inference (forward: InferOps, the KV cache) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
@@ -11,7 +12,7 @@ import { KVCache, kvCapacity } from '../nn/kv-cache.js';
 import type { Linear } from '../nn/linear.js';
 import type { Norm } from '../nn/norm.js';
 import type { Act, Ops } from '../nn/ops.js';
-import type { AdditivePositional } from '../nn/positional.js';
+import type { AdditivePositional, RelativePositionBias } from '../nn/positional.js';
 import type { LayerTap } from '../nn/tap.js';
 import { prefixed, type Weight } from '../nn/weights.js';
 import { backend, type Backend } from '../tensor/index.js';
@@ -19,8 +20,12 @@ import { GlassError } from '../util/errors.js';
 
 export interface DecoderParts {
   embedding: Embedding;
-  /** Learned positions added to the embeddings; null when attention rotates q, k instead. */
+  /** Learned positions added to the embeddings; null when attention rotates q, k instead (or T5). */
   positional: AdditivePositional | null;
+  /** T5: the relative position bias every block's self-attention adds (absent: none). */
+  positionBias?: RelativePositionBias | null;
+  /** The final norm's output is multiplied by this before the head (T5 with a tied head: d_model^−½; default 1). */
+  headScale?: number;
   blocks: Block[];
   /** null: none (post-norm stacks such as Marian end with a block's own norm). */
   finalNorm: Norm | null;
@@ -43,6 +48,8 @@ export class Decoder {
   readonly kind = 'decoder';
   readonly embedding: Embedding;
   readonly positional: AdditivePositional | null;
+  readonly positionBias: RelativePositionBias | null;
+  readonly headScale: number;
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   readonly lmHead: Linear;
@@ -53,6 +60,9 @@ export class Decoder {
   constructor(parts: DecoderParts) {
     this.embedding = parts.embedding;
     this.positional = parts.positional;
+    this.positionBias = parts.positionBias ?? null;
+    this.headScale = parts.headScale ?? 1;
+    if (this.headScale !== 1 && !parts.finalNorm) throw new Error('decoder: a head scale needs a final norm');
     this.blocks = parts.blocks;
     this.finalNorm = parts.finalNorm;
     this.lmHead = parts.lmHead;
@@ -106,13 +116,18 @@ export class Decoder {
     // the trace keeps the token vectors before positions are added (f.positions(1)[0]: the first row's)
     if (recorder) recorder.embeddings(ids, x.data as Float32Array, f.positions(1)[0]);
     if (this.positional) x = this.positional.forward(f, x); // + P[pos]
-    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l, source);
+    // T5: one bias for every block, [pairs, nHeads] (each row against its cached keys too)
+    const bias = this.positionBias ? this.positionBias.forward(f, ids.length) : null;
+    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l, source, bias);
     return x;
   }
 
-  /** Final norm and LM head: residual vectors [rows, dim] → logits [rows, vocab]. */
+  /** Final norm (× headScale) and LM head: residual vectors [rows, dim] → logits [rows, vocab]. */
   head<T extends Act>(f: Ops<T>, x: T): T {
-    return this.lmHead.forward(f, this.finalNorm ? this.finalNorm.forward(f, x) : x);
+    let h = this.finalNorm ? this.finalNorm.forward(f, x) : x;
+    // scaling the norm's output, a new array: inference's in-place scale leaves x as it was
+    if (this.headScale !== 1) h = f.scale(h, this.headScale);
+    return this.lmHead.forward(f, h);
   }
 
   /**
@@ -191,6 +206,7 @@ export class Decoder {
     return [
       ...prefixed('embed', this.embedding.weights()),
       ...(this.positional ? prefixed('pos', this.positional.weights()) : []),
+      ...(this.positionBias ? prefixed('rel_bias', this.positionBias.weights()) : []),
       ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
       ...(this.finalNorm ? prefixed('final_norm', this.finalNorm.weights()) : []),
       ...prefixed('lm_head', this.lmHead.weights()),

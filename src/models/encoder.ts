@@ -1,15 +1,16 @@
 // An encoder-only transformer (BERT family) assembled from the same nn blocks as the decoders:
 //   x = Norm(Embed(ids) + Pos(positions) + Type(segments))  →  N × post-norm Block (bidirectional)
 // It returns one contextual vector per token; pooling (src/embed) turns them into a sentence vector. The
-// encoder of an encoder-decoder (Marian: √d-scaled embeddings + sinusoidal positions, no norm) is this
-// class too; its output is what the decoder's cross-attention reads.
+// encoder of an encoder-decoder (Marian: √d-scaled embeddings + sinusoidal positions, no norm; T5: no
+// added positions but a relative position bias in every block's attention, pre-norm blocks and a final
+// RMSNorm) is this class too; its output is what the decoder's cross-attention reads.
 // The same `run` serves inference (forward) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
 import { InferOps } from '../nn/infer.js';
 import type { Norm } from '../nn/norm.js';
 import type { Act, Ops } from '../nn/ops.js';
-import type { AdditivePositional } from '../nn/positional.js';
+import type { AdditivePositional, RelativePositionBias } from '../nn/positional.js';
 import type { LayerTap } from '../nn/tap.js';
 import { prefixed, type Weight } from '../nn/weights.js';
 import { backend, type Backend } from '../tensor/index.js';
@@ -17,7 +18,12 @@ import { GlassError } from '../util/errors.js';
 
 export interface EncoderParts {
   embedding: Embedding;
-  positional: AdditivePositional;
+  /** Positions added to the embeddings; null for T5 (positionBias instead). */
+  positional: AdditivePositional | null;
+  /** T5: the relative position bias every block's attention adds (absent: none). */
+  positionBias?: RelativePositionBias | null;
+  /** A norm after the last block (T5's final_layer_norm; absent: none). */
+  finalNorm?: Norm | null;
   /** Segment (token type) table [types × dim]; null when the model has none. */
   tokenTypes: Embedding | null;
   /** null: none (Marian). */
@@ -31,7 +37,9 @@ export interface EncoderParts {
 export class Encoder {
   readonly kind = 'encoder';
   readonly embedding: Embedding;
-  readonly positional: AdditivePositional;
+  readonly positional: AdditivePositional | null;
+  readonly positionBias: RelativePositionBias | null;
+  readonly finalNorm: Norm | null;
   readonly tokenTypes: Embedding | null;
   readonly embeddingNorm: Norm | null;
   readonly blocks: Block[];
@@ -41,6 +49,8 @@ export class Encoder {
   constructor(p: EncoderParts) {
     this.embedding = p.embedding;
     this.positional = p.positional;
+    this.positionBias = p.positionBias ?? null;
+    this.finalNorm = p.finalNorm ?? null;
     this.tokenTypes = p.tokenTypes;
     this.embeddingNorm = p.embeddingNorm;
     this.blocks = p.blocks;
@@ -61,11 +71,13 @@ export class Encoder {
    */
   run<T extends Act>(f: Ops<T>, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): T {
     let x = this.embedding.forward(f, ids); // [rows, dim]
-    x = this.positional.forward(f, x); // + P[pos]
+    if (this.positional) x = this.positional.forward(f, x); // + P[pos]
     if (this.tokenTypes) x = f.add(x, this.tokenTypes.forward(f, typeIds ?? new Int32Array(ids.length)));
     if (this.embeddingNorm) x = this.embeddingNorm.forward(f, x);
-    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l);
-    return x;
+    // T5: one bias for every block, [rows·rows, nHeads]
+    const bias = this.positionBias ? this.positionBias.forward(f, ids.length) : null;
+    for (let l = 0; l < this.blocks.length; l++) x = this.blocks[l].forward(f, x, l, null, bias);
+    return this.finalNorm ? this.finalNorm.forward(f, x) : x;
   }
 
   /**
@@ -93,10 +105,12 @@ export class Encoder {
   weights(): Weight[] {
     return [
       ...prefixed('embed', this.embedding.weights()),
-      ...prefixed('pos', this.positional.weights()),
+      ...(this.positional ? prefixed('pos', this.positional.weights()) : []),
+      ...(this.positionBias ? prefixed('rel_bias', this.positionBias.weights()) : []),
       ...(this.tokenTypes ? prefixed('types', this.tokenTypes.weights()) : []),
       ...(this.embeddingNorm ? prefixed('embed_norm', this.embeddingNorm.weights()) : []),
       ...this.blocks.flatMap((b, l) => prefixed(`blocks.${l}`, b.weights())),
+      ...(this.finalNorm ? prefixed('final_norm', this.finalNorm.weights()) : []),
     ];
   }
 }

@@ -31,6 +31,8 @@ import type { Decoder } from './decoder.js';
 import { buildGpt2 } from './gpt2.js';
 import { buildLlama, type LlamaSpec } from './llama.js';
 import { buildMarian } from './marian.js';
+import type { Seq2Seq } from './seq2seq.js';
+import { buildT5 } from './t5.js';
 import { LanguageModel } from './model.js';
 
 export type { FileSet, NamedFile } from '../util/file-set.js';
@@ -58,11 +60,23 @@ export async function buildDecoder(
         'this is a BERT encoder (it turns text into vectors, it does not generate): use `glasslm embed` / `glasslm similarity`',
       );
     case 'marian':
+    case 't5':
       throw new GlassError(
         'BAD_INPUT',
-        'this is a Marian encoder-decoder: its decoder needs its encoder; load the folder with loadModel',
+        `this is a ${config.modelType === 't5' ? 'T5' : 'Marian'} encoder-decoder: its decoder needs its encoder; load the folder with loadModel`,
       );
   }
+}
+
+/** An encoder-decoder's both halves for a parsed config (Marian, T5); null for every other family. */
+export async function buildSeq2Seq(
+  config: ModelConfig,
+  weights: WeightSource,
+  dtype: WeightDtype = 'f32',
+): Promise<Seq2Seq | null> {
+  if (config.modelType === 'marian') return buildMarian(config, weights, dtype);
+  if (config.modelType === 't5') return buildT5(config, weights, dtype);
+  return null;
 }
 
 /** `chat_template` from tokenizer_config.json: a string, or a list of named templates ('default' wins). */
@@ -172,8 +186,8 @@ export async function modelFromHfFiles(
   const tokenizer = await loadTokenizerFromFiles(files);
   const weights = await openSafetensorsFromFiles(files);
   try {
-    // an encoder-decoder (Marian) is both halves; every other family is a decoder
-    const seq2seq = config.modelType === 'marian' ? await buildMarian(config, weights, dtype) : null;
+    // an encoder-decoder (Marian, T5) is both halves; every other family is a decoder
+    const seq2seq = await buildSeq2Seq(config, weights, dtype);
     const decoder = seq2seq ? seq2seq.decoder : await buildDecoder(config, weights, dtype);
     checkVocab(source, tokenizer, decoder);
     return new LanguageModel({

@@ -11,6 +11,8 @@ export interface AttentionConfig {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
+  /** What q·k is multiplied by; absent: 1/√headDim (T5: 1). */
+  scale?: number;
 }
 
 export class Attention implements AttentionShape {
@@ -18,6 +20,7 @@ export class Attention implements AttentionShape {
   readonly nHeads: number;
   readonly nKvHeads: number;
   readonly headDim: number;
+  readonly scale: number | undefined;
   readonly qDim: number;
   readonly kvDim: number;
 
@@ -38,6 +41,7 @@ export class Attention implements AttentionShape {
     this.nHeads = nHeads;
     this.nKvHeads = nKvHeads;
     this.headDim = headDim;
+    this.scale = config.scale;
     this.qDim = nHeads * headDim;
     this.kvDim = nKvHeads * headDim;
     if (qkv.outDim !== this.qDim + 2 * this.kvDim) {
@@ -49,13 +53,14 @@ export class Attention implements AttentionShape {
 
   /**
    *   [q | k | v] = W_qkv·x + b;  q, k rotated (RoPE);
-   *   head_h = softmax(q_h·K_hᵀ / √d (+ causal mask)) · V_h;   y = W_o · concat(head_1..head_H) + b_o
-   * In inference the keys/values of earlier positions come from (and these go into) the KV cache.
+   *   head_h = softmax(q_h·K_hᵀ / √d (+ B_h) (+ causal mask)) · V_h;   y = W_o · concat(head_1..head_H) + b_o
+   * In inference the keys/values of earlier positions come from (and these go into) the KV cache. B is
+   * T5's relative position bias (nn/positional.ts), computed once per pass for every block; T5 has no /√d.
    */
-  forward<T extends Act>(f: Ops<T>, x: T, layer: number): T {
+  forward<T extends Act>(f: Ops<T>, x: T, layer: number, bias: T | null = null): T {
     let qkv = this.qkv.forward(f, x); // [rows, (H + 2·Hkv)·hd]
     if (this.rotation) qkv = f.rotate(qkv, this.rotation, this);
-    const heads = f.attend(qkv, this, layer); // [rows, H·hd]
+    const heads = f.attend(qkv, this, layer, bias); // [rows, H·hd]
     return this.out.forward(f, heads); // [rows, dim]
   }
 

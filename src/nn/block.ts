@@ -6,7 +6,8 @@
 //   x = Norm2(x + FeedForward(x))
 // An encoder-decoder's decoder block adds cross-attention to the source between the two:
 //   x = x + Cross(NormX(x), source)   (pre-norm)      x = NormX(x + Cross(x, source))   (post-norm)
-// Stacked N times; the residual stream x carries each token's vector from block to block.
+// Stacked N times; the residual stream x carries each token's vector from block to block. T5's relative
+// position bias (computed once per pass by the stack) reaches every block's self-attention as `bias`.
 import type { Attention } from './attention.js';
 import type { CrossAttention } from './cross-attention.js';
 import type { FeedForward } from './feedforward.js';
@@ -35,14 +36,15 @@ export class Block {
 
   /**
    * The residual stream after block `layer`:  [rows, dim] → [rows, dim] (x itself may be overwritten).
-   * `source` is the encoder's output [srcRows, dim], for a block with cross-attention.
+   * `source` is the encoder's output [srcRows, dim], for a block with cross-attention; `bias` the
+   * self-attention's score bias (T5, see Ops.attend).
    */
-  forward<T extends Act>(f: Ops<T>, x: T, layer: number, source: T | null = null): T {
+  forward<T extends Act>(f: Ops<T>, x: T, layer: number, source: T | null = null, bias: T | null = null): T {
     f.look(layer, 'residualIn', x);
     const cross = this.cross;
     if (cross && !source) throw new Error(`block ${layer}: cross-attention without a source`);
     if (this.kind === 'pre-norm') {
-      const a = this.attention.forward(f, this.norm1.forward(f, x), layer);
+      const a = this.attention.forward(f, this.norm1.forward(f, x), layer, bias);
       f.look(layer, 'attentionOut', a);
       x = f.add(x, a);
       if (cross) x = f.add(x, cross.attention.forward(f, cross.norm.forward(f, x), source!, layer));
@@ -50,7 +52,7 @@ export class Block {
       f.look(layer, 'ffnOut', h);
       x = f.add(x, h);
     } else {
-      const a = this.attention.forward(f, x, layer);
+      const a = this.attention.forward(f, x, layer, bias);
       f.look(layer, 'attentionOut', a);
       x = this.norm1.forward(f, f.add(a, x));
       if (cross) x = cross.norm.forward(f, f.add(cross.attention.forward(f, x, source!, layer), x));

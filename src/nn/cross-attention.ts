@@ -13,6 +13,8 @@ export class CrossAttention implements AttentionShape {
   readonly nKvHeads: number;
   readonly headDim: number;
   readonly causal = false;
+  /** What q·k is multiplied by; undefined: 1/√headDim (T5: 1). */
+  readonly scale: number | undefined;
 
   constructor(
     config: AttentionConfig,
@@ -26,6 +28,7 @@ export class CrossAttention implements AttentionShape {
     this.nHeads = config.nHeads;
     this.nKvHeads = config.nKvHeads;
     this.headDim = config.headDim;
+    this.scale = config.scale;
     if (q.outDim !== this.nHeads * this.headDim)
       throw new Error(
         `cross-attention: q projection has ${q.outDim} outputs, expected ${this.nHeads * this.headDim}`,

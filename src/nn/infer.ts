@@ -3,6 +3,7 @@
 // (positions pos0…), the KV cache the attention reads and extends, the padding of an encoder batch, and
 // the trace taps, so the modules need not.
 import type { Backend, Matrix } from '../tensor/index.js';
+import type { ScoreTerms } from '../tensor/backend.js';
 import { GlassError } from '../util/errors.js';
 import type { KVCache } from './kv-cache.js';
 import type { AttentionShape, Ops, Stage } from './ops.js';
@@ -107,6 +108,20 @@ export class InferOps implements Ops<Rows> {
     return p;
   }
 
+  relativePositions(rows: number, causal: boolean): Int32Array {
+    const seqs = this.sequences(rows);
+    let pairs = 0;
+    for (const s of seqs) pairs += s.rows * (causal ? s.pos0 + s.rows : s.rows);
+    const out = new Int32Array(pairs); // [Σ rows·keys]
+    let at = 0;
+    for (const s of seqs) {
+      const keys = causal ? s.pos0 + s.rows : s.rows;
+      const first = causal ? s.pos0 : 0; // the position of the sequence's first query row
+      for (let t = 0; t < s.rows; t++) for (let j = 0; j < keys; j++) out[at++] = j - (first + t);
+    }
+    return out;
+  }
+
   matmul(x: Rows, w: Matrix, bias: Float32Array | null): Rows {
     const out = new Float32Array(x.rows * w.rows);
     this.be.matmul(out, x.data, w, bias, x.rows);
@@ -174,8 +189,14 @@ export class InferOps implements Ops<Rows> {
     return qkv;
   }
 
-  attend(qkv: Rows, s: AttentionShape, layer: number): Rows {
+  attend(qkv: Rows, s: AttentionShape, layer: number, bias: Rows | null = null): Rows {
     const { nHeads, nKvHeads, headDim } = s;
+    // the score terms of T5 (see ScoreTerms): its scale, and the slice of the bias one sequence reads
+    const terms = (from: number, n: number): ScoreTerms | undefined =>
+      s.scale === undefined && !bias
+        ? undefined
+        : { scale: s.scale, bias: bias?.data.subarray(from * nHeads, (from + n) * nHeads) };
+    let pair = 0; // the first (query, key) pair of the sequence at hand
     const rows = qkv.rows;
     const width = qkv.cols;
     const qDim = nHeads * headDim;
@@ -203,8 +224,10 @@ export class InferOps implements Ops<Rows> {
         if (tap?.wantsAttention) probs = new Float32Array(nHeads * seq.rows * total);
         const out = heads.subarray(start * qDim, (start + seq.rows) * qDim);
         const qs = q.subarray(start * qDim, (start + seq.rows) * qDim);
-        this.be.attention(out, qs, kCache, vCache, seq.rows, pos0, nHeads, nKvHeads, headDim, probs);
+        const st = terms(pair, seq.rows * total);
+        this.be.attention(out, qs, kCache, vCache, seq.rows, pos0, nHeads, nKvHeads, headDim, probs, st);
         if (probs) tap!.attention(probs, nHeads, seq.rows, total);
+        pair += seq.rows * total;
         start += seq.rows;
       }
     } else {
@@ -218,7 +241,8 @@ export class InferOps implements Ops<Rows> {
       }
       if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * rows);
       const valid = this.at.validKeys ?? rows;
-      this.be.attentionBidirectional(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs);
+      const st = terms(0, rows * rows);
+      this.be.attentionBidirectional(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs, st);
       if (probs) tap!.attention(probs, nHeads, rows, rows);
     }
     tap?.heads(heads, rows, nHeads, headDim);
@@ -252,7 +276,8 @@ export class InferOps implements Ops<Rows> {
     const heads = new Float32Array(rows * nHeads * headDim);
     const tap = this.tapOf(layer);
     const probs = tap?.crossAttention ? new Float32Array(nHeads * rows * tk) : undefined;
-    this.be.crossAttention(heads, q.data, k, v, rows, tk, nHeads, nKvHeads, headDim, probs);
+    const terms = s.scale === undefined ? undefined : { scale: s.scale }; // no position bias here
+    this.be.crossAttention(heads, q.data, k, v, rows, tk, nHeads, nKvHeads, headDim, probs, terms);
     if (probs) tap!.crossAttention!(probs, nHeads, rows, tk);
     return new Rows(heads, rows, nHeads * headDim);
   }

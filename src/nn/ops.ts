@@ -24,6 +24,8 @@ export interface AttentionShape {
   readonly headDim: number;
   /** true: position t sees keys 0..t (decoders); false: every key (encoders). */
   readonly causal: boolean;
+  /** What q·k is multiplied by: 1/√headDim when absent (T5: 1, its scale is folded into its weights). */
+  readonly scale?: number;
 }
 
 /** What a trace can look at inside block `layer` (see nn/tap.ts). */
@@ -34,6 +36,14 @@ export interface Ops<T extends Act> {
   gather(table: Float32Array | Matrix, dim: number, ids: ArrayLike<number>): T;
   /** The absolute position of each of `rows` rows (inference: pos0…; training: within each window). */
   positions(rows: number): Int32Array;
+  /**
+   * key position − query position of every (query row, key) pair that `attend` scores in a pass over
+   * `rows` rows, in the order its `bias` is read: per query row, per key 0..n−1, where n counts the keys
+   * the row's sequence holds (causal: its cached positions and these; bidirectional: its rows). Inference
+   * lists the sequences of a batched pass one after the other; training gives one window's pairs, which
+   * every sequence of the batch shares.
+   */
+  relativePositions(rows: number, causal: boolean): Int32Array;
   /** x·Wᵀ + b: [rows, in] → [rows, W.rows]. */
   matmul(x: T, w: Matrix, bias: Float32Array | null): T;
   /** (x − mean) / √(var + ε) · γ + β, per row. */
@@ -59,9 +69,10 @@ export interface Ops<T extends Act> {
   /**
    * Scaled-dot-product attention of fused q|k|v rows, [rows, (H + 2·Hkv)·hd] → [rows, H·hd]: each query head
    * mixes the values of the keys it may see (causal or not; padding and, in inference, the cached keys
-   * of earlier positions included). `layer` names the block (its KV cache, its trace tap).
+   * of earlier positions included). `layer` names the block (its KV cache, its trace tap). `bias` (T5's
+   * relative position bias), [pairs, nHeads] in relativePositions' order, is added to the scores.
    */
-  attend(qkv: T, shape: AttentionShape, layer: number): T;
+  attend(qkv: T, shape: AttentionShape, layer: number, bias?: T | null): T;
   /**
    * The source's keys and values for the cross-attention of decoder block `layer`, [srcRows, 2·Hkv·hd]
    * (k | v per row): `compute` projects the encoder's output; inference computes it once per source and

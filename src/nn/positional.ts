@@ -1,7 +1,7 @@
-// Stage 3 — positional encoding: tell the model where each token sits. Three kinds: learned (GPT-2, BERT: a
+// Stage 3 — positional encoding: tell the model where each token sits. Four kinds: learned (GPT-2, BERT: a
 // second table added to the embeddings), sinusoidal (the original Transformer, Marian: a fixed table of
-// sines and cosines, added the same way) and rotary (Llama: q and k are rotated inside attention; see
-// attention.ts).
+// sines and cosines, added the same way), rotary (Llama: q and k are rotated inside attention; see
+// attention.ts) and relative (T5: a learned bias on every attention score, by bucketed distance).
 import { GlassError } from '../util/errors.js';
 import type { Act, Ops } from './ops.js';
 import type { Weight } from './weights.js';
@@ -56,6 +56,70 @@ export class SinusoidalPositional {
     return [
       { name: 'weight', value: this.weight, shape: [this.maxPositions, this.dim], decay: false, fixed: true },
     ];
+  }
+}
+
+/**
+ * T5's relative position bias: the attention score of a query at position i for a key at position j gets
+ * B[bucket(j − i), h] added, head by head — a learned [buckets, nHeads] table, held by the first block of
+ * each stack (HF `relative_attention_bias`), computed once per pass and added in every block. Buckets
+ * (HF `_relative_position_bucket`), for n = distance:
+ *   bidirectional (encoder): half the buckets for keys after the query (j > i), half for the others;
+ *   causal (decoder): only n = max(i − j, 0) counts, all buckets for it.
+ *   Within the N buckets left: n < N/2 gets its own bucket; larger n are spaced logarithmically up to
+ *   maxDistance, N/2 + ⌊log(n / (N/2)) / log(maxDistance / (N/2)) · (N − N/2)⌋, at most N − 1.
+ * The logarithm is evaluated in float32, step by step, as HF's torch code does (a float64 one could put a
+ * distance at a bucket boundary in the next bucket).
+ */
+export class RelativePositionBias {
+  readonly kind = 'relative';
+  constructor(
+    /** [nBuckets, nHeads] row-major. */
+    readonly weight: Float32Array,
+    readonly nBuckets: number,
+    readonly maxDistance: number,
+    readonly nHeads: number,
+    /** true: the encoder's (keys either side); false: the decoder's (only earlier keys are told apart). */
+    readonly bidirectional: boolean,
+  ) {
+    if (weight.length !== nBuckets * nHeads)
+      throw new GlassError(
+        'BAD_FILE',
+        `relative position bias: ${weight.length} values for [${nBuckets}, ${nHeads}]`,
+      );
+  }
+
+  /** The bucket of relative position `rel` = key position − query position. */
+  bucket(rel: number): number {
+    let n = this.nBuckets;
+    let out = 0;
+    let dist: number;
+    if (this.bidirectional) {
+      n = Math.floor(n / 2);
+      if (rel > 0) out += n;
+      dist = Math.abs(rel);
+    } else dist = Math.max(-rel, 0);
+    const exact = Math.floor(n / 2);
+    if (dist < exact) return out + dist;
+    const f = Math.fround;
+    const ratio = f(f(Math.log(f(dist / exact))) / f(Math.log(this.maxDistance / exact)));
+    const large = exact + Math.trunc(f(ratio * (n - exact)));
+    return out + Math.min(large, n - 1);
+  }
+
+  /**
+   * The bias of every (query, key) pair attention scores in this pass, in the ops' order (see
+   * Ops.relativePositions):  [pairs, nHeads], row = B[bucket(j − i)].
+   */
+  forward<T extends Act>(f: Ops<T>, rows: number): T {
+    const rel = f.relativePositions(rows, !this.bidirectional); // [pairs]
+    const buckets = new Int32Array(rel.length);
+    for (let p = 0; p < rel.length; p++) buckets[p] = this.bucket(rel[p]);
+    return f.gather(this.weight, this.nHeads, buckets); // [pairs, nHeads]
+  }
+
+  weights(): Weight[] {
+    return [{ name: 'weight', value: this.weight, shape: [this.nBuckets, this.nHeads], decay: false }];
   }
 }
 

@@ -50,11 +50,12 @@ export interface Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void;
   /**
    * Cross-attention (encoder-decoder): each of tq queries sees all tk keys — the source's encoded tokens,
    * no mask (pass only the valid ones). q, out: [tq, nHeads·hd]; k, v: [tk, nKvHeads·hd]; probs, when
-   * given, [nHeads, tq, tk]. Scaled by 1/√hd as `attention` is.
+   * given, [nHeads, tq, tk]. Scaled by 1/√hd as `attention` is (unless terms.scale says otherwise).
    */
   crossAttention(
     out: Float32Array,
@@ -67,6 +68,7 @@ export interface Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void;
   /** In place: x = x·σ(x). */
   silu(x: Float32Array, n: number): void;
@@ -81,6 +83,7 @@ export interface Backend {
    * keys/values 0..pos0+t-1 in the cache. q: [t, nHeads·hd], kCache/vCache: [ctx, nKvHeads·hd],
    * out: [t, nHeads·hd]. Query head h reads kv head floor(h / (nHeads / nKvHeads)) (grouped-query).
    * probs (optional, [nHeads, t, pos0+t]) receives the attention weights, for the trace.
+   * `terms` (T5) changes the scores before the mask and softmax: see ScoreTerms.
    */
   attention(
     out: Float32Array,
@@ -93,6 +96,7 @@ export interface Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void;
   /**
    * Drops any copy the backend keeps of `a` (the wasm backend mirrors each KV cache array into its
@@ -149,6 +153,20 @@ export interface Backend {
    * Float32Array. The reference: `new Float32Array(n)`.
    */
   allocActivations(n: number): Float32Array;
+}
+
+/**
+ * What the attention kernels may add to their scores (T5), query row i, key j, head h:
+ *   S[h, i, j] = scale · q_i·k_j + bias[(i·total + j)·nHeads + h]
+ * where `total` is the kernel's key count (pos0 + t causal, t bidirectional, tk cross). The bias is laid
+ * out per (query, key) pair, its heads innermost: a learned [buckets, nHeads] table's rows gathered by
+ * bucket give exactly that. Keys outside the mask get no weight whatever their bias.
+ */
+export interface ScoreTerms {
+  /** Multiplies q·k (default 1/√headDim; T5: 1). */
+  scale?: number;
+  /** [t, total, nHeads] added to the scaled scores (default none). */
+  bias?: Float32Array;
 }
 
 /**

@@ -5,6 +5,8 @@
 // sentencepiece-load.ts for SentencePiece's and llama2.c's binary files.
 
 import { WordPieceTokenizer } from './wordpiece.js';
+import { MarianTokenizer } from './marian.js';
+import { unigramModelFromJson } from './unigram.js';
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
 import { checkIdSpan } from './common.js';
@@ -138,10 +140,11 @@ export function loadTokenizerFromJson(json: unknown, name: string, options: Load
   if (!isObject(model)) throw new GlassError('BAD_FILE', `${name}: "model" is missing or not an object`);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
   if (type === 'WordPiece') return loadWordPieceJson(json, model, name);
+  if (type === 'Unigram') return loadUnigramJson(json, name);
   if (type !== 'BPE') {
     throw new GlassError(
       'UNSUPPORTED',
-      `${name}: model.type ${describe(type)} is not supported (only "BPE" tokenizer.json files are, byte-level or SentencePiece-style)`,
+      `${name}: model.type ${describe(type)} is not supported (BPE — byte-level or SentencePiece-style —, WordPiece and Unigram tokenizer.json files are)`,
     );
   }
   if (isSentencePieceStyle(json, model)) return loadSentencePieceJson(json, model, name, options);
@@ -211,6 +214,57 @@ function checkEveryTokenIsMerged(
       );
     }
   }
+}
+
+/**
+ * A T5-style tokenizer.json: a Unigram model (unigram.ts, as SentencePiece encodes), Metaspace, and a
+ * post-processor appending `</s>` (TemplateProcessing "$A </s>", or none: T5's slow tokenizer appends it
+ * too). The Tokenizer is marian.ts's with one model both ways; its special tokens are the added tokens
+ * marked special (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`).
+ */
+function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer {
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as unknown[]) : [];
+  const specials = new Map<string, number>();
+  for (const t of added)
+    if (isObject(t) && t.special === true && typeof t.content === 'string' && Number.isInteger(t.id))
+      specials.set(t.content, t.id as number);
+  const unigram = unigramModelFromJson(json, new Set(specials.values()), name);
+  const vocab: Record<string, number> = {};
+  unigram.pieces.forEach((p, i) => {
+    if (!(p in vocab)) vocab[p] = i;
+  });
+  for (const [t, id] of specials) vocab[t] = id;
+  // the post-processor may only append </s> to a single sequence
+  const post = json.post_processor;
+  if (post !== null && post !== undefined) {
+    const single = isObject(post) && Array.isArray(post.single) ? (post.single as unknown[]) : null;
+    const ok =
+      isObject(post) &&
+      post.type === 'TemplateProcessing' &&
+      single?.length === 2 &&
+      isObject(single[0]) &&
+      isObject(single[0].Sequence) &&
+      isObject(single[1]) &&
+      isObject(single[1].SpecialToken) &&
+      single[1].SpecialToken.id === '</s>';
+    if (!ok)
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: post_processor ${describe(isObject(post) ? post.type : post)} is not supported with Unigram (expected TemplateProcessing "$A </s>")`,
+      );
+  }
+  const three = new Set(['<unk>', '</s>', '<pad>']);
+  return new MarianTokenizer({
+    name,
+    kind: 'unigram',
+    source: unigram,
+    target: unigram,
+    vocab,
+    unkToken: unigram.pieces[unigram.unk],
+    extraSpecials: [...specials.keys()].filter((t) => !three.has(t)),
+    languageCodes: false,
+    dropUnknownIds: true,
+  });
 }
 
 /** A BERT-style tokenizer.json: WordPiece model, BertNormalizer, BertPreTokenizer. */

@@ -14,6 +14,10 @@
 //
 // The decoder starts from the pad id (config.decoder_start_token_id is pad_token_id in Marian).
 // HF's MosesPunctNormalizer is left out: MarianTokenizer defines normalize() but never calls it.
+//
+// T5's tokenizer.json (a Unigram model, load.ts) is this tokenizer too: one unigram model both ways
+// (unigram.ts unigramModelFromJson), vocab = its pieces by index, every special added token
+// (`<extra_id_N>` too) split out of the text, `</s>` appended, no language codes; kind 'unigram'.
 
 import type { FileSet } from '../util/file-set.js';
 import { parseJsonFile } from '../util/file-set.js';
@@ -35,6 +39,17 @@ export interface MarianTokenizerOptions {
   unkToken?: string;
   eosToken?: string;
   padToken?: string;
+  /** Special tokens besides those three, matched in the text and skipped in decoding (T5's `<extra_id_N>`). */
+  extraSpecials?: readonly string[];
+  /** A leading `>>xx<<` is one token (Marian's multilingual targets). Default true. */
+  languageCodes?: boolean;
+  /** Tokenizer.kind: 'marian' (default), 'unigram' (a tokenizer.json). */
+  kind?: string;
+  /**
+   * Decoding drops ids the vocabulary lacks instead of refusing them, as HF's tokenizers library does
+   * (T5's model rows outnumber its tokenizer's pieces: 32128 vs 32100). Default false.
+   */
+  dropUnknownIds?: boolean;
 }
 
 export interface MarianEncodeOptions extends EncodeOptions {
@@ -55,7 +70,7 @@ const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'g');
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class MarianTokenizer implements Tokenizer {
-  readonly kind = 'marian';
+  readonly kind: string;
   readonly name: string;
   readonly vocabSize: number;
   readonly specialTokens: SpecialTokens;
@@ -72,9 +87,14 @@ export class MarianTokenizer implements Tokenizer {
   private readonly specials: Map<string, number>;
   private readonly specialIds: Set<number>;
   private readonly specialRe: RegExp;
+  private readonly languageCodes: boolean;
+  private readonly dropUnknownIds: boolean;
 
   constructor(options: MarianTokenizerOptions) {
     this.name = options.name ?? 'marian tokenizer';
+    this.kind = options.kind ?? 'marian';
+    this.languageCodes = options.languageCodes ?? true;
+    this.dropUnknownIds = options.dropUnknownIds ?? false;
     this.source = options.source;
     this.target = options.target;
     for (const [piece, id] of Object.entries(options.vocab)) {
@@ -109,13 +129,14 @@ export class MarianTokenizer implements Tokenizer {
       [unk, this.unkId],
       [pad, this.padId],
     ]);
+    for (const t of options.extraSpecials ?? []) this.specials.set(t, need(t, 'special'));
     this.specialIds = new Set(this.specials.values());
     // Longest first, so that one special token that starts another does not cut it.
     const alts = [...this.specials.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
     this.specialRe = new RegExp(alts.join('|'), 'g');
-    this.supportedLanguageCodes = [...this.encoder.keys()].filter(
-      (k) => k.startsWith('>>') && k.endsWith('<<'),
-    );
+    this.supportedLanguageCodes = this.languageCodes
+      ? [...this.encoder.keys()].filter((k) => k.startsWith('>>') && k.endsWith('<<'))
+      : [];
   }
 
   /** The id the decoder starts from: Marian's config sets decoder_start_token_id to pad_token_id. */
@@ -134,7 +155,7 @@ export class MarianTokenizer implements Tokenizer {
     const out: { piece: string; start: number; end: number }[] = [];
     const segment = (seg: string, byteAt: number): void => {
       // HF's remove_language_code: a leading ">>...<<" is one token.
-      if (seg.startsWith('>>')) {
+      if (this.languageCodes && seg.startsWith('>>')) {
         const end = seg.indexOf('<<');
         if (end !== -1) {
           const code = seg.slice(0, end + 2);
@@ -206,8 +227,10 @@ export class MarianTokenizer implements Tokenizer {
     return spans;
   }
 
+  /** The vocab.json string of an id ('' for one the vocabulary lacks, when those are dropped). */
   private tokenOf(id: number): string {
     const t = Number.isInteger(id) ? this.decoderMap.get(id) : undefined;
+    if (t === undefined && this.dropUnknownIds && Number.isInteger(id) && id >= 0) return '';
     if (t === undefined)
       throw new GlassError('BAD_INPUT', `${this.name}: token id ${id} is not in the vocabulary (vocab.json)`);
     return t;
@@ -241,6 +264,7 @@ export class MarianTokenizer implements Tokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       const token = this.tokenOf(id);
+      if (token === '') continue; // dropped (see dropUnknownIds)
       if (this.specialIds.has(id) && this.specials.get(token) === id) {
         if (skip) continue;
         out += this.joinPieces(run) + token + ' ';

@@ -404,3 +404,106 @@ export class UnigramModel {
 export function loadUnigramModel(bytes: Uint8Array, name: string): UnigramModel {
   return new UnigramModel(parseSentencePieceProto(bytes, name), name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same model from a Hugging Face tokenizer.json (T5, Flan-T5: model.type "Unigram").
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A JSON object's "type", or the pieces of a "Sequence" (normalizers / pretokenizers), flattened. */
+function stages(v: unknown, list: 'normalizers' | 'pretokenizers'): Record<string, unknown>[] {
+  if (v === null || v === undefined) return [];
+  if (!isRecord(v)) return [{ type: String(v) }];
+  if (v.type === 'Sequence' && Array.isArray(v[list]))
+    return (v[list] as unknown[]).flatMap((s) => stages(s, list));
+  return [v];
+}
+
+/**
+ * A tokenizer.json Unigram model as SentencePiece's: model.vocab is [piece, score] pairs (the id is the
+ * index), model.unk_id the unknown piece; `controlIds` (the special added tokens: `<pad>`, `</s>`) are
+ * control pieces, never produced from text. The normaliser and pre-tokenizer map onto SentencePiece's
+ * normaliser spec:
+ *   Precompiled (precompiled_charsmap, base64)   → the character map (nmt_nfkc in T5's)
+ *   Replace " {2,}" → " " / WhitespaceSplit       → remove_extra_whitespaces
+ *   Metaspace (replacement "▁", add_prefix_space or prepend_scheme "always"/"first") → escape_whitespaces
+ *                                                   and add_dummy_prefix
+ * Anything else is refused by name (it would change the pieces).
+ */
+export function unigramModelFromJson(
+  json: Record<string, unknown>,
+  controlIds: ReadonlySet<number>,
+  name: string,
+): UnigramModel {
+  const model = json.model;
+  if (!isRecord(model) || !Array.isArray(model.vocab))
+    throw new GlassError('BAD_FILE', `${name}: model.vocab is not a list of [piece, score] pairs`);
+  const vocab = model.vocab as unknown[];
+  const pieces: string[] = [];
+  const scores = new Float32Array(vocab.length);
+  const types = new Uint8Array(vocab.length).fill(PieceType.NORMAL);
+  vocab.forEach((e, i) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number')
+      throw new GlassError('BAD_FILE', `${name}: model.vocab[${i}] is not a [piece, score] pair`);
+    pieces.push(e[0]);
+    scores[i] = e[1];
+    if (controlIds.has(i)) types[i] = PieceType.CONTROL;
+  });
+  const unk = model.unk_id;
+  if (!(Number.isInteger(unk) && (unk as number) >= 0 && (unk as number) < pieces.length))
+    throw new GlassError('BAD_FILE', `${name}: model.unk_id ${String(unk)} is not a piece of model.vocab`);
+  types[unk as number] = PieceType.UNKNOWN;
+  if (model.byte_fallback === true)
+    throw new GlassError('UNSUPPORTED', `${name}: a Unigram model with byte_fallback is not supported yet`);
+
+  const normalizer: Normalizer = {
+    name: 'tokenizer.json',
+    charsmap: null,
+    addDummyPrefix: false,
+    removeExtraWhitespaces: false,
+    escapeWhitespaces: false,
+  };
+  for (const s of stages(json.normalizer, 'normalizers')) {
+    if (s.type === 'Precompiled' && typeof s.precompiled_charsmap === 'string') {
+      const raw = atob(s.precompiled_charsmap);
+      normalizer.charsmap = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+    } else if (
+      s.type === 'Replace' &&
+      isRecord(s.pattern) &&
+      s.pattern.Regex === ' {2,}' &&
+      s.content === ' '
+    )
+      normalizer.removeExtraWhitespaces = true;
+    else
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: normalizer ${JSON.stringify(s.type)} is not supported with Unigram`,
+      );
+  }
+  let metaspace = false;
+  for (const s of stages(json.pre_tokenizer, 'pretokenizers')) {
+    if (s.type === 'WhitespaceSplit') normalizer.removeExtraWhitespaces = true;
+    else if (s.type === 'Metaspace' && (s.replacement ?? SPACE_SYMBOL) === SPACE_SYMBOL) {
+      metaspace = true;
+      const scheme = s.prepend_scheme ?? (s.add_prefix_space === false ? 'never' : 'always');
+      if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never')
+        throw new GlassError('UNSUPPORTED', `${name}: Metaspace prepend_scheme ${JSON.stringify(scheme)}`);
+      normalizer.addDummyPrefix = scheme !== 'never';
+    } else
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: pre_tokenizer ${JSON.stringify(s.type)} is not supported with Unigram`,
+      );
+  }
+  if (!metaspace)
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: a Unigram tokenizer.json without a Metaspace pre-tokenizer`,
+    );
+  normalizer.escapeWhitespaces = true;
+  return new UnigramModel(
+    { pieces, scores, types, modelType: 1, treatWhitespaceAsSuffix: false, normalizer },
+    name,
+  );
+}

@@ -25,12 +25,16 @@ export interface TraceModelInfo {
   ffnDim: number;
   vocabSize: number;
   contextLength: number;
-  /** How positions enter: a learned table added to the embeddings, or rotary (RoPE) inside attention. */
-  positional: 'learned' | 'sinusoidal' | 'rope';
+  /**
+   * How positions enter: a learned or sinusoidal table added to the embeddings, rotary (RoPE) inside
+   * attention, or 'relative' (T5: a learned bias per bucketed distance on every attention score; no
+   * positional vectors to show).
+   */
+  positional: 'learned' | 'sinusoidal' | 'rope' | 'relative';
   norm: 'layernorm' | 'rmsnorm';
-  ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu';
+  ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu' | 'geglu';
   /** An encoder-decoder's encoder (the fields above describe its decoder); absent for decoder-only models. */
-  encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' };
+  encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' | 'relative' };
 }
 
 export interface TraceToken {
@@ -69,6 +73,19 @@ export interface TraceEmbeddings {
   positionalNorms?: number[];
   /** Rotary models: base θ, pairing style, and the rotation angle of each pair at each position [T × headDim/2]. */
   rope?: { theta: number; style: 'interleaved' | 'half'; angles: number[][] };
+  /**
+   * T5's relative position bias (nothing is added to the vectors): what each head adds to an attention
+   * score for each distance key − query among these T positions, `bias[h][d]` for `distances[d]` (the
+   * encoder's run −(T−1)..T−1; the decoder's, causal, −(T−1)..0), and the bucket each distance falls in.
+   */
+  relative?: {
+    nBuckets: number;
+    maxDistance: number;
+    bidirectional: boolean;
+    distances: number[];
+    buckets: number[];
+    bias: number[][];
+  };
 }
 
 export interface TraceLayer {

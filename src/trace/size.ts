@@ -39,7 +39,8 @@ export function traceSize(model: LanguageModel, promptTokens: number, options: T
 
   let values = T; // token norms
   if (full) values += T * dim * (d.positional ? 2 : 1);
-  values += d.positional ? T : (T * headDim) / 2; // positional norms, or the rotary angles
+  // positional norms, or T5's relative bias (a bucket and H biases per distance), or the rotary angles
+  values += d.positional ? T : d.positionBias ? (H + 1) * T : (T * headDim) / 2;
   let perLayer = 4 * T + T * H + 5 * T; // norms, head norms, FFN statistics
   if (full) perLayer += 2 * T * dim;
   if (options.attention ?? true) perLayer += H * T * T;

@@ -6,7 +6,7 @@ import { generationSteps, type GenerationStep, type StepLoopOptions } from '../g
 import type { Decoder } from '../models/decoder.js';
 import type { Encoder } from '../models/encoder.js';
 import { InferOps } from '../nn/infer.js';
-import type { AdditivePositional } from '../nn/positional.js';
+import type { AdditivePositional, RelativePositionBias } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
 import type { LanguageModel } from '../models/model.js';
 import {
@@ -51,14 +51,14 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     ffnDim: block.ffn.hiddenDim,
     vocabSize: d.vocabSize,
     contextLength: d.contextLength,
-    positional: d.positional ? d.positional.kind : 'rope',
+    positional: d.positional ? d.positional.kind : d.positionBias ? 'relative' : 'rope',
     norm: block.norm1.kind,
     ffn: block.ffn.kind,
     ...(model.seq2seq && {
       encoder: {
         nLayers: model.seq2seq.encoder.nLayers,
         nHeads: model.seq2seq.encoder.blocks[0].attention.config.nHeads,
-        positional: model.seq2seq.encoder.positional.kind,
+        positional: model.seq2seq.encoder.positional?.kind ?? 'relative',
       },
     }),
   };
@@ -140,6 +140,26 @@ export function traceStep(
   };
 }
 
+/**
+ * T5's relative position bias as the trace shows it: for each distance key − query that `rows` positions
+ * can have (causal: only ≤ 0), its bucket and each head's bias.
+ */
+function relativeBias(r: RelativePositionBias, rows: number, digits: number): TraceEmbeddings['relative'] {
+  const distances: number[] = [];
+  for (let d = 1 - rows; d <= (r.bidirectional ? rows - 1 : 0); d++) distances.push(d);
+  const buckets = distances.map((d) => r.bucket(d));
+  return {
+    nBuckets: r.nBuckets,
+    maxDistance: r.maxDistance,
+    bidirectional: r.bidirectional,
+    distances,
+    buckets,
+    bias: Array.from({ length: r.nHeads }, (_, h) =>
+      buckets.map((b) => roundTo(r.weight[b * r.nHeads + h], digits)),
+    ),
+  };
+}
+
 /** Positional vectors [rows × dim] and their norms, as the trace shows an additive (learned, sinusoidal) table. */
 function positionalVectors(
   p: AdditivePositional,
@@ -170,7 +190,8 @@ function sourceTrace(
   const embeddings: TraceEmbeddings = {
     tokenNorms: rowNorms(tv, ids.length, e.dim, digits),
     ...(full && { token: rowsOf(tv, ids.length, e.dim, digits) }),
-    ...positionalVectors(e.positional, ids.length, e.dim, digits, full),
+    ...(e.positional && positionalVectors(e.positional, ids.length, e.dim, digits, full)),
+    ...(e.positionBias && { relative: relativeBias(e.positionBias, ids.length, digits) }),
   };
   return {
     tokens: promptTokens(model, prompt, ids),
@@ -308,6 +329,8 @@ function promptTrace(
   if (full) embeddings.token = rowsOf(tv, rows, dim, digits);
   if (d.positional) {
     Object.assign(embeddings, positionalVectors(d.positional, rows, dim, digits, full));
+  } else if (d.positionBias) {
+    embeddings.relative = relativeBias(d.positionBias, rows, digits);
   } else {
     const rope = d.blocks[0].attention.rotation;
     if (rope) {

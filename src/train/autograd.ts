@@ -479,6 +479,8 @@ export class Tape {
       nHeads: number;
       nKvHeads: number;
       headDim: number;
+      /** What q·k is multiplied by (default 1/√hd; T5: 1). */
+      scale?: number;
     },
   ): Var {
     const { batch, tq, tk, nHeads, nKvHeads, headDim: hd } = o;
@@ -489,7 +491,7 @@ export class Tape {
     if (kv.rows !== batch * tk || kv.cols !== kw)
       throw new Error(`crossAttention: kv is [${kv.shape}], expected [${batch * tk}, ${kw}]`);
     const group = nHeads / nKvHeads;
-    const scale = 1 / Math.sqrt(hd);
+    const scale = o.scale ?? 1 / Math.sqrt(hd);
     const len = (b: number) => {
       const n = o.srcLengths ? o.srcLengths[b] : tk;
       if (!(Number.isInteger(n) && n >= 1 && n <= tk))
@@ -625,7 +627,7 @@ export class Tape {
    * `causal: false` (encoders) and `validLengths` (padded batches) take maskedAttention below: query i of
    * sequence b sees keys j < len(b, i) with len = validLengths[b] (bidirectional; the inference kernel
    * attentionBidirectional) or min(i + 1, validLengths[b]) (causal). The default — causal, no lengths —
-   * runs the path above, unchanged.
+   * runs the path above, unchanged. T5's `scale` and `bias` (see maskedAttention) take that path too.
    */
   attention(
     qkv: Var,
@@ -642,6 +644,10 @@ export class Tape {
       causal?: boolean;
       /** Per sequence: keys at positions ≥ validLengths[b] are padding and get probability 0. */
       validLengths?: ArrayLike<number>;
+      /** What q·k is multiplied by (default 1/√hd; T5: 1). */
+      scale?: number;
+      /** [seqLen·seqLen, nHeads]: added to the scores of (query i, key j) at row i·seqLen + j (T5). */
+      bias?: Var;
     },
   ): Var {
     const { batch, seqLen: T, nHeads, nKvHeads, headDim: hd } = o;
@@ -657,8 +663,9 @@ export class Tape {
     }
     const causal = o.causal ?? true;
     if (o.validLengths !== undefined) checkLengths(o.validLengths, batch, T, 'attention');
-    if (!causal || o.validLengths !== undefined) {
-      return this.maskedAttention(qkv, o, causal, o.validLengths ?? null, qOff, kOff, vOff);
+    if (!causal || o.validLengths !== undefined || o.scale !== undefined || o.bias) {
+      const terms = { scale: o.scale ?? 1 / Math.sqrt(hd), bias: o.bias ?? null };
+      return this.maskedAttention(qkv, o, causal, o.validLengths ?? null, qOff, kOff, vOff, terms);
     }
     const group = nHeads / nKvHeads;
     const scale = 1 / Math.sqrt(hd);
@@ -779,13 +786,15 @@ export class Tape {
   /**
    * attention() with a key mask per (sequence, query): query i of sequence b sees keys j < len(b, i), where
    * len(b, i) = L_b (bidirectional) or min(i + 1, L_b) (causal), L_b = validLengths[b] (T when absent).
-   *   S = q·Kᵀ/√hd,  P[i, j] = exp(S[i, j] − max) / Σ_{j' < len} exp(S[i, j'] − max) for j < len, else 0,
-   *   out_h = P·V.
+   *   S = scale·q·Kᵀ (+ B),  P[i, j] = exp(S[i, j] − max) / Σ_{j' < len} exp(S[i, j'] − max) for j < len,
+   *   else 0,  out_h = P·V.
+   * scale is 1/√hd but for T5 (1); B[i, j] = bias[i·T + j, h] (T5's relative position bias, one window's,
+   * the same for every sequence of the batch).
    * As the reference attentionBidirectional kernel: scores and softmax in float64, and queries at padded
    * positions still attend (to the valid keys), so their rows are defined (a pooled loss ignores them).
    * Backward (P is exactly 0 outside the mask, so the full products stay exact):
-   *   dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS[i, j] = P[i, j]·(dP[i, j] − Σ_j' P[i, j']·dP[i, j'])/√hd (0 outside);
-   *   dq += dS·K;  dK += dSᵀ·q.
+   *   dV += Pᵀ·dO;  dP = dO·Vᵀ;  G[i, j] = P[i, j]·(dP[i, j] − Σ_j' P[i, j']·dP[i, j']) (0 outside);
+   *   dB[i·T + j, h] += G[i, j] (summed over the batch);  dS = scale·G;  dq += dS·K;  dK += dSᵀ·q.
    * Plain TypeScript both ways (the backends' attentionBackward is causal-only).
    */
   private maskedAttention(
@@ -796,13 +805,17 @@ export class Tape {
     qOff: number,
     kOff: number,
     vOff: number,
+    terms: { scale: number; bias: Var | null },
   ): Var {
     const { batch, seqLen: T, nHeads, nKvHeads, headDim: hd } = o;
     const width = qkv.cols;
     const group = nHeads / nKvHeads;
-    const scale = 1 / Math.sqrt(hd);
+    const { scale, bias } = terms;
+    if (bias && (bias.rows !== T * T || bias.cols !== nHeads))
+      throw new Error(`attention: bias is [${bias.shape}], expected [${T * T}, ${nHeads}]`);
+    const bd = bias?.data;
     const qDim = nHeads * hd;
-    const y = this.out([batch * T, qDim], false, qkv);
+    const y = this.out([batch * T, qDim], false, qkv, ...(bias ? [bias] : []));
     const d = qkv.data;
     const yd = y.data;
     const lenOf = (b: number, i: number): number => {
@@ -840,7 +853,7 @@ export class Tape {
           const n = lenOf(b, i);
           let max = -Infinity;
           for (let j = 0; j < n; j++) {
-            const s = sc[r + j] * scale;
+            const s = sc[r + j] * scale + (bd ? bd[(r + j) * nHeads + h] : 0);
             row[j] = s;
             if (s > max) max = s;
           }
@@ -864,8 +877,9 @@ export class Tape {
     }
     this.record(y, () => {
       const dO = y.grad;
-      if (!dO || !qkv.requiresGrad) return;
-      const dd = this.gradOf(qkv);
+      if (!dO || !(qkv.requiresGrad || bias?.requiresGrad)) return;
+      const dd = qkv.requiresGrad ? this.gradOf(qkv) : this.alloc(qkv.size);
+      const db = bias?.requiresGrad ? this.gradOf(bias) : null;
       const go = this.alloc(T * hd, false);
       const got = this.alloc(T * hd, false);
       const pt = this.alloc(T * T, false);
@@ -898,14 +912,18 @@ export class Tape {
           transposeInto(pt, p, T, T);
           gemm(this.backend, grad, pt, got, null, T, T, hd);
           scatterAdd(grad, b, vo);
-          // dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √hd, zero outside the mask.
+          // dP = dO·Vᵀ; G = P ⊙ (dP − rowsum(P ⊙ dP)) into the bias; dS = scale·G, zero outside the mask.
           gemm(this.backend, dS, go, vh, null, T, hd, T);
           for (let i = 0; i < T; i++) {
             const r = i * T;
             const n = lenOf(b, i);
             let dot = 0;
             for (let j = 0; j < n; j++) dot += p[r + j] * dS[r + j];
-            for (let j = 0; j < n; j++) dS[r + j] = p[r + j] * (dS[r + j] - dot) * scale;
+            for (let j = 0; j < n; j++) {
+              const g = p[r + j] * (dS[r + j] - dot);
+              if (db) db[(r + j) * nHeads + h] += g;
+              dS[r + j] = g * scale;
+            }
             for (let j = n; j < T; j++) dS[r + j] = 0;
           }
           // dq = dS·K, dK = dSᵀ·q.

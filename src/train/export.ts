@@ -185,7 +185,7 @@ export function bertTensors(e: Encoder): TensorToWrite[] {
   };
   const ln = t.layerNorm.bind(t);
   add('embeddings.word_embeddings.weight', [e.embedding.vocabSize, dim], e.embedding.weight);
-  if (e.positional.kind !== 'learned') throw new GlassError('UNSUPPORTED', 'BERT needs learned positions');
+  if (e.positional?.kind !== 'learned') throw new GlassError('UNSUPPORTED', 'BERT needs learned positions');
   add('embeddings.position_embeddings.weight', [e.positional.maxPositions, dim], e.positional.weight);
   if (e.tokenTypes)
     add('embeddings.token_type_embeddings.weight', [e.tokenTypes.vocabSize, dim], e.tokenTypes.weight);

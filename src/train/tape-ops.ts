@@ -61,6 +61,15 @@ export class TapeOps implements Ops<Var> {
     return p;
   }
 
+  relativePositions(_rows: number, _causal: boolean): Int32Array {
+    // one window's pairs (query i, key j < seqLen), shared by every sequence of the batch: the mask
+    // (causal, padding) is attention's business, not the bias's
+    const T = this.seqLen;
+    const out = new Int32Array(T * T); // [T·T]
+    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) out[i * T + j] = j - i;
+    return out;
+  }
+
   matmul(x: Var, w: Matrix, bias: Float32Array | null): Var {
     return this.tape.matmul(x, this.v(w), bias ? this.v(bias) : null);
   }
@@ -108,7 +117,7 @@ export class TapeOps implements Ops<Var> {
     ]);
   }
 
-  attend(qkv: Var, s: AttentionShape, _layer: number): Var {
+  attend(qkv: Var, s: AttentionShape, _layer: number, bias: Var | null = null): Var {
     const { nHeads, nKvHeads, headDim, causal } = s;
     return this.tape.attention(qkv, {
       batch: this.batch,
@@ -117,6 +126,8 @@ export class TapeOps implements Ops<Var> {
       nKvHeads,
       headDim,
       ...(causal && !this.validLengths ? {} : { causal, validLengths: this.validLengths }),
+      ...(s.scale !== undefined && { scale: s.scale }),
+      ...(bias && { bias }),
     });
   }
 
@@ -135,6 +146,7 @@ export class TapeOps implements Ops<Var> {
       nHeads: s.nHeads,
       nKvHeads: s.nKvHeads,
       headDim: s.headDim,
+      scale: s.scale,
     });
   }
 

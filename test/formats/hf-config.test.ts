@@ -157,13 +157,36 @@ test('llama-shaped configs (llama, mistral, qwen2) parse with HF defaults', () =
   );
 });
 
-test('unsupported model types', () => {
-  expectError(
-    () => parseHfConfig({ model_type: 't5' }, 'l/config.json'),
-    'UNSUPPORTED',
-    'l/config.json',
-    'not supported yet: t5',
+test('T5 configs: HF defaults, d_kv apart from d_model / num_heads, and the fields that are refused', () => {
+  const c = parseHfConfig(
+    { model_type: 't5', d_model: 16, num_heads: 3, d_kv: 6, d_ff: 20, num_layers: 2, vocab_size: 128 },
+    't/config.json',
   );
+  assert.equal(c.modelType, 't5');
+  if (c.modelType !== 't5') return;
+  assert.equal(c.headDim, 6);
+  assert.equal(c.nLayers, 2, 'num_decoder_layers defaults to num_layers');
+  assert.equal(c.activation, 'relu');
+  assert.equal(c.relativeBuckets, 32);
+  assert.equal(c.relativeMaxDistance, 128);
+  assert.equal(c.normEps, 1e-6);
+  assert.equal(c.tieWordEmbeddings, true);
+  assert.equal(c.decoderStartTokenId, 0);
+  assert.equal(c.eosTokenId, 1);
+  const base = { model_type: 't5', d_model: 16, num_heads: 4, d_ff: 20, num_layers: 2, vocab_size: 128 };
+  expectError(
+    () => parseHfConfig({ ...base, feed_forward_proj: 'gated-silu' }, 't/config.json'),
+    'UNSUPPORTED',
+    'feed_forward_proj',
+  );
+  expectError(
+    () => parseHfConfig({ ...base, is_decoder: true }, 't/config.json'),
+    'UNSUPPORTED',
+    'is_decoder',
+  );
+});
+
+test('unsupported model types', () => {
   expectError(
     () => parseHfConfig({ model_type: 'bart' }, 'b/config.json'),
     'UNSUPPORTED',

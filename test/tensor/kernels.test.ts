@@ -70,7 +70,10 @@ function attention64(
   nHeads: number,
   nKv: number,
   hd: number,
+  /** ScoreTerms (T5): S = scale·q·k + bias[(i·total + j)·nHeads + h]. */
+  terms: { scale?: number; bias?: Float32Array } = {},
 ): { out: Float64Array; probs: Float64Array } {
+  const scale = terms.scale ?? 1 / Math.sqrt(hd);
   const out = new Float64Array(t * nHeads * hd);
   const probs = new Float64Array(nHeads * t * total);
   for (let h = 0; h < nHeads; h++) {
@@ -80,7 +83,7 @@ function attention64(
       for (let j = 0; j < len(i); j++) {
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
-        sc.push(s / Math.sqrt(hd));
+        sc.push(s * scale + (terms.bias ? terms.bias[(i * total + j) * nHeads + h] : 0));
       }
       const m = Math.max(...sc);
       const e = sc.map((a) => Math.exp(a - m));
@@ -305,6 +308,70 @@ for (const be of BACKENDS) {
         const out2 = new Float32Array(tq * nHeads * hd);
         be.crossAttention(out2, q, k, v, tq, tk, nHeads, nKv, hd);
         assertClose(out2, want, 1e-5, `cross without probs H${nHeads} d${hd} tq ${tq} tk ${tk}`);
+      }
+    }
+  });
+
+  test(`${label(be)}: score terms (T5: scale 1, a bias per pair and head) in causal, bidirectional, cross attention`, () => {
+    for (const [nHeads, nKv, hd] of [
+      [4, 4, 8],
+      [3, 3, 6],
+      [6, 2, 5],
+    ]) {
+      // causal on a cache: t new queries at pos0.., keys 0..pos0+t-1
+      for (const [pos0, t] of [
+        [0, 1],
+        [0, 9],
+        [5, 1],
+        [3, 20],
+      ]) {
+        const total = pos0 + t;
+        const q = rand(t * nHeads * hd, 41 + t, 0.7);
+        const k = rand(total * nKv * hd, 42 + hd, 0.7);
+        const v = rand(total * nKv * hd, 43 + hd, 2);
+        const bias = rand(t * total * nHeads, 44 + pos0, 3);
+        const terms = { scale: 1, bias };
+        const out = new Float32Array(t * nHeads * hd);
+        const probs = new Float32Array(nHeads * t * total);
+        be.attention(out, q, k, v, t, pos0, nHeads, nKv, hd, probs, terms);
+        const want = attention64(q, k, v, t, total, (i) => pos0 + i + 1, nHeads, nKv, hd, terms);
+        assertClose(out, want.out, 1e-5, `causal terms H${nHeads} d${hd} pos0 ${pos0} t ${t}`);
+        assertClose(probs, want.probs, 1e-6, 'causal terms probs');
+        const out2 = new Float32Array(t * nHeads * hd);
+        be.attention(out2, q, k, v, t, pos0, nHeads, nKv, hd, undefined, terms);
+        assertClose(out2, want.out, 1e-5, `causal terms without probs pos0 ${pos0} t ${t}`);
+      }
+      // bidirectional with padding keys
+      for (const [t, valid] of [
+        [1, 1],
+        [7, 5],
+        [18, 18],
+      ]) {
+        const q = rand(t * nHeads * hd, 51 + t, 0.7);
+        const k = rand(t * nKv * hd, 52 + hd, 0.7);
+        const v = rand(t * nKv * hd, 53 + hd, 2);
+        const terms = { scale: 1, bias: rand(t * t * nHeads, 54 + t, 3) };
+        const out = new Float32Array(t * nHeads * hd);
+        const probs = new Float32Array(nHeads * t * t);
+        be.attentionBidirectional(out, q, k, v, t, valid, nHeads, nKv, hd, probs, terms);
+        const want = attention64(q, k, v, t, t, () => valid, nHeads, nKv, hd, terms);
+        assertClose(out, want.out, 1e-5, `bidirectional terms H${nHeads} t ${t} valid ${valid}`);
+        assertClose(probs, want.probs, 1e-6, 'bidirectional terms probs');
+      }
+      // cross-attention: the scale alone (T5 has no bias there), fewer and more queries than keys
+      for (const [tq, tk] of [
+        [1, 7],
+        [9, 4],
+      ]) {
+        const q = rand(tq * nHeads * hd, 61 + tq, 0.7);
+        const k = rand(tk * nKv * hd, 62 + hd, 0.7);
+        const v = rand(tk * nKv * hd, 63 + hd, 2);
+        const out = new Float32Array(tq * nHeads * hd);
+        const probs = new Float32Array(nHeads * tq * tk);
+        be.crossAttention(out, q, k, v, tq, tk, nHeads, nKv, hd, probs, { scale: 1 });
+        const want = attention64(q, k, v, tq, tk, () => tk, nHeads, nKv, hd, { scale: 1 });
+        assertClose(out, want.out, 1e-5, `cross scale 1 H${nHeads} tq ${tq} tk ${tk}`);
+        assertClose(probs, want.probs, 1e-6, 'cross scale 1 probs');
       }
     }
   });

@@ -137,9 +137,13 @@ test('a merge naming a token missing from the vocabulary is BAD_FILE with file a
 });
 
 test('tokenizer.json of an unsupported model type is UNSUPPORTED; malformed ones are BAD_FILE', async (t) => {
-  assert.throws(() => loadTokenizerFromJson({ model: { type: 'Unigram', vocab: [] } }, 'x.json'), {
+  assert.throws(() => loadTokenizerFromJson({ model: { type: 'WordLevel', vocab: {} } }, 'x.json'), {
     code: 'UNSUPPORTED',
-    message: /x\.json: model\.type "Unigram"/,
+    message: /x\.json: model\.type "WordLevel"/,
+  });
+  assert.throws(() => loadTokenizerFromJson({ model: { type: 'Unigram', vocab: [] } }, 'x.json'), {
+    code: 'BAD_FILE',
+    message: /x\.json: model\.unk_id/,
   });
   assert.throws(() => loadTokenizerFromJson([], 'x.json'), {
     code: 'BAD_FILE',

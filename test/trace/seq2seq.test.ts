@@ -6,6 +6,7 @@ import { loadModel } from '../../src/models/load-node.js';
 import { alignment } from '../../src/trace/alignment.js';
 import { TRACE_VERSION } from '../../src/trace/schema.js';
 import { ensureMarianFixtures } from '../fixtures/make-marian.js';
+import { ensureT5Fixtures } from '../fixtures/make-t5.js';
 
 const dirs = await ensureMarianFixtures();
 const PROMPT = 'The house is small.';
@@ -48,7 +49,7 @@ test('seq2seq trace: source, encoder attention, cross-attention per step, layer 
   assert.equal(src.embeddings.token?.[0].length, s2s.encoder.dim);
   assert.deepEqual(
     src.embeddings.positional![1].map((v) => Math.round(v * 1e3)),
-    Array.from(s2s.encoder.positional.vector(1), (v) => Math.round(v * 1e3)),
+    Array.from(s2s.encoder.positional!.vector(1), (v) => Math.round(v * 1e3)),
   );
   // encoder self-attention: [L][H][S][S], bidirectional rows over the whole source
   const He = trace.model.encoder!.nHeads;
@@ -148,4 +149,59 @@ test('seq2seq trace with beams: the beam tree, and the winner replayed as steps 
   const a = alignment(trace)!;
   assert.equal(a.weights.length, best.ids.length);
   a.weights.forEach((row, k) => assertDistribution(row, S, `beam winner row ${k}`));
+});
+
+test('seq2seq trace of T5: relative positions (no positional vectors), encoder and cross-attention', async () => {
+  const t5 = await ensureT5Fixtures();
+  const m = await loadModel(t5['flan-t5-tiny']);
+  const s2s = m.seq2seq!;
+  const prompt = 'translate English to German: the house is wonderful.';
+  const trace = m.trace(prompt, { steps: 3, topK: 3, stopAtEos: false });
+  assert.equal(trace.model.positional, 'relative');
+  assert.equal(trace.model.ffn, 'geglu');
+  assert.equal(trace.model.headDim, 6);
+  assert.deepEqual(trace.model.encoder, { nLayers: 2, nHeads: 3, positional: 'relative' });
+  const src = trace.source!;
+  const S = src.tokens.length;
+  assert.equal(S, 11);
+  assert.equal(src.embeddings.positional, undefined, 'a relative bias has no vectors to show');
+  assert.equal(src.embeddings.positionalNorms, undefined);
+  assert.equal(trace.embeddings.positional, undefined);
+  // instead: each head's bias by distance key − query, from the encoder's table (the decoder's: causal)
+  const rel = src.embeddings.relative!;
+  assert.equal(rel.bidirectional, true);
+  assert.deepEqual(
+    rel.distances,
+    Array.from({ length: 2 * S - 1 }, (_, i) => i - (S - 1)),
+  );
+  const eb = s2s.encoder.positionBias!;
+  assert.deepEqual(
+    rel.buckets,
+    rel.distances.map((d) => eb.bucket(d)),
+  );
+  assert.equal(rel.bias.length, 3);
+  assert.ok(Math.abs(rel.bias[2][S - 1] - eb.weight[eb.bucket(0) * 3 + 2]) < 1e-4);
+  assert.deepEqual(trace.embeddings.relative!.distances, [0], 'the decoder reads its start token only');
+  assert.equal(trace.embeddings.relative!.bidirectional, false);
+  // the encoder's self-attention sees the whole source (the bias moves weight, the rows still sum to 1)
+  for (const [l, layer] of src.attention!.entries())
+    for (const [h, head] of layer.entries())
+      head.forEach((row, i) => assertDistribution(row, S, `encoder layer ${l} head ${h} row ${i}`));
+  // the prompt pass: cross-attention [H][1][S] per layer; each step: [L][H][S]
+  for (const layer of trace.layers)
+    for (const head of layer.crossAttention!)
+      assertDistribution(head[0], S, `prompt pass layer ${layer.layer}`);
+  for (const step of trace.steps)
+    for (const heads of step.crossAttention!) heads.forEach((row) => assertDistribution(row, S, 'step'));
+  // the steps are the greedy output generate() gives (the same step loop; the folder's default is 3 beams)
+  const g = m.generate(prompt, { maxTokens: 3, greedy: true, numBeams: 1, stopAtEos: false });
+  for await (const _ of g) {
+    // drain
+  }
+  assert.deepEqual(
+    trace.steps.map((x) => x.token.id),
+    (await g.result).ids,
+  );
+  assert.equal(s2s.decoder.nLayers, trace.layers.length);
+  assert.equal(trace.steps.length, 3);
 });

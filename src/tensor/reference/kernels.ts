@@ -1,6 +1,6 @@
 // The reference backend: plain TypeScript, written to be read. Sums accumulate in JS numbers (float64),
 // so this is also the most accurate backend; fast backends are tested against it.
-import type { AttentionGrad, Backend, GemmLayout, Triangle } from '../backend.js';
+import type { AttentionGrad, Backend, GemmLayout, ScoreTerms, Triangle } from '../backend.js';
 import type { Matrix, MatrixQ8_0 } from '../tensor.js';
 import { f16ToF32 } from '../../util/half.js';
 
@@ -47,7 +47,8 @@ export function erf(x: number): number {
 
 /**
  * Scaled-dot-product attention of t queries over `len(i)` keys each, shared by the causal and the
- * bidirectional kernels: len(i) = pos0 + i + 1 (causal) or validKeys (bidirectional). Scores and sums in float64.
+ * bidirectional kernels: len(i) = pos0 + i + 1 (causal) or validKeys (bidirectional). Scores and sums in
+ * float64. S = scale·q·k (+ bias, see ScoreTerms), scale 1/√headDim unless terms say otherwise.
  */
 function attend(
   out: Float32Array,
@@ -61,11 +62,13 @@ function attend(
   nKvHeads: number,
   headDim: number,
   probs?: Float32Array,
+  terms?: ScoreTerms,
 ): void {
   const qStride = nHeads * headDim;
   const kvStride = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
+  const scale = terms?.scale ?? 1 / Math.sqrt(headDim);
+  const bias = terms?.bias;
   const scores = new Float64Array(total);
   const acc = new Float64Array(headDim);
   for (let h = 0; h < nHeads; h++) {
@@ -79,6 +82,7 @@ function attend(
         let s = 0;
         for (let d = 0; d < headDim; d++) s += q[qOff + d] * k[kOff + d];
         s *= scale;
+        if (bias) s += bias[(i * total + j) * nHeads + h]; // the pair's bias, this head's
         scores[j] = s;
         if (s > max) max = s;
       }
@@ -456,17 +460,42 @@ export const referenceBackend = {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },
 
-  attention(out, q, kCache, vCache, t, pos0, nHeads, nKvHeads, headDim, probs?: Float32Array) {
+  attention(
+    out,
+    q,
+    kCache,
+    vCache,
+    t,
+    pos0,
+    nHeads,
+    nKvHeads,
+    headDim,
+    probs?: Float32Array,
+    terms?: ScoreTerms,
+  ) {
     // causal: the query at position pos0+i sees keys 0..pos0+i
-    attend(out, q, kCache, vCache, t, pos0 + t, (i) => pos0 + i + 1, nHeads, nKvHeads, headDim, probs);
+    const len = (i: number) => pos0 + i + 1;
+    attend(out, q, kCache, vCache, t, pos0 + t, len, nHeads, nKvHeads, headDim, probs, terms);
   },
 
-  crossAttention(out, q, k, v, tq, tk, nHeads, nKvHeads, headDim, probs?: Float32Array) {
-    attend(out, q, k, v, tq, tk, () => tk, nHeads, nKvHeads, headDim, probs);
+  crossAttention(out, q, k, v, tq, tk, nHeads, nKvHeads, headDim, probs?: Float32Array, terms?: ScoreTerms) {
+    attend(out, q, k, v, tq, tk, () => tk, nHeads, nKvHeads, headDim, probs, terms);
   },
 
-  attentionBidirectional(out, q, k, v, t, validKeys, nHeads, nKvHeads, headDim, probs?: Float32Array) {
-    attend(out, q, k, v, t, t, () => validKeys, nHeads, nKvHeads, headDim, probs);
+  attentionBidirectional(
+    out,
+    q,
+    k,
+    v,
+    t,
+    validKeys,
+    nHeads,
+    nKvHeads,
+    headDim,
+    probs?: Float32Array,
+    terms?: ScoreTerms,
+  ) {
+    attend(out, q, k, v, t, t, () => validKeys, nHeads, nKvHeads, headDim, probs, terms);
   },
 
   geluErf(x, n) {

@@ -16,7 +16,7 @@
 // allocWeights is invalid after a grow — reserve memory up front with `initialMiB` in that setting.
 //
 // Every Backend member has a kernel here; none falls back to the reference.
-import type { AttentionGrad, Backend, GemmLayout } from '../backend.js';
+import type { AttentionGrad, Backend, GemmLayout, ScoreTerms } from '../backend.js';
 import type { Matrix } from '../tensor.js';
 import { kernelExports, type KernelExports, type ThreadPool, type WasmBackendParts } from './exports.js';
 import { WasmHeap } from './heap.js';
@@ -400,12 +400,15 @@ export class WasmBackend implements Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void {
     const kvDim = nKvHeads * headDim;
     // mirrors first: they may allocate (and so grow the memory)
     const kp = this.kv.mirror(kCache, pos0, pos0 + t, kvDim);
     const vp = this.kv.mirror(vCache, pos0, pos0 + t, kvDim);
-    this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs);
+    if (terms)
+      this.attendBiased(out, q, kp, vp, t, pos0, -1, pos0 + t, nHeads, nKvHeads, headDim, probs, terms);
+    else this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs);
   }
 
   attentionBidirectional(
@@ -419,6 +422,7 @@ export class WasmBackend implements Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void {
     const kvn = t * nKvHeads * headDim;
     // k and v, where not in memory, go to a dedicated allocation: attend's scratch must not overlap them
@@ -432,7 +436,9 @@ export class WasmBackend implements Backend {
       (bytes) => (bytes > 0 ? (region = this.heap.alloc(bytes)) : 0),
     );
     try {
-      this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs);
+      if (terms)
+        this.attendBiased(out, q, kp, vp, t, 0, validKeys, t, nHeads, nKvHeads, headDim, probs, terms);
+      else this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs);
     } finally {
       if (region >= 0) this.heap.release(region);
     }
@@ -449,6 +455,7 @@ export class WasmBackend implements Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void {
     const kvn = tk * nKvHeads * headDim;
     let region = -1;
@@ -460,6 +467,15 @@ export class WasmBackend implements Backend {
       0,
       (bytes) => (bytes > 0 ? (region = this.heap.alloc(bytes)) : 0),
     );
+    if (terms) {
+      // every query sees all tk keys; bias and weights rows are tk long
+      try {
+        this.attendBiased(out, q, kp, vp, tq, 0, tk, tk, nHeads, nKvHeads, headDim, probs, terms);
+      } finally {
+        if (region >= 0) this.heap.release(region);
+      }
+      return;
+    }
     // the kernel's keys are rows [0, pos0 + tq) with every query seeing [0, valid): valid = tk, and pos0
     // makes the rows span at least tk; its weights are then [nHeads, tq, pos0 + tq], compacted to tk
     const pos0 = Math.max(0, tk - tq);
@@ -473,6 +489,63 @@ export class WasmBackend implements Backend {
     if (probs && wide !== probs) {
       for (let r = 0; r < nHeads * tq; r++) probs.set(wide!.subarray(r * total, r * total + tk), r * tk);
     }
+  }
+
+  /**
+   * attention with ScoreTerms (assembly/t5.ts, one thread): keys/values at kp, vp; valid < 0: causal;
+   * `total` the row length of the bias and the weights.
+   */
+  private attendBiased(
+    out: Float32Array,
+    q: Float32Array,
+    kp: number,
+    vp: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    total: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    probs: Float32Array | undefined,
+    terms: ScoreTerms,
+  ): void {
+    this.stats.calls++;
+    const qn = t * nHeads * headDim;
+    const arrays: Staged[] = [
+      [q, qn],
+      [out, qn, true],
+    ];
+    const bias = terms.bias;
+    if (bias) arrays.push([bias, t * total * nHeads]);
+    if (probs) arrays.push([probs, nHeads * t * total, true]);
+    const ptrs = this.st.stage(arrays, pad(8 * total));
+    const [qp, op] = ptrs;
+    const bp = bias ? ptrs[2] : 0;
+    const pp = probs ? ptrs[bias ? 3 : 2] : 0;
+    const s = ptrs[ptrs.length - 1];
+    const scale = terms.scale ?? 1 / Math.sqrt(headDim);
+    this.k.attentionBiased(
+      op,
+      qp,
+      kp,
+      vp,
+      t,
+      pos0,
+      valid,
+      total,
+      nHeads,
+      nKvHeads,
+      headDim,
+      scale,
+      bp,
+      pp,
+      s,
+      0,
+      nHeads,
+    );
+    this.st.unstage(out, op, qn);
+    if (probs) this.st.unstage(probs, pp, nHeads * t * total);
   }
 
   /** The attention kernel over keys/values at kp, vp (rows 0..pos0+t-1); valid < 0: causal. */

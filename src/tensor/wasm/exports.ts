@@ -99,6 +99,26 @@ export interface KernelExports {
     h1: number,
   ): void;
   geluTanhBackward(dx: number, dy: number, x: number, i0: number, i1: number): void;
+  /** assembly/t5.ts: attention with ScoreTerms (a scale, an additive bias per pair and head). */
+  attentionBiased(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    t: number,
+    pos0: number,
+    valid: number,
+    total: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scale: number,
+    bias: number,
+    probs: number,
+    scores: number,
+    h0: number,
+    h1: number,
+  ): void;
   attentionBackward(
     dqkv: number,
     qkv: number,

@@ -212,6 +212,43 @@ export function renderPositions(): void {
       })),
       { width: Math.min(760, widthOf(byId('pos-chart'))), height: 180, yDomain: [-1, 1] },
     );
+  } else if (e.relative) {
+    // T5: a learned bias per head and bucketed distance, added to every attention score
+    const r = e.relative;
+    explain.textContent =
+      'Relative positions (T5): nothing is added to the vectors. Every attention score of a query for a key ' +
+      'gets a learned number added, chosen by how far apart the two are (key − query): one per head, from a ' +
+      `table of ${r.nBuckets} buckets — small distances each have their own bucket, larger ones share ` +
+      `logarithmically wider buckets, and everything beyond ${r.maxDistance} shares the last. ` +
+      (r.bidirectional
+        ? 'The encoder tells keys before and after the query apart (half the buckets each).'
+        : 'The decoder only sees earlier keys.') +
+      ' The same bias is added in every block. Colour = the bias (red raises the score, blue lowers it).' +
+      (tr.source ? ' Shown for the source tokens the encoder reads.' : '');
+    const m = maxAbs(r.bias);
+    canvasHeatmap(box, {
+      rows: r.bias,
+      labels: r.bias.map((_, h) => `head ${h}`),
+      colLabels: r.distances.map((d) => String(d)),
+      corner: 'head ↓ · key − query →',
+      lut: DIVERGING,
+      scale: (v) => (v / m + 1) / 2,
+      width: widthOf(box),
+      onHover: (row, c, ev) => {
+        const text = `head ${row} · distance ${r.distances[c]} (bucket ${r.buckets[c]}): bias ${fmt(r.bias[row][c], 4)}`;
+        readout.textContent = text;
+        showTip(ev, text);
+      },
+      onLeave: hideTip,
+    });
+    box.append(divergingLegend(m, 'bias added to the attention score (blue < 0 < red)'));
+    byId('pos-chart-title').textContent = 'bucket of each distance key − query';
+    lineChart(
+      byId('pos-chart'),
+      r.distances.map(String),
+      [{ name: 'bucket', values: r.buckets, color: SERIES[0] }],
+      { width: Math.min(760, widthOf(byId('pos-chart'))), height: 180 },
+    );
   } else {
     explain.textContent = 'This trace records no positional information.';
     box.replaceChildren();
