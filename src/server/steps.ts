@@ -25,7 +25,11 @@ export function traceSteps(
   const tok = model.tokenizer;
   const { digits, topK, loop } = recording(d, o);
   const ids = encodePrompt({ decoder: d, tokenizer: tok, addBos: model.addBos }, prompt);
-  const steps = generationSteps(d, tok, ids, loop);
+  // an encoder-decoder translates the prompt: encoded once, then its decoder steps from its start token
+  const s2s = model.seq2seq;
+  const steps = s2s
+    ? generationSteps(s2s.bind(s2s.encode(ids)), tok, [s2s.decoderStartTokenId], loop)
+    : generationSteps(d, tok, ids, loop);
   async function* run(): AsyncGenerator<TraceStep> {
     try {
       for (;;) {
