@@ -25,14 +25,18 @@ for (const [n, k] of shapes) {
   for (const rows of opt('rows', '1,2,3,4,8').split(',').map(Number)) {
     const x = rand(rows * k, 1);
     const out = new Float32Array(rows * n);
+    // best of REPS by wall time, and the mean process CPU time (robust on a loaded machine, 1 thread)
     let best = Infinity;
+    const c0 = process.cpuUsage();
     for (let r = 0; r < REPS; r++) {
       const t0 = performance.now();
       be.matmul(out, x, w, null, rows);
       best = Math.min(best, performance.now() - t0);
     }
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000 / REPS;
     if (rows === 1) one = best;
-    line.push(`${rows}: ${best.toFixed(2)} ms (${(best / one).toFixed(2)}×)`);
+    line.push(`${rows}: ${best.toFixed(2)} ms (${(best / one).toFixed(2)}×) cpu ${cpuMs.toFixed(2)}`);
   }
   console.log(`${n}x${k}`.padEnd(10), line.join('  '));
 }

@@ -100,11 +100,18 @@ if (opts.batch) {
     dec.forwardBatch(caches.map((cache, i) => ({ ids: ids(16).map((t) => (t + i) % subject.vocab), cache })));
     dec.forwardBatch(caches.map((cache, i) => ({ ids: [i + 1], cache }))); // warm-up step
     slots = new Map();
+    const c0 = process.cpuUsage(); // CPU time of every thread: steadier than wall time on a busy machine
     const t0 = now();
     for (let s = 0; s < opts.tg; s++)
       dec.forwardBatch(caches.map((cache, i) => ({ ids: [s + i + 1], cache })));
     const ms = now() - t0;
-    report(`forwardBatch B=${B}, tg${opts.tg}: ${(ms / opts.tg).toFixed(1)} ms/step`, B * opts.tg, ms);
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000 / opts.tg;
+    report(
+      `forwardBatch B=${B}, tg${opts.tg}: ${(ms / opts.tg).toFixed(1)} ms/step, CPU ${cpuMs.toFixed(1)} ms/step`,
+      B * opts.tg,
+      ms,
+    );
   }
   be.close();
   subject.cleanup();
