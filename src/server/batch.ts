@@ -21,9 +21,9 @@ import {
   nextTurn,
   type GenerationStep,
   type StepLoopOptions,
+  type StepModel,
   type StepsEnd,
 } from '../generate/steps.js';
-import type { StepModel } from '../generate/steps.js';
 import type { Decoder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
