@@ -41,7 +41,7 @@ const NBLOCK = 16;
 const BATCHED_ROWS = 4;
 /**
  * f32 weights, 2 ≤ rows < FEW_ROWS (batched decoding: one row per sequence): matmulF32Rows, the weights
- * read in place four rows at a time against every input row (assembly/serve.ts), instead of one
+ * read in place two rows at a time against every input row (assembly/serve.ts), instead of one
  * matrix-vector product per row or repacked panels.
  */
 const FEW_ROWS = 16;
