@@ -1,4 +1,6 @@
-// Microbench: one wasm matmul at a few input rows (batched decoding's shapes), min over repeats.
+// Microbench: one wasm matmul at a few input rows (batched decoding's shapes), min over repeats. The
+// repeats read the same matrix: those under the last-level cache's size measure the kernel's arithmetic,
+// not a decode step's stream from memory (bench/profile.ts --batch times whole steps).
 //   npx tsx bench/matmul-rows.ts [--threads 1] [--rows 1,2,3,4,8] [--reps 20]
 import { createWasmBackend, matrixF32, setBackend } from '../src/tensor/index.js';
 import { rand } from './models.js';
