@@ -3,6 +3,8 @@
 // pp = N tokens in one batch from an empty KV cache with the last token's logits (llama.cpp computes only
 // the rows it outputs in the last layer, as in llama-bench); tg = N tokens one at a time from an empty
 // cache, each with its logits (a greedy pick of the next token in native code, replaced by our fixed token).
+// For bench/serve.ts, continuous batching's counterpart: one context of N sequences, N greedy generations
+// at once (llama.cpp evaluates every sequence's next token in one batch), with each token's arrival time.
 import { readFileSync } from 'node:fs';
 
 export const PEER_HOWTO =
@@ -24,6 +26,7 @@ interface NlcSequence {
 interface NlcContext {
   readonly flashAttention: 'auto' | boolean;
   readonly batchSize: number;
+  /** The next of the context's sequences (throws once all are taken). */
   getSequence(): NlcSequence;
   dispose(): Promise<void>;
 }
@@ -66,6 +69,12 @@ export interface Peer {
   close(): Promise<void>;
 }
 
+/** One generation of a concurrent run: when it started and when each token arrived (performance.now()). */
+export interface StreamTimes {
+  start: number;
+  tokens: number[];
+}
+
 export interface PeerModel {
   /** Prefill tokens/s: best of `reps` one-batch evaluations of `ids` from an empty cache. */
   prefill(ids: number[], threads: number, reps: number): Promise<number>;
@@ -73,6 +82,11 @@ export interface PeerModel {
   decode(ids: number[], threads: number): Promise<number>;
   /** Greedy continuation of `prompt`, n tokens (to check both engines run the same model). */
   greedy(prompt: number[], n: number, threads: number): Promise<number[]>;
+  /**
+   * Greedy generations of n tokens from each prompt at once, one sequence each of one context (made once
+   * per thread count and number of prompts): llama.cpp batches their pending tokens into one evaluation.
+   */
+  concurrent(prompts: number[][], n: number, threads: number): Promise<StreamTimes[]>;
   dispose(): Promise<void>;
 }
 
@@ -158,24 +172,28 @@ export async function openPeer(contextSize: number, batchSize: number): Promise<
     info,
     async load(path) {
       const model = await loadOrExplain(llama, path, log);
-      const contexts = new Map<number, { ctx: NlcContext; seq: NlcSequence }>();
-      const sequence = async (threads: number) => {
-        let c = contexts.get(threads);
+      const contexts = new Map<string, { ctx: NlcContext; seqs: NlcSequence[] }>();
+      const sequences = async (threads: number, count: number) => {
+        let c = contexts.get(`${threads}/${count}`);
         if (!c) {
-          // One context per thread count (threads is fixed at creation); min = ideal: no fewer threads.
+          // One context per thread count (threads is fixed at creation; min = ideal: no fewer threads) and
+          // number of sequences; contextSize is each sequence's.
           const ctx = await model.createContext({
             contextSize,
             batchSize,
-            sequences: 1,
+            sequences: count,
             threads: { ideal: threads, min: threads },
           });
-          c = { ctx, seq: ctx.getSequence() };
-          contexts.set(threads, c);
-          await c.seq.controlledEvaluate([1, 2, 3, [4, { generateNext: { token: true } }]]); // warm-up
-          await c.seq.clearHistory();
+          c = { ctx, seqs: Array.from({ length: count }, () => ctx.getSequence()) };
+          contexts.set(`${threads}/${count}`, c);
+          for (const seq of c.seqs) {
+            await seq.controlledEvaluate([1, 2, 3, [4, { generateNext: { token: true } }]]); // warm-up
+            await seq.clearHistory();
+          }
         }
-        return c.seq;
+        return c.seqs;
       };
+      const sequence = async (threads: number) => (await sequences(threads, 1))[0];
       return {
         async prefill(ids, threads, reps) {
           const seq = await sequence(threads);
@@ -213,6 +231,22 @@ export async function openPeer(contextSize: number, batchSize: number): Promise<
           }
           await seq.clearHistory();
           return out;
+        },
+        async concurrent(prompts, n, threads) {
+          const seqs = await sequences(threads, prompts.length);
+          const runs = await Promise.all(
+            prompts.map(async (prompt, i) => {
+              const seq = seqs[i];
+              const run: StreamTimes = { start: performance.now(), tokens: [] };
+              for await (const _ of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+                run.tokens.push(performance.now());
+                if (run.tokens.length >= n) break;
+              }
+              return run;
+            }),
+          );
+          for (const seq of seqs) await seq.clearHistory();
+          return runs;
         },
         async dispose() {
           for (const c of contexts.values()) await c.ctx.dispose();

@@ -2,6 +2,8 @@
 // times every Backend call by kernel (matmul split by weight size, attention, norms, ...), so a figure
 // in the speed table can be explained ("prefill: 84% matmul at 38 GFLOP/s, 11% attention").
 //   npx tsx bench/profile.ts [--shape gpt2-124m] [--threads 2] [--dtype f32|q8_0] [--pp 512] [--tg 32]
+//   npx tsx bench/profile.ts --batch 1,2,4,8 [--tg 16]   decode steps of B sequences at once
+//                                                        (Decoder.forwardBatch, continuous batching)
 import { Command } from 'commander';
 import { backend, createWasmBackend, setBackend, type Matrix } from '../src/tensor/index.js';
 import { makeSubject, SHAPES, type Kind, type ShapeName } from './models.js';
@@ -13,6 +15,7 @@ const program = new Command('profile')
   .option('--dtype <type>', 'f32 or q8_0', 'f32')
   .option('--pp <n>', 'prompt tokens for the prefill run', (v) => parseInt(v, 10), 512)
   .option('--tg <n>', 'tokens for the decode run', (v) => parseInt(v, 10), 32)
+  .option('--batch <list>', 'profile batched decode (forwardBatch) at these sequence counts instead')
   .option('--plain-simd', 'use the plain SIMD128 kernels even where relaxed SIMD is available')
   .parse();
 const opts = program.opts<{
@@ -22,6 +25,7 @@ const opts = program.opts<{
   pp: number;
   tg: number;
   plainSimd?: boolean;
+  batch?: string;
 }>();
 
 const be = await createWasmBackend({ threads: opts.threads, relaxedSimd: !opts.plainSimd });
@@ -47,6 +51,7 @@ for (const name of [
   'softmax',
   'add',
   'mul',
+  'geluErf',
 ]) {
   const f = wrapped[name] as ((...a: unknown[]) => void) | undefined;
   if (typeof f !== 'function') continue;
@@ -88,6 +93,31 @@ function report(what: string, tokens: number, total: number): void {
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % subject.vocab);
+if (opts.batch) {
+  // batched decode: B sequences (16-token prompts), then tg steps of one token each, all in one forward
+  for (const B of opts.batch.split(',').map(Number)) {
+    const caches = Array.from({ length: B }, () => dec.newCache());
+    dec.forwardBatch(caches.map((cache, i) => ({ ids: ids(16).map((t) => (t + i) % subject.vocab), cache })));
+    dec.forwardBatch(caches.map((cache, i) => ({ ids: [i + 1], cache }))); // warm-up step
+    slots = new Map();
+    const c0 = process.cpuUsage(); // CPU time of every thread: steadier than wall time on a busy machine
+    const t0 = now();
+    for (let s = 0; s < opts.tg; s++)
+      dec.forwardBatch(caches.map((cache, i) => ({ ids: [s + i + 1], cache })));
+    const ms = now() - t0;
+    const cpu = process.cpuUsage(c0);
+    const cpuMs = (cpu.user + cpu.system) / 1000 / opts.tg;
+    report(
+      `forwardBatch B=${B}, tg${opts.tg}: ${(ms / opts.tg).toFixed(1)} ms/step, CPU ${cpuMs.toFixed(1)} ms/step`,
+      B * opts.tg,
+      ms,
+    );
+  }
+  be.close();
+  subject.cleanup();
+  process.exit(0);
+}
+
 // warm up (compiles, allocates scratch)
 dec.forward(ids(Math.min(opts.pp, 64)), dec.newCache(), true);
 slots = new Map();

@@ -3,19 +3,25 @@
 // clients stream /v1/completions at once (greedy, the same number of tokens each, different prompts),
 // and this measures what a client sees: time to first token (TTFT), the gaps between tokens (inter-token
 // latency, ITL) and the aggregate decode rate of all streams together.
+// The peer, llama.cpp through node-llama-cpp when installed (bench/peer.ts; `peer: null` and the reason
+// when not): the same weights as a GGUF file (bench/models.ts), one context of N sequences running N greedy
+// generations at once (its own batching of every sequence's next token into one evaluation), in this
+// process without HTTP; measured right after ours at each level, the same prompts and lengths.
 // Writes bench/results/serve-<timestamp>.json (CPU model and SIMD flags included) and prints a table.
 //
 //   npm run bench:serve -- [--shapes gpt2-124m,stories15m] [--tokens 32] [--prompt 16] [--rounds 2]
-//                          [--threads N] [--levels 1,2,4,8]
+//                          [--threads N] [--levels 1,2,4,8] [--no-peer] [--keep-gguf]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import type { ModelConfig } from '../src/formats/hf-config.js';
 import { LanguageModel } from '../src/models/model.js';
 import { appState, startServer } from '../src/server/app.js';
 import { createWasmBackend, setBackend } from '../src/tensor/index.js';
 import { loadTokenizerFromVocabMerges } from '../src/tokenizers/load.js';
 import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
+import { machine } from './machine.js';
 import { makeSubject, SHAPES, type ShapeName } from './models.js';
+import { openPeer, PEER_HOWTO, type PeerModel, type StreamTimes } from './peer.js';
 
 function opt(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,24 +33,12 @@ const PROMPT = Number(opt('prompt', '16'));
 const ROUNDS = Number(opt('rounds', '2'));
 const THREADS = Number(opt('threads', String(Math.min(2, cpus().length))));
 const LEVELS = opt('levels', '1,2,4,8').split(',').map(Number);
+const NO_PEER = process.argv.includes('--no-peer');
+const KEEP_GGUF = process.argv.includes('--keep-gguf');
 for (const s of SHAPE_LIST) {
   if (!SHAPES.includes(s)) {
     console.error(`--shapes ${s}: expected some of ${SHAPES.join(', ')}`);
     process.exit(2);
-  }
-}
-
-/** The CPU's SIMD feature flags (x86 /proc/cpuinfo; arm "Features"), for the results file. */
-function simdFlags(): string[] {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const line = /^(?:flags|Features)\s*:(.*)$/m.exec(info)?.[1] ?? '';
-    return line
-      .trim()
-      .split(/\s+/)
-      .filter((f) => /^(sse|ssse|avx|fma|f16c|amx|neon|asimd|sve)/.test(f));
-  } catch {
-    return [];
   }
 }
 
@@ -54,11 +48,55 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
+/** Aggregate tok/s at 4 streams ÷ at 1 (null unless both were measured). */
+const scaling = (levels: Level[]) => {
+  const one = levels.find((l) => l.concurrency === 1);
+  const four = levels.find((l) => l.concurrency === 4);
+  return one && four ? +(four.aggregateTokPerS / one.aggregateTokPerS).toFixed(2) : null;
+};
 
-interface StreamTimes {
-  start: number;
-  tokens: number[]; // arrival time of each token event
+/** One round of a level: `concurrency` streams started together at t0. */
+interface Round {
+  t0: number;
+  runs: StreamTimes[];
 }
+
+/** A level's figures from its rounds (the same for glasslm and the peer). */
+function summarize(c: number, rounds: Round[]) {
+  const ttft: number[] = [];
+  const itl: number[] = [];
+  let tokens = 0;
+  let decodeTokens = 0;
+  let wall = 0;
+  let decodeWall = 0;
+  for (const { t0, runs } of rounds) {
+    // the round's wall time: start → the last token of all (not the end of the responses)
+    wall += Math.max(...runs.map((s) => s.tokens.at(-1) ?? t0)) - t0;
+    for (const s of runs) {
+      if (s.tokens.length === 0) continue;
+      ttft.push(s.tokens[0] - s.start);
+      for (let i = 1; i < s.tokens.length; i++) itl.push(s.tokens[i] - s.tokens[i - 1]);
+      tokens += s.tokens.length;
+      decodeTokens += s.tokens.length - 1;
+    }
+    // decode: from the first stream's first token to the last token of all
+    const lastAll = Math.max(...runs.map((s) => s.tokens.at(-1) ?? t0));
+    decodeWall += lastAll - Math.min(...runs.map((s) => s.tokens[0] ?? t0));
+  }
+  return {
+    concurrency: c,
+    streams: c * rounds.length,
+    tokens,
+    aggregateTokPerS: r1((tokens / wall) * 1000),
+    decodeTokPerS: r1((decodeTokens / decodeWall) * 1000),
+    ttftMs: { p50: r1(pct(ttft, 50)), p99: r1(pct(ttft, 99)) },
+    itlMs: { p50: r1(pct(itl, 50)), p99: r1(pct(itl, 99)) },
+  };
+}
+type Level = ReturnType<typeof summarize>;
+const line = (who: string, row: Level) =>
+  `${who} c=${row.concurrency}: ${row.aggregateTokPerS} tok/s aggregate (${row.decodeTokPerS} decode), ` +
+  `TTFT p50 ${row.ttftMs.p50} ms p99 ${row.ttftMs.p99} ms, ITL p50 ${row.itlMs.p50} ms p99 ${row.itlMs.p99} ms`;
 
 /** One streamed greedy completion of `prompt` (ids): when each token arrived. */
 async function stream(url: string, model: string, prompt: number[]): Promise<StreamTimes> {
@@ -100,9 +138,13 @@ const tokenizer = loadTokenizerFromVocabMerges(
   'gpt2',
 );
 
+const peer = NO_PEER ? null : await openPeer(PROMPT + TOKENS + 16, 512);
+const peerAbsent = NO_PEER ? '--no-peer' : peer ? null : PEER_HOWTO;
+if (peer) console.log(`peer: llama.cpp ${peer.info.build} (${peer.info.via}, ${peer.info.llamaCpp})`);
+
 const results = [];
 for (const shape of SHAPE_LIST) {
-  const subject = await makeSubject(shape, false);
+  const subject = await makeSubject(shape, KEEP_GGUF);
   const decoder = await subject.decoder('f32');
   // prompts as token ids (the GPT-2 tokenizer only turns generated ids into text; for the 32000-token
   // Llama shapes its end-of-text id, 50256, is out of their vocabulary, so nothing stops a stream early)
@@ -121,49 +163,58 @@ for (const shape of SHAPE_LIST) {
   const prompt = (k: number) =>
     Array.from({ length: PROMPT }, (_, i) => (k * 7919 + i * 104729 + 13) % vocab);
   await stream(url, subject.name, prompt(999)); // warm-up: kernels, caches
+  // the peer on the same weights (a GGUF file of them), when present
+  let peerModel: PeerModel | null = null;
+  let peerError: string | null = null;
+  if (peer) {
+    try {
+      peerModel = await peer.load((await subject.gguf('f32')).path);
+      await peerModel.concurrent([prompt(999)], TOKENS, THREADS); // warm-up
+    } catch (e) {
+      peerError = `llama.cpp refused glasslm's f32 GGUF: ${(e as Error).message}`;
+      console.log(peerError);
+    }
+  }
   const levels = [];
+  const peerLevels: Level[] = [];
+  const ratios = [];
   for (const c of LEVELS) {
-    const ttft: number[] = [];
-    const itl: number[] = [];
-    let tokens = 0;
-    let decodeTokens = 0;
-    let wall = 0;
-    let decodeWall = 0;
     const batch0 = appState(server.app).batcher.stats.maxBatch;
+    const rounds: Round[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const t0 = performance.now();
       const runs = await Promise.all(
         Array.from({ length: c }, (_, i) => stream(url, subject.name, prompt(round * 8 + i))),
       );
-      const t1 = performance.now();
-      wall += t1 - t0;
-      for (const s of runs) {
-        if (s.tokens.length === 0) continue;
-        ttft.push(s.tokens[0] - s.start);
-        for (let i = 1; i < s.tokens.length; i++) itl.push(s.tokens[i] - s.tokens[i - 1]);
-        tokens += s.tokens.length;
-        decodeTokens += s.tokens.length - 1;
-      }
-      // decode: from the first stream's first token to the last token of all
-      const lastAll = Math.max(...runs.map((s) => s.tokens.at(-1) ?? t0));
-      decodeWall += lastAll - Math.min(...runs.map((s) => s.tokens[0] ?? t0));
+      rounds.push({ t0, runs });
     }
     const row = {
-      concurrency: c,
-      streams: c * ROUNDS,
-      tokens,
-      aggregateTokPerS: r1((tokens / wall) * 1000),
-      decodeTokPerS: r1((decodeTokens / decodeWall) * 1000),
-      ttftMs: { p50: r1(pct(ttft, 50)), p99: r1(pct(ttft, 99)) },
-      itlMs: { p50: r1(pct(itl, 50)), p99: r1(pct(itl, 99)) },
+      ...summarize(c, rounds),
       largestBatch: Math.max(batch0, appState(server.app).batcher.stats.maxBatch),
     };
     levels.push(row);
-    console.log(
-      `${subject.name} c=${c}: ${row.aggregateTokPerS} tok/s aggregate (${row.decodeTokPerS} decode), ` +
-        `TTFT p50 ${row.ttftMs.p50} ms p99 ${row.ttftMs.p99} ms, ITL p50 ${row.itlMs.p50} ms p99 ${row.itlMs.p99} ms`,
-    );
+    console.log(line(subject.name, row));
+    if (!peerModel) continue;
+    // the peer at the same level, right after: the same prompts, the same lengths
+    const theirs: Round[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const t0 = performance.now();
+      const prompts = Array.from({ length: c }, (_, i) => prompt(round * 8 + i));
+      const runs = await peerModel.concurrent(prompts, TOKENS, THREADS);
+      theirs.push({ t0, runs });
+    }
+    const peerRow = summarize(c, theirs);
+    peerLevels.push(peerRow);
+    console.log(line(`  llama.cpp ${subject.name}`, peerRow));
+    const ratio = {
+      concurrency: c,
+      aggregate: +(row.aggregateTokPerS / peerRow.aggregateTokPerS).toFixed(2),
+      decode: +(row.decodeTokPerS / peerRow.decodeTokPerS).toFixed(2),
+    };
+    ratios.push(ratio);
+    console.log(`  ours/peer c=${c}: ${ratio.aggregate}× aggregate, ${ratio.decode}× decode`);
   }
+  await peerModel?.dispose();
   await server.close();
   subject.cleanup();
   results.push({
@@ -176,28 +227,35 @@ for (const shape of SHAPE_LIST) {
     contextLength: subject.contextLength,
     randomWeights: subject.randomWeights,
     levels,
+    /** 4 streams ÷ 1 stream, aggregate tok/s (the target: ≥ 3). */
+    scaling4: scaling(levels),
+    peerLevels: peerModel ? peerLevels : null,
+    peerScaling4: peerModel ? scaling(peerLevels) : null,
+    peerError,
+    ratios: peerModel ? ratios : null,
   });
 }
+
+await peer?.close();
 
 const result = {
   date: new Date().toISOString(),
   command: `npm run bench:serve -- ${process.argv.slice(2).join(' ')}`.trim(),
-  machine: {
-    cpu: cpus()[0]?.model,
-    cores: cpus().length,
-    simdFlags: simdFlags(),
-    memGiB: +(totalmem() / 2 ** 30).toFixed(1),
-    node: process.version,
-  },
+  machine: { ...machine(), loadAverage: loadavg().map((x) => +x.toFixed(2)) },
   kernels: { backend: wasm.name, threads: THREADS, relaxedSimd: wasm.relaxedSimd },
   settings: { promptTokens: PROMPT, maxTokens: TOKENS, rounds: ROUNDS, levels: LEVELS, greedy: true },
-  peer: 'llama.cpp server comparison not done: no llama.cpp server or binding is installed (bench/peer.ts needs node-llama-cpp)',
+  peer: peer ? peer.info : null,
+  peerAbsent,
   notes: [
     'each level: `concurrency` clients stream /v1/completions at once, `rounds` times; every stream asks for maxTokens',
     'TTFT = request sent → first token event received; ITL = gaps between a stream’s token events',
-    'aggregateTokPerS = tokens received by all streams ÷ wall time of the rounds (prefill included)',
+    'aggregateTokPerS = tokens received by all streams ÷ wall time of the rounds (start → last token; prefill included)',
     'decodeTokPerS = tokens after each stream’s first ÷ (first first-token → last token), per round, summed',
     'random weights (bench/models.ts), f32, wasm kernels; prompts are token ids',
+    'peer: llama.cpp (node-llama-cpp) on a GGUF of the same weights, one context with `concurrency` sequences, ' +
+      'greedy generations started together in this process (no HTTP); its tokens are timed as they are yielded',
+    'ratios: ours ÷ peer per concurrency (aggregate and decode tok/s)',
+    'the machine is shared: loadAverage (1, 5, 15 min) at the end of the run; compare within one run',
   ],
   results,
 };

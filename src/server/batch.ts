@@ -8,6 +8,10 @@
 //          each sequence: its step loop (src/generate/steps.ts, `external` feed) chooses from its row
 //          — the same sampler and stop rules as every other caller — and says whether it goes on.
 //
+// An encoder-decoder's sequence (Marian: /v1/completions translating its prompt) brings its own step model,
+// the decoder bound to its encoded source (Seq2Seq.bind): sources differ between requests, so such a
+// sequence runs its own forward in the tick, one after the other, not batched with the rest.
+//
 // Who may start (slots, the bounded queue, 429 / 503, memory) is admission.ts's business: the server
 // asks it before submitting, so this runs what it is given. A sequence whose signal aborts (its client
 // went away, the server is shutting down) leaves the batch at the next tick; its KV cache is released
@@ -17,6 +21,7 @@ import {
   nextTurn,
   type GenerationStep,
   type StepLoopOptions,
+  type StepModel,
   type StepsEnd,
 } from '../generate/steps.js';
 import type { Decoder } from '../models/decoder.js';
@@ -35,6 +40,11 @@ export interface SequenceRequest {
   onEnd: (end: StepsEnd | { stop: 'error'; error: unknown }) => void;
   /** Aborting ends the sequence at the next tick ('aborted'). */
   signal?: AbortSignal;
+  /**
+   * Its own step model instead of the batch's decoder (an encoder-decoder bound to its source): its
+   * forward runs alone, after the batched one; ids are then the decoder's (its start token).
+   */
+  model?: StepModel;
 }
 
 interface Sequence {
@@ -87,12 +97,13 @@ export class Batcher {
       started: false,
       prefill: null,
     };
-    seq.steps = generationSteps(this.decoder, this.tokenizer, req.ids, {
+    const model = req.model ?? this.decoder;
+    seq.steps = generationSteps(model, this.tokenizer, req.ids, {
       ...req.loop,
       signal: undefined, // the batch checks the signal itself, before the forward
       external: { prefill: () => seq.prefill! },
     });
-    seq.cache = this.decoder.newCache();
+    seq.cache = model.newCache();
     this.running.push(seq);
     this.stats.active = this.running.length;
     this.loop ??= this.run().finally(() => {
@@ -130,23 +141,40 @@ export class Batcher {
       for (const seq of this.running.slice()) {
         if (seq.req.signal?.aborted) this.finish(seq, { stop: 'aborted', rest: '' });
       }
-      const batch = this.running.slice();
-      if (batch.length === 0) break;
-      let rows: Float32Array;
+      if (this.running.length === 0) break;
+      // the decoder's sequences in one batched forward; those with their own model one forward each
+      const batch = this.running.filter((s) => !s.req.model);
+      const alone = this.running.filter((s) => s.req.model);
+      const rows: Array<Float32Array | null> = [];
       try {
-        rows = this.decoder.forwardBatch(batch.map((s) => ({ ids: s.feed, cache: s.cache })));
+        if (batch.length > 0) {
+          const all = this.decoder.forwardBatch(batch.map((s) => ({ ids: s.feed, cache: s.cache })));
+          const V = this.decoder.vocabSize;
+          batch.forEach((_, i) => rows.push(all.slice(i * V, (i + 1) * V))); // [vocab] each, its own copy
+        }
       } catch (e) {
         // a failure of the forward itself (out of memory…) ends every sequence in it
         this.onError(e);
         for (const seq of batch) this.finish(seq, { stop: 'error', error: e });
-        continue;
+        batch.length = 0;
       }
+      for (const seq of alone) {
+        try {
+          rows.push(seq.req.model!.forward(seq.feed, seq.cache, true)); // [vocab]
+        } catch (e) {
+          this.onError(e);
+          this.finish(seq, { stop: 'error', error: e });
+          rows.push(null);
+        }
+      }
+      const stepped = [...batch, ...alone];
+      if (stepped.length === 0) continue;
       this.stats.ticks++;
-      this.stats.sequenceSteps += batch.length;
+      this.stats.sequenceSteps += stepped.length;
       this.stats.maxBatch = Math.max(this.stats.maxBatch, batch.length);
-      const V = this.decoder.vocabSize;
-      batch.forEach((seq, i) => {
-        const row = rows.slice(i * V, (i + 1) * V); // [vocab], its own copy
+      stepped.forEach((seq, i) => {
+        const row = rows[i];
+        if (!row) return; // its forward failed: ended above
         try {
           let r: IteratorResult<GenerationStep, StepsEnd>;
           if (seq.started) r = seq.steps.next(row);

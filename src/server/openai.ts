@@ -9,7 +9,9 @@
 //   POST /v1/embeddings             → { object: 'list', data: [{ embedding, index }] } (with --embedder)
 //
 // Every choice is one sequence of the continuous batch (batch.ts): its tokens come from the same step
-// loop, sampler and stop rules as every other caller. Fields OpenAI has and this server does not (echo,
+// loop, sampler and stop rules as every other caller. An encoder-decoder (Marian, e.g. models/dates-iso)
+// serves /v1/completions: the prompt is the text to translate, encoded once per request; its choices run
+// their own decoder forwards in the batch's ticks, one after the other (no chat, no glasslm.trace there). Fields OpenAI has and this server does not (echo,
 // logit_bias, tools…) are refused with a 400 naming the field, never ignored; so are values out of range.
 // A prompt longer than the context is refused with its token count; max_tokens past the room left is cut
 // to it (finish_reason 'length'); max_tokens over the whole context is refused. Errors are OpenAI's shape:
@@ -21,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SentenceEmbedder } from '../embed/embedder.js';
 import { ChatFormatter, PLAIN_CHAT_STOPS, PLAIN_CHAT_TEMPLATE, type ChatMessage } from '../generate/chat.js';
-import { encodePrompt } from '../generate/generate.js';
+import { encodePrompt, stepInput } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
 import { nextTurn, type GenerationStep, type StepsEnd } from '../generate/steps.js';
 import type { LanguageModel } from '../models/model.js';
@@ -539,18 +541,31 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
     p: Params,
     promptParam: string,
   ): Promise<FastifyReply> {
-    if (model.seq2seq)
+    // An encoder-decoder (Marian) translates: the prompt is the source its encoder reads (once, below);
+    // each choice's decoder, bound to it, starts from the decoder's start token (decoderIds).
+    const s2s = model.seq2seq;
+    if (s2s && (kind === 'chat' || p.trace))
       throw new ApiError(
         400,
-        `${o.modelId} is an encoder-decoder (translation) model; /v1 generates with decoder-only models ` +
-          `for now (glasslm generate translates)`,
+        `${o.modelId} is an encoder-decoder (translation) model: it takes /v1/completions with the text to ` +
+          `translate as the prompt (no chat${p.trace ? ', no glasslm.trace here: /api/trace records it' : ''})`,
         undefined,
-        'model',
+        kind === 'chat' ? 'model' : 'glasslm.trace',
         'unsupported_model',
       );
     const P = ids.length;
+    if (s2s && P > s2s.encoder.contextLength)
+      throw new ApiError(
+        400,
+        `the prompt is ${P} tokens, but the encoder's limit is ${s2s.encoder.contextLength}; shorten it`,
+        undefined,
+        promptParam,
+        'context_length_exceeded',
+      );
+    const decoderIds = s2s ? [s2s.decoderStartTokenId] : ids;
+    const D = decoderIds.length;
     const ctx = d.contextLength;
-    if (P >= ctx)
+    if (D >= ctx)
       throw new ApiError(
         400,
         `the prompt is ${P} tokens, but the model's context length is ${ctx} (it needs room for at least ` +
@@ -560,7 +575,7 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
         'context_length_exceeded',
       );
     // max_tokens past the room left is cut to it (the reply then ends with finish_reason 'length')
-    const maxTokens = Math.min(p.maxTokens ?? ctx - P, ctx - P);
+    const maxTokens = Math.min(p.maxTokens ?? ctx - D, ctx - D);
     let traceBytes = 0;
     if (p.trace) {
       if (p.n > 1) throw new ApiError(400, 'glasslm.trace takes n: 1', undefined, 'n');
@@ -594,7 +609,7 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
     let release: () => void;
     try {
       release = await admission.acquire(
-        p.n * d.kvCacheBytes(P + maxTokens) + 2 * traceBytes,
+        p.n * d.kvCacheBytes(D + maxTokens) + 2 * traceBytes,
         'this request',
         gone.signal,
       );
@@ -678,11 +693,14 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
     };
 
     try {
+      // an encoder-decoder's source, encoded once for all the choices (they step apart from the batch)
+      const own = s2s ? stepInput(model, ids).net : undefined;
       samplers.forEach((sampler, i) => {
         const c = choices[i];
         if (chunks && kind === 'chat') chunks.push(chunkOf(c, '', null, null, true));
         batcher.submit({
-          ids,
+          ids: decoderIds,
+          model: own,
           loop: { sampler, maxTokens, stop: p.stop, text: true },
           signal: stop.signal,
           onStep: (step, row) => {

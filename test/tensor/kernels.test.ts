@@ -137,6 +137,27 @@ for (const be of BACKENDS) {
     }
   });
 
+  test(`${label(be)}: matmul at batched decoding's row counts (2-15 rows, f32: matmulF32Rows)`, () => {
+    // odd rows leave a last unpaired input row, n mod 4 a tail of weight rows, k mod 4 a scalar tail;
+    // 131 × 769 splits across two threads
+    for (const m of [2, 3, 5, 8, 11, 15]) {
+      for (const k of [1, 3, 33, 769]) {
+        for (const n of [1, 3, 4, 7, 131]) {
+          const x = rand(m * k, 3 * m + k);
+          const w = rand(n * k, n * 5 + k);
+          const b = rand(n, 7);
+          for (const bias of [b, null]) {
+            const want = new Float32Array(m * n);
+            referenceBackend.matmul(want, x, matrixF32(n, k, w), bias, m);
+            const out = new Float32Array(m * n).fill(NaN);
+            be.matmul(out, x, place(be, matrixF32(n, k, w)), bias, m);
+            assertClose(out, want, 1e-5, `matmul ${m}x${k}x${n}${bias ? '' : ' no bias'}`);
+          }
+        }
+      }
+    }
+  });
+
   test(`${label(be)}: layerNorm and rmsNorm`, () => {
     for (const dim of SIZES) {
       const rows = 3;

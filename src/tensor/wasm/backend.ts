@@ -39,6 +39,12 @@ const NBLOCK = 16;
  * matmulQ8Batched). Below it, one matrix-vector product per row.
  */
 const BATCHED_ROWS = 4;
+/**
+ * f32 weights, 2 ≤ rows < FEW_ROWS (batched decoding: one row per sequence): matmulF32Rows, the weights
+ * read in place two rows at a time against every input row (assembly/serve.ts), instead of one
+ * matrix-vector product per row or repacked panels.
+ */
+const FEW_ROWS = 16;
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -132,7 +138,8 @@ export class WasmBackend implements Backend {
     const n = w.rows;
     const k = w.cols;
     const q8 = pw.kind === 'q8_0';
-    const batched = rows >= BATCHED_ROWS;
+    const few = !q8 && rows >= 2 && rows < FEW_ROWS;
+    const batched = rows >= BATCHED_ROWS && !few;
     const T = this.usable;
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
@@ -163,7 +170,8 @@ export class WasmBackend implements Backend {
       this.k.quantizeX16(xp, rows, k, xq, xs);
       this.split('matmulQ8', n, rows * n * k, [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n], 9, 4);
     } else {
-      this.split('matmulF32', n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
+      const kernel = few ? 'matmulF32Rows' : 'matmulF32';
+      this.split(kernel, n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
     }
     this.st.unstage(out, op, rows * n);
   }
@@ -207,7 +215,7 @@ export class WasmBackend implements Backend {
    * `args` are the kernel's arguments with the row range at rangeArg, rangeArg + 1.
    */
   private split(
-    kernel: 'matmulF32' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Batched',
+    kernel: 'matmulF32' | 'matmulF32Rows' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Batched',
     n: number,
     work: number,
     args: number[],

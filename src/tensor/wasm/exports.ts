@@ -15,6 +15,17 @@ export interface KernelExports {
     j0: number,
     j1: number,
   ): void;
+  matmulF32Rows(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
   packRows4(x: number, rows: number, k: number, xp: number): void;
   batchedScratch(k: number): number;
   matmulF32Batched(
@@ -142,6 +153,7 @@ export interface KernelExports {
 export type ParallelKernel =
   | 'matmulF32'
   | 'matmulF32Batched'
+  | 'matmulF32Rows'
   | 'matmulQ8'
   | 'matmulQ8Batched'
   | 'attention'

@@ -54,6 +54,7 @@ const KERNELS: ParallelKernel[] = [
   'silu',
   'geluTanhBackward',
   'attentionBackward',
+  'matmulF32Rows',
 ];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 8; // arguments
