@@ -98,10 +98,18 @@ async function readChatTemplate(files: FileSet): Promise<string | undefined> {
  * `do_sample: false` means greedy, `temperature`, `top_k`, `top_p`; beam search's `num_beams` (taken
  * unless `do_sample: true`: HF's beam sampling is not implemented), `length_penalty`, `early_stopping`
  * (true, false or "never"); `no_repeat_ngram_size`.
+ *
+ * `hfSampling`: where do_sample is not said (or there is no generation_config.json), take HF's own default,
+ * do_sample = false, i.e. greedy — used for encoder-decoders (a T5 folder rarely says it, and translation
+ * is greedy or beam search in transformers). A decoder-only model without the key keeps glasslm's default
+ * of sampling.
  */
-export async function readGenerationDefaults(files: FileSet): Promise<GenerationDefaults> {
+export async function readGenerationDefaults(
+  files: FileSet,
+  hfSampling = false,
+): Promise<GenerationDefaults> {
   const text = await files.text('generation_config.json');
-  if (text === undefined) return {};
+  if (text === undefined) return hfSampling ? { greedy: true } : {};
   const g = parseJsonFile(text, files.path('generation_config.json')) as Record<string, unknown>;
   const out: GenerationDefaults = {};
   const num = (k: string, min: number, max = Infinity) => {
@@ -114,9 +122,9 @@ export async function readGenerationDefaults(files: FileSet): Promise<Generation
       );
     return v;
   };
-  if (g.do_sample === false) out.greedy = true;
+  if (g.do_sample === false || (hfSampling && g.do_sample === undefined)) out.greedy = true;
   const t = num('temperature', 0);
-  if (t !== undefined && g.do_sample !== false) out.temperature = t;
+  if (t !== undefined && !out.greedy) out.temperature = t;
   const k = num('top_k', 0);
   if (k !== undefined) out.topK = Math.floor(k);
   const p = num('top_p', 0, 1);
@@ -199,7 +207,7 @@ export async function modelFromHfFiles(
       // SentencePiece-era models (Llama) start every prompt with BOS; GPT-2 does not.
       addBos: config.modelType === 'llama',
       chatTemplate: await readChatTemplate(files),
-      generationDefaults: await readGenerationDefaults(files),
+      generationDefaults: await readGenerationDefaults(files, seq2seq !== null),
     });
   } finally {
     await weights.close();

@@ -35,6 +35,10 @@ test('generate on T5 folders: greedy, and the 3 beams generation_config.json ask
   const g = glasslm('generate', '--model', dirs['t5-tiny'], '--greedy', '--max-tokens', '12', PROMPT);
   assert.equal(g.code, 0, g.stderr);
   assert.equal(g.stdout.trim(), tiny.tokenizer.decode(greedy));
+  // its generation_config.json does not say do_sample: HF's default (greedy) holds, as in transformers
+  assert.deepEqual(tiny.generationDefaults, { greedy: true });
+  const plain = glasslm('generate', '--model', dirs['t5-tiny'], '--max-tokens', '12', PROMPT);
+  assert.equal(plain.stdout.trim(), tiny.tokenizer.decode(greedy));
   const flan = await loadModel(dirs['flan-t5-tiny']);
   assert.equal(flan.generationDefaults.numBeams, 3);
   const best = REF.variants['flan-t5-tiny'].cases.text.beams[0].ids;
