@@ -18,7 +18,13 @@
 // Every Backend member has a kernel here; none falls back to the reference.
 import type { AttentionGrad, Backend, GemmLayout } from '../backend.js';
 import type { Matrix } from '../tensor.js';
-import { kernelExports, type KernelExports, type ThreadPool, type WasmBackendParts } from './exports.js';
+import {
+  kernelExports,
+  type KernelExports,
+  type PoolStats,
+  type ThreadPool,
+  type WasmBackendParts,
+} from './exports.js';
 import { WasmHeap } from './heap.js';
 import { KvMirror } from './kv-mirror.js';
 import { Placement, WasmMatrixQ8_0 } from './matrices.js';
@@ -73,6 +79,11 @@ export class WasmBackend implements Backend {
     return threadCount(this.threads, this.pool ? this.pool.threads : 1);
   }
 
+  /** The thread pool's counters (undefined without a pool). */
+  get poolStats(): PoolStats | undefined {
+    return this.pool?.stats;
+  }
+
   /** Stops the worker threads (the backend still works, on one thread). */
   close(): void {
     this.pool?.close();
@@ -91,6 +102,30 @@ export class WasmBackend implements Backend {
     const groups = n / 16;
     const bounds = Array.from({ length: 4 * T + 1 }, (_, c) => Math.round((groups * c) / (4 * T)) * 16);
     this.pool.run({ kernel: 'streamSum', args: [p, 0, n], rangeArg: 1, bounds });
+  }
+
+  /**
+   * Runs `iterations` of the register-only multiply-add loop (assembly/threads.ts), in 8 chunks per
+   * thread: the compute ceiling of the benchmark. Returns the FLOPs done.
+   */
+  fmaPeak(iterations: number): number {
+    const T = this.usable;
+    const out = this.heap.alloc(16 * T);
+    try {
+      if (!this.pool || T < 2) this.k.fmaPeak(out, 0, iterations);
+      else
+        this.pool.run({
+          kernel: 'fmaPeak',
+          args: [out, 0, iterations],
+          rangeArg: 1,
+          bounds: split(iterations, 8 * T, 1),
+          scratchArg: 0,
+          scratchStride: 16,
+        });
+    } finally {
+      this.heap.release(out);
+    }
+    return iterations * this.k.fmaPeakFlops();
   }
 
   /** Bytes of linear memory in use (weights, mirrors, scratch). */

@@ -4,6 +4,8 @@
 export interface KernelExports {
   heapBase(): number;
   streamSum(p: number, i0: number, i1: number): number;
+  fmaPeak(out: number, i0: number, i1: number): void;
+  fmaPeakFlops(): number;
   matmulF32(
     out: number,
     x: number,
@@ -127,6 +129,7 @@ export type ParallelKernel =
   | 'attention'
   | 'attentionTiled'
   | 'streamSum'
+  | 'fmaPeak'
   | 'geluTanh'
   | 'geluErf'
   | 'silu'
@@ -147,9 +150,26 @@ export interface ParallelJob {
   scratchStride?: number;
 }
 
+/** What the pool counts: where the caller's time goes in parallel jobs. */
+export interface PoolStats {
+  /** Jobs run on the pool. */
+  jobs: number;
+  /** Chunks in those jobs, and how many of them the caller ran itself. */
+  chunks: number;
+  callerChunks: number;
+  /** ms from the job's start until the caller found no chunk left to take (its own share of the work). */
+  workMs: number;
+  /** ms the caller then waited for chunks other threads were still running. */
+  waitMs: number;
+  /** Jobs where the caller went to sleep (Atomics.wait) waiting for the others. */
+  sleeps: number;
+}
+
 /** Worker threads sharing this backend's (shared) memory; `run` returns when every chunk is done. */
 export interface ThreadPool {
   readonly threads: number;
+  /** Counters since the pool started (bench/ reads them; zero them to measure a stretch). */
+  readonly stats: PoolStats;
   run(job: ParallelJob): void;
   close(): void;
 }

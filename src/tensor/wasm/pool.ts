@@ -17,7 +17,13 @@
 // Idle threads spin for spinMs before sleeping in Atomics.wait (waking one costs ~0.1–0.3 ms), and
 // Atomics.notify is only called when someone is asleep. A caller that may not block (a browser page's
 // main thread, where Atomics.wait throws) spins until the job is done.
-import { kernelExports, type ParallelJob, type ParallelKernel, type ThreadPool } from './exports.js';
+import {
+  kernelExports,
+  type ParallelJob,
+  type ParallelKernel,
+  type PoolStats,
+  type ThreadPool,
+} from './exports.js';
 
 /** What each worker receives: everything it needs to run kernels over the shared memory. */
 export interface PoolWorkerData {
@@ -49,6 +55,7 @@ const KERNELS: ParallelKernel[] = [
   'attention',
   'attentionTiled',
   'streamSum',
+  'fmaPeak',
   'geluTanh',
   'geluErf',
   'silu',
@@ -72,21 +79,22 @@ function drain(
   args: number[],
   gen: number,
   tid: number,
-): void {
+): number {
   const ticketGen = (gen & 0x1fffff) * 1024;
   let read = false;
   let n = 0;
   let range = 0;
+  let ran = 0;
   for (;;) {
     const t = Atomics.load(ctl, 4);
-    if (t - (t % 1024) !== ticketGen) return;
+    if (t - (t % 1024) !== ticketGen) return ran;
     const c = t % 1024;
     if (!read) {
       n = f64[8 + 3];
       range = f64[8 + 2];
       read = true;
     }
-    if (c >= n) return;
+    if (c >= n) return ran;
     if (Atomics.compareExchange(ctl, 4, t, t + 1) !== t) continue;
     const nargs = f64[8 + 1];
     args.length = nargs;
@@ -96,6 +104,7 @@ function drain(
     const sa = f64[8 + 4];
     if (sa >= 0) args[sa] += tid * f64[8 + 5];
     fns[f64[8]](...args);
+    ran++;
     Atomics.add(ctl, 5, 1);
     if (Atomics.load(ctl, 3) !== 0) Atomics.notify(ctl, 5);
   }
@@ -185,8 +194,10 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
   }
   let closed = false;
   let gen = 0;
+  const stats: PoolStats = { jobs: 0, chunks: 0, callerChunks: 0, workMs: 0, waitMs: 0, sleeps: 0 };
   return {
     threads,
+    stats,
     run(job: ParallelJob) {
       const n = job.bounds.length - 1;
       if (closed || n > MAX_CHUNKS) {
@@ -212,7 +223,12 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
       Atomics.store(ctl, 4, gen * 1024);
       Atomics.store(ctl, 0, gen);
       if (Atomics.load(ctl, 2) !== 0) Atomics.notify(ctl, 0);
-      drain(ctl, f64, fns, args, gen, 0);
+      const t0 = performance.now();
+      stats.callerChunks += drain(ctl, f64, fns, args, gen, 0);
+      const t1 = performance.now();
+      stats.jobs++;
+      stats.chunks += n;
+      stats.workMs += t1 - t0;
       let done = Atomics.load(ctl, 5);
       if (done < n) {
         const until = performance.now() + spinMs;
@@ -221,12 +237,14 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
           if (callerMayWait && (i & 1023) === 0 && performance.now() > until) break;
         }
       }
+      if (done < n) stats.sleeps++;
       while (done < n) {
         Atomics.store(ctl, 3, 1);
         if (Atomics.load(ctl, 5) === done) Atomics.wait(ctl, 5, done);
         Atomics.store(ctl, 3, 0);
         done = Atomics.load(ctl, 5);
       }
+      stats.waitMs += performance.now() - t1;
     },
     close() {
       if (closed) return;
