@@ -93,7 +93,7 @@ function report(what: string, tokens: number, total: number): void {
   const p = be.poolStats;
   if (p && p.jobs) {
     console.log(
-      `  pool: ${p.jobs} jobs, ${(p.chunks / p.jobs).toFixed(1)} chunks/job, caller ran ${((100 * p.callerChunks) / p.chunks).toFixed(0)}% of chunks; ` +
+      `  pool: ${p.jobs} jobs, ${(p.chunks / p.jobs).toFixed(1)} chunks/job, caller ran ${((100 * p.callerChunks) / p.chunks).toFixed(0)}% of chunks (+${p.takenOver} taken over); ` +
         `caller working ${p.workMs.toFixed(1)} ms, waiting for others ${p.waitMs.toFixed(1)} ms ` +
         `(${((1000 * p.waitMs) / p.jobs).toFixed(0)} µs/job, slept in ${p.sleeps} jobs)`,
     );
@@ -104,7 +104,8 @@ function report(what: string, tokens: number, total: number): void {
 function reset(): void {
   slots = new Map();
   const p = be.poolStats;
-  if (p) Object.assign(p, { jobs: 0, chunks: 0, callerChunks: 0, workMs: 0, waitMs: 0, sleeps: 0 });
+  if (p)
+    Object.assign(p, { jobs: 0, chunks: 0, callerChunks: 0, takenOver: 0, workMs: 0, waitMs: 0, sleeps: 0 });
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % subject.vocab);

@@ -67,7 +67,8 @@ function token(): void {
 
 const zero = () => {
   const p = be.poolStats;
-  if (p) Object.assign(p, { jobs: 0, chunks: 0, callerChunks: 0, workMs: 0, waitMs: 0, sleeps: 0 });
+  if (p)
+    Object.assign(p, { jobs: 0, chunks: 0, callerChunks: 0, takenOver: 0, workMs: 0, waitMs: 0, sleeps: 0 });
 };
 const range = (a: number[]) => {
   const s = [...a].sort((p, q) => p - q);
@@ -80,27 +81,50 @@ console.log(
     .join(' ')}; ${opts.busyNeighbour ? 'busy neighbour running' : 'no neighbour'}; ${opts.dtype}`,
 );
 const TOKENS = 16;
-const tokS: Record<number, number[]> = {};
+const tokS: Record<string, number[]> = {};
+const pool: Record<
+  string,
+  { jobs: number; chunks: number; caller: number; taken: number; wait: number; ms: number }
+> = {};
+// 1 thread, N threads, and N threads without the caller taking over late workers' chunks
+const runs = T > 1 ? ['1t', `${T}t`, `${T}t no take-over`] : ['1t'];
 for (let r = 0; r < opts.reps; r++) {
-  // thread counts alternate within each repetition, so that load changes hit both alike
-  for (const t of counts) {
+  // the runs alternate within each repetition, so that load changes hit them alike
+  for (const key of runs) {
+    const t = parseInt(key, 10);
     be.threads = t;
+    be.takeOver = !key.includes('no take-over');
     token(); // warm-up
     zero();
     const t0 = now();
     for (let i = 0; i < TOKENS; i++) token();
     const ms = now() - t0;
-    (tokS[t] ??= []).push((TOKENS / ms) * 1000);
+    (tokS[key] ??= []).push((TOKENS / ms) * 1000);
     const p = be.poolStats;
-    if (p && t > 1 && r === opts.reps - 1)
-      console.log(
-        `  decode ${t}t pool: ${(p.jobs / TOKENS).toFixed(0)} jobs/token, ${(p.chunks / p.jobs).toFixed(1)} chunks/job, caller ran ${((100 * p.callerChunks) / p.chunks).toFixed(0)}% of chunks, ` +
-          `${((1000 * p.workMs) / p.jobs).toFixed(0)} µs/job working, ${((1000 * p.waitMs) / p.jobs).toFixed(0)} µs/job waiting (${((100 * p.waitMs) / ms).toFixed(0)}% of the time), slept in ${p.sleeps}`,
-      );
+    const q = (pool[key] ??= { jobs: 0, chunks: 0, caller: 0, taken: 0, wait: 0, ms: 0 });
+    if (p && t > 1) {
+      q.jobs += p.jobs;
+      q.chunks += p.chunks;
+      q.caller += p.callerChunks;
+      q.taken += p.takenOver;
+      q.wait += p.waitMs;
+      q.ms += ms;
+    }
   }
 }
-for (const t of counts) console.log(`decode ${t}t: ${range(tokS[t])} tok/s`);
-if (T > 1) console.log(`decode ${T}t/1t per repetition: ${range(tokS[T].map((v, i) => v / tokS[1][i]))}`);
+for (const key of runs) {
+  console.log(`decode ${key}: ${range(tokS[key])} tok/s`);
+  const q = pool[key];
+  if (q.jobs)
+    console.log(
+      `  pool: ${(q.jobs / opts.reps / TOKENS).toFixed(0)} jobs/token, ${(q.chunks / q.jobs).toFixed(1)} chunks/job; the caller ran ` +
+        `${((100 * q.caller) / q.chunks).toFixed(0)}% of chunks, took over ${q.taken} from late workers, waited for the others ` +
+        `${((1000 * q.wait) / q.jobs).toFixed(0)} µs/job (${((100 * q.wait) / q.ms).toFixed(1)}% of the time)`,
+    );
+}
+for (const key of runs.slice(1))
+  console.log(`decode ${key} / 1t per repetition: ${range(tokS[key].map((v, i) => v / tokS['1t'][i]))}`);
+be.takeOver = true;
 
 const ceil = wasmCeiling(be, counts);
 const pre = prefillMatmulRate(be, counts);

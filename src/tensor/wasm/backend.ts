@@ -21,6 +21,7 @@ import type { Matrix } from '../tensor.js';
 import {
   kernelExports,
   type KernelExports,
+  type ParallelJob,
   type PoolStats,
   type ThreadPool,
   type WasmBackendParts,
@@ -54,12 +55,23 @@ export class WasmBackend implements Backend {
   readonly relaxedSimd: boolean;
   /** Threads the parallel kernels use now (at most the pool's size; settable, e.g. 1 to compare). */
   threads: number;
+  /**
+   * Whether the caller takes over a late worker's chunks of the one-row matmuls (pool.ts; settable, e.g.
+   * false to measure what it saves).
+   */
+  takeOver = true;
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
   private readonly k: KernelExports;
   private readonly pool: ThreadPool | undefined;
   private readonly st: Staging;
   private readonly placement: Placement;
   private readonly kv: KvMirror;
+  /**
+   * The workers' private output rows for matmuls the caller may take over (pool.ts): `stride` bytes per
+   * thread at `ptr`. Grown (to twice what is asked) and never freed: a late worker may still write the
+   * old ones.
+   */
+  private priv = { ptr: 0, stride: 0 };
 
   constructor(parts: WasmBackendParts) {
     this.k = kernelExports(parts.instance);
@@ -172,6 +184,19 @@ export class WasmBackend implements Backend {
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
     const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
+    // the one-row matmuls can be taken over from a late worker: their private rows, before staging
+    if (!batched && this.takeOver && this.pool && T > 1 && rows * n * 4 > this.priv.stride)
+      this.priv = { ptr: this.heap.alloc(this.pool.threads * pad(8 * rows * n)), stride: pad(8 * rows * n) };
+    const output = (arg: number) =>
+      this.takeOver
+        ? {
+            arg,
+            rows,
+            rowLength: n,
+            privateBase: this.priv.ptr,
+            privateStride: this.priv.stride,
+          }
+        : undefined;
     const arrays: Staged[] = [
       [x, rows * k],
       [out, rows * n, true],
@@ -196,9 +221,11 @@ export class WasmBackend implements Backend {
       const xq = s;
       const xs = s + pad(rows * k * 2);
       this.k.quantizeX16(xp, rows, k, xq, xs);
-      this.split('matmulQ8', n, rows * n * k, [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n], 9, 4);
+      const args = [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n];
+      this.split('matmulQ8', n, rows * n * k, args, 9, 4, undefined, output(0));
     } else {
-      this.split('matmulF32', n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
+      const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n];
+      this.split('matmulF32', n, rows * n * k, args, 7, 4, undefined, output(0));
     }
     this.st.unstage(out, op, rows * n);
   }
@@ -249,6 +276,7 @@ export class WasmBackend implements Backend {
     rangeArg: number,
     granule: number,
     scratch?: { arg: number; stride: number },
+    output?: ParallelJob['output'],
   ): void {
     const pool = this.pool;
     const T = this.usable;
@@ -262,7 +290,15 @@ export class WasmBackend implements Backend {
     const chunks = Math.min(groups, 4 * T);
     const bounds: number[] = [];
     for (let c = 0; c <= chunks; c++) bounds.push(Math.min(n, Math.round((groups * c) / chunks) * granule));
-    pool.run({ kernel, args, rangeArg, bounds, scratchArg: scratch?.arg, scratchStride: scratch?.stride });
+    pool.run({
+      kernel,
+      args,
+      rangeArg,
+      bounds,
+      scratchArg: scratch?.arg,
+      scratchStride: scratch?.stride,
+      output,
+    });
   }
 
   layerNorm(

@@ -148,6 +148,13 @@ export interface ParallelJob {
   bounds: number[];
   scratchArg?: number;
   scratchStride?: number;
+  /**
+   * Set where the caller may take over a late worker's chunks (pool.ts): the kernel's output argument,
+   * the output as `rows` rows of `rowLength` floats of which a chunk writes columns bounds[c]…bounds[c+1],
+   * and the workers' private rows (thread t's at privateBase + t·privateStride bytes, laid out like the
+   * output). Only for kernels whose output is a function of inputs they do not write.
+   */
+  output?: { arg: number; rows: number; rowLength: number; privateBase: number; privateStride: number };
 }
 
 /** What the pool counts: where the caller's time goes in parallel jobs. */
@@ -157,6 +164,8 @@ export interface PoolStats {
   /** Chunks in those jobs, and how many of them the caller ran itself. */
   chunks: number;
   callerChunks: number;
+  /** Chunks the caller took over from a late worker (and computed itself). */
+  takenOver: number;
   /** ms from the job's start until the caller found no chunk left to take (its own share of the work). */
   workMs: number;
   /** ms the caller then waited for chunks other threads were still running. */
