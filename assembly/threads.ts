@@ -54,3 +54,34 @@ export function fmaPeak(out: usize, i0: i32, i1: i32): void {
   );
   v128.store(out, s);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The row-wise and elementwise kernels with a range, so that the pool can split them at prefill sizes
+// (512 rows of layer norm, residual adds of 512 × 768): the same kernels in kernels.ts, on rows
+// [r0, r1) or values [i0, i1) — chunk bounds are the pool's last two arguments.
+
+import { add, layerNorm, mul, rmsNorm } from './kernels';
+
+/** layerNorm of rows [r0, r1). */
+export function layerNormRows(out: usize, x: usize, g: usize, bt: usize, dim: i32, eps: f32, r0: i32, r1: i32): void {
+  const o = (<usize>r0 * <usize>dim) << 2;
+  layerNorm(out + o, x + o, g, bt, r1 - r0, dim, eps);
+}
+
+/** rmsNorm of rows [r0, r1). */
+export function rmsNormRows(out: usize, x: usize, g: usize, dim: i32, eps: f32, r0: i32, r1: i32): void {
+  const o = (<usize>r0 * <usize>dim) << 2;
+  rmsNorm(out + o, x + o, g, r1 - r0, dim, eps);
+}
+
+/** add of values [i0, i1). */
+export function addRange(out: usize, a: usize, b: usize, i0: i32, i1: i32): void {
+  const o = (<usize>i0) << 2;
+  add(out + o, a + o, b + o, i1 - i0);
+}
+
+/** mul of values [i0, i1). */
+export function mulRange(out: usize, a: usize, b: usize, i0: i32, i1: i32): void {
+  const o = (<usize>i0) << 2;
+  mul(out + o, a + o, b + o, i1 - i0);
+}

@@ -76,3 +76,34 @@ for (const q8 of [false, true]) {
     }
   });
 }
+
+test('norms and elementwise add/mul at prefill sizes (split across threads) equal one thread', () => {
+  // rows × dim past the parallel threshold, with rows and values that do not divide evenly
+  for (const [rows, dim] of [
+    [131, 769],
+    [517, 192],
+  ]) {
+    const n = rows * dim;
+    const x = rand(n, 1);
+    const y = rand(n, 2);
+    const g = rand(dim, 3);
+    const b = rand(dim, 4);
+    const run = (be: WasmBackend) => {
+      const ln = new Float32Array(n);
+      be.layerNorm(ln, x, g, b, rows, dim, 1e-5);
+      const rms = new Float32Array(n);
+      be.rmsNorm(rms, x, g, rows, dim, 1e-6);
+      const sum = new Float32Array(n);
+      be.add(sum, x, y, n);
+      const prod = new Float32Array(n);
+      be.mul(prod, x, y, n);
+      return [ln, rms, sum, prod];
+    };
+    const want = run(one);
+    for (const be of racing) {
+      const got = run(be);
+      for (let k = 0; k < want.length; k++)
+        assert.deepEqual(got[k], want[k], `${be.name} ${rows}x${dim} #${k}`);
+    }
+  }
+});

@@ -311,7 +311,7 @@ export class WasmBackend implements Backend {
     eps: number,
   ): void {
     this.rowwise(out, x, rows * dim, [gamma, beta], dim, ([xp, gp, bp], op) =>
-      this.k.layerNorm(op, xp, gp, bp, rows, dim, eps),
+      this.elementwise('layerNormRows', [op, xp, gp, bp, dim, eps, 0, rows], 6, rows * dim, 1),
     );
   }
 
@@ -324,7 +324,7 @@ export class WasmBackend implements Backend {
     eps: number,
   ): void {
     this.rowwise(out, x, rows * dim, [gamma], dim, ([xp, gp], op) =>
-      this.k.rmsNorm(op, xp, gp, rows, dim, eps),
+      this.elementwise('rmsNormRows', [op, xp, gp, dim, eps, 0, rows], 5, rows * dim, 1),
     );
   }
 
@@ -346,19 +346,32 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * An elementwise kernel over the range [0, n) given at args[rangeArg], args[rangeArg + 1]: on this
-   * thread, or cut into ranges of whole groups of four for the pool when large.
+   * An elementwise or row-wise kernel over the range [0, n) given at args[rangeArg], args[rangeArg + 1]
+   * (values, or rows of a norm): on this thread, or — from `work` = PARALLEL_MIN_WORK values on (prefill
+   * sizes; at decode sizes waking the others costs more than the work) — cut into ranges of whole
+   * `granule`s for the pool.
    */
   private elementwise(
-    kernel: 'geluTanh' | 'geluErf' | 'silu' | 'geluTanhBackward',
+    kernel:
+      | 'geluTanh'
+      | 'geluErf'
+      | 'silu'
+      | 'geluTanhBackward'
+      | 'layerNormRows'
+      | 'rmsNormRows'
+      | 'addRange'
+      | 'mulRange',
     args: number[],
     rangeArg: number,
+    work = args[rangeArg + 1],
+    granule = 4,
   ): void {
     const n = args[rangeArg + 1];
     const pool = this.pool;
     const T = this.usable;
-    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) (this.k[kernel] as (...a: number[]) => void)(...args);
-    else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, 4) });
+    if (!pool || T < 2 || work < PARALLEL_MIN_WORK || n < 2 * T * granule)
+      (this.k[kernel] as (...a: number[]) => void)(...args);
+    else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, granule) });
   }
 
   geluTanhBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void {
@@ -432,11 +445,11 @@ export class WasmBackend implements Backend {
   }
 
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
-    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.k.add(op, ap, bp, n));
+    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.elementwise('addRange', [op, ap, bp, 0, n], 3));
   }
 
   mul(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
-    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.k.mul(op, ap, bp, n));
+    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.elementwise('mulRange', [op, ap, bp, 0, n], 3));
   }
 
   /**

@@ -5,6 +5,19 @@ export interface KernelExports {
   heapBase(): number;
   streamSum(p: number, i0: number, i1: number): number;
   fmaPeak(out: number, i0: number, i1: number): void;
+  layerNormRows(
+    out: number,
+    x: number,
+    g: number,
+    b: number,
+    dim: number,
+    eps: number,
+    r0: number,
+    r1: number,
+  ): void;
+  rmsNormRows(out: number, x: number, g: number, dim: number, eps: number, r0: number, r1: number): void;
+  addRange(out: number, a: number, b: number, i0: number, i1: number): void;
+  mulRange(out: number, a: number, b: number, i0: number, i1: number): void;
   fmaPeakFlops(): number;
   matmulF32(
     out: number,
@@ -130,6 +143,10 @@ export type ParallelKernel =
   | 'attentionTiled'
   | 'streamSum'
   | 'fmaPeak'
+  | 'layerNormRows'
+  | 'rmsNormRows'
+  | 'addRange'
+  | 'mulRange'
   | 'geluTanh'
   | 'geluErf'
   | 'silu'
