@@ -128,9 +128,13 @@ be.takeOver = true;
 
 const ceil = wasmCeiling(be, counts);
 const pre = prefillMatmulRate(be, counts);
+be.takeOver = false;
+const preWaiting = T > 1 ? prefillMatmulRate(be, [T])[T] : 0;
+be.takeOver = true;
 for (const t of counts)
   console.log(
     `prefill matmuls ${t}t: ${pre[t].toFixed(1)} GFLOP/s = ${((100 * pre[t]) / ceil[t]).toFixed(0)}% of the wasm ceiling ${ceil[t].toFixed(1)} GFLOP/s`,
   );
+if (T > 1) console.log(`prefill matmuls ${T}t no take-over: ${preWaiting.toFixed(1)} GFLOP/s`);
 be.close();
 stop?.();

@@ -1,5 +1,5 @@
 // The thread pool's take-over (src/tensor/wasm/pool.ts): the caller computes a late worker's chunks of a
-// one-row matmul itself, and the worker's own result is thrown away. With takeOverMs: 0 the caller takes
+// matmul itself, and the worker's own result is thrown away. With takeOverMs: 0 the caller takes
 // over every chunk not finished when it runs out of its own, so caller and workers race on the chunk
 // states all the time; the outputs must still equal one thread's, call after call, at awkward sizes and
 // with calls of different shapes back to back (a worker still busy with the previous call).
@@ -49,15 +49,15 @@ const SHAPES: Array<[number, number]> = [
 ];
 
 for (const q8 of [false, true]) {
-  test(`take-over: ${q8 ? 'q8_0' : 'f32'} one-row matmuls on 2 and 3 threads equal one thread's`, (t) => {
+  test(`take-over: ${q8 ? 'q8_0' : 'f32'} matmuls (1-3 rows, and batched) on 2 and 3 threads equal one thread's`, (t) => {
     for (const be of racing) {
       const ws = SHAPES.map(([n, k], i) => weights(be, n, k, q8, 10 + i));
       const ws1 = SHAPES.map(([n, k], i) => weights(one, n, k, q8, 10 + i));
       let calls = 0;
-      for (let rep = 0; rep < 40; rep++) {
+      for (let rep = 0; rep < 20; rep++) {
         for (let s = 0; s < SHAPES.length; s++) {
           const [n, k] = SHAPES[s];
-          for (const rows of [1, 2, 3]) {
+          for (const rows of [1, 2, 3, 5, 37]) {
             const x = rand(rows * k, 1000 * rep + 10 * s + rows);
             const bias = s % 2 ? rand(n, s) : null;
             const want = new Float32Array(rows * n);

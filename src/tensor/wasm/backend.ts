@@ -38,6 +38,12 @@ const TILED_ATTENTION_ROWS = 16;
 const ACTIVATION_SHARE = 0.5;
 /** Work (multiply-adds) below which a matmul stays on one thread: waking the others costs more. */
 const PARALLEL_MIN_WORK = 1 << 16;
+/**
+ * Most bytes of private output rows (and scratch) for all threads together, for taking a late worker's
+ * matmul chunks over (pool.ts): decode rows always fit, prefill of GPT-2 small at 512 rows on 2 threads
+ * too; bigger products (long prompts on many threads, training batches) wait for late workers instead.
+ */
+const TAKE_OVER_BYTES = 64 * 2 ** 20;
 /** Weight rows per cache block in the batched kernels (NBLOCK in assembly/kernels.ts). */
 const NBLOCK = 16;
 /**
@@ -184,17 +190,22 @@ export class WasmBackend implements Backend {
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
     const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
-    // the one-row matmuls can be taken over from a late worker: their private rows, before staging
-    if (!batched && this.takeOver && this.pool && T > 1 && rows * n * 4 > this.priv.stride)
-      this.priv = { ptr: this.heap.alloc(this.pool.threads * pad(8 * rows * n)), stride: pad(8 * rows * n) };
+    // matmuls can be taken over from a late worker: its private rows (and scratch), before staging —
+    // while all threads' private bytes stay under TAKE_OVER_BYTES (beyond, the caller waits)
+    const privBytes = pad(4 * rows * n) + perThread;
+    const takeOver =
+      this.takeOver && !!this.pool && T > 1 && 2 * privBytes * this.pool.threads <= TAKE_OVER_BYTES;
+    if (takeOver && privBytes > this.priv.stride)
+      this.priv = { ptr: this.heap.alloc(this.pool!.threads * 2 * privBytes), stride: 2 * privBytes };
     const output = (arg: number) =>
-      this.takeOver
+      takeOver
         ? {
             arg,
             rows,
             rowLength: n,
             privateBase: this.priv.ptr,
             privateStride: this.priv.stride,
+            scratchOffset: batched ? pad(4 * rows * n) : undefined,
           }
         : undefined;
     const arrays: Staged[] = [
@@ -212,10 +223,12 @@ export class WasmBackend implements Backend {
       s += packBytes;
       if (pw instanceof WasmMatrixQ8_0) {
         const args = [op, packed, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
-        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, { arg: 10, stride: perThread });
+        const scratch = { arg: 10, stride: perThread };
+        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, scratch, output(0));
       } else {
         const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, 0];
-        this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, { arg: 9, stride: perThread });
+        const scratch = { arg: 9, stride: perThread };
+        this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       }
     } else if (pw instanceof WasmMatrixQ8_0) {
       const xq = s;

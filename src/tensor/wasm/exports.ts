@@ -169,9 +169,18 @@ export interface ParallelJob {
    * Set where the caller may take over a late worker's chunks (pool.ts): the kernel's output argument,
    * the output as `rows` rows of `rowLength` floats of which a chunk writes columns bounds[c]…bounds[c+1],
    * and the workers' private rows (thread t's at privateBase + t·privateStride bytes, laid out like the
-   * output). Only for kernels whose output is a function of inputs they do not write.
+   * output; then its scratch too, at scratchOffset). Only for kernels whose output is a function of
+   * inputs they do not write.
    */
-  output?: { arg: number; rows: number; rowLength: number; privateBase: number; privateStride: number };
+  output?: {
+    arg: number;
+    rows: number;
+    rowLength: number;
+    privateBase: number;
+    privateStride: number;
+    /** Where a worker's scratch lies in its private bytes (the batched matmuls: panels), if any. */
+    scratchOffset?: number;
+  };
 }
 
 /** What the pool counts: where the caller's time goes in parallel jobs. */

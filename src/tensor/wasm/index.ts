@@ -43,7 +43,7 @@ export interface WasmBackendOptions {
   relaxedSimd?: boolean;
   /**
    * With threads: how long the caller waits for a late worker (one the OS has descheduled) before it
-   * computes that worker's chunks of a one-row matmul itself, ms. Default: twice the caller's own time
+   * computes that worker's chunks of a matmul itself, ms. Default: twice the caller's own time
    * per chunk of that call, at least 0.02. 0: at once.
    */
   takeOverMs?: number;

@@ -7,8 +7,8 @@
 //         [4] chunk ticket = generation·1024 + next chunk, [5] chunks completed
 //   Float64 from index 8: kernel index, argument count, range argument index, chunk count, scratch
 //         argument index (-1: none), scratch stride, output argument index (-1: the job cannot be taken
-//         over), private base, private stride, output rows, output row length; the arguments (16 at
-//         most); chunk bounds (≤ 1024).
+//         over), private base, private stride, output rows, output row length, scratch offset in the
+//         private bytes (-1: none); the arguments (16 at most); chunk bounds (≤ 1024).
 //   Int32 from STATE: each chunk's state, generation·8 + FREE | RUNNING | COMMITTING | TAKEN | DONE.
 // A job is one kernel call cut into chunks of its output range (rows of a matmul, heads of attention):
 // chunk c runs with args[range] = bounds[c], args[range+1] = bounds[c+1]. The caller writes the job,
@@ -146,6 +146,7 @@ function drain(
       const out = args[oa];
       const priv = f64[8 + 7] + tid * f64[8 + 8];
       args[oa] = priv;
+      if (sa >= 0 && f64[8 + 11] >= 0) args[sa] = priv + f64[8 + 11]; // private scratch too
       fns[f64[8]](...args);
       if (Atomics.compareExchange(ctl, st + c, g * 8 + 1, g * 8 + 2) !== g * 8 + 1) continue; // → COMMITTING
       const rows = f64[8 + 9];
@@ -311,6 +312,7 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
       f64[HDR + 8] = jo ? jo.privateStride : 0;
       f64[HDR + 9] = jo ? jo.rows : 0;
       f64[HDR + 10] = jo ? jo.rowLength : 0;
+      f64[HDR + 11] = jo?.scratchOffset ?? -1;
       for (let i = 0; i < job.args.length; i++) f64[ARGS + i] = job.args[i];
       for (let i = 0; i <= n; i++) f64[BOUNDS + i] = job.bounds[i];
       gen = (gen + 1) & GEN_MASK;
