@@ -13,9 +13,15 @@
 //   npm run bench                                # gpt2-124m: reference, wasm and llama.cpp on 1 and 2 threads
 //   npm run bench -- --pp512 --skip-reference    # pp512 as well (the issue's prefill target)
 //   npm run bench -- --shape stories110m --tokens 64 --threads 4 --no-peer --keep-gguf
+//   npm run bench -- --busy-neighbour            # with a busy-loop process on one core for the whole run
+// Also the wasm compute ceiling (bench/ceiling.ts: register-only f32 multiply-add GFLOP/s) and the prefill
+// matmuls' GFLOP/s as a fraction of it, at each thread count; the JSON records the threads, the load
+// average and whether the neighbour ran.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { prefillMatmulRate, wasmCeiling } from './ceiling.js';
 import { machine } from './machine.js';
+import { startBusyNeighbour } from './neighbour.js';
 import type { Decoder } from '../src/models/decoder.js';
 import {
   backend,
@@ -48,6 +54,7 @@ const SKIP_REF = flag('skip-reference');
 const PP512 = flag('pp512');
 const NO_PEER = flag('no-peer');
 const KEEP_GGUF = flag('keep-gguf');
+const BUSY_NEIGHBOUR = flag('busy-neighbour');
 const SHAPE = optStr('shape', 'gpt2-124m').toLowerCase() as ShapeName;
 if (!SHAPES.includes(SHAPE)) {
   console.error(`--shape ${SHAPE}: expected one of ${SHAPES.join(', ')}`);
@@ -172,6 +179,9 @@ function copyCost(wasm: WasmBackend): { jsArraysUs: number; residentUs: number }
 
 // ---- run ----------------------------------------------------------------------------------------------
 
+const loadBefore = loadavg();
+const stopNeighbour = BUSY_NEIGHBOUR ? startBusyNeighbour() : null;
+if (BUSY_NEIGHBOUR) console.error('busy neighbour: a busy-loop process on one core for the whole run');
 const wasm = await createWasmBackend({ threads: THREADS });
 const bw = bandwidth(wasm);
 console.error(
@@ -179,6 +189,22 @@ console.error(
     threadCounts()
       .map((t) => `${bw.wasmReadGBs[t].toFixed(1)} GB/s (${t} thread${t > 1 ? 's' : ''})`)
       .join(', '),
+);
+const ceiling = wasmCeiling(wasm, threadCounts());
+const prefillGflops = prefillMatmulRate(wasm, threadCounts());
+const compute = {
+  wasmCeilingGflops: ceiling,
+  prefillMatmulGflops: prefillGflops,
+  prefillFractionOfCeiling: Object.fromEntries(threadCounts().map((t) => [t, prefillGflops[t] / ceiling[t]])),
+};
+console.error(
+  'compute: ' +
+    threadCounts()
+      .map(
+        (t) =>
+          `${t}t prefill matmuls ${prefillGflops[t].toFixed(1)} GFLOP/s = ${((100 * prefillGflops[t]) / ceiling[t]).toFixed(0)}% of the wasm ceiling ${ceiling[t].toFixed(1)}`,
+      )
+      .join('; '),
 );
 const cc = copyCost(wasm);
 console.error(
@@ -329,6 +355,7 @@ if (peer) {
 }
 subject.cleanup();
 wasm.close();
+stopNeighbour?.();
 
 // ---- report -------------------------------------------------------------------------------------------
 
@@ -355,10 +382,36 @@ const ratios = rows
     ];
   });
 
+/** Each glasslm wasm row against its own weights at 1 thread: how the threads scale (in this run). */
+const threadScaling = rows
+  .filter((r) => r.engine === 'glasslm' && r.backend === 'wasm' && r.threads > 1)
+  .flatMap((r) => {
+    const one = rows.find(
+      (o) => o.engine === 'glasslm' && o.backend === 'wasm' && o.weights === r.weights && o.threads === 1,
+    );
+    if (!one) return [];
+    return [
+      {
+        weights: r.weights,
+        threads: r.threads,
+        prefill: r.prefillTokPerS / one.prefillTokPerS,
+        prefill512:
+          r.prefill512TokPerS !== undefined && one.prefill512TokPerS !== undefined
+            ? r.prefill512TokPerS / one.prefill512TokPerS
+            : undefined,
+        decode: r.decodeTokPerS / one.decodeTokPerS,
+        bandwidth: bw.wasmReadGBs[r.threads] / bw.wasmReadGBs[1],
+      },
+    ];
+  });
+
 const result = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
   machine: machine(),
+  threads: threadCounts(),
+  busyNeighbour: BUSY_NEIGHBOUR,
+  loadAverage: { before: loadBefore, after: loadavg() },
   model: {
     shape: SHAPE,
     name: subject.name,
@@ -370,6 +423,7 @@ const result = {
     randomWeights: subject.randomWeights,
   },
   memory: bw,
+  compute,
   decodeMatmulCopyCost: cc,
   peer: peer ? peer.info : null,
   peerFiles,
@@ -386,6 +440,7 @@ const result = {
   ],
   rows,
   ratios,
+  threadScaling,
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const outFile = new URL(`./results/${result.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
@@ -419,6 +474,17 @@ for (const r of rows) {
     ].join(' '),
   );
 }
+for (const q of threadScaling)
+  console.log(
+    `glasslm wasm ${q.weights} ${q.threads}t/1t: prefill ${q.prefill.toFixed(2)}x` +
+      (q.prefill512 !== undefined ? `, pp512 ${q.prefill512.toFixed(2)}x` : '') +
+      `, decode ${q.decode.toFixed(2)}x (read bandwidth ${q.bandwidth.toFixed(2)}x)`,
+  );
+for (const t of threadCounts())
+  console.log(
+    `prefill matmuls ${t}t: ${prefillGflops[t].toFixed(1)} GFLOP/s, ${((100 * prefillGflops[t]) / ceiling[t]).toFixed(0)}% of the wasm ceiling (${ceiling[t].toFixed(1)} GFLOP/s: register-only f32 multiply-add)`,
+  );
+if (BUSY_NEIGHBOUR) console.log('busy neighbour: a busy-loop process ran on one core throughout');
 if (peer && ratios.length) {
   console.log(`glasslm wasm / llama.cpp (${peer.info.build} build, ${peer.info.via}):`);
   for (const q of ratios) {

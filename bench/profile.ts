@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { backend, createWasmBackend, setBackend, type Matrix } from '../src/tensor/index.js';
 import { makeSubject, SHAPES, type Kind, type ShapeName } from './models.js';
+import { startBusyNeighbour } from './neighbour.js';
 
 const program = new Command('profile')
   .description('time each kernel of a prefill and a decode run on the wasm backend')
@@ -16,6 +17,7 @@ const program = new Command('profile')
   .option('--pp <n>', 'prompt tokens for the prefill run', (v) => parseInt(v, 10), 512)
   .option('--tg <n>', 'tokens for the decode run', (v) => parseInt(v, 10), 32)
   .option('--batch <list>', 'profile batched decode (forwardBatch) at these sequence counts instead')
+  .option('--busy-neighbour', 'run a busy-loop child process (one core) for the whole run')
   .option('--plain-simd', 'use the plain SIMD128 kernels even where relaxed SIMD is available')
   .parse();
 const opts = program.opts<{
@@ -26,7 +28,9 @@ const opts = program.opts<{
   tg: number;
   plainSimd?: boolean;
   batch?: string;
+  busyNeighbour?: boolean;
 }>();
+const stopNeighbour = opts.busyNeighbour ? startBusyNeighbour() : null;
 
 const be = await createWasmBackend({ threads: opts.threads, relaxedSimd: !opts.plainSimd });
 setBackend(be);
@@ -90,6 +94,23 @@ function report(what: string, tokens: number, total: number): void {
   console.log(
     `  ${'(outside kernels)'.padEnd(22)} ${(total - sum).toFixed(1).padStart(8)} ms ${((100 * (total - sum)) / total).toFixed(1).padStart(5)}%`,
   );
+  // the pool: the caller's own share of the parallel jobs vs waiting for the other threads
+  const p = be.poolStats;
+  if (p && p.jobs) {
+    console.log(
+      `  pool: ${p.jobs} jobs, ${(p.chunks / p.jobs).toFixed(1)} chunks/job, caller ran ${((100 * p.callerChunks) / p.chunks).toFixed(0)}% of chunks (+${p.takenOver} taken over); ` +
+        `caller working ${p.workMs.toFixed(1)} ms, waiting for others ${p.waitMs.toFixed(1)} ms ` +
+        `(${((1000 * p.waitMs) / p.jobs).toFixed(0)} µs/job, slept in ${p.sleeps} jobs)`,
+    );
+  }
+}
+
+/** Zeroes the timings and the pool's counters. */
+function reset(): void {
+  slots = new Map();
+  const p = be.poolStats;
+  if (p)
+    Object.assign(p, { jobs: 0, chunks: 0, callerChunks: 0, takenOver: 0, workMs: 0, waitMs: 0, sleeps: 0 });
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 13) % subject.vocab);
@@ -120,7 +141,7 @@ if (opts.batch) {
 
 // warm up (compiles, allocates scratch)
 dec.forward(ids(Math.min(opts.pp, 64)), dec.newCache(), true);
-slots = new Map();
+reset();
 let t0 = now();
 const cache = dec.newCache();
 dec.forward(ids(opts.pp), cache, true);
@@ -129,9 +150,10 @@ report(`prefill pp${opts.pp}`, opts.pp, now() - t0);
 slots = new Map();
 const c2 = dec.newCache();
 dec.forward(ids(16), c2, true);
-slots = new Map();
+reset();
 t0 = now();
 for (let i = 0; i < opts.tg; i++) dec.forward([i + 1], c2, true);
 report(`decode tg${opts.tg} (after 16 tokens)`, opts.tg, now() - t0);
 be.close();
 subject.cleanup();
+stopNeighbour?.();

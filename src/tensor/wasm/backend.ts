@@ -18,7 +18,14 @@
 // Every Backend member has a kernel here; none falls back to the reference.
 import type { AttentionGrad, Backend, GemmLayout, ScoreTerms } from '../backend.js';
 import type { Matrix } from '../tensor.js';
-import { kernelExports, type KernelExports, type ThreadPool, type WasmBackendParts } from './exports.js';
+import {
+  kernelExports,
+  type KernelExports,
+  type ParallelJob,
+  type PoolStats,
+  type ThreadPool,
+  type WasmBackendParts,
+} from './exports.js';
 import { WasmHeap } from './heap.js';
 import { KvMirror } from './kv-mirror.js';
 import { Placement, WasmMatrixQ8_0 } from './matrices.js';
@@ -31,6 +38,12 @@ const TILED_ATTENTION_ROWS = 16;
 const ACTIVATION_SHARE = 0.5;
 /** Work (multiply-adds) below which a matmul stays on one thread: waking the others costs more. */
 const PARALLEL_MIN_WORK = 1 << 16;
+/**
+ * Most bytes of private output rows (and scratch) for all threads together, for taking a late worker's
+ * matmul chunks over (pool.ts): decode rows always fit, prefill of GPT-2 small at 512 rows on 2 threads
+ * too; bigger products (long prompts on many threads, training batches) wait for late workers instead.
+ */
+const TAKE_OVER_BYTES = 64 * 2 ** 20;
 /** Weight rows per cache block in the batched kernels (NBLOCK in assembly/kernels.ts). */
 const NBLOCK = 16;
 /**
@@ -54,12 +67,23 @@ export class WasmBackend implements Backend {
   readonly relaxedSimd: boolean;
   /** Threads the parallel kernels use now (at most the pool's size; settable, e.g. 1 to compare). */
   threads: number;
+  /**
+   * Whether the caller takes over a late worker's chunks of the one-row matmuls (pool.ts; settable, e.g.
+   * false to measure what it saves).
+   */
+  takeOver = true;
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
   private readonly k: KernelExports;
   private readonly pool: ThreadPool | undefined;
   private readonly st: Staging;
   private readonly placement: Placement;
   private readonly kv: KvMirror;
+  /**
+   * The workers' private output rows for matmuls the caller may take over (pool.ts): `stride` bytes per
+   * thread at `ptr`. Grown (to twice what is asked) and never freed: a late worker may still write the
+   * old ones.
+   */
+  private priv = { ptr: 0, stride: 0 };
 
   constructor(parts: WasmBackendParts) {
     this.k = kernelExports(parts.instance);
@@ -77,6 +101,11 @@ export class WasmBackend implements Backend {
   /** Threads a parallel kernel may use now: `threads`, at most the pool's (1 without a pool). */
   private get usable(): number {
     return threadCount(this.threads, this.pool ? this.pool.threads : 1);
+  }
+
+  /** The thread pool's counters (undefined without a pool). */
+  get poolStats(): PoolStats | undefined {
+    return this.pool?.stats;
   }
 
   /** Stops the worker threads (the backend still works, on one thread). */
@@ -97,6 +126,30 @@ export class WasmBackend implements Backend {
     const groups = n / 16;
     const bounds = Array.from({ length: 4 * T + 1 }, (_, c) => Math.round((groups * c) / (4 * T)) * 16);
     this.pool.run({ kernel: 'streamSum', args: [p, 0, n], rangeArg: 1, bounds });
+  }
+
+  /**
+   * Runs `iterations` of the register-only multiply-add loop (assembly/threads.ts), in 8 chunks per
+   * thread: the compute ceiling of the benchmark. Returns the FLOPs done.
+   */
+  fmaPeak(iterations: number): number {
+    const T = this.usable;
+    const out = this.heap.alloc(16 * T);
+    try {
+      if (!this.pool || T < 2) this.k.fmaPeak(out, 0, iterations);
+      else
+        this.pool.run({
+          kernel: 'fmaPeak',
+          args: [out, 0, iterations],
+          rangeArg: 1,
+          bounds: split(iterations, 8 * T, 1),
+          scratchArg: 0,
+          scratchStride: 16,
+        });
+    } finally {
+      this.heap.release(out);
+    }
+    return iterations * this.k.fmaPeakFlops();
   }
 
   /** Bytes of linear memory in use (weights, mirrors, scratch). */
@@ -144,6 +197,24 @@ export class WasmBackend implements Backend {
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
     const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
+    // matmuls can be taken over from a late worker: its private rows (and scratch), before staging —
+    // while all threads' private bytes stay under TAKE_OVER_BYTES (beyond, the caller waits)
+    const privBytes = pad(4 * rows * n) + perThread;
+    const takeOver =
+      this.takeOver && !!this.pool && T > 1 && 2 * privBytes * this.pool.threads <= TAKE_OVER_BYTES;
+    if (takeOver && privBytes > this.priv.stride)
+      this.priv = { ptr: this.heap.alloc(this.pool!.threads * 2 * privBytes), stride: 2 * privBytes };
+    const output = (arg: number) =>
+      takeOver
+        ? {
+            arg,
+            rows,
+            rowLength: n,
+            privateBase: this.priv.ptr,
+            privateStride: this.priv.stride,
+            scratchOffset: batched ? pad(4 * rows * n) : undefined,
+          }
+        : undefined;
     const arrays: Staged[] = [
       [x, rows * k],
       [out, rows * n, true],
@@ -159,19 +230,23 @@ export class WasmBackend implements Backend {
       s += packBytes;
       if (pw instanceof WasmMatrixQ8_0) {
         const args = [op, packed, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
-        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, { arg: 10, stride: perThread });
+        const scratch = { arg: 10, stride: perThread };
+        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, scratch, output(0));
       } else {
         const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, 0];
-        this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, { arg: 9, stride: perThread });
+        const scratch = { arg: 9, stride: perThread };
+        this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       }
     } else if (pw instanceof WasmMatrixQ8_0) {
       const xq = s;
       const xs = s + pad(rows * k * 2);
       this.k.quantizeX16(xp, rows, k, xq, xs);
-      this.split('matmulQ8', n, rows * n * k, [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n], 9, 4);
+      const args = [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n];
+      this.split('matmulQ8', n, rows * n * k, args, 9, 4, undefined, output(0));
     } else {
       const kernel = few ? 'matmulF32Rows' : 'matmulF32';
-      this.split(kernel, n, rows * n * k, [op, xp, pw.ptr, bp, rows, n, k, 0, n], 7, 4);
+      const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n];
+      this.split(kernel, n, rows * n * k, args, 7, 4, undefined, output(0));
     }
     this.st.unstage(out, op, rows * n);
   }
@@ -222,6 +297,7 @@ export class WasmBackend implements Backend {
     rangeArg: number,
     granule: number,
     scratch?: { arg: number; stride: number },
+    output?: ParallelJob['output'],
   ): void {
     const pool = this.pool;
     const T = this.usable;
@@ -235,7 +311,15 @@ export class WasmBackend implements Backend {
     const chunks = Math.min(groups, 4 * T);
     const bounds: number[] = [];
     for (let c = 0; c <= chunks; c++) bounds.push(Math.min(n, Math.round((groups * c) / chunks) * granule));
-    pool.run({ kernel, args, rangeArg, bounds, scratchArg: scratch?.arg, scratchStride: scratch?.stride });
+    pool.run({
+      kernel,
+      args,
+      rangeArg,
+      bounds,
+      scratchArg: scratch?.arg,
+      scratchStride: scratch?.stride,
+      output,
+    });
   }
 
   layerNorm(
@@ -248,7 +332,7 @@ export class WasmBackend implements Backend {
     eps: number,
   ): void {
     this.rowwise(out, x, rows * dim, [gamma, beta], dim, ([xp, gp, bp], op) =>
-      this.k.layerNorm(op, xp, gp, bp, rows, dim, eps),
+      this.elementwise('layerNormRows', [op, xp, gp, bp, dim, eps, 0, rows], 6, rows * dim, 1),
     );
   }
 
@@ -261,7 +345,7 @@ export class WasmBackend implements Backend {
     eps: number,
   ): void {
     this.rowwise(out, x, rows * dim, [gamma], dim, ([xp, gp], op) =>
-      this.k.rmsNorm(op, xp, gp, rows, dim, eps),
+      this.elementwise('rmsNormRows', [op, xp, gp, dim, eps, 0, rows], 5, rows * dim, 1),
     );
   }
 
@@ -283,19 +367,32 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * An elementwise kernel over the range [0, n) given at args[rangeArg], args[rangeArg + 1]: on this
-   * thread, or cut into ranges of whole groups of four for the pool when large.
+   * An elementwise or row-wise kernel over the range [0, n) given at args[rangeArg], args[rangeArg + 1]
+   * (values, or rows of a norm): on this thread, or — from `work` = PARALLEL_MIN_WORK values on (prefill
+   * sizes; at decode sizes waking the others costs more than the work) — cut into ranges of whole
+   * `granule`s for the pool.
    */
   private elementwise(
-    kernel: 'geluTanh' | 'geluErf' | 'silu' | 'geluTanhBackward',
+    kernel:
+      | 'geluTanh'
+      | 'geluErf'
+      | 'silu'
+      | 'geluTanhBackward'
+      | 'layerNormRows'
+      | 'rmsNormRows'
+      | 'addRange'
+      | 'mulRange',
     args: number[],
     rangeArg: number,
+    work = args[rangeArg + 1],
+    granule = 4,
   ): void {
     const n = args[rangeArg + 1];
     const pool = this.pool;
     const T = this.usable;
-    if (!pool || T < 2 || n < PARALLEL_MIN_WORK) (this.k[kernel] as (...a: number[]) => void)(...args);
-    else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, 4) });
+    if (!pool || T < 2 || work < PARALLEL_MIN_WORK || n < 2 * T * granule)
+      (this.k[kernel] as (...a: number[]) => void)(...args);
+    else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, granule) });
   }
 
   geluTanhBackward(dx: Float32Array, dy: Float32Array, x: Float32Array, n: number): void {
@@ -369,11 +466,11 @@ export class WasmBackend implements Backend {
   }
 
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
-    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.k.add(op, ap, bp, n));
+    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.elementwise('addRange', [op, ap, bp, 0, n], 3));
   }
 
   mul(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
-    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.k.mul(op, ap, bp, n));
+    this.rowwise(out, a, n, [b], n, ([ap, bp], op) => this.elementwise('mulRange', [op, ap, bp, 0, n], 3));
   }
 
   /**

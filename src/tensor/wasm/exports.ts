@@ -4,6 +4,21 @@
 export interface KernelExports {
   heapBase(): number;
   streamSum(p: number, i0: number, i1: number): number;
+  fmaPeak(out: number, i0: number, i1: number): void;
+  layerNormRows(
+    out: number,
+    x: number,
+    g: number,
+    b: number,
+    dim: number,
+    eps: number,
+    r0: number,
+    r1: number,
+  ): void;
+  rmsNormRows(out: number, x: number, g: number, dim: number, eps: number, r0: number, r1: number): void;
+  addRange(out: number, a: number, b: number, i0: number, i1: number): void;
+  mulRange(out: number, a: number, b: number, i0: number, i1: number): void;
+  fmaPeakFlops(): number;
   matmulF32(
     out: number,
     x: number,
@@ -159,6 +174,11 @@ export type ParallelKernel =
   | 'attention'
   | 'attentionTiled'
   | 'streamSum'
+  | 'fmaPeak'
+  | 'layerNormRows'
+  | 'rmsNormRows'
+  | 'addRange'
+  | 'mulRange'
   | 'geluTanh'
   | 'geluErf'
   | 'silu'
@@ -177,11 +197,46 @@ export interface ParallelJob {
   bounds: number[];
   scratchArg?: number;
   scratchStride?: number;
+  /**
+   * Set where the caller may take over a late worker's chunks (pool.ts): the kernel's output argument,
+   * the output as `rows` rows of `rowLength` floats of which a chunk writes columns bounds[c]…bounds[c+1],
+   * and the workers' private rows (thread t's at privateBase + t·privateStride bytes, laid out like the
+   * output; then its scratch too, at scratchOffset). Only for kernels whose output is a function of
+   * inputs they do not write.
+   */
+  output?: {
+    arg: number;
+    rows: number;
+    rowLength: number;
+    privateBase: number;
+    privateStride: number;
+    /** Where a worker's scratch lies in its private bytes (the batched matmuls: panels), if any. */
+    scratchOffset?: number;
+  };
+}
+
+/** What the pool counts: where the caller's time goes in parallel jobs. */
+export interface PoolStats {
+  /** Jobs run on the pool. */
+  jobs: number;
+  /** Chunks in those jobs, and how many of them the caller ran itself. */
+  chunks: number;
+  callerChunks: number;
+  /** Chunks the caller took over from a late worker (and computed itself). */
+  takenOver: number;
+  /** ms from the job's start until the caller found no chunk left to take (its own share of the work). */
+  workMs: number;
+  /** ms the caller then waited for chunks other threads were still running. */
+  waitMs: number;
+  /** Jobs where the caller went to sleep (Atomics.wait) waiting for the others. */
+  sleeps: number;
 }
 
 /** Worker threads sharing this backend's (shared) memory; `run` returns when every chunk is done. */
 export interface ThreadPool {
   readonly threads: number;
+  /** Counters since the pool started (bench/ reads them; zero them to measure a stretch). */
+  readonly stats: PoolStats;
   run(job: ParallelJob): void;
   close(): void;
 }

@@ -41,6 +41,12 @@ export interface WasmBackendOptions {
    * behind a V8 flag, the flag is turned on first (v8.setFlagsFromString). false: plain SIMD128.
    */
   relaxedSimd?: boolean;
+  /**
+   * With threads: how long the caller waits for a late worker (one the OS has descheduled) before it
+   * computes that worker's chunks of a matmul itself, ms. Default: twice the caller's own time
+   * per chunk of that call, at least 0.02. 0: at once.
+   */
+  takeOverMs?: number;
   /** The compiled kernels, if you load them yourself (a module or the .wasm bytes). */
   module?: WebAssembly.Module | BufferSource;
 }
@@ -158,6 +164,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
       spinMs: options.spinMs ?? 0.2,
       spawn,
       callerMayWait: mayWait(),
+      takeOverMs: options.takeOverMs,
     });
   }
   return new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });

@@ -6,18 +6,39 @@
 //   Int32 [0] job generation, [1] stop flag, [2] workers asleep, [3] caller asleep,
 //         [4] chunk ticket = generation·1024 + next chunk, [5] chunks completed
 //   Float64 from index 8: kernel index, argument count, range argument index, chunk count, scratch
-//         argument index (-1: none), scratch stride; the arguments (16 at most); chunk bounds (≤ 1024).
+//         argument index (-1: none), scratch stride, output argument index (-1: the job cannot be taken
+//         over), private base, private stride, output rows, output row length, scratch offset in the
+//         private bytes (-1: none); the arguments (16 at most); chunk bounds (≤ 1024).
+//   Int32 from STATE: each chunk's state, generation·8 + FREE | RUNNING | COMMITTING | TAKEN | DONE.
 // A job is one kernel call cut into chunks of its output range (rows of a matmul, heads of attention):
 // chunk c runs with args[range] = bounds[c], args[range+1] = bounds[c+1]. The caller writes the job,
 // opens the ticket, bumps the generation, and then takes chunks itself like every worker (a compare-
 // and-swap on the ticket, which also carries the generation, so a worker that wakes late cannot take a
-// chunk of a finished job). It returns when all chunks are completed. With more chunks than threads, a
-// worker that the OS has not scheduled (a busy machine) delays the job by one chunk at most, not by half
-// of it. Thread t adds t·stride to its scratch argument (per-thread scratch memory).
+// chunk of a finished job). It returns when all chunks are completed. Thread t adds t·stride to its
+// scratch argument (per-thread scratch memory).
+//
+// A late thread. More chunks than threads spread the chunks nobody has taken yet over whoever runs. But
+// a worker that the OS deschedules (a shared machine: another process wants the core) while it holds a
+// chunk would hold the whole job up until it runs again — milliseconds, where a decode matmul takes a
+// fraction of one. So a job whose output rows are plain results of its inputs (the one-row matmuls of
+// decoding; `output` set) can be taken over: a worker computes such a chunk into private rows of its own
+// (private base + thread·stride, laid out like the output) and copies them into the output only if it
+// wins RUNNING → COMMITTING; the caller, once no chunk is left to take and the others have had about two
+// chunks' time, marks every chunk still FREE or RUNNING as TAKEN and computes it itself into the output.
+// A worker that lost the race throws its private rows away; it never writes the shared output, so it can
+// be as late as it likes (its inputs may have been overwritten by then; its result is discarded anyway).
+// Private rows are never freed while the pool runs (the backend grows them, never shrinks them).
+//
 // Idle threads spin for spinMs before sleeping in Atomics.wait (waking one costs ~0.1–0.3 ms), and
 // Atomics.notify is only called when someone is asleep. A caller that may not block (a browser page's
 // main thread, where Atomics.wait throws) spins until the job is done.
-import { kernelExports, type ParallelJob, type ParallelKernel, type ThreadPool } from './exports.js';
+import {
+  kernelExports,
+  type ParallelJob,
+  type ParallelKernel,
+  type PoolStats,
+  type ThreadPool,
+} from './exports.js';
 
 /** What each worker receives: everything it needs to run kernels over the shared memory. */
 export interface PoolWorkerData {
@@ -49,6 +70,11 @@ const KERNELS: ParallelKernel[] = [
   'attention',
   'attentionTiled',
   'streamSum',
+  'fmaPeak',
+  'layerNormRows',
+  'rmsNormRows',
+  'addRange',
+  'mulRange',
   'geluTanh',
   'geluErf',
   'silu',
@@ -57,14 +83,22 @@ const KERNELS: ParallelKernel[] = [
   'matmulF32Rows',
 ];
 const HDR = 8; // float64 index of the job header
-const ARGS = HDR + 8; // arguments
+const ARGS = HDR + 16; // arguments
 const BOUNDS = ARGS + 16; // chunk bounds
 const MAX_CHUNKS = 1023;
+const STATE = 2 * (BOUNDS + MAX_CHUNKS + 1); // int32 index of the chunk states
+// chunk states (low 3 bits; the rest is the generation)
+const FREE = 0;
+const RUNNING = 1;
+const TAKEN = 3;
+const DONE = 4;
 const GEN_MASK = 0x1fffff; // generations kept in the ticket (ticket = gen·1024 + chunk, < 2³¹)
 
 /**
- * Takes and runs chunks of the current job (generation `gen`) until none is left. Shared by the caller
- * and, as source text, the workers — keep it self-contained (no outside names: a bundler may rename them).
+ * Takes and runs chunks of the current job (generation `gen`) until none is left; returns how many it ran.
+ * Shared by the caller and, as source text, the workers — keep it self-contained (no outside names: a
+ * bundler may rename them). A worker runs a job that can be taken over (header [6] ≥ 0) into its private
+ * rows and copies them out only if the caller has not taken the chunk (see the header of pool.ts).
  */
 function drain(
   ctl: Int32Array,
@@ -73,30 +107,59 @@ function drain(
   args: number[],
   gen: number,
   tid: number,
-): void {
-  const ticketGen = (gen & 0x1fffff) * 1024;
+  memory: WebAssembly.Memory,
+): number {
+  const g = gen & 0x1fffff;
+  const ticketGen = g * 1024;
+  const st = 2 * (8 + 16 + 16 + 1023 + 1); // STATE
   let read = false;
   let n = 0;
   let range = 0;
+  let ran = 0;
   for (;;) {
+    // take the next chunk: a compare-and-swap on the ticket of this generation
     const t = Atomics.load(ctl, 4);
-    if (t - (t % 1024) !== ticketGen) return;
+    if (t - (t % 1024) !== ticketGen) return ran;
     const c = t % 1024;
     if (!read) {
       n = f64[8 + 3];
       range = f64[8 + 2];
       read = true;
     }
-    if (c >= n) return;
+    if (c >= n) return ran;
     if (Atomics.compareExchange(ctl, 4, t, t + 1) !== t) continue;
+    // its arguments: the range, this thread's scratch
     const nargs = f64[8 + 1];
     args.length = nargs;
-    for (let i = 0; i < nargs; i++) args[i] = f64[16 + i];
-    args[range] = f64[32 + c];
-    args[range + 1] = f64[32 + c + 1];
+    for (let i = 0; i < nargs; i++) args[i] = f64[8 + 16 + i];
+    args[range] = f64[8 + 32 + c];
+    args[range + 1] = f64[8 + 32 + c + 1];
     const sa = f64[8 + 4];
     if (sa >= 0) args[sa] += tid * f64[8 + 5];
-    fns[f64[8]](...args);
+    const oa = f64[8 + 6];
+    if (oa < 0 || tid === 0) {
+      // the caller, or a job that cannot be taken over: straight into the output
+      fns[f64[8]](...args);
+      Atomics.store(ctl, st + c, g * 8 + 4); // DONE
+    } else {
+      // a worker on a job that can be taken over: private rows, then copy out unless taken
+      if (Atomics.compareExchange(ctl, st + c, g * 8, g * 8 + 1) !== g * 8) continue; // FREE → RUNNING
+      const out = args[oa];
+      const priv = f64[8 + 7] + tid * f64[8 + 8];
+      args[oa] = priv;
+      if (sa >= 0 && f64[8 + 11] >= 0) args[sa] = priv + f64[8 + 11]; // private scratch too
+      fns[f64[8]](...args);
+      if (Atomics.compareExchange(ctl, st + c, g * 8 + 1, g * 8 + 2) !== g * 8 + 1) continue; // → COMMITTING
+      const rows = f64[8 + 9];
+      const len = f64[8 + 10];
+      const j0 = args[range];
+      const j1 = args[range + 1];
+      const m = new Float32Array(memory.buffer);
+      for (let r = 0; r < rows; r++)
+        m.copyWithin((out >> 2) + r * len + j0, (priv >> 2) + r * len + j0, (priv >> 2) + r * len + j1);
+      Atomics.store(ctl, st + c, g * 8 + 4); // DONE
+    }
+    ran++;
     Atomics.add(ctl, 5, 1);
     if (Atomics.load(ctl, 3) !== 0) Atomics.notify(ctl, 5);
   }
@@ -132,7 +195,7 @@ function workerMain(data: PoolWorkerData, ready: () => void, drainJob: typeof dr
     }
     seen = g;
     if (Atomics.load(ctl, 1) !== 0) break;
-    drainJob(ctl, f64, fns, args, g, data.index);
+    drainJob(ctl, f64, fns, args, g, data.index, data.memory);
   }
 }
 
@@ -156,6 +219,12 @@ export interface PoolOptions {
   spawn: SpawnWorker;
   /** Whether the caller may sleep in Atomics.wait (not on a browser page's main thread). */
   callerMayWait: boolean;
+  /**
+   * How long the caller waits for late workers before taking over their chunks of a job that allows it,
+   * ms (default: twice its own time per chunk in that job, at least 0.02). 0: at once (tests race the
+   * take-over this way).
+   */
+  takeOverMs?: number;
 }
 
 /**
@@ -165,7 +234,7 @@ export interface PoolOptions {
  */
 export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
   const { threads, module, memory, spinMs, callerMayWait } = o;
-  const sab = new SharedArrayBuffer(8 * (BOUNDS + MAX_CHUNKS + 1));
+  const sab = new SharedArrayBuffer(4 * (STATE + MAX_CHUNKS + 1));
   const ctl = new Int32Array(sab);
   const f64 = new Float64Array(sab);
   const exports = kernelExports(o.instance);
@@ -186,8 +255,40 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
   }
   let closed = false;
   let gen = 0;
+
+  /**
+   * Computes, on the caller, every chunk of the current job that a worker has not finished and is not
+   * copying out: FREE or RUNNING → TAKEN, then the kernel straight into the output. Returns how many.
+   */
+  const takeOver = (job: ParallelJob, n: number): number => {
+    const fn = exports[job.kernel] as (...a: number[]) => void;
+    let taken = 0;
+    for (let c = 0; c < n; c++) {
+      const s = Atomics.load(ctl, STATE + c);
+      if (s !== gen * 8 + FREE && s !== gen * 8 + RUNNING) continue;
+      if (Atomics.compareExchange(ctl, STATE + c, s, gen * 8 + TAKEN) !== s) continue;
+      const a = job.args.slice();
+      a[job.rangeArg] = job.bounds[c];
+      a[job.rangeArg + 1] = job.bounds[c + 1];
+      fn(...a);
+      Atomics.store(ctl, STATE + c, gen * 8 + DONE);
+      Atomics.add(ctl, 5, 1);
+      taken++;
+    }
+    return taken;
+  };
+  const stats: PoolStats = {
+    jobs: 0,
+    chunks: 0,
+    callerChunks: 0,
+    takenOver: 0,
+    workMs: 0,
+    waitMs: 0,
+    sleeps: 0,
+  };
   return {
     threads,
+    stats,
     run(job: ParallelJob) {
       const n = job.bounds.length - 1;
       if (closed || n > MAX_CHUNKS) {
@@ -206,15 +307,41 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
       f64[HDR + 3] = n;
       f64[HDR + 4] = job.scratchArg ?? -1;
       f64[HDR + 5] = job.scratchStride ?? 0;
+      const jo = job.output;
+      f64[HDR + 6] = jo ? jo.arg : -1;
+      f64[HDR + 7] = jo ? jo.privateBase : 0;
+      f64[HDR + 8] = jo ? jo.privateStride : 0;
+      f64[HDR + 9] = jo ? jo.rows : 0;
+      f64[HDR + 10] = jo ? jo.rowLength : 0;
+      f64[HDR + 11] = jo?.scratchOffset ?? -1;
       for (let i = 0; i < job.args.length; i++) f64[ARGS + i] = job.args[i];
       for (let i = 0; i <= n; i++) f64[BOUNDS + i] = job.bounds[i];
       gen = (gen + 1) & GEN_MASK;
+      // every chunk FREE in this generation (before the ticket opens: workers read them after it)
+      for (let c = 0; c < n; c++) Atomics.store(ctl, STATE + c, gen * 8 + FREE);
       Atomics.store(ctl, 5, 0);
       Atomics.store(ctl, 4, gen * 1024);
       Atomics.store(ctl, 0, gen);
       if (Atomics.load(ctl, 2) !== 0) Atomics.notify(ctl, 0);
-      drain(ctl, f64, fns, args, gen, 0);
+      const t0 = performance.now();
+      const mine = drain(ctl, f64, fns, args, gen, 0, memory);
+      const t1 = performance.now();
+      stats.callerChunks += mine;
+      stats.jobs++;
+      stats.chunks += n;
+      stats.workMs += t1 - t0;
       let done = Atomics.load(ctl, 5);
+      if (done < n && jo) {
+        // a job that can be taken over: give the others about two chunks' time, then take theirs
+        const perChunk = mine > 0 ? (t1 - t0) / mine : spinMs;
+        const until = t1 + (o.takeOverMs ?? Math.max(0.02, 2 * perChunk));
+        for (let i = 1; done < n; i++) {
+          done = Atomics.load(ctl, 5);
+          if ((i & 255) === 0 && performance.now() > until) break;
+        }
+        if (done < n) stats.takenOver += takeOver(job, n);
+        done = Atomics.load(ctl, 5);
+      }
       if (done < n) {
         const until = performance.now() + spinMs;
         for (let i = 1; done < n; i++) {
@@ -222,12 +349,14 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
           if (callerMayWait && (i & 1023) === 0 && performance.now() > until) break;
         }
       }
+      if (done < n) stats.sleeps++;
       while (done < n) {
         Atomics.store(ctl, 3, 1);
         if (Atomics.load(ctl, 5) === done) Atomics.wait(ctl, 5, done);
         Atomics.store(ctl, 3, 0);
         done = Atomics.load(ctl, 5);
       }
+      stats.waitMs += performance.now() - t1;
     },
     close() {
       if (closed) return;
