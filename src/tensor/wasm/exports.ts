@@ -45,6 +45,20 @@ export interface KernelExports {
     j0: number,
     j1: number,
   ): void;
+  quantizeRowQ8(x: number, rows: number, k: number, xq: number, xs: number): void;
+  matmulQ8Dot(
+    out: number,
+    xq: number,
+    xs: number,
+    wq: number,
+    ws: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
   matmulQ8Batched(
     out: number,
     xp: number,
@@ -123,6 +137,7 @@ export type ParallelKernel =
   | 'matmulF32'
   | 'matmulF32Batched'
   | 'matmulQ8'
+  | 'matmulQ8Dot'
   | 'matmulQ8Batched'
   | 'attention'
   | 'attentionTiled'
