@@ -70,12 +70,13 @@ export function quantizeRowQ8(x: usize, rows: i32, k: i32, xq: usize, xs: usize)
   const s1 = i8x16.sub_sat_s(v128.xor(v128.load(wp, 16), m1), m1);
   if (ASC_FEATURE_RELAXED_SIMD) {
     // products summed in pairs to i16 (pmaddubsw; |pair| ≤ 2·127·127, no saturation), then in pairs to i32
-    // (pmaddwd by ones). i32x4.relaxed_dot_i8x16_i7x16_add_s does both and the add, but V8 without
-    // AVX-VNNI emits it as five instructions, making the ones each time: measured no faster than the int16
-    // kernel, where this form is 1.2–1.3x faster (matrices in cache, one thread).
+    // (extadd_pairwise: V8 emits pmaddwd by a ones constant in memory). i32x4.relaxed_dot_i8x16_i7x16_add_s
+    // does both and the add, but V8 without AVX-VNNI emits it as five instructions, making the ones in a
+    // register each time, as it does for i32x4.dot_i16x8_s(p, splat(1)): both measured no faster than the
+    // int16 kernel; this form is ~1.3x faster with the matrix in cache (one thread).
     const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(s0, ax0);
     const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(s1, ax1);
-    return i32x4.add(i32x4.dot_i16x8_s(p0, i16x8.splat(1)), i32x4.dot_i16x8_s(p1, i16x8.splat(1)));
+    return i32x4.add(i32x4.extadd_pairwise_i16x8_s(p0), i32x4.extadd_pairwise_i16x8_s(p1));
   }
   // plain SIMD: both widened to i16, products summed in pairs to i32
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(s0), i16x8.extend_low_i8x16_s(ax0));
