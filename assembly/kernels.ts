@@ -1386,3 +1386,4 @@ export function streamSum(p: usize, i0: i32, i1: i32): f32 {
 export { attentionBiased } from './t5';
 export * from './serve';
 export * from './threads';
+export * from './q8dot';

@@ -94,7 +94,8 @@ function f32Matrices(d: Decoder): string[] {
 
 /**
  * decoderLoss one token at a time through the KV cache (the path generation takes: on wasm, Q8_0 decode
- * rounds activations to int16 per block, while a many-token forward expands the weights exactly).
+ * rounds activations per 32-block, to int8 with relaxed SIMD and to int16 without, while a many-token
+ * forward expands the weights exactly).
  */
 function decodeLoss(
   decoder: Decoder,

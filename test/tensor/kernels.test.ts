@@ -460,9 +460,11 @@ for (const be of BACKENDS) {
   });
 
   test(`${label(be)}: q8_0 matmul equals the dequantized float32 matmul`, () => {
-    // The wasm kernels round each 32-block of x to int16 with its own scale (|error| <= 2^-16 of the
-    // block's largest value) to multiply in integers: 1e-4 relative; the reference is exact.
+    // The wasm kernels round each 32-block of x to integers with its own scale to multiply in integers:
+    // to int16 on plain SIMD (|error| <= 2^-16 of the block's largest value: 1e-4 relative), to int8 with
+    // relaxed SIMD (llama.cpp's q8_0 × q8_0: checked against the bound below); the reference is exact.
     const tol = be === referenceBackend ? 1e-5 : 1e-4;
+    const int8x = be instanceof WasmBackend && be.relaxedSimd;
     for (const m of [1, 3, 17]) {
       for (const k of [32, 96, 800]) {
         for (const n of [1, 5, 33, 67]) {
@@ -479,18 +481,39 @@ for (const be of BACKENDS) {
               for (let p = 0; p < k; p++) s += x[i * k + p] * deq[j * k + p];
               want[i * n + j] = s;
             }
+          // int8 x: each value off by at most half its block's step max|x|/127, so output j is off by at most
+          // Σ_blocks max|x|/254 · Σ_block |w_j| (a little more for the float32 scale and sums: × 1.01 + 1e-5)
+          const bound = new Float64Array(m * n);
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++)
+              for (let p0 = 0; p0 < k; p0 += 32) {
+                let amax = 0;
+                let wsum = 0;
+                for (let p = p0; p < p0 + 32; p++) {
+                  amax = Math.max(amax, Math.abs(x[i * k + p]));
+                  wsum += Math.abs(deq[j * k + p]);
+                }
+                bound[i * n + j] += (amax / 254) * wsum * 1.01 + 1e-5 / (k / 32);
+              }
+          const check = (got: Float32Array, ref: Float64Array, what: string) => {
+            if (!int8x || m >= 4) return assertClose(got, ref, tol, what); // 4+ rows: batched, float32
+            for (let i = 0; i < ref.length; i++)
+              assert.ok(
+                Math.abs(got[i] - ref[i]) <= bound[i],
+                `${what} [${i}]: ${got[i]} vs ${ref[i]} ± ${bound[i]}`,
+              );
+          };
           for (const [what, w] of [
             ['f16 scales', plain],
             ['f32 scales', f32Scales],
           ] as const) {
             const out = new Float32Array(m * n);
             be.matmul(out, x, place(be, w), b, m);
-            assertClose(out, want, tol, `q8_0 matmul ${m}x${k}x${n} (${what})`);
+            check(out, want, `q8_0 matmul ${m}x${k}x${n} (${what})`);
             be.matmul(out, x, place(be, w), null, m);
-            assertClose(
+            check(
               out,
               want.map((v, i) => v - b[i % n]),
-              tol,
               `q8_0 matmul ${m}x${k}x${n} no bias (${what})`,
             );
           }

@@ -188,11 +188,12 @@ for (const be of [wasm, wasm2]) {
     };
     const want = run(randomGpt2('q8_0'));
     const got = await withBackend(be, () => run(randomGpt2('q8_0')));
-    // prefill (batched kernel) is float32-exact (~1e-7); decode rounds x to int16 per 32-block (~2e-5)
+    // prefill (batched kernel) is float32-exact (~1e-7); decode rounds x per 32-block: to int16 on plain
+    // SIMD (~2e-5), to int8 with relaxed SIMD (llama.cpp's q8_0 × q8_0: ~5e-3 through 2 layers)
     const e1 = relError(got.full, want.full);
     const e2 = relError(got.cached, want.cached);
     assert.ok(e1 < 1e-4, `prefill: relative error ${e1.toExponential(2)}`);
-    assert.ok(e2 < 2e-4, `decode: relative error ${e2.toExponential(2)}`);
+    assert.ok(e2 < (be.relaxedSimd ? 2e-2 : 2e-4), `decode: relative error ${e2.toExponential(2)}`);
   });
 }
 

@@ -238,11 +238,15 @@ export class WasmBackend implements Backend {
         this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       }
     } else if (pw instanceof WasmMatrixQ8_0) {
+      // x rounded per 32-block: to int8 for the relaxed-SIMD integer dot product (llama.cpp's q8_0 × q8_0),
+      // to int16 for the plain-SIMD kernel (no faster with int8 there, and more precise)
       const xq = s;
       const xs = s + pad(rows * k * 2);
-      this.k.quantizeX16(xp, rows, k, xq, xs);
+      const kernel = this.relaxedSimd ? 'matmulQ8Dot' : 'matmulQ8';
+      if (this.relaxedSimd) this.k.quantizeRowQ8(xp, rows, k, xq, xs);
+      else this.k.quantizeX16(xp, rows, k, xq, xs);
       const args = [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n];
-      this.split('matmulQ8', n, rows * n * k, args, 9, 4, undefined, output(0));
+      this.split(kernel, n, rows * n * k, args, 9, 4, undefined, output(0));
     } else {
       const kernel = few ? 'matmulF32Rows' : 'matmulF32';
       const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n];
@@ -290,7 +294,8 @@ export class WasmBackend implements Backend {
    * `args` are the kernel's arguments with the row range at rangeArg, rangeArg + 1.
    */
   private split(
-    kernel: 'matmulF32' | 'matmulF32Rows' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Batched',
+    kernel:
+      'matmulF32' | 'matmulF32Rows' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Dot' | 'matmulQ8Batched',
     n: number,
     work: number,
     args: number[],

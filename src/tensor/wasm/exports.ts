@@ -71,6 +71,20 @@ export interface KernelExports {
     j0: number,
     j1: number,
   ): void;
+  quantizeRowQ8(x: number, rows: number, k: number, xq: number, xs: number): void;
+  matmulQ8Dot(
+    out: number,
+    xq: number,
+    xs: number,
+    wq: number,
+    ws: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
   matmulQ8Batched(
     out: number,
     xp: number,
@@ -170,6 +184,7 @@ export type ParallelKernel =
   | 'matmulF32Batched'
   | 'matmulF32Rows'
   | 'matmulQ8'
+  | 'matmulQ8Dot'
   | 'matmulQ8Batched'
   | 'attention'
   | 'attentionTiled'

@@ -66,6 +66,7 @@ const KERNELS: ParallelKernel[] = [
   'matmulF32',
   'matmulF32Batched',
   'matmulQ8',
+  'matmulQ8Dot',
   'matmulQ8Batched',
   'attention',
   'attentionTiled',
