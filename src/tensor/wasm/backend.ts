@@ -17,11 +17,11 @@
 //
 // Every Backend member has a kernel here; none falls back to the reference.
 import type { AttentionGrad, Backend, GemmLayout } from '../backend.js';
-import type { Matrix } from '../tensor.js';
+import type { Matrix, QuantType } from '../tensor.js';
 import { kernelExports, type KernelExports, type ThreadPool, type WasmBackendParts } from './exports.js';
 import { WasmHeap } from './heap.js';
 import { KvMirror } from './kv-mirror.js';
-import { Placement, WasmMatrixQ8_0 } from './matrices.js';
+import { Placement, WasmMatrixQ8_0, WasmMatrixQuant } from './matrices.js';
 import { pad, Staging, type Staged, type WasmStats } from './staging.js';
 import { threadCount } from './threads.js';
 
@@ -35,10 +35,13 @@ const PARALLEL_MIN_WORK = 1 << 16;
 const NBLOCK = 16;
 /**
  * From this many input rows on, a matmul runs batched: inputs packed in groups of four, weights made
- * into panels block by block (Q8_0 expanded to f32 first), 4 × 8 register tiles (matmulF32Batched,
- * matmulQ8Batched). Below it, one matrix-vector product per row.
+ * into panels block by block (Q8_0 and ggml blocks expanded to f32 first), 4 × 8 register tiles
+ * (matmulF32Batched, matmulQ8Batched, matmulQuantBatched). Below it, one matrix-vector product per row.
  */
 const BATCHED_ROWS = 4;
+
+/** ggml's type ids, as the block kernels (assembly/kquants.ts) name the types. */
+const GGML_TYPE_ID: Record<QuantType, number> = { Q4_0: 2, Q4_K: 12, Q5_K: 13, Q6_K: 14 };
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -146,7 +149,29 @@ export class WasmBackend implements Backend {
     const [xp, op] = ptrs;
     const bp = bias ? ptrs[2] : 0;
     let s = ptrs[ptrs.length - 1];
-    if (batched) {
+    if (pw instanceof WasmMatrixQuant) {
+      // each part (a run of rows in one ggml type) into its columns of out: out, bias offset by its first
+      // row, out's row stride n
+      let packed = 0;
+      if (batched) {
+        packed = s;
+        this.k.packRows4(xp, rows, k, packed);
+        s += packBytes;
+      }
+      for (const p of pw.layout) {
+        const o = op + 4 * p.row0;
+        const b = bias ? bp + 4 * p.row0 : 0;
+        const type = GGML_TYPE_ID[p.type];
+        const w = pw.ptr + p.offset;
+        const work = rows * p.rows * k;
+        if (batched) {
+          const args = [type, o, packed, w, b, rows, n, k, 0, p.rows, s];
+          this.split('matmulQuantBatched', p.rows, work, args, 8, NBLOCK, { arg: 10, stride: perThread });
+        } else {
+          this.split('matmulQuant', p.rows, work, [type, o, xp, w, b, rows, n, k, 0, p.rows], 8, 4);
+        }
+      }
+    } else if (batched) {
       const packed = s;
       this.k.packRows4(xp, rows, k, packed);
       s += packBytes;
@@ -207,7 +232,13 @@ export class WasmBackend implements Backend {
    * `args` are the kernel's arguments with the row range at rangeArg, rangeArg + 1.
    */
   private split(
-    kernel: 'matmulF32' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Batched',
+    kernel:
+      | 'matmulF32'
+      | 'matmulF32Batched'
+      | 'matmulQ8'
+      | 'matmulQ8Batched'
+      | 'matmulQuant'
+      | 'matmulQuantBatched',
     n: number,
     work: number,
     args: number[],

@@ -46,6 +46,8 @@ const KERNELS: ParallelKernel[] = [
   'matmulF32Batched',
   'matmulQ8',
   'matmulQ8Batched',
+  'matmulQuant',
+  'matmulQuantBatched',
   'attention',
   'attentionTiled',
   'streamSum',
