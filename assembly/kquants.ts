@@ -1,9 +1,10 @@
 // Matmul kernels for weights kept in ggml's blocks: Q4_0, Q4_K, Q5_K, Q6_K (re-exported by kernels.ts, so
 // they are part of kernels*.wasm). The weights are GGUF's bytes as they are, row-major: row j of a matrix
-// of k columns starts at w + j·rowBytes(type, k). Activations are float32; each block's levels are unpacked
-// in SIMD registers (nibbles and high bits → int8 lanes → float32) and multiplied there, never written out —
-// except by the batched (prefill) kernel, which expands a tile of rows to float32 once and reuses it for every
-// input row, as matmulQ8Batched does.
+// of k columns starts at w + j·rowBytes(type, k). Each block's levels are unpacked in SIMD registers
+// (nibbles and high bits → int8 lanes) and multiplied there, never written out: by the input rounded to
+// int16 per 32-block for decode (integer dot products, as matmulQ8 does), by float32 inputs for prefill
+// (the batched kernel expands a tile of rows to float32 once and reuses it for every input row, as
+// matmulQ8Batched does).
 //
 // Block layouts (ggml-common.h; every f16 little-endian; src/tensor/ggml-quant.ts decodes the same):
 //   Q4_0  32 values, 18 B: f16 d | u8 qs[16]. Value i < 16: low nibble of qs[i]; i ≥ 16: high nibble of
@@ -121,29 +122,50 @@ const Q6_K: i32 = 14;
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Decode: one weight row · one input row (nb blocks), f32 result.
+// Decode: one weight row · one input row.
+//
+// The input row arrives as quantizeX16 leaves it (kernels.ts: each block of 32 values rounded to int16
+// with a float32 scale xs, |error| ≤ 2⁻¹⁶ of the block's largest value — far under what 4–6-bit weights
+// lose), so the inner loop is integer: the weight levels, unpacked to int8 lanes, widened to int16 and
+// multiplied by i32x4.dot_i16x8_s; one float multiply-add per sub-block applies d·scale·xs. Q4_K / Q5_K's
+// min term, dmin·m·Σx, comes from the row's block sums (sumX32: float32 Σ of each 32 values), made once per
+// call and shared by every weight row.
 
-function dotQ4_0(w: usize, x: usize, nb: i32): f32 {
+/** Σ over 16 values: int8 lanes q widened to int16 · the int16 x at xp, as four i32 lanes. */
+@inline function idot16(q: v128, xp: usize): v128 {
+  const a = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(xp));
+  return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(xp, 16)));
+}
+
+/** x[rows, k] float32 → dst[rows, k/32]: the sum of each block of 32 values (Q4_K / Q5_K's min term). */
+export function sumX32(x: usize, rows: i32, k: i32, dst: usize): void {
+  const nb = (rows * k) >> 5;
+  for (let b = 0; b < nb; b++) store<f32>(dst + ((<usize>b) << 2), hsum(sum32(x + ((<usize>b) << 7))));
+}
+
+/** A Q4_0 row (nb blocks) · the int16 row xq with block scales xs. */
+function dotQ4_0(w: usize, xq: usize, xs: usize, nb: i32): f32 {
   const mask = i8x16.splat(0x0f);
   const eight = i8x16.splat(8);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 18;
-    const xp = x + ((<usize>b) << 7);
+    const xp = xq + ((<usize>b) << 6);
     const v = v128.load(p, 2);
     // values 0..15 in the low nibbles, 16..31 in the high ones; levels − 8 as int8
     const lo = i8x16.sub(v128.and(v, mask), eight);
     const hi = i8x16.sub(i8x16.shr_u(v, 4), eight);
-    acc = fma(f32x4.add(dot16(lo, xp), dot16(hi, xp + 64)), f32x4.splat(half(p)), acc);
+    const s = i32x4.add(idot16(lo, xp), idot16(hi, xp + 32));
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.splat(half(p) * load<f32>(xs + ((<usize>b) << 2))), acc);
   }
   return hsum(acc);
 }
 
-/** Q4_K and Q5_K (fifth bits from qh when `five`). */
-function dotK(w: usize, x: usize, nb: i32, five: bool): f32 {
+/** A Q4_K or Q5_K row (fifth bits from qh when `five`) · xq / xs, minus the min term from the sums xsum. */
+function dotK(w: usize, xq: usize, xs: usize, xsum: usize, nb: i32, five: bool): f32 {
   const mask = i8x16.splat(0x0f);
   let acc = f32x4.splat(0);
-  let mins = f32x4.splat(0);
+  let mins: f32 = 0;
   const size: usize = five ? 176 : 144;
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * size;
@@ -151,9 +173,8 @@ function dotK(w: usize, x: usize, nb: i32, five: bool): f32 {
     const dmin = half(p + 2);
     const qs = p + (five ? 48 : 16);
     const qh = p + 16;
-    const xb = x + ((<usize>b) << 10);
     for (let c = 0; c < 4; c++) {
-      // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of qs[32c .. 32c + 31]
+      // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of qs[32c .. 32c + 31]: input blocks 8b + 2c, + 1
       const sm1 = scaleMin(p + 4, 2 * c);
       const sm2 = scaleMin(p + 4, 2 * c + 1);
       const v0 = v128.load(qs + ((<usize>c) << 5));
@@ -170,21 +191,24 @@ function dotK(w: usize, x: usize, nb: i32, five: bool): f32 {
         b0 = fifth(b0, h0, 2 * c + 1);
         b1 = fifth(b1, h1, 2 * c + 1);
       }
-      const x1 = xb + ((<usize>c) << 8);
-      const x2 = x1 + 128;
+      const blk = (<usize>b << 3) + ((<usize>c) << 1);
+      const x1 = xq + (blk << 6);
+      const s1 = i32x4.add(idot16(a0, x1), idot16(a1, x1 + 32));
+      const s2 = i32x4.add(idot16(b0, x1 + 64), idot16(b1, x1 + 96));
+      const xs1 = load<f32>(xs + (blk << 2));
+      const xs2 = load<f32>(xs + (blk << 2), 4);
       // Σ x·(d·sc·q − dmin·m) = d·sc·Σ x·q − dmin·m·Σ x
-      const s1 = f32x4.add(dot16(a0, x1), dot16(a1, x1 + 64));
-      const s2 = f32x4.add(dot16(b0, x2), dot16(b1, x2 + 64));
-      acc = fma(s1, f32x4.splat(d * <f32>(sm1 & 0xff)), acc);
-      acc = fma(s2, f32x4.splat(d * <f32>(sm2 & 0xff)), acc);
-      mins = fma(sum32(x1), f32x4.splat(dmin * <f32>(sm1 >> 8)), mins);
-      mins = fma(sum32(x2), f32x4.splat(dmin * <f32>(sm2 >> 8)), mins);
+      acc = fma(f32x4.convert_i32x4_s(s1), f32x4.splat(d * <f32>(sm1 & 0xff) * xs1), acc);
+      acc = fma(f32x4.convert_i32x4_s(s2), f32x4.splat(d * <f32>(sm2 & 0xff) * xs2), acc);
+      const m1 = <f32>(sm1 >> 8) * load<f32>(xsum + (blk << 2));
+      mins += dmin * (m1 + <f32>(sm2 >> 8) * load<f32>(xsum + (blk << 2), 4));
     }
   }
-  return hsum(acc) - hsum(mins);
+  return hsum(acc) - mins;
 }
 
-function dotQ6_K(w: usize, x: usize, nb: i32): f32 {
+/** A Q6_K row · xq / xs. */
+function dotQ6_K(w: usize, xq: usize, xs: usize, nb: i32): f32 {
   const mask = i8x16.splat(0x0f);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
@@ -194,22 +218,29 @@ function dotQ6_K(w: usize, x: usize, nb: i32): f32 {
       const ql = p + ((<usize>h) << 6);
       const qh = p + 128 + ((<usize>h) << 5);
       const sc = p + 192 + ((<usize>h) << 3);
-      const xh = x + ((<usize>b) << 10) + ((<usize>h) << 9);
+      // the four 32-runs t of this half are input blocks 8b + 4h + t
+      const blk = (<usize>b << 3) + ((<usize>h) << 2);
+      const xh = xq + (blk << 6);
+      const xsh = xs + (blk << 2);
+      const ds0 = d * load<f32>(xsh);
+      const ds1 = d * load<f32>(xsh, 4);
+      const ds2 = d * load<f32>(xsh, 8);
+      const ds3 = d * load<f32>(xsh, 12);
       for (let g = 0; g < 2; g++) {
-        // values l = 16g .. 16g + 15 of each of the four 32-runs t of this half; scale l/16 + 2t = g + 2t
+        // values 16g .. 16g + 15 of each run; scale l/16 + 2t = g + 2t
         const o = (<usize>g) << 4;
         const a = v128.load(ql + o);
         const c = v128.load(ql + 32 + o);
         const hq = v128.load(qh + o);
-        const xg = xh + (o << 2);
-        const s1 = dot16(six(v128.and(a, mask), hq, 0), xg);
-        const s2 = dot16(six(v128.and(c, mask), hq, 2), xg + 128);
-        const s3 = dot16(six(i8x16.shr_u(a, 4), hq, 4), xg + 256);
-        const s4 = dot16(six(i8x16.shr_u(c, 4), hq, 6), xg + 384);
-        acc = fma(s1, f32x4.splat(d * <f32>load<i8>(sc + g)), acc);
-        acc = fma(s2, f32x4.splat(d * <f32>load<i8>(sc + g + 2)), acc);
-        acc = fma(s3, f32x4.splat(d * <f32>load<i8>(sc + g + 4)), acc);
-        acc = fma(s4, f32x4.splat(d * <f32>load<i8>(sc + g + 6)), acc);
+        const xg = xh + (o << 1);
+        const s1 = idot16(six(v128.and(a, mask), hq, 0), xg);
+        const s2 = idot16(six(v128.and(c, mask), hq, 2), xg + 64);
+        const s3 = idot16(six(i8x16.shr_u(a, 4), hq, 4), xg + 128);
+        const s4 = idot16(six(i8x16.shr_u(c, 4), hq, 6), xg + 192);
+        acc = fma(f32x4.convert_i32x4_s(s1), f32x4.splat(ds0 * <f32>load<i8>(sc + g)), acc);
+        acc = fma(f32x4.convert_i32x4_s(s2), f32x4.splat(ds1 * <f32>load<i8>(sc + g + 2)), acc);
+        acc = fma(f32x4.convert_i32x4_s(s3), f32x4.splat(ds2 * <f32>load<i8>(sc + g + 4)), acc);
+        acc = fma(f32x4.convert_i32x4_s(s4), f32x4.splat(ds3 * <f32>load<i8>(sc + g + 6)), acc);
       }
     }
   }
@@ -218,13 +249,16 @@ function dotQ6_K(w: usize, x: usize, nb: i32): f32 {
 
 /**
  * The decode (few input rows) matmul for weights in ggml blocks: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j])
- * for m < rows, j in [j0, j1); x is float32 [rows, k], out has row stride n (the caller may point out and
- * bias at a part of a matrix whose rows come in several types).
+ * for m < rows, j in [j0, j1), from x as quantizeX16 leaves it (xq int16 [rows, k], xs [rows, k/32]) and
+ * its block sums xsum = sumX32(x) (read by Q4_K / Q5_K only). out has row stride n (the caller may point
+ * out and bias at a part of a matrix whose rows come in several types).
  */
 export function matmulQuant(
   type: i32,
   out: usize,
-  x: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
   w: usize,
   bias: usize,
   rows: i32,
@@ -235,17 +269,19 @@ export function matmulQuant(
 ): void {
   const rb = rowBytes(type, k);
   const nb = (<usize>n) << 2;
-  const xb = (<usize>k) << 2;
+  const qb = (<usize>k) << 1; // int16 bytes per input row
+  const sb = (<usize>(k >> 5)) << 2; // scale (and sum) bytes per input row
   for (let j = j0; j < j1; j++) {
     const wj = w + <usize>j * rb;
     const bj: f32 = bias ? load<f32>(bias + ((<usize>j) << 2)) : 0;
     for (let m = 0; m < rows; m++) {
-      const xm = x + <usize>m * xb;
+      const xqm = xq + <usize>m * qb;
+      const xsm = xs + <usize>m * sb;
       let s: f32;
-      if (type == Q4_0) s = dotQ4_0(wj, xm, k >> 5);
-      else if (type == Q4_K) s = dotK(wj, xm, k >> 8, false);
-      else if (type == Q5_K) s = dotK(wj, xm, k >> 8, true);
-      else s = dotQ6_K(wj, xm, k >> 8);
+      if (type == Q4_0) s = dotQ4_0(wj, xqm, xsm, k >> 5);
+      else if (type == Q4_K) s = dotK(wj, xqm, xsm, xsum + <usize>m * sb, k >> 8, false);
+      else if (type == Q5_K) s = dotK(wj, xqm, xsm, xsum + <usize>m * sb, k >> 8, true);
+      else s = dotQ6_K(wj, xqm, xsm, k >> 8);
       store<f32>(out + <usize>m * nb + ((<usize>j) << 2), s + bj);
     }
   }

@@ -1,6 +1,6 @@
 // Weights kept in ggml blocks (Q4_0, Q4_K, Q5_K, Q6_K): our quantizers round-trip through the reference
-// dequantization; the wasm decode (matmulQuant) and prefill (matmulQuantBatched) kernels equal the reference
-// dequantize + float64 matmul at awkward sizes, on 1, 2 and 3 threads (identical results: threads only split
+// dequantization; the wasm decode (matmulQuant, int16 inputs) and prefill (matmulQuantBatched, float32)
+// kernels equal the reference dequantize + float64 matmul at awkward sizes, on 1, 2 and 3 threads (identical results: threads only split
 // the rows); a matrix of mixed parts (a fused q/k/v from a Q4_K_M file) too; and a Q4_K matrix holds 4.5
 // bits a weight in wasm memory.
 import { after, test } from 'node:test';
@@ -65,11 +65,15 @@ function want(m: Matrix, x: Float32Array, bias: Float32Array | null, rows: numbe
   return out;
 }
 
-function assertClose(got: Float32Array, exp: Float32Array, what: string): void {
+/**
+ * Within tol of the output's rms: 2e-5 for float32 sums (prefill, the reference); decode (fewer than 4
+ * input rows on wasm) rounds each 32-block of x to int16 first (|error| ≤ 2⁻¹⁶ of its largest value), 2e-4.
+ */
+function assertClose(got: Float32Array, exp: Float32Array, what: string, tol = 2e-5): void {
   let worst = 0;
   const scale = Math.max(1e-3, rms(exp));
   for (let i = 0; i < exp.length; i++) worst = Math.max(worst, Math.abs(got[i] - exp[i]) / scale);
-  assert.ok(worst < 2e-5, `${what}: worst error ${worst.toExponential(2)} of the output's rms`);
+  assert.ok(worst < tol, `${what}: worst error ${worst.toExponential(2)} of the output's rms`);
 }
 
 function run(be: Backend, m: Matrix, x: Float32Array, bias: Float32Array | null, rows: number): Float32Array {
@@ -122,10 +126,11 @@ for (const type of TYPES) {
       const exp = want(m, x, bias, rows);
       assertClose(run(referenceBackend, m, x, bias, rows), exp, `${type} reference ${rows} rows`);
       const one = run(wasm1, m, x, bias, rows);
-      assertClose(one, exp, `${type} wasm ${rows}x${k}x${n}`);
+      const tol = rows < 4 ? 2e-4 : 2e-5;
+      assertClose(one, exp, `${type} wasm ${rows}x${k}x${n}`, tol);
       for (const be of [wasm2, wasm3])
         assert.deepEqual(run(be, m, x, bias, rows), one, `${type} ${be.name} ${rows} rows`);
-      assertClose(run(wasmPlain, m, x, bias, rows), exp, `${type} simd128 ${rows} rows`);
+      assertClose(run(wasmPlain, m, x, bias, rows), exp, `${type} simd128 ${rows} rows`, tol);
     }
   });
 }
@@ -143,7 +148,7 @@ test('a matrix of mixed parts (Q4_K, Q6_K, Q4_0, Q5_K rows) equals the reference
     const bias = rand(40, 9);
     const exp = want(m, x, bias, rows);
     for (const be of [wasm1, wasm2, wasm3])
-      assertClose(run(be, m, x, bias, rows), exp, `mixed ${be.name} ${rows} rows`);
+      assertClose(run(be, m, x, bias, rows), exp, `mixed ${be.name} ${rows} rows`, rows < 4 ? 2e-4 : 2e-5);
   }
 });
 

@@ -139,7 +139,9 @@ export class WasmBackend implements Backend {
     const T = this.usable;
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
-    const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
+    // decode on Q8_0 / ggml blocks: the input rounded to int16 per 32-block (+ its block sums for the K-quants)
+    const quant = pw instanceof WasmMatrixQuant;
+    const qBytes = (q8 || quant) && !batched ? pad(rows * k * 2) + 2 * pad(rows * (k / 32) * 4) : 0;
     const arrays: Staged[] = [
       [x, rows * k],
       [out, rows * n, true],
@@ -153,10 +155,16 @@ export class WasmBackend implements Backend {
       // each part (a run of rows in one ggml type) into its columns of out: out, bias offset by its first
       // row, out's row stride n
       let packed = 0;
+      const xq = s;
+      const xs = s + pad(rows * k * 2);
+      const xsum = xs + pad(rows * (k / 32) * 4);
       if (batched) {
         packed = s;
         this.k.packRows4(xp, rows, k, packed);
         s += packBytes;
+      } else {
+        this.k.quantizeX16(xp, rows, k, xq, xs);
+        if (pw.layout.some((p) => p.type === 'Q4_K' || p.type === 'Q5_K')) this.k.sumX32(xp, rows, k, xsum);
       }
       for (const p of pw.layout) {
         const o = op + 4 * p.row0;
@@ -168,7 +176,8 @@ export class WasmBackend implements Backend {
           const args = [type, o, packed, w, b, rows, n, k, 0, p.rows, s];
           this.split('matmulQuantBatched', p.rows, work, args, 8, NBLOCK, { arg: 10, stride: perThread });
         } else {
-          this.split('matmulQuant', p.rows, work, [type, o, xp, w, b, rows, n, k, 0, p.rows], 8, 4);
+          const args = [type, o, xq, xs, xsum, w, b, rows, n, k, 0, p.rows];
+          this.split('matmulQuant', p.rows, work, args, 10, 4);
         }
       }
     } else if (batched) {

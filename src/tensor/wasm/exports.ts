@@ -59,10 +59,13 @@ export interface KernelExports {
     scratch: number,
   ): void;
   /** Weights in ggml blocks (assembly/kquants.ts); type: the ggml type id (2 Q4_0, 12 Q4_K, 13 Q5_K, 14 Q6_K). */
+  sumX32(x: number, rows: number, k: number, dst: number): void;
   matmulQuant(
     type: number,
     out: number,
-    x: number,
+    xq: number,
+    xs: number,
+    xsum: number,
     w: number,
     bias: number,
     rows: number,
