@@ -9,7 +9,7 @@
 //   stories260k  the real pretrained stories260K from ../shared (re-written as GGUF v3: llama.cpp no longer
 //                reads the v1 file there), random weights of its shape when absent. Its ffn_down rows
 //                (172) are not whole 32-blocks: the Q8_0 file keeps ffn_down in F32, as glasslm does.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,8 +147,15 @@ const strs = (value: string[]): GgufTypedValue => ({ type: 'array', itemType: 's
 const fileType = (kind: Kind) =>
   u32({ f32: 0, q8_0: 7, q4_0: 2, q4_k: 14, q4_k_m: 15, q5_k: 16, q6_k: 18 }[kind]);
 
+/**
+ * Where the GGUF files go: a new temporary folder, or GLASSLM_BENCH_GGUF_DIR, where a file already there is
+ * used as it is (the 4–6-bit quantizers take minutes on 110M weights; repeated runs need not pay again) and
+ * nothing is deleted.
+ */
+const REUSE_DIR = process.env.GLASSLM_BENCH_GGUF_DIR;
+
 class GgufFiles {
-  readonly dir = mkdtempSync(join(tmpdir(), 'glasslm-bench-'));
+  readonly dir = REUSE_DIR ?? mkdtempSync(join(tmpdir(), 'glasslm-bench-'));
   private readonly files = new Map<Kind, GgufForPeer>();
   constructor(
     readonly name: string,
@@ -162,7 +169,7 @@ class GgufFiles {
     if (have) return have;
     const { opts, matmul } = this.build(kind);
     const path = join(this.dir, `${this.name}-${kind}.gguf`);
-    const bytes = await writeGgufFile(path, opts);
+    const bytes = REUSE_DIR && existsSync(path) ? statSync(path).size : await writeGgufFile(path, opts);
     const weightBytesPerToken = opts.tensors
       .filter((t) => matmul(t.name))
       .reduce((a, t) => a + storedBytes(t.type, t.data.length), 0);
@@ -172,7 +179,7 @@ class GgufFiles {
   }
 
   cleanup(): void {
-    if (this.keep) console.error(`GGUF files kept in ${this.dir}`);
+    if (this.keep || REUSE_DIR) console.error(`GGUF files kept in ${this.dir}`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -497,6 +497,9 @@ function nearestInt(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+/** makeQkx2's trial levels (one sub-block's worth). */
+const AUX = new Uint8Array(32);
+
 /**
  * make_qkx2_quants: the scale and min of one sub-block of n values quantized to 0..nmax (x ≈ scale·L − min,
  * min ≥ 0), minimising Σ w·(scale·L − min − x)²: start from (max − min)/nmax, then try nstep + 1 other
@@ -541,7 +544,7 @@ function makeQkx2(
     best += w[i] * diff * diff;
   }
   // then the search over nearby inverse scales, each refit by weighted least squares
-  const aux = new Uint8Array(n);
+  const aux = AUX.subarray(0, n);
   for (let is = 0; is <= nstep; is++) {
     iscale = (rmin + rdelta * is + nmax) / (max - min);
     let sumL = 0;
