@@ -110,9 +110,13 @@ const Q6_K: i32 = 14;
 // ---------------------------------------------------------------------------------------------------
 // Unpacking: each type's levels as int8 lanes, 16 values per v128 (the shared step of dot and expand).
 
-/** Q5_K's 16 levels: nibbles `nib` (0..15) plus the fifth bit, bit `bit` of each qh byte in h, as 16. */
+/**
+ * Q5_K's 16 levels: nibbles `nib` (0..15) plus 16 where bit `bit` of the qh byte in h is set (a compare, not
+ * a shift: byte shifts by a variable amount are emulated on x86).
+ */
 @inline function fifth(nib: v128, h: v128, bit: i32): v128 {
-  return v128.or(nib, i8x16.shl(v128.and(i8x16.shr_u(h, bit), i8x16.splat(1)), 4));
+  const set = i8x16.ne(v128.and(h, i8x16.splat(<i8>(<i8>1 << <i8>bit))), i8x16.splat(0));
+  return v128.or(nib, v128.and(set, i8x16.splat(16)));
 }
 
 /** Q6_K's 16 levels − 32: low 4 bits `nib`, high 2 bits at bit `bit` of each qh byte in h. */
