@@ -9,7 +9,7 @@
 //   stories260k  the real pretrained stories260K from ../shared (re-written as GGUF v3: llama.cpp no longer
 //                reads the v1 file there), random weights of its shape when absent. Its ffn_down rows
 //                (172) are not whole 32-blocks: the Q8_0 file keeps ffn_down in F32, as glasslm does.
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,7 +169,13 @@ class GgufFiles {
     if (have) return have;
     const { opts, matmul } = this.build(kind);
     const path = join(this.dir, `${this.name}-${kind}.gguf`);
-    const bytes = REUSE_DIR && existsSync(path) ? statSync(path).size : await writeGgufFile(path, opts);
+    let bytes: number;
+    if (REUSE_DIR && existsSync(path)) bytes = statSync(path).size;
+    else {
+      // written whole or not at all: a run killed mid-write leaves no partial file to reuse
+      bytes = await writeGgufFile(`${path}.part`, opts);
+      renameSync(`${path}.part`, path);
+    }
     const weightBytesPerToken = opts.tensors
       .filter((t) => matmul(t.name))
       .reduce((a, t) => a + storedBytes(t.type, t.data.length), 0);
