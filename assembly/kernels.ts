@@ -59,6 +59,9 @@
   return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
 }
 
+// Q4_0 / Q4_K / Q5_K / Q6_K weights kept in ggml's blocks (matmulQuant, matmulQuantBatched).
+export * from './kquants';
+
 export function heapBase(): usize {
   return __heap_base;
 }
@@ -309,9 +312,9 @@ export function packCols4(x: usize, rows: i32, k: i32, xp: usize): void {
 }
 
 /** Weight rows per block of the batched matmul (made into panels of 8 once, reused by every input row). */
-const BATCH_ROWS: i32 = 64;
+export const BATCH_ROWS: i32 = 64;
 /** Values of k per block of the batched matmul: a panel (8 × KC) and an input group (4 × KC) fit in L1. */
-const KC: i32 = 512;
+export const KC: i32 = 512;
 
 /**
  * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride `stride`
@@ -319,7 +322,7 @@ const KC: i32 = 512;
  * zeros). transposed: w is stored [k, …] instead (value i of row j at w + 4·(i·stride + j)), where each
  * panel's eight values per i are contiguous.
  */
-function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, stride: i32, transposed: bool): void {
+export function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, stride: i32, transposed: bool): void {
   const pb = (<usize>kc) << 5;
   if (transposed) {
     const ns = (<usize>stride) << 2;
@@ -362,7 +365,7 @@ function packPanels(pan: usize, w: usize, jb: i32, je: i32, kk: i32, kc: i32, st
  * starts from the bias (or zero), else from what out holds. tmp: 128 bytes for partial tiles (the last
  * input group, a panel of fewer than 8 rows).
  */
-function panelTiles(
+export function panelTiles(
   out: usize,
   xp: usize,
   pan: usize,

@@ -1,5 +1,6 @@
 // `npm run bench`: speed of glasslm's backends against llama.cpp (the peer, through node-llama-cpp when
-// installed) on the same weights, in one run. For f32 and q8_0 weights: prefill tokens/s (pp: N tokens in
+// installed) on the same weights, in one run. For f32 and q8_0 weights (--kinds: also the
+// ggml 4–6-bit blocks q4_0, q4_k, q4_k_m, q5_k, q6_k): prefill tokens/s (pp: N tokens in
 // one forward from an empty cache, logits of the last only) and decode tokens/s (tg: N tokens one at a time
 // with the KV cache, from an empty cache), as llama-bench reports them; glasslm's reference and wasm
 // backends, and llama.cpp, at 1 and --threads threads; our/peer ratios. Plus memory bandwidth, and decode
@@ -17,6 +18,7 @@
 // Also the wasm compute ceiling (bench/ceiling.ts: register-only f32 multiply-add GFLOP/s) and the prefill
 // matmuls' GFLOP/s as a fraction of it, at each thread count; the JSON records the threads, the load
 // average and whether the neighbour ran.
+//   npm run bench -- --shape stories110m --kinds q4_0,q4_k_m,q6_k --skip-reference   # ggml blocks kept
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { prefillMatmulRate, wasmCeiling } from './ceiling.js';
@@ -32,7 +34,7 @@ import {
   type Backend,
   type WasmBackend,
 } from '../src/tensor/index.js';
-import { decoderWeightBytes, makeSubject, rand, SHAPES, type Kind, type ShapeName } from './models.js';
+import { decoderWeightBytes, KINDS, makeSubject, rand, SHAPES, type Kind, type ShapeName } from './models.js';
 import { openPeer, type PeerModel } from './peer.js';
 
 // ---- options ------------------------------------------------------------------------------------------
@@ -56,6 +58,13 @@ const NO_PEER = flag('no-peer');
 const KEEP_GGUF = flag('keep-gguf');
 const BUSY_NEIGHBOUR = flag('busy-neighbour');
 const SHAPE = optStr('shape', 'gpt2-124m').toLowerCase() as ShapeName;
+/** Weight kinds to measure (the 4–6-bit GGUF kinds need a Llama shape: stories15m, stories110m). */
+const WEIGHT_KINDS = optStr('kinds', 'f32,q8_0').split(',') as Kind[];
+for (const k of WEIGHT_KINDS)
+  if (!KINDS.includes(k)) {
+    console.error(`--kinds ${k}: expected some of ${KINDS.join(', ')}`);
+    process.exit(2);
+  }
 if (!SHAPES.includes(SHAPE)) {
   console.error(`--shape ${SHAPE}: expected one of ${SHAPES.join(', ')}`);
   process.exit(2);
@@ -239,7 +248,7 @@ const peerFiles: Array<{ label: string; path: string; loaded: boolean; error?: s
 const rows: Row[] = [];
 /** Greedy continuations of the same prompt by glasslm (wasm) and llama.cpp: the same model gives the same ids. */
 const sameModel: Array<{ weights: Kind; glasslm: number[]; llamaCpp: number[]; agree: number }> = [];
-for (const kind of ['f32', 'q8_0'] as Kind[]) {
+for (const kind of WEIGHT_KINDS) {
   const runs: Array<{ be: Backend; threads: number; pp: number; tg: number }> = [];
   if (!SKIP_REF) runs.push({ be: referenceBackend, threads: 1, pp: REF_PREFILL, tg: REF_DECODE });
   for (const t of threadCounts()) runs.push({ be: wasm, threads: t, pp: TOKENS, tg: TOKENS });

@@ -9,12 +9,13 @@
 //   stories260k  the real pretrained stories260K from ../shared (re-written as GGUF v3: llama.cpp no longer
 //                reads the v1 file there), random weights of its shape when absent. Its ffn_down rows
 //                (172) are not whole 32-blocks: the Q8_0 file keeps ffn_down in F32, as glasslm does.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
 import type { GgufTypedValue } from '../src/formats/gguf.js';
+import { ggmlByteSize } from '../src/tensor/ggml-quant.js';
 import type { GgufTensorToWrite, GgufWriteOptions } from '../src/formats/gguf-write.js';
 import { openGgufFile, writeGgufFile } from '../src/formats/gguf-node.js';
 import { loadModel } from '../src/models/load-node.js';
@@ -37,7 +38,13 @@ import {
   type Matrix,
 } from '../src/tensor/index.js';
 
-export type Kind = 'f32' | 'q8_0';
+/**
+ * The weights' form: f32, q8_0, and (Llama shapes only) GGUF files in ggml's 4–6-bit blocks, which glasslm
+ * loads as they are: q4_0, q4_k (Q4_K everywhere), q4_k_m (llama.cpp's mix: the LM head, and attn_v and
+ * ffn_down in some layers, in Q6_K), q5_k, q6_k.
+ */
+export type Kind = 'f32' | 'q8_0' | 'q4_0' | 'q4_k' | 'q4_k_m' | 'q5_k' | 'q6_k';
+export const KINDS: readonly Kind[] = ['f32', 'q8_0', 'q4_0', 'q4_k', 'q4_k_m', 'q5_k', 'q6_k'];
 export const SHAPES = ['gpt2-124m', 'stories15m', 'stories110m', 'stories260k'] as const;
 export type ShapeName = (typeof SHAPES)[number];
 
@@ -104,15 +111,31 @@ export function decoderWeightBytes(d: Decoder): number {
 
 /** GGUF bytes of a tensor of `type` holding n values. */
 function storedBytes(type: GgufTensorToWrite['type'], n: number): number {
-  if (type === 'F32') return 4 * n;
-  if (type === 'Q8_0') return (n / 32) * 34;
-  if (type === 'Q4_0') return (n / 32) * 18;
-  return 2 * n;
+  return type === 'BF16' ? 2 * n : ggmlByteSize(type, n);
 }
 
-/** Matrices stored as Q8_0 when their rows are whole 32-blocks (llama.cpp needs it), else F32. */
-function matrixType(kind: Kind, cols: number): GgufTensorToWrite['type'] {
-  return kind === 'q8_0' && cols % Q8_0_BLOCK === 0 ? 'Q8_0' : 'F32';
+/**
+ * llama.cpp's use_more_bits: the layers whose attn_v and ffn_down Q4_K_M stores in Q6_K (the first and
+ * last eighth, and every third between).
+ */
+const moreBits = (layer: number, layers: number) =>
+  layer < layers / 8 || layer >= (7 * layers) / 8 || (layer - Math.floor(layers / 8)) % 3 === 2;
+
+/**
+ * A matrix's GGUF type in `kind` (llama.cpp needs whole blocks per row: a K-quant matrix whose rows are not
+ * whole 256-blocks falls back to Q4_0, any not whole 32-blocks to F32). name/layers: for q4_k_m's mix.
+ */
+function matrixType(kind: Kind, cols: number, name = '', layers = 1): GgufTensorToWrite['type'] {
+  if (kind === 'f32' || cols % Q8_0_BLOCK !== 0) return 'F32';
+  if (kind === 'q8_0') return 'Q8_0';
+  if (kind === 'q4_0' || cols % 256 !== 0) return 'Q4_0';
+  if (kind === 'q4_k') return 'Q4_K';
+  if (kind === 'q5_k') return 'Q5_K';
+  if (kind === 'q6_k') return 'Q6_K';
+  // q4_k_m
+  if (name === 'output.weight' || name === 'token_embd.weight') return 'Q6_K';
+  const m = /^blk\.(\d+)\.(attn_v|ffn_down)\./.exec(name);
+  return m && moreBits(Number(m[1]), layers) ? 'Q6_K' : 'Q4_K';
 }
 
 const u32 = (value: number): GgufTypedValue => ({ type: 'uint32', value });
@@ -120,11 +143,19 @@ const f32 = (value: number): GgufTypedValue => ({ type: 'float32', value });
 const str = (value: string): GgufTypedValue => ({ type: 'string', value });
 const strs = (value: string[]): GgufTypedValue => ({ type: 'array', itemType: 'string', value });
 
-/** GGUF's general.file_type: 0 all F32, 7 mostly Q8_0. */
-const fileType = (kind: Kind) => u32(kind === 'f32' ? 0 : 7);
+/** GGUF's general.file_type (llama_ftype): 0 all F32, 7 Q8_0, 2 Q4_0, 14 Q4_K_S, 15 Q4_K_M, 16 Q5_K_S, 18 Q6_K. */
+const fileType = (kind: Kind) =>
+  u32({ f32: 0, q8_0: 7, q4_0: 2, q4_k: 14, q4_k_m: 15, q5_k: 16, q6_k: 18 }[kind]);
+
+/**
+ * Where the GGUF files go: a new temporary folder, or GLASSLM_BENCH_GGUF_DIR, where a file already there is
+ * used as it is (the 4–6-bit quantizers take minutes on 110M weights; repeated runs need not pay again) and
+ * nothing is deleted.
+ */
+const REUSE_DIR = process.env.GLASSLM_BENCH_GGUF_DIR;
 
 class GgufFiles {
-  readonly dir = mkdtempSync(join(tmpdir(), 'glasslm-bench-'));
+  readonly dir = REUSE_DIR ?? mkdtempSync(join(tmpdir(), 'glasslm-bench-'));
   private readonly files = new Map<Kind, GgufForPeer>();
   constructor(
     readonly name: string,
@@ -138,7 +169,13 @@ class GgufFiles {
     if (have) return have;
     const { opts, matmul } = this.build(kind);
     const path = join(this.dir, `${this.name}-${kind}.gguf`);
-    const bytes = await writeGgufFile(path, opts);
+    let bytes: number;
+    if (REUSE_DIR && existsSync(path)) bytes = statSync(path).size;
+    else {
+      // written whole or not at all: a run killed mid-write leaves no partial file to reuse
+      bytes = await writeGgufFile(`${path}.part`, opts);
+      renameSync(`${path}.part`, path);
+    }
     const weightBytesPerToken = opts.tensors
       .filter((t) => matmul(t.name))
       .reduce((a, t) => a + storedBytes(t.type, t.data.length), 0);
@@ -148,7 +185,7 @@ class GgufFiles {
   }
 
   cleanup(): void {
-    if (this.keep) console.error(`GGUF files kept in ${this.dir}`);
+    if (this.keep || REUSE_DIR) console.error(`GGUF files kept in ${this.dir}`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -210,6 +247,8 @@ export function gpt2Subject(keepGguf: boolean): Subject {
   // Matrices of one kind, built once (quantizing takes seconds) and placed per backend.
   let mats: { kind: Kind; head: Matrix; layers: Matrix[][] } | null = null;
   const matrices = (kind: Kind) => {
+    if (kind !== 'f32' && kind !== 'q8_0')
+      throw new Error(`gpt2-124m is measured in f32 and q8_0 only (not ${kind}): use a Llama --shape`);
     if (mats?.kind === kind) return mats;
     mats = null;
     const prev = backend();
@@ -468,7 +507,7 @@ export async function llamaSubject(
       metadata: [...baseMeta, ['general.file_type', fileType(kind)]],
       tensors: tensors.map((t) => ({
         ...t,
-        type: t.shape.length === 2 ? matrixType(kind, t.shape[1]) : 'F32',
+        type: t.shape.length === 2 ? matrixType(kind, t.shape[1], t.name, sh.layers) : 'F32',
       })),
     },
     matmul: (n) =>
@@ -486,7 +525,8 @@ export async function llamaSubject(
     notes: [...notes, 'glasslm loads the very GGUF file handed to llama.cpp (loadModel(file, { dtype }))'],
     async decoder(kind) {
       const { path } = await files.get(kind);
-      return (await loadModel(path, { dtype: kind })).decoder;
+      // the 4–6-bit kinds: the file's blocks are kept as they are, whatever the dtype
+      return (await loadModel(path, { dtype: kind === 'q8_0' ? 'q8_0' : 'f32' })).decoder;
     },
     gguf: (kind) => files.get(kind),
     extraPeerFiles,

@@ -1,5 +1,5 @@
-// `npm run bench:ppl`: the quality cost of Q8_0 weights — perplexity of the same model loaded with
-// dtype f32 and dtype q8_0 on a held-out text, scored as `glasslm eval` scores (encodeCorpus +
+// `npm run bench:ppl`: the quality cost of quantized weights — perplexity of the same model loaded with
+// dtype f32 and each of --dtypes (default q8_0, q4_0, q4_k: quantized at load) on a held-out text, scored as `glasslm eval` scores (encodeCorpus +
 // decoderLoss: documents separated by <|endoftext|>, each after BOS for SentencePiece-era models, windows of
 // the model's context up to 512), on the reference backend (float64 sums) and the wasm backend.
 // Random weights say nothing here, so the models are real ones: the pretrained stories260K from ../shared
@@ -9,16 +9,23 @@
 //
 //   npm run bench:ppl
 //   npm run bench:ppl -- --model path/to/model --data my.txt --threads 2 --skip-reference
+//   npm run bench:ppl -- --dtypes q8_0,q4_k     # a GGUF --model's own Q4_K/Q5_K/Q6_K blocks load as they are
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Decoder } from '../src/models/decoder.js';
 import { loadModel } from '../src/models/load-node.js';
-import { createWasmBackend, referenceBackend, setBackend, type Backend } from '../src/tensor/index.js';
+import {
+  createWasmBackend,
+  referenceBackend,
+  setBackend,
+  type Backend,
+  type WeightDtype,
+} from '../src/tensor/index.js';
 import { encodeCorpus } from '../src/train/data.js';
 import { decoderLoss } from '../src/train/evaluate.js';
-import { sharedDir, stories260kGguf, stories260kGgufQ8, type Kind } from './models.js';
+import { sharedDir, stories260kGguf, stories260kGgufQ8 } from './models.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 function optAll(name: string): string[] {
@@ -32,21 +39,23 @@ const opt = (name: string, def: string) => optAll(name).at(-1) ?? def;
 const DATA = opt('data', join(root, 'bench/data/stories-heldout.txt'));
 const THREADS = Number(opt('threads', '1'));
 const SKIP_REF = process.argv.includes('--skip-reference');
+/** The quantized dtypes compared with f32. */
+const DTYPES = opt('dtypes', 'q8_0,q4_0,q4_k').split(',') as WeightDtype[];
+const ALL: WeightDtype[] = ['f32', ...DTYPES];
 
 interface Source {
   label: string;
   path: string;
   /** Weight kinds to load it as. */
-  kinds: Kind[];
+  kinds: WeightDtype[];
   note?: string;
 }
 
 const sources: Source[] = [];
 const bin = join(sharedDir, 'models/stories260K-llama2c/stories260K.bin');
-if (existsSync(bin))
-  sources.push({ label: 'stories260K (llama2.c checkpoint)', path: bin, kinds: ['f32', 'q8_0'] });
+if (existsSync(bin)) sources.push({ label: 'stories260K (llama2.c checkpoint)', path: bin, kinds: ALL });
 else if (existsSync(stories260kGguf))
-  sources.push({ label: 'stories260K (F32 GGUF)', path: stories260kGguf, kinds: ['f32', 'q8_0'] });
+  sources.push({ label: 'stories260K (F32 GGUF)', path: stories260kGguf, kinds: ALL });
 if (existsSync(stories260kGgufQ8))
   sources.push({
     label: "stories260K (llama.cpp's Q8_0 GGUF)",
@@ -59,15 +68,15 @@ if (existsSync(join(defaultModel, 'config.json')))
   sources.push({
     label: 'bundled default model (models/default)',
     path: defaultModel,
-    kinds: ['f32', 'q8_0'],
+    kinds: ALL,
   });
-for (const m of optAll('model')) sources.push({ label: m, path: m, kinds: ['f32', 'q8_0'] });
+for (const m of optAll('model')) sources.push({ label: m, path: m, kinds: ALL });
 if (sources.length === 0) {
   console.error(`no model found: ${bin} and ${defaultModel}/config.json are absent (pass --model <path>)`);
   process.exit(2);
 }
 
-/** The linear layers left in f32 by a q8_0 load (rows that are not whole 32-blocks). */
+/** The linear layers left in f32 by a quantized load (rows that are not whole 32-blocks). */
 function f32Matrices(d: Decoder): string[] {
   const out = new Map<string, { layers: number[]; cols: number }>();
   d.blocks.forEach((b, l) => {
@@ -135,11 +144,11 @@ interface Row {
   path: string;
   backend: string;
   threads: number;
-  dtype: Kind;
+  dtype: WeightDtype;
   tokens: number;
   lossNatsPerToken: number;
   perplexity: number;
-  /** Linear layers that stayed f32 at dtype q8_0. */
+  /** Linear layers that stayed f32 at a quantized dtype. */
   f32Matrices?: string[];
   seconds: number;
 }
@@ -166,7 +175,7 @@ for (const src of sources) {
         perplexity: r.perplexity,
         seconds: (performance.now() - t0) / 1000,
       };
-      if (dtype === 'q8_0') row.f32Matrices = f32Matrices(model.decoder);
+      if (dtype !== 'f32') row.f32Matrices = f32Matrices(model.decoder);
       rows.push(row);
       console.error(
         `${src.label} · ${b.name} · ${dtype}: perplexity ${r.perplexity.toFixed(4)} over ${r.tokens} tokens` +
@@ -178,9 +187,9 @@ for (const src of sources) {
 setBackend(referenceBackend);
 wasm.close();
 
-/** q8_0 ÷ f32 − 1 per (model file, backend); llama.cpp's Q8_0 file against the f32 checkpoint's f32. */
+/** dtype ÷ f32 − 1 per (model file, backend, dtype); llama.cpp's Q8_0 file against the f32 checkpoint's f32. */
 const comparisons = rows
-  .filter((r) => r.dtype === 'q8_0')
+  .filter((r) => r.dtype !== 'f32')
   .flatMap((q) => {
     const f =
       rows.find((r) => r.path === q.path && r.backend === q.backend && r.dtype === 'f32') ??
@@ -196,8 +205,9 @@ const comparisons = rows
       {
         model: q.model,
         backend: q.backend,
+        dtype: q.dtype,
         f32: f.perplexity,
-        q8_0: q.perplexity,
+        quantized: q.perplexity,
         relative: q.perplexity / f.perplexity - 1,
         withinOnePercent: Math.abs(q.perplexity / f.perplexity - 1) <= 0.01,
       },
@@ -224,8 +234,8 @@ writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 
 console.log(`held-out text: ${DATA} (${result.data.bytes} bytes, ${result.data.documents} documents)`);
 console.log(
-  ['model', 'backend', 'f32 ppl', 'q8_0 ppl', 'q8_0 vs f32']
-    .map((h, i) => h.padStart([40, 12, 10, 10, 12][i]))
+  ['model', 'backend', 'dtype', 'f32 ppl', 'dtype ppl', 'vs f32']
+    .map((h, i) => h.padStart([40, 12, 6, 10, 10, 12][i]))
     .join(' '),
 );
 for (const c of comparisons) {
@@ -233,8 +243,9 @@ for (const c of comparisons) {
     [
       c.model.padStart(40),
       c.backend.padStart(12),
+      c.dtype.padStart(6),
       c.f32.toFixed(4).padStart(10),
-      c.q8_0.toFixed(4).padStart(10),
+      c.quantized.toFixed(4).padStart(10),
       `${c.relative >= 0 ? '+' : ''}${(c.relative * 100).toFixed(3)}%`.padStart(12),
     ].join(' '),
   );
@@ -242,7 +253,7 @@ for (const c of comparisons) {
 const kept = rows.find((r) => r.f32Matrices?.length);
 if (kept)
   console.log(
-    `note: at dtype q8_0, ${kept.model} keeps f32: ${kept.f32Matrices!.join('; ')} (not whole 32-blocks)`,
+    `note: at dtype ${kept.dtype}, ${kept.model} keeps f32: ${kept.f32Matrices!.join('; ')} (not whole 32-blocks)`,
   );
 for (const s of sources.filter((x) => x.note)) console.log(`note: ${s.label}: ${s.note}`);
 console.log(`wrote ${outFile.pathname}`);

@@ -115,8 +115,12 @@ export function addEngineOptions(cmd: Command): Command {
   return cmd
     .addOption(threadsOption(availableParallelism()))
     .addOption(
-      new Option('--dtype <type>', 'how the weights are held: f32, or q8_0 (int8 blocks, 1/4 of the memory)')
-        .choices(['f32', 'q8_0'])
+      new Option(
+        '--dtype <type>',
+        'how float weights are held: f32, q8_0 (int8 blocks, 1/4 of the memory), q4_0 or q4_k (4-bit blocks, 1/7); ' +
+          "a GGUF file's Q4_0/Q4_K/Q5_K/Q6_K weights stay as they are",
+      )
+        .choices(['f32', 'q8_0', 'q4_0', 'q4_k'])
         .default('f32'),
     );
 }

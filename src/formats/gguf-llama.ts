@@ -163,6 +163,7 @@ export function ggufAsHfLlama(file: GgufFile): WeightSource {
     has: (name) => toGguf.has(name),
     info: (name) => ({ ...file.info(get(name)), name }),
     read: (name, into) => file.read(get(name), into),
+    readRaw: (name) => file.readRaw(get(name)),
     close: () => file.close(),
   };
 }

@@ -1,5 +1,5 @@
-// GGUF writer: metadata and tensors (F32, F16, BF16, Q8_0, Q4_0) to a version-3 file, in one piece
-// (writeGguf) or as chunks (ggufChunks, for streaming to disk). Pure: no Node APIs. The layout is gguf.ts's.
+// GGUF writer: metadata and tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) to a version-3 file, in
+// one piece (writeGguf) or as chunks (ggufChunks, for streaming to disk). Pure: no Node APIs. The layout is gguf.ts's.
 import { GlassError } from '../util/errors.js';
 import { ggmlTypeTraits, quantize } from '../tensor/ggml-quant.js';
 import {
@@ -12,7 +12,8 @@ import {
 } from './gguf.js';
 
 /** Tensor types the writer produces. */
-export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+const WRITABLE: readonly string[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 export interface GgufTensorToWrite {
   name: string;
@@ -287,8 +288,8 @@ function planGguf(opts: GgufWriteOptions): {
     }
     if (count !== t.data.length)
       throw badT(`shape [${t.shape.join(', ')}] holds ${count} values but data has ${t.data.length}`);
-    if (!['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'].includes(t.type)) {
-      throw badT(`cannot write type ${String(t.type)} (expected F32, F16, BF16, Q8_0 or Q4_0)`);
+    if (!WRITABLE.includes(t.type)) {
+      throw badT(`cannot write type ${String(t.type)} (expected ${WRITABLE.join(', ')})`);
     }
     const traits = ggmlTypeTraits(t.type);
     const rowLen = t.shape[t.shape.length - 1];
@@ -348,8 +349,8 @@ export function* ggufChunks(opts: GgufWriteOptions): Generator<Uint8Array> {
 
 /**
  * Serialises metadata and tensors to a GGUF version 3 file that llama.cpp reads: tensors back to back in the
- * given order, each at a multiple of the alignment, F16/BF16 rounded to nearest even, Q8_0/Q4_0 quantized
- * with ggml's reference rounding. Deterministic. Throws BAD_INPUT for invalid input.
+ * given order, each at a multiple of the alignment, F16/BF16 rounded to nearest even, Q8_0/Q4_0 and the
+ * K-quants quantized with ggml's reference rounding and search (src/tensor/ggml-quant.ts). Deterministic. Throws BAD_INPUT for invalid input.
  */
 export function writeGguf(opts: GgufWriteOptions): Uint8Array {
   const plan = planGguf(opts);

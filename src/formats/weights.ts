@@ -27,6 +27,12 @@ export interface WeightSource {
    * weights are held once), else into a new array. Returns the array written.
    */
   read(name: string, into?: Float32Array): Promise<Float32Array>;
+  /**
+   * The tensor's bytes as the file stores them, with their dtype (GGUF: the ggml type name): for loaders
+   * that keep quantized blocks as they are (Q4_0, Q4_K, Q5_K, Q6_K). Only sources whose tensors are
+   * row-major in the loader's order have it (GGUF).
+   */
+  readRaw?(name: string): Promise<{ type: string; bytes: Uint8Array }>;
   close(): Promise<void>;
 }
 

@@ -11,7 +11,16 @@ import { FeedForward } from '../nn/feedforward.js';
 import { Linear } from '../nn/linear.js';
 import { RMSNorm } from '../nn/norm.js';
 import { RotaryEmbedding } from '../nn/positional.js';
-import { weightMatrix, weightStorage, type WeightDtype } from '../tensor/index.js';
+import {
+  matrixQuant,
+  QUANT_TYPES,
+  weightMatrix,
+  weightStorage,
+  type Matrix,
+  type QuantPart,
+  type QuantType,
+  type WeightDtype,
+} from '../tensor/index.js';
 import { GlassError } from '../util/errors.js';
 import { Decoder } from './decoder.js';
 
@@ -29,9 +38,21 @@ export async function buildLlama(
   const kvDim = nKvHeads * headDim;
   const w = (name: string, shape: number[], into?: Float32Array) =>
     readChecked(src, name, shape, source, into);
-  /** A weight matrix, read straight into the storage it keeps (see weightStorage). */
-  const mat = async (name: string, rows: number, cols: number) => {
+  /** The matrix's blocks as the file stores them, when they are a type kept quantized (else undefined). */
+  const kept = async (name: string, rows: number): Promise<QuantPart | undefined> => {
+    const type = src.info(name).dtype as QuantType;
+    if (!src.readRaw || !QUANT_TYPES.includes(type)) return undefined;
+    return { type, rows, bytes: (await src.readRaw(name)).bytes };
+  };
+  /**
+   * A weight matrix: kept in its ggml blocks when the file stores it as Q4_0 / Q4_K / Q5_K / Q6_K (whatever
+   * the dtype: expanding them would only cost memory), else read straight into the storage it keeps (see
+   * weightStorage).
+   */
+  const mat = async (name: string, rows: number, cols: number): Promise<Matrix> => {
     checkShape(src, name, [rows, cols], source);
+    const q = await kept(name, rows);
+    if (q) return matrixQuant(rows, cols, [q]);
     return weightMatrix(
       rows,
       cols,
@@ -55,7 +76,12 @@ export async function buildLlama(
     tied ? weightStorage(vocabSize * dim, dim, dtype) : undefined,
   );
   // made now: a matrix adopts its storage at once (a plain wasm memory that grows detaches raw arrays)
-  const tiedHead = tied ? weightMatrix(vocabSize, dim, embed, dtype) : null;
+  const keptHead = tied ? await kept('model.embed_tokens.weight', vocabSize) : undefined;
+  const tiedHead = keptHead
+    ? matrixQuant(vocabSize, dim, [keptHead])
+    : tied
+      ? weightMatrix(vocabSize, dim, embed, dtype)
+      : null;
   const blocks: Block[] = [];
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}`;
@@ -63,10 +89,20 @@ export async function buildLlama(
     checkShape(src, `${p}.self_attn.q_proj.weight`, [qDim, dim], source);
     checkShape(src, `${p}.self_attn.k_proj.weight`, [kvDim, dim], source);
     checkShape(src, `${p}.self_attn.v_proj.weight`, [kvDim, dim], source);
-    const qkv = weightStorage((qDim + 2 * kvDim) * dim, dim, dtype);
-    await w(`${p}.self_attn.q_proj.weight`, [qDim, dim], qkv.subarray(0, qDim * dim));
-    await w(`${p}.self_attn.k_proj.weight`, [kvDim, dim], qkv.subarray(qDim * dim, (qDim + kvDim) * dim));
-    await w(`${p}.self_attn.v_proj.weight`, [kvDim, dim], qkv.subarray((qDim + kvDim) * dim));
+    // Kept in their blocks when all three are kept types (a Q4_K_M file: q, k Q4_K, v often Q6_K — one
+    // part per run of one type), else float32 (or the dtype) as one array.
+    const names = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`);
+    const qkvParts = await Promise.all(names.map((n, i) => kept(n, i === 0 ? qDim : kvDim)));
+    let qkvMatrix: Matrix;
+    if (qkvParts.every((q) => q !== undefined)) {
+      qkvMatrix = matrixQuant(qDim + 2 * kvDim, dim, mergeParts(qkvParts as QuantPart[]));
+    } else {
+      const qkv = weightStorage((qDim + 2 * kvDim) * dim, dim, dtype);
+      await w(names[0], [qDim, dim], qkv.subarray(0, qDim * dim));
+      await w(names[1], [kvDim, dim], qkv.subarray(qDim * dim, (qDim + kvDim) * dim));
+      await w(names[2], [kvDim, dim], qkv.subarray((qDim + kvDim) * dim));
+      qkvMatrix = weightMatrix(qDim + 2 * kvDim, dim, qkv, dtype);
+    }
     let qkvBias: Float32Array | null = null;
     if (spec.attentionBias) {
       qkvBias = new Float32Array(qDim + 2 * kvDim);
@@ -76,7 +112,7 @@ export async function buildLlama(
     }
     const attention = new Attention(
       { nHeads, nKvHeads, headDim },
-      new Linear(weightMatrix(qDim + 2 * kvDim, dim, qkv, dtype), qkvBias),
+      new Linear(qkvMatrix, qkvBias),
       new Linear(await mat(`${p}.self_attn.o_proj.weight`, dim, qDim)),
       rope,
     );
@@ -108,4 +144,21 @@ export async function buildLlama(
     finalNorm: new RMSNorm(await w('model.norm.weight', [dim]), eps),
     contextLength,
   });
+}
+
+/** Consecutive parts of one type joined into one (their bytes back to back): fewer kernel calls. */
+function mergeParts(parts: QuantPart[]): QuantPart[] {
+  const out: QuantPart[] = [];
+  for (const p of parts) {
+    const last = out[out.length - 1];
+    if (last?.type !== p.type) {
+      out.push(p);
+      continue;
+    }
+    const bytes = new Uint8Array(last.bytes.length + p.bytes.length);
+    bytes.set(last.bytes);
+    bytes.set(p.bytes, last.bytes.length);
+    out[out.length - 1] = { type: p.type, rows: last.rows + p.rows, bytes };
+  }
+  return out;
 }

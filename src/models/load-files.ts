@@ -38,7 +38,7 @@ import { LanguageModel } from './model.js';
 export type { FileSet, NamedFile } from '../util/file-set.js';
 
 export interface BytesLoadOptions {
-  /** How the linear layers' weights are held: 'f32' (default) or 'q8_0' (see LoadOptions in load.ts). */
+  /** How the linear layers' weights are held: 'f32' (default), 'q8_0', 'q4_0' or 'q4_k' (see LoadOptions in load-node.ts). */
   dtype?: WeightDtype;
 }
 

@@ -30,9 +30,10 @@ export interface LoadOptions {
   tokenizer?: string;
   onProgress?: (p: { file: string; received: number; total: number }) => void;
   /**
-   * How the linear layers' weights are held: 'f32' (default) or 'q8_0' (GGUF's int8 blocks of 32, a
-   * quarter of the memory, faster decode on the wasm backend; matrices whose rows are not whole blocks
-   * stay f32). Matrices are placed by the backend active at load time: call setBackend first.
+   * How the linear layers' weights are held: 'f32' (default), 'q8_0' (GGUF's int8 blocks of 32, a
+   * quarter of the memory, faster decode on the wasm backend), 'q4_0' or 'q4_k' (4-bit blocks, quantized
+   * at load; see WeightDtype). Matrices whose rows are not whole blocks stay f32; a GGUF file's Q4_0 / Q4_K
+   * / Q5_K / Q6_K matrices are kept as they are whatever the dtype. Matrices are placed by the backend active at load time: call setBackend first.
    */
   dtype?: WeightDtype;
 }

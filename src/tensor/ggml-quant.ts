@@ -1,4 +1,5 @@
-// ggml tensor types and their block codecs (dequantize to float32; quantize for Q8_0 and Q4_0).
+// ggml tensor types and their block codecs (dequantize to float32; quantize for Q8_0, Q4_0, Q4_K, Q5_K
+// and Q6_K).
 // Pure: no Node APIs. Layouts follow ggml's ggml-common.h; every multi-byte field is little-endian.
 //
 // A quantized tensor is a flat run of blocks: `count / blockSize` blocks of `typeSize` bytes, each block
@@ -481,6 +482,323 @@ export function quantizeQ4_0(x: Float32Array, out?: Uint8Array): Uint8Array {
   return dst;
 }
 
+// ---- K-quants (256-value super-blocks) ---------------------------------------------------------------
+// ggml's reference quantizers (quantize_row_q{4,5,6}_K_ref in ggml-quants.c), written again here: no
+// importance matrix, just the per-sub-block scale (and min) search. Sums run in JS numbers (float64), so a
+// value that sits on a rounding tie may land one step away from llama.cpp's own file; the layouts and the
+// search are the same. A file is valid whatever the search picks: dequantization is what must agree.
+
+/** ggml's nearest_int: round to nearest, ties to even (what adding 1.5·2²³ in float32 does). */
+function nearestInt(v: number): number {
+  const f = Math.floor(v);
+  const r = v - f;
+  if (r > 0.5) return f + 1;
+  if (r < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** makeQkx2's trial levels (one sub-block's worth). */
+const AUX = new Uint8Array(32);
+
+/**
+ * make_qkx2_quants: the scale and min of one sub-block of n values quantized to 0..nmax (x ≈ scale·L − min,
+ * min ≥ 0), minimising Σ w·(scale·L − min − x)²: start from (max − min)/nmax, then try nstep + 1 other
+ * inverse scales (nmax + rmin + rdelta·is)/(max − min), each with its least-squares scale and min, and keep
+ * the best. L (n values at `at`) receives the chosen levels; returns [scale, min].
+ */
+function makeQkx2(
+  x: Float32Array,
+  at: number,
+  n: number,
+  nmax: number,
+  w: Float64Array,
+  L: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+): [number, number] {
+  let min = x[at];
+  let max = x[at];
+  let sumW = w[0];
+  let sumX = sumW * x[at];
+  for (let i = 1; i < n; i++) {
+    const v = x[at + i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sumW += w[i];
+    sumX += w[i] * v;
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    L.fill(0, 0, n);
+    return [0, -min];
+  }
+  // the plain range scale first
+  let iscale = nmax / (max - min);
+  let scale = 1 / iscale;
+  let best = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[at + i] - min))));
+    L[i] = l;
+    const diff = scale * l + min - x[at + i];
+    best += w[i] * diff * diff;
+  }
+  // then the search over nearby inverse scales, each refit by weighted least squares
+  const aux = AUX.subarray(0, n);
+  for (let is = 0; is <= nstep; is++) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    let sumL = 0;
+    let sumL2 = 0;
+    let sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[at + i] - min))));
+      aux[i] = l;
+      sumL += w[i] * l;
+      sumL2 += w[i] * l * l;
+      sumXL += w[i] * l * x[at + i];
+    }
+    const D = sumW * sumL2 - sumL * sumL;
+    if (D <= 0) continue;
+    let thisScale = (sumW * sumXL - sumX * sumL) / D;
+    let thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+    if (thisMin > 0) {
+      thisMin = 0;
+      thisScale = sumXL / sumL2;
+    }
+    let err = 0;
+    for (let i = 0; i < n; i++) {
+      const diff = thisScale * aux[i] + thisMin - x[at + i];
+      err += w[i] * diff * diff;
+    }
+    if (err < best) {
+      L.set(aux.subarray(0, n));
+      best = err;
+      scale = thisScale;
+      min = thisMin;
+    }
+  }
+  return [scale, -min];
+}
+
+/**
+ * The Q4_K / Q5_K encoder: per super-block of 256, eight sub-blocks of 32 each get a scale and a min
+ * (makeQkx2 with weights √(mean x²) + |x|); those are quantized to 6 bits against the super-block's
+ * d = max scale / 63 and dmin = max min / 63 (f16), packed into 12 bytes as kScaleMin reads them, and
+ * every value is quantized again with the stored (rounded) scale and min: L = round((x + dmin·m)/(d·sc)).
+ * `store` writes the 256 levels L into the block's quant bytes at p.
+ */
+function quantizeKMin(
+  type: 'Q4_K' | 'Q5_K',
+  x: Float32Array,
+  out: Uint8Array | undefined,
+  nmax: number,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  store: (dst: Uint8Array, p: number, L: Uint8Array) => void,
+): Uint8Array {
+  checkWhole(type, x.length, 256);
+  const size = type === 'Q4_K' ? 144 : 176;
+  const nb = x.length / 256;
+  const dst = out ?? new Uint8Array(nb * size);
+  if (dst.length < nb * size)
+    throw new GlassError('BAD_INPUT', `${type} output needs ${nb * size} bytes, got ${dst.length}`);
+  const tab = f16Table();
+  const L = new Uint8Array(256);
+  const w = new Float64Array(32);
+  const scales = new Float64Array(8);
+  const mins = new Float64Array(8);
+  for (let b = 0, p = 0, i = 0; b < nb; b++, p += size, i += 256) {
+    // 1. a scale and a min per sub-block of 32
+    let maxScale = 0;
+    let maxMin = 0;
+    for (let j = 0; j < 8; j++) {
+      const at = i + 32 * j;
+      let sumX2 = 0;
+      for (let l = 0; l < 32; l++) sumX2 += x[at + l] * x[at + l];
+      const av = Math.sqrt(sumX2 / 32);
+      for (let l = 0; l < 32; l++) w[l] = av + Math.abs(x[at + l]);
+      [scales[j], mins[j]] = makeQkx2(x, at, 32, nmax, w, L.subarray(32 * j), rmin, rdelta, nstep);
+      maxScale = Math.max(maxScale, scales[j]);
+      maxMin = Math.max(maxMin, mins[j]);
+    }
+    // 2. the sub-block scales and mins as 6-bit multiples of d and dmin, packed into 12 bytes
+    const invScale = maxScale > 0 ? 63 / maxScale : 0;
+    const invMin = maxMin > 0 ? 63 / maxMin : 0;
+    const s = p + 4;
+    dst.fill(0, p, p + size);
+    for (let j = 0; j < 8; j++) {
+      const ls = Math.min(63, nearestInt(invScale * scales[j]));
+      const lm = Math.min(63, nearestInt(invMin * mins[j]));
+      if (j < 4) {
+        dst[s + j] = ls;
+        dst[s + j + 4] = lm;
+      } else {
+        dst[s + j + 4] = (ls & 0x0f) | ((lm & 0x0f) << 4);
+        dst[s + j - 4] |= (ls >> 4) << 6;
+        dst[s + j] |= (lm >> 4) << 6;
+      }
+    }
+    const hd = f32ToF16(fr(maxScale / 63));
+    const hm = f32ToF16(fr(maxMin / 63));
+    dst[p] = hd & 0xff;
+    dst[p + 1] = hd >> 8;
+    dst[p + 2] = hm & 0xff;
+    dst[p + 3] = hm >> 8;
+    // 3. every value again against the scale and min as stored
+    const d = tab[hd];
+    const dmin = tab[hm];
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = kScaleMin(dst, s, j);
+      const dj = fr(d * sc);
+      if (dj === 0) continue;
+      const mj = fr(dmin * m);
+      for (let l = 0; l < 32; l++)
+        L[32 * j + l] = Math.max(0, Math.min(nmax, nearestInt(fr(x[i + 32 * j + l] + mj) / dj)));
+    }
+    store(dst, p, L);
+  }
+  return dst;
+}
+
+/**
+ * float32 → Q4_K blocks (layout in the header): ggml's reference search (nmax 15, 21 inverse scales from
+ * 15 − 1 in steps of 0.1). qs: 32 bytes per 64 values, low nibble the first 32, high nibble the next 32.
+ */
+export function quantizeQ4_K(x: Float32Array, out?: Uint8Array): Uint8Array {
+  return quantizeKMin('Q4_K', x, out, 15, -1, 0.1, 20, (dst, p, L) => {
+    for (let c = 0; c < 4; c++)
+      for (let l = 0; l < 32; l++) dst[p + 16 + 32 * c + l] = L[64 * c + l] | (L[64 * c + 32 + l] << 4);
+  });
+}
+
+/**
+ * float32 → Q5_K blocks: as Q4_K with 5-bit levels (nmax 31, 16 inverse scales from 31 − 0.5): the low 4
+ * bits as Q4_K's qs (at 48), the fifth bit of value l of 64-chunk c in bit 2c (first 32) / 2c + 1 (next
+ * 32) of qh[l] (at 16).
+ */
+export function quantizeQ5_K(x: Float32Array, out?: Uint8Array): Uint8Array {
+  return quantizeKMin('Q5_K', x, out, 31, -0.5, 0.1, 15, (dst, p, L) => {
+    for (let c = 0; c < 4; c++) {
+      for (let l = 0; l < 32; l++) {
+        const l1 = L[64 * c + l];
+        const l2 = L[64 * c + 32 + l];
+        dst[p + 48 + 32 * c + l] = (l1 & 0x0f) | ((l2 & 0x0f) << 4);
+        dst[p + 16 + l] |= ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1));
+      }
+    }
+  });
+}
+
+/**
+ * make_qx_quants (rmse_type 1, no importance): the signed scale of n values quantized to −nmax..nmax−1
+ * minimising Σ x²·(scale·L − x)²: from −nmax/max (max the value of largest magnitude), then 18 nearby
+ * inverse scales −(nmax + 0.1·is)/max, each with its least-squares scale. L receives L + nmax.
+ */
+function makeQx(x: Float32Array, at: number, n: number, nmax: number, L: Uint8Array): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(x[at + i]);
+    if (a > amax) {
+      amax = a;
+      max = x[at + i];
+    }
+  }
+  if (amax < 1e-15) {
+    L.fill(0, 0, n);
+    return 0;
+  }
+  const fit = (iscale: number, keep: boolean): [number, number] => {
+    let sumLX = 0;
+    let sumL2 = 0;
+    for (let i = 0; i < n; i++) {
+      const v = x[at + i];
+      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
+      if (keep) L[i] = l + nmax;
+      const w = v * v;
+      sumLX += w * v * l;
+      sumL2 += w * l * l;
+    }
+    return [sumLX, sumL2];
+  };
+  let [sumLX, sumL2] = fit(-nmax / max, true);
+  let scale = sumL2 ? sumLX / sumL2 : 0;
+  let best = scale * sumLX;
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    const iscale = -(nmax + 0.1 * is) / max;
+    [sumLX, sumL2] = fit(iscale, false);
+    if (sumL2 > 0 && sumLX * sumLX > best * sumL2) {
+      fit(iscale, true);
+      scale = sumLX / sumL2;
+      best = scale * sumLX;
+    }
+  }
+  return scale;
+}
+
+/**
+ * float32 → Q6_K blocks (layout in the header): a signed scale per 16 values (makeQx, nmax 32), quantized
+ * to int8 against d = −max scale / 128 (f16; `max` the scale of largest magnitude), then every value again
+ * against d·scale: q = clamp(round(x / (d·scale)), −32, 31) + 32, 4 low bits in ql, 2 high bits in qh.
+ */
+export function quantizeQ6_K(x: Float32Array, out?: Uint8Array): Uint8Array {
+  checkWhole('Q6_K', x.length, 256);
+  const nb = x.length / 256;
+  const dst = out ?? new Uint8Array(nb * 210);
+  if (dst.length < nb * 210)
+    throw new GlassError('BAD_INPUT', `Q6_K output needs ${nb * 210} bytes, got ${dst.length}`);
+  const tab = f16Table();
+  const L = new Uint8Array(256);
+  const scales = new Float64Array(16);
+  for (let b = 0, p = 0, i = 0; b < nb; b++, p += 210, i += 256) {
+    dst.fill(0, p, p + 210);
+    // 1. a signed scale per 16 values
+    let maxScale = 0;
+    let maxAbs = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      scales[ib] = makeQx(x, i + 16 * ib, 16, 32, L.subarray(16 * ib));
+      if (Math.abs(scales[ib]) > maxAbs) {
+        maxAbs = Math.abs(scales[ib]);
+        maxScale = scales[ib];
+      }
+    }
+    if (maxAbs < 1e-15) continue; // an all-zero block: d = 0
+    // 2. the scales as int8 multiples of d
+    const iscale = -128 / maxScale;
+    const hd = f32ToF16(fr(1 / iscale));
+    dst[p + 208] = hd & 0xff;
+    dst[p + 209] = hd >> 8;
+    const d = tab[hd];
+    for (let ib = 0; ib < 16; ib++) dst[p + 192 + ib] = Math.min(127, nearestInt(iscale * scales[ib])) & 0xff;
+    // 3. every value again against d·scale as stored
+    for (let j = 0; j < 16; j++) {
+      const dj = fr(d * i8(dst[p + 192 + j]));
+      if (dj === 0) continue;
+      for (let l = 0; l < 16; l++)
+        L[16 * j + l] = Math.max(-32, Math.min(31, nearestInt(x[i + 16 * j + l] / dj))) + 32;
+    }
+    // 4. pack: per half of 128, ql[l] = L[l] | L[l+64] << 4, ql[l+32] = L[l+32] | L[l+96] << 4, qh[l] the
+    //    four high 2-bit pairs
+    for (let h = 0; h < 2; h++) {
+      const ql = p + 64 * h;
+      const qh = p + 128 + 32 * h;
+      const o = 128 * h;
+      for (let l = 0; l < 32; l++) {
+        const q1 = L[o + l];
+        const q2 = L[o + l + 32];
+        const q3 = L[o + l + 64];
+        const q4 = L[o + l + 96];
+        dst[ql + l] = (q1 & 0x0f) | ((q3 & 0x0f) << 4);
+        dst[ql + l + 32] = (q2 & 0x0f) | ((q4 & 0x0f) << 4);
+        dst[qh + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
+      }
+    }
+  }
+  return dst;
+}
+
 /** float32 → F16 bytes (little-endian, rounded to nearest even). */
 export function encodeF16(x: Float32Array, out?: Uint8Array): Uint8Array {
   const dst = out ?? new Uint8Array(x.length * 2);
@@ -492,7 +810,7 @@ export function encodeF16(x: Float32Array, out?: Uint8Array): Uint8Array {
   return dst;
 }
 
-/** float32 → bytes of a quantizable type: F32, F16, Q8_0 or Q4_0. */
+/** float32 → bytes of a quantizable type: F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K. */
 export function quantize(type: GgmlType, x: Float32Array): Uint8Array {
   switch (type) {
     case 'F32': {
@@ -510,7 +828,16 @@ export function quantize(type: GgmlType, x: Float32Array): Uint8Array {
       return quantizeQ8_0(x);
     case 'Q4_0':
       return quantizeQ4_0(x);
+    case 'Q4_K':
+      return quantizeQ4_K(x);
+    case 'Q5_K':
+      return quantizeQ5_K(x);
+    case 'Q6_K':
+      return quantizeQ6_K(x);
     default:
-      throw new GlassError('UNSUPPORTED', `cannot quantize to ${type} (supported: F32, F16, Q8_0, Q4_0)`);
+      throw new GlassError(
+        'UNSUPPORTED',
+        `cannot quantize to ${type} (supported: F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)`,
+      );
   }
 }

@@ -24,7 +24,7 @@ export function row(t: Tensor, r: number): Float32Array {
  * contiguous (PyTorch nn.Linear layout), so a matrix-vector product streams memory in order.
  * The models never look inside; each backend's matmul handles every kind.
  *
- * Placement: matrixF32 / matrixQ8_0 hand the new matrix to the active backend's `placeMatrix`, once, at
+ * Placement: matrixF32 / matrixQ8_0 / matrixQuant hand the new matrix to the active backend's `placeMatrix`, once, at
  * load time. The reference keeps it as it is; the wasm backend copies it into WebAssembly linear memory
  * and returns a matrix whose arrays are views of that memory (so set the backend before loading).
  */
@@ -48,7 +48,34 @@ export interface MatrixQ8_0 {
   readonly quants: Int8Array;
 }
 
-export type Matrix = MatrixF32 | MatrixQ8_0;
+/**
+ * ggml block types kept as they are in memory (the GGUF bytes, unexpanded), layouts in ggml-quant.ts:
+ * Q4_0 (32 values in 18 bytes, 4.5 bits each), Q4_K (256 in 144: 4.5), Q5_K (256 in 176: 5.5), Q6_K
+ * (256 in 210: 6.5625).
+ */
+export type QuantType = 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+export const QUANT_TYPES: readonly QuantType[] = ['Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+
+/** `rows` consecutive rows of a quantized matrix in one type: each row cols/blockSize whole blocks. */
+export interface QuantPart {
+  readonly type: QuantType;
+  readonly rows: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * A matrix kept in ggml blocks (the one quantized kind beside Q8_0's unpacked arrays): its rows top to
+ * bottom as parts, each a run of rows in one QuantType, row-major as GGUF stores them. Most matrices are
+ * one part; a q/k/v projection fused from a Q4_K_M file (q, k in Q4_K, v in Q6_K) is several.
+ */
+export interface MatrixQuant {
+  readonly kind: 'quant';
+  readonly rows: number;
+  readonly cols: number;
+  readonly parts: readonly QuantPart[];
+}
+
+export type Matrix = MatrixF32 | MatrixQ8_0 | MatrixQuant;
 
 /** Q8_0's block length. */
 export const Q8_0_BLOCK = 32;
@@ -79,6 +106,36 @@ export function matrixQ8_0(
       `q8_0 matrix: ${rows}x${cols} needs ${(rows * cols) / Q8_0_BLOCK} scales, got ${scales.length}`,
     );
   return place({ kind: 'q8_0', rows, cols, scales, quants });
+}
+
+/** Values per block and bytes per block of a QuantType (ggml's). */
+export function quantBlock(type: QuantType): { size: number; bytes: number } {
+  switch (type) {
+    case 'Q4_0':
+      return { size: 32, bytes: 18 };
+    case 'Q4_K':
+      return { size: 256, bytes: 144 };
+    case 'Q5_K':
+      return { size: 256, bytes: 176 };
+    case 'Q6_K':
+      return { size: 256, bytes: 210 };
+  }
+}
+
+/** A quantized matrix [rows, cols] from its parts (checked: whole blocks per row, the bytes each needs). */
+export function matrixQuant(rows: number, cols: number, parts: readonly QuantPart[]): MatrixQuant {
+  let total = 0;
+  for (const p of parts) {
+    const { size, bytes } = quantBlock(p.type);
+    if (cols % size !== 0)
+      throw new Error(`${p.type} matrix: ${cols} columns are not a whole number of ${size}-blocks`);
+    const need = (p.rows * cols * bytes) / size;
+    if (p.bytes.length !== need)
+      throw new Error(`${p.type} matrix: ${p.rows}x${cols} needs ${need} bytes, got ${p.bytes.length}`);
+    total += p.rows;
+  }
+  if (total !== rows) throw new Error(`quantized matrix: parts hold ${total} rows, expected ${rows}`);
+  return place({ kind: 'quant', rows, cols, parts });
 }
 
 /**

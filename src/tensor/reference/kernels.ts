@@ -1,7 +1,8 @@
 // The reference backend: plain TypeScript, written to be read. Sums accumulate in JS numbers (float64),
 // so this is also the most accurate backend; fast backends are tested against it.
 import type { AttentionGrad, Backend, GemmLayout, ScoreTerms, Triangle } from '../backend.js';
-import type { Matrix, MatrixQ8_0 } from '../tensor.js';
+import type { Matrix, MatrixQ8_0, MatrixQuant } from '../tensor.js';
+import { dequantize } from '../ggml-quant.js';
 import { f16ToF32 } from '../../util/half.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -129,6 +130,35 @@ function matmulQ8_0(
         s += blk * d[j * nb + b];
       }
       out[m * n + j] = s;
+    }
+  }
+}
+
+/**
+ * A matrix kept in ggml blocks (Q4_0, Q4_K, Q5_K, Q6_K): each weight row expanded to float32 by ggml's
+ * reference dequantization (ggml-quant.ts), then dotted with every input row — the ground truth the wasm
+ * kernels are tested against.
+ */
+function matmulQuant(
+  out: Float32Array,
+  x: Float32Array,
+  w: MatrixQuant,
+  bias: Float32Array | null,
+  rows: number,
+): void {
+  const { rows: n, cols: k } = w;
+  const row = new Float32Array(k);
+  let j = 0;
+  for (const p of w.parts) {
+    const rb = p.bytes.length / p.rows;
+    for (let r = 0; r < p.rows; r++, j++) {
+      dequantize(p.type, p.bytes.subarray(r * rb, (r + 1) * rb), row);
+      for (let m = 0; m < rows; m++) {
+        const xo = m * k;
+        let s = bias ? bias[j] : 0;
+        for (let i = 0; i < k; i++) s += x[xo + i] * row[i];
+        out[m * n + j] = s;
+      }
     }
   }
 }
@@ -371,6 +401,7 @@ export const referenceBackend = {
 
   matmul(out, x, w: Matrix, bias, rows) {
     if (w.kind === 'q8_0') return matmulQ8_0(out, x, w, bias, rows);
+    if (w.kind === 'quant') return matmulQuant(out, x, w, bias, rows);
     const { rows: n, cols: k, data } = w;
     for (let m = 0; m < rows; m++) {
       const xo = m * k;

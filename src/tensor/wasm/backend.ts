@@ -17,7 +17,7 @@
 //
 // Every Backend member has a kernel here; none falls back to the reference.
 import type { AttentionGrad, Backend, GemmLayout, ScoreTerms } from '../backend.js';
-import type { Matrix } from '../tensor.js';
+import type { Matrix, QuantType } from '../tensor.js';
 import {
   kernelExports,
   type KernelExports,
@@ -28,7 +28,7 @@ import {
 } from './exports.js';
 import { WasmHeap } from './heap.js';
 import { KvMirror } from './kv-mirror.js';
-import { Placement, WasmMatrixQ8_0 } from './matrices.js';
+import { Placement, WasmMatrixQ8_0, WasmMatrixQuant } from './matrices.js';
 import { pad, Staging, type Staged, type WasmStats } from './staging.js';
 import { threadCount } from './threads.js';
 
@@ -48,8 +48,8 @@ const TAKE_OVER_BYTES = 64 * 2 ** 20;
 const NBLOCK = 16;
 /**
  * From this many input rows on, a matmul runs batched: inputs packed in groups of four, weights made
- * into panels block by block (Q8_0 expanded to f32 first), 4 × 8 register tiles (matmulF32Batched,
- * matmulQ8Batched). Below it, one matrix-vector product per row.
+ * into panels block by block (Q8_0 and ggml blocks expanded to f32 first), 4 × 8 register tiles
+ * (matmulF32Batched, matmulQ8Batched, matmulQuantBatched). Below it, one matrix-vector product per row.
  */
 const BATCHED_ROWS = 4;
 /**
@@ -58,6 +58,9 @@ const BATCHED_ROWS = 4;
  * matrix-vector product per row or repacked panels.
  */
 const FEW_ROWS = 16;
+
+/** ggml's type ids, as the block kernels (assembly/kquants.ts) name the types. */
+const GGML_TYPE_ID: Record<QuantType, number> = { Q4_0: 2, Q4_K: 12, Q5_K: 13, Q6_K: 14 };
 
 export class WasmBackend implements Backend {
   readonly name: string;
@@ -196,7 +199,9 @@ export class WasmBackend implements Backend {
     const T = this.usable;
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
     const perThread = batched ? pad(this.k.batchedScratch(k)) : 0;
-    const qBytes = q8 && !batched ? pad(rows * k * 2) + pad(rows * (k / 32) * 4) : 0;
+    // decode on Q8_0 / ggml blocks: the input rounded to int16 per 32-block (+ its block sums for the K-quants)
+    const quant = pw instanceof WasmMatrixQuant;
+    const qBytes = (q8 || quant) && !batched ? pad(rows * k * 2) + 2 * pad(rows * (k / 32) * 4) : 0;
     // matmuls can be taken over from a late worker: its private rows (and scratch), before staging —
     // while all threads' private bytes stay under TAKE_OVER_BYTES (beyond, the caller waits)
     const privBytes = pad(4 * rows * n) + perThread;
@@ -224,7 +229,36 @@ export class WasmBackend implements Backend {
     const [xp, op] = ptrs;
     const bp = bias ? ptrs[2] : 0;
     let s = ptrs[ptrs.length - 1];
-    if (batched) {
+    if (pw instanceof WasmMatrixQuant) {
+      // each part (a run of rows in one ggml type) into its columns of out: out, bias offset by its first
+      // row, out's row stride n
+      let packed = 0;
+      const xq = s;
+      const xs = s + pad(rows * k * 2);
+      const xsum = xs + pad(rows * (k / 32) * 4);
+      if (batched) {
+        packed = s;
+        this.k.packRows4(xp, rows, k, packed);
+        s += packBytes;
+      } else {
+        this.k.quantizeX16(xp, rows, k, xq, xs);
+        if (pw.layout.some((p) => p.type === 'Q4_K' || p.type === 'Q5_K')) this.k.sumX32(xp, rows, k, xsum);
+      }
+      for (const p of pw.layout) {
+        const o = op + 4 * p.row0;
+        const b = bias ? bp + 4 * p.row0 : 0;
+        const type = GGML_TYPE_ID[p.type];
+        const w = pw.ptr + p.offset;
+        const work = rows * p.rows * k;
+        if (batched) {
+          const args = [type, o, packed, w, b, rows, n, k, 0, p.rows, s];
+          this.split('matmulQuantBatched', p.rows, work, args, 8, NBLOCK, { arg: 10, stride: perThread });
+        } else {
+          const args = [type, o, xq, xs, xsum, w, b, rows, n, k, 0, p.rows];
+          this.split('matmulQuant', p.rows, work, args, 10, 4);
+        }
+      }
+    } else if (batched) {
       const packed = s;
       this.k.packRows4(xp, rows, k, packed);
       s += packBytes;
@@ -295,7 +329,14 @@ export class WasmBackend implements Backend {
    */
   private split(
     kernel:
-      'matmulF32' | 'matmulF32Rows' | 'matmulF32Batched' | 'matmulQ8' | 'matmulQ8Dot' | 'matmulQ8Batched',
+      | 'matmulF32'
+      | 'matmulF32Rows'
+      | 'matmulF32Batched'
+      | 'matmulQ8'
+      | 'matmulQ8Dot'
+      | 'matmulQ8Batched'
+      | 'matmulQuant'
+      | 'matmulQuantBatched',
     n: number,
     work: number,
     args: number[],

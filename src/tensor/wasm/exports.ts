@@ -98,6 +98,35 @@ export interface KernelExports {
     j1: number,
     scratch: number,
   ): void;
+  /** Weights in ggml blocks (assembly/kquants.ts); type: the ggml type id (2 Q4_0, 12 Q4_K, 13 Q5_K, 14 Q6_K). */
+  sumX32(x: number, rows: number, k: number, dst: number): void;
+  matmulQuant(
+    type: number,
+    out: number,
+    xq: number,
+    xs: number,
+    xsum: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+  ): void;
+  matmulQuantBatched(
+    type: number,
+    out: number,
+    xp: number,
+    w: number,
+    bias: number,
+    rows: number,
+    n: number,
+    k: number,
+    j0: number,
+    j1: number,
+    scratch: number,
+  ): void;
   layerNorm(out: number, x: number, g: number, b: number, rows: number, dim: number, eps: number): void;
   rmsNorm(out: number, x: number, g: number, rows: number, dim: number, eps: number): void;
   geluTanh(x: number, i0: number, i1: number): void;
@@ -186,6 +215,8 @@ export type ParallelKernel =
   | 'matmulQ8'
   | 'matmulQ8Dot'
   | 'matmulQ8Batched'
+  | 'matmulQuant'
+  | 'matmulQuantBatched'
   | 'attention'
   | 'attentionTiled'
   | 'streamSum'

@@ -1,7 +1,7 @@
 // Weight matrices in the wasm backend's linear memory: the placement of a matrix (copied in once, when
 // the model is built with this backend active — or on first use, if it was built under another), and the
 // matrix classes whose arrays are views of that memory.
-import type { Matrix, MatrixF32, MatrixQ8_0 } from '../tensor.js';
+import type { Matrix, MatrixF32, MatrixQ8_0, MatrixQuant, QuantPart, QuantType } from '../tensor.js';
 import { f16ToF32 } from '../../util/half.js';
 import type { Staging } from './staging.js';
 
@@ -105,7 +105,41 @@ function q8Interleave(
   }
 }
 
-export type WasmMatrix = WasmMatrixF32 | WasmMatrixQ8_0;
+/**
+ * A matrix in ggml blocks (Q4_0, Q4_K, Q5_K, Q6_K) in linear memory: its parts' bytes one after another
+ * at ptr, exactly as GGUF stores them (the kernels, assembly/kquants.ts, read that layout as it is), so the
+ * matrix holds the file's bits per weight. `parts` are views (re-made if a non-shared memory grew).
+ */
+export class WasmMatrixQuant implements MatrixQuant {
+  readonly kind = 'quant';
+  constructor(
+    readonly owner: Staging,
+    readonly rows: number,
+    readonly cols: number,
+    readonly ptr: number,
+    /** Each part's type, rows and byte offset from ptr (what the kernels are called with). */
+    readonly layout: ReadonlyArray<{ type: QuantType; rows: number; row0: number; offset: number }>,
+    /** The view made at allocation: while it is reachable, the memory stays allocated. */
+    private readonly token: Uint8Array,
+  ) {
+    this.byteLength = token.length;
+  }
+  readonly byteLength: number;
+  get parts(): QuantPart[] {
+    let all = this.token;
+    if (all.length === 0 && this.layout.length > 0)
+      all = new Uint8Array(this.owner.memory.buffer, this.ptr, this.byteLength);
+    return this.layout.map((l, i) => {
+      const end = i + 1 < this.layout.length ? this.layout[i + 1].offset : all.length;
+      return { type: l.type, rows: l.rows, bytes: all.subarray(l.offset, end) };
+    });
+  }
+}
+
+export type WasmMatrix = WasmMatrixF32 | WasmMatrixQ8_0 | WasmMatrixQuant;
+const isPlaced = (m: Matrix, st: Staging): m is WasmMatrix =>
+  (m instanceof WasmMatrixF32 || m instanceof WasmMatrixQ8_0 || m instanceof WasmMatrixQuant) &&
+  m.owner === st;
 
 /** The placement of matrices in one backend's memory (`st`). */
 export class Placement {
@@ -114,10 +148,13 @@ export class Placement {
 
   constructor(private readonly st: Staging) {}
 
-  /** Backend.placeMatrix: `m` copied into linear memory (Q8_0 in the kernels' layout), or `m` if it is there. */
+  /**
+   * Backend.placeMatrix: `m` copied into linear memory (Q8_0 in the kernels' layout, ggml blocks as they
+   * are), or `m` if it is there.
+   */
   place(m: Matrix): Matrix {
     const st = this.st;
-    if ((m instanceof WasmMatrixF32 || m instanceof WasmMatrixQ8_0) && m.owner === st) return m;
+    if (isPlaced(m, st)) return m;
     if (m.kind === 'f32') {
       const n = m.rows * m.cols;
       let data = m.data;
@@ -127,6 +164,22 @@ export class Placement {
         data.set(m.data);
       }
       return new WasmMatrixF32(st, m.rows, m.cols, data.byteOffset, data);
+    }
+    if (m.kind === 'quant') {
+      // the parts' bytes back to back, as they are
+      const layout: { type: QuantType; rows: number; row0: number; offset: number }[] = [];
+      let bytes = 0;
+      let row0 = 0;
+      for (const p of m.parts) {
+        layout.push({ type: p.type, rows: p.rows, row0, offset: bytes });
+        bytes += p.bytes.length;
+        row0 += p.rows;
+      }
+      const ptr = st.heap.alloc(bytes);
+      const all = new Uint8Array(st.buffer(), ptr, bytes);
+      st.reaper.register(all, ptr);
+      for (const [i, p] of m.parts.entries()) all.set(p.bytes, layout[i].offset);
+      return new WasmMatrixQuant(st, m.rows, m.cols, ptr, layout, all);
     }
     const n = m.rows * m.cols;
     // both allocations first: a growth between them would detach the first view (plain memory)
@@ -144,7 +197,7 @@ export class Placement {
 
   /** This backend's placement of `w` (placing it now if it was built under another backend). */
   placed(w: Matrix): WasmMatrix {
-    if ((w instanceof WasmMatrixF32 || w instanceof WasmMatrixQ8_0) && w.owner === this.st) return w;
+    if (isPlaced(w, this.st)) return w;
     let p = this.late.get(w);
     if (!p) {
       p = this.place(w) as WasmMatrix;

@@ -68,6 +68,8 @@ const KERNELS: ParallelKernel[] = [
   'matmulQ8',
   'matmulQ8Dot',
   'matmulQ8Batched',
+  'matmulQuant',
+  'matmulQuantBatched',
   'attention',
   'attentionTiled',
   'streamSum',
