@@ -19,8 +19,11 @@
 // matmuls' GFLOP/s as a fraction of it, at each thread count; the JSON records the threads, the load
 // average and whether the neighbour ran.
 //   npm run bench -- --shape stories110m --kinds q4_0,q4_k_m,q6_k --skip-reference   # ggml blocks kept
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+// ONNX Runtime (bench/ort-peer.ts; --no-ort skips it): onnxruntime-web's wasm backend and onnxruntime-node on
+// the same f32 GPT-2 weights (an ONNX graph glasslm writes), prefill only, ratios in `ortPeer`.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { prefillMatmulRate, wasmCeiling } from './ceiling.js';
 import { machine } from './machine.js';
 import { startBusyNeighbour } from './neighbour.js';
@@ -36,6 +39,7 @@ import {
 } from '../src/tensor/index.js';
 import { decoderWeightBytes, KINDS, makeSubject, rand, SHAPES, type Kind, type ShapeName } from './models.js';
 import { openPeer, type PeerModel } from './peer.js';
+import { measureOrt, type OrtMeasurement } from './ort-peer.js';
 
 // ---- options ------------------------------------------------------------------------------------------
 
@@ -55,6 +59,7 @@ const THREADS = opt('threads', Math.min(2, cpus().length));
 const SKIP_REF = flag('skip-reference');
 const PP512 = flag('pp512');
 const NO_PEER = flag('no-peer');
+const NO_ORT = flag('no-ort');
 const KEEP_GGUF = flag('keep-gguf');
 const BUSY_NEIGHBOUR = flag('busy-neighbour');
 const SHAPE = optStr('shape', 'gpt2-124m').toLowerCase() as ShapeName;
@@ -246,6 +251,8 @@ if (peer) {
 const peerFiles: Array<{ label: string; path: string; loaded: boolean; error?: string }> = [];
 
 const rows: Row[] = [];
+/** glasslm wasm's logits of the last of ids(TOKENS) (f32): ONNX Runtime's must match them. */
+let ourPrefillLogits: Float32Array | null = null;
 /** Greedy continuations of the same prompt by glasslm (wasm) and llama.cpp: the same model gives the same ids. */
 const sameModel: Array<{ weights: Kind; glasslm: number[]; llamaCpp: number[]; agree: number }> = [];
 for (const kind of WEIGHT_KINDS) {
@@ -269,7 +276,10 @@ for (const kind of WEIGHT_KINDS) {
     }
     const d = dec!;
     const bytes = decoderWeightBytes(d);
-    if (run.be === wasm && run.threads === 1) ourGreedy = greedy(d, ids(CHECK_PROMPT), CHECK_TOKENS);
+    if (run.be === wasm && run.threads === 1) {
+      ourGreedy = greedy(d, ids(CHECK_PROMPT), CHECK_TOKENS);
+      if (kind === 'f32') ourPrefillLogits = d.forward(ids(TOKENS), d.newCache(), true);
+    }
     d.forward(ids(4), d.newCache(), true); // warm-up: JIT, scratch, mirrors
     const pp = prefill(d, run.pp, run.be === referenceBackend ? 1 : 2);
     const pp5 = pp512 && run.be === wasm ? prefill(d, 512, 2) : undefined;
@@ -366,6 +376,56 @@ subject.cleanup();
 wasm.close();
 stopNeighbour?.();
 
+// ---- ONNX Runtime (web: its wasm backend; node: native) on the same f32 weights, prefill only ----------
+
+const ort: OrtMeasurement[] = [];
+const ortNotes: string[] = [];
+/** Largest |ORT − glasslm| over the last token's logits, relative to glasslm's largest |logit|. */
+const ortSameModel: Array<{ engine: string; maxRelDiff: number; sameArgmax: boolean }> = [];
+if (!NO_ORT && subject.onnx) {
+  const dir = mkdtempSync(join(tmpdir(), 'glasslm-bench-onnx-'));
+  try {
+    const path = join(dir, 'gpt2.onnx');
+    const tw = now();
+    const bytes = subject.onnx(path);
+    console.error(
+      `ONNX (f32) written by glasslm in ${((now() - tw) / 1000).toFixed(1)} s (${(bytes / 2 ** 20).toFixed(1)} MiB)`,
+    );
+    for (const engine of ['web', 'node'] as const) {
+      for (const t of threadCounts()) {
+        const m = await measureOrt(engine, path, t, ids(TOKENS), 2, (s) => ortNotes.push(s));
+        if (!m) break;
+        ort.push(m);
+        console.error(`  ${m.engine} ${m.version} ${t}t: pp${TOKENS} ${m.prefillTokPerS.toFixed(1)} tok/s`);
+        if (t === 1 && ourPrefillLogits) {
+          const ours = ourPrefillLogits;
+          let diff = 0;
+          let scale = 0;
+          let a = 0;
+          let b = 0;
+          for (let i = 0; i < ours.length; i++) {
+            diff = Math.max(diff, Math.abs(m.logits[i] - ours[i]));
+            scale = Math.max(scale, Math.abs(ours[i]));
+            if (ours[i] > ours[a]) a = i;
+            if (m.logits[i] > m.logits[b]) b = i;
+          }
+          ortSameModel.push({ engine: m.engine, maxRelDiff: diff / scale, sameArgmax: a === b });
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+for (const n of ortNotes) console.error(`  ${n}`);
+/** glasslm wasm f32 prefill ÷ ONNX Runtime's, same threads and tokens. */
+const ortRatios = ort.flatMap((m) => {
+  const o = rows.find(
+    (r) => r.engine === 'glasslm' && r.backend === 'wasm' && r.weights === 'f32' && r.threads === m.threads,
+  );
+  return o ? [{ peer: m.engine, threads: m.threads, prefill: o.prefillTokPerS / m.prefillTokPerS }] : [];
+});
+
 // ---- report -------------------------------------------------------------------------------------------
 
 /** glasslm wasm ÷ llama.cpp at the same weights and threads. */
@@ -450,6 +510,15 @@ const result = {
   rows,
   ratios,
   threadScaling,
+  /** ONNX Runtime peers (bench/ort-peer.ts); null where none is installed. */
+  ortPeer: ort.length
+    ? {
+        rows: ort.map(({ logits: _, ...m }) => m),
+        sameModel: ortSameModel,
+        ratios: ortRatios,
+        notes: ortNotes,
+      }
+    : null,
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const outFile = new URL(`./results/${result.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
@@ -512,6 +581,14 @@ for (const m of sameModel)
   );
 for (const f of peerFiles)
   console.log(`llama.cpp on ${f.label}: ${f.loaded ? 'loaded' : `refused (${f.error ?? ''})`}`);
+for (const q of ortRatios)
+  console.log(`glasslm wasm / ${q.peer} f32 ${q.threads}t: prefill ${q.prefill.toFixed(2)}x`);
+for (const m of ortSameModel)
+  console.log(
+    `same model (f32): ${m.engine}'s last-token logits within ${m.maxRelDiff.toExponential(1)} of glasslm's` +
+      ` (relative to the largest), argmax ${m.sameArgmax ? 'equal' : 'DIFFERENT'}`,
+  );
+if (!ort.length) console.log('ONNX Runtime: not measured (ortPeer: null)' + (NO_ORT ? ' — --no-ort' : ''));
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`wrote ${outFile.pathname}`);
 

@@ -9,6 +9,7 @@
 //   stories260k  the real pretrained stories260K from ../shared (re-written as GGUF v3: llama.cpp no longer
 //                reads the v1 file there), random weights of its shape when absent. Its ffn_down rows
 //                (172) are not whole 32-blocks: the Q8_0 file keeps ffn_down in F32, as glasslm does.
+import { writeGpt2Onnx } from './ort-peer.js';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,8 @@ export interface Subject {
   extraPeerFiles: Array<{ label: string; path: string; kind: Kind }>;
   /** Deletes the GGUF files (unless kept). */
   cleanup(): void;
+  /** The same weights (f32) as an ONNX graph at `path`, for ONNX Runtime (bench/ort-peer.ts); gpt2 only. */
+  onnx?(path: string): number;
 }
 
 // ---- random weights -------------------------------------------------------------------------------------
@@ -357,6 +360,7 @@ export function gpt2Subject(keepGguf: boolean): Subject {
     gguf: (kind) => files.get(kind),
     extraPeerFiles: [],
     cleanup: () => files.cleanup(),
+    onnx: (path) => writeGpt2Onnx(path, { ...GPT2, wte, wpe, layers: raw }),
   };
 }
 

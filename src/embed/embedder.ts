@@ -26,7 +26,12 @@ export interface ExplainOptions extends EmbedOptions {
 export interface EmbedOptions {
   /** Called once per text that had to be cut to maxTokens. */
   onTruncate?: (index: number, tokens: number, kept: number) => void;
+  /** Texts per forward pass (default 32; 1: one text at a time). */
+  batchSize?: number;
 }
+
+/** Texts per forward pass of embed, unless told otherwise. */
+export const EMBED_BATCH = 32;
 
 export class SentenceEmbedder {
   readonly config: BertConfig;
@@ -119,16 +124,32 @@ export class SentenceEmbedder {
   }
 
   /**
-   * One vector per text. Texts run one at a time, each at its own length — the same vectors a padded
-   * batch gives (padding changes nothing), without computing the padding.
+   * One vector per text, in the order given. Texts run batchSize at a time in one forward pass
+   * (Encoder.forwardBatch: their rows end to end through every matmul, attention per text), shortest
+   * first so that a batch holds texts of similar lengths. Each text is its own length — no padding is
+   * computed, and the vectors are those of one text at a time.
    */
   embed(texts: string[], options: EmbedOptions = {}): Float32Array[] {
-    return texts.map((text, i) => {
-      const ids = this.inputIds(text, (n, kept) => options.onTruncate?.(i, n, kept));
-      const hidden = this.encoder.forward(ids);
-      const v = pool(hidden, ids.length, this.dim, this.pooling);
-      return this.normalize ? l2normalize(v) : v;
-    });
+    const size = Math.max(1, Math.floor(options.batchSize ?? EMBED_BATCH));
+    // tokens of every text, then the texts by length (ties in input order)
+    const inputs = texts.map((text, i) => this.inputIds(text, (n, kept) => options.onTruncate?.(i, n, kept)));
+    const order = inputs.map((_, i) => i).sort((a, b) => inputs[a].length - inputs[b].length || a - b);
+    const out = new Array<Float32Array>(texts.length);
+    const dim = this.dim;
+    for (let b = 0; b < order.length; b += size) {
+      // one forward over the batch: hidden [Σ rows, dim], text after text
+      const batch = order.slice(b, b + size);
+      const hidden = this.encoder.forwardBatch(batch.map((i) => ({ ids: inputs[i] })));
+      // each text's rows pooled into its vector, put back at its index
+      let row = 0;
+      for (const i of batch) {
+        const n = inputs[i].length;
+        const v = pool(hidden.subarray(row * dim, (row + n) * dim), n, dim, this.pooling);
+        out[i] = this.normalize ? l2normalize(v) : v;
+        row += n;
+      }
+    }
+    return out;
   }
 
   similarity(a: string, b: string): number {

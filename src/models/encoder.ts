@@ -101,6 +101,42 @@ export class Encoder {
     return this.run(new InferOps(this.backend, { validKeys, tap: layerTap }), ids, typeIds).data;
   }
 
+  /**
+   * Batched inference: several texts in one pass, their rows laid end to end ([Σ rows, dim] through every
+   * matmul, each weight read once for all of them), attention per text over its own rows — the decoders'
+   * `sequences` (nn/infer.ts), without a cache. No row of padding is computed: a text is its own length.
+   * An item's `validKeys` < its length marks its tail as padding, as forward's does. Returns the hidden
+   * states [Σ rows, dim] (item i's rows after those of items 0..i-1).
+   */
+  forwardBatch(
+    items: ReadonlyArray<{ ids: ArrayLike<number>; typeIds?: ArrayLike<number>; validKeys?: number }>,
+  ): Float32Array {
+    if (items.length === 0) throw new GlassError('BAD_INPUT', 'encode: no texts');
+    // one sequence per text, each at positions 0..
+    const sequences = items.map(({ ids, validKeys }) => {
+      const rows = ids.length;
+      if (rows === 0) throw new GlassError('BAD_INPUT', 'encode: no tokens');
+      if (rows > this.contextLength) {
+        throw new GlassError(
+          'BAD_INPUT',
+          `the text is ${rows} tokens, but the model's limit is ${this.contextLength}`,
+        );
+      }
+      return { rows, pos0: 0, validKeys: validKeys ?? rows };
+    });
+    // the ids (and segments) of every text, end to end
+    const total = sequences.reduce((n, q) => n + q.rows, 0);
+    const ids = new Int32Array(total);
+    const typeIds = new Int32Array(total);
+    let at = 0;
+    for (const it of items) {
+      ids.set(it.ids, at);
+      if (it.typeIds) typeIds.set(it.typeIds, at);
+      at += it.ids.length;
+    }
+    return this.run(new InferOps(this.backend, { sequences }), ids, typeIds).data; // [Σ rows, dim]
+  }
+
   /** Every trainable weight, by name (see nn/weights.ts). */
   weights(): Weight[] {
     return [

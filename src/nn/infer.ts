@@ -31,11 +31,16 @@ export class SourceState {
   }
 }
 
-/** One sequence of a batched pass: its rows (laid end to end with the others'), their first position, its cache. */
+/**
+ * One sequence of a batched pass: its rows (laid end to end with the others'), their first position, and
+ * either its cache (decoders: causal attention reads and extends it) or its valid keys (encoders: rows
+ * from `validKeys` on are padding, no query of the sequence gives them weight; default all its rows).
+ */
 export interface Sequence {
   rows: number;
   pos0: number;
-  cache: KVCache;
+  cache?: KVCache | null;
+  validKeys?: number;
 }
 
 export interface InferContext {
@@ -44,9 +49,10 @@ export interface InferContext {
   /** Causal attention reads and extends this cache (required when a module attends causally). */
   cache?: KVCache | null;
   /**
-   * Several sequences in one pass (batched decoding): the rows are theirs, in this order; every matmul runs
-   * over all of them at once (each weight read once), attention per sequence against its own cache.
-   * Replaces pos0 and cache.
+   * Several sequences in one pass (batched decoding, an encoder's batch of texts): the rows are theirs, in
+   * this order; every matmul runs over all of them at once (each weight read once), attention per sequence
+   * (causal: against its own cache; bidirectional: its own rows, up to its validKeys). Replaces pos0, cache
+   * and validKeys.
    */
   sequences?: readonly Sequence[];
   /** The source an encoder-decoder's decoder attends to (shared by every sequence of the pass). */
@@ -68,9 +74,13 @@ export class InferOps implements Ops<Rows> {
     this.pos0 = at.pos0 ?? 0;
   }
 
-  /** The sequences of a pass over `rows` rows: the batch given, or one sequence (pos0, cache). */
-  private sequences(rows: number): readonly { rows: number; pos0: number; cache: KVCache | null }[] {
-    return this.at.sequences ?? [{ rows, pos0: this.pos0, cache: this.at.cache ?? null }];
+  /** The sequences of a pass over `rows` rows: the batch given, or one sequence (pos0, cache, validKeys). */
+  private sequences(rows: number): readonly Sequence[] {
+    return (
+      this.at.sequences ?? [
+        { rows, pos0: this.pos0, cache: this.at.cache ?? null, validKeys: this.at.validKeys ?? rows },
+      ]
+    );
   }
 
   /** Wraps an existing array (it may be overwritten by the ops that take it first). */
@@ -231,6 +241,8 @@ export class InferOps implements Ops<Rows> {
         start += seq.rows;
       }
     } else {
+      // split q | k | v per row (every sequence's rows at once); then each sequence's queries see its own
+      // keys, the first validKeys of them (the rest is padding)
       const k = new Float32Array(rows * kvDim);
       const v = new Float32Array(rows * kvDim);
       for (let t = 0; t < rows; t++) {
@@ -239,11 +251,21 @@ export class InferOps implements Ops<Rows> {
         k.set(qkv.data.subarray(src + qDim, src + qDim + kvDim), t * kvDim);
         v.set(qkv.data.subarray(src + qDim + kvDim, src + width), t * kvDim);
       }
-      if (tap?.wantsAttention) probs = new Float32Array(nHeads * rows * rows);
-      const valid = this.at.validKeys ?? rows;
-      const st = terms(0, rows * rows);
-      this.be.attentionBidirectional(heads, q, k, v, rows, valid, nHeads, nKvHeads, headDim, probs, st);
-      if (probs) tap!.attention(probs, nHeads, rows, rows);
+      let start = 0;
+      for (const seq of this.sequences(rows)) {
+        const n = seq.rows;
+        const [a, b] = [start * qDim, (start + n) * qDim]; // this sequence's q rows (and head rows)
+        const [ka, kb] = [start * kvDim, (start + n) * kvDim]; // and its k, v rows
+        if (tap?.wantsAttention) probs = new Float32Array(nHeads * n * n);
+        const valid = seq.validKeys ?? n;
+        const out = heads.subarray(a, b);
+        const [qs, ks, vs] = [q.subarray(a, b), k.subarray(ka, kb), v.subarray(ka, kb)];
+        const st = terms(pair, n * n);
+        this.be.attentionBidirectional(out, qs, ks, vs, n, valid, nHeads, nKvHeads, headDim, probs, st);
+        if (probs) tap!.attention(probs, nHeads, n, n);
+        pair += n * n;
+        start += n;
+      }
     }
     tap?.heads(heads, rows, nHeads, headDim);
     return new Rows(heads, rows, qDim);
