@@ -194,7 +194,7 @@ export class WasmBackend implements Backend {
     const n = w.rows;
     const k = w.cols;
     const q8 = pw.kind === 'q8_0';
-    const few = !q8 && rows >= 2 && rows < FEW_ROWS;
+    const few = pw.kind === 'f32' && rows >= 2 && rows < FEW_ROWS;
     const batched = rows >= BATCHED_ROWS && !few;
     const T = this.usable;
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
