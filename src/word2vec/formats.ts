@@ -19,6 +19,7 @@ const utf8 = new TextDecoder('utf-8');
 
 /** The shortest decimal that parses back to the same float32 (6–9 significant digits). */
 function float32Text(x: number): string {
+  if (Object.is(x, -0)) return '-0';
   for (let p = 6; p < 9; p++) {
     const s = x.toPrecision(p);
     if (Math.fround(Number(s)) === x) return String(Number(s));
