@@ -1383,3 +1383,4 @@ export function streamSum(p: usize, i0: i32, i1: i32): f32 {
   }
   return hsum(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
 }
+export * from './word2vec';

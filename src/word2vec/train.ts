@@ -123,6 +123,34 @@ export interface ShardJob {
    */
   progress: Float64Array;
   stop: Int32Array;
+  /**
+   * The SIMD kernels (assembly/word2vec.ts), when W, C and H are views of the wasm memory: byte offsets of
+   * W, C, H and this worker's two scratch rows (e, and CBOW's mean h). Without: plain TypeScript loops.
+   */
+  wasm?: WasmKernels;
+}
+
+export interface WasmKernels {
+  w2vTarget(x: number, out: number, e: number, label: number, alpha: number, n: number): number;
+  w2vAxpy(y: number, x: number, a: number, n: number): void;
+  w2vNegative(
+    x: number,
+    e: number,
+    C: number,
+    dim: number,
+    targets: number,
+    count: number,
+    alpha: number,
+    zeroE: number,
+    addToX: number,
+  ): number;
+  W: number;
+  C: number;
+  H: number;
+  e: number;
+  h: number;
+  /** This worker's negative-sampling targets (negative + 1 int32). */
+  targets: number;
 }
 
 /**
@@ -136,8 +164,20 @@ export function trainShard(j: ShardJob): void {
   const slot = j.worker * 4;
   // xorshift32, never 0.
   let rnd = (Math.imul(j.seed + 1, 0x9e3779b1) ^ Math.imul(j.worker + 1, 0x85ebca6b)) | 0 || 1;
-  const e = new Float32Array(dim); // the input side's accumulated error
-  const h = new Float32Array(dim); // CBOW's context mean
+  const wasm = j.wasm;
+  // With the wasm kernels, e and h are rows of the wasm memory (views here; offsets oE, oH for wasm).
+  const e = wasm ? new Float32Array(W.buffer, wasm.e, dim) : new Float32Array(dim); // accumulated error
+  const h = wasm ? new Float32Array(W.buffer, wasm.h, dim) : new Float32Array(dim); // CBOW's context mean
+  const target = wasm ? wasm.w2vTarget : undefined;
+  const axpy = wasm ? wasm.w2vAxpy : undefined;
+  const oW = wasm ? wasm.W : 0;
+  const oC = wasm ? wasm.C : 0;
+  const oHs = wasm ? wasm.H : 0;
+  const oE = wasm ? wasm.e : 0;
+  const oX = wasm ? wasm.h : 0;
+  const negativeStep = wasm ? wasm.w2vNegative : undefined;
+  const oT = wasm ? wasm.targets : 0;
+  const targets = wasm ? new Int32Array(W.buffer, wasm.targets, negative + 1) : new Int32Array(0);
   const sent = new Int32Array(10001); // one sentence after subsampling (MAX_SENTENCE + 1)
   let alpha = j.alpha;
   let words = 0; // read by this worker, not yet added to progress
@@ -187,7 +227,8 @@ export function trainShard(j: ShardJob): void {
           for (let c = lo; c <= hi; c++) {
             if (c === i) continue;
             const r = sent[c]! * dim;
-            for (let k = 0; k < dim; k++) h[k] += W[r + k]!;
+            if (axpy) axpy(oX, oW + r * 4, 1, dim);
+            else for (let k = 0; k < dim; k++) h[k] += W[r + k]!;
             cw++;
           }
           if (cw === 0) continue;
@@ -198,21 +239,38 @@ export function trainShard(j: ShardJob): void {
             const base = w * maxDepth;
             for (let d = 0; d < pathLen[w]!; d++) {
               const r = point[base + d]! * dim;
-              let f = 0;
-              for (let k = 0; k < dim; k++) f += h[k]! * H[r + k]!;
               const label = 1 - code[base + d]!;
-              const s = 1 / (1 + Math.exp(-f));
+              // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
+              let f = 0;
+              if (target) f = target(oX, oHs + r * 4, oE, label, alpha, dim);
+              else {
+                for (let k = 0; k < dim; k++) f += h[k]! * H[r + k]!;
+                const g = alpha * (label - 1 / (1 + Math.exp(-f)));
+                for (let k = 0; k < dim; k++) {
+                  e[k] += g * H[r + k]!;
+                  H[r + k] += g * h[k]!;
+                }
+              }
               loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
               terms++;
-              const g = alpha * (label - s);
-              for (let k = 0; k < dim; k++) {
-                e[k] += g * H[r + k]!;
-                H[r + k] += g * h[k]!;
-              }
             }
           }
-          // Negative sampling: w with label 1, then `negative` noise words with label 0.
-          for (let d = 0; d <= negative && negative > 0; d++) {
+          // Negative sampling: w with label 1, then `negative` noise words with label 0 (the wasm kernel:
+          // the noise words drawn here, the steps in one call).
+          if (negativeStep && negative > 0) {
+            let count = 0;
+            targets[count++] = w;
+            for (let d = 0; d < negative; d++) {
+              rnd ^= rnd << 13;
+              rnd ^= rnd >>> 17;
+              rnd ^= rnd << 5;
+              const t = table[(rnd >>> 0) % tableSize]!;
+              if (t !== w) targets[count++] = t;
+            }
+            loss += negativeStep(oX, oE, oC, dim, oT, count, alpha, 0, 0);
+            terms += count;
+          }
+          for (let d = 0; d <= negative && negative > 0 && !negativeStep; d++) {
             let t = w;
             if (d > 0) {
               rnd ^= rnd << 13;
@@ -222,23 +280,27 @@ export function trainShard(j: ShardJob): void {
               if (t === w) continue;
             }
             const r = t * dim;
-            let f = 0;
-            for (let k = 0; k < dim; k++) f += h[k]! * C[r + k]!;
             const label = d === 0 ? 1 : 0;
-            const s = 1 / (1 + Math.exp(-f));
+            // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
+            let f = 0;
+            if (target) f = target(oX, oC + r * 4, oE, label, alpha, dim);
+            else {
+              for (let k = 0; k < dim; k++) f += h[k]! * C[r + k]!;
+              const g = alpha * (label - 1 / (1 + Math.exp(-f)));
+              for (let k = 0; k < dim; k++) {
+                e[k] += g * C[r + k]!;
+                C[r + k] += g * h[k]!;
+              }
+            }
             loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
             terms++;
-            const g = alpha * (label - s);
-            for (let k = 0; k < dim; k++) {
-              e[k] += g * C[r + k]!;
-              C[r + k] += g * h[k]!;
-            }
           }
           // The error goes back to every context vector.
           for (let c = lo; c <= hi; c++) {
             if (c === i) continue;
             const r = sent[c]! * dim;
-            for (let k = 0; k < dim; k++) W[r + k] += e[k]!;
+            if (axpy) axpy(oW + r * 4, oE, 1, dim);
+            else for (let k = 0; k < dim; k++) W[r + k] += e[k]!;
           }
         } else {
           // Skip-gram: each context word's vector predicts w.
@@ -250,18 +312,36 @@ export function trainShard(j: ShardJob): void {
               const base = w * maxDepth;
               for (let d = 0; d < pathLen[w]!; d++) {
                 const r = point[base + d]! * dim;
-                let f = 0;
-                for (let k = 0; k < dim; k++) f += W[l + k]! * H[r + k]!;
                 const label = 1 - code[base + d]!;
-                const s = 1 / (1 + Math.exp(-f));
+                // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
+                let f = 0;
+                if (target) f = target(oW + l * 4, oHs + r * 4, oE, label, alpha, dim);
+                else {
+                  for (let k = 0; k < dim; k++) f += W[l + k]! * H[r + k]!;
+                  const g = alpha * (label - 1 / (1 + Math.exp(-f)));
+                  for (let k = 0; k < dim; k++) {
+                    e[k] += g * H[r + k]!;
+                    H[r + k] += g * W[l + k]!;
+                  }
+                }
                 loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
                 terms++;
-                const g = alpha * (label - s);
-                for (let k = 0; k < dim; k++) {
-                  e[k] += g * H[r + k]!;
-                  H[r + k] += g * W[l + k]!;
-                }
               }
+            }
+            if (negativeStep && negative > 0) {
+              let count = 0;
+              targets[count++] = w;
+              for (let d = 0; d < negative; d++) {
+                rnd ^= rnd << 13;
+                rnd ^= rnd >>> 17;
+                rnd ^= rnd << 5;
+                const t = table[(rnd >>> 0) % tableSize]!;
+                if (t !== w) targets[count++] = t;
+              }
+              // ends with W_c += e
+              loss += negativeStep(oW + l * 4, oE, oC, dim, oT, count, alpha, hs ? 0 : 1, 1);
+              terms += count;
+              continue;
             }
             for (let d = 0; d <= negative && negative > 0; d++) {
               let t = w;
@@ -273,19 +353,23 @@ export function trainShard(j: ShardJob): void {
                 if (t === w) continue;
               }
               const r = t * dim;
-              let f = 0;
-              for (let k = 0; k < dim; k++) f += W[l + k]! * C[r + k]!;
               const label = d === 0 ? 1 : 0;
-              const s = 1 / (1 + Math.exp(-f));
+              // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
+              let f = 0;
+              if (target) f = target(oW + l * 4, oC + r * 4, oE, label, alpha, dim);
+              else {
+                for (let k = 0; k < dim; k++) f += W[l + k]! * C[r + k]!;
+                const g = alpha * (label - 1 / (1 + Math.exp(-f)));
+                for (let k = 0; k < dim; k++) {
+                  e[k] += g * C[r + k]!;
+                  C[r + k] += g * W[l + k]!;
+                }
+              }
               loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
               terms++;
-              const g = alpha * (label - s);
-              for (let k = 0; k < dim; k++) {
-                e[k] += g * C[r + k]!;
-                C[r + k] += g * W[l + k]!;
-              }
             }
-            for (let k = 0; k < dim; k++) W[l + k] += e[k]!;
+            if (axpy) axpy(oW + l * 4, oE, 1, dim);
+            else for (let k = 0; k < dim; k++) W[l + k] += e[k]!;
           }
         }
       }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainShard, trainWord2Vec, type ShardJob } from '../../src/word2vec/train.js';
-import { trainWord2VecThreads } from '../../src/word2vec/train-node.js';
+import { trainWord2VecThreads, wasmKernels, wasmPlan } from '../../src/word2vec/train-node.js';
 import { huffmanTree } from '../../src/word2vec/vocab.js';
 import { nearest } from '../../src/word2vec/query.js';
 import type { WordVectors } from '../../src/word2vec/vectors.js';
@@ -123,8 +123,12 @@ function close(actual: Float32Array, expected: number[], what: string): void {
   assert.ok(worst < 2e-6, `${what}: off by ${worst}`);
 }
 
-function check(s: Setup, reach: number[]): void {
+async function check(s: Setup, reach: number[], simd = false): Promise<void> {
   const j = job(s);
+  if (simd) {
+    // The same pass with the wasm SIMD kernels, the matrices moved into their memory.
+    j.wasm = wasmKernels(await wasmPlan(j, s.dim, s.negative, 1), 0);
+  }
   const before = { W: j.W.slice(), C: j.C.slice(), H: j.H.slice() };
   const want = reference(s, j, reach);
   trainShard(j);
@@ -154,15 +158,21 @@ const base: Setup = {
 };
 const ones = [1, 1, 1, 1, 1];
 
-test('one skip-gram pass with negative sampling matches the float64 reference', () => check(base, ones));
-test('one skip-gram pass with hierarchical softmax matches the float64 reference', () =>
-  check({ ...base, hs: true, negative: 0 }, ones));
-test('one CBOW pass with negative sampling matches the float64 reference', () =>
-  check({ ...base, cbow: true }, ones));
-test('one CBOW pass with hierarchical softmax (and negative sampling) matches the float64 reference', () =>
-  check({ ...base, cbow: true, hs: true }, ones));
+for (const simd of [false, true]) {
+  const how = simd ? 'wasm SIMD kernels' : 'TypeScript loops';
+  test(`one skip-gram pass with negative sampling matches the float64 reference (${how})`, () =>
+    check(base, ones, simd));
+  test(`one skip-gram pass with hierarchical softmax matches the float64 reference (${how})`, () =>
+    check({ ...base, hs: true, negative: 0 }, ones, simd));
+  test(`one skip-gram pass with both matches the float64 reference (${how}, dim 7: SIMD remainders)`, () =>
+    check({ ...base, hs: true, dim: 7 }, ones, simd));
+  test(`one CBOW pass with negative sampling matches the float64 reference (${how})`, () =>
+    check({ ...base, cbow: true }, ones, simd));
+  test(`one CBOW pass with hierarchical softmax and negative sampling matches the float64 reference (${how})`, () =>
+    check({ ...base, cbow: true, hs: true }, ones, simd));
+}
 
-test('window shrink: reach = window − (rand % window) from the seeded xorshift32', () => {
+test('window shrink: reach = window − (rand % window) from the seeded xorshift32', async () => {
   const s: Setup = { ...base, sentence: [0, 1, 2, 3, 0, 1, 2], window: 3, hs: true, negative: 0, seed: 5 };
   // The kernel's generator: xorshift32 from the seed and worker 0; one draw per word read (the
   // subsampling test), then one per centre word for its shrink (no negatives here).
@@ -176,7 +186,7 @@ test('window shrink: reach = window − (rand % window) from the seeded xorshift
   s.sentence.forEach(() => next());
   const reach = s.sentence.map(() => s.window - (next() % s.window));
   assert.deepEqual(reach, [2, 1, 3, 1, 1, 3, 3]); // seed 5: shrunk at random, never 0
-  check(s, reach);
+  await check(s, reach);
 });
 
 /** Two groups of words that only ever share a line with their own group. */
