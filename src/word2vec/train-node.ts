@@ -4,6 +4,7 @@
 // watches the shared progress counters and can ask the workers to stop (Ctrl-C: they return at their
 // next 10 000-word mark and the vectors so far are kept).
 import { Worker } from 'node:worker_threads';
+import { relaxedSimdAvailable } from '../tensor/wasm/index.js';
 import { readKernels } from '../tensor/wasm/node.js';
 import { defaultOptions, prepare, shardBounds, shardJob, trainShard, wordVectors } from './train.js';
 import type { Prepared, ShardJob, WasmKernels, Word2VecOptions } from './train.js';
@@ -61,7 +62,10 @@ export async function wasmPlan(
   negative: number,
   threads: number,
 ): Promise<WasmPlan> {
-  const url = new URL('../tensor/wasm/kernels-shared.wasm', import.meta.url);
+  // The relaxed-SIMD build (fused multiply-add) where this engine has it.
+  const url = (await relaxedSimdAvailable())
+    ? new URL('../tensor/wasm/kernels-shared-relaxed.wasm', import.meta.url)
+    : new URL('../tensor/wasm/kernels-shared.wasm', import.meta.url);
   const module = await WebAssembly.compile(await readKernels(url));
   const row = (Math.max(dim, negative + 1) * 4 + 15) & ~15;
   const at = (n: number) => (n + 15) & ~15;
