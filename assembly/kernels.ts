@@ -1390,3 +1390,4 @@ export { attentionBiased } from './t5';
 export * from './serve';
 export * from './threads';
 export * from './q8dot';
+export * from './word2vec';

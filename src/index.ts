@@ -39,3 +39,20 @@ export {
   type Hit,
   type SearchOptions,
 } from './search/index.js';
+// Static word vectors (word2vec, GloVe): train, load, query. Browser-safe core in src/word2vec/
+// (formats.ts, query.ts, train.ts); these two add files and worker threads.
+export { loadWordVectors, saveWordVectors } from './word2vec/load-node.js';
+export { trainWord2VecThreads, type TrainProgress, type TrainRun } from './word2vec/train-node.js';
+export { trainWord2Vec, defaultOptions as word2vecDefaults, type Word2VecOptions } from './word2vec/train.js';
+export { parseVectors, writeText, writeBinary, type VectorFormat } from './word2vec/formats.js';
+export {
+  nearest,
+  analogy,
+  similarity,
+  vectorOf,
+  evaluateAnalogies,
+  type Scored,
+  type AnalogyMethod,
+  type AnalogyScores,
+} from './word2vec/query.js';
+export type { WordVectors } from './word2vec/vectors.js';

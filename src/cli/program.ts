@@ -25,6 +25,7 @@ export async function createProgram(): Promise<Command> {
     await import('./train.js'),
     await import('./finetune.js'),
     await import('./eval.js'),
+    await import('./word2vec.js'),
   ]) {
     mod.register(program);
   }
