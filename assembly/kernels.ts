@@ -10,29 +10,10 @@
 // ---------------------------------------------------------------------------------------------------
 // helpers
 
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
+import { absMax32, fma, hsum, imin } from './simd';
 
 @inline function ldf(p: usize): f32 {
   return load<f32>(p);
-}
-
-@inline function imin(a: i32, b: i32): i32 {
-  return a < b ? a : b;
-}
-
-/**
- * a·b + c on four lanes: one fused instruction where the build has relaxed SIMD (kernels-relaxed*.wasm,
- * chosen at run time where the engine supports it), else a multiply and an add.
- */
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
 }
 
 /** e^x on four lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp). */
@@ -523,19 +504,7 @@ export function quantizeX16(x: usize, rows: i32, k: i32, xq: usize, xs: usize): 
   const nb = (rows * k) >> 5;
   for (let b = 0; b < nb; b++) {
     const p = x + ((<usize>b) << 7);
-    let m0 = f32x4.abs(v128.load(p));
-    let m1 = f32x4.abs(v128.load(p, 16));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 32)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 48)));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 64)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 80)));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 96)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 112)));
-    m0 = f32x4.max(m0, m1);
-    const amax = max(
-      max(f32x4.extract_lane(m0, 0), f32x4.extract_lane(m0, 1)),
-      max(f32x4.extract_lane(m0, 2), f32x4.extract_lane(m0, 3)),
-    );
+    const amax = absMax32(p);
     const d: f32 = amax / 32767.0;
     const id = f32x4.splat(d != 0 ? <f32>1.0 / d : <f32>0.0);
     store<f32>(xs + ((<usize>b) << 2), d);

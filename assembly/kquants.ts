@@ -22,29 +22,12 @@
 // Types are named by ggml's type ids (what GGUF stores): Q4_0 = 2, Q4_K = 12, Q5_K = 13, Q6_K = 14.
 
 import { BATCH_ROWS, KC, packPanels, panelTiles } from './kernels';
+import { fma, hsum, imin } from './simd';
 
 const Q4_0: i32 = 2;
 const Q4_K: i32 = 12;
 const Q5_K: i32 = 13;
 const Q6_K: i32 = 14;
-
-@inline function imin(a: i32, b: i32): i32 {
-  return a < b ? a : b;
-}
-
-/** a·b + c on four lanes (one instruction with relaxed SIMD), as in kernels.ts. */
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
 
 /** IEEE half → float (normal, subnormal, zero, inf/NaN). */
 @inline function half(p: usize): f32 {

@@ -21,6 +21,8 @@
 // i32x4.dot_i16x8_s. The backend does not use it there: it keeps matmulQ8 (int16 activations), as fast
 // without relaxed SIMD and more precise. Prefill (matmulQ8Batched, float32 activations) is unchanged.
 
+import { absMax32 } from './simd';
+
 /**
  * x[rows, k] float32 → xq[rows, k] int8 in [-127, 127] + xs[rows, k/32] float32 scales, per block of 32:
  * d = max|x| / 127, q = round(x / d) (0 for a block of zeros). k a multiple of 32. The activation side
@@ -30,20 +32,7 @@ export function quantizeRowQ8(x: usize, rows: i32, k: i32, xq: usize, xs: usize)
   const nb = (rows * k) >> 5;
   for (let b = 0; b < nb; b++) {
     const p = x + ((<usize>b) << 7);
-    // the block's largest magnitude, over 8 vectors
-    let m0 = f32x4.abs(v128.load(p));
-    let m1 = f32x4.abs(v128.load(p, 16));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 32)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 48)));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 64)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 80)));
-    m0 = f32x4.max(m0, f32x4.abs(v128.load(p, 96)));
-    m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 112)));
-    m0 = f32x4.max(m0, m1);
-    const amax = max(
-      max(f32x4.extract_lane(m0, 0), f32x4.extract_lane(m0, 1)),
-      max(f32x4.extract_lane(m0, 2), f32x4.extract_lane(m0, 3)),
-    );
+    const amax = absMax32(p); // the block's largest magnitude
     // the scale and its inverse
     const d: f32 = amax / 127.0;
     const id = f32x4.splat(d != 0 ? <f32>1.0 / d : <f32>0.0);

@@ -16,19 +16,7 @@
 // sum per output at the end). Measured against four weight rows × two input rows (more weight streams, a
 // block that outgrows L1 at k = 3072): GPT-2 124M forwardBatch of 4 sequences, CPU ms/step 69-80 → 65-75.
 
-/** a·b + c on four lanes: fused with relaxed SIMD (kernels-relaxed*.wasm), else a multiply and an add. */
-@inline function fma(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
+import { fma, hsum } from './simd';
 
 /** One output: the lanes' sum, the scalar tail (values k4..k-1), the bias; stored at out + 4·(m·n + j). */
 @inline function finish(

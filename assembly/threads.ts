@@ -5,10 +5,7 @@
 // cycles), the same fused/unfused form as the matmul kernels (relaxed_madd in the relaxed build). Its
 // GFLOP/s at 1 and 2 threads is the ceiling against which the prefill matmuls are judged.
 
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { fma } from './simd';
 
 /** FLOPs of one iteration of fmaPeak: 12 chains × 4 lanes × (multiply + add). */
 export function fmaPeakFlops(): i32 {
@@ -35,18 +32,18 @@ export function fmaPeak(out: usize, i0: i32, i1: i32): void {
   let a10 = f32x4.splat(2.0);
   let a11 = f32x4.splat(2.1);
   for (let i = i0; i < i1; i++) {
-    a0 = madd(a0, m, c);
-    a1 = madd(a1, m, c);
-    a2 = madd(a2, m, c);
-    a3 = madd(a3, m, c);
-    a4 = madd(a4, m, c);
-    a5 = madd(a5, m, c);
-    a6 = madd(a6, m, c);
-    a7 = madd(a7, m, c);
-    a8 = madd(a8, m, c);
-    a9 = madd(a9, m, c);
-    a10 = madd(a10, m, c);
-    a11 = madd(a11, m, c);
+    a0 = fma(a0, m, c);
+    a1 = fma(a1, m, c);
+    a2 = fma(a2, m, c);
+    a3 = fma(a3, m, c);
+    a4 = fma(a4, m, c);
+    a5 = fma(a5, m, c);
+    a6 = fma(a6, m, c);
+    a7 = fma(a7, m, c);
+    a8 = fma(a8, m, c);
+    a9 = fma(a9, m, c);
+    a10 = fma(a10, m, c);
+    a11 = fma(a11, m, c);
   }
   const s = f32x4.add(
     f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7))),

@@ -2,11 +2,7 @@
 // vector, and y += a·x. Arguments are byte offsets into the shared linear memory where train-node.ts
 // keeps the matrices (W, C, H) and each worker's scratch rows; rows need not be 16-byte aligned.
 
-/** a·b + c on four lanes: fused where the build has relaxed SIMD (as kernels.ts's fma). */
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+import { fma } from './simd';
 
 /** x·y over n floats. */
 @inline function dot(x: usize, y: usize, n: i32): f32 {
@@ -15,8 +11,8 @@
   let k = 0;
   for (; k + 8 <= n; k += 8) {
     const p = <usize>k << 2;
-    a = madd(v128.load(x + p), v128.load(y + p), a);
-    b = madd(v128.load(x + p, 16), v128.load(y + p, 16), b);
+    a = fma(v128.load(x + p), v128.load(y + p), a);
+    b = fma(v128.load(x + p, 16), v128.load(y + p, 16), b);
   }
   a = f32x4.add(a, b);
   let f: f32 =
@@ -32,8 +28,8 @@
   for (; k + 4 <= n; k += 4) {
     const p = <usize>k << 2;
     const o = v128.load(out + p);
-    v128.store(e + p, madd(gv, o, v128.load(e + p)));
-    v128.store(out + p, madd(gv, v128.load(x + p), o));
+    v128.store(e + p, fma(gv, o, v128.load(e + p)));
+    v128.store(out + p, fma(gv, v128.load(x + p), o));
   }
   for (; k < n; k++) {
     const p = <usize>k << 2;
