@@ -7,25 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createWasmBackend, quantizeMatrixQ8_0 } from '../../src/tensor/index.js';
 import { relaxedSimdAvailable } from '../../src/tensor/wasm/index.js';
+import type { KernelExports } from '../../src/tensor/wasm/exports.js';
 import { Rng } from '../../src/generate/rng.js';
 
-interface Q8Kernels {
-  heapBase(): number;
-  quantizeRowQ8(x: number, rows: number, k: number, xq: number, xs: number): void;
-  matmulQ8Dot(
-    out: number,
-    xq: number,
-    xs: number,
-    wq: number,
-    ws: number,
-    bias: number,
-    rows: number,
-    n: number,
-    k: number,
-    j0: number,
-    j1: number,
-  ): void;
-}
+type Q8Kernels = Pick<KernelExports, 'heapBase' | 'quantizeRowQ8' | 'matmulQ8Dot'>;
 
 const builds: Array<{ name: string; file: string }> = [{ name: 'simd128', file: 'kernels.wasm' }];
 if (await relaxedSimdAvailable()) builds.unshift({ name: 'relaxed-simd', file: 'kernels-relaxed.wasm' });

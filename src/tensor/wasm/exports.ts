@@ -72,19 +72,8 @@ export interface KernelExports {
     j1: number,
   ): void;
   quantizeRowQ8(x: number, rows: number, k: number, xq: number, xs: number): void;
-  matmulQ8Dot(
-    out: number,
-    xq: number,
-    xs: number,
-    wq: number,
-    ws: number,
-    bias: number,
-    rows: number,
-    n: number,
-    k: number,
-    j0: number,
-    j1: number,
-  ): void;
+  /** matmulQ8's arguments; xq int8 (quantizeRowQ8) instead of int16. */
+  matmulQ8Dot: KernelExports['matmulQ8'];
   matmulQ8Batched(
     out: number,
     xp: number,
