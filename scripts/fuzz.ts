@@ -183,7 +183,7 @@ function runChild(
           cpu0: cpuSeconds(child.pid!),
         };
       } else if (ev.t === 'end' && current) {
-        const peak = Math.max(current.peak, rssMb(child.pid!));
+        const peak = Math.max(current.peak, rssMb(child.pid!), ev.rss ?? 0);
         onResult(current.i, {
           outcome: ev.outcome!,
           message: ev.message ?? '',
@@ -338,7 +338,8 @@ async function child(format: Format, seed: number, from: number, to: number): Pr
     } catch (e) {
       ({ outcome, message } = classify(e));
     }
-    say({ t: 'end', i, outcome, message });
+    // its own RSS too: the watcher's /proc sample can come too late (a child that has already exited)
+    say({ t: 'end', i, outcome, message, rss: process.memoryUsage().rss / 2 ** 20 });
     if ((i + 1) % GC_EVERY === 0) gc?.(); // keeps RSS near its baseline, so growth is measured per file
   }
 }
