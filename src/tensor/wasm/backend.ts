@@ -71,10 +71,10 @@ export class WasmBackend implements Backend {
   /** Threads the parallel kernels use now (at most the pool's size; settable, e.g. 1 to compare). */
   threads: number;
   /**
-   * Whether the caller takes over a late worker's chunks of the one-row matmuls (pool.ts; settable, e.g.
-   * false to measure what it saves).
+   * Whether the caller takes over a late worker's chunks of the matmuls (pool.ts; settable, e.g. to
+   * measure what it saves). createWasmBackend sets it from its `takeOver` option (default off).
    */
-  takeOver = true;
+  takeOver = false;
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
   private readonly k: KernelExports;
   private readonly pool: ThreadPool | undefined;

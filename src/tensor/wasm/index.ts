@@ -47,6 +47,12 @@ export interface WasmBackendOptions {
    * per chunk of that call, at least 0.02. 0: at once.
    */
   takeOverMs?: number;
+  /**
+   * With threads: let the caller take over a late worker's matmul chunks (pool.ts). Off by default: a
+   * clean-clone CI run once saw a wrong output with it on (test/tensor/wasm-threads.test.ts, 3 threads on
+   * 2 cores), and the race is not found yet — a slower thread beats a wrong number.
+   */
+  takeOver?: boolean;
   /** The compiled kernels, if you load them yourself (a module or the .wasm bytes). */
   module?: WebAssembly.Module | BufferSource;
 }
@@ -167,5 +173,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
       takeOverMs: options.takeOverMs,
     });
   }
-  return new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });
+  const be = new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });
+  be.takeOver = options.takeOver ?? false;
+  return be;
 }

@@ -131,6 +131,11 @@ function drain(
     }
     if (c >= n) return ran;
     if (Atomics.compareExchange(ctl, 4, t, t + 1) !== t) continue;
+    // claim it in this generation's chunk states, FREE → RUNNING, before reading the job: a worker that
+    // took its ticket and was then descheduled while the caller took the chunk over, finished the job and
+    // began the next one, finds the state moved on and leaves the chunk alone (else it would run the next
+    // job's chunk c unclaimed and count it done). While the chunk is RUNNING the header is this job's.
+    if (Atomics.compareExchange(ctl, st + c, g * 8, g * 8 + 1) !== g * 8) continue;
     // its arguments: the range, this thread's scratch
     const nargs = f64[8 + 1];
     args.length = nargs;
@@ -145,8 +150,7 @@ function drain(
       fns[f64[8]](...args);
       Atomics.store(ctl, st + c, g * 8 + 4); // DONE
     } else {
-      // a worker on a job that can be taken over: private rows, then copy out unless taken
-      if (Atomics.compareExchange(ctl, st + c, g * 8, g * 8 + 1) !== g * 8) continue; // FREE → RUNNING
+      // a worker on a job that can be taken over (the chunk RUNNING): private rows, then copy out unless taken
       const out = args[oa];
       const priv = f64[8 + 7] + tid * f64[8 + 8];
       args[oa] = priv;
