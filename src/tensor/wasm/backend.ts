@@ -53,9 +53,11 @@ const NBLOCK = 16;
  */
 const BATCHED_ROWS = 4;
 /**
- * f32 weights, 2 ≤ rows < FEW_ROWS (batched decoding: one row per sequence): matmulF32Rows, the weights
- * read in place two rows at a time against every input row (assembly/serve.ts), instead of one
- * matrix-vector product per row or repacked panels.
+ * 2 ≤ rows < FEW_ROWS (batched decoding: one row per sequence), instead of one matrix-vector product per
+ * row or repacked panels: f32 weights → matmulF32Rows, read in place two rows at a time against every
+ * input row (assembly/serve.ts); Q8_0 with relaxed SIMD → matmulQ8Dot, the rows quantized to int8 and each
+ * block of 32 weight rows against every row while it is in cache (assembly/q8dot.ts: GPT-2's LM head at 4
+ * rows, one thread, 27 ms through matmulQ8Batched's f32 panels → ~7 ms).
  */
 const FEW_ROWS = 16;
 
@@ -194,7 +196,8 @@ export class WasmBackend implements Backend {
     const n = w.rows;
     const k = w.cols;
     const q8 = pw.kind === 'q8_0';
-    const few = pw.kind === 'f32' && rows >= 2 && rows < FEW_ROWS;
+    // few rows: f32 → matmulF32Rows; Q8_0 → matmulQ8Dot (int8 activations), as for one row
+    const few = rows >= 2 && rows < FEW_ROWS && (pw.kind === 'f32' || (q8 && this.relaxedSimd));
     const batched = rows >= BATCHED_ROWS && !few;
     const T = this.usable;
     const packBytes = batched ? pad(Math.ceil(rows / 4) * 4 * k * 4) : 0;
