@@ -16,31 +16,13 @@
 // sum per output at the end). Measured against four weight rows × two input rows (more weight streams, a
 // block that outgrows L1 at k = 3072): GPT-2 124M forwardBatch of 4 sequences, CPU ms/step 69-80 → 65-75.
 
-import { fma, hsum, imin } from './simd';
+import { fma, hsum, imin, touch } from './simd';
 
 /**
  * Weight rows brought into cache at a time by touch() before the tiles read them (8 rows: 24 KB at k = 768,
  * 96 KB at k = 3072, inside L2).
  */
 const TOUCH_ROWS: i32 = 8;
-
-/**
- * Loads one word of every 64-byte line of the n floats at p; keep receives their XOR (a store, so that no
- * compiler drops the loads; the caller's output overwrites it). A loop of nothing but loads keeps many
- * cache misses in flight at once, as the tiles' multiply-adds, between their loads, cannot: with the
- * weights streaming from memory, GPT-2 124M's LM head at 4 rows took 16-20 ms (one thread) read by the
- * tiles alone and 11-12 ms touched first (its compute alone, in cache, ~7 ms; the read alone ~6 ms), and a
- * whole decode step of 4 sequences 58 → 44 CPU ms (2 sequences 52 → 37; 1 sequence, which runs
- * matmulF32, 20).
- */
-@inline function touch(p: usize, n: i32, keep: usize): void {
-  let t: i32 = 0;
-  const end = p + ((<usize>n) << 2);
-  for (let q = p; q < end; q += 256) {
-    t ^= load<i32>(q) ^ load<i32>(q, 64) ^ load<i32>(q, 128) ^ load<i32>(q, 192);
-  }
-  store<i32>(keep, t);
-}
 
 /** One output: the lanes' sum, the scalar tail (values k4..k-1), the bias; stored at out + 4·(m·n + j). */
 @inline function finish(
@@ -155,7 +137,7 @@ export function matmulF32Rows(
   let j = j0;
   // pairs of weight rows, each against every input row four at a time (then the last 1-3: 2 + 1)
   for (; j + 2 <= j1; j += 2) {
-    if ((j - j0) % TOUCH_ROWS == 0) touch(w + <usize>j * kb, imin(TOUCH_ROWS, j1 - j) * k, out + <usize>j * 4);
+    if ((j - j0) % TOUCH_ROWS == 0) touch(w + <usize>j * kb, <usize>imin(TOUCH_ROWS, j1 - j) * kb, out + <usize>j * 4);
     for (let m = 0; m < r4; m += 4) tile(2, 4, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
     if (left >= 2) tile(2, 2, ol, xl, w, bias, k, j, kb, nb);
     if (left & 1) tile(2, 1, ol + <usize>(left - 1) * nb, xl + <usize>(left - 1) * kb, w, bias, k, j, kb, nb);
