@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { relaxedSimdAvailable } from '../tensor/wasm/index.js';
 import { readKernels } from '../tensor/wasm/node.js';
 import { defaultOptions, prepare, shardBounds, shardJob, trainShard, wordVectors } from './train.js';
+import { MAX_SENTENCE } from './vocab.js';
 import type { Prepared, ShardJob, WasmKernels, Word2VecOptions } from './train.js';
 import type { WordVectors } from './vectors.js';
 
@@ -39,7 +40,8 @@ export interface TrainRun {
 const WORKER = `const { workerData: job, parentPort } = require('node:worker_threads');
 if (job.module) {
   const x = new WebAssembly.Instance(job.module, { env: { memory: job.memory } }).exports;
-  job.wasm = { ...job.offsets, w2vTarget: x.w2vTarget, w2vAxpy: x.w2vAxpy, w2vNegative: x.w2vNegative };
+  x.w2vConfigure(...job.configure);
+  job.wasm = { sent: job.sent, w2vSentence: x.w2vSentence, w2vTakeLoss: x.w2vTakeLoss, w2vTakeTerms: x.w2vTakeTerms };
 }
 (${trainShard.toString()})(job);
 parentPort.postMessage('done');`;
@@ -47,19 +49,19 @@ parentPort.postMessage('done');`;
 export interface WasmPlan {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  /** Byte offsets of W, C, H and each worker's scratch rows e, h. */
-  offsets: Array<{ W: number; C: number; H: number; e: number; h: number; targets: number }>;
+  /** Per worker: w2vConfigure's arguments and the byte offset of its sentence buffer. */
+  workers: Array<{ configure: number[]; sent: number }>;
 }
 
 /**
- * Moves W, C and H into a shared wasm memory (after the kernels' static data, below 64 KiB) beside three
- * scratch rows per worker (e, h, the negative-sampling targets), so that the SIMD kernels (assembly/word2vec.ts) can work on them; p's
- * matrices become views of that memory.
+ * Moves W, C and H, the negative-sampling table and the Huffman paths into a shared wasm memory (after the
+ * kernels' static data, below 64 KiB) beside each worker's scratch (rows e and h, noise words, a sentence), so
+ * that the kernels (assembly/word2vec.ts) run whole sentences on them; p's arrays become views of that
+ * memory.
  */
 export async function wasmPlan(
-  p: Pick<Prepared, 'W' | 'C' | 'H'>,
-  dim: number,
-  negative: number,
+  p: Pick<Prepared, 'W' | 'C' | 'H' | 'table'> & Pick<ShardJob, 'tree'>,
+  o: Pick<Word2VecOptions, 'dim' | 'window' | 'cbow' | 'negative' | 'hs'>,
   threads: number,
 ): Promise<WasmPlan> {
   // The relaxed-SIMD build (fused multiply-add) where this engine has it.
@@ -67,40 +69,59 @@ export async function wasmPlan(
     ? new URL('../tensor/wasm/kernels-shared-relaxed.wasm', import.meta.url)
     : new URL('../tensor/wasm/kernels-shared.wasm', import.meta.url);
   const module = await WebAssembly.compile(await readKernels(url));
-  const row = (Math.max(dim, negative + 1) * 4 + 15) & ~15;
   const at = (n: number) => (n + 15) & ~15;
+  const row = at(o.dim * 4);
+  const sentBytes = at(4 * (MAX_SENTENCE + 1));
+  const { point, code, length } = p.tree;
   const W = 65536;
   const C = at(W + p.W.byteLength);
   const H = at(C + p.C.byteLength);
-  const scratch = at(H + p.H.byteLength);
-  const pages = Math.ceil((scratch + 3 * row * threads) / 65536);
+  const table = at(H + p.H.byteLength);
+  const pointAt = at(table + p.table.byteLength);
+  const codeAt = at(pointAt + point.byteLength);
+  const lengthAt = at(codeAt + code.byteLength);
+  const scratch = at(lengthAt + length.byteLength);
+  const noise = at(4 * Math.max(1, o.negative));
+  const perWorker = 2 * row + noise + sentBytes;
+  const pages = Math.ceil((scratch + perWorker * threads) / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const heapBase = (new WebAssembly.Instance(module, { env: { memory } }).exports.heapBase as () => number)();
   if (heapBase > W) throw new Error(`word2vec: the wasm kernels' static data ends at ${heapBase} > ${W}`);
-  const view = (off: number, like: Float32Array) => {
-    const v = new Float32Array(memory.buffer, off, like.length);
+  const view = <T extends Float32Array | Int32Array | Uint8Array>(off: number, like: T): T => {
+    const v = new (like.constructor as new (b: ArrayBufferLike, o: number, n: number) => T)(
+      memory.buffer,
+      off,
+      like.length,
+    );
     v.set(like);
     return v;
   };
   p.W = view(W, p.W);
   p.C = view(C, p.C);
   p.H = view(H, p.H);
-  const offsets = Array.from({ length: threads }, (_, t) => ({
-    W,
-    C,
-    H,
-    e: scratch + 3 * t * row,
-    h: scratch + (3 * t + 1) * row,
-    targets: scratch + (3 * t + 2) * row,
-  }));
-  return { module, memory, offsets };
+  p.table = view(table, p.table);
+  p.tree = {
+    ...p.tree,
+    point: view(pointAt, point),
+    code: view(codeAt, code),
+    length: view(lengthAt, length),
+  };
+  const workers = Array.from({ length: threads }, (_, t) => {
+    const e = scratch + t * perWorker;
+    const configure = [W, C, H, e, e + row, e + 2 * row, o.dim, o.window, +o.cbow, o.negative, +o.hs];
+    configure.push(table, p.table.length, pointAt, codeAt, lengthAt, p.tree.maxDepth);
+    return { configure, sent: e + 2 * row + noise };
+  });
+  return { module, memory, workers };
 }
 
 /** One thread's kernels on a plan's memory (the worker script does the same). */
 export function wasmKernels(plan: WasmPlan, worker: number): WasmKernels {
   const x = new WebAssembly.Instance(plan.module, { env: { memory: plan.memory } })
-    .exports as unknown as Omit<WasmKernels, keyof WasmPlan['offsets'][number]>;
-  return { ...plan.offsets[worker]!, w2vTarget: x.w2vTarget, w2vAxpy: x.w2vAxpy, w2vNegative: x.w2vNegative };
+    .exports as unknown as Omit<WasmKernels, 'sent'> & { w2vConfigure(...args: number[]): void };
+  const { configure, sent } = plan.workers[worker]!;
+  x.w2vConfigure(...configure);
+  return { sent, w2vSentence: x.w2vSentence, w2vTakeLoss: x.w2vTakeLoss, w2vTakeTerms: x.w2vTakeTerms };
 }
 
 /**
@@ -116,7 +137,7 @@ export function trainWord2VecThreads(
   const o = defaultOptions(options);
   const threads = Math.max(1, options.threads ?? 1);
   const p = prepare(text, o, true);
-  const plan = options.simd === false ? Promise.resolve(undefined) : wasmPlan(p, o.dim, o.negative, threads);
+  const plan = options.simd === false ? Promise.resolve(undefined) : wasmPlan(p, o, threads);
   const progress = new Float64Array(new SharedArrayBuffer(8 * 4 * threads));
   const stopFlag = new Int32Array(new SharedArrayBuffer(4));
   const bounds = shardBounds(p.corpus, threads);
@@ -148,9 +169,16 @@ export function trainWord2VecThreads(
   const done = plan
     .then((wasm) => {
       const workers = Array.from({ length: threads }, (_, w) => {
-        const job: ShardJob & Partial<Omit<WasmPlan, 'offsets'>> & { offsets?: WasmPlan['offsets'][number] } =
-          shardJob(p, w, bounds[w]!, bounds[w + 1]!, progress, stopFlag);
-        if (wasm) Object.assign(job, { module: wasm.module, memory: wasm.memory, offsets: wasm.offsets[w] });
+        // shardJob after wasmPlan: p's arrays are then views of the wasm memory
+        const job: ShardJob & Partial<Omit<WasmPlan, 'workers'> & WasmPlan['workers'][number]> = shardJob(
+          p,
+          w,
+          bounds[w]!,
+          bounds[w + 1]!,
+          progress,
+          stopFlag,
+        );
+        if (wasm) Object.assign(job, { module: wasm.module, memory: wasm.memory, ...wasm.workers[w] });
         return new Worker(WORKER, { eval: true, workerData: job });
       });
       if (onProgress) timer = setInterval(() => onProgress(report()), everyMs);

@@ -26,7 +26,9 @@
 //   α_now = α − (α − minAlpha)·wordsDone/(epochs·totalWords), recomputed every 10 000 words (gensim's
 //   schedule; word2vec.c's is the same with minAlpha = α·1e−4). wordsDone counts words read, kept or not.
 // - Initialisation: W uniform in [−0.5, 0.5)/dim, C and H zero.
-// - σ is computed exactly (word2vec.c looks it up in a 1000-entry table over [−6, 6]).
+// - σ is looked up in a 1000-entry table over [−6, 6), as word2vec.c and gensim do (and the loss, −log σ,
+//   in a second one); beyond it negative sampling takes σ as 0 or 1 and hierarchical softmax skips the
+//   node.
 // - Random numbers: xorshift32 per worker, seeded from --seed and the worker's index (word2vec.c uses a
 //   64-bit LCG, next·25214903917 + 11, which JavaScript numbers cannot do cheaply).
 // - Threads: the corpus is cut into one contiguous shard per worker; every worker updates the same
@@ -131,26 +133,13 @@ export interface ShardJob {
 }
 
 export interface WasmKernels {
-  w2vTarget(x: number, out: number, e: number, label: number, alpha: number, n: number): number;
-  w2vAxpy(y: number, x: number, a: number, n: number): void;
-  w2vNegative(
-    x: number,
-    e: number,
-    C: number,
-    dim: number,
-    targets: number,
-    count: number,
-    alpha: number,
-    zeroE: number,
-    addToX: number,
-  ): number;
-  W: number;
-  C: number;
-  H: number;
-  e: number;
-  h: number;
-  /** This worker's negative-sampling targets (negative + 1 int32). */
-  targets: number;
+  /** One sentence (n word rows at byte offset sent), every step of it; returns the random state after. */
+  w2vSentence(sent: number, n: number, alpha: number, rnd: number): number;
+  /** The loss sum and its number of terms since the last call. */
+  w2vTakeLoss(): number;
+  w2vTakeTerms(): number;
+  /** This worker's sentence buffer (MAX_SENTENCE + 1 int32), a byte offset of the wasm memory. */
+  sent: number;
 }
 
 /**
@@ -165,20 +154,21 @@ export function trainShard(j: ShardJob): void {
   // xorshift32, never 0.
   let rnd = (Math.imul(j.seed + 1, 0x9e3779b1) ^ Math.imul(j.worker + 1, 0x85ebca6b)) | 0 || 1;
   const wasm = j.wasm;
-  // With the wasm kernels, e and h are rows of the wasm memory (views here; offsets oE, oH for wasm).
-  const e = wasm ? new Float32Array(W.buffer, wasm.e, dim) : new Float32Array(dim); // accumulated error
-  const h = wasm ? new Float32Array(W.buffer, wasm.h, dim) : new Float32Array(dim); // CBOW's context mean
-  const target = wasm ? wasm.w2vTarget : undefined;
-  const axpy = wasm ? wasm.w2vAxpy : undefined;
-  const oW = wasm ? wasm.W : 0;
-  const oC = wasm ? wasm.C : 0;
-  const oHs = wasm ? wasm.H : 0;
-  const oE = wasm ? wasm.e : 0;
-  const oX = wasm ? wasm.h : 0;
-  const negativeStep = wasm ? wasm.w2vNegative : undefined;
-  const oT = wasm ? wasm.targets : 0;
-  const targets = wasm ? new Int32Array(W.buffer, wasm.targets, negative + 1) : new Int32Array(0);
-  const sent = new Int32Array(10001); // one sentence after subsampling (MAX_SENTENCE + 1)
+  // σ and −log σ by table, as word2vec.c, gensim and the wasm kernels: SIG[i] = σ(x_i), LOSS[i] =
+  // −log σ(x_i) = log(1 + e^−x_i), x_i = (2i/1000 − 1)·6; f in [−6, 6) reads entry ⌊(f + 6)·1000/12⌋ (and
+  // σ(−f), −log σ(−f) the mirrored entry 999 − i). Outside, σ saturates: negative sampling clamps it to
+  // 0 or 1, hierarchical softmax skips the node.
+  const SIG = new Float32Array(1000);
+  const LOSS = new Float32Array(1000);
+  for (let i = 0; i < 1000; i++) {
+    const x = ((2 * i) / 1000 - 1) * 6;
+    SIG[i] = 1 / (1 + Math.exp(-x));
+    LOSS[i] = Math.log1p(Math.exp(-x));
+  }
+  // One sentence after subsampling (MAX_SENTENCE + 1): in the wasm memory when the kernels run it.
+  const sent = wasm ? new Int32Array(W.buffer, wasm.sent, 10001) : new Int32Array(10001);
+  const e = new Float32Array(dim); // accumulated error
+  const h = new Float32Array(dim); // CBOW's context mean
   let alpha = j.alpha;
   let words = 0; // read by this worker, not yet added to progress
   let loss = 0;
@@ -188,6 +178,10 @@ export function trainShard(j: ShardJob): void {
     while (p < j.end) {
       // Every 10 000 words: publish progress, reread everyone's, and set the learning rate.
       if (words >= 10000) {
+        if (wasm) {
+          loss += wasm.w2vTakeLoss();
+          terms += wasm.w2vTakeTerms();
+        }
         progress[slot] = progress[slot]! + words;
         progress[slot + 1] = progress[slot + 1]! + loss;
         progress[slot + 2] = progress[slot + 2]! + terms;
@@ -211,6 +205,11 @@ export function trainShard(j: ShardJob): void {
         if (keep[w]! >= 4294967296 || rnd >>> 0 < keep[w]!) sent[n++] = w;
       }
       p++; // the -1
+      // The wasm kernels run the whole sentence: the same steps and draws as the loops below.
+      if (wasm) {
+        rnd = wasm.w2vSentence(wasm.sent, n, alpha, rnd);
+        continue;
+      }
       for (let i = 0; i < n; i++) {
         const w = sent[i]!;
         // The window shrink: b = rand % window, context = window − b words each side.
@@ -220,160 +219,69 @@ export function trainShard(j: ShardJob): void {
         const reach = window - ((rnd >>> 0) % window);
         const lo = i - reach < 0 ? 0 : i - reach;
         const hi = i + reach >= n ? n - 1 : i + reach;
+        // The inputs that predict w: in skip-gram each context vector in turn (x = W, row xo); in CBOW
+        // once, their mean (x = h).
+        let cw = 0;
         if (cbow) {
-          // h = mean of the context vectors.
           h.fill(0);
-          let cw = 0;
           for (let c = lo; c <= hi; c++) {
             if (c === i) continue;
             const r = sent[c]! * dim;
-            if (axpy) axpy(oX, oW + r * 4, 1, dim);
-            else for (let k = 0; k < dim; k++) h[k] += W[r + k]!;
+            for (let k = 0; k < dim; k++) h[k] += W[r + k]!;
             cw++;
           }
           if (cw === 0) continue;
           for (let k = 0; k < dim; k++) h[k] /= cw;
+        }
+        for (let c = cbow ? i : lo; c <= (cbow ? i : hi); c++) {
+          if (!cbow && c === i) continue;
+          const x = cbow ? h : W;
+          const xo = cbow ? 0 : sent[c]! * dim;
           e.fill(0);
-          // Hierarchical softmax along w's Huffman path.
-          if (hs) {
-            const base = w * maxDepth;
-            for (let d = 0; d < pathLen[w]!; d++) {
-              const r = point[base + d]! * dim;
-              const label = 1 - code[base + d]!;
-              // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
-              let f = 0;
-              if (target) f = target(oX, oHs + r * 4, oE, label, alpha, dim);
-              else {
-                for (let k = 0; k < dim; k++) f += h[k]! * H[r + k]!;
-                const g = alpha * (label - 1 / (1 + Math.exp(-f)));
-                for (let k = 0; k < dim; k++) {
-                  e[k] += g * H[r + k]!;
-                  H[r + k] += g * h[k]!;
-                }
-              }
-              loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
-              terms++;
-            }
-          }
-          // Negative sampling: w with label 1, then `negative` noise words with label 0 (the wasm kernel:
-          // the noise words drawn here, the steps in one call).
-          if (negativeStep && negative > 0) {
-            let count = 0;
-            targets[count++] = w;
-            for (let d = 0; d < negative; d++) {
-              rnd ^= rnd << 13;
-              rnd ^= rnd >>> 17;
-              rnd ^= rnd << 5;
-              const t = table[(rnd >>> 0) % tableSize]!;
-              if (t !== w) targets[count++] = t;
-            }
-            loss += negativeStep(oX, oE, oC, dim, oT, count, alpha, 0, 0);
-            terms += count;
-          }
-          for (let d = 0; d <= negative && negative > 0 && !negativeStep; d++) {
-            let t = w;
-            if (d > 0) {
+          // Hierarchical softmax along w's Huffman path, then negative sampling: w with label 1 and
+          // `negative` noise words with label 0 (a draw equal to w is skipped). Each target t:
+          //   f = x·out_t;  g = α(label − σ(f));  e += g·out_t;  out_t += g·x
+          for (let d = 0; d < (hs ? pathLen[w]! : 0) + (negative > 0 ? negative + 1 : 0); d++) {
+            const isHs = d < (hs ? pathLen[w]! : 0);
+            const at = w * maxDepth + d;
+            let t = isHs ? point[at]! : w;
+            const nd = isHs ? -1 : d - (hs ? pathLen[w]! : 0); // 0: w itself, then the noise draws
+            if (nd > 0) {
               rnd ^= rnd << 13;
               rnd ^= rnd >>> 17;
               rnd ^= rnd << 5;
               t = table[(rnd >>> 0) % tableSize]!;
               if (t === w) continue;
             }
+            const out = isHs ? H : C;
             const r = t * dim;
-            const label = d === 0 ? 1 : 0;
-            // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
+            const label = isHs ? 1 - code[at]! : nd === 0 ? 1 : 0;
             let f = 0;
-            if (target) f = target(oX, oC + r * 4, oE, label, alpha, dim);
-            else {
-              for (let k = 0; k < dim; k++) f += h[k]! * C[r + k]!;
-              const g = alpha * (label - 1 / (1 + Math.exp(-f)));
-              for (let k = 0; k < dim; k++) {
-                e[k] += g * C[r + k]!;
-                C[r + k] += g * h[k]!;
-              }
-            }
-            loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
+            for (let k = 0; k < dim; k++) f += x[xo + k]! * out[r + k]!;
+            if (isHs && (f <= -6 || f >= 6)) continue;
+            const i6 = Math.floor((f + 6) * (1000 / 12));
+            const sig = f >= 6 ? 1 : f < -6 ? 0 : SIG[i6]!;
+            loss += f >= 6 ? (label ? 0 : f) : f < -6 ? (label ? -f : 0) : LOSS[label ? i6 : 999 - i6]!;
             terms++;
+            const g = Math.fround(alpha * (label - sig));
+            for (let k = 0; k < dim; k++) {
+              e[k] += g * out[r + k]!;
+              out[r + k] += g * x[xo + k]!;
+            }
           }
-          // The error goes back to every context vector.
-          for (let c = lo; c <= hi; c++) {
-            if (c === i) continue;
-            const r = sent[c]! * dim;
-            if (axpy) axpy(oW + r * 4, oE, 1, dim);
-            else for (let k = 0; k < dim; k++) W[r + k] += e[k]!;
-          }
-        } else {
-          // Skip-gram: each context word's vector predicts w.
-          for (let c = lo; c <= hi; c++) {
-            if (c === i) continue;
-            const l = sent[c]! * dim;
-            e.fill(0);
-            if (hs) {
-              const base = w * maxDepth;
-              for (let d = 0; d < pathLen[w]!; d++) {
-                const r = point[base + d]! * dim;
-                const label = 1 - code[base + d]!;
-                // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
-                let f = 0;
-                if (target) f = target(oW + l * 4, oHs + r * 4, oE, label, alpha, dim);
-                else {
-                  for (let k = 0; k < dim; k++) f += W[l + k]! * H[r + k]!;
-                  const g = alpha * (label - 1 / (1 + Math.exp(-f)));
-                  for (let k = 0; k < dim; k++) {
-                    e[k] += g * H[r + k]!;
-                    H[r + k] += g * W[l + k]!;
-                  }
-                }
-                loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
-                terms++;
-              }
-            }
-            if (negativeStep && negative > 0) {
-              let count = 0;
-              targets[count++] = w;
-              for (let d = 0; d < negative; d++) {
-                rnd ^= rnd << 13;
-                rnd ^= rnd >>> 17;
-                rnd ^= rnd << 5;
-                const t = table[(rnd >>> 0) % tableSize]!;
-                if (t !== w) targets[count++] = t;
-              }
-              // ends with W_c += e
-              loss += negativeStep(oW + l * 4, oE, oC, dim, oT, count, alpha, hs ? 0 : 1, 1);
-              terms += count;
-              continue;
-            }
-            for (let d = 0; d <= negative && negative > 0; d++) {
-              let t = w;
-              if (d > 0) {
-                rnd ^= rnd << 13;
-                rnd ^= rnd >>> 17;
-                rnd ^= rnd << 5;
-                t = table[(rnd >>> 0) % tableSize]!;
-                if (t === w) continue;
-              }
-              const r = t * dim;
-              const label = d === 0 ? 1 : 0;
-              // f = x·out; g = α(label − σ(f)); e += g·out; out += g·x
-              let f = 0;
-              if (target) f = target(oW + l * 4, oC + r * 4, oE, label, alpha, dim);
-              else {
-                for (let k = 0; k < dim; k++) f += W[l + k]! * C[r + k]!;
-                const g = alpha * (label - 1 / (1 + Math.exp(-f)));
-                for (let k = 0; k < dim; k++) {
-                  e[k] += g * C[r + k]!;
-                  C[r + k] += g * W[l + k]!;
-                }
-              }
-              loss += Math.log1p(Math.exp(label === 1 ? -f : f)); // −log σ(±f)
-              terms++;
-            }
-            if (axpy) axpy(oW + l * 4, oE, 1, dim);
-            else for (let k = 0; k < dim; k++) W[l + k] += e[k]!;
+          // The error goes back to the input: the context vector, or (CBOW) every context vector.
+          for (let c2 = cbow ? lo : c; c2 <= (cbow ? hi : c); c2++) {
+            if (cbow && c2 === i) continue;
+            const r = sent[c2]! * dim;
+            for (let k = 0; k < dim; k++) W[r + k] += e[k]!;
           }
         }
       }
     }
+  }
+  if (wasm) {
+    loss += wasm.w2vTakeLoss();
+    terms += wasm.w2vTakeTerms();
   }
   progress[slot] = progress[slot]! + words;
   progress[slot + 1] = progress[slot + 1]! + loss;

@@ -71,7 +71,13 @@ function reference(s: Setup, j: ShardJob, reach: number[]) {
   const W = rows(j.W, V);
   const C = rows(j.C, V);
   const H = rows(j.H, V - 1);
-  const sig = (x: number) => 1 / (1 + Math.exp(-x));
+  // σ as word2vec.c and gensim look it up: the value at the left end of x's 1/1000 of [−6, 6)
+  const sig = (x: number) => {
+    if (x >= 6) return 1;
+    if (x < -6) return 0;
+    const left = ((2 * Math.floor((x + 6) * (1000 / 12))) / 1000 - 1) * 6;
+    return 1 / (1 + Math.exp(-left));
+  };
   const dot = (a: number[], b: number[]) => a.reduce((t, x, k) => t + x * b[k]!, 0);
   const tree = j.tree;
   // One target: g = α(label − σ(x·out)); e += g·out; out += g·x.
@@ -127,7 +133,7 @@ async function check(s: Setup, reach: number[], simd = false): Promise<void> {
   const j = job(s);
   if (simd) {
     // The same pass with the wasm SIMD kernels, the matrices moved into their memory.
-    j.wasm = wasmKernels(await wasmPlan(j, s.dim, s.negative, 1), 0);
+    j.wasm = wasmKernels(await wasmPlan(j, s, 1), 0);
   }
   const before = { W: j.W.slice(), C: j.C.slice(), H: j.H.slice() };
   const want = reference(s, j, reach);

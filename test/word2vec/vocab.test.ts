@@ -7,6 +7,7 @@ import {
   huffmanTree,
   keepProbabilities,
   negativeTable,
+  negativeTableSize,
   sentences,
 } from '../../src/word2vec/vocab.js';
 
@@ -49,6 +50,18 @@ test('negative-sampling table: each word fills count^0.75 / Σ count^0.75 of the
     [0, 1, 2].map((w) => t.filter((x) => x === w).length),
     [27, 8, 1],
   );
+});
+
+test('negative-sampling table size: the rarest word fills ≥ 20 slots, within [1e6, 1e8]', () => {
+  // the KJV's shape, 5,332 words down to a count of 5: below a million slots are enough → 1e6
+  assert.equal(negativeTableSize([81, 16, 5]), 1e6);
+  // shares 1/36 (counts 81, 16, 1 as above) need 20·36 = 720 slots → the floor
+  assert.equal(negativeTableSize([81, 16, 1]), 1e6);
+  // a rarest word of share 1e-7: 2e8 slots wanted → word2vec.c's 1e8
+  assert.equal(negativeTableSize([1e7 ** (4 / 3), 1]), 1e8);
+  // in between: 3·10⁵ words of count 1 (Σ = 3·10⁵) → 6e6 slots
+  assert.equal(negativeTableSize(new Array(300000).fill(1)), 6e6);
+  assert.equal(negativeTable(new Array(300000).fill(1)).length, 6e6);
 });
 
 test('Huffman tree of counts 5 3 2 1: paths root first, frequent words short', () => {
