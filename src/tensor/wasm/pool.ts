@@ -134,9 +134,10 @@ function drain(
     // claim it in this generation's chunk states, FREE → RUNNING, before reading the job: a worker that
     // took its ticket and was then descheduled while the caller took the chunk over, finished the job and
     // began the next one, finds the state moved on and leaves the chunk alone (else it would run the next
-    // job's chunk c unclaimed and count it done). While the chunk is RUNNING the header is this job's.
+    // job's chunk c unclaimed and count it done).
     if (Atomics.compareExchange(ctl, st + c, g * 8, g * 8 + 1) !== g * 8) continue;
-    // its arguments: the range, this thread's scratch
+    // the job: kernel, arguments (the range, this thread's scratch), output
+    const kernel = f64[8];
     const nargs = f64[8 + 1];
     args.length = nargs;
     for (let i = 0; i < nargs; i++) args[i] = f64[8 + 16 + i];
@@ -145,20 +146,27 @@ function drain(
     const sa = f64[8 + 4];
     if (sa >= 0) args[sa] += tid * f64[8 + 5];
     const oa = f64[8 + 6];
+    const priv = f64[8 + 7] + tid * f64[8 + 8];
+    const privScratch = f64[8 + 11];
+    const rows = f64[8 + 9];
+    const len = f64[8 + 10];
+    // Read while RUNNING, but a RUNNING chunk can still be taken over, and its job then finished and the
+    // next one written over the header — while this worker was reading it: a mix of two jobs, which, were
+    // the next one a job that cannot be taken over, would run straight into shared memory and count as a
+    // chunk of that job. So the chunk must still be RUNNING after the reads: then no job has ended since
+    // the claim, and everything read is this job's.
+    if (tid !== 0 && Atomics.load(ctl, st + c) !== g * 8 + 1) continue;
     if (oa < 0 || tid === 0) {
       // the caller, or a job that cannot be taken over: straight into the output
-      fns[f64[8]](...args);
+      fns[kernel](...args);
       Atomics.store(ctl, st + c, g * 8 + 4); // DONE
     } else {
       // a worker on a job that can be taken over (the chunk RUNNING): private rows, then copy out unless taken
       const out = args[oa];
-      const priv = f64[8 + 7] + tid * f64[8 + 8];
       args[oa] = priv;
-      if (sa >= 0 && f64[8 + 11] >= 0) args[sa] = priv + f64[8 + 11]; // private scratch too
-      fns[f64[8]](...args);
+      if (sa >= 0 && privScratch >= 0) args[sa] = priv + privScratch; // private scratch too
+      fns[kernel](...args);
       if (Atomics.compareExchange(ctl, st + c, g * 8 + 1, g * 8 + 2) !== g * 8 + 1) continue; // → COMMITTING
-      const rows = f64[8 + 9];
-      const len = f64[8 + 10];
       const j0 = args[range];
       const j1 = args[range + 1];
       const m = new Float32Array(memory.buffer);
