@@ -169,9 +169,10 @@ function drain(
       if (Atomics.compareExchange(ctl, st + c, g * 8 + 1, g * 8 + 2) !== g * 8 + 1) continue; // → COMMITTING
       const j0 = args[range];
       const j1 = args[range + 1];
+      // byte offsets → float indices by division: past 2 GiB of memory `>> 2` would turn them negative
       const m = new Float32Array(memory.buffer);
       for (let r = 0; r < rows; r++)
-        m.copyWithin((out >> 2) + r * len + j0, (priv >> 2) + r * len + j0, (priv >> 2) + r * len + j1);
+        m.copyWithin(out / 4 + r * len + j0, priv / 4 + r * len + j0, priv / 4 + r * len + j1);
       Atomics.store(ctl, st + c, g * 8 + 4); // DONE
     }
     ran++;
