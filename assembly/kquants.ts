@@ -102,6 +102,19 @@ const Q6_K: i32 = 14;
   return v128.or(nib, v128.and(set, i8x16.splat(16)));
 }
 
+/**
+ * Sixteen levels of a Q4_K / Q5_K block's sub-block pair c (of 4), quants at qs, Q5_K's fifth bits at qh:
+ * part 0, 1 = sub-block 2c (low nibbles of qs[32c .. 32c + 15], [32c + 16 .. 32c + 31]); part 2, 3 =
+ * sub-block 2c + 1 (the high nibbles of the same bytes). Both the dot product and the expansion read
+ * them through this.
+ */
+@inline function levelsK(qs: usize, qh: usize, c: i32, part: i32, five: bool): v128 {
+  const half = (<usize>(part & 1)) << 4;
+  const v = v128.load(qs + ((<usize>c) << 5) + half);
+  const q = part < 2 ? v128.and(v, i8x16.splat(0x0f)) : i8x16.shr_u(v, 4);
+  return five ? fifth(q, v128.load(qh + half), 2 * c + (part >> 1)) : q;
+}
+
 /** Q6_K's 16 levels − 32: low 4 bits `nib`, high 2 bits at bit `bit` of each qh byte in h. */
 @inline function six(nib: v128, h: v128, bit: i32): v128 {
   const q = v128.or(nib, i8x16.shl(v128.and(i8x16.shr_u(h, bit), i8x16.splat(3)), 4));
@@ -150,7 +163,6 @@ function dotQ4_0(w: usize, xq: usize, xs: usize, nb: i32): f32 {
 
 /** A Q4_K or Q5_K row (fifth bits from qh when `five`) · xq / xs, minus the min term from the sums xsum. */
 function dotK(w: usize, xq: usize, xs: usize, xsum: usize, nb: i32, five: bool): f32 {
-  const mask = i8x16.splat(0x0f);
   let acc = f32x4.splat(0);
   let mins: f32 = 0;
   const size: usize = five ? 176 : 144;
@@ -164,20 +176,10 @@ function dotK(w: usize, xq: usize, xs: usize, xsum: usize, nb: i32, five: bool):
       // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of qs[32c .. 32c + 31]: input blocks 8b + 2c, + 1
       const sm1 = scaleMin(p + 4, 2 * c);
       const sm2 = scaleMin(p + 4, 2 * c + 1);
-      const v0 = v128.load(qs + ((<usize>c) << 5));
-      const v1 = v128.load(qs + ((<usize>c) << 5), 16);
-      let a0 = v128.and(v0, mask);
-      let a1 = v128.and(v1, mask);
-      let b0 = i8x16.shr_u(v0, 4);
-      let b1 = i8x16.shr_u(v1, 4);
-      if (five) {
-        const h0 = v128.load(qh);
-        const h1 = v128.load(qh, 16);
-        a0 = fifth(a0, h0, 2 * c);
-        a1 = fifth(a1, h1, 2 * c);
-        b0 = fifth(b0, h0, 2 * c + 1);
-        b1 = fifth(b1, h1, 2 * c + 1);
-      }
+      const a0 = levelsK(qs, qh, c, 0, five);
+      const a1 = levelsK(qs, qh, c, 1, five);
+      const b0 = levelsK(qs, qh, c, 2, five);
+      const b1 = levelsK(qs, qh, c, 3, five);
       const blk = (<usize>b << 3) + ((<usize>c) << 1);
       const x1 = xq + (blk << 6);
       const s1 = i32x4.add(idot16(a0, x1), idot16(a1, x1 + 32));
@@ -330,20 +332,10 @@ function expandRow(type: i32, w: usize, b0: i32, b1: i32, dst: usize): void {
     for (let c = 0; c < 4; c++) {
       const sm1 = scaleMin(p + 4, 2 * c);
       const sm2 = scaleMin(p + 4, 2 * c + 1);
-      const v0 = v128.load(qs + ((<usize>c) << 5));
-      const v1 = v128.load(qs + ((<usize>c) << 5), 16);
-      let a0 = v128.and(v0, mask);
-      let a1 = v128.and(v1, mask);
-      let b0q = i8x16.shr_u(v0, 4);
-      let b1q = i8x16.shr_u(v1, 4);
-      if (five) {
-        const h0 = v128.load(qh);
-        const h1 = v128.load(qh, 16);
-        a0 = fifth(a0, h0, 2 * c);
-        a1 = fifth(a1, h1, 2 * c);
-        b0q = fifth(b0q, h0, 2 * c + 1);
-        b1q = fifth(b1q, h1, 2 * c + 1);
-      }
+      const a0 = levelsK(qs, qh, c, 0, five);
+      const a1 = levelsK(qs, qh, c, 1, five);
+      const b0q = levelsK(qs, qh, c, 2, five);
+      const b1q = levelsK(qs, qh, c, 3, five);
       const o1 = ob + ((<usize>c) << 8);
       const d1 = f32x4.splat(d * <f32>(sm1 & 0xff));
       const m1 = f32x4.splat(dmin * <f32>(sm1 >> 8));
