@@ -5,12 +5,12 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { saveWordVectors } from '../word2vec/load-node.js';
+import { loadWordVectors, saveWordVectors } from '../word2vec/load-node.js';
 import { analogy, evaluateAnalogies, nearest, similarity, type AnalogyMethod } from '../word2vec/query.js';
 import { trainWord2VecThreads, type TrainProgress } from '../word2vec/train-node.js';
 import type { WordVectors } from '../word2vec/vectors.js';
-import { GlassError } from '../util/errors.js';
-import { floatOption, intOption, loadCliVectors } from './common.js';
+import { GlassError, isGlassError } from '../util/errors.js';
+import { floatOption, intOption } from './common.js';
 
 interface TrainCli {
   data: string;
@@ -102,7 +102,9 @@ async function train(o: TrainCli): Promise<void> {
 async function load(path: string | undefined): Promise<WordVectors> {
   if (!path)
     throw new GlassError('BAD_INPUT', '--vectors <file> is required (word2vec text/binary or GloVe)');
-  return (await loadCliVectors(path))!.vectors;
+  return loadWordVectors(path).catch((e: Error) => {
+    throw new GlassError(isGlassError(e) ? e.code : 'NOT_FOUND', `cannot load ${path}: ${e.message}`);
+  });
 }
 
 const listing = (xs: Array<{ word: string; score: number }>) =>

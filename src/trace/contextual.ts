@@ -9,6 +9,7 @@
 //   v_s^l = mean over t of h_t^l                      h^l = the residual stream after block l (1..L)
 //   cos_l(s, r) = v_s^l · v_r^l / (|v_s^l| |v_r^l|)    for every pair s < r
 //   static: w = the word's word2vec row, the same for every s → cos(w, w) = 1 for every pair.
+import { cosine } from '../embed/pooling.js';
 import type { LanguageModel } from '../models/model.js';
 import { GlassError } from '../util/errors.js';
 import { vectorOf } from '../word2vec/query.js';
@@ -89,18 +90,6 @@ export function layerVectors(trace: Trace, indices: number[]): number[][] {
   if (trace.layers.length !== trace.model.nLayers)
     throw new GlassError('BAD_INPUT', 'this trace does not record every layer');
   return [meanRows(first, indices), ...trace.layers.map((l) => meanRows(l.residualOut!, indices))];
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return aa && bb ? ab / Math.sqrt(aa * bb) : 0;
 }
 
 /** "sentence 2 ("the bank raised…")", for errors. */

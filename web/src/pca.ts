@@ -62,5 +62,5 @@ export function pca2(vectors: ArrayLike<number>[]): Pca {
   };
 }
 
-// The cosine of two vectors: the one the contextual comparison uses (src/trace/contextual.ts).
-export { cosine } from '../../src/trace/contextual.js';
+// The cosine of two vectors, as the engine computes it.
+export { cosine } from '../../src/embed/pooling.js';
