@@ -765,6 +765,16 @@ test('explorer word map (the bundled KJV word2vec) and static vs contextual with
       assert.equal(arrowColours[0], arrowColours[1], 'the two arrows of an analogy share a colour');
       await checkPcaLabels(page, '#wordmap');
       await stageShots(page, 'explorer-wordmap', ['sec-wordmap']);
+      // on a phone: redrawn to the width, no sideways scrolling
+      await page.setViewportSize({ width: 420, height: 900 });
+      await page.waitForFunction(
+        () => (document.querySelector('#wordmap svg')?.getBoundingClientRect().width ?? 999) < 420,
+      );
+      assert.equal(await count(page, '#wordmap line.arrow'), 2);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `no sideways scrolling at 420px (overflow ${overflow}px)`);
+      await stageShots(page, 'explorer-wordmap-420', ['sec-wordmap']);
+      await page.setViewportSize({ width: 1280, height: 900 });
       // an unknown word: named beside the form, the map kept
       await page.fill('#wm-words', 'tractor');
       await page.click('#wm-add');
