@@ -2,6 +2,7 @@
 // heatmap, the logit lens, and the next-token distribution; for an encoder-decoder (translation), the
 // source, the output and the cross-attention alignment. --json writes the whole trace.
 import { writeFile } from 'node:fs/promises';
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { alignment } from '../trace/alignment.js';
 import { contextualSimilarity, type ContextualComparison } from '../trace/contextual.js';
@@ -328,10 +329,12 @@ async function explainContextual(
     return;
   }
   const m = model.decoder;
+  // a file under the working directory by its relative path
+  const shown = (p: string) => (isAbsolute(p) && !relative('.', p).startsWith('..') ? relative('.', p) : p);
   const about = {
-    model: `${model.config.modelType} · ${m.nLayers} layers · ${m.dim} dims · ${model.source}`,
+    model: `${model.config.modelType} · ${m.nLayers} layers · ${m.dim} dims · ${shown(model.source)}`,
     vectors: vectors
-      ? `${vectors.source} (${vectors.vectors.words.length} words × ${vectors.vectors.dim})`
+      ? `${shown(vectors.source)} (${vectors.vectors.words.length} words × ${vectors.vectors.dim})`
       : null,
   };
   process.stdout.write(renderContextual(c, about));
