@@ -8,7 +8,9 @@ import cliProgress from 'cli-progress';
 import { loadModel } from '../models/load-node.js';
 import type { LanguageModel } from '../models/model.js';
 import { backend, createWasmBackend, setBackend, WasmBackend, type WeightDtype } from '../tensor/index.js';
-import { GlassError } from '../util/errors.js';
+import { GlassError, isGlassError } from '../util/errors.js';
+import { loadWordVectors } from '../word2vec/load-node.js';
+import type { WordVectors } from '../word2vec/vectors.js';
 import { packageRoot } from '../package-node.js';
 
 export function intOption(name: string, min = 0) {
@@ -77,6 +79,27 @@ export function collect(v: string, prev: string[] = []): string[] {
 export function defaultModelPath(): string | undefined {
   const p = join(packageRoot(), 'models', 'default');
   return existsSync(join(p, 'config.json')) ? p : undefined;
+}
+
+/** The bundled word vectors (models/kjv-word2vec/vectors.bin); undefined when the package has none. */
+export function defaultVectorsPath(): string | undefined {
+  const p = join(packageRoot(), 'models', 'kjv-word2vec', 'vectors.bin');
+  return existsSync(p) ? p : undefined;
+}
+
+/**
+ * The word vectors `--vectors <file>` names, else the bundled ones; a path that cannot be read is a
+ * one-line error naming it. Null when neither is there.
+ */
+export async function loadCliVectors(
+  path: string | undefined,
+): Promise<{ vectors: WordVectors; source: string } | null> {
+  const src = path ?? defaultVectorsPath();
+  if (!src) return null;
+  const vectors = await loadWordVectors(src).catch((e: Error) => {
+    throw new GlassError(isGlassError(e) ? e.code : 'NOT_FOUND', `cannot load ${src}: ${e.message}`);
+  });
+  return { vectors, source: src };
 }
 
 export function requireModelSource(model: string | undefined): string {

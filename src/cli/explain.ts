@@ -2,10 +2,19 @@
 // heatmap, the logit lens, and the next-token distribution; for an encoder-decoder (translation), the
 // source, the output and the cross-attention alignment. --json writes the whole trace.
 import { writeFile } from 'node:fs/promises';
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { alignment } from '../trace/alignment.js';
+import { contextualSimilarity, type ContextualComparison } from '../trace/contextual.js';
 import type { Trace, TraceOptions } from '../trace/schema.js';
-import { intOption, addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
+import {
+  intOption,
+  addEngineOptions,
+  loadCliModel,
+  loadCliVectors,
+  modelOption,
+  type EngineCliOptions,
+} from './common.js';
 
 const SHADES = [' ', '░', '▒', '▓', '█'];
 const MAX_COLS = 48;
@@ -149,6 +158,54 @@ export function renderExplain(trace: Trace, layer: number, head: number | 'mean'
   return out.join('\n') + '\n';
 }
 
+/** Most sentences `explain --contextual` compares (their pairs are the table's columns). */
+export const MAX_CONTEXTUAL_SENTENCES = 8;
+
+/**
+ * `explain --contextual`: the word's tokens in each sentence, then the cosine between its vectors in each
+ * pair of sentences, one row a layer (the embedding, then after each block), and the static row.
+ */
+export function renderContextual(
+  c: ContextualComparison,
+  about: { model: string; vectors: string | null },
+): string {
+  const out = [
+    `"${c.word}" in ${c.occurrences.length} sentences · ${about.model}` +
+      (about.vectors ? ` · word2vec ${about.vectors}` : ''),
+  ];
+  const sw = Math.max(...c.occurrences.map((o) => JSON.stringify(o.sentence).length));
+  c.occurrences.forEach((o, s) => {
+    const toks = o.indices.map((i, k) => `${i}:${JSON.stringify(o.tokens[k].text)}`).join(' + ');
+    out.push(
+      `   S${s + 1}  ${JSON.stringify(o.sentence).padEnd(sw)}  → ${toks}` +
+        (o.indices.length > 1 ? ` (mean of ${o.indices.length} tokens)` : '') +
+        (o.occurrences > 1 ? ` (the first of ${o.occurrences} occurrences)` : ''),
+    );
+  });
+  const cols = c.pairs.map(([a, b]) => `S${a + 1}·S${b + 1}`);
+  const w = Math.max(7, ...cols.map((x) => x.length)) + 2;
+  const rowLabels = c.layers.map((name, l) => `${l} ${l === 0 ? name : `after ${name}`}`);
+  const lw = Math.max(16, ...rowLabels.map((x) => x.length)) + 2;
+  const row = (label: string, xs: number[]) =>
+    '   ' + label.padEnd(lw) + xs.map((x) => x.toFixed(4).padStart(w)).join('');
+  out.push(
+    '',
+    `cosine similarity of "${c.word}" between the sentences (1 = the same direction), layer by layer`,
+    '   ' + 'layer'.padEnd(lw) + cols.map((x) => x.padStart(w)).join(''),
+    ...c.cosines.map((xs, l) => row(rowLabels[l], xs)),
+  );
+  if (c.static) out.push(row('word2vec (static)', c.static.cosines));
+  out.push('');
+  if (c.averaged)
+    out.push('   a word split into several sub-word tokens is followed as the mean of their vectors');
+  out.push(
+    '   the model reads left to right: the word’s vector holds the words before it, never those after',
+  );
+  if (c.static)
+    out.push(`   word2vec gives "${c.word}" one vector (${c.static.dim} dims) in every sentence: cosine 1`);
+  return out.join('\n') + '\n';
+}
+
 interface ExplainCliOptions extends EngineCliOptions {
   model?: string;
   tokenizer?: string;
@@ -159,6 +216,8 @@ interface ExplainCliOptions extends EngineCliOptions {
   beams?: number;
   json?: string;
   summary?: boolean;
+  contextual?: string;
+  vectors?: string;
 }
 
 export function register(program: Command): void {
@@ -199,14 +258,25 @@ export function register(program: Command): void {
         intOption('beams', 1),
       )
       .option('--json <file>', 'write the whole trace as JSON to this file ("-" for stdout)')
-      .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)'),
+      .option('--summary', 'record norms and statistics only, not whole vectors (smaller JSON)')
+      .option(
+        '--contextual <word>',
+        'static vs contextual: follow <word> through each sentence given (one argument a sentence, 2 or more); ' +
+          "print the cosine between its vectors in every pair of sentences at every layer, and word2vec's",
+      )
+      .option(
+        '--vectors <file>',
+        'word vectors for --contextual (word2vec text/binary or GloVe; default: the bundled KJV vectors)',
+      ),
   )
     .addHelpText(
       'after',
       '\nExample:\n  $ glasslm explain --layer 2 --head 3 "The bank of the river was crowded"\n' +
-        '  $ glasslm explain --model Helsinki-NLP/opus-mt-en-mg "The house is small."   # the alignment',
+        '  $ glasslm explain --model Helsinki-NLP/opus-mt-en-mg "The house is small."   # the alignment\n' +
+        '  $ glasslm explain --contextual bank "by the river bank" "money in the bank"   # static vs contextual',
     )
     .action(async (words: string[], opts: ExplainCliOptions) => {
+      if (opts.contextual !== undefined) return explainContextual(program, opts.contextual, words, opts);
       const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
       const nLayers = model.decoder.nLayers;
       const layer = opts.layer ?? nLayers - 1;
@@ -238,4 +308,38 @@ export function register(program: Command): void {
         process.stderr.write(`trace written to ${opts.json}\n`);
       }
     });
+}
+
+async function explainContextual(
+  program: Command,
+  word: string,
+  sentences: string[],
+  opts: ExplainCliOptions,
+): Promise<void> {
+  if (sentences.length < 2 || sentences.length > MAX_CONTEXTUAL_SENTENCES)
+    program.error(
+      `--contextual compares the word in 2 to ${MAX_CONTEXTUAL_SENTENCES} sentences, one argument each ` +
+        `(quote them): got ${sentences.length}`,
+    );
+  const vectors = await loadCliVectors(opts.vectors);
+  const model = await loadCliModel({ model: opts.model, tokenizer: opts.tokenizer }, opts);
+  const c = contextualSimilarity(model, word, sentences, vectors?.vectors ?? null);
+  if (opts.json === '-') {
+    process.stdout.write(JSON.stringify(c) + '\n');
+    return;
+  }
+  const m = model.decoder;
+  // a file under the working directory by its relative path
+  const shown = (p: string) => (isAbsolute(p) && !relative('.', p).startsWith('..') ? relative('.', p) : p);
+  const about = {
+    model: `${model.config.modelType} · ${m.nLayers} layers · ${m.dim} dims · ${shown(model.source)}`,
+    vectors: vectors
+      ? `${shown(vectors.source)} (${vectors.vectors.words.length} words × ${vectors.vectors.dim})`
+      : null,
+  };
+  process.stdout.write(renderContextual(c, about));
+  if (opts.json) {
+    await writeFile(opts.json, JSON.stringify(c));
+    process.stderr.write(`comparison written to ${opts.json}\n`);
+  }
 }

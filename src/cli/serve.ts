@@ -5,7 +5,13 @@ import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { isLoopbackAddress } from '../server/guard.js';
 import { GlassError, isGlassError } from '../util/errors.js';
-import { addEngineOptions, loadCliModel, modelOption, type EngineCliOptions } from './common.js';
+import {
+  addEngineOptions,
+  loadCliModel,
+  loadCliVectors,
+  modelOption,
+  type EngineCliOptions,
+} from './common.js';
 
 function portOption(v: string): number {
   const n = Number(v);
@@ -29,6 +35,7 @@ interface ServeCliOptions extends EngineCliOptions {
   port: number;
   host: string;
   embedder?: string;
+  vectors?: string;
   apiKey?: string;
   parallel: number;
   queue: number;
@@ -54,6 +61,11 @@ export function register(program: Command): void {
       .option(
         '--embedder <folder|hub-id>',
         'also load an embedding model (BERT / sentence-transformers): the similarity panel, /v1/embeddings',
+      )
+      .option(
+        '--vectors <file>',
+        'word vectors for the word map and the static row of the context view (word2vec text/binary or GloVe; ' +
+          'default: the bundled KJV vectors)',
       )
       .option('-p, --port <n>', 'port to listen on (0 = any free port)', portOption, 8765)
       .option(
@@ -121,10 +133,12 @@ Examples:
       }
       const model = await loadCliModel(opts, opts);
       const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
+      const wordVectors = await loadCliVectors(opts.vectors);
       const server = await startServer(model, {
         host: opts.host,
         port: opts.port,
         embedder,
+        wordVectors,
         apiKey,
         cors: opts.cors ?? null,
         limits: {

@@ -13,6 +13,11 @@
 //   POST /api/similarity { a, b, top? }              → SimilarityExplanation (src/embed/explain.ts;
 //                                                      pairs to 6 significant digits); 404 without an
 //                                                      embedding model (glasslm serve --embedder)
+//   GET/POST /api/word-vectors, …/nearest, …/analogy → static word vectors for the word map
+//                                                      (word-vectors.ts); 404 without them
+//   POST /api/contextual { word, sentences }         → ContextualComparison (src/trace/contextual.ts):
+//                                                      the word's vector in each sentence at every layer,
+//                                                      pairwise cosines, and the word-vector row's
 //   GET  /health                                     → { status, model, batch: { active, queued, … } }
 //   /v1/…                                            → the OpenAI-compatible API (openai.ts), whose
 //                                                      generations run in one continuous batch (batch.ts)
@@ -35,6 +40,7 @@ import { encodePrompt } from '../generate/generate.js';
 import { stepsOf, type TraceOptions, type TraceStep } from '../trace/schema.js';
 import { traceSize } from '../trace/size.js';
 import { modelInfo, traceParts } from '../trace/trace.js';
+import { CONTEXTUAL_TRACE_OPTIONS, contextualSimilarity } from '../trace/contextual.js';
 import { GlassError, isGlassError } from '../util/errors.js';
 import { Admission, Refusal, type AdmissionOptions } from './admission.js';
 import { Batcher } from './batch.js';
@@ -45,6 +51,7 @@ import { NOT_BUILT_PAGE, defaultWebRoot, staticFile } from './static.js';
 import { nextTurn } from '../generate/steps.js';
 import { traceSteps, type StepOptions } from './steps.js';
 import { batched, jsonChunks, sendStream } from './stream.js';
+import { registerWordVectors, type ServedVectors } from './word-vectors.js';
 
 export { promptTokens, wordEmbedding } from './answers.js';
 
@@ -74,6 +81,8 @@ export interface AppOptions {
   onError?: (err: unknown, where: string) => void;
   /** Let pages from this origin call /v1 (CORS; off by default). */
   cors?: string | null;
+  /** Static word vectors for the word map and /api/contextual's static row; none by default. */
+  wordVectors?: ServedVectors | null;
 }
 
 /** The running parts of an app: its continuous batch, and how it shuts down. */
@@ -122,6 +131,9 @@ export function explainForWire(e: SentenceEmbedder, a: string, b: string, top = 
 /** Most characters accepted in a prompt before tokenizing (the token count is checked after). */
 const MAX_PROMPT_CHARS = 200_000;
 const MAX_WORDS = 200;
+/** Sentences POST /api/contextual compares, and the characters of each. */
+const MAX_SENTENCES = 8;
+const MAX_SENTENCE_CHARS = 2000;
 const MiB = 2 ** 20;
 
 interface TokenizeBody {
@@ -140,6 +152,10 @@ interface SimilarityBody {
   top?: number;
 }
 type GenerateBody = StepOptions & { prompt: string };
+interface ContextualBody {
+  word: string;
+  sentences: string[];
+}
 
 function schemas(model: LanguageModel) {
   const d = model.decoder;
@@ -210,6 +226,20 @@ function schemas(model: LanguageModel) {
       required: ['a', 'b'],
       additionalProperties: false,
       properties: { a: prompt, b: prompt, top: { type: 'integer', minimum: 0, maximum: 100 } },
+    },
+    contextual: {
+      type: 'object',
+      required: ['word', 'sentences'],
+      additionalProperties: false,
+      properties: {
+        word: { type: 'string', minLength: 1, maxLength: 100, pattern: '^\\s*\\S+\\s*$' },
+        sentences: {
+          type: 'array',
+          minItems: 2,
+          maxItems: MAX_SENTENCES,
+          items: { type: 'string', minLength: 1, maxLength: MAX_SENTENCE_CHARS },
+        },
+      },
     },
     generate: {
       type: 'object',
@@ -467,6 +497,32 @@ export async function buildApp(model: LanguageModel, options: AppOptions = {}): 
         });
       }
       return explainForWire(embedder, req.body.a, req.body.b, req.body.top);
+    },
+  );
+
+  const served = options.wordVectors ?? null;
+  registerWordVectors(app, served);
+
+  app.post<{ Body: ContextualBody }>(
+    '/api/contextual',
+    { schema: { body: s.contextual } },
+    async (req, reply) => {
+      const { word, sentences } = req.body;
+      // one trace of each sentence (all layers' vectors), held until the answer is made
+      let bytes = 0;
+      for (const text of sentences) {
+        const n = encodePrompt(promptContext, text).length;
+        bytes += model.decoder.kvCacheBytes(n) + traceSize(model, n, CONTEXTUAL_TRACE_OPTIONS).bytes;
+      }
+      const release = await admit(req, reply, bytes, 'this comparison');
+      if (!release) return reply;
+      try {
+        return contextualSimilarity(model, word, sentences, served?.vectors ?? null);
+      } catch (e) {
+        return unavailable(reply, e);
+      } finally {
+        release();
+      }
     },
   );
 

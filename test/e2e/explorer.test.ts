@@ -19,6 +19,8 @@ import { ensureBertFixture } from '../fixtures/make-bert.js';
 import { ensureGpt2Fixtures } from '../fixtures/make-gpt2.js';
 import { ensureMarianFixtures } from '../fixtures/make-marian.js';
 import { alignment } from '../../src/trace/alignment.js';
+import { loadWordVectors } from '../../src/word2vec/load-node.js';
+import { analogy } from '../../src/word2vec/query.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test/e2e/artifacts');
@@ -154,6 +156,7 @@ const STAGES = [
   'sec-layers',
   'sec-output',
   'sec-similarity',
+  'sec-wordmap',
 ];
 
 async function tokenCount(server: RunningServer, text: string): Promise<number> {
@@ -260,9 +263,9 @@ async function checkInside(page: Page, container: string, sel: string, min = 1):
 }
 
 /** The PCA's labels: none on top of another, all inside the plot. */
-async function checkPcaLabels(page: Page): Promise<void> {
-  await checkInside(page, '#pca svg', '.pt text', 3);
-  const { inner } = await boxes(page, '#pca svg', '.pt text');
+async function checkPcaLabels(page: Page, chart = '#pca'): Promise<void> {
+  await checkInside(page, `${chart} svg`, '.pt text', 3);
+  const { inner } = await boxes(page, `${chart} svg`, '.pt text');
   for (let i = 0; i < inner.length; i++)
     for (let j = i + 1; j < inner.length; j++) {
       const a = inner[i];
@@ -394,9 +397,14 @@ async function walk(
     assert.match(caption, /␣ is a space/);
     if (split) assert.match(caption, /mean of \d+ tokens/);
     await checkPcaLabels(page);
-    // Context: the same word in two prompts, one cosine per stage.
+    // Context: the same word in three sentences, one line per pair, a cosine per stage.
     await page.click('#ctx-run');
     await page.waitForSelector('#ctx-chart svg path');
+    assert.equal(
+      await count(page, '#ctx-chart svg path[stroke-width="2"]'),
+      3,
+      'a line per pair, no static line',
+    );
     // Force the second most likely token, then stream 3 more.
     const forcedId = await page.getAttribute('#bars .bar >> nth=1', 'data-id');
     await page.click('#bars .bar >> nth=1');
@@ -433,7 +441,7 @@ async function walk(
     const tr = JSON.parse(readFileSync(saved, 'utf8')) as Trace;
     assert.equal(tr.tokens.length, T);
     assert.ok(tr.steps.length >= 4, 'the saved trace carries the generated steps');
-    await errorsAndStaleResults(page, model);
+    await errorsAndStaleResults(page, model, errors);
   }
   assert.deepEqual(errors, [], 'no console errors');
   await page.context().close();
@@ -446,12 +454,16 @@ async function walk(
  * trace. Then a model loaded into the page: the similarity panel says the in-page engine has no
  * embedding model (not "this server").
  */
-async function errorsAndStaleResults(page: Page, model: TraceModelInfo): Promise<void> {
+async function errorsAndStaleResults(page: Page, model: TraceModelInfo, errors: string[]): Promise<void> {
   await page.locator('#sec-context').scrollIntoViewIfNeeded();
   assert.ok(await page.locator('#ctx-chart svg').isVisible(), 'a comparison is shown');
   await page.fill('#ctx-word', 'zebra');
   await page.click('#ctx-run');
-  await checkErrorBeside(page, '#ctx-error', '#ctx-form', /"zebra" does not occur in prompt A/);
+  await checkErrorBeside(page, '#ctx-error', '#ctx-form', /"zebra" does not occur in sentence 1/);
+  // the server's 400 answer, which the browser also logs as a console error
+  const i400 = errors.findIndex((e) => /status of 400/.test(e));
+  assert.ok(i400 >= 0, 'the missing word was a 400');
+  errors.splice(i400, 1);
   assert.equal(await count(page, '#ctx-chart svg'), 0, 'the old comparison is cleared');
   assert.ok(await page.locator('#error').isHidden(), 'no error at the top of the page');
   await shot(page, 'explorer-error-context');
@@ -713,4 +725,87 @@ test('explorer similarity panel with a MiniLM-shaped embedder (glasslm serve --e
   await withServer(dirs['gpt2-tiny'], { embedder }, async (server) => {
     await similarityWalk(server, embedder, 'explorer-similarity');
   });
+});
+
+test('explorer word map (the bundled KJV word2vec) and static vs contextual with the bundled model', async (t) => {
+  if (!haveChromium) return t.skip(NO_CHROMIUM);
+  const path = join(ROOT, 'models/kjv-word2vec/vectors.bin');
+  const vectors = await loadWordVectors(path);
+  await withServer(
+    join(ROOT, 'models/default'),
+    { wordVectors: { vectors, source: path } },
+    async (server) => {
+      const { page, errors } = await openPage(server.url, 1280, 900);
+      assert.ok(
+        await page.locator('#sec-wordmap').isVisible(),
+        'the word map is shown: the server has vectors',
+      );
+      assert.match(
+        (await page.textContent('#wm-source')) ?? '',
+        /vectors\.bin: 5,332 words × 100 dimensions/,
+      );
+      await checkIntros(page);
+      // six words, then the analogy: its four words join them, two arrows a→b and c→d
+      await page.click('button.wm-preset[data-words^="sheep"]');
+      await waitCount(page, '#wordmap .pt', 6);
+      await page.click('#wm-solve');
+      await waitCount(page, '#wordmap line.arrow', 2);
+      await waitCount(page, '#wordmap .pt', 10);
+      const best = analogy(vectors, 'man', 'king', 'woman')[0];
+      assert.equal(best.word, 'queen');
+      assert.match(
+        (await page.textContent('#wm-answer')) ?? '',
+        /^man : king :: woman : queen \(score 0\.\d+; then /,
+      );
+      assert.equal(await count(page, '#wordmap .pt-ring'), 1, 'the answer is a ring');
+      assert.match((await page.textContent('#wordmap .pt-ring text')) ?? '', /^queen \(0\.\d\d\)$/);
+      const arrowColours = await page.$$eval('#wordmap line.arrow', (ls) =>
+        ls.map((l) => l.getAttribute('stroke')),
+      );
+      assert.equal(arrowColours[0], arrowColours[1], 'the two arrows of an analogy share a colour');
+      await checkPcaLabels(page, '#wordmap');
+      await stageShots(page, 'explorer-wordmap', ['sec-wordmap']);
+      // on a phone: redrawn to the width, no sideways scrolling
+      await page.setViewportSize({ width: 420, height: 900 });
+      await page.waitForFunction(
+        () => (document.querySelector('#wordmap svg')?.getBoundingClientRect().width ?? 999) < 420,
+      );
+      assert.equal(await count(page, '#wordmap line.arrow'), 2);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `no sideways scrolling at 420px (overflow ${overflow}px)`);
+      await stageShots(page, 'explorer-wordmap-420', ['sec-wordmap']);
+      await page.setViewportSize({ width: 1280, height: 900 });
+      // an unknown word: named beside the form, the map kept
+      await page.fill('#wm-words', 'tractor');
+      await page.click('#wm-add');
+      await checkErrorBeside(page, '#wm-error', '#wm-analogy-form', /not in the vocabulary .*"tractor"/);
+      assert.equal(await count(page, '#wordmap .pt'), 10);
+      // the browser logs the 404 answer itself as a console error: that one is expected
+      const i404 = errors.findIndex((e) => /status of 404/.test(e));
+      assert.ok(i404 >= 0, 'the unknown word was a 404');
+      errors.splice(i404, 1);
+
+      // static vs contextual: three sentences → three pairs and the static line at 1
+      await page.fill('#prompt', 'the bank of the river');
+      await page.click('#run');
+      await page.waitForSelector('#stages:not([hidden])');
+      await page.click('#ctx-run');
+      await page.waitForSelector('#ctx-chart svg path');
+      await page.waitForFunction(() => !document.body.classList.contains('busy'));
+      assert.equal(await count(page, '#ctx-chart svg path[stroke-width="2"]'), 4, '3 pairs + word2vec');
+      assert.equal(
+        await count(page, '#ctx-chart svg path[stroke-dasharray]'),
+        1,
+        'the static line is dashed',
+      );
+      const legend = (await page.textContent('#ctx-chart .legend')) ?? '';
+      assert.match(legend, /S1·S2.*S1·S3.*S2·S3.*word2vec/);
+      const note = (await page.textContent('#ctx-note')) ?? '';
+      assert.match(note, /sub-word tokens: its vector is the mean/);
+      assert.match(note, /its line stays at 1/);
+      await stageShots(page, 'explorer-contextual', ['sec-context']);
+      assert.deepEqual(errors, [], 'no console errors');
+      await page.context().close();
+    },
+  );
 });

@@ -5,7 +5,13 @@
 import type { Trace, TraceModelInfo, TraceOptions, TraceStep, TraceToken } from '../../src/trace/schema.js';
 import { local } from './engine/local.js';
 import type { EngineFile, LocalModelInfo } from './engine/protocol.js';
-import type { EmbedderInfo, SimilarityExplanation, WordVector } from './state.js';
+import type {
+  ContextualComparison,
+  EmbedderInfo,
+  SimilarityExplanation,
+  WordVector,
+  WordVectorsInfo,
+} from './state.js';
 
 export const hasServer = location.protocol === 'http:' || location.protocol === 'https:';
 
@@ -40,6 +46,11 @@ export async function loadModelFiles(files: EngineFile[]): Promise<LocalModelInf
 
 async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   if (current === 'local') return local.call<T>(path, body);
+  return postServer<T>(path, body, signal);
+}
+
+/** A POST to the server's API, whichever engine runs the model. */
+async function postServer<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   if (!hasServer) throw new Error('no server: this page was opened from a file (run `glasslm serve`)');
   const r = await apiFetch(path, {
     method: 'POST',
@@ -74,6 +85,27 @@ export async function getEmbedder(): Promise<EmbedderInfo | null> {
     return null;
   }
 }
+
+/** The server's static word vectors (the word map), or null (none loaded, or no server). */
+export async function getWordVectors(): Promise<WordVectorsInfo | null> {
+  if (!hasServer) return null;
+  try {
+    const r = await apiFetch('api/word-vectors');
+    return r.ok ? ((await r.json()) as { vectors: WordVectorsInfo | null }).vectors : null;
+  } catch {
+    return null;
+  }
+}
+
+// Static word vectors: the server's, whichever engine runs the model (the page's engine has none).
+export const wordVectors = (words: string[]) =>
+  postServer<{ dim: number; words: Array<{ word: string; vector: number[] }> }>('api/word-vectors', {
+    words,
+  });
+export const analogy = (a: string, b: string, c: string) =>
+  postServer<{ answers: Array<{ word: string; score: number }> }>('api/word-vectors/analogy', { a, b, c });
+export const contextual = (word: string, sentences: string[]) =>
+  post<ContextualComparison>('api/contextual', { word, sentences });
 
 export const similarity = (a: string, b: string, top = 12) =>
   post<SimilarityExplanation>('api/similarity', { a, b, top });

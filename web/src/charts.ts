@@ -233,11 +233,21 @@ function placeLabels(nodes: SVGGElement[], at: Array<[number, number]>, order: n
   return hidden;
 }
 
-/** Labelled points, equal scale on both axes; labels kept apart (see placeLabels). */
+/** An arrow from one scatter point to another (e.g. an analogy's a → b). */
+export interface ScatterArrow {
+  from: number;
+  to: number;
+  color: string;
+  title?: string;
+}
+
+let markers = 0;
+
+/** Labelled points, equal scale on both axes; labels kept apart (see placeLabels); arrows between points. */
 export function scatter(
   container: HTMLElement,
   points: ScatterPoint[],
-  f: Frame & { caption?: string; first?: string },
+  f: Frame & { caption?: string; first?: string; arrows?: ScatterArrow[] },
 ): void {
   container.replaceChildren();
   const m = { top: 12, right: 16, bottom: 12, left: 16 };
@@ -252,6 +262,40 @@ export function scatter(
   const py = (v: number) => h / 2 - (v - cy) * k;
   g.append('line').attr('x1', 0).attr('x2', w).attr('y1', py(0)).attr('y2', py(0)).attr('class', 'zero');
   g.append('line').attr('y1', 0).attr('y2', h).attr('x1', px(0)).attr('x2', px(0)).attr('class', 'zero');
+  for (const a of f.arrows ?? []) {
+    const id = `arrowhead-${++markers}`;
+    g.append('defs')
+      .append('marker')
+      .attr('id', id)
+      .attr('viewBox', '0 0 10 10')
+      .attr('refX', 9)
+      .attr('refY', 5)
+      .attr('markerWidth', 7)
+      .attr('markerHeight', 7)
+      .attr('orient', 'auto-start-reverse')
+      .append('path')
+      .attr('d', 'M0,0L10,5L0,10z')
+      .attr('fill', a.color);
+    const [x1, y1, x2, y2] = [
+      px(points[a.from].x),
+      py(points[a.from].y),
+      px(points[a.to].x),
+      py(points[a.to].y),
+    ];
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+    const cut = Math.min(7, len / 3); // stop short of the points' circles
+    const [ux, uy] = [(x2 - x1) / len, (y2 - y1) / len];
+    g.append('line')
+      .attr('class', 'arrow')
+      .attr('x1', x1 + ux * cut)
+      .attr('y1', y1 + uy * cut)
+      .attr('x2', x2 - ux * cut)
+      .attr('y2', y2 - uy * cut)
+      .attr('stroke', a.color)
+      .attr('marker-end', `url(#${id})`)
+      .append('title')
+      .text(a.title ?? `${points[a.from].label} → ${points[a.to].label}`);
+  }
   const node = g
     .selectAll(null)
     .data(points)

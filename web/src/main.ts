@@ -10,12 +10,13 @@ import { state, type Trace, type TraceModelInfo, type TraceStep } from './state.
 import { TRACE_VERSION } from '../../src/trace/schema.js';
 import { renderAlignment } from './views/alignment.js';
 import { renderAttention, renderAttentionControls } from './views/attention.js';
-import { renderContext, runContext } from './views/context.js';
+import { contextSentences, renderContext, runContext } from './views/context.js';
 import { renderEmbeddings, renderPca, renderPositions } from './views/embeddings.js';
 import { renderLayers } from './views/layers.js';
 import { renderSimilarity, runSimilarity } from './views/similarity.js';
 import { renderBars, renderLens, renderResponse } from './views/output.js';
 import { renderTokens } from './views/tokens.js';
+import { addMapWords, clearWordMap, renderWordMap, solveAnalogy } from './views/wordmap.js';
 
 /** Longer prompts get attention weights one layer at a time, when that layer is shown (T² per head). */
 const EAGER_ATTENTION_MAX_TOKENS = 96;
@@ -412,8 +413,7 @@ function wire(): void {
   });
   byId('ctx-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const a = byId<HTMLInputElement>('ctx-a').value;
-    const b = byId<HTMLInputElement>('ctx-b').value;
+    const sentences = contextSentences(byId<HTMLTextAreaElement>('ctx-sentences').value);
     const word = byId<HTMLInputElement>('ctx-word').value.trim();
     const failed = (e: unknown) => {
       // The chart below was another comparison's: cleared, so it is not read as this one's.
@@ -421,10 +421,10 @@ function wire(): void {
       renderContext();
       errorAt('ctx-error', e);
     };
-    if (!word) return failed('type the word to follow in both prompts');
+    if (!word) return failed('type the word to follow in the sentences');
     errorAt('ctx-error', null);
     setBusy(true);
-    runContext(a, b, word)
+    runContext(sentences, word)
       .then((r) => {
         state.context = r;
       })
@@ -434,6 +434,21 @@ function wire(): void {
         renderContext();
       });
   });
+  byId('wm-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = byId<HTMLInputElement>('wm-words');
+    const text = input.value;
+    input.value = '';
+    void addMapWords(text);
+  });
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button.wm-preset')) {
+    b.addEventListener('click', () => void addMapWords(b.dataset.words ?? ''));
+  }
+  byId('wm-analogy-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void solveAnalogy(byId<HTMLInputElement>('wm-analogy').value);
+  });
+  byId('wm-clear').addEventListener('click', clearWordMap);
   byId('sim-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const a = byId<HTMLInputElement>('sim-a').value;
@@ -476,6 +491,7 @@ function wire(): void {
       renderAll();
       renderResponse();
       renderSimilarity();
+      renderWordMap();
     }, 150);
   });
 }
@@ -501,7 +517,11 @@ function useLocalModel(m: LocalModelInfo): void {
 async function boot(): Promise<void> {
   wire();
   wireModelLoader({ status: setStatus, error: showError, loaded: useLocalModel });
-  [state.model, state.embedder] = await Promise.all([api.getModel(), api.getEmbedder()]);
+  [state.model, state.embedder, state.wordVectors] = await Promise.all([
+    api.getModel(),
+    api.getEmbedder(),
+    api.getWordVectors(),
+  ]);
   const info = byId('model-info');
   if (state.model) {
     info.textContent = describeModel(state.model);
@@ -520,6 +540,7 @@ async function boot(): Promise<void> {
   setBusy(false);
   renderAll();
   renderSimilarity();
+  renderWordMap();
   document.body.dataset.ready = 'true';
 }
 

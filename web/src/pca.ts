@@ -62,14 +62,5 @@ export function pca2(vectors: ArrayLike<number>[]): Pca {
   };
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return aa && bb ? ab / Math.sqrt(aa * bb) : 0;
-}
+// The cosine of two vectors, as the engine computes it.
+export { cosine } from '../../src/embed/pooling.js';

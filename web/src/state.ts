@@ -1,8 +1,33 @@
 // The page's state: the trace being shown, the tokens generated after it, and what the user picked.
 import type { SimilarityExplanation } from '../../src/embed/explain.js';
+import type { ContextualComparison } from '../../src/trace/contextual.js';
 import type { Trace, TraceModelInfo, TraceStep, TraceToken, TopToken } from '../../src/trace/schema.js';
 
-export type { SimilarityExplanation, Trace, TraceModelInfo, TraceStep, TraceToken, TopToken };
+export type {
+  ContextualComparison,
+  SimilarityExplanation,
+  Trace,
+  TraceModelInfo,
+  TraceStep,
+  TraceToken,
+  TopToken,
+};
+
+/** The server's static word vectors (GET /api/word-vectors). */
+export interface WordVectorsInfo {
+  source: string;
+  words: number;
+  dim: number;
+}
+
+/** a : b :: c : d, d the best answer, with its score. */
+export interface MapAnalogy {
+  a: string;
+  b: string;
+  c: string;
+  d: string;
+  score: number;
+}
 
 /** The server's embedding model (GET /api/embedder), as src/server/app.ts's EmbedderInfo. */
 export interface EmbedderInfo {
@@ -20,17 +45,6 @@ export interface WordVector {
   vector: number[];
 }
 
-export interface ContextResult {
-  a: string;
-  b: string;
-  word: string;
-  /** Cosine per stage: [embedding, after layer 0, after layer 1, ...]. */
-  cos: number[];
-  stageLabels: string[];
-  tokensA: string[];
-  tokensB: string[];
-}
-
 export interface AppState {
   /** The model the server runs (null without a server). */
   model: TraceModelInfo | null;
@@ -44,7 +58,12 @@ export interface AppState {
   head: number | 'mean';
   /** Added to the PCA plot. */
   words: WordVector[];
-  context: ContextResult | null;
+  context: ContextualComparison | null;
+  /** The server's word vectors (null: none, or no server). */
+  wordVectors: WordVectorsInfo | null;
+  /** The word map's words, with their static vectors, and the analogies drawn as arrows. */
+  mapWords: Array<{ word: string; vector: number[] }>;
+  mapAnalogies: MapAnalogy[];
   busy: boolean;
   /** Whether "next"/"generate" can run: a server with the same model as the trace. */
   canGenerate: boolean;
@@ -77,6 +96,9 @@ export const state: AppState = {
   head: 0,
   words: [],
   context: null,
+  wordVectors: null,
+  mapWords: [],
+  mapAnalogies: [],
   busy: false,
   canGenerate: false,
   loadingAttention: new Set(),

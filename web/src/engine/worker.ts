@@ -15,6 +15,7 @@ import {
   WasmBackend,
 } from '../../../src/tensor/index.js';
 import { modelInfo } from '../../../src/trace/trace.js';
+import { contextualSimilarity } from '../../../src/trace/contextual.js';
 import type { EngineFile, EngineReply, EngineRequest, Kernels, LocalModelInfo } from './protocol.js';
 
 interface WorkerScope {
@@ -49,6 +50,13 @@ function call(path: string, body: unknown): unknown {
       if (!Array.isArray(words) || !words.every((w) => typeof w === 'string' && w.trim()))
         throw new Error('invalid request: words must be non-empty strings');
       return embeddingsAnswer(need(), words as string[]);
+    }
+    case 'api/contextual': {
+      const sentences = b.sentences;
+      if (!Array.isArray(sentences) || !sentences.every((x) => typeof x === 'string'))
+        throw new Error('invalid request: sentences must be strings');
+      // no word vectors in the page: the comparison has no static row
+      return contextualSimilarity(need(), str(b.word, 'word'), sentences as string[], null);
     }
     case 'api/similarity':
       throw new Error(

@@ -1,68 +1,24 @@
-// 5 — how context changes meaning: one word's residual vector in two prompts, compared layer by layer.
+// 5 — how context changes meaning: one word in several sentences, its vector compared layer by layer
+// between every pair of sentences (src/trace/contextual.ts, run by the server or the page's engine), and
+// the static word2vec vector, the same in every sentence (a flat line at 1).
 import * as api from '../api.js';
-import { lineChart } from '../charts.js';
+import { lineChart, type Series } from '../charts.js';
+import { SERIES } from '../colors.js';
 import { byId, fmt, showToken, widthOf } from '../dom.js';
-import { cosine } from '../pca.js';
-import { state, type ContextResult, type Trace } from '../state.js';
+import { state, type ContextualComparison } from '../state.js';
 
-const enc = new TextEncoder();
-
-/** Token indices covering the last whole-word occurrence of `word` in the prompt. */
-export function wordTokens(trace: Trace, word: string): number[] {
-  const text = trace.prompt;
-  const re = new RegExp(
-    `(^|[^\\p{L}\\p{N}])(${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})(?=$|[^\\p{L}\\p{N}])`,
-    'giu',
-  );
-  let found = -1;
-  for (let m = re.exec(text); m; m = re.exec(text)) found = m.index + m[1].length;
-  if (found < 0) {
-    const i = text.toLowerCase().lastIndexOf(word.toLowerCase());
-    if (i < 0) return [];
-    found = i;
-  }
-  const bs = enc.encode(text.slice(0, found)).length;
-  const be = bs + enc.encode(text.slice(found, found + word.length)).length;
-  const out: number[] = [];
-  trace.tokens.forEach((t, i) => {
-    if (t.end > t.start && t.start < be && t.end > bs) out.push(i);
-  });
-  return out;
+/** The sentences typed, one a line (blank lines dropped). */
+export function contextSentences(text: string): string[] {
+  return text
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
-function meanRows(rows: number[][] | undefined, idx: number[]): number[] {
-  if (!rows || !idx.length) return [];
-  const d = rows[idx[0]].length;
-  const m = new Array<number>(d).fill(0);
-  for (const i of idx) for (let k = 0; k < d; k++) m[k] += rows[i][k] / idx.length;
-  return m;
-}
-
-/** Per stage (embedding, then after each layer): the word's vector, mean over its tokens. */
-function stages(trace: Trace, idx: number[]): number[][] {
-  const out = [meanRows(trace.layers[0]?.residualIn, idx)];
-  for (const l of trace.layers) out.push(meanRows(l.residualOut, idx));
-  return out;
-}
-
-export async function runContext(a: string, b: string, word: string): Promise<ContextResult> {
-  const opts = { vectors: 'full', attention: false, topK: 1, lens: 'last', precision: 6 } as const;
-  const [ta, tb] = await Promise.all([api.trace(a, opts), api.trace(b, opts)]);
-  const ia = wordTokens(ta, word);
-  const ib = wordTokens(tb, word);
-  if (!ia.length) throw new Error(`"${word}" does not occur in prompt A`);
-  if (!ib.length) throw new Error(`"${word}" does not occur in prompt B`);
-  const sa = stages(ta, ia);
-  const sb = stages(tb, ib);
-  return {
-    a,
-    b,
-    word,
-    cos: sa.map((v, i) => cosine(v, sb[i])),
-    stageLabels: ['emb', ...ta.layers.map((l) => `L${l.layer}`)],
-    tokensA: ia.map((i) => showToken(ta.tokens[i].text)),
-    tokensB: ib.map((i) => showToken(tb.tokens[i].text)),
-  };
+export function runContext(sentences: string[], word: string): Promise<ContextualComparison> {
+  if (sentences.length < 2)
+    return Promise.reject(new Error('write the word in at least 2 sentences, one a line'));
+  return api.contextual(word, sentences);
 }
 
 export function renderContext(): void {
@@ -74,20 +30,51 @@ export function renderContext(): void {
   if (!r) {
     box.replaceChildren();
     note.textContent = state.model
-      ? 'Press Compare to run both prompts.'
-      : 'Needs the server (glasslm serve): both prompts are run through the model.';
+      ? 'Press Compare to run every sentence.'
+      : 'Needs the server (glasslm serve): the sentences are run through the model.';
     return;
   }
-  const width = Math.min(760, widthOf(box));
-  lineChart(box, r.stageLabels, [{ name: `cos(“${r.word}” in A, in B)`, values: r.cos, color: '#ae3ec9' }], {
-    width,
-    height: 220,
-    yDomain: [Math.min(0, ...r.cos), 1],
-  });
+  const series: Series[] = r.pairs.map(([a, b], p) => ({
+    name: `S${a + 1}·S${b + 1}`,
+    values: r.cosines.map((row) => row[p]),
+    color: SERIES[p % SERIES.length],
+  }));
+  if (r.static)
+    series.push({
+      name: 'word2vec (static, every pair)',
+      values: r.cosines.map(() => r.static!.cosines[0]),
+      color: '#495057',
+      dashed: true,
+    });
+  // the lines' range, from a tenth below their lowest (or from 0 if it is negative) up to 1
+  const low = Math.min(...r.cosines.flat());
+  const floor = low < 0 ? low : Math.max(0, Math.floor(low * 10) / 10 - 0.1);
+  lineChart(
+    box,
+    r.layers.map((name, l) => (l === 0 ? 'emb' : `L${l}`)),
+    series,
+    {
+      width: Math.min(760, widthOf(box)),
+      height: 240,
+      yDomain: [floor, 1],
+    },
+  );
+  const split = r.occurrences.some((o) => o.tokens.length > 1);
   note.textContent =
-    `Tokens of “${r.word}”: A ${r.tokensA.join(' ')} · B ${r.tokensB.join(' ')}. ` +
-    `Similarity ${fmt(r.cos[0], 3)} at the embedding${r.cos.length > 1 ? `, ${fmt(r.cos[r.cos.length - 1], 3)} after the last layer` : ''}` +
-    ' — the lower it goes, the more the two contexts have pulled the two “' +
-    r.word +
-    '”s apart.';
+    r.occurrences
+      .map(
+        (o, s) =>
+          `S${s + 1} “${o.sentence}”: ${o.tokens.map((t) => showToken(t.text)).join(' + ')}` +
+          (o.occurrences > 1 ? ` (the first of ${o.occurrences})` : ''),
+      )
+      .join(' · ') +
+    '. ' +
+    (split ? `“${r.word}” is split into sub-word tokens: its vector is the mean of theirs. ` : '') +
+    `After the last layer: ${series
+      .slice(0, r.pairs.length)
+      .map((s) => `${s.name} ${fmt(s.values[s.values.length - 1], 3)}`)
+      .join(', ')}. ` +
+    (r.static
+      ? `word2vec has one vector for “${r.word}” whatever the sentence: its line stays at 1.`
+      : 'No static line: no word vectors here (glasslm serve loads them).');
 }
