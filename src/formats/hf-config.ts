@@ -60,9 +60,21 @@ export function hfLlamaSpec(config: LlamaConfig): LlamaSpec {
   return { ...config, ropeStyle: 'half' };
 }
 
-/** BERT-family encoders (BERT, MiniLM, BGE...): post-LayerNorm blocks, bidirectional attention. */
+/**
+ * BERT-family encoders (BERT, MiniLM, BGE...; XLM-RoBERTa: multilingual-e5, paraphrase-multilingual):
+ * post-LayerNorm blocks, bidirectional attention. XLM-RoBERTa is BERT with its positions counted from
+ * padding_idx + 1 (see `positionOffset`) and, in practice, one segment type.
+ */
 export interface BertConfig extends BaseModelConfig {
   modelType: 'bert';
+  /** The HF model_type it came from: 'bert' or 'xlm-roberta'. */
+  family: 'bert' | 'xlm-roberta';
+  /**
+   * XLM-RoBERTa: position ids are padding_idx + 1 + t (HF create_position_ids_from_input_ids), so the
+   * first padding_idx + 1 rows of the position table are never read by a real token and `contextLength`
+   * is max_position_embeddings − positionOffset. 0 for BERT (positions from 0).
+   */
+  positionOffset: number;
   /** HF `layer_norm_eps`. */
   layerNormEps: number;
   /** HF `hidden_act`: 'gelu' (erf) or 'gelu_new' / 'gelu_pytorch_tanh' (tanh approximation). */
@@ -129,7 +141,7 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
 };
 
 /** model_types that are Llama-shaped under another name. */
-const ALIASES: Record<string, ModelType> = { mistral: 'llama', qwen2: 'llama' };
+const ALIASES: Record<string, ModelType> = { mistral: 'llama', qwen2: 'llama', 'xlm-roberta': 'bert' };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(PARSERS) as ModelType[];
 
@@ -272,6 +284,7 @@ function parseT5(f: Fields): T5Config {
 }
 
 function parseBert(f: Fields): BertConfig {
+  const family = f.str('model_type') === 'xlm-roberta' ? 'xlm-roberta' : 'bert';
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
   if (dim % nHeads !== 0) {
@@ -294,10 +307,29 @@ function parseBert(f: Fields): BertConfig {
       `${f.name}: hidden_act "${activation}" is not supported yet: ${activation}`,
     );
   }
+  // fields that would change the maths and are not implemented: causal (decoder) self-attention
+  for (const key of ['is_decoder', 'add_cross_attention']) {
+    if (f.has(key) && f.bool(key))
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${f.name}: field "${key}" true (a BERT-family decoder) is not supported yet: ${key}`,
+      );
+  }
+  const maxPositions = f.posInt('max_position_embeddings');
+  // HF's XLMRobertaConfig defaults pad_token_id to 1 and BertConfig to 0
+  const padTokenId = f.tokenId('pad_token_id', family === 'xlm-roberta' ? 1 : 0) ?? 0;
+  const positionOffset = family === 'xlm-roberta' ? padTokenId + 1 : 0;
+  if (positionOffset >= maxPositions)
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "max_position_embeddings" ${maxPositions} leaves no position after padding_idx + 1 = ${positionOffset}`,
+    );
   return {
     modelType: 'bert',
+    family,
+    positionOffset,
     vocabSize: f.posInt('vocab_size'),
-    contextLength: f.posInt('max_position_embeddings'),
+    contextLength: maxPositions - positionOffset,
     dim,
     nLayers: f.posInt('num_hidden_layers'),
     nHeads,
@@ -306,7 +338,7 @@ function parseBert(f: Fields): BertConfig {
     layerNormEps: f.posNum('layer_norm_eps', 1e-12),
     activation,
     typeVocabSize: f.posInt('type_vocab_size', 2),
-    padTokenId: f.tokenId('pad_token_id', 0) ?? 0,
+    padTokenId,
     tieWordEmbeddings: false,
     bosTokenId: undefined,
     eosTokenId: undefined,

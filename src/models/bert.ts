@@ -1,5 +1,8 @@
 // BERT (and MiniLM, BGE, all-MiniLM-L6-v2...): learned positions + segment embeddings, post-LayerNorm
 // blocks, bidirectional multi-head attention, exact-GELU MLP. Only the mapping config + names → nn blocks.
+// XLM-RoBERTa (HF modeling_xlm_roberta.py; multilingual-e5, paraphrase-multilingual-MiniLM) is this
+// network under the same weight names (a "roberta." prefix instead of "bert."), its positions counted
+// from the padding id (LearnedPositional's `padding`): rows padding_idx + 1, padding_idx + 2, …
 import type { BertConfig } from '../formats/hf-config.js';
 import { readChecked, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
@@ -15,8 +18,10 @@ import { Encoder } from './encoder.js';
 export async function buildBert(config: BertConfig, src: WeightSource): Promise<Encoder> {
   const { dim, nHeads, nLayers, vocabSize, contextLength, ffnDim, layerNormEps: eps, typeVocabSize } = config;
   const headDim = dim / nHeads;
-  // sentence-transformers saves names without the "bert." prefix; BertForX checkpoints have it.
-  const resolve = (name: string) => [name, `bert.${name}`].find((n) => src.has(n));
+  const positions = contextLength + config.positionOffset; // rows of the position table
+  // sentence-transformers saves names without the "bert." / "roberta." prefix; BertForX checkpoints have it.
+  const prefix = config.family === 'xlm-roberta' ? 'roberta' : 'bert';
+  const resolve = (name: string) => [name, `${prefix}.${name}`].find((n) => src.has(n));
   const get = (name: string, shape: number[]): Promise<Float32Array> =>
     readChecked(src, resolve(name) ?? name, shape, 'config.json', undefined, name);
   const linear = async (name: string, out: number, inp: number) =>
@@ -65,9 +70,10 @@ export async function buildBert(config: BertConfig, src: WeightSource): Promise<
       dim,
     ),
     positional: new LearnedPositional(
-      await get('embeddings.position_embeddings.weight', [contextLength, dim]),
-      contextLength,
+      await get('embeddings.position_embeddings.weight', [positions, dim]),
+      positions,
       dim,
+      config.family === 'xlm-roberta' ? { id: config.padTokenId } : null,
     ),
     tokenTypes: resolve('embeddings.token_type_embeddings.weight')
       ? new Embedding(

@@ -216,11 +216,29 @@ function checkEveryTokenIsMerged(
   }
 }
 
+/** A TemplateProcessing post-processor's `single` template: its items, e.g. ['<s>', '$A', '</s>']. */
+function singleTemplate(post: unknown): string[] | null {
+  if (!isObject(post) || post.type !== 'TemplateProcessing' || !Array.isArray(post.single)) return null;
+  const items: string[] = [];
+  for (const item of post.single as unknown[]) {
+    if (isObject(item) && isObject(item.Sequence) && item.Sequence.id === 'A') items.push('$A');
+    else if (isObject(item) && isObject(item.SpecialToken) && typeof item.SpecialToken.id === 'string')
+      items.push(item.SpecialToken.id);
+    else return null;
+  }
+  return items;
+}
+
 /**
- * A T5-style tokenizer.json: a Unigram model (unigram.ts, as SentencePiece encodes), Metaspace, and a
- * post-processor appending `</s>` (TemplateProcessing "$A </s>", or none: T5's slow tokenizer appends it
- * too). The Tokenizer is marian.ts's with one model both ways; its special tokens are the added tokens
- * marked special (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`).
+ * A Unigram tokenizer.json (unigram.ts, as SentencePiece encodes) with a Metaspace pre-tokenizer, in two
+ * layouts:
+ * - T5: a post-processor appending `</s>` (TemplateProcessing "$A </s>", or none: T5's slow tokenizer
+ *   appends it too);
+ * - XLM-RoBERTa (multilingual-e5, paraphrase-multilingual-MiniLM): TemplateProcessing "<s> $A </s>";
+ *   ids <s> 0, <pad> 1, </s> 2, <unk> 3, then the SentencePiece pieces (shifted by one: fairseq's
+ *   layout), <mask> last.
+ * The Tokenizer is marian.ts's with one model both ways; its special tokens are the added tokens marked
+ * special (`<pad>`, `</s>`, `<unk>`, `<s>`, `<mask>`, `<extra_id_N>`), matched whole in the text.
  */
 function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer {
   const added = Array.isArray(json.added_tokens) ? (json.added_tokens as unknown[]) : [];
@@ -234,26 +252,19 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     if (!(p in vocab)) vocab[p] = i;
   });
   for (const [t, id] of specials) vocab[t] = id;
-  // the post-processor may only append </s> to a single sequence
+  // the post-processor may only append </s> to a single sequence, or put <s> before and </s> after it
   const post = json.post_processor;
+  let bosToken: string | undefined;
   if (post !== null && post !== undefined) {
-    const single = isObject(post) && Array.isArray(post.single) ? (post.single as unknown[]) : null;
-    const ok =
-      isObject(post) &&
-      post.type === 'TemplateProcessing' &&
-      single?.length === 2 &&
-      isObject(single[0]) &&
-      isObject(single[0].Sequence) &&
-      isObject(single[1]) &&
-      isObject(single[1].SpecialToken) &&
-      single[1].SpecialToken.id === '</s>';
-    if (!ok)
+    const single = singleTemplate(post)?.join(' ');
+    if (single === '<s> $A </s>') bosToken = '<s>';
+    else if (single !== '$A </s>')
       throw new GlassError(
         'UNSUPPORTED',
-        `${name}: post_processor ${describe(isObject(post) ? post.type : post)} is not supported with Unigram (expected TemplateProcessing "$A </s>")`,
+        `${name}: post_processor ${describe(isObject(post) ? post.type : post)} ${single === undefined ? '' : `"${single}" `}is not supported with Unigram (expected TemplateProcessing "$A </s>" or "<s> $A </s>")`,
       );
   }
-  const three = new Set(['<unk>', '</s>', '<pad>']);
+  const named = new Set(['<unk>', '</s>', '<pad>', ...(bosToken ? [bosToken] : [])]);
   return new MarianTokenizer({
     name,
     kind: 'unigram',
@@ -261,7 +272,8 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     target: unigram,
     vocab,
     unkToken: unigram.pieces[unigram.unk],
-    extraSpecials: [...specials.keys()].filter((t) => !three.has(t)),
+    bosToken,
+    extraSpecials: [...specials.keys()].filter((t) => !named.has(t)),
     languageCodes: false,
     dropUnknownIds: true,
   });
