@@ -6,7 +6,7 @@
 
 import { WordPieceTokenizer } from './wordpiece.js';
 import { MarianTokenizer } from './marian.js';
-import { unigramModelFromJson } from './unigram.js';
+import { unigramModelFromJson, type UnigramModel } from './unigram.js';
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
 import { checkIdSpan } from './common.js';
@@ -247,11 +247,6 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     if (isObject(t) && t.special === true && typeof t.content === 'string' && Number.isInteger(t.id))
       specials.set(t.content, t.id as number);
   const unigram = unigramModelFromJson(json, new Set(specials.values()), name);
-  const vocab: Record<string, number> = {};
-  unigram.pieces.forEach((p, i) => {
-    if (!(p in vocab)) vocab[p] = i;
-  });
-  for (const [t, id] of specials) vocab[t] = id;
   // the post-processor may only append </s> to a single sequence, or put <s> before and </s> after it
   const post = json.post_processor;
   let bosToken: string | undefined;
@@ -264,7 +259,31 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
         `${name}: post_processor ${describe(isObject(post) ? post.type : post)} ${single === undefined ? '' : `"${single}" `}is not supported with Unigram (expected TemplateProcessing "$A </s>" or "<s> $A </s>")`,
       );
   }
-  const named = new Set(['<unk>', '</s>', '<pad>', ...(bosToken ? [bosToken] : [])]);
+  return unigramTokenizer(unigram, specials, { bosToken }, name);
+}
+
+/**
+ * The Tokenizer of a Unigram model (from a tokenizer.json, or a GGUF file's "t5" vocabulary): marian.ts's
+ * with one model both ways; vocab = its pieces by index; `specials` (content → id) are matched whole in
+ * the text; `</s>` is appended, and `bosToken` (XLM-RoBERTa's `<s>`) put first when given.
+ */
+export function unigramTokenizer(
+  unigram: UnigramModel,
+  specials: ReadonlyMap<string, number>,
+  names: { bosToken?: string; eosToken?: string; padToken?: string },
+  name: string,
+): Tokenizer {
+  const vocab: Record<string, number> = {};
+  unigram.pieces.forEach((p, i) => {
+    if (!(p in vocab)) vocab[p] = i;
+  });
+  for (const [t, id] of specials) vocab[t] = id;
+  const named = new Set([
+    unigram.pieces[unigram.unk],
+    names.eosToken ?? '</s>',
+    names.padToken ?? '<pad>',
+    ...(names.bosToken ? [names.bosToken] : []),
+  ]);
   return new MarianTokenizer({
     name,
     kind: 'unigram',
@@ -272,7 +291,7 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     target: unigram,
     vocab,
     unkToken: unigram.pieces[unigram.unk],
-    bosToken,
+    ...names,
     extraSpecials: [...specials.keys()].filter((t) => !named.has(t)),
     languageCodes: false,
     dropUnknownIds: true,

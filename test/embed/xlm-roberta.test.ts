@@ -5,13 +5,16 @@
 // the CLI, and the config fields that would change the maths refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEmbedder } from '../../src/embed/load.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
+import { l2normalize } from '../../src/embed/pooling.js';
+import { openGgufFile } from '../../src/formats/gguf-node.js';
+import { writeGguf } from '../../src/formats/gguf-write.js';
 import { GlassError } from '../../src/util/errors.js';
-import { ensureXlmrFixture, XLMR_MAX_TOKENS, XLMR_VARIANTS } from '../fixtures/make-xlmr.js';
+import { ensureXlmrFixture, ensureXlmrGguf, XLMR_MAX_TOKENS, XLMR_VARIANTS } from '../fixtures/make-xlmr.js';
 import { assertSameFiles } from '../models/reference.js';
 
 const REF = JSON.parse(readFileSync(new URL('../fixtures/xlmr-reference.json', import.meta.url), 'utf8')) as {
@@ -141,4 +144,62 @@ test('glasslm embed --model <xlm-roberta folder> from the command line', async (
   const ref = REF.variants['xlmr-e5-random'].vectors;
   assert.ok(relError(first.vector, ref[0]) < 1e-5);
   assert.ok(relError(second.vector, ref[3]) < 1e-5);
+});
+
+for (const variant of XLMR_VARIANTS) {
+  test(`${variant}: the GGUF file glasslm's writer makes (llama.cpp's bert + t5 layout) gives the same ids and vectors`, async () => {
+    const path = await ensureXlmrGguf(variant);
+    const folder = await loadEmbedder(await ensureXlmrFixture(variant));
+    const e = await loadEmbedder(path);
+    const ref = REF.variants[variant];
+    assert.equal(e.tokenizer.kind, 'unigram');
+    assert.equal(e.pooling, folder.pooling);
+    assert.equal(e.normalize, true); // a GGUF file carries no Normalize module: always normalised
+    assert.equal(e.maxTokens, XLMR_MAX_TOKENS); // the cut table: max_position_embeddings − 2
+    REF.texts.forEach((text, i) => assert.deepEqual(e.inputIds(text), REF.ids[i], `ids of text ${i}`));
+    // a GGUF file does not say which GELU: the exact one (HF's "gelu") is taken, so the tanh-GELU
+    // ("gelu_new") variant's vectors cannot come back from its GGUF file
+    if (folder.config.activation !== 'gelu') return;
+    REF.texts.forEach((text, i) => {
+      const err = relError(e.tokenVectors(text).hidden, ref.tokens[i].flat());
+      assert.ok(err < 1e-5, `text ${i} token vectors: relative error ${err.toExponential(2)}`);
+    });
+    const vecs = e.embed(REF.texts);
+    const fromFolder = folder.embed(REF.texts);
+    vecs.forEach((v, i) => {
+      const want = l2normalize(Float32Array.from(ref.vectors[i]));
+      assert.ok(relError(v, Array.from(want)) < 1e-5, `text ${i} pooled vs reference`);
+      assert.ok(relError(v, Array.from(l2normalize(fromFolder[i]))) < 1e-6, `text ${i} GGUF vs folder`);
+    });
+  });
+}
+
+test('GGUF bert: metadata that would change the maths is refused by name', async () => {
+  const file = await openGgufFile(await ensureXlmrGguf('xlmr-e5-random'));
+  const meta = [...file.typedMetadata];
+  const tensors = await Promise.all(
+    file.names().map(async (name) => ({
+      name,
+      shape: file.info(name).shape,
+      type: 'F32' as const,
+      data: await file.read(name),
+    })),
+  );
+  await file.close();
+  const dir = mkdtempSync(join(tmpdir(), 'glasslm-xlmr-gguf-'));
+  const refused = async (
+    key: string,
+    value: Parameters<typeof writeGguf>[0]['metadata'][number][1],
+    why: RegExp,
+  ) => {
+    const path = join(dir, `${key}.gguf`);
+    writeFileSync(path, writeGguf({ metadata: [...meta.filter(([k]) => k !== key), [key, value]], tensors }));
+    await assert.rejects(
+      loadEmbedder(path),
+      (err: unknown) => err instanceof GlassError && why.test(err.message),
+    );
+  };
+  await refused('bert.attention.causal', { type: 'bool', value: true }, /bert\.attention\.causal/);
+  await refused('bert.pooling_type', { type: 'uint32', value: 4 }, /bert\.pooling_type/);
+  await refused('general.architecture', { type: 'string', value: 'jina-bert-v2' }, /jina-bert-v2/);
 });
