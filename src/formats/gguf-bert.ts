@@ -89,7 +89,10 @@ export function ggufBertConfig(file: GgufFile): BertConfig {
   const positive = (key: string, fallback?: number): number => {
     const v = ggufCount(file, key, fallback);
     if (v <= 0)
-      throw new GlassError('BAD_FILE', `${file.name}: metadata "${key}" is ${v} (expected a positive integer)`);
+      throw new GlassError(
+        'BAD_FILE',
+        `${file.name}: metadata "${key}" is ${v} (expected a positive integer)`,
+      );
     return v;
   };
   if (ggufBool(file, 'bert.attention.causal', false))
@@ -115,6 +118,8 @@ export function ggufBertConfig(file: GgufFile): BertConfig {
     modelType: 'bert',
     family: 'bert', // positions from 0: an XLM-R table was cut to start at padding_idx + 1
     positionOffset: 0,
+    rope: null,
+    biases: { attention: true, up: true, down: true },
     vocabSize,
     contextLength: positive('bert.context_length'),
     dim,

@@ -15,25 +15,13 @@ import { openGgufFile } from '../../src/formats/gguf-node.js';
 import { writeGguf } from '../../src/formats/gguf-write.js';
 import { GlassError } from '../../src/util/errors.js';
 import { ensureXlmrFixture, ensureXlmrGguf, XLMR_MAX_TOKENS, XLMR_VARIANTS } from '../fixtures/make-xlmr.js';
-import { assertSameFiles } from '../models/reference.js';
+import { assertSameFiles, relError } from '../models/reference.js';
 
 const REF = JSON.parse(readFileSync(new URL('../fixtures/xlmr-reference.json', import.meta.url), 'utf8')) as {
   texts: string[];
   ids: number[][];
   variants: Record<string, { sha256: Record<string, string>; tokens: number[][][]; vectors: number[][] }>;
 };
-
-/** max |ours − ref| / max |ref|. */
-function relError(ours: ArrayLike<number>, ref: readonly number[]): number {
-  assert.equal(ours.length, ref.length, 'length');
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(ours[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return err / scale;
-}
 
 for (const variant of XLMR_VARIANTS) {
   test(`${variant}: ids, token vectors and pooled vectors match the float64 reference within 1e-5`, async () => {
