@@ -56,13 +56,13 @@ export class SentenceEmbedder {
     return this.encoder.dim;
   }
 
-  /** [CLS] + the text's tokens (cut to fit) + [SEP]. */
+  /** [CLS] + the text's tokens (cut to fit) + [SEP] (XLM-RoBERTa: <s> … </s>). */
   inputIds(text: string, onTruncate?: (tokens: number, kept: number) => void): number[] {
     const { bos: cls, eos: sep } = this.tokenizer.specialTokens;
     if (cls === undefined || sep === undefined) {
       throw new GlassError('BAD_FILE', `${this.source}: the tokenizer has no [CLS]/[SEP] tokens`);
     }
-    let ids = Array.from(this.tokenizer.encode(text));
+    let ids = Array.from(this.tokenizer.encode(text, { addSpecialTokens: false }));
     const room = this.maxTokens - 2;
     if (ids.length > room) {
       onTruncate?.(ids.length + 2, this.maxTokens);
@@ -80,7 +80,7 @@ export class SentenceEmbedder {
     if (cls === undefined || sep === undefined) {
       throw new GlassError('BAD_FILE', `${this.source}: the tokenizer has no [CLS]/[SEP] tokens`);
     }
-    let spans = this.tokenizer.encodeWithSpans(text);
+    let spans = this.tokenizer.encodeWithSpans(text, { addSpecialTokens: false });
     const room = this.maxTokens - 2;
     if (spans.length > room) {
       onTruncate?.(spans.length + 2, this.maxTokens);

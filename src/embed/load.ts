@@ -1,12 +1,16 @@
-// Loading a sentence-transformers / BERT folder (Node): config.json (model_type bert), the weights, the
-// tokenizer, and the pipeline in modules.json — Pooling (1_Pooling/config.json) and Normalize.
-import { existsSync } from 'node:fs';
+// Loading a sentence-transformers / BERT folder (Node): config.json (model_type bert or xlm-roberta), the
+// weights, the tokenizer, and the pipeline in modules.json — Pooling (1_Pooling/config.json) and Normalize.
+// Or a GGUF file (llama.cpp's `bert` architecture, formats/gguf-bert.ts).
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ggufAsHfBert, ggufBertConfig, ggufBertPooling } from '../formats/gguf-bert.js';
+import { openGgufFile } from '../formats/gguf-node.js';
 import { parseHfConfig } from '../formats/hf-config.js';
 import { resolveModel } from '../formats/hub.js';
 import { openSafetensorsFolder } from '../formats/safetensors-node.js';
 import { buildBert } from '../models/bert.js';
+import { tokenizerFromGguf } from '../tokenizers/from-gguf.js';
 import { loadTokenizerFromFolder } from '../tokenizers/load-node.js';
 import { GlassError } from '../util/errors.js';
 import { SentenceEmbedder } from './embedder.js';
@@ -57,8 +61,40 @@ async function readPipeline(
   return { pooling, normalize, maxTokens };
 }
 
-/** Loads an embedding model from a folder or hub id (sentence-transformers layout, or a plain BERT folder). */
+/**
+ * An embedding model from a GGUF file (llama.cpp's `bert` architecture: BERT, and XLM-RoBERTa with its "t5"
+ * Unigram vocabulary): the pooling of `bert.pooling_type` (mean when absent), always L2-normalised — a GGUF
+ * file does not carry sentence-transformers' Normalize module; llama.cpp's embedding tool normalises by
+ * default too.
+ */
+async function loadGgufEmbedder(path: string): Promise<SentenceEmbedder> {
+  const file = await openGgufFile(path);
+  try {
+    const config = ggufBertConfig(file);
+    const pooling = ggufBertPooling(file);
+    const tokenizer = tokenizerFromGguf(file);
+    const encoder = await buildBert(config, ggufAsHfBert(file));
+    return new SentenceEmbedder({
+      config,
+      tokenizer,
+      encoder,
+      source: path,
+      pooling,
+      normalize: true,
+      maxTokens: config.contextLength,
+    });
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Loads an embedding model from a folder or hub id (sentence-transformers layout, or a plain BERT /
+ * XLM-RoBERTa folder), or a GGUF file.
+ */
 export async function loadEmbedder(source: string): Promise<SentenceEmbedder> {
+  if (/\.gguf$/i.test(source) && existsSync(source) && statSync(source).isFile())
+    return loadGgufEmbedder(source);
   const dir = await resolveModel(source);
   const configPath = join(dir, 'config.json');
   const json = await readJsonIfPresent(configPath);

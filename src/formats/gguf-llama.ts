@@ -149,8 +149,13 @@ export function hfToGgufLlamaName(name: string): string | undefined {
  * as HF's are; q/k rows are in GGUF's interleaved RoPE convention (ropeStyle 'interleaved').
  */
 export function ggufAsHfLlama(file: GgufFile): WeightSource {
+  return ggufRenamed(file, ggufToHfLlamaName);
+}
+
+/** The GGUF file's tensors under the names `toHf` gives them (those it does not know keep their GGUF names). */
+export function ggufRenamed(file: GgufFile, toHf: (ggufName: string) => string | undefined): WeightSource {
   const toGguf = new Map<string, string>();
-  for (const g of file.names()) toGguf.set(ggufToHfLlamaName(g) ?? g, g);
+  for (const g of file.names()) toGguf.set(toHf(g) ?? g, g);
   const order = [...toGguf.keys()];
   const get = (name: string): string => {
     const g = toGguf.get(name);

@@ -60,12 +60,34 @@ export function hfLlamaSpec(config: LlamaConfig): LlamaSpec {
   return { ...config, ropeStyle: 'half' };
 }
 
-/** BERT-family encoders (BERT, MiniLM, BGE...): post-LayerNorm blocks, bidirectional attention. */
+/**
+ * BERT-family encoders (BERT, MiniLM, BGE...; XLM-RoBERTa: multilingual-e5, paraphrase-multilingual):
+ * post-LayerNorm blocks, bidirectional attention. XLM-RoBERTa is BERT with its positions counted from
+ * padding_idx + 1 (see `positionOffset`) and, in practice, one segment type.
+ */
 export interface BertConfig extends BaseModelConfig {
   modelType: 'bert';
+  /** The HF model_type it came from: 'bert', 'xlm-roberta' or 'nomic_bert' (as 'nomic-bert'). */
+  family: 'bert' | 'xlm-roberta' | 'nomic-bert';
+  /**
+   * nomic-bert: rotary positions in every attention (HF rotary_emb_base; rotary_emb_interleaved false:
+   * the half-split pairing) instead of a position table; null for BERT and XLM-R.
+   */
+  rope: { theta: number; style: 'half' | 'interleaved' } | null;
+  /** Biases on q/k/v and the attention output; on the MLP's first layer(s); on its last. BERT: all three. */
+  biases: { attention: boolean; up: boolean; down: boolean };
+  /**
+   * XLM-RoBERTa: position ids are padding_idx + 1 + t (HF create_position_ids_from_input_ids), so the
+   * first padding_idx + 1 rows of the position table are never read by a real token and `contextLength`
+   * is max_position_embeddings − positionOffset. 0 for BERT (positions from 0).
+   */
+  positionOffset: number;
   /** HF `layer_norm_eps`. */
   layerNormEps: number;
-  /** HF `hidden_act`: 'gelu' (erf) or 'gelu_new' / 'gelu_pytorch_tanh' (tanh approximation). */
+  /**
+   * HF `hidden_act`: 'gelu' (erf) or 'gelu_new' / 'gelu_pytorch_tanh' (tanh approximation); nomic-bert's
+   * `activation_function` 'swiglu': fc2(fc11·x ⊙ silu(fc12·x)).
+   */
   activation: string;
   /** HF `type_vocab_size`: segment (token type) embeddings. */
   typeVocabSize: number;
@@ -129,7 +151,12 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
 };
 
 /** model_types that are Llama-shaped under another name. */
-const ALIASES: Record<string, ModelType> = { mistral: 'llama', qwen2: 'llama' };
+const ALIASES: Record<string, ModelType> = {
+  mistral: 'llama',
+  qwen2: 'llama',
+  'xlm-roberta': 'bert',
+  nomic_bert: 'bert',
+};
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(PARSERS) as ModelType[];
 
@@ -271,7 +298,65 @@ function parseT5(f: Fields): T5Config {
   };
 }
 
+/**
+ * nomic-bert (nomic-ai/nomic-embed-text-v1.5, its own modeling_hf_nomic_bert.py; GPT-2-style field names):
+ * BERT's post-norm encoder with rotary positions, a fused Wqkv, SwiGLU MLPs and, in the released models, no
+ * biases. Fields that would change the maths and are not implemented are refused by name.
+ */
+function parseNomicBert(f: Fields): BertConfig {
+  const dim = f.posInt('n_embd');
+  const nHeads = f.posInt('n_head');
+  if (dim % nHeads !== 0)
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "n_embd" ${dim} is not divisible by "n_head" ${nHeads}`,
+    );
+  const refuse = (key: string, what: string): never => {
+    throw new GlassError('UNSUPPORTED', `${f.name}: field "${key}" ${what} is not supported yet: ${key}`);
+  };
+  const act = f.str('activation_function', 'swiglu');
+  if (act !== 'swiglu') refuse('activation_function', JSON.stringify(act));
+  for (const key of ['prenorm', 'causal', 'use_rms_norm']) if (f.has(key) && f.bool(key)) refuse(key, 'true');
+  if (f.has('rotary_emb_fraction') && f.raw.rotary_emb_fraction !== 1)
+    refuse('rotary_emb_fraction', JSON.stringify(f.raw.rotary_emb_fraction));
+  for (const key of ['rotary_emb_scale_base', 'rotary_scaling_factor', 'moe_every_n_layers'])
+    if (f.has(key)) refuse(key, JSON.stringify(f.raw[key]));
+  if (f.has('num_heads_kv') && f.posInt('num_heads_kv') !== nHeads)
+    refuse('num_heads_kv', String(f.raw.num_heads_kv));
+  return {
+    modelType: 'bert',
+    family: 'nomic-bert',
+    positionOffset: 0,
+    rope: {
+      theta: f.posNum('rotary_emb_base', 10000),
+      style: f.bool('rotary_emb_interleaved', false) ? 'interleaved' : 'half',
+    },
+    biases: {
+      attention: f.bool('qkv_proj_bias', true),
+      up: f.bool('mlp_fc1_bias', true),
+      down: f.bool('mlp_fc2_bias', true),
+    },
+    vocabSize: f.posInt('vocab_size'),
+    contextLength: f.posInt('n_positions'),
+    dim,
+    nLayers: f.posInt('n_layer'),
+    nHeads,
+    headDim: dim / nHeads,
+    ffnDim: f.posInt('n_inner'),
+    layerNormEps: f.posNum('layer_norm_epsilon', 1e-5),
+    activation: act,
+    typeVocabSize: f.posInt('type_vocab_size', 2),
+    padTokenId: f.tokenId('pad_token_id', 0) ?? 0,
+    tieWordEmbeddings: false,
+    bosTokenId: undefined,
+    eosTokenId: undefined,
+    raw: f.raw,
+  };
+}
+
 function parseBert(f: Fields): BertConfig {
+  if (f.str('model_type') === 'nomic_bert') return parseNomicBert(f);
+  const family = f.str('model_type') === 'xlm-roberta' ? 'xlm-roberta' : 'bert';
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
   if (dim % nHeads !== 0) {
@@ -294,10 +379,31 @@ function parseBert(f: Fields): BertConfig {
       `${f.name}: hidden_act "${activation}" is not supported yet: ${activation}`,
     );
   }
+  // fields that would change the maths and are not implemented: causal (decoder) self-attention
+  for (const key of ['is_decoder', 'add_cross_attention']) {
+    if (f.has(key) && f.bool(key))
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${f.name}: field "${key}" true (a BERT-family decoder) is not supported yet: ${key}`,
+      );
+  }
+  const maxPositions = f.posInt('max_position_embeddings');
+  // HF's XLMRobertaConfig defaults pad_token_id to 1 and BertConfig to 0
+  const padTokenId = f.tokenId('pad_token_id', family === 'xlm-roberta' ? 1 : 0) ?? 0;
+  const positionOffset = family === 'xlm-roberta' ? padTokenId + 1 : 0;
+  if (positionOffset >= maxPositions)
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "max_position_embeddings" ${maxPositions} leaves no position after padding_idx + 1 = ${positionOffset}`,
+    );
   return {
     modelType: 'bert',
+    family,
+    positionOffset,
+    rope: null,
+    biases: { attention: true, up: true, down: true },
     vocabSize: f.posInt('vocab_size'),
-    contextLength: f.posInt('max_position_embeddings'),
+    contextLength: maxPositions - positionOffset,
     dim,
     nLayers: f.posInt('num_hidden_layers'),
     nHeads,
@@ -306,7 +412,7 @@ function parseBert(f: Fields): BertConfig {
     layerNormEps: f.posNum('layer_norm_eps', 1e-12),
     activation,
     typeVocabSize: f.posInt('type_vocab_size', 2),
-    padTokenId: f.tokenId('pad_token_id', 0) ?? 0,
+    padTokenId,
     tieWordEmbeddings: false,
     bosTokenId: undefined,
     eosTokenId: undefined,

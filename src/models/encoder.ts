@@ -1,5 +1,6 @@
 // An encoder-only transformer (BERT family) assembled from the same nn blocks as the decoders:
 //   x = Norm(Embed(ids) + Pos(positions) + Type(segments))  →  N × post-norm Block (bidirectional)
+// (XLM-RoBERTa: the same, its positions counted from the padding id — nn/positional.ts LearnedPositional.)
 // It returns one contextual vector per token; pooling (src/embed) turns them into a sentence vector. The
 // encoder of an encoder-decoder (Marian: √d-scaled embeddings + sinusoidal positions, no norm; T5: no
 // added positions but a relative position bias in every block's attention, pre-norm blocks and a final
@@ -71,7 +72,7 @@ export class Encoder {
    */
   run<T extends Act>(f: Ops<T>, ids: ArrayLike<number>, typeIds?: ArrayLike<number>): T {
     let x = this.embedding.forward(f, ids); // [rows, dim]
-    if (this.positional) x = this.positional.forward(f, x); // + P[pos]
+    if (this.positional) x = this.positional.forward(f, x, ids); // + P[pos] (RoBERTa: pos from the ids)
     if (this.tokenTypes) x = f.add(x, this.tokenTypes.forward(f, typeIds ?? new Int32Array(ids.length)));
     if (this.embeddingNorm) x = this.embeddingNorm.forward(f, x);
     // T5: one bias for every block, [rows·rows, nHeads]

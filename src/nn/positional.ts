@@ -1,5 +1,5 @@
 // Stage 3 — positional encoding: tell the model where each token sits. Four kinds: learned (GPT-2, BERT: a
-// second table added to the embeddings), sinusoidal (the original Transformer, Marian: a fixed table of
+// second table added to the embeddings; RoBERTa's counts from its padding id), sinusoidal (the original Transformer, Marian: a fixed table of
 // sines and cosines, added the same way), rotary (Llama: q and k are rotated inside attention; see
 // attention.ts) and relative (T5: a learned bias on every attention score, by bucketed distance).
 import { GlassError } from '../util/errors.js';
@@ -123,18 +123,43 @@ export class RelativePositionBias {
   }
 }
 
-/** GPT-2 / BERT: a learned [maxPositions, dim] table. */
+/**
+ * GPT-2 / BERT: a learned [maxPositions, dim] table, row t for the token at position t.
+ *
+ * RoBERTa / XLM-RoBERTa (`padding` given): HF's create_position_ids_from_input_ids — a token that is not
+ * the padding id p gets row p + (how many non-padding tokens its sequence has up to and including it),
+ * a padding token gets row p. So a text without padding reads rows p + 1, p + 2, …, and rows 0..p are
+ * never read by a real token: the usable context is maxPositions − (p + 1).
+ */
 export class LearnedPositional {
   readonly kind = 'learned';
   constructor(
     readonly weight: Float32Array,
     readonly maxPositions: number,
     readonly dim: number,
+    /** RoBERTa's position ids, counted from the padding id (HF `padding_idx` = pad_token_id); null: BERT's. */
+    readonly padding: { id: number } | null = null,
   ) {}
 
+  /** The table row of each row of a pass (ids: the tokens, needed for RoBERTa's padding-aware positions). */
+  rowsOf<T extends Act>(f: Ops<T>, rows: number, ids?: ArrayLike<number>): Int32Array {
+    const pos = f.positions(rows); // [rows] 0, 1, … per sequence
+    if (!this.padding) return pos;
+    if (!ids || ids.length !== rows)
+      throw new GlassError('BAD_INPUT', 'RoBERTa positions need the token ids of every row');
+    const pad = this.padding.id;
+    let real = 0; // non-padding tokens so far in this row's sequence
+    for (let r = 0; r < rows; r++) {
+      if (pos[r] === 0) real = 0; // a sequence starts
+      if (ids[r] === pad) pos[r] = pad;
+      else pos[r] = pad + ++real;
+    }
+    return pos;
+  }
+
   /** x[t] + P[position of row t]:  [rows, dim] → [rows, dim] */
-  forward<T extends Act>(f: Ops<T>, x: T): T {
-    return f.add(x, f.gather(this.weight, this.dim, f.positions(x.rows)));
+  forward<T extends Act>(f: Ops<T>, x: T, ids?: ArrayLike<number>): T {
+    return f.add(x, f.gather(this.weight, this.dim, this.rowsOf(f, x.rows, ids)));
   }
 
   weights(): Weight[] {

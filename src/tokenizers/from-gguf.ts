@@ -4,7 +4,9 @@ import { ggufBool, ggufNumberArray, ggufString, ggufStringArray, type GgufFile }
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, type AddedToken } from './bpe.js';
 import { PieceType, SentencePieceTokenizer } from './sentencepiece.js';
+import { unigramTokenizer } from './load.js';
 import type { Tokenizer } from './tokenizer.js';
+import { UnigramModel } from './unigram.js';
 
 function optionalId(file: GgufFile, key: string): number | undefined {
   const v = file.metadata.get(key);
@@ -60,8 +62,72 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
       specialTokens: { bos, eos, unk, pad },
     });
   }
+  if (model === 't5') return ugmFromGguf(file, tokens, types, { bos, eos, unk, pad });
   throw new GlassError(
     'UNSUPPORTED',
     `${file.name}: tokenizer.ggml.model "${model}" is not supported yet: ${model}`,
+  );
+}
+
+/**
+ * llama.cpp's "t5" (UGM) vocabulary — T5, and the XLM-RoBERTa embedders its converter stores as `bert` —
+ * as a SentencePiece Unigram model (unigram.ts): pieces, scores and types (SentencePiece's numbering), the
+ * normaliser's precompiled charsmap (tokenizer.ggml.precompiled_charsmap, nmt_nfkc's for XLM-R),
+ * add_space_prefix, remove_extra_whitespaces; control pieces are matched whole in the text. `</s>` ends
+ * every input; the bos piece starts it when tokenizer.ggml.add_bos_token is true (XLM-R's "<s> $A </s>").
+ */
+function ugmFromGguf(
+  file: GgufFile,
+  pieces: string[],
+  types: number[] | undefined,
+  ids: { bos?: number; eos?: number; unk?: number; pad?: number },
+): Tokenizer {
+  const n = pieces.length;
+  const pieceTypes = Uint8Array.from(types ?? new Array<number>(n).fill(PieceType.NORMAL));
+  if (ids.unk !== undefined) pieceTypes[ids.unk] = PieceType.UNKNOWN;
+  const scores = file.metadata.has('tokenizer.ggml.scores')
+    ? Float32Array.from(ggufNumberArray(file, 'tokenizer.ggml.scores'))
+    : new Float32Array(n);
+  let charsmap: Uint8Array | null = null;
+  if (file.metadata.has('tokenizer.ggml.precompiled_charsmap')) {
+    const a = ggufNumberArray(file, 'tokenizer.ggml.precompiled_charsmap');
+    if (!(a instanceof Uint8Array || a instanceof Int8Array))
+      throw new GlassError(
+        'BAD_FILE',
+        `${file.name}: metadata "tokenizer.ggml.precompiled_charsmap" is not an array of bytes`,
+      );
+    charsmap = a.length ? new Uint8Array(a.buffer, a.byteOffset, a.length).slice() : null;
+  }
+  const unigram = new UnigramModel(
+    {
+      pieces,
+      scores,
+      types: pieceTypes,
+      modelType: 1,
+      treatWhitespaceAsSuffix: false,
+      normalizer: {
+        name: 'gguf',
+        charsmap,
+        addDummyPrefix: ggufBool(file, 'tokenizer.ggml.add_space_prefix', true),
+        removeExtraWhitespaces: ggufBool(file, 'tokenizer.ggml.remove_extra_whitespaces', false),
+        escapeWhitespaces: true,
+      },
+    },
+    file.name,
+  );
+  const specials = new Map<string, number>();
+  pieceTypes.forEach((t, id) => {
+    if (t === PieceType.CONTROL) specials.set(pieces[id], id);
+  });
+  const addBos = ids.bos !== undefined && ggufBool(file, 'tokenizer.ggml.add_bos_token', false);
+  return unigramTokenizer(
+    unigram,
+    specials,
+    {
+      bosToken: addBos ? pieces[ids.bos!] : undefined,
+      eosToken: ids.eos === undefined ? undefined : pieces[ids.eos],
+      padToken: ids.pad === undefined ? undefined : pieces[ids.pad],
+    },
+    file.name,
   );
 }

@@ -6,7 +6,7 @@
 
 import { WordPieceTokenizer } from './wordpiece.js';
 import { MarianTokenizer } from './marian.js';
-import { unigramModelFromJson } from './unigram.js';
+import { unigramModelFromJson, type UnigramModel } from './unigram.js';
 import { GlassError } from '../util/errors.js';
 import { BpeTokenizer, compilePretokenizerPattern, GPT2_PATTERN, type AddedToken } from './bpe.js';
 import { checkIdSpan } from './common.js';
@@ -216,11 +216,29 @@ function checkEveryTokenIsMerged(
   }
 }
 
+/** A TemplateProcessing post-processor's `single` template: its items, e.g. ['<s>', '$A', '</s>']. */
+function singleTemplate(post: unknown): string[] | null {
+  if (!isObject(post) || post.type !== 'TemplateProcessing' || !Array.isArray(post.single)) return null;
+  const items: string[] = [];
+  for (const item of post.single as unknown[]) {
+    if (isObject(item) && isObject(item.Sequence) && item.Sequence.id === 'A') items.push('$A');
+    else if (isObject(item) && isObject(item.SpecialToken) && typeof item.SpecialToken.id === 'string')
+      items.push(item.SpecialToken.id);
+    else return null;
+  }
+  return items;
+}
+
 /**
- * A T5-style tokenizer.json: a Unigram model (unigram.ts, as SentencePiece encodes), Metaspace, and a
- * post-processor appending `</s>` (TemplateProcessing "$A </s>", or none: T5's slow tokenizer appends it
- * too). The Tokenizer is marian.ts's with one model both ways; its special tokens are the added tokens
- * marked special (`<pad>`, `</s>`, `<unk>`, `<extra_id_N>`).
+ * A Unigram tokenizer.json (unigram.ts, as SentencePiece encodes) with a Metaspace pre-tokenizer, in two
+ * layouts:
+ * - T5: a post-processor appending `</s>` (TemplateProcessing "$A </s>", or none: T5's slow tokenizer
+ *   appends it too);
+ * - XLM-RoBERTa (multilingual-e5, paraphrase-multilingual-MiniLM): TemplateProcessing "<s> $A </s>";
+ *   ids <s> 0, <pad> 1, </s> 2, <unk> 3, then the SentencePiece pieces (shifted by one: fairseq's
+ *   layout), <mask> last.
+ * The Tokenizer is marian.ts's with one model both ways; its special tokens are the added tokens marked
+ * special (`<pad>`, `</s>`, `<unk>`, `<s>`, `<mask>`, `<extra_id_N>`), matched whole in the text.
  */
 function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer {
   const added = Array.isArray(json.added_tokens) ? (json.added_tokens as unknown[]) : [];
@@ -229,31 +247,43 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     if (isObject(t) && t.special === true && typeof t.content === 'string' && Number.isInteger(t.id))
       specials.set(t.content, t.id as number);
   const unigram = unigramModelFromJson(json, new Set(specials.values()), name);
+  // the post-processor may only append </s> to a single sequence, or put <s> before and </s> after it
+  const post = json.post_processor;
+  let bosToken: string | undefined;
+  if (post !== null && post !== undefined) {
+    const single = singleTemplate(post)?.join(' ');
+    if (single === '<s> $A </s>') bosToken = '<s>';
+    else if (single !== '$A </s>')
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${name}: post_processor ${describe(isObject(post) ? post.type : post)} ${single === undefined ? '' : `"${single}" `}is not supported with Unigram (expected TemplateProcessing "$A </s>" or "<s> $A </s>")`,
+      );
+  }
+  return unigramTokenizer(unigram, specials, { bosToken }, name);
+}
+
+/**
+ * The Tokenizer of a Unigram model (from a tokenizer.json, or a GGUF file's "t5" vocabulary): marian.ts's
+ * with one model both ways; vocab = its pieces by index; `specials` (content → id) are matched whole in
+ * the text; `</s>` is appended, and `bosToken` (XLM-RoBERTa's `<s>`) put first when given.
+ */
+export function unigramTokenizer(
+  unigram: UnigramModel,
+  specials: ReadonlyMap<string, number>,
+  names: { bosToken?: string; eosToken?: string; padToken?: string },
+  name: string,
+): Tokenizer {
   const vocab: Record<string, number> = {};
   unigram.pieces.forEach((p, i) => {
     if (!(p in vocab)) vocab[p] = i;
   });
   for (const [t, id] of specials) vocab[t] = id;
-  // the post-processor may only append </s> to a single sequence
-  const post = json.post_processor;
-  if (post !== null && post !== undefined) {
-    const single = isObject(post) && Array.isArray(post.single) ? (post.single as unknown[]) : null;
-    const ok =
-      isObject(post) &&
-      post.type === 'TemplateProcessing' &&
-      single?.length === 2 &&
-      isObject(single[0]) &&
-      isObject(single[0].Sequence) &&
-      isObject(single[1]) &&
-      isObject(single[1].SpecialToken) &&
-      single[1].SpecialToken.id === '</s>';
-    if (!ok)
-      throw new GlassError(
-        'UNSUPPORTED',
-        `${name}: post_processor ${describe(isObject(post) ? post.type : post)} is not supported with Unigram (expected TemplateProcessing "$A </s>")`,
-      );
-  }
-  const three = new Set(['<unk>', '</s>', '<pad>']);
+  const named = new Set([
+    unigram.pieces[unigram.unk],
+    names.eosToken ?? '</s>',
+    names.padToken ?? '<pad>',
+    ...(names.bosToken ? [names.bosToken] : []),
+  ]);
   return new MarianTokenizer({
     name,
     kind: 'unigram',
@@ -261,7 +291,8 @@ function loadUnigramJson(json: Record<string, unknown>, name: string): Tokenizer
     target: unigram,
     vocab,
     unkToken: unigram.pieces[unigram.unk],
-    extraSpecials: [...specials.keys()].filter((t) => !three.has(t)),
+    ...names,
+    extraSpecials: [...specials.keys()].filter((t) => !named.has(t)),
     languageCodes: false,
     dropUnknownIds: true,
   });

@@ -39,6 +39,8 @@ export interface MarianTokenizerOptions {
   unkToken?: string;
   eosToken?: string;
   padToken?: string;
+  /** A token put in front of every input (XLM-RoBERTa's `<s>` in `<s> $A </s>`); none by default. */
+  bosToken?: string;
   /** Special tokens besides those three, matched in the text and skipped in decoding (T5's `<extra_id_N>`). */
   extraSpecials?: readonly string[];
   /** A leading `>>xx<<` is one token (Marian's multilingual targets). Default true. */
@@ -53,7 +55,7 @@ export interface MarianTokenizerOptions {
 }
 
 export interface MarianEncodeOptions extends EncodeOptions {
-  /** Append `</s>` (HF does for every input). Default true. */
+  /** Append `</s>` (HF does for every input; addSpecialTokens false also leaves it off). Default true. */
   addEos?: boolean;
 }
 
@@ -77,6 +79,8 @@ export class MarianTokenizer implements Tokenizer {
   readonly padId: number;
   readonly eosId: number;
   readonly unkId: number;
+  /** The id encode() puts first (XLM-RoBERTa's `<s>`), or undefined (Marian, T5: none). */
+  readonly bosId: number | undefined;
   /** Language codes (`>>xx<<`) in the vocabulary, for multilingual-target models; often none. */
   readonly supportedLanguageCodes: readonly string[];
   readonly source: UnigramModel;
@@ -123,12 +127,19 @@ export class MarianTokenizer implements Tokenizer {
     this.unkId = need(unk, 'unknown');
     this.eosId = need(eos, 'end-of-sequence');
     this.padId = need(pad, 'padding');
-    this.specialTokens = { eos: this.eosId, unk: this.unkId, pad: this.padId };
+    this.bosId = options.bosToken === undefined ? undefined : need(options.bosToken, 'beginning');
+    this.specialTokens = {
+      ...(this.bosId === undefined ? {} : { bos: this.bosId }),
+      eos: this.eosId,
+      unk: this.unkId,
+      pad: this.padId,
+    };
     this.specials = new Map([
       [eos, this.eosId],
       [unk, this.unkId],
       [pad, this.padId],
     ]);
+    if (options.bosToken !== undefined) this.specials.set(options.bosToken, this.bosId!);
     for (const t of options.extraSpecials ?? []) this.specials.set(t, need(t, 'special'));
     this.specialIds = new Set(this.specials.values());
     // Longest first, so that one special token that starts another does not cut it.
@@ -203,15 +214,13 @@ export class MarianTokenizer implements Tokenizer {
    * allowSpecial is false.
    */
   encode(text: string, options?: MarianEncodeOptions): Uint32Array {
-    const ps = this.pieces(text, options?.allowSpecial ?? true);
-    const eos = options?.addEos ?? true;
-    const ids = new Uint32Array(ps.length + (eos ? 1 : 0));
-    for (let i = 0; i < ps.length; i++) ids[i] = this.idOf(ps[i].piece);
-    if (eos) ids[ps.length] = this.eosId;
-    return ids;
+    return Uint32Array.from(this.encodeWithSpans(text, options), (s) => s.id);
   }
 
-  /** As encode(), with each token's vocab.json string and input byte span (`</s>`: an empty span at the end). */
+  /**
+   * As encode(), with each token's vocab.json string and input byte span (`</s>`: an empty span at the
+   * end, `<s>` one at the start).
+   */
   encodeWithSpans(text: string, options?: MarianEncodeOptions): TokenSpan[] {
     const ps = this.pieces(text, options?.allowSpecial ?? true);
     const spans: TokenSpan[] = ps.map((p) => ({
@@ -220,10 +229,16 @@ export class MarianTokenizer implements Tokenizer {
       start: p.start,
       end: p.end,
     }));
-    if (options?.addEos ?? true) {
-      const n = utf8Encoder.encode(wellFormed(text)).length;
-      spans.push({ id: this.eosId, text: this.decoderMap.get(this.eosId) ?? '', start: n, end: n });
-    }
+    const template = options?.addSpecialTokens ?? true;
+    const mark = (id: number, at: number): TokenSpan => ({
+      id,
+      text: this.decoderMap.get(id) ?? '',
+      start: at,
+      end: at,
+    });
+    if (template && (options?.addEos ?? true))
+      spans.push(mark(this.eosId, utf8Encoder.encode(wellFormed(text)).length));
+    if (template && this.bosId !== undefined) spans.unshift(mark(this.bosId, 0));
     return spans;
   }
 

@@ -33,6 +33,12 @@ export interface EncodeOptions {
    * a prompt as text.
    */
   allowSpecial?: boolean;
+  /**
+   * Add the tokens the tokenizer's own template puts around a text (T5's `$A </s>`, XLM-RoBERTa's
+   * `<s> $A </s>`). Default true for the tokenizers that have one; false gives the text's tokens alone
+   * (an embedder adds its [CLS] / [SEP] itself). Tokenizers without a template ignore it.
+   */
+  addSpecialTokens?: boolean;
 }
 
 export interface Tokenizer {

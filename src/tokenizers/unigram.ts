@@ -427,6 +427,9 @@ function stages(v: unknown, list: 'normalizers' | 'pretokenizers'): Record<strin
  * normaliser spec:
  *   Precompiled (precompiled_charsmap, base64)   → the character map (nmt_nfkc in T5's)
  *   Replace " {2,}" → " " / WhitespaceSplit       → remove_extra_whitespaces
+ *   Strip + Replace " {2,}" → "▁"                 → remove_extra_whitespaces (newer transformers'
+ *                                                   SpmConverter: a run of spaces becomes one '▁', the
+ *                                                   Metaspace split drops it, trailing ones are stripped)
  *   Metaspace (replacement "▁", add_prefix_space or prepend_scheme "always"/"first") → escape_whitespaces
  *                                                   and add_dummy_prefix
  * Anything else is refused by name (it would change the pieces).
@@ -464,6 +467,7 @@ export function unigramModelFromJson(
     removeExtraWhitespaces: false,
     escapeWhitespaces: false,
   };
+  let strip = false;
   for (const s of stages(json.normalizer, 'normalizers')) {
     if (s.type === 'Precompiled' && typeof s.precompiled_charsmap === 'string') {
       const raw = atob(s.precompiled_charsmap);
@@ -472,15 +476,22 @@ export function unigramModelFromJson(
       s.type === 'Replace' &&
       isRecord(s.pattern) &&
       s.pattern.Regex === ' {2,}' &&
-      s.content === ' '
+      (s.content === ' ' || s.content === SPACE_SYMBOL)
     )
       normalizer.removeExtraWhitespaces = true;
+    else if (s.type === 'Strip')
+      strip = true; // with the Replace: what remove_extra_whitespaces drops
     else
       throw new GlassError(
         'UNSUPPORTED',
         `${name}: normalizer ${JSON.stringify(s.type)} is not supported with Unigram`,
       );
   }
+  if (strip && !normalizer.removeExtraWhitespaces)
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${name}: normalizer "Strip" without Replace(" {2,}") is not supported with Unigram`,
+    );
   let metaspace = false;
   for (const s of stages(json.pre_tokenizer, 'pretokenizers')) {
     if (s.type === 'WhitespaceSplit') normalizer.removeExtraWhitespaces = true;

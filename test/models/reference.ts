@@ -103,3 +103,15 @@ export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return Math.sqrt(num / den);
 }
+
+/** max |ours − ref| / max |ref| over two arrays of the same length (vectors, or [rows × dim] flattened). */
+export function relError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
+  assert.equal(ours.length, ref.length, 'length');
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(ours[i] - ref[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return err / scale;
+}
