@@ -469,7 +469,7 @@ function hfRope(
       break;
     case 'yarn': {
       const originalContext = original(maxPositions);
-      const factor = r.posNum('factor', maxPositions / originalContext);
+      const factor = r.posNum('factor');
       const mscale = r.has('mscale') ? r.posNum('mscale') : undefined;
       const mscaleAllDim = r.has('mscale_all_dim') ? r.posNum('mscale_all_dim') : undefined;
       scaling = {

@@ -1,0 +1,189 @@
+// Scaled RoPE (llama3, linear, dynamic, yarn, longrope), Llama 3 and Phi-3 folders vs the float64 numpy
+// reference (rope_reference.py, from HF's definitions): logits within 1e-5 in one pass and token by token
+// through the KV cache (dynamic and LongRoPE frequencies follow the length a pass reaches, so these differ
+// past the original context), greedy ids equal; the same weights as GGUF; refused configs name the field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openGguf } from '../../src/formats/gguf.js';
+import { parseHfConfig } from '../../src/formats/hf-config.js';
+import { ChatFormatter } from '../../src/generate/chat.js';
+import { modelFromGguf } from '../../src/models/load-files.js';
+import { loadModel } from '../../src/models/load-node.js';
+import type { LanguageModel } from '../../src/models/model.js';
+import { traceModel } from '../../src/trace/trace.js';
+import { bytesSource } from '../../src/util/bytes.js';
+import { GlassError } from '../../src/util/errors.js';
+import {
+  ensureRopeFixtures,
+  LLAMA3_CHAT_TEMPLATE,
+  ROPE_VARIANTS,
+  ropeGguf,
+  type RopeVariant,
+} from '../fixtures/make-rope.js';
+import { assertSameFiles, readReference, rowError, type PositionRef } from './reference.js';
+
+const REF = readReference('rope-reference.json');
+const dirs = await ensureRopeFixtures();
+const TOL = 1e-5;
+
+type RopePromptRef = { ids: number[]; positions: PositionRef[]; cached: PositionRef[]; greedy: number[] };
+const prompts = (v: RopeVariant) =>
+  Object.entries(REF.variants[v].prompts) as unknown as Array<[string, RopePromptRef]>;
+
+function assertRows(logits: Float32Array, vocab: number, refs: PositionRef[], what: string): void {
+  refs.forEach((r, i) => {
+    const row = logits.subarray(i * vocab, (i + 1) * vocab);
+    const e = rowError(row, r, REF.stride);
+    assert.ok(e < TOL, `${what} position ${i}: relative error ${e.toExponential(2)}`);
+  });
+}
+
+/** One pass without a cache, then token by token through the cache: each against its reference. */
+function assertLogits(model: LanguageModel, v: RopeVariant, label: string): void {
+  for (const [name, p] of prompts(v)) {
+    const full = model.forward(p.ids);
+    assertRows(full.data, full.shape[1], p.positions, `${label} ${name} (one pass)`);
+    const cache = model.newCache();
+    p.cached.forEach((r, i) => {
+      const e = rowError(model.forward([p.ids[i]], cache).data, r, REF.stride);
+      assert.ok(e < TOL, `${label} ${name} position ${i}: relative error ${e.toExponential(2)} (KV cache)`);
+    });
+  }
+}
+
+async function assertGreedy(model: LanguageModel, v: RopeVariant): Promise<void> {
+  for (const [name, p] of prompts(v)) {
+    const gen = model.generate(p.ids, { greedy: true, maxTokens: p.greedy.length, stopAtEos: false });
+    for await (const _ of gen) {
+      // drain
+    }
+    assert.deepEqual((await gen.result).ids, p.greedy, `${v} ${name}: greedy ids`);
+  }
+}
+
+for (const v of ROPE_VARIANTS) {
+  test(`rope ${v}: logits match the float64 reference within 1e-5, in one pass and through the KV cache; greedy ids equal`, async () => {
+    assertSameFiles(dirs[v], REF.variants[v].sha256);
+    const model = await loadModel(dirs[v]);
+    assertLogits(model, v, v);
+    await assertGreedy(model, v);
+  });
+}
+
+test('rope: dynamic and LongRoPE passes past the original context really differ from token-by-token ones', () => {
+  for (const v of ['llama-dynamic', 'phi3-longrope', 'phi3-partial'] as const) {
+    const p = REF.variants[v].prompts.long as unknown as RopePromptRef;
+    const last = p.ids.length - 1;
+    assert.notEqual(p.positions[last].max, p.cached[last].max, v);
+  }
+});
+
+const GGUF_VARIANTS = [
+  'llama3-tied',
+  'llama-linear',
+  'phi3-longrope',
+  'phi3-partial',
+  'phi3-window',
+] as const;
+for (const v of GGUF_VARIANTS) {
+  test(`rope ${v}: written as GGUF (llama.cpp's names and rope tensors), the same logits`, async () => {
+    const hf = await loadModel(dirs[v]);
+    const file = await openGguf(bytesSource(await ropeGguf(dirs[v]), `${v}.gguf`));
+    const model = await modelFromGguf(file, `${v}.gguf`, hf.tokenizer);
+    assert.equal(model.decoder.contextLength, hf.decoder.contextLength);
+    assertLogits(model, v, `${v}.gguf`);
+  });
+}
+
+test('rope: the GGUF of a YaRN model is refused naming llama.rope.scaling.type', async () => {
+  const file = await openGguf(bytesSource(await ropeGguf(dirs['qwen2-yarn']), 'yarn.gguf'));
+  await assert.rejects(
+    modelFromGguf(file, 'yarn.gguf', (await loadModel(dirs['qwen2-yarn'])).tokenizer),
+    (e: unknown) => e instanceof GlassError && /llama\.rope\.scaling\.type/.test(e.message),
+  );
+});
+
+test('rope: the loaded configs carry the scaling, rotary dims and context length', async () => {
+  const cfg = (v: RopeVariant) => loadModel(dirs[v]).then((m) => m.decoder.blocks[0].attention.rotation!);
+  const llama3 = await cfg('llama3-tied');
+  assert.equal(llama3.scaling?.type, 'llama3');
+  assert.equal(llama3.headDim, 16); // head_dim 16 with hidden 48 / 4 heads
+  const yarn = await cfg('qwen2-yarn');
+  assert.equal(yarn.scaling?.type, 'yarn');
+  assert.ok(Math.abs(yarn.attentionFactor - (0.1 * Math.log(4) + 1)) < 1e-12);
+  assert.equal(yarn.maxPositions, 256); // factor 4 × original 64
+  assert.equal((await cfg('llama-dynamic')).maxPositions, 32); // factor 2 × 16
+  const partial = await cfg('phi3-partial');
+  assert.equal(partial.rotaryDim, 6); // ⌊12 × 0.5⌋
+  assert.equal(partial.scaling?.type, 'longrope');
+  assert.ok(Math.abs(partial.attentionFactor - Math.sqrt(1 + Math.log(4) / Math.log(16))) < 1e-12);
+  assert.equal((await cfg('phi3-longrope')).scaling?.type, 'longrope'); // "su"
+  const window = await loadModel(dirs['phi3-window']);
+  assert.equal(window.decoder.contextLength, 31); // sliding_window 31 < max_position_embeddings 64
+  assert.throws(() => window.forward(Array.from({ length: 32 }, (_, i) => 3 + i)), GlassError);
+});
+
+test('rope: Llama 3 chat template from tokenizer_config.json renders', async () => {
+  const model = await loadModel(dirs['llama3-tied']);
+  assert.equal(model.chatTemplate, LLAMA3_CHAT_TEMPLATE);
+  const text = new ChatFormatter(model.chatTemplate!, { bosToken: '<|begin_of_text|>' }).format([
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: ' Hi there ' },
+  ]);
+  assert.equal(
+    text,
+    '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\n',
+  );
+});
+
+test('rope: the trace records the scaling, rotary dims and attention factor', async () => {
+  const model = await loadModel(dirs['phi3-partial']);
+  const trace = traceModel(model, 'the quick brown fox', { vectors: 'summary' });
+  const rope = trace.embeddings.rope!;
+  assert.equal(rope.scaling?.type, 'longrope');
+  assert.equal(rope.rotaryDim, 6);
+  assert.ok(rope.attentionFactor! > 1);
+  assert.equal(rope.angles[0].length, 3);
+});
+
+/** A Llama config.json with one change. */
+const config = (patch: Record<string, unknown>) => ({
+  model_type: 'llama',
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 1,
+  num_attention_heads: 4,
+  max_position_embeddings: 64,
+  vocab_size: 100,
+  ...patch,
+});
+const refused = (patch: Record<string, unknown>, field: string) =>
+  assert.throws(
+    () => parseHfConfig(config(patch), 'config.json'),
+    (e: unknown) => e instanceof GlassError && e.message.includes(`"${field}"`),
+    field,
+  );
+
+test('rope: configs with unsupported or wrong RoPE fields are refused naming the field', () => {
+  refused({ rope_scaling: { rope_type: 'ntk-by-parts', factor: 2 } }, 'rope_scaling.rope_type');
+  refused({ rope_scaling: { type: 'mrope', factor: 2 } }, 'rope_scaling.type');
+  refused({ rope_scaling: { rope_type: 'linear', factor: 2, mscale: 1 } }, 'rope_scaling.mscale');
+  refused({ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1 } }, 'high_freq_factor');
+  refused({ rope_scaling: { rope_type: 'yarn' } }, 'factor');
+  refused(
+    { rope_scaling: { rope_type: 'longrope', short_factor: [1, 1], long_factor: [1, 1, 1, 1] } },
+    'rope_scaling.short_factor',
+  );
+  refused(
+    { rope_scaling: { rope_type: 'dynamic', factor: 2, original_max_position_embeddings: 32 } },
+    'rope_scaling.original_max_position_embeddings',
+  );
+  refused({ partial_rotary_factor: 0.5 }, 'partial_rotary_factor');
+  refused({ rope_parameters: { rope_type: 'default', rope_theta: 1e4, extra: 1 } }, 'rope_parameters.extra');
+  // accepted: the default type in either spelling, v5's rope_parameters with θ inside
+  assert.equal(parseHfConfig(config({ rope_scaling: { type: 'default' } }), 'c').modelType, 'llama');
+  const v5 = parseHfConfig(config({ rope_parameters: { rope_type: 'default', rope_theta: 5e5 } }), 'c');
+  assert.equal(v5.modelType === 'llama' && v5.ropeTheta, 5e5);
+});
