@@ -4,6 +4,7 @@
 // past the original context), greedy ids equal; the same weights as GGUF; refused configs name the field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { renderExplain } from '../../src/cli/explain.js';
 import { openGguf } from '../../src/formats/gguf.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { ChatFormatter } from '../../src/generate/chat.js';
@@ -146,6 +147,9 @@ test('rope: the trace records the scaling, rotary dims and attention factor', as
   assert.equal(rope.rotaryDim, 6);
   assert.ok(rope.attentionFactor! > 1);
   assert.equal(rope.angles[0].length, 3);
+  // glasslm explain's header says it
+  const text = renderExplain(trace, trace.layers.length - 1, 'mean');
+  assert.match(text.split('\n')[0], /rope positions \(longrope scaling, 6\/12 dims rotated\)/);
 });
 
 /** A Llama config.json with one change. */
