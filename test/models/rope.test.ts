@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderExplain } from '../../src/cli/explain.js';
 import { openGguf } from '../../src/formats/gguf.js';
+import { writeGguf, type GgufTensorToWrite } from '../../src/formats/gguf-write.js';
 import { parseHfConfig } from '../../src/formats/hf-config.js';
 import { ChatFormatter } from '../../src/generate/chat.js';
 import { modelFromGguf } from '../../src/models/load-files.js';
@@ -95,6 +96,38 @@ for (const v of GGUF_VARIANTS) {
     assertLogits(model, v, `${v}.gguf`);
   });
 }
+
+test('rope phi3-longrope: a Q4_0 GGUF keeps the fused qkv and gate|up in their blocks (split by rows)', async () => {
+  const v = 'phi3-longrope';
+  const hf = await loadModel(dirs[v]);
+  const q4 = (name: string) => (/attn_qkv|ffn_up/.test(name) ? 'Q4_0' : 'F32');
+  const file = await openGguf(bytesSource(await ropeGguf(dirs[v], q4), `${v}-q4.gguf`));
+  const model = await modelFromGguf(file, `${v}-q4.gguf`, hf.tokenizer);
+  const b = model.decoder.blocks[0];
+  assert.equal(b.attention.qkv.weight.kind, 'quant');
+  assert.equal(b.ffn.gate!.weight.kind, 'quant');
+  assert.equal(b.ffn.up.weight.kind, 'quant');
+  // the same file with every tensor expanded to float32 (the values the blocks hold)
+  const tensors: GgufTensorToWrite[] = [];
+  for (const n of file.names())
+    tensors.push({ name: n, shape: file.info(n).shape, type: 'F32', data: await file.read(n) });
+  const expanded = await openGguf(
+    bytesSource(writeGguf({ metadata: [...file.typedMetadata], tensors }), `${v}-f32.gguf`),
+  );
+  const f32 = await modelFromGguf(expanded, `${v}-f32.gguf`, hf.tokenizer);
+  assert.equal(f32.decoder.blocks[0].ffn.gate!.weight.kind, 'f32');
+  const ids = REF.variants[v].prompts.long.ids;
+  const a = model.forward(ids).data;
+  const e = f32.forward(ids).data;
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - e[i]));
+    scale = Math.max(scale, Math.abs(e[i]));
+  }
+  // the same values, in blocks or expanded (a wrong split would be off by O(1))
+  assert.ok(err / scale < 1e-5, `relative error ${(err / scale).toExponential(2)}`);
+});
 
 test('rope: the GGUF of a YaRN model is refused naming llama.rope.scaling.type', async () => {
   const file = await openGguf(bytesSource(await ropeGguf(dirs['qwen2-yarn']), 'yarn.gguf'));
