@@ -224,3 +224,130 @@ test('rope: configs with unsupported or wrong RoPE fields are refused naming the
   const v5 = parseHfConfig(config({ rope_parameters: { rope_type: 'default', rope_theta: 5e5 } }), 'c');
   assert.equal(v5.modelType === 'llama' && v5.ropeTheta, 5e5);
 });
+
+test('rope: real configs parse (Llama 3.2 1B, Phi-3 mini 4k and 128k, Phi-3.5 mini, Qwen2.5 with YaRN)', () => {
+  const llama32 = parseHfConfig(
+    {
+      architectures: ['LlamaForCausalLM'],
+      attention_bias: false,
+      attention_dropout: 0.0,
+      bos_token_id: 128000,
+      eos_token_id: 128001,
+      head_dim: 64,
+      hidden_act: 'silu',
+      hidden_size: 2048,
+      initializer_range: 0.02,
+      intermediate_size: 8192,
+      max_position_embeddings: 131072,
+      mlp_bias: false,
+      model_type: 'llama',
+      num_attention_heads: 32,
+      num_hidden_layers: 16,
+      num_key_value_heads: 8,
+      pretraining_tp: 1,
+      rms_norm_eps: 1e-5,
+      rope_scaling: {
+        factor: 32.0,
+        high_freq_factor: 4.0,
+        low_freq_factor: 1.0,
+        original_max_position_embeddings: 8192,
+        rope_type: 'llama3',
+      },
+      rope_theta: 500000.0,
+      tie_word_embeddings: true,
+      torch_dtype: 'bfloat16',
+      use_cache: true,
+      vocab_size: 128256,
+    },
+    'Llama-3.2-1B/config.json',
+  );
+  assert.ok(llama32.modelType === 'llama' && llama32.tieWordEmbeddings);
+  assert.equal(llama32.contextLength, 131072);
+  assert.deepEqual(llama32.ropeScaling, {
+    type: 'llama3',
+    factor: 32,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalContext: 8192,
+  });
+  const phi3 = {
+    architectures: ['Phi3ForCausalLM'],
+    attention_dropout: 0.0,
+    bos_token_id: 1,
+    embd_pdrop: 0.0,
+    eos_token_id: 32000,
+    hidden_act: 'silu',
+    hidden_size: 3072,
+    initializer_range: 0.02,
+    intermediate_size: 8192,
+    max_position_embeddings: 4096,
+    model_type: 'phi3',
+    num_attention_heads: 32,
+    num_hidden_layers: 32,
+    num_key_value_heads: 32,
+    original_max_position_embeddings: 4096,
+    pad_token_id: 32000,
+    resid_pdrop: 0.0,
+    rms_norm_eps: 1e-5,
+    rope_scaling: null,
+    rope_theta: 10000.0,
+    sliding_window: 2047,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    vocab_size: 32064,
+  };
+  const mini4k = parseHfConfig(phi3, 'Phi-3-mini-4k-instruct/config.json');
+  assert.ok(mini4k.modelType === 'llama' && mini4k.family === 'phi3' && !mini4k.attentionBias);
+  assert.equal(mini4k.contextLength, 2047); // within the window, windowed attention is full attention
+  const factors = Array.from({ length: 48 }, (_, i) => 1 + i / 10);
+  const longrope = { long_factor: factors, short_factor: factors.map((f) => f / 2) };
+  for (const [type, file] of [
+    ['su', 'Phi-3-mini-128k-instruct'],
+    ['longrope', 'Phi-3.5-mini-instruct'],
+  ]) {
+    const c = parseHfConfig(
+      {
+        ...phi3,
+        max_position_embeddings: 131072,
+        rope_scaling: { ...longrope, type },
+        sliding_window: 262144,
+      },
+      `${file}/config.json`,
+    );
+    assert.equal(c.contextLength, 131072, file);
+    assert.ok(c.modelType === 'llama' && c.ropeScaling?.type === 'longrope', file);
+    const s = c.ropeScaling;
+    assert.ok(Math.abs(s.attentionFactor - Math.sqrt(1 + Math.log(32) / Math.log(4096))) < 1e-12);
+  }
+  const qwen = parseHfConfig(
+    {
+      architectures: ['Qwen2ForCausalLM'],
+      attention_dropout: 0.0,
+      bos_token_id: 151643,
+      eos_token_id: 151645,
+      hidden_act: 'silu',
+      hidden_size: 3584,
+      initializer_range: 0.02,
+      intermediate_size: 18944,
+      max_position_embeddings: 32768,
+      max_window_layers: 28,
+      model_type: 'qwen2',
+      num_attention_heads: 28,
+      num_hidden_layers: 28,
+      num_key_value_heads: 4,
+      rms_norm_eps: 1e-6,
+      rope_theta: 1000000.0,
+      sliding_window: 131072,
+      tie_word_embeddings: false,
+      torch_dtype: 'bfloat16',
+      use_cache: true,
+      use_sliding_window: false,
+      vocab_size: 152064,
+      rope_scaling: { factor: 4.0, original_max_position_embeddings: 32768, type: 'yarn' },
+    },
+    'Qwen2.5-7B-Instruct/config.json',
+  );
+  assert.equal(qwen.contextLength, 131072);
+  assert.ok(qwen.modelType === 'llama' && qwen.ropeScaling?.type === 'yarn' && qwen.attentionBias);
+});
