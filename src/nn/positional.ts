@@ -467,12 +467,21 @@ export class RotaryEmbedding {
     return from !== null && end > from ? this.table(end).attention : this.attentionFactor;
   }
 
-  /** The rotation applied at one position in a pass ending at `end`: the angle of each pair (for display). */
-  angles(pos: number, end = pos + 1): Float32Array {
-    const { cos, sin, row0 } = this.window(pos, Math.max(end, pos + 1));
-    const out = new Float32Array(this.half);
-    const at = (pos - row0) * this.half;
-    for (let i = 0; i < this.half; i++) out[i] = Math.atan2(sin[at + i], cos[at + i]);
+  /** The rotation applied at one position (in a pass ending there): the angle of each pair (for display). */
+  angles(pos: number): Float32Array {
+    return this.passAngles(pos, pos + 1)[0];
+  }
+
+  /** The angles of each pair at positions [from, end) of a pass ending at `end` (for display). */
+  passAngles(from: number, end: number): Float32Array[] {
+    const { cos, sin, row0 } = this.window(from, end);
+    const out: Float32Array[] = [];
+    for (let p = from; p < end; p++) {
+      const a = new Float32Array(this.half);
+      const at = (p - row0) * this.half;
+      for (let i = 0; i < this.half; i++) a[i] = Math.atan2(sin[at + i], cos[at + i]);
+      out.push(a);
+    }
     return out;
   }
 

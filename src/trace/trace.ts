@@ -338,7 +338,7 @@ function promptTrace(
         theta: rope.theta,
         style: rope.style,
         // the angles of this pass (all T rows: a dynamic / LongRoPE scaling depends on the pass's length)
-        angles: ids.map((_, p) => Array.from(rope.angles(p, rows), (a) => roundTo(a, digits))),
+        angles: rope.passAngles(0, rows).map((r) => Array.from(r, (a) => roundTo(a, digits))),
         ...(rope.rotaryDim !== rope.headDim && { rotaryDim: rope.rotaryDim }),
         ...(rope.scaling && { scaling: rope.scaling, attentionFactor: rope.attentionAt(rows) }),
       };
