@@ -112,9 +112,16 @@ export function renderAlignment(trace: Trace, layerIdx: number | 'mean', head: n
 export function renderExplain(trace: Trace, layer: number, head: number | 'mean'): string {
   const out: string[] = [];
   const m = trace.model;
+  // RoPE's scaling and partial rotation, when the trace has them: "rope positions (llama3 scaling, 8/16 dims)"
+  const rope = trace.embeddings.rope;
+  const ropeNotes = [
+    ...(rope?.scaling ? [`${rope.scaling.type} scaling`] : []),
+    ...(rope?.rotaryDim ? [`${rope.rotaryDim}/${m.headDim} dims rotated`] : []),
+  ];
+  const positions = `${m.positional} positions${ropeNotes.length ? ` (${ropeNotes.join(', ')})` : ''}`;
   out.push(
     `${m.family} · ${m.nLayers} layers · ${m.nHeads} heads${m.nKvHeads !== m.nHeads ? ` (${m.nKvHeads} kv)` : ''} · ` +
-      `${m.dim} dims · ${m.positional} positions · ${m.vocabSize} tokens · ${m.source}`,
+      `${m.dim} dims · ${positions} · ${m.vocabSize} tokens · ${m.source}`,
   );
   out.push('', `1. tokens (${trace.tokens.length})`);
   out.push('   ' + trace.tokens.map((t) => `${JSON.stringify(t.text)}=${t.id}`).join('  '));

@@ -1,18 +1,22 @@
-// Llama models in GGUF: the LlamaSpec from `llama.*` metadata, and tensor names mapped to Hugging Face's
-// (so models/llama.ts reads a GGUF file by the names it reads a safetensors folder by). Pure: no Node APIs.
-import { MAX_CONTEXT_LENGTH } from '../nn/positional.js';
+// Llama-shaped models in GGUF (llama.cpp archs `llama` and `phi3`): the LlamaSpec from `<arch>.*` metadata,
+// and tensor names mapped to Hugging Face's (so models/llama.ts reads a GGUF file by the names it reads a
+// safetensors folder by). Pure: no Node APIs. RoPE scaling as llama.cpp stores it: `rope_freqs.weight`
+// (per-pair frequency divisors, what its converter writes for Llama 3.1's llama3 scaling),
+// `<arch>.rope.scaling.type` "linear" with `.factor`, and Phi-3's LongRoPE as `rope_factors_short.weight` /
+// `rope_factors_long.weight` with `phi3.rope.scaling.original_context_length` and `.attn_factor`.
+import { longropeAttentionFactor, MAX_CONTEXT_LENGTH } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
 import { ggufCount, ggufNumber, ggufString, ggufStringArray, type GgufFile } from './gguf.js';
 import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
 import { tensorNotFound, type WeightSource } from './weights.js';
 
 /**
- * The LlamaSpec of GGUF `llama.*` metadata, with what else the header says. ropeStyle is 'interleaved'
- * (llama.cpp's converter permutes HF's q/k rows); tieWordEmbeddings is true when the file has no
- * `output.weight`.
+ * The LlamaSpec of GGUF `llama.*` (or `phi3.*`) metadata, with what else the header says. ropeStyle is
+ * 'interleaved' for llama (llama.cpp's converter permutes HF's q/k rows) and 'half' for phi3 (llama.cpp's
+ * NEOX rope: rows as HF has them); tieWordEmbeddings is true when the file has no `output.weight`.
  */
 export interface GgufLlamaConfig extends LlamaSpec {
-  arch: 'llama';
+  arch: 'llama' | 'phi3';
   /** Rotated dimensions per head (`llama.rope.dimension_count`, default headDim). */
   ropeDim: number;
   bosTokenId: number | undefined;
@@ -22,17 +26,20 @@ export interface GgufLlamaConfig extends LlamaSpec {
 /** Reads `llama.*` metadata (BAD_FILE naming the key when one is missing or wrong; UNSUPPORTED for other architectures). */
 export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
   const arch = ggufString(file, 'general.architecture');
-  if (arch !== 'llama') {
-    throw new GlassError('UNSUPPORTED', `${file.name}: general.architecture is "${arch}" (expected "llama")`);
+  if (arch !== 'llama' && arch !== 'phi3') {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${file.name}: general.architecture is "${arch}" (expected "llama" or "phi3")`,
+    );
   }
-  const k = (s: string) => `llama.${s}`;
+  const k = (s: string) => `${arch}.${s}`;
   const dim = positive(file, k('embedding_length'));
   const nLayers = positive(file, k('block_count'));
   const ffnDim = positive(file, k('feed_forward_length'));
   const nHeads = positive(file, k('attention.head_count'));
   const nKvHeads = positive(file, k('attention.head_count_kv'), nHeads);
-  const contextLength = positive(file, k('context_length'));
-  if (dim % nHeads !== 0) {
+  let contextLength = positive(file, k('context_length'));
+  if (!file.metadata.has(k('attention.key_length')) && dim % nHeads !== 0) {
     throw new GlassError(
       'BAD_FILE',
       `${file.name}: llama.embedding_length ${dim} is not divisible by llama.attention.head_count ${nHeads}`,
@@ -44,7 +51,13 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
       `${file.name}: llama.attention.head_count ${nHeads} is not divisible by llama.attention.head_count_kv ${nKvHeads}`,
     );
   }
-  const headDim = dim / nHeads;
+  const headDim = positive(file, k('attention.key_length'), dim / nHeads);
+  const valueLength = positive(file, k('attention.value_length'), headDim);
+  if (valueLength !== headDim)
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${file.name}: metadata "${k('attention.value_length')}" ${valueLength} differs from the key length ${headDim}`,
+    );
   const ropeDim = positive(file, k('rope.dimension_count'), headDim);
   const ropeTheta = ggufNumber(file, k('rope.freq_base'), 10000);
   const badKey = (key: string, v: number, expected: string) =>
@@ -58,6 +71,15 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
   if (!(Number.isFinite(ropeTheta) && ropeTheta > 1))
     throw badKey(k('rope.freq_base'), ropeTheta, 'a finite number above 1');
   const normEps = ggufNumber(file, k('attention.layer_norm_rms_epsilon'), 1e-5);
+  const scalingType = ggufString(file, k('rope.scaling.type'), 'none');
+  if (scalingType !== 'none' && scalingType !== 'linear')
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${file.name}: metadata "${k('rope.scaling.type')}" "${scalingType}" is not supported yet (none, linear are)`,
+    );
+  // Phi-3's window: within it, windowed attention is full attention (windows are not implemented here)
+  if (arch === 'phi3' && file.metadata.has(k('attention.sliding_window')))
+    contextLength = Math.min(contextLength, positive(file, k('attention.sliding_window')));
   let vocabSize: number;
   const tokens = file.metadata.get('tokenizer.ggml.tokens');
   if (tokens !== undefined) vocabSize = ggufStringArray(file, 'tokenizer.ggml.tokens').length;
@@ -82,11 +104,61 @@ export function ggufLlamaConfig(file: GgufFile): GgufLlamaConfig {
     normEps,
     ropeTheta,
     ropeDim,
-    ropeStyle: 'interleaved',
+    ropeStyle: arch === 'phi3' ? 'half' : 'interleaved',
+    ...(scalingType === 'linear' && {
+      ropeScaling: { type: 'linear' as const, factor: ggufNumber(file, k('rope.scaling.factor')) },
+    }),
     tieWordEmbeddings: !file.has('output.weight'),
     bosTokenId: optId('tokenizer.ggml.bos_token_id'),
     eosTokenId: optId('tokenizer.ggml.eos_token_id'),
   };
+  checkLlamaSpec(spec, file.name, 'the GGUF metadata');
+  return spec;
+}
+
+/**
+ * ggufLlamaConfig plus the RoPE scaling a file keeps in tensors: `rope_freqs.weight` (ropeDim/2 divisors of
+ * the frequencies: freq-factors) and Phi-3's `rope_factors_short/long.weight` (longrope, the original context
+ * from `phi3.rope.scaling.original_context_length`, the attention factor from `.attn_factor` or, absent,
+ * LongRoPE's default for context_length / original).
+ */
+export async function ggufLlamaSpec(file: GgufFile): Promise<GgufLlamaConfig> {
+  const spec = ggufLlamaConfig(file);
+  const k = (s: string) => `${spec.arch}.${s}`;
+  const factors = async (name: string): Promise<number[]> => {
+    const v = Array.from(await file.read(name));
+    if (v.length !== spec.ropeDim / 2)
+      throw new GlassError(
+        'BAD_FILE',
+        `${file.name}: tensor "${name}" has ${v.length} values (expected ${spec.ropeDim / 2}, one per rotated pair)`,
+      );
+    return v;
+  };
+  const both = () =>
+    new GlassError(
+      'UNSUPPORTED',
+      `${file.name}: two RoPE scalings at once (${k('rope.scaling.type')} and rope factors)`,
+    );
+  if (file.has('rope_freqs.weight')) {
+    if (spec.ropeScaling) throw both();
+    spec.ropeScaling = { type: 'freq-factors', factors: await factors('rope_freqs.weight') };
+  }
+  if (file.has('rope_factors_long.weight') || file.has('rope_factors_short.weight')) {
+    if (spec.ropeScaling) throw both();
+    const originalContext = positive(file, k('rope.scaling.original_context_length'));
+    const extended = positive(file, k('context_length'));
+    spec.ropeScaling = {
+      type: 'longrope',
+      shortFactor: await factors('rope_factors_short.weight'),
+      longFactor: await factors('rope_factors_long.weight'),
+      originalContext,
+      attentionFactor: ggufNumber(
+        file,
+        k('rope.scaling.attn_factor'),
+        longropeAttentionFactor(extended / originalContext, originalContext),
+      ),
+    };
+  }
   checkLlamaSpec(spec, file.name, 'the GGUF metadata');
   return spec;
 }
@@ -100,6 +172,7 @@ function positive(file: GgufFile, key: string, fallback?: number): number {
 
 const LAYER_NAMES: Record<string, string> = {
   attn_norm: 'input_layernorm',
+  attn_qkv: 'self_attn.qkv_proj',
   attn_q: 'self_attn.q_proj',
   attn_k: 'self_attn.k_proj',
   attn_v: 'self_attn.v_proj',
@@ -115,6 +188,7 @@ const GLOBAL_NAMES: Record<string, string> = {
   output: 'lm_head',
 };
 const HF_LAYER = new Map(Object.entries(LAYER_NAMES).map(([g, h]) => [h, g]));
+HF_LAYER.set('mlp.gate_up_proj', 'ffn_up'); // phi3: llama.cpp keeps Phi-3's fused gate|up as ffn_up
 const HF_GLOBAL = new Map(Object.entries(GLOBAL_NAMES).map(([g, h]) => [h, g]));
 
 /** GGUF Llama tensor name → Hugging Face Llama name (`blk.3.ffn_gate.weight` → `model.layers.3.mlp.gate_proj.weight`); undefined when unknown. */
@@ -149,7 +223,12 @@ export function hfToGgufLlamaName(name: string): string | undefined {
  * as HF's are; q/k rows are in GGUF's interleaved RoPE convention (ropeStyle 'interleaved').
  */
 export function ggufAsHfLlama(file: GgufFile): WeightSource {
-  return ggufRenamed(file, ggufToHfLlamaName);
+  const phi3 = file.metadata.get('general.architecture') === 'phi3';
+  // phi3's ffn_up is [2·ffn, dim]: gate rows, then up rows (HF's gate_up_proj)
+  return ggufRenamed(file, (g) => {
+    const h = ggufToHfLlamaName(g);
+    return h && phi3 ? h.replace(/\.mlp\.up_proj\./, '.mlp.gate_up_proj.') : h;
+  });
 }
 
 /** The GGUF file's tensors under the names `toHf` gives them (those it does not know keep their GGUF names). */

@@ -4,6 +4,7 @@
 // HF's field names translated to ours and HF's defaults filled in. To add one (llama, bert, t5...):
 // add an interface extending BaseModelConfig, add it to the ModelConfig union, and add its parser to
 // PARSERS — the compiler then insists that every `switch (config.modelType)` handles it.
+import { longropeAttentionFactor, yarnAttentionFactor, type RopeScaling } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
 import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
 
@@ -42,14 +43,14 @@ export interface Gpt2Config extends BaseModelConfig {
 }
 
 /**
- * Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 (HF `model_type` in `family`). The
- * dimensions are the LlamaSpec's (nKvHeads from `num_key_value_heads`, normEps from `rms_norm_eps`,
- * ropeTheta from `rope_theta`); HF checkpoints use the half-split RoPE pairing (see hfLlamaSpec).
+ * Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2, Phi-3 (HF `model_type` in `family`).
+ * The dimensions are the LlamaSpec's (nKvHeads from `num_key_value_heads`, normEps from `rms_norm_eps`,
+ * ropeTheta from `rope_theta`, ropeScaling from `rope_scaling`, ropeDim from Phi-3's
+ * `partial_rotary_factor`); HF checkpoints use the half-split RoPE pairing (see hfLlamaSpec).
  */
-export interface LlamaConfig
-  extends BaseModelConfig, Omit<LlamaSpec, 'ropeStyle' | 'ropeDim' | 'attentionBias'> {
+export interface LlamaConfig extends BaseModelConfig, Omit<LlamaSpec, 'ropeStyle' | 'attentionBias'> {
   modelType: 'llama';
-  /** The HF model_type it came from: 'llama', 'mistral' or 'qwen2'. */
+  /** The HF model_type it came from: 'llama', 'mistral', 'qwen2' or 'phi3'. */
   family: string;
   /** Biases on the q, k, v projections (Qwen2; HF `attention_bias` for Llama). */
   attentionBias: boolean;
@@ -150,10 +151,11 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
   t5: parseT5,
 };
 
-/** model_types that are Llama-shaped under another name. */
+/** model_types read by another one's parser (Llama-shaped decoders; BERT-shaped encoders). */
 const ALIASES: Record<string, ModelType> = {
   mistral: 'llama',
   qwen2: 'llama',
+  phi3: 'llama',
   'xlm-roberta': 'bert',
   nomic_bert: 'bert',
 };
@@ -441,23 +443,25 @@ function parseLlama(f: Fields): LlamaConfig {
   const act = f.str('hidden_act', 'silu');
   if (act !== 'silu')
     throw new GlassError('UNSUPPORTED', `${f.name}: hidden_act "${act}" is not supported yet: ${act}`);
-  if (f.has('rope_scaling')) {
-    throw new GlassError('UNSUPPORTED', `${f.name}: field "rope_scaling" is not supported yet: rope_scaling`);
-  }
+  const headDim = f.posInt('head_dim', dim / nHeads);
+  const rope = hfRope(f, family, headDim);
   const config: LlamaConfig = {
     modelType: 'llama',
     family,
     vocabSize,
-    contextLength: f.posInt('max_position_embeddings'),
+    contextLength: rope.contextLength,
     dim,
     nLayers: f.posInt('num_hidden_layers'),
     nHeads,
     nKvHeads,
-    headDim: f.posInt('head_dim', dim / nHeads),
+    headDim,
     ffnDim: f.posInt('intermediate_size'),
     normEps: f.posNum('rms_norm_eps', 1e-6),
-    ropeTheta: f.posNum('rope_theta', 10000),
-    attentionBias: f.bool('attention_bias', family === 'qwen2'),
+    ropeTheta: rope.theta,
+    ...(rope.ropeDim !== headDim && { ropeDim: rope.ropeDim }),
+    ...(rope.scaling && { ropeScaling: rope.scaling }),
+    // Phi-3's qkv_proj has no bias (HF ignores attention_bias there)
+    attentionBias: family !== 'phi3' && f.bool('attention_bias', family === 'qwen2'),
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     bosTokenId: f.tokenId('bos_token_id', undefined),
     eosTokenId: f.tokenId('eos_token_id', undefined),
@@ -465,6 +469,151 @@ function parseLlama(f: Fields): LlamaConfig {
   };
   checkLlamaSpec(hfLlamaSpec(config), f.name, 'config.json');
   return config;
+}
+
+/** The rope_scaling keys each method reads (HF modeling_rope_utils.py); any other key is refused. */
+const ROPE_SCALING_KEYS: Record<string, string[]> = {
+  linear: ['factor'],
+  dynamic: ['factor', 'original_max_position_embeddings'],
+  llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  yarn: [
+    'factor',
+    'original_max_position_embeddings',
+    'beta_fast',
+    'beta_slow',
+    'attention_factor',
+    'mscale',
+    'mscale_all_dim',
+    'truncate',
+  ],
+  longrope: ['short_factor', 'long_factor', 'factor', 'attention_factor', 'original_max_position_embeddings'],
+};
+
+/**
+ * The RoPE of a Llama-shaped config.json: θ, the rotated dims (Phi-3: ⌊head_dim · partial_rotary_factor⌋),
+ * `rope_scaling` (or v5's `rope_parameters`; `rope_type` or legacy `type`; "su" is LongRoPE's old name) as
+ * a RopeScaling, and the context length that gives: max_position_embeddings, except dynamic
+ * (⌊s · max_position_embeddings⌋, the length NTK scaling is for) and yarn (⌊s · L₀⌋ when longer, as Qwen2.5's
+ * "factor 4 over 32768" means 131072). Phi-3's `sliding_window` shorter than that becomes the context length:
+ * within the window, windowed attention is full attention (windows are not implemented here).
+ */
+function hfRope(
+  f: Fields,
+  family: string,
+  headDim: number,
+): { theta: number; ropeDim: number; scaling: RopeScaling | null; contextLength: number } {
+  const unsupported = (field: string, why: string) =>
+    new GlassError('UNSUPPORTED', `${f.name}: field "${field}" ${why}`);
+  const maxPositions = f.posInt('max_position_embeddings');
+  let theta = f.posNum('rope_theta', 10000);
+  let ropeDim = headDim;
+  if (f.has('partial_rotary_factor')) {
+    const p = f.posNum('partial_rotary_factor');
+    if (family !== 'phi3' && p !== 1)
+      throw unsupported('partial_rotary_factor', `${p} is not supported for ${family} (only phi3 reads it)`);
+    ropeDim = Math.floor(headDim * p);
+    if (ropeDim % 2 !== 0 || ropeDim <= 0 || p > 1)
+      throw new GlassError(
+        'BAD_FILE',
+        `${f.name}: field "partial_rotary_factor" ${p} gives ${ropeDim} rotary dims of ${headDim} (expected an even number ≥ 2)`,
+      );
+  }
+  let contextLength = maxPositions;
+  const window = family === 'phi3' && f.has('sliding_window') ? f.posInt('sliding_window') : Infinity;
+  const key = f.has('rope_scaling') ? 'rope_scaling' : f.has('rope_parameters') ? 'rope_parameters' : null;
+  if (!key) return { theta, ropeDim, scaling: null, contextLength: Math.min(contextLength, window) };
+  const obj = f.raw[key];
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    throw new GlassError('BAD_FILE', `${f.name}: field "${key}" is not an object`);
+  const r = new Fields(obj as Record<string, unknown>, `${f.name}: ${key}`);
+  let type = r.has('rope_type') ? r.str('rope_type') : r.has('type') ? r.str('type') : 'default';
+  if (type === 'su') type = 'longrope';
+  if (key === 'rope_parameters' && r.has('rope_theta')) theta = r.posNum('rope_theta');
+  if (type === 'default') {
+    for (const k of Object.keys(obj)) {
+      if (!['rope_type', 'type', 'rope_theta'].includes(k) && r.has(k))
+        throw unsupported(`${key}.${k}`, `is not supported for the default RoPE`);
+    }
+    return { theta, ropeDim, scaling: null, contextLength: Math.min(contextLength, window) };
+  }
+  const known = ROPE_SCALING_KEYS[type];
+  if (!known)
+    throw unsupported(
+      `${key}.${r.has('rope_type') ? 'rope_type' : 'type'}`,
+      `"${type}" is not supported yet (${Object.keys(ROPE_SCALING_KEYS).join(', ')} are)`,
+    );
+  for (const k of Object.keys(obj)) {
+    if (!known.includes(k) && !['rope_type', 'type', 'rope_theta'].includes(k) && r.has(k))
+      throw unsupported(`${key}.${k}`, `is not supported for ${type} scaling`);
+  }
+  // Phi-3 keeps the original context at the top level; newer configs inside rope_scaling
+  const original = (fallback: number) =>
+    r.posInt('original_max_position_embeddings', f.posInt('original_max_position_embeddings', fallback));
+  let scaling: RopeScaling;
+  switch (type) {
+    case 'linear':
+      scaling = { type, factor: r.posNum('factor') };
+      break;
+    case 'dynamic': {
+      // HF's dynamic NTK is relative to max_position_embeddings (it does not read an original context)
+      if (r.has('original_max_position_embeddings') && original(maxPositions) !== maxPositions)
+        throw unsupported(
+          `${key}.original_max_position_embeddings`,
+          'differs from max_position_embeddings, which HF dynamic scaling uses',
+        );
+      scaling = { type, factor: r.posNum('factor'), originalContext: maxPositions };
+      contextLength = Math.max(contextLength, Math.floor(scaling.factor * maxPositions));
+      break;
+    }
+    case 'llama3':
+      scaling = {
+        type,
+        factor: r.posNum('factor'),
+        lowFreqFactor: r.posNum('low_freq_factor'),
+        highFreqFactor: r.posNum('high_freq_factor'),
+        originalContext: r.posInt('original_max_position_embeddings'),
+      };
+      break;
+    case 'yarn': {
+      const originalContext = original(maxPositions);
+      const factor = r.posNum('factor');
+      const mscale = r.has('mscale') ? r.posNum('mscale') : undefined;
+      const mscaleAllDim = r.has('mscale_all_dim') ? r.posNum('mscale_all_dim') : undefined;
+      scaling = {
+        type,
+        factor,
+        originalContext,
+        betaFast: r.posNum('beta_fast', 32),
+        betaSlow: r.posNum('beta_slow', 1),
+        attentionFactor: r.posNum('attention_factor', yarnAttentionFactor(factor, mscale, mscaleAllDim)),
+        truncate: r.bool('truncate', true),
+      };
+      contextLength = Math.max(contextLength, Math.floor(factor * originalContext));
+      break;
+    }
+    default: {
+      // longrope: the attention factor's s is max_position_embeddings / L₀ unless `factor` says
+      const originalContext = original(maxPositions);
+      const factor = r.posNum('factor', maxPositions / originalContext);
+      const perDim = (k: string): number[] => {
+        const v = r.raw[k];
+        if (!Array.isArray(v) || v.length !== ropeDim / 2 || !v.every((x) => typeof x === 'number' && x > 0))
+          throw new GlassError(
+            'BAD_FILE',
+            `${f.name}: field "${key}.${k}" must be ${ropeDim / 2} positive numbers (one per rotated pair)`,
+          );
+        return v as number[];
+      };
+      scaling = {
+        type: 'longrope',
+        shortFactor: perDim('short_factor'),
+        longFactor: perDim('long_factor'),
+        originalContext,
+        attentionFactor: r.posNum('attention_factor', longropeAttentionFactor(factor, originalContext)),
+      };
+    }
+  }
+  return { theta, ropeDim, scaling, contextLength: Math.min(contextLength, window) };
 }
 
 function parseGpt2(f: Fields): Gpt2Config {

@@ -1,7 +1,7 @@
 // The one description of a Llama-shaped network, whichever file it comes from: each reader maps its own
 // field names to a LlamaSpec in one place (hf-config.ts: config.json; gguf.ts: `llama.*` metadata;
 // llama2c.ts: the header) and checks it with checkLlamaSpec before anything is sized from it.
-import { MAX_CONTEXT_LENGTH, type RopeStyle } from '../nn/positional.js';
+import { MAX_CONTEXT_LENGTH, type RopeScaling, type RopeStyle } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
 
 /** Everything needed to assemble a Llama-shaped network, whichever file it came from. */
@@ -24,6 +24,8 @@ export interface LlamaSpec {
   ropeDim?: number;
   /** Qwen2 has biases on q, k, v. */
   attentionBias?: boolean;
+  /** RoPE frequency scaling (HF rope_scaling; GGUF rope_freqs / rope factors); absent: none. */
+  ropeScaling?: RopeScaling | null;
 }
 
 /** Bounds on any one dimension of a Llama-shaped model (far above every released model). */

@@ -1,7 +1,9 @@
-// The Llama family (Llama 2/3, TinyLlama, SmolLM, Qwen2, Mistral, llama2.c's tinyllamas): no positional
-// table — rotary embeddings inside attention —, RMSNorm, SwiGLU feed-forward, grouped-query attention and
-// (usually) an untied LM head. The same Decoder and nn blocks as GPT-2; only this mapping is new.
-// Weights are read by their Hugging Face names; the llama2.c and GGUF readers expose those names too.
+// The Llama family (Llama 2/3, TinyLlama, SmolLM, Qwen2, Mistral, Phi-3, llama2.c's tinyllamas): no
+// positional table — rotary embeddings inside attention (scaled as the config says: nn/positional.ts) —,
+// RMSNorm, SwiGLU feed-forward, grouped-query attention and (usually) an untied LM head. The same Decoder
+// and nn blocks as GPT-2; only this mapping is new. Weights are read by their Hugging Face names; the
+// llama2.c and GGUF readers expose those names too. Phi-3 stores q|k|v as one `qkv_proj` (rows q, k, v:
+// our fused projection as it is) and gate|up as one `gate_up_proj` (rows: gate, then up — HF's chunk(2)).
 import { checkLlamaSpec, type LlamaSpec } from '../formats/llama-spec.js';
 import { checkShape, readChecked, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
@@ -60,12 +62,30 @@ export async function buildLlama(
       dtype,
     );
   };
+  /** A fused [2·ffnDim, dim] matrix's two halves of rows (kept in their blocks, whole rows each: split by bytes). */
+  const halves = async (name: string): Promise<[Matrix, Matrix]> => {
+    checkShape(src, name, [2 * ffnDim, dim], source);
+    const q = await kept(name, 2 * ffnDim);
+    if (q) {
+      const n = q.bytes.length / 2;
+      const part = (b: Uint8Array) => matrixQuant(ffnDim, dim, [{ type: q.type, rows: ffnDim, bytes: b }]);
+      return [part(q.bytes.slice(0, n)), part(q.bytes.slice(n))];
+    }
+    const both = await w(name, [2 * ffnDim, dim]);
+    const half = (from: number) => {
+      const m = weightStorage(ffnDim * dim, dim, dtype);
+      m.set(both.subarray(from, from + ffnDim * dim));
+      return weightMatrix(ffnDim, dim, m, dtype);
+    };
+    return [half(0), half(ffnDim * dim)];
+  };
   const rope = new RotaryEmbedding(
     headDim,
     contextLength,
     spec.ropeTheta,
     spec.ropeStyle,
     spec.ropeDim ?? headDim,
+    spec.ropeScaling ?? null,
   );
   // The table is also the LM head when tied: then read into the head's storage.
   const tied = !src.has('lm_head.weight') && spec.tieWordEmbeddings;
@@ -86,22 +106,26 @@ export async function buildLlama(
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}`;
     // q, k, v stacked row-wise into one [qDim + 2·kvDim, dim] projection: one pass over x for all three.
-    checkShape(src, `${p}.self_attn.q_proj.weight`, [qDim, dim], source);
-    checkShape(src, `${p}.self_attn.k_proj.weight`, [kvDim, dim], source);
-    checkShape(src, `${p}.self_attn.v_proj.weight`, [kvDim, dim], source);
-    // Kept in their blocks when all three are kept types (a Q4_K_M file: q, k Q4_K, v often Q6_K — one
-    // part per run of one type), else float32 (or the dtype) as one array.
-    const names = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`);
-    const qkvParts = await Promise.all(names.map((n, i) => kept(n, i === 0 ? qDim : kvDim)));
     let qkvMatrix: Matrix;
-    if (qkvParts.every((q) => q !== undefined)) {
-      qkvMatrix = matrixQuant(qDim + 2 * kvDim, dim, mergeParts(qkvParts as QuantPart[]));
+    if (src.has(`${p}.self_attn.qkv_proj.weight`)) {
+      qkvMatrix = await mat(`${p}.self_attn.qkv_proj.weight`, qDim + 2 * kvDim, dim); // Phi-3: fused already
     } else {
-      const qkv = weightStorage((qDim + 2 * kvDim) * dim, dim, dtype);
-      await w(names[0], [qDim, dim], qkv.subarray(0, qDim * dim));
-      await w(names[1], [kvDim, dim], qkv.subarray(qDim * dim, (qDim + kvDim) * dim));
-      await w(names[2], [kvDim, dim], qkv.subarray((qDim + kvDim) * dim));
-      qkvMatrix = weightMatrix(qDim + 2 * kvDim, dim, qkv, dtype);
+      checkShape(src, `${p}.self_attn.q_proj.weight`, [qDim, dim], source);
+      checkShape(src, `${p}.self_attn.k_proj.weight`, [kvDim, dim], source);
+      checkShape(src, `${p}.self_attn.v_proj.weight`, [kvDim, dim], source);
+      // Kept in their blocks when all three are kept types (a Q4_K_M file: q, k Q4_K, v often Q6_K — one
+      // part per run of one type), else float32 (or the dtype) as one array.
+      const names = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`);
+      const qkvParts = await Promise.all(names.map((n, i) => kept(n, i === 0 ? qDim : kvDim)));
+      if (qkvParts.every((q) => q !== undefined)) {
+        qkvMatrix = matrixQuant(qDim + 2 * kvDim, dim, mergeParts(qkvParts as QuantPart[]));
+      } else {
+        const qkv = weightStorage((qDim + 2 * kvDim) * dim, dim, dtype);
+        await w(names[0], [qDim, dim], qkv.subarray(0, qDim * dim));
+        await w(names[1], [kvDim, dim], qkv.subarray(qDim * dim, (qDim + kvDim) * dim));
+        await w(names[2], [kvDim, dim], qkv.subarray((qDim + kvDim) * dim));
+        qkvMatrix = weightMatrix(qDim + 2 * kvDim, dim, qkv, dtype);
+      }
     }
     let qkvBias: Float32Array | null = null;
     if (spec.attentionBias) {
@@ -116,11 +140,17 @@ export async function buildLlama(
       new Linear(await mat(`${p}.self_attn.o_proj.weight`, dim, qDim)),
       rope,
     );
+    const [gate, up] = src.has(`${p}.mlp.gate_up_proj.weight`)
+      ? await halves(`${p}.mlp.gate_up_proj.weight`) // Phi-3: [2·ffnDim, dim], gate rows first
+      : [
+          await mat(`${p}.mlp.gate_proj.weight`, ffnDim, dim),
+          await mat(`${p}.mlp.up_proj.weight`, ffnDim, dim),
+        ];
     const ffn = new FeedForward(
       'swiglu',
-      new Linear(await mat(`${p}.mlp.up_proj.weight`, ffnDim, dim)),
+      new Linear(up),
       new Linear(await mat(`${p}.mlp.down_proj.weight`, dim, ffnDim)),
-      new Linear(await mat(`${p}.mlp.gate_proj.weight`, ffnDim, dim)),
+      new Linear(gate),
     );
     blocks.push(
       new Block(

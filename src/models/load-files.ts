@@ -2,7 +2,7 @@
 // builders the Node loader (load-node.ts: paths, the hub) shares: config → weights → tokenizer → the network.
 // Browser-safe: nothing here, or in what it imports, touches node: modules.
 import { ggufString, openGguf, type GgufFile } from '../formats/gguf.js';
-import { ggufAsHfLlama, ggufLlamaConfig } from '../formats/gguf-llama.js';
+import { ggufAsHfLlama, ggufLlamaSpec } from '../formats/gguf-llama.js';
 import { hfLlamaSpec, parseHfConfig, type LlamaConfig, type ModelConfig } from '../formats/hf-config.js';
 import { llama2cLlamaConfig, openLlama2c, type Llama2cFile } from '../formats/llama2c.js';
 import { openSafetensorsFromFiles } from '../formats/safetensors-files.js';
@@ -165,6 +165,8 @@ function llamaConfigFrom(
     ffnDim: spec.ffnDim,
     normEps: spec.normEps,
     ropeTheta: spec.ropeTheta,
+    ...(spec.ropeDim !== undefined && spec.ropeDim !== spec.headDim && { ropeDim: spec.ropeDim }),
+    ...(spec.ropeScaling && { ropeScaling: spec.ropeScaling }),
     attentionBias: false,
     tieWordEmbeddings: spec.tieWordEmbeddings,
     bosTokenId: bos,
@@ -221,15 +223,18 @@ export async function modelFromGguf(
   tokenizer?: Tokenizer,
   dtype?: WeightDtype,
 ): Promise<LanguageModel> {
-  const spec = ggufLlamaConfig(file);
+  const spec = await ggufLlamaSpec(file);
   const tok = tokenizer ?? tokenizerFromGguf(file);
   const decoder = await buildLlama(spec, ggufAsHfLlama(file), 'the GGUF metadata', dtype);
   checkVocab(source, tok, decoder);
   const template = file.metadata.get('tokenizer.chat_template');
   return new LanguageModel({
-    config: llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
-      'general.architecture': ggufString(file, 'general.architecture'),
-    }),
+    config: {
+      ...llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
+        'general.architecture': ggufString(file, 'general.architecture'),
+      }),
+      family: spec.arch, // 'llama' or 'phi3'
+    },
     tokenizer: tok,
     decoder,
     source,

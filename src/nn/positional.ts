@@ -186,18 +186,206 @@ export const MAX_CONTEXT_LENGTH = 2 ** 24;
 /** Positions of cos/sin computed per step: the table grows in blocks as positions are reached. */
 export const ROPE_BLOCK = 256;
 
+/**
+ * RoPE scaling: a change to the inverse frequencies ωᵢ = θ^(−2i/d) (i < d/2, d = the rotary dims) and,
+ * for some methods, an attention factor m that multiplies cos and sin (so q·k by m²). Hugging Face's
+ * `rope_scaling` (modeling_rope_utils.py is the spec), one variant per method; the formulas are at
+ * ropeFrequencies. L₀ is `originalContext`, s the `factor`.
+ */
+export type RopeScaling =
+  /** Position interpolation: ωᵢ / s. */
+  | { type: 'linear'; factor: number }
+  /** NTK-aware, recomputed per pass from its length (see ropeFrequencies); L₀ = max_position_embeddings. */
+  | { type: 'dynamic'; factor: number; originalContext: number }
+  /** Llama 3.1: long wavelengths ÷ s, short ones kept, a smooth ramp between. */
+  | {
+      type: 'llama3';
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalContext: number;
+    }
+  /** YaRN: interpolation and extrapolation blended by a ramp over the dims; attention factor m. */
+  | {
+      type: 'yarn';
+      factor: number;
+      originalContext: number;
+      betaFast: number;
+      betaSlow: number;
+      attentionFactor: number;
+      /** Round the ramp's ends to whole dims (HF `truncate`, default true). */
+      truncate: boolean;
+    }
+  /** LongRoPE (Phi-3 "longrope" / "su"): a divisor per dim, short or long by the pass's length; factor m. */
+  | {
+      type: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      originalContext: number;
+      attentionFactor: number;
+    }
+  /** llama.cpp's `rope_freqs.weight` (what its converter writes for Llama 3.1): ωᵢ / fᵢ. */
+  | { type: 'freq-factors'; factors: number[] };
+
+/** YaRN's default attention factor (HF get_mscale): 0.1·mscale·ln s + 1 for s > 1, else 1; with both
+ * `mscale` and `mscale_all_dim` given, get_mscale(s, mscale) / get_mscale(s, mscale_all_dim). */
+export function yarnAttentionFactor(factor: number, mscale?: number, mscaleAllDim?: number): number {
+  const get = (s: number, m = 1) => (s <= 1 ? 1 : 0.1 * m * Math.log(s) + 1);
+  return mscale && mscaleAllDim ? get(factor, mscale) / get(factor, mscaleAllDim) : get(factor);
+}
+
+/** LongRoPE's default attention factor: √(1 + ln s / ln L₀) for s = L / L₀ > 1 (L the extended context), else 1. */
+export function longropeAttentionFactor(factor: number, originalContext: number): number {
+  return factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(originalContext));
+}
+
+/**
+ * The inverse frequencies ω (d/2 of them) and the attention factor m of a pass whose last position is
+ * seqLen − 1. Unscaled: ωᵢ = θ^(−2i/d), m = 1. Then, by method:
+ *   linear:  ωᵢ / s.
+ *   dynamic: θ' = θ · (s·L/L₀ − (s − 1))^(d/(d−2)) with L = max(seqLen, L₀); ωᵢ = θ'^(−2i/d). Within L₀ this
+ *            is the unscaled RoPE; past it the frequencies depend on the length of the pass (HF's
+ *            dynamic_rope_update recomputes them when a pass reaches further; the keys already cached keep
+ *            the rotation they got, as in HF's cache).
+ *   llama3:  λᵢ = 2π/ωᵢ; λᵢ < L₀/high: ωᵢ; λᵢ > L₀/low: ωᵢ/s; between, with t = (L₀/λᵢ − low)/(high − low):
+ *            (1 − t)·ωᵢ/s + t·ωᵢ.
+ *   yarn:    dim(r) = d·ln(L₀/(2πr)) / (2 ln θ); lo = max(⌊dim(β_fast)⌋, 0), hi = min(⌈dim(β_slow)⌉, d − 1)
+ *            (no rounding when truncate is false; hi += 0.001 when equal); rampᵢ = clamp((i − lo)/(hi − lo),
+ *            0, 1); ωᵢ = (ωᵢ/s)·rampᵢ + ωᵢ·(1 − rampᵢ); m = attentionFactor.
+ *   longrope: ωᵢ / fᵢ, f = longFactor when seqLen > L₀, else shortFactor; m = attentionFactor.
+ *   freq-factors: ωᵢ / fᵢ.
+ */
+export function ropeFrequencies(
+  rotaryDim: number,
+  theta: number,
+  scaling: RopeScaling | null,
+  seqLen: number,
+): { inv: Float64Array; attention: number } {
+  const half = rotaryDim / 2;
+  const d = rotaryDim;
+  let base = theta;
+  if (scaling?.type === 'dynamic') {
+    const L0 = scaling.originalContext;
+    const L = Math.max(seqLen, L0);
+    base = theta * Math.pow((scaling.factor * L) / L0 - (scaling.factor - 1), d / (d - 2));
+  }
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = Math.pow(base, (-2 * i) / d);
+  if (!scaling || scaling.type === 'dynamic') return { inv, attention: 1 };
+  switch (scaling.type) {
+    case 'linear':
+      for (let i = 0; i < half; i++) inv[i] /= scaling.factor;
+      return { inv, attention: 1 };
+    case 'llama3': {
+      const { factor: s, lowFreqFactor: low, highFreqFactor: high, originalContext: L0 } = scaling;
+      for (let i = 0; i < half; i++) {
+        const wavelen = (2 * Math.PI) / inv[i];
+        if (wavelen > L0 / low) inv[i] /= s;
+        else if (!(wavelen < L0 / high)) {
+          const t = (L0 / wavelen - low) / (high - low);
+          inv[i] = ((1 - t) * inv[i]) / s + t * inv[i];
+        }
+      }
+      return { inv, attention: 1 };
+    }
+    case 'yarn': {
+      const { factor: s, originalContext: L0 } = scaling;
+      const dimOf = (r: number) => (d * Math.log(L0 / (r * 2 * Math.PI))) / (2 * Math.log(theta));
+      let lo = dimOf(scaling.betaFast);
+      let hi = dimOf(scaling.betaSlow);
+      if (scaling.truncate) {
+        lo = Math.floor(lo);
+        hi = Math.ceil(hi);
+      }
+      lo = Math.max(lo, 0);
+      hi = Math.min(hi, d - 1);
+      if (lo === hi) hi += 0.001;
+      for (let i = 0; i < half; i++) {
+        const ramp = Math.min(1, Math.max(0, (i - lo) / (hi - lo)));
+        inv[i] = (inv[i] / s) * ramp + inv[i] * (1 - ramp);
+      }
+      return { inv, attention: scaling.attentionFactor };
+    }
+    case 'longrope': {
+      const f = seqLen > scaling.originalContext ? scaling.longFactor : scaling.shortFactor;
+      for (let i = 0; i < half; i++) inv[i] /= f[i];
+      return { inv, attention: scaling.attentionFactor };
+    }
+    case 'freq-factors':
+      for (let i = 0; i < half; i++) inv[i] /= scaling.factors[i];
+      return { inv, attention: 1 };
+  }
+}
+
+/** The original context past which a scaling's frequencies depend on the pass (dynamic, longrope); else null. */
+function passDependentFrom(scaling: RopeScaling | null): number | null {
+  return scaling?.type === 'dynamic' || scaling?.type === 'longrope' ? scaling.originalContext : null;
+}
+
+/** Checks a scaling's numbers against the rotary dims (BAD_INPUT naming what is wrong). */
+function checkScaling(scaling: RopeScaling, rotaryDim: number): void {
+  const bad = (what: string) => new GlassError('BAD_INPUT', `RoPE ${scaling.type} scaling: ${what}`);
+  const positive = (what: string, v: number) => {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw bad(`${what} is ${v} (expected > 0)`);
+  };
+  const perDim = (what: string, f: number[]) => {
+    if (f.length !== rotaryDim / 2)
+      throw bad(`${what} has ${f.length} values, expected ${rotaryDim / 2} (rotary dims / 2)`);
+    f.forEach((v, i) => positive(`${what}[${i}]`, v));
+  };
+  switch (scaling.type) {
+    case 'linear':
+      return positive('factor', scaling.factor);
+    case 'dynamic':
+      if (rotaryDim <= 2) throw bad(`needs more than 2 rotary dims (got ${rotaryDim})`);
+      positive('factor', scaling.factor);
+      return positive('the original context', scaling.originalContext);
+    case 'llama3':
+      positive('factor', scaling.factor);
+      positive('low_freq_factor', scaling.lowFreqFactor);
+      positive('high_freq_factor', scaling.highFreqFactor);
+      if (scaling.highFreqFactor === scaling.lowFreqFactor)
+        throw bad('high_freq_factor equals low_freq_factor (the ramp would divide by zero)');
+      return positive('the original context', scaling.originalContext);
+    case 'yarn':
+      positive('factor', scaling.factor);
+      positive('beta_fast', scaling.betaFast);
+      positive('beta_slow', scaling.betaSlow);
+      positive('the attention factor', scaling.attentionFactor);
+      return positive('the original context', scaling.originalContext);
+    case 'longrope':
+      perDim('short_factor', scaling.shortFactor);
+      perDim('long_factor', scaling.longFactor);
+      positive('the attention factor', scaling.attentionFactor);
+      return positive('the original context', scaling.originalContext);
+    case 'freq-factors':
+      return perDim('rope_freqs', scaling.factors);
+  }
+}
+
+/** cos/sin rows for positions [0, filled) (× the attention factor), of one set of frequencies. */
+interface RopeTable {
+  inv: Float64Array;
+  attention: number;
+  cos: Float32Array;
+  sin: Float32Array;
+  filled: number;
+}
+
 export class RotaryEmbedding {
   readonly kind = 'rope';
   /**
    * cos/sin tables [positions reached so far (rounded up to ROPE_BLOCK), rotaryDim/2], computed in float64.
    * Never sized from `maxPositions` up front: a file's context length is a number in its header, not bytes
    * it holds, so a 1 MB file claiming 2^26 positions must not cost a 2 GB table before the first token.
+   * `base` holds the frequencies of passes within the original context (all passes, for most scalings);
+   * `long` LongRoPE's long factors, for passes reaching past it.
    */
-  private cos = new Float32Array(0);
-  private sin = new Float32Array(0);
-  /** Rows the tables hold. */
-  private filled = 0;
+  private base: RopeTable;
+  private long: RopeTable | null = null;
   readonly half: number;
+  /** The attention factor (cos, sin × m) of passes within the original context. */
+  readonly attentionFactor: number;
 
   constructor(
     readonly headDim: number,
@@ -206,6 +394,8 @@ export class RotaryEmbedding {
     readonly style: RopeStyle = 'interleaved',
     /** How many leading dims of each head rotate (all by default). */
     readonly rotaryDim = headDim,
+    /** The frequencies' scaling (HF rope_scaling); null: plain RoPE. */
+    readonly scaling: RopeScaling | null = null,
   ) {
     const bad = (what: string) => new GlassError('BAD_INPUT', `RoPE: ${what}`);
     if (!Number.isSafeInteger(headDim) || headDim <= 0)
@@ -219,58 +409,111 @@ export class RotaryEmbedding {
       throw bad(`context length ${maxPositions} is not a positive integer`);
     if (!(typeof theta === 'number' && Number.isFinite(theta) && theta > 1))
       throw bad(`theta ${theta} must be a finite number above 1`);
+    if (scaling) checkScaling(scaling, rotaryDim);
     this.half = rotaryDim / 2;
+    this.base = this.table(1);
+    this.attentionFactor = this.base.attention;
   }
 
-  /** Makes the tables cover positions [0, end) (end ≤ maxPositions), growing them in whole blocks. */
-  private reach(end: number): void {
-    if (end <= this.filled) return;
+  /** An empty table of the frequencies of a pass ending at seqLen. */
+  private table(seqLen: number): RopeTable {
+    const { inv, attention } = ropeFrequencies(this.rotaryDim, this.theta, this.scaling, seqLen);
+    return { inv, attention, cos: new Float32Array(0), sin: new Float32Array(0), filled: 0 };
+  }
+
+  /** Fills rows [from, to) of cos/sin (row r = position r + row0) from a table's frequencies. */
+  private fill(t: RopeTable, cos: Float32Array, sin: Float32Array, from: number, to: number, row0 = 0): void {
+    const half = this.half;
+    for (let p = from; p < to; p++) {
+      const at = (p - row0) * half;
+      for (let i = 0; i < half; i++) {
+        const angle = p * t.inv[i];
+        cos[at + i] = Math.cos(angle) * t.attention;
+        sin[at + i] = Math.sin(angle) * t.attention;
+      }
+    }
+  }
+
+  /** Makes a table cover positions [0, end) (end ≤ maxPositions), growing it in whole blocks. */
+  private reach(t: RopeTable, end: number): void {
+    if (end <= t.filled) return;
+    const rows = Math.min(this.maxPositions, Math.max(end, 2 * t.filled, ROPE_BLOCK));
+    const rounded = Math.min(this.maxPositions, Math.ceil(rows / ROPE_BLOCK) * ROPE_BLOCK);
+    const cos = new Float32Array(rounded * this.half);
+    const sin = new Float32Array(rounded * this.half);
+    cos.set(t.cos);
+    sin.set(t.sin);
+    this.fill(t, cos, sin, t.filled, rounded);
+    t.cos = cos;
+    t.sin = sin;
+    t.filled = rounded;
+  }
+
+  /**
+   * cos/sin for positions [pos0, end) of a pass ending at `end` (row p − row0 = position p): the cached
+   * table, except where the scaling depends on the pass (dynamic, longrope) and the pass reaches past the
+   * original context.
+   */
+  private window(pos0: number, end: number): { cos: Float32Array; sin: Float32Array; row0: number } {
     if (end > this.maxPositions) {
       throw new GlassError(
         'BAD_INPUT',
         `RoPE: position ${end - 1} is past the context length ${this.maxPositions}`,
       );
     }
-    const rows = Math.min(this.maxPositions, Math.max(end, 2 * this.filled, ROPE_BLOCK));
-    const rounded = Math.min(this.maxPositions, Math.ceil(rows / ROPE_BLOCK) * ROPE_BLOCK);
-    const half = this.half;
-    const cos = new Float32Array(rounded * half);
-    const sin = new Float32Array(rounded * half);
-    cos.set(this.cos);
-    sin.set(this.sin);
-    for (let p = this.filled; p < rounded; p++) {
-      for (let i = 0; i < half; i++) {
-        const angle = p * Math.pow(this.theta, (-2 * i) / this.rotaryDim);
-        cos[p * half + i] = Math.cos(angle);
-        sin[p * half + i] = Math.sin(angle);
+    const from = passDependentFrom(this.scaling);
+    let t = this.base;
+    if (from !== null && end > from) {
+      if (this.scaling?.type === 'longrope') t = this.long ??= this.table(end);
+      else {
+        // dynamic NTK: frequencies of this pass's length, for its rows only
+        t = this.table(end);
+        const cos = new Float32Array((end - pos0) * this.half);
+        const sin = new Float32Array((end - pos0) * this.half);
+        this.fill(t, cos, sin, pos0, end, pos0);
+        return { cos, sin, row0: pos0 };
       }
     }
-    this.cos = cos;
-    this.sin = sin;
-    this.filled = rounded;
+    this.reach(t, end);
+    return { cos: t.cos, sin: t.sin, row0: 0 };
   }
 
   /**
-   * The cos/sin tables covering positions [0, end) at least ([rows, rotaryDim/2], row p = position p), for
+   * The cos/sin tables of a pass over positions [0, end) ([rows, rotaryDim/2], row p = position p), for
    * code that rotates on its own (the training tape's rope and its backward).
    */
   tables(end: number): { cos: Float32Array; sin: Float32Array } {
-    this.reach(end);
-    return { cos: this.cos, sin: this.sin };
+    return this.window(0, end);
   }
 
-  /** The rotation applied at one position: the angle of each pair (for display). */
+  /** The attention factor (cos, sin × m) of a pass ending at `end`. */
+  attentionAt(end: number): number {
+    const from = passDependentFrom(this.scaling);
+    return from !== null && end > from ? this.table(end).attention : this.attentionFactor;
+  }
+
+  /** The rotation applied at one position (in a pass ending there): the angle of each pair (for display). */
   angles(pos: number): Float32Array {
-    this.reach(pos + 1);
-    const out = new Float32Array(this.half);
-    for (let i = 0; i < this.half; i++)
-      out[i] = Math.atan2(this.sin[pos * this.half + i], this.cos[pos * this.half + i]);
+    return this.passAngles(pos, pos + 1)[0];
+  }
+
+  /** The angles of each pair at positions [from, end) of a pass ending at `end` (for display). */
+  passAngles(from: number, end: number): Float32Array[] {
+    const { cos, sin, row0 } = this.window(from, end);
+    const out: Float32Array[] = [];
+    for (let p = from; p < end; p++) {
+      const a = new Float32Array(this.half);
+      const at = (p - row0) * this.half;
+      for (let i = 0; i < this.half; i++) a[i] = Math.atan2(sin[at + i], cos[at + i]);
+      out.push(a);
+    }
     return out;
   }
 
   /**
    * Rotates, in place, `nHeads` heads of `headDim` found at `offset` within each of `rows` rows of `stride`
-   * values, the rows being positions pos0, pos0+1, …:  (a, b) ← (a·cos − b·sin, a·sin + b·cos).
+   * values, the rows being positions pos0, pos0+1, …:  (a, b) ← (a·cos − b·sin, a·sin + b·cos), cos and
+   * sin × the attention factor.
    */
   apply(
     x: Float32Array,
@@ -281,18 +524,18 @@ export class RotaryEmbedding {
     stride: number,
     offset: number,
   ): void {
-    this.reach(pos0 + rows);
+    const { cos, sin, row0 } = this.window(pos0, pos0 + rows);
     const half = this.half;
     const interleaved = this.style === 'interleaved';
     for (let t = 0; t < rows; t++) {
-      const tab = (pos0 + t) * half;
+      const tab = (pos0 + t - row0) * half;
       for (let h = 0; h < nHeads; h++) {
         const base = t * stride + offset + h * headDim;
         for (let i = 0; i < half; i++) {
           const ia = interleaved ? base + 2 * i : base + i;
           const ib = interleaved ? ia + 1 : ia + half;
-          const c = this.cos[tab + i];
-          const s = this.sin[tab + i];
+          const c = cos[tab + i];
+          const s = sin[tab + i];
           const a = x[ia];
           const b = x[ib];
           x[ia] = a * c - b * s;

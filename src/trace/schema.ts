@@ -3,13 +3,15 @@
 // Shapes are noted as [rows × cols]; T = prompt tokens, H = query heads, L = layers recorded, S = source
 // tokens (encoder-decoders).
 // Bump TRACE_VERSION on any incompatible change. (Optional fields added since version 1, which older
-// readers may ignore: `beams`, the beam tree of a trace run with numBeams > 1.)
+// readers may ignore: `beams`, the beam tree of a trace run with numBeams > 1; `embeddings.rope`'s
+// `rotaryDim`, `scaling` and `attentionFactor`.)
 //
 // Version 2: encoder-decoders (Marian). Their trace has `source` (the tokens the encoder read, their
 // embeddings and the encoder's self-attention); `tokens`, `embeddings` and `layers` are then the decoder's
 // prompt pass over its start token, and each decoder layer and step adds `crossAttention` (the alignment to
 // the source). A decoder-only trace is as in version 1.
 
+import type { RopeScaling } from '../nn/positional.js';
 export const TRACE_VERSION = 2;
 
 export interface TraceModelInfo {
@@ -72,7 +74,17 @@ export interface TraceEmbeddings {
   positional?: number[][];
   positionalNorms?: number[];
   /** Rotary models: base θ, pairing style, and the rotation angle of each pair at each position [T × headDim/2]. */
-  rope?: { theta: number; style: 'interleaved' | 'half'; angles: number[][] };
+  rope?: {
+    theta: number;
+    style: 'interleaved' | 'half';
+    angles: number[][];
+    /** Rotated dims per head, when fewer than the head dim (partial rotary: Phi-3 with partial_rotary_factor). */
+    rotaryDim?: number;
+    /** The frequencies' scaling (HF rope_scaling: llama3, linear, dynamic, yarn, longrope; GGUF rope_freqs). */
+    scaling?: RopeScaling;
+    /** What cos and sin were multiplied by in this pass (yarn, longrope; 1 otherwise). */
+    attentionFactor?: number;
+  };
   /**
    * T5's relative position bias (nothing is added to the vectors): what each head adds to an attention
    * score for each distance key − query among these T positions, `bias[h][d]` for `distances[d]` (the

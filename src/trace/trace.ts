@@ -337,7 +337,10 @@ function promptTrace(
       embeddings.rope = {
         theta: rope.theta,
         style: rope.style,
-        angles: ids.map((_, p) => Array.from(rope.angles(p), (a) => roundTo(a, digits))),
+        // the angles of this pass (all T rows: a dynamic / LongRoPE scaling depends on the pass's length)
+        angles: rope.passAngles(0, rows).map((r) => Array.from(r, (a) => roundTo(a, digits))),
+        ...(rope.rotaryDim !== rope.headDim && { rotaryDim: rope.rotaryDim }),
+        ...(rope.scaling && { scaling: rope.scaling, attentionFactor: rope.attentionAt(rows) }),
       };
     }
   }

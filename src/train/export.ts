@@ -127,6 +127,12 @@ export function llamaTensors(d: Decoder): TensorToWrite[] {
         `${p}: partial rotary embeddings cannot be saved as an HF Llama checkpoint`,
       );
     }
+    if (rope.scaling) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${p}: RoPE ${rope.scaling.type} scaling cannot be saved as an HF Llama checkpoint yet`,
+      );
+    }
     const permute = rope.style === 'interleaved';
     const qkv = weightOf(a.qkv, `${p}.self_attn`);
     const qDim = a.qDim;

@@ -729,7 +729,9 @@ describe('metadata helpers', () => {
       assert.equal(hfToGgufLlamaName(h), g);
     }
     assert.equal(ggufToHfLlamaName('rope_freqs.weight'), undefined);
-    assert.equal(ggufToHfLlamaName('blk.0.attn_qkv.weight'), undefined);
+    // phi3's fused projections (ffn_up is gate|up there: ggufAsHfLlama renames it by the architecture)
+    assert.equal(ggufToHfLlamaName('blk.0.attn_qkv.weight'), 'model.layers.0.self_attn.qkv_proj.weight');
+    assert.equal(hfToGgufLlamaName('model.layers.0.mlp.gate_up_proj.weight'), 'blk.0.ffn_up.weight');
     assert.equal(hfToGgufLlamaName('model.layers.0.mlp.weird.weight'), undefined);
   });
 });

@@ -150,10 +150,16 @@ test('llama-shaped configs (llama, mistral, qwen2) parse with HF defaults', () =
     'BAD_FILE',
     'num_key_value_heads',
   );
+  // rope_scaling is read (test/models/rope.test.ts): a method's missing field, an unknown method
   expectError(
     () => parseHfConfig({ ...base, rope_scaling: { type: 'llama3' } }, 'l/config.json'),
+    'BAD_FILE',
+    'rope_scaling: field "factor" is missing',
+  );
+  expectError(
+    () => parseHfConfig({ ...base, rope_scaling: { type: 'xpos', factor: 2 } }, 'l/config.json'),
     'UNSUPPORTED',
-    'not supported yet: rope_scaling',
+    'field "rope_scaling.type" "xpos" is not supported yet',
   );
 });
 

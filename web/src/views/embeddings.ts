@@ -7,6 +7,7 @@ import { byId, fmt, h, hideTip, showTip, showToken, widthOf } from '../dom.js';
 import { canvasHeatmap } from '../heatmap.js';
 import { cosine, pca2 } from '../pca.js';
 import { focusOrLast, state } from '../state.js';
+import type { TraceEmbeddings } from '../../../src/trace/schema.js';
 
 function maxAbs(rows: number[][]): number {
   let m = 0;
@@ -170,6 +171,7 @@ export function renderPositions(): void {
       ` is the base of those speeds: the larger θ, the slower the slow pairs turn, and the longer the distances they ` +
         `can tell apart. Fast pairs (left columns) wrap around quickly, slow ones (right) barely turn, so the ` +
         `product of a query and a key depends on how far apart the two tokens are. Colour = rotation angle.`,
+      ...ropeScalingNote(rope),
     );
     canvasHeatmap(box, {
       rows: rope.angles,
@@ -255,4 +257,28 @@ export function renderPositions(): void {
     byId('pos-chart-title').textContent = '';
     byId('pos-chart').replaceChildren();
   }
+}
+
+/** What the model changes in plain RoPE: its scaling (the speeds of the pairs) and partial rotation. */
+function ropeScalingNote(rope: NonNullable<TraceEmbeddings['rope']>): string[] {
+  const notes: string[] = [];
+  const s = rope.scaling;
+  if (s) {
+    const what: Record<typeof s.type, string> = {
+      linear: 'every speed is divided by the factor (positions are squeezed)',
+      dynamic: 'θ grows with the length of the text once it passes the trained context (NTK)',
+      llama3: 'slow pairs are slowed down by the factor, fast ones kept, those between blended (Llama 3.1)',
+      yarn: 'slow pairs are interpolated, fast ones kept, a ramp between (YaRN)',
+      longrope: 'each pair has its own divisor, a short or a long set by the length of the text (LongRoPE)',
+      'freq-factors': 'each pair has its own divisor (llama.cpp rope_freqs)',
+    };
+    notes.push(` Scaled for longer texts: ${s.type}: ${what[s.type]}.`);
+    if (rope.attentionFactor !== undefined && rope.attentionFactor !== 1)
+      notes.push(
+        ` Cos and sin are also multiplied by ${fmt(rope.attentionFactor, 4)} (the attention factor).`,
+      );
+  }
+  if (rope.rotaryDim !== undefined)
+    notes.push(` Only the first ${rope.rotaryDim} dims of each head turn; the rest pass through unrotated.`);
+  return notes;
 }
