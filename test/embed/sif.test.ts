@@ -64,6 +64,10 @@ function assertClose(got: ArrayLike<number>, ref: number[], tol: number, what: s
   }
 }
 
+/** The SIF embedder of the four words with a = 0.01. */
+const sif = (removeComponent?: number[]) =>
+  new WordVectorEmbedder({ vectors: wv, source: 'test', weighting: 'sif', counts, a: 0.01, removeComponent });
+
 test('SIF weights are a / (a + count/total)', () => {
   const w = sifWeights(WORDS, counts, 0.01);
   // by hand: 0.01/0.51, 0.01/0.31, 0.01/0.16, 0.01/0.06
@@ -73,7 +77,7 @@ test('SIF weights are a / (a + count/total)', () => {
 });
 
 test('SIF sentence vectors equal the float64 reference; the plain average is α = 1', () => {
-  const e = new WordVectorEmbedder({ vectors: wv, source: 'test', weighting: 'sif', counts, a: 0.01 });
+  const e = sif();
   const text = 'The LORD is my shepherd; David’s shepherd.';
   const words = ['the', 'lord', 'shepherd', "david's", 'shepherd']; // "is", "my" are not in the vocabulary
   const [v] = e.embed([text]);
@@ -111,14 +115,7 @@ test('removing the common component: v − (v·c)c, c the first principal compon
   for (let k = 0; k < 3; k++) assert.ok(Math.abs(c[k] - r[k]) < 1e-9, `c[${k}] ${c[k]} vs ${r[k]}`);
 
   const cc = Array.from(c);
-  const e = new WordVectorEmbedder({
-    vectors: wv,
-    source: 'test',
-    weighting: 'sif',
-    counts,
-    a: 0.01,
-    removeComponent: cc,
-  });
+  const e = sif(cc);
   const [v] = e.embed(['the lord and the shepherd']);
   assertClose(v, reference(['the', 'lord', 'the', 'shepherd'], 0.01, cc), 1e-7, 'sif − c');
   assert.ok(Math.abs(dot(v, cc)) < 1e-6, 'nothing left along c');
@@ -126,14 +123,7 @@ test('removing the common component: v − (v·c)c, c the first principal compon
 
 test('explain: each word’s term, its share, and the pairs sum to the cosine; unknown words are skipped', () => {
   for (const removeComponent of [undefined, [0.6, 0.8, 0]]) {
-    const e = new WordVectorEmbedder({
-      vectors: wv,
-      source: 'test',
-      weighting: 'sif',
-      counts,
-      a: 0.01,
-      removeComponent,
-    });
+    const e = sif(removeComponent);
     const a = 'the Lord is my shepherd';
     const b = "David's lord, the shepherd of sheep";
     const x = e.explain(a, b);
