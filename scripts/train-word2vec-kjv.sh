@@ -19,6 +19,8 @@ wc -lw "$WORK/kjv.txt"
 node bin/glasslm.js word2vec train --data "$WORK/kjv.txt" --out models/kjv-word2vec/vectors.bin \
   --dim 100 --window 5 --negative 5 --sample 1e-3 --min-count 5 --epochs 5 --threads 1 --seed 1 \
   --save-vocab models/kjv-word2vec/vocab.txt
+# SIF's common component (models/kjv-word2vec/config.json remove_component), from the same verses
+npx tsx scripts/sif-component.ts models/kjv-word2vec "$WORK/kjv.txt"
 node bin/glasslm.js word2vec eval --vectors models/kjv-word2vec/vectors.bin --analogies bench/data/kjv-analogies.txt
 for w in god david jerusalem sword; do
   echo "nearest $w:"

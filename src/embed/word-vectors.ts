@@ -44,7 +44,7 @@ export interface WordVectorEmbedderOptions {
   /** Corpus counts per word (sif): every word of `vectors` needs one. */
   counts?: ReadonlyMap<string, number>;
   a?: number;
-  /** A unit vector removed from every sentence vector (SIF's common component); none when absent. */
+  /** The direction removed from every sentence vector (SIF's common component; made unit length); none when absent. */
   removeComponent?: ArrayLike<number>;
 }
 
@@ -155,13 +155,17 @@ export class WordVectorEmbedder implements EmbeddingModel {
     o.vectors.words.forEach((w, i) => {
       if (!this.rows.has(w)) this.rows.set(w, i); // a duplicate keeps its first (more frequent) row
     });
-    this.removeComponent = o.removeComponent ? Float64Array.from(o.removeComponent) : null;
-    if (this.removeComponent && this.removeComponent.length !== this.dim) {
+    const c = o.removeComponent ? Float64Array.from(o.removeComponent) : null;
+    if (c && c.length !== this.dim) {
       throw new GlassError(
         'BAD_FILE',
-        `${o.source}: remove_component has ${this.removeComponent.length} values, the vectors ${this.dim}`,
+        `${o.source}: remove_component has ${c.length} values, the vectors ${this.dim}`,
       );
     }
+    // made a unit vector (a file stores it to 9 digits)
+    const cn = c ? Math.sqrt(c.reduce((s, x) => s + x * x, 0)) : 0;
+    if (c && !(cn > 0)) throw new GlassError('BAD_FILE', `${o.source}: remove_component is a zero vector`);
+    this.removeComponent = c ? c.map((x) => x / cn) : null;
   }
 
   /** The vocabulary row of a word as written, lower-cased, or without outer apostrophes; −1 if none. */
