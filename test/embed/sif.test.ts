@@ -221,6 +221,17 @@ test('loaders: word2vec:<file> and a folder with config.json give the same vecto
   assert.deepEqual(byFile.embed([text]), byFolder.embed([text]));
   assertClose(byFolder.embed([text])[0], reference(['the', 'lord', 'shepherd'], 0.001), 1e-7, 'folder');
 
+  // remove_component is made unit length: [2, 0, 0] removes the first axis.
+  const rc = await loadEmbeddingModel(
+    modelFolder({ kind: 'word2vec-sif', vectors: 'vectors.txt', remove_component: [2, 0, 0] }),
+  );
+  assertClose(rc.embed([text])[0], reference(['the', 'lord', 'shepherd'], 0.001, [1, 0, 0]), 1e-7, 'rc');
+  await assert.rejects(
+    loadEmbeddingModel(
+      modelFolder({ kind: 'word2vec-sif', vectors: 'vectors.txt', remove_component: [1, 0] }),
+    ),
+    /remove_component has 2 values, the vectors 3/,
+  );
   const bad = modelFolder({ kind: 'word2vec-sif', vectors: 'vectors.txt', power: 0.5 });
   await assert.rejects(loadEmbeddingModel(bad), /field "power" is not supported/);
   const kind = modelFolder({ kind: 'word2vec-tfidf', vectors: 'vectors.txt' });
