@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces models/kjv-word2vec: skip-gram word2vec vectors of the King James Bible, trained by
+# Reproduces models/kjv-word2vec: skip-gram word2vec vectors of the King James Bible (vectors.bin) and
+# their corpus counts (vocab.txt, read by the SIF sentence embedder), trained by
 # `glasslm word2vec train` with word2vec.c's defaults (dim 100, window 5, negative 5, sample 1e-3,
 # min-count 5, 5 epochs) on one thread with seed 1, so the same build writes the same bytes.
 # The corpus: Debian's bible-kjv (`apt-get install -y bible-kjv`), dumped by its `bible` command, verse
@@ -16,7 +17,10 @@ bible -f gen1:1-rev22:21 |
   sed -E "s/[^a-z' ]+/ /g; s/ +/ /g; s/^ //; s/ $//; /^$/d" >"$WORK/kjv.txt"
 wc -lw "$WORK/kjv.txt"
 node bin/glasslm.js word2vec train --data "$WORK/kjv.txt" --out models/kjv-word2vec/vectors.bin \
-  --dim 100 --window 5 --negative 5 --sample 1e-3 --min-count 5 --epochs 5 --threads 1 --seed 1
+  --dim 100 --window 5 --negative 5 --sample 1e-3 --min-count 5 --epochs 5 --threads 1 --seed 1 \
+  --save-vocab models/kjv-word2vec/vocab.txt
+# SIF's common component (models/kjv-word2vec/config.json remove_component), from the same verses
+npx tsx scripts/sif-component.ts models/kjv-word2vec "$WORK/kjv.txt"
 node bin/glasslm.js word2vec eval --vectors models/kjv-word2vec/vectors.bin --analogies bench/data/kjv-analogies.txt
 for w in god david jerusalem sword; do
   echo "nearest $w:"

@@ -3,14 +3,16 @@
 import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ExplainedToken, SimilarityExplanation } from '../embed/explain.js';
-import { loadEmbedder } from '../embed/load.js';
+import { loadEmbeddingModel } from '../embed/load.js';
+import { DEFAULT_EMBEDDER } from '../search/embedder.js';
 import { cosine } from '../embed/pooling.js';
 import { resolveEmbedderSource } from './index-cmd.js';
 
 // Not a required option: commander checks those before the arguments, and a missing text is the first thing
 // to say; resolveEmbedderSource explains a missing --model once the arguments are known to be right.
 const EMBEDDER_HELP =
-  'a sentence-transformers or BERT model folder, or a hub id (required unless one is bundled)';
+  'a sentence-transformers or BERT model folder, a hub id, a word-vector folder or word2vec:<vectors file> ' +
+  `(default: the bundled ${DEFAULT_EMBEDDER}, KJV word vectors, SIF-weighted)`;
 
 const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 
@@ -52,21 +54,24 @@ export function renderSimilarityExplanation(x: SimilarityExplanation, width = 24
     max,
     width,
   );
-  const tokW = Math.min(18, Math.max(6, ...all.map((t) => shown(t.text, 18).length + (t.special ? 1 : 0))));
+  // * a token the tokenizer added; – a word not in a word-vector model's vocabulary (skipped)
+  const mark = (t: ExplainedToken) => (t.special ? '*' : t.skipped ? '–' : '');
+  const tokW = Math.min(18, Math.max(6, ...all.map((t) => shown(t.text, 18).length + mark(t).length)));
+  const unit = x.pooling === 'sif' || all.some((t) => t.skipped) ? 'word' : 'token';
   const out: string[] = [];
   out.push(
     `cosine ${x.cosine.toFixed(6)} · ${x.pooling} pooling${x.normalize ? ' · normalised' : ''} · ` +
-      `each text's token contributions below sum to it`,
+      `each text's ${unit} contributions below sum to it`,
   );
   const text = (name: 'a' | 'b', toks: ExplainedToken[]) => {
     const cut = x.truncated[name];
     out.push(
       '',
-      `${name.toUpperCase()} ${JSON.stringify(x.texts[name])} · ${toks.length} tokens` +
+      `${name.toUpperCase()} ${JSON.stringify(x.texts[name])} · ${toks.length} ${unit}s` +
         (cut !== null ? ` (cut from ${cut})` : ''),
     );
     for (const t of toks) {
-      const label = (shown(t.text, 18) + (t.special ? '*' : '')).padEnd(tokW);
+      const label = (shown(t.text, 18) + mark(t)).padEnd(tokW);
       out.push(
         `  ${String(t.index).padStart(3)} ${label} ${signed(t.contribution).padStart(9)} ` +
           `${percent(t.share).padStart(6)}  ${divergingBar(t.contribution, max, width, neg)}`,
@@ -85,12 +90,12 @@ export function renderSimilarityExplanation(x: SimilarityExplanation, width = 24
     const names = x.topPairs.map((p) => {
       const ta = x.tokens.a[p.a];
       const tb = x.tokens.b[p.b];
-      return `${p.a}:${shown(ta.text, 14)}${ta.special ? '*' : ''} ↔ ${p.b}:${shown(tb.text, 14)}${tb.special ? '*' : ''}`;
+      return `${p.a}:${shown(ta.text, 14)}${mark(ta)} ↔ ${p.b}:${shown(tb.text, 14)}${mark(tb)}`;
     });
     const w = Math.max(...names.map((n) => n.length));
     out.push(
       '',
-      `top token pairs (A ↔ B; all ${x.pairs.length}×${x.pairs[0]?.length ?? 0} pairs sum to the cosine)`,
+      `top ${unit} pairs (A ↔ B; all ${x.pairs.length}×${x.pairs[0]?.length ?? 0} pairs sum to the cosine)`,
     );
     x.topPairs.forEach((p, k) => {
       out.push(
@@ -99,7 +104,7 @@ export function renderSimilarityExplanation(x: SimilarityExplanation, width = 24
       );
     });
   }
-  out.push('', `* added by the tokenizer. ${x.note}.`);
+  out.push('', `${all.some((t) => t.special) ? '* added by the tokenizer. ' : ''}${x.note}.`);
   return out.join('\n') + '\n';
 }
 
@@ -129,7 +134,7 @@ export function register(program: Command): void {
       '\nExample:\n  $ glasslm embed --model sentence-transformers/all-MiniLM-L6-v2 "The cat sat" "A dog ran"',
     )
     .action(async (texts: string[], opts: { model?: string; jsonl?: string; digits: string }) => {
-      const e = await loadEmbedder(await resolveEmbedderSource(opts.model));
+      const e = await loadEmbeddingModel(await resolveEmbedderSource(opts.model));
       const vecs = e.embed(texts, { onTruncate: warnTruncation(texts) });
       if (opts.jsonl) {
         await writeFile(
@@ -172,7 +177,7 @@ export function register(program: Command): void {
         b: string,
         opts: { model?: string; explain?: boolean; json?: boolean; top: number },
       ) => {
-        const e = await loadEmbedder(await resolveEmbedderSource(opts.model));
+        const e = await loadEmbeddingModel(await resolveEmbedderSource(opts.model));
         if (opts.explain || opts.json) {
           const x = e.explain(a, b, { onTruncate: warnTruncation([a, b]), topPairs: opts.top });
           process.stdout.write(opts.json ? JSON.stringify(x) + '\n' : renderSimilarityExplanation(x));

@@ -4,15 +4,25 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadEmbedder } from '../embed/load.js';
+import { loadEmbeddingModel } from '../embed/load.js';
 import { GlassError } from '../util/errors.js';
 import { DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP } from '../search/chunk.js';
-import { defaultEmbedderPath, textEmbedder, type TextEmbedder } from '../search/embedder.js';
+import {
+  DEFAULT_EMBEDDER,
+  defaultEmbedderPath,
+  textEmbedder,
+  type TextEmbedder,
+} from '../search/embedder.js';
 import { indexFolder, IndexInterrupted } from '../search/indexer.js';
 import { checkDbSpec } from '../search/db.js';
 import { VectorStore } from '../search/store.js';
 import { intOption, selectKernels, threadsOption } from './common.js';
 import { packageRoot } from '../package-node.js';
+
+/** --model of index and search. */
+export const MODEL_HELP =
+  'the embedding model: a folder, a hub id or word2vec:<vectors file> (default: the one the store was ' +
+  `made with, else the bundled ${DEFAULT_EMBEDDER}: KJV word vectors, SIF-weighted)`;
 
 export const DB_HELP =
   'the store: a folder (embedded PostgreSQL via PGlite, created if missing) or postgres://user:pass@host:port/db (a server with pgvector)';
@@ -32,7 +42,7 @@ export async function resolveEmbedderSource(
   if (d) return d;
   throw new GlassError(
     'BAD_INPUT',
-    `no --model given and no default embedding model is installed; pass --model <folder|hub-id> ` +
+    `no --model given and the default embedding model (${DEFAULT_EMBEDDER}) is not installed; pass --model <folder|hub-id> ` +
       `(e.g. --model sentence-transformers/all-MiniLM-L6-v2)${db ? ` to make the vectors of ${db}` : ''}`,
   );
 }
@@ -69,7 +79,7 @@ export async function storeModelName(
 /** Loads the embedding model on the chosen kernels, as the store records it. */
 export async function loadTextEmbedder(source: string, threads: number): Promise<TextEmbedder> {
   await selectKernels(threads);
-  const e = await loadEmbedder(source);
+  const e = await loadEmbeddingModel(source);
   return textEmbedder(e, source, (text, n, kept) =>
     process.stderr.write(
       `glasslm: warning: ${JSON.stringify(text.slice(0, 30))}… is ${n} tokens; only the first ${kept} are used\n`,
@@ -94,7 +104,7 @@ export function register(program: Command): void {
     .argument('[folder]', 'the documents: every .txt and .md file under it (or one file)')
     .requiredOption('--db <folder|url>', DB_HELP)
     .option('--check', "check the store's consistency instead of indexing (exit 2 when it is broken)")
-    .option('-m, --model <folder|hub-id>', 'the embedding model (default: the one the store was made with)')
+    .option('-m, --model <folder|hub-id>', MODEL_HELP)
     .option(
       '--chunk-tokens <n>',
       'most tokens per chunk (paragraphs are packed up to it)',
@@ -120,8 +130,9 @@ over). \`--check\` verifies that every chunk belongs to a file, no chunk is stor
 holds the chunks it records.
 
 Examples:
-  $ glasslm index docs/ --db ./docs.db --model sentence-transformers/all-MiniLM-L6-v2
+  $ glasslm index docs/ --db ./docs.db            # the bundled ${DEFAULT_EMBEDDER}
   $ glasslm index docs/ --db ./docs.db            # again: only the changes
+  $ glasslm index notes/ --db ./notes.db --model sentence-transformers/all-MiniLM-L6-v2
   $ glasslm index docs/ --db postgres://me@dbhost/search --model ./all-MiniLM-L6-v2
   $ glasslm index --check --db ./docs.db`,
     )

@@ -6,7 +6,7 @@ import { GlassError } from '../util/errors.js';
 import { searchStore } from '../search/indexer.js';
 import { DEFAULT_EF_SEARCH, MAX_EF_SEARCH, VectorStore, type Hit } from '../search/store.js';
 import { intOption, printable, threadsOption } from './common.js';
-import { loadTextEmbedder, resolveEmbedderSource, storeWaitNotice } from './index-cmd.js';
+import { loadTextEmbedder, MODEL_HELP, resolveEmbedderSource, storeWaitNotice } from './index-cmd.js';
 
 interface SearchCliOptions {
   db: string;
@@ -50,7 +50,7 @@ export function register(program: Command): void {
       intOption('ef-search', 1),
       DEFAULT_EF_SEARCH,
     )
-    .option('-m, --model <folder|hub-id>', 'the embedding model (default: the one the store was made with)')
+    .option('-m, --model <folder|hub-id>', MODEL_HELP)
     .option('--json', 'one JSON object per match instead of text')
     .addOption(threadsOption(availableParallelism()))
     .addHelpText(
@@ -127,7 +127,7 @@ Examples:
         const { chunks } = await store.counts();
         process.stderr.write(
           `${hits.length} of ${chunks} chunks · ${opts.exact ? 'exact scan' : `HNSW, ef_search ${Math.max(opts.efSearch, opts.k)}`}` +
-            ` · ${ms.toFixed(0)} ms (query embedded and searched)\n`,
+            ` · ${ms.toFixed(0)} ms (query embedded and searched) · ${embedder.model}\n`,
         );
       } finally {
         await store.close();

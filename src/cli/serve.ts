@@ -1,6 +1,6 @@
 // `glasslm serve`: load a model and serve the explorer page plus its JSON API (src/server/app.ts).
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadEmbedder } from '../embed/load.js';
+import { loadEmbeddingModel } from '../embed/load.js';
 import { startServer } from '../server/app.js';
 import { defaultWebRoot } from '../server/static.js';
 import { isLoopbackAddress } from '../server/guard.js';
@@ -132,7 +132,7 @@ Examples:
         );
       }
       const model = await loadCliModel(opts, opts);
-      const embedder = opts.embedder ? await loadEmbedder(opts.embedder) : null;
+      const embedder = opts.embedder ? await loadEmbeddingModel(opts.embedder) : null;
       const wordVectors = await loadCliVectors(opts.vectors);
       const server = await startServer(model, {
         host: opts.host,

@@ -1,10 +1,11 @@
 // `glasslm word2vec`: static word vectors — train them on a text (skip-gram or CBOW, word2vec.c's and
 // gensim's settings), and ask them for nearest words, similarities and analogies, or score them on an
 // analogy file. Parsing and printing only: the work is in src/word2vec/.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { writeVocab } from '../word2vec/formats.js';
 import { loadWordVectors, saveWordVectors } from '../word2vec/load-node.js';
 import { analogy, evaluateAnalogies, nearest, similarity, type AnalogyMethod } from '../word2vec/query.js';
 import { trainWord2VecThreads, type TrainProgress } from '../word2vec/train-node.js';
@@ -28,6 +29,7 @@ interface TrainCli {
   threads?: number;
   seed?: number;
   lowercase?: boolean;
+  saveVocab?: string;
 }
 
 function duration(s: number): string {
@@ -91,10 +93,13 @@ async function train(o: TrainCli): Promise<void> {
     process.off('SIGINT', onSigint);
   }
   await saveWordVectors(o.out, r.vectors);
+  if (o.saveVocab) await writeFile(o.saveVocab, writeVocab(r.vectors.words, r.vectors.counts ?? []));
   process.stderr.write(
     `${r.stopped ? 'stopped' : 'done'}: ${r.vocabSize} words × ${r.vectors.dim} · ${r.corpusWords} corpus words · ` +
       `${r.words} read in ${r.seconds.toFixed(1)}s (${(r.words / r.seconds).toFixed(0)} words/s, ${threads} threads) · ` +
-      `loss ${r.loss.toFixed(4)} · saved ${o.out} (${o.out.endsWith('.bin') ? 'binary' : 'text'})\n`,
+      `loss ${r.loss.toFixed(4)} · saved ${o.out} (${o.out.endsWith('.bin') ? 'binary' : 'text'})` +
+      (o.saveVocab ? ` and the counts to ${o.saveVocab}` : '') +
+      '\n',
   );
   if (interrupted) process.exitCode = 130;
 }
@@ -159,6 +164,10 @@ export function register(program: Command): void {
       intOption('seed', 0),
     )
     .option('--lowercase', 'fold the text to lower case first')
+    .option(
+      '--save-vocab <file>',
+      'also write the vocabulary with its corpus counts, "word count" per line (word2vec.c -save-vocab)',
+    )
     .action(async (o: TrainCli) => train(o));
 
   const vectorsOption = ['--vectors <file>', 'word2vec text/binary or GloVe text file'] as const;

@@ -5,6 +5,7 @@ import type { Encoder } from '../models/encoder.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { GlassError } from '../util/errors.js';
 import { buildExplanation, type InputToken, type SimilarityExplanation } from './explain.js';
+import type { EmbeddingModel } from './model.js';
 import { cosine, l2normalize, pool, type PoolingMode } from './pooling.js';
 
 export interface EmbedderParts {
@@ -33,7 +34,7 @@ export interface EmbedOptions {
 /** Texts per forward pass of embed, unless told otherwise. */
 export const EMBED_BATCH = 32;
 
-export class SentenceEmbedder {
+export class SentenceEmbedder implements EmbeddingModel {
   readonly config: BertConfig;
   readonly tokenizer: Tokenizer;
   readonly encoder: Encoder;
@@ -41,6 +42,8 @@ export class SentenceEmbedder {
   readonly pooling: PoolingMode;
   readonly normalize: boolean;
   readonly maxTokens: number;
+  /** [CLS] and [SEP]. */
+  readonly addedTokens = 2;
 
   constructor(p: EmbedderParts) {
     this.config = p.config;
@@ -54,6 +57,15 @@ export class SentenceEmbedder {
 
   get dim(): number {
     return this.encoder.dim;
+  }
+
+  get nLayers(): number {
+    return this.encoder.nLayers;
+  }
+
+  /** The text's tokens, [CLS] and [SEP] (XLM-RoBERTa: <s>, </s>) not counted. */
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text, { addSpecialTokens: false }).length;
   }
 
   /** [CLS] + the text's tokens (cut to fit) + [SEP] (XLM-RoBERTa: <s> … </s>). */

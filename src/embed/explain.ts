@@ -17,7 +17,7 @@
 // [CLS] and [SEP] are real inputs to mean and max pooling (sentence-transformers averages them in); they
 // are kept and marked `special`.
 import { GlassError } from '../util/errors.js';
-import type { PoolingMode } from './pooling.js';
+import type { EmbeddingPooling, PoolingMode } from './pooling.js';
 
 /** One text's token vectors: `hidden` is [≥ rows × dim]; rows past `rows` (padding) are never read. */
 export interface TokenVectors {
@@ -47,6 +47,8 @@ export interface ExplainedToken {
   end: number;
   /** Added by the tokenizer ([CLS], [SEP]), not from the text. */
   special: boolean;
+  /** A word not in a word-vector model's vocabulary: it has no vector and adds nothing (word vectors only). */
+  skipped?: boolean;
   /** This token's term of the cosine; a text's terms sum to the cosine. */
   contribution: number;
   /** contribution / cosine (the shares of a text sum to 1; 0 when the cosine is 0). */
@@ -64,7 +66,7 @@ export interface ExplainedPair {
 export interface SimilarityExplanation {
   version: 1;
   texts: { a: string; b: string };
-  pooling: PoolingMode;
+  pooling: EmbeddingPooling;
   normalize: boolean;
   /** cos(pool(a), pool(b)), in float64 from the model's float32 token vectors. */
   cosine: number;
@@ -86,6 +88,8 @@ export interface InputToken {
   start: number;
   end: number;
   special: boolean;
+  /** Not in a word-vector model's vocabulary (its vector row is zero). */
+  skipped?: boolean;
 }
 
 export const POOLING_NOTES: Record<PoolingMode, string> = {
@@ -245,7 +249,12 @@ export function buildExplanation(
   dim: number,
   pooling: PoolingMode,
   normalize: boolean,
-  options: { topPairs?: number } = {},
+  options: {
+    topPairs?: number;
+    /** The name and note to report when the rows are not an encoder's (SIF: the weighted word vectors). */
+    pooling?: EmbeddingPooling;
+    note?: string;
+  } = {},
 ): SimilarityExplanation {
   const r = attributePooling(
     { hidden: a.hidden, rows: a.tokens.length },
@@ -259,13 +268,13 @@ export function buildExplanation(
   return {
     version: 1,
     texts: { a: a.text, b: b.text },
-    pooling,
+    pooling: options.pooling ?? pooling,
     normalize,
     cosine: r.cosine,
     tokens: { a: explainTokens(a.tokens, r.a), b: explainTokens(b.tokens, r.b) },
     pairs: r.pairs,
     topPairs: topPairs(r.pairs, r.cosine, options.topPairs ?? 10),
     truncated: { a: a.truncatedFrom ?? null, b: b.truncatedFrom ?? null },
-    note: POOLING_NOTES[pooling],
+    note: options.note ?? POOLING_NOTES[pooling],
   };
 }

@@ -1,9 +1,17 @@
-// Loading a sentence-transformers / BERT folder (Node): config.json (model_type bert or xlm-roberta), the
-// weights, the tokenizer, and the pipeline in modules.json — Pooling (1_Pooling/config.json) and Normalize.
-// Or a GGUF file (llama.cpp's `bert` architecture, formats/gguf-bert.ts).
+// Loading an embedding model (Node). loadEmbeddingModel takes any kind:
+//   word2vec:<vectors file>   static word vectors, SIF-weighted with the counts of vocab.txt beside the file
+//                             (word2vec.c -save-vocab format; a = 1e-3; no component removed)
+//   a folder whose config.json has "kind": "word2vec-sif" or "word2vec-mean" (models/kjv-word2vec):
+//                             { kind, vectors, vocab (sif), a (sif, default 1e-3), remove_component (sif,
+//                             optional: the unit vector SIF removes), description (a note) }; any other field
+//                             is refused, since it might change the maths
+//   anything else             loadEmbedder: a sentence-transformers / BERT folder or hub id — config.json
+//                             (model_type bert, xlm-roberta or nomic_bert), the weights, the tokenizer, and
+//                             the pipeline in modules.json — Pooling (1_Pooling/config.json) and Normalize;
+//                             or a GGUF file (llama.cpp's `bert` architecture, formats/gguf-bert.ts).
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ggufAsHfBert, ggufBertConfig, ggufBertPooling } from '../formats/gguf-bert.js';
 import { openGgufFile } from '../formats/gguf-node.js';
 import { parseHfConfig } from '../formats/hf-config.js';
@@ -13,8 +21,12 @@ import { buildBert } from '../models/bert.js';
 import { tokenizerFromGguf } from '../tokenizers/from-gguf.js';
 import { loadTokenizerFromFolder } from '../tokenizers/load-node.js';
 import { GlassError } from '../util/errors.js';
+import { parseVocab } from '../word2vec/formats.js';
+import { loadWordVectors } from '../word2vec/load-node.js';
 import { SentenceEmbedder } from './embedder.js';
+import type { EmbeddingModel } from './model.js';
 import type { PoolingMode } from './pooling.js';
+import { SIF_A, WordVectorEmbedder } from './word-vectors.js';
 
 async function readJsonIfPresent(path: string): Promise<Record<string, unknown> | undefined> {
   if (!existsSync(path)) return undefined;
@@ -127,4 +139,110 @@ export async function loadEmbedder(source: string): Promise<SentenceEmbedder> {
   } finally {
     await weights.close();
   }
+}
+
+/** The prefix naming a word-vectors file as an embedding model: word2vec:<file>. */
+export const WORD2VEC_PREFIX = 'word2vec:';
+
+const WORD_VECTOR_KINDS = ['word2vec-sif', 'word2vec-mean'];
+const WORD_VECTOR_FIELDS = ['kind', 'vectors', 'vocab', 'a', 'remove_component', 'description'];
+
+/** A folder's config.json, when it describes a word-vector model (has "kind": "word2vec-…"). */
+async function wordVectorConfig(dir: string): Promise<Record<string, unknown> | undefined> {
+  const json = await readJsonIfPresent(join(dir, 'config.json'));
+  return typeof json?.kind === 'string' && json.kind.startsWith('word2vec') ? json : undefined;
+}
+
+async function readCounts(path: string, vectorsPath: string): Promise<Map<string, number>> {
+  if (!existsSync(path)) {
+    throw new GlassError(
+      'NOT_FOUND',
+      `${path}: not found; SIF weights need the corpus counts of ${vectorsPath} ("word count" lines, as ` +
+        '`glasslm word2vec train --save-vocab` and word2vec.c -save-vocab write them)',
+    );
+  }
+  return parseVocab(await readFile(path, 'utf8'), path);
+}
+
+async function readVectors(path: string) {
+  if (!existsSync(path)) throw new GlassError('NOT_FOUND', `${path}: no such vectors file`);
+  return loadWordVectors(path);
+}
+
+/** A word-vector model from its folder's config.json (see the top of this file). */
+async function loadWordVectorFolder(dir: string, json: Record<string, unknown>): Promise<WordVectorEmbedder> {
+  const where = join(dir, 'config.json');
+  for (const k of Object.keys(json)) {
+    if (!WORD_VECTOR_FIELDS.includes(k)) {
+      throw new GlassError(
+        'UNSUPPORTED',
+        `${where}: field "${k}" is not supported (known: ${WORD_VECTOR_FIELDS.join(', ')})`,
+      );
+    }
+  }
+  if (!WORD_VECTOR_KINDS.includes(json.kind as string)) {
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${where}: kind "${String(json.kind)}" is not supported (${WORD_VECTOR_KINDS.join(', ')})`,
+    );
+  }
+  const sif = json.kind === 'word2vec-sif';
+  const str = (k: string, fallback?: string): string => {
+    const v = json[k] ?? fallback;
+    if (typeof v !== 'string') throw new GlassError('BAD_FILE', `${where}: "${k}" must be a file name`);
+    return join(dir, v);
+  };
+  if (!sif) {
+    for (const k of ['vocab', 'a', 'remove_component']) {
+      if (k in json)
+        throw new GlassError(
+          'UNSUPPORTED',
+          `${where}: field "${k}" is SIF's; kind word2vec-mean has no weights`,
+        );
+    }
+  }
+  const a = json.a ?? SIF_A;
+  if (typeof a !== 'number' || !(a > 0))
+    throw new GlassError('BAD_FILE', `${where}: "a" must be a number > 0`);
+  const rc = json.remove_component;
+  if (rc !== undefined && !(Array.isArray(rc) && rc.every((x) => typeof x === 'number'))) {
+    throw new GlassError('BAD_FILE', `${where}: "remove_component" must be an array of numbers`);
+  }
+  const vectorsPath = str('vectors', 'vectors.bin');
+  const vectors = await readVectors(vectorsPath);
+  return new WordVectorEmbedder({
+    vectors,
+    source: dir,
+    weighting: sif ? 'sif' : 'mean',
+    counts: sif ? await readCounts(str('vocab', 'vocab.txt'), vectorsPath) : undefined,
+    a,
+    removeComponent: rc as number[] | undefined,
+  });
+}
+
+/**
+ * Any embedding model: word2vec:<vectors file>, a word-vector folder, or a BERT / sentence-transformers
+ * folder or hub id (see the top of this file).
+ */
+export async function loadEmbeddingModel(source: string): Promise<EmbeddingModel> {
+  if (source.startsWith(WORD2VEC_PREFIX)) {
+    const path = source.slice(WORD2VEC_PREFIX.length);
+    if (existsSync(path) && statSync(path).isDirectory()) {
+      const json = await wordVectorConfig(path);
+      if (!json)
+        throw new GlassError(
+          'NOT_FOUND',
+          `${join(path, 'config.json')}: no word-vector config (kind word2vec-sif)`,
+        );
+      return loadWordVectorFolder(path, json);
+    }
+    const vectors = await readVectors(path);
+    const counts = await readCounts(join(dirname(path), 'vocab.txt'), path);
+    return new WordVectorEmbedder({ vectors, source, weighting: 'sif', counts });
+  }
+  if (existsSync(source) && statSync(source).isDirectory()) {
+    const json = await wordVectorConfig(source);
+    if (json) return loadWordVectorFolder(source, json);
+  }
+  return loadEmbedder(source);
 }

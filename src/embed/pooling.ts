@@ -1,6 +1,8 @@
 // From token vectors to one sentence vector: mean (all-MiniLM), [CLS], or max pooling; then optionally
 // L2-normalise so that a dot product is the cosine similarity.
 export type PoolingMode = 'mean' | 'cls' | 'max' | 'mean_sqrt_len';
+/** What a sentence vector is made by: an encoder's pooling, or SIF's weighted average of word vectors. */
+export type EmbeddingPooling = PoolingMode | 'sif';
 
 /** hidden: [rows × dim]; only the first `valid` rows are real tokens (the rest padding). */
 export function pool(

@@ -32,9 +32,9 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import type { SentenceEmbedder } from '../embed/embedder.js';
+import type { EmbeddingModel } from '../embed/model.js';
 import type { SimilarityExplanation } from '../embed/explain.js';
-import type { PoolingMode } from '../embed/pooling.js';
+import type { EmbeddingPooling } from '../embed/pooling.js';
 import type { LanguageModel } from '../models/model.js';
 import { encodePrompt } from '../generate/generate.js';
 import { stepsOf, type TraceOptions, type TraceStep } from '../trace/schema.js';
@@ -67,7 +67,7 @@ export interface AppOptions {
    */
   loopbackOnly?: boolean;
   /** An embedding model for /api/similarity (the explorer's similarity panel); none by default. */
-  embedder?: SentenceEmbedder | null;
+  embedder?: EmbeddingModel | null;
   /** Require `Authorization: Bearer <apiKey>` on /api/ (startServer demands one off loopback). */
   apiKey?: string | null;
   /** Slots, queue and memory budget of /api/generate and /api/trace (admission.ts). */
@@ -106,16 +106,16 @@ export interface EmbedderInfo {
   source: string;
   dim: number;
   nLayers: number;
-  pooling: PoolingMode;
+  pooling: EmbeddingPooling;
   normalize: boolean;
   maxTokens: number;
 }
 
-export function embedderInfo(e: SentenceEmbedder): EmbedderInfo {
+export function embedderInfo(e: EmbeddingModel): EmbedderInfo {
   return {
     source: e.source,
     dim: e.dim,
-    nLayers: e.encoder.nLayers,
+    nLayers: e.nLayers,
     pooling: e.pooling,
     normalize: e.normalize,
     maxTokens: e.maxTokens,
@@ -123,7 +123,7 @@ export function embedderInfo(e: SentenceEmbedder): EmbedderInfo {
 }
 
 /** A similarity explanation for the wire: the pair matrix to 6 significant digits. */
-export function explainForWire(e: SentenceEmbedder, a: string, b: string, top = 10): SimilarityExplanation {
+export function explainForWire(e: EmbeddingModel, a: string, b: string, top = 10): SimilarityExplanation {
   const x = e.explain(a, b, { topPairs: top });
   return { ...x, pairs: x.pairs.map((r) => r.map((v) => Number(v.toPrecision(6)))) };
 }

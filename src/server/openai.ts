@@ -21,7 +21,7 @@
 // `glasslm.traces` — in the response, or in one last chunk before [DONE].
 import { randomBytes } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { SentenceEmbedder } from '../embed/embedder.js';
+import type { EmbeddingModel } from '../embed/model.js';
 import { ChatFormatter, PLAIN_CHAT_STOPS, PLAIN_CHAT_TEMPLATE, type ChatMessage } from '../generate/chat.js';
 import { encodePrompt, stepInput } from '../generate/generate.js';
 import { Sampler } from '../generate/sampler.js';
@@ -43,7 +43,7 @@ export interface OpenAiOptions {
   modelId: string;
   batcher: Batcher;
   admission: Admission;
-  embedder: SentenceEmbedder | null;
+  embedder: EmbeddingModel | null;
   embedderId: string | null;
   apiKey: string | null | undefined;
   maxTraceBytes: number;
@@ -500,7 +500,7 @@ export function registerOpenAi(app: FastifyInstance, o: OpenAiOptions): void {
         let tokens = 0;
         const too: number[] = [];
         for (const [i, t] of inputs.entries()) {
-          const n = e.tokenizer.encode(t).length + 2;
+          const n = e.countTokens(t) + e.addedTokens;
           tokens += Math.min(n, e.maxTokens);
           if (n > e.maxTokens) too.push(i);
         }

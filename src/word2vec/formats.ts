@@ -127,3 +127,29 @@ function parseBinary(bytes: Uint8Array): WordVectors {
   }
   return { words, dim, vectors };
 }
+
+// word2vec.c's vocabulary file (-save-vocab / -read-vocab; gensim's `fvocab`): one word per line, a space,
+// its corpus count — "word count". word2vec.c also writes the sentence marker </s> (count = lines) first;
+// glasslm's trainer has no such word and writes the real words only, most frequent first. The reader skips
+// </s>, so both load.
+
+/** The vocabulary as word2vec.c's -save-vocab writes it: "word count" lines. */
+export function writeVocab(words: readonly string[], counts: readonly number[]): string {
+  if (words.length !== counts.length) throw new Error('writeVocab: one count per word');
+  return words.map((w, i) => `${w} ${counts[i]}\n`).join('');
+}
+
+/** Reads "word count" lines (word2vec.c -save-vocab) into word → count; </s> is skipped. */
+export function parseVocab(text: string, name = 'vocab'): Map<string, number> {
+  const counts = new Map<string, number>();
+  text.split('\n').forEach((line, i) => {
+    const t = line.trim().split(/[ \t]+/);
+    if (t.length === 1 && t[0] === '') return;
+    const n = Number(t[1]);
+    if (t.length !== 2 || !Number.isInteger(n) || n < 0) {
+      throw new GlassError('BAD_FILE', `${name}: line ${i + 1} is not "word count"`);
+    }
+    if (t[0] !== '</s>') counts.set(t[0]!, n);
+  });
+  return counts;
+}

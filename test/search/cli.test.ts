@@ -65,9 +65,10 @@ test('a bad --db or a missing model is one clear line', async () => {
   const refused = glasslm('search', '--db', `postgres://me:hunter2@127.0.0.1:${port}/db`, 'river');
   assertOneLineError(refused, /cannot connect to postgres:\/\/me:\*\*\*@127\.0\.0\.1/);
   assert.doesNotMatch(refused.stderr, /hunter2/, 'the password is not printed');
-  // No --model and no default embedding model: say so, and create nothing.
-  const r = glasslm('index', docs, '--db', join(dir, 'new'));
-  assertOneLineError(r, /no --model given .*pass --model/);
+  // A --model that cannot be loaded: say so, and create nothing. (No --model uses the bundled default,
+  // models/kjv-word2vec: test/cli/sif.test.ts.)
+  const r = glasslm('index', docs, '--db', join(dir, 'new'), '--model', `word2vec:${join(dir, 'none.bin')}`);
+  assertOneLineError(r, /none\.bin: no such vectors file/);
   assert.equal(existsSync(join(dir, 'new')), false, 'no store created');
   assertOneLineError(
     glasslm('index', join(dir, 'missing'), '--db', join(dir, 'new2'), '--model', 'x'),
