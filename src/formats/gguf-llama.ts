@@ -141,7 +141,8 @@ function ggufGemmaOptions(file: GgufFile, arch: 'gemma2' | 'gemma3', spec: Llama
  * llama's q/k rows would need llama.cpp's permutation (not done here: qwen3 / gemma only).
  */
 export function ggufLlamaMetadata(spec: LlamaSpec, arch: GgufLlamaArch): Array<[string, GgufTypedValue]> {
-  if (arch === 'llama') throw new Error('ggufLlamaMetadata: llama files need permuted q/k rows (not written here)');
+  if (arch === 'llama')
+    throw new Error('ggufLlamaMetadata: llama files need permuted q/k rows (not written here)');
   const u32 = (v: number): GgufTypedValue => ({ type: 'uint32', value: v });
   const f32 = (v: number): GgufTypedValue => ({ type: 'float32', value: v });
   const k = (s: string) => `${arch}.${s}`;

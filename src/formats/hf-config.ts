@@ -426,7 +426,9 @@ function parseGemma(f: Fields): LlamaConfig {
   const nKvHeads = f.posInt('num_key_value_heads', nHeads);
   const nLayers = f.posInt('num_hidden_layers');
   const headDim = f.posInt('head_dim', 256);
-  const act = f.has('hidden_activation') ? f.str('hidden_activation') : f.str('hidden_act', 'gelu_pytorch_tanh');
+  const act = f.has('hidden_activation')
+    ? f.str('hidden_activation')
+    : f.str('hidden_act', 'gelu_pytorch_tanh');
   if (!GEMMA_ACTIVATIONS.includes(act))
     throw new GlassError('UNSUPPORTED', `${f.name}: hidden_activation "${act}" is not supported yet: ${act}`);
   // fields that would change the maths and are not implemented
@@ -481,7 +483,10 @@ function parseGemma(f: Fields): LlamaConfig {
 function gemma3TextFields(f: Fields): Fields {
   const text = f.raw.text_config;
   if (typeof text !== 'object' || text === null || Array.isArray(text))
-    throw new GlassError('BAD_FILE', `${f.name}: field "text_config" is missing (a gemma3 config holds its text model there)`);
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "text_config" is missing (a gemma3 config holds its text model there)`,
+    );
   const t = text as Record<string, unknown>;
   return new Fields(
     { torch_dtype: f.raw.torch_dtype, ...t, model_type: 'gemma3_text' },
@@ -577,7 +582,12 @@ class Fields {
 
   /** A non-negative integer (absent → fallback). */
   count(key: string, fallback: number): number {
-    return this.get(key, fallback, (v) => Number.isSafeInteger(v) && (v as number) >= 0, 'a non-negative integer');
+    return this.get(
+      key,
+      fallback,
+      (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+      'a non-negative integer',
+    );
   }
 
   str(key: string, fallback?: string, expected = 'a string'): string {

@@ -106,7 +106,8 @@ function checkLlamaOptions(spec: LlamaSpec, bad: (msg: string) => GlassError): v
     ['the logit soft-cap', spec.finalSoftcap],
   ];
   for (const [what, v] of positive)
-    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw bad(`${what} is ${v} (expected a positive number)`);
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw bad(`${what} is ${v} (expected a positive number)`);
   const local = spec.localRopeTheta;
   if (local !== undefined && !(Number.isFinite(local) && local > 1))
     throw bad(`the local RoPE base is ${local} (expected a finite number above 1)`);

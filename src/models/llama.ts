@@ -75,7 +75,13 @@ export async function buildLlama(
   const localRope =
     spec.localRopeTheta === undefined || spec.localRopeTheta === spec.ropeTheta
       ? rope
-      : new RotaryEmbedding(headDim, contextLength, spec.localRopeTheta, spec.ropeStyle, spec.ropeDim ?? headDim);
+      : new RotaryEmbedding(
+          headDim,
+          contextLength,
+          spec.localRopeTheta,
+          spec.ropeStyle,
+          spec.ropeDim ?? headDim,
+        );
   /** An RMSNorm of `n` values (Gemma's HF weights: γ = 1 + w). */
   const norm = async (name: string, n = dim) => new RMSNorm(await w(name, [n]), eps, spec.normOffset ?? 0);
   // The table is also the LM head when tied: then read into the head's storage.

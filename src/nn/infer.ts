@@ -178,11 +178,19 @@ export class InferOps implements Ops<Rows> {
     return x;
   }
 
-  headRmsNorm(x: Rows, offset: number, heads: number, headDim: number, gamma: Float32Array, eps: number): Rows {
+  headRmsNorm(
+    x: Rows,
+    offset: number,
+    heads: number,
+    headDim: number,
+    gamma: Float32Array,
+    eps: number,
+  ): Rows {
     // the heads of every row gathered into [rows·heads, headDim], normed in one call, put back
     const w = heads * headDim;
     const h = new Float32Array(x.rows * w);
-    for (let r = 0; r < x.rows; r++) h.set(x.data.subarray(r * x.cols + offset, r * x.cols + offset + w), r * w);
+    for (let r = 0; r < x.rows; r++)
+      h.set(x.data.subarray(r * x.cols + offset, r * x.cols + offset + w), r * w);
     const y = new Float32Array(h.length);
     this.be.rmsNorm(y, h, gamma, x.rows * heads, headDim, eps);
     for (let r = 0; r < x.rows; r++) x.data.set(y.subarray(r * w, (r + 1) * w), r * x.cols + offset);

@@ -122,7 +122,10 @@ export class TapeOps implements Ops<Var> {
   }
 
   headRmsNorm(): Var {
-    throw new GlassError('UNSUPPORTED', 'training a model with q/k norms (q_norm, k_norm) is not supported yet');
+    throw new GlassError(
+      'UNSUPPORTED',
+      'training a model with q/k norms (q_norm, k_norm) is not supported yet',
+    );
   }
 
   attend(qkv: Var, s: AttentionShape, _layer: number, bias: Var | null = null): Var {
