@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderExplain } from '../../src/cli/explain.js';
 import { openGguf } from '../../src/formats/gguf.js';
 import {
   ggufAsHfLlama,
@@ -155,3 +156,39 @@ for (const [variant, arch] of Object.entries(GGUF_ARCH) as [
     }
   });
 }
+
+test('gemma2-tiny: the trace records each layer window and soft-cap; weights outside the window are 0', async (t) => {
+  if (!dirs) return t.skip(SKIP);
+  const model = await loadModel(dirs['gemma2-tiny']);
+  const trace = model.trace('the bank of the river was crowded with people that morning', { steps: 3 });
+  assert.equal(trace.model.logitSoftcap, 6);
+  assert.deepEqual(
+    trace.layers.map((l) => [l.window, l.softcap]),
+    [
+      [6, 4],
+      [undefined, 4],
+      [6, 4],
+    ],
+  );
+  const T = trace.tokens.length;
+  assert.ok(T > 6, `a prompt longer than the window (${T} tokens)`);
+  for (const l of trace.layers) {
+    for (const head of l.attention!) {
+      for (let i = 0; i < T; i++) {
+        for (let j = 0; j <= i; j++) {
+          const outside = l.window !== undefined && j <= i - l.window;
+          if (outside) assert.equal(head[i][j], 0, `layer ${l.layer}: ${i} → ${j} outside the window`);
+          else assert.ok(head[i][j] > 0, `layer ${l.layer}: ${i} → ${j} inside`);
+        }
+      }
+    }
+  }
+  for (const step of trace.steps ?? []) {
+    const row = step.attention[0][0];
+    for (let j = 0; j <= step.position - 6; j++)
+      assert.equal(row[j], 0, `step at ${step.position}: key ${j}`);
+  }
+  const shown = renderExplain(trace, 0, 'mean');
+  assert.match(shown, /sliding window: each token sees itself and the 5 tokens before it/);
+  assert.match(shown, /soft-capped: 4·tanh/);
+});
