@@ -18,7 +18,7 @@ import {
   type GgufTypedValue,
 } from './gguf.js';
 import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
-import { tensorNotFound, type WeightSource } from './weights.js';
+import { renamedSource, type WeightSource } from './weights.js';
 
 /**
  * The LlamaSpec of GGUF `llama.*` metadata, with what else the header says. ropeStyle is 'interleaved'
@@ -257,23 +257,7 @@ export function hfToGgufLlamaName(name: string, arch: GgufLlamaArch = 'llama'): 
  * as HF's are; q/k rows are in GGUF's interleaved RoPE convention (ropeStyle 'interleaved').
  */
 export function ggufAsHfLlama(file: GgufFile): WeightSource {
-  const toGguf = new Map<string, string>();
   const arch = file.metadata.get('general.architecture') as GgufLlamaArch;
   const known = GGUF_LLAMA_ARCHS.includes(arch) ? arch : 'llama';
-  for (const g of file.names()) toGguf.set(ggufToHfLlamaName(g, known) ?? g, g);
-  const order = [...toGguf.keys()];
-  const get = (name: string): string => {
-    const g = toGguf.get(name);
-    if (g === undefined) throw tensorNotFound(file.name, name, order);
-    return g;
-  };
-  return {
-    name: file.name,
-    names: () => order.slice(),
-    has: (name) => toGguf.has(name),
-    info: (name) => ({ ...file.info(get(name)), name }),
-    read: (name, into) => file.read(get(name), into),
-    readRaw: (name) => file.readRaw(get(name)),
-    close: () => file.close(),
-  };
+  return renamedSource(file, (g) => ggufToHfLlamaName(g, known));
 }

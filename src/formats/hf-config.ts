@@ -326,8 +326,8 @@ function parseBert(f: Fields): BertConfig {
 
 function parseLlama(f: Fields): LlamaConfig {
   const family = f.str('model_type');
-  if (family === 'gemma3') return parseGemma(gemma3TextFields(f));
-  if (family === 'gemma2' || family === 'gemma3_text') return parseGemma(f);
+  if (family === 'gemma3') return parseGemma(gemma3TextFields(f), family);
+  if (family === 'gemma2' || family === 'gemma3_text') return parseGemma(f, family);
   const vocabSize = f.posInt('vocab_size');
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
@@ -418,9 +418,8 @@ const GEMMA_ACTIVATIONS = ['gelu_pytorch_tanh', 'gelu_new', 'gelu_fast'];
  * `sliding_window_pattern`-th, or `layer_types`), soft-capped scores and logits (Gemma 2's defaults 50 and
  * 30; null: none), Gemma 3's q/k norms and its local layers' RoPE base `rope_local_base_freq`, a tied head.
  */
-function parseGemma(f: Fields): LlamaConfig {
-  const family = f.str('model_type');
-  const gemma3 = family === 'gemma3_text';
+function parseGemma(f: Fields, family: string): LlamaConfig {
+  const gemma3 = family !== 'gemma2'; // gemma3_text, or gemma3's text_config
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
   const nKvHeads = f.posInt('num_key_value_heads', nHeads);
@@ -479,7 +478,7 @@ function parseGemma(f: Fields): LlamaConfig {
   return config;
 }
 
-/** A `gemma3` (multimodal) config.json: its text_config read as a gemma3_text config, names kept. */
+/** A `gemma3` (multimodal) config.json: its text_config read as a gemma3_text config (family 'gemma3'). */
 function gemma3TextFields(f: Fields): Fields {
   const text = f.raw.text_config;
   if (typeof text !== 'object' || text === null || Array.isArray(text))
@@ -489,7 +488,7 @@ function gemma3TextFields(f: Fields): Fields {
     );
   const t = text as Record<string, unknown>;
   return new Fields(
-    { torch_dtype: f.raw.torch_dtype, ...t, model_type: 'gemma3_text' },
+    { ...t, torch_dtype: t.torch_dtype ?? f.raw.torch_dtype, model_type: 'gemma3_text' },
     `${f.name} (text_config)`,
   );
 }

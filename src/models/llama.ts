@@ -7,7 +7,7 @@
 //   query_pre_attn_scalar and soft-capped scores and logits (Gemma 2).
 // Weights are read by their Hugging Face names; the llama2.c and GGUF readers expose those names too.
 import { checkLlamaSpec, type LlamaSpec } from '../formats/llama-spec.js';
-import { checkShape, readChecked, type WeightSource } from '../formats/weights.js';
+import { checkShape, readChecked, renamedSource, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
 import { Block, type PostNorms } from '../nn/block.js';
 import { embeddingAndHead } from '../nn/embedding.js';
@@ -193,4 +193,19 @@ function mergeParts(parts: QuantPart[]): QuantPart[] {
     out[out.length - 1] = { type: p.type, rows: last.rows + p.rows, bytes };
   }
   return out;
+}
+
+/**
+ * A `gemma3` (multimodal) folder's text model under a text model's names: its checkpoints store it as
+ * `language_model.model.*` (and `language_model.lm_head.*`), or `model.language_model.*` (newer saves).
+ * The vision tower's tensors keep their names (nothing reads them).
+ */
+export function gemma3TextWeights(src: WeightSource): WeightSource {
+  return renamedSource(src, (n) =>
+    n.startsWith('language_model.')
+      ? n.slice('language_model.'.length)
+      : n.startsWith('model.language_model.')
+        ? `model.${n.slice('model.language_model.'.length)}`
+        : undefined,
+  );
 }

@@ -5,6 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderExplain } from '../../src/cli/explain.js';
 import { openGguf } from '../../src/formats/gguf.js';
@@ -18,6 +20,7 @@ import {
 } from '../../src/formats/gguf-llama.js';
 import { writeGguf } from '../../src/formats/gguf-write.js';
 import { hfLlamaSpec, parseHfConfig, type LlamaConfig } from '../../src/formats/hf-config.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/formats/safetensors.js';
 import { openSafetensorsFolder } from '../../src/formats/safetensors-node.js';
 import { buildLlama } from '../../src/models/llama.js';
 import { loadModel } from '../../src/models/load-node.js';
@@ -93,7 +96,7 @@ test('the windows act: Mistral and Gemma 2 without them miss the reference', asy
     const last = p.ids.length - 1;
     const e = rowError(logits.subarray(last * vocab), p.positions[last], REF.stride);
     assert.ok(e > 1e-3, `${variant}: attending to every key still matches (${e})`);
-    src.close();
+    await src.close();
   }
 });
 
@@ -142,7 +145,7 @@ for (const [variant, arch] of Object.entries(GGUF_ARCH) as [
       scale = Math.max(scale, Math.abs(want[i]));
     }
     assert.ok(err <= 1e-6 * scale, `GGUF vs folder: max error ${err} (scale ${scale})`);
-    src.close();
+    await src.close();
     if (!spec.embedScale || spec.embedScale === asLlamaCpp.embedScale) {
       const vocab = spec.vocabSize;
       for (let i = 0; i < ids.length; i++) {
@@ -191,4 +194,38 @@ test('gemma2-tiny: the trace records each layer window and soft-cap; weights out
   const shown = renderExplain(trace, 0, 'mean');
   assert.match(shown, /sliding window: each token sees itself and the 5 tokens before it/);
   assert.match(shown, /soft-capped: 4·tanh/);
+});
+
+test('gemma3-tiny as a gemma3 (multimodal) folder: text_config and language_model.* weights', async (t) => {
+  if (!dirs) return t.skip(SKIP);
+  const dir = await mkdtemp(join(tmpdir(), 'glasslm-gemma3-'));
+  try {
+    const text = JSON.parse(readFileSync(join(dirs['gemma3-tiny'], 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const config = {
+      model_type: 'gemma3',
+      architectures: ['Gemma3ForConditionalGeneration'],
+      text_config: text,
+    };
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const src = await openSafetensorsFolder(dirs['gemma3-tiny']);
+    const tensors: TensorToWrite[] = [
+      { name: 'vision_tower.patch_embedding.weight', shape: [2, 3], dtype: 'F32', data: new Float32Array(6) },
+    ];
+    for (const name of src.names())
+      tensors.push({
+        name: `language_model.${name}`,
+        shape: src.info(name).shape,
+        dtype: 'BF16',
+        data: await src.read(name),
+      });
+    await src.close();
+    await writeFile(join(dir, 'model.safetensors'), writeSafetensors(tensors));
+    await copyFile(SHARED_LLAMA2_TOKENIZER, join(dir, 'tokenizer.model'));
+    assertLogitsMatch(await loadModel(dir), REF, 'gemma3-tiny', 1e-5);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
