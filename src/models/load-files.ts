@@ -232,9 +232,12 @@ export async function modelFromGguf(
   checkVocab(source, tok, decoder);
   const template = file.metadata.get('tokenizer.chat_template');
   return new LanguageModel({
-    config: llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
-      'general.architecture': ggufString(file, 'general.architecture'),
-    }),
+    config: {
+      ...llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
+        'general.architecture': ggufString(file, 'general.architecture'),
+      }),
+      family: spec.arch, // llama, qwen3, gemma2, gemma3
+    },
     tokenizer: tok,
     decoder,
     source,
