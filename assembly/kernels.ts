@@ -11,6 +11,7 @@
 // helpers
 
 import { absMax32, fma, hsum, imin } from './simd';
+import { softcapRow, windowStart } from './score-terms';
 
 @inline function ldf(p: usize): f32 {
   return load<f32>(p);
@@ -951,7 +952,9 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
  * Attention for query heads [h0, h1) (see Backend.attention and attentionBidirectional): query i sees
  * keys [0, pos0 + i + 1) when valid < 0 (causal), else keys [0, valid) (bidirectional, padding from
  * `valid` on). Keys and values: rows [0, pos0 + t) at kc, vc. scores: scratch of 4·(pos0 + t) floats.
- * probs: 0, or [nHeads, t, pos0 + t].
+ * probs: 0, or [nHeads, t, pos0 + t]. The score terms of ScoreTerms (src/tensor/backend.ts): S = scale·q·k,
+ * soft-capped to cap·tanh(S/cap) when cap > 0; window > 0 (causal only): query at position p sees only
+ * keys j with p − window < j ≤ p — the keys before the block's first window are neither scored nor read.
  *
  * Queries go four at a time, so each key and value row loaded serves four of them: scores of the four
  * (one row each in scratch), a softmax per row, then out = Σ_j p_j · v_j with 4 queries × 8 dims held in
@@ -972,11 +975,13 @@ export function attention(
   scores: usize,
   h0: i32,
   h1: i32,
+  scale: f32,
+  window: i32,
+  cap: f32,
 ): void {
   const qStride = (<usize>(nHeads * hd)) << 2;
   const kvStride = (<usize>(nKv * hd)) << 2;
   const group = nHeads / nKv;
-  const scale: f32 = <f32>(1.0 / Math.sqrt(<f64>hd));
   const total = pos0 + t;
   const sRow = (<usize>total) << 2; // bytes of one row of scores
   const hd4 = hd & ~3;
@@ -986,13 +991,14 @@ export function attention(
     const qOff = (<usize>(h * hd)) << 2;
     for (let i0 = 0; i0 < t; i0 += 4) {
       const nq = imin(4, t - i0);
-      // keys the block needs: up to the last query's
+      // keys the block needs: up to the last query's, from the first query's window on
       const lenMax = valid < 0 ? pos0 + i0 + nq : valid;
+      const jLo = windowStart(pos0 + i0, valid, window);
       // ---- scores
       const q0 = q + <usize>i0 * qStride + qOff;
       if (nq == 4) {
         const sv = f32x4.splat(scale);
-        for (let j = 0; j < lenMax; j++) {
+        for (let j = jLo; j < lenMax; j++) {
           const kp = kc + <usize>j * kvStride + kvOff;
           let r = dot4(q0, q0 + qStride, q0 + 2 * qStride, q0 + 3 * qStride, kp, hd4);
           if (hd4 < hd) {
@@ -1021,20 +1027,24 @@ export function attention(
         for (let r = 0; r < nq; r++) {
           const qp = q0 + <usize>r * qStride;
           const sp = scores + <usize>r * sRow;
-          for (let j = 0; j < lenMax; j++) {
+          for (let j = jLo; j < lenMax; j++) {
             store<f32>(sp + ((<usize>j) << 2), dot(qp, kc + <usize>j * kvStride + kvOff, hd) * scale);
           }
         }
       }
-      // ---- softmax per query over its own keys; later keys get probability 0
+      // ---- softmax per query over its own keys [lo, len); the block's other keys get probability 0
       for (let r = 0; r < nq; r++) {
         const sp = scores + <usize>r * sRow;
         const len = valid < 0 ? pos0 + i0 + r + 1 : valid;
-        softmaxRow(sp, len);
+        const lo = windowStart(pos0 + i0 + r, valid, window);
+        if (cap > 0) softcapRow(sp + ((<usize>lo) << 2), len - lo, cap);
+        softmaxRow(sp + ((<usize>lo) << 2), len - lo);
+        for (let j = jLo; j < lo; j++) store<f32>(sp + ((<usize>j) << 2), 0);
         for (let j = len; j < lenMax; j++) store<f32>(sp + ((<usize>j) << 2), 0);
         if (probs) {
           const pp = probs + ((<usize>((h * t + i0 + r) * total)) << 2);
-          memory.copy(pp, sp, (<usize>lenMax) << 2);
+          memory.fill(pp, 0, (<usize>jLo) << 2);
+          memory.copy(pp + ((<usize>jLo) << 2), sp + ((<usize>jLo) << 2), (<usize>(lenMax - jLo)) << 2);
           for (let j = lenMax; j < total; j++) store<f32>(pp + ((<usize>j) << 2), 0);
         }
       }
@@ -1054,7 +1064,7 @@ export function attention(
         let b2 = f32x4.splat(0);
         let a3 = f32x4.splat(0);
         let b3 = f32x4.splat(0);
-        for (let j = 0; j < lenMax; j++) {
+        for (let j = jLo; j < lenMax; j++) {
           const vp = vo + <usize>j * kvStride;
           const va = v128.load(vp);
           const vb = v128.load(vp, 16);
@@ -1093,7 +1103,7 @@ export function attention(
         for (let r = 0; r < nq; r++) {
           const sp = scores + <usize>r * sRow;
           let acc: f32 = 0;
-          for (let j = 0; j < lenMax; j++) acc += ldf(sp + ((<usize>j) << 2)) * ldf(vo + <usize>j * kvStride);
+          for (let j = jLo; j < lenMax; j++) acc += ldf(sp + ((<usize>j) << 2)) * ldf(vo + <usize>j * kvStride);
           store<f32>(o0 + <usize>r * qStride + ((<usize>d) << 2), acc);
         }
       }
@@ -1115,6 +1125,7 @@ export function attentionTiledScratch(total: i32, hd: i32): i32 {
  * per head and per block of ATT_QB queries, S = Q·Kᵀ over the keys the block can see, a scaled
  * softmax per row (causal when valid < 0, else keys [0, valid)), then out = P·V with V read transposed in
  * place. Same arguments as attention (without probs); scratch: attentionTiledScratch bytes, this thread's.
+ * Under a sliding window both products start at the block's first visible key (rounded down to a tile).
  */
 export function attentionTiled(
   out: usize,
@@ -1130,11 +1141,14 @@ export function attentionTiled(
   scratch: usize,
   h0: i32,
   h1: i32,
+  scaleBy: f32,
+  window: i32,
+  cap: f32,
 ): void {
   const qStride = (<usize>(nHeads * hd)) << 2;
   const kvStride = nKv * hd;
   const group = nHeads / nKv;
-  const scale = f32x4.splat(<f32>(1.0 / Math.sqrt(<f64>hd)));
+  const scale = f32x4.splat(scaleBy);
   const total = pos0 + t;
   const xq = scratch; // packed query block [QB/4][hd][4]
   const sc = xq + <usize>(ATT_QB * hd * 4); // scores / probabilities [QB][len]
@@ -1148,10 +1162,11 @@ export function attentionTiled(
     for (let i0 = 0; i0 < t; i0 += ATT_QB) {
       const qb = imin(ATT_QB, t - i0);
       const len = valid < 0 ? pos0 + i0 + qb : valid;
+      const jLo = windowStart(pos0 + i0, valid, window) & ~7; // keys before it: no query of the block sees them
       const qp = q + <usize>i0 * qStride + ((<usize>(h * hd)) << 2);
       for (let g = 0; g < qb; g += 4) interleave4(xq + <usize>(g >> 2) * (<usize>hd << 4), qp, g, qb - g, hd, qStride, 16);
       // S = Q·Kᵀ: the keys in blocks of BATCH_ROWS (hd ≤ KC values each)
-      for (let jb = 0; jb < len; jb += BATCH_ROWS) {
+      for (let jb = jLo; jb < len; jb += BATCH_ROWS) {
         const je = imin(jb + BATCH_ROWS, len);
         packPanels(pan, kh, jb, je, 0, hd, kvStride, false);
         panelTiles(sc, xq, pan, 0, qb, len, hd, 0, hd, jb, je, tmp, true);
@@ -1160,16 +1175,20 @@ export function attentionTiled(
       for (let r = 0; r < qb; r++) {
         const row = sc + <usize>(r * len) * 4;
         const see = valid < 0 ? pos0 + i0 + r + 1 : valid;
+        const lo = windowStart(pos0 + i0 + r, valid, window);
+        const from = row + ((<usize>lo) << 2);
         let j = 0;
-        for (; j + 4 <= see; j += 4) {
-          const p = row + ((<usize>j) << 2);
+        for (; j + 4 <= see - lo; j += 4) {
+          const p = from + ((<usize>j) << 2);
           v128.store(p, f32x4.mul(v128.load(p), scale));
         }
-        for (; j < see; j++) {
-          const p = row + ((<usize>j) << 2);
-          store<f32>(p, ldf(p) * f32x4.extract_lane(scale, 0));
+        for (; j < see - lo; j++) {
+          const p = from + ((<usize>j) << 2);
+          store<f32>(p, ldf(p) * scaleBy);
         }
-        softmaxRow(row, see);
+        if (cap > 0) softcapRow(from, see - lo, cap);
+        softmaxRow(from, see - lo);
+        for (j = jLo; j < lo; j++) store<f32>(row + ((<usize>j) << 2), 0);
         for (j = see; j < len; j++) store<f32>(row + ((<usize>j) << 2), 0);
       }
       // out = P·V: V [len, hd] read transposed (panels of 8 dims over keys)
@@ -1177,10 +1196,10 @@ export function attentionTiled(
       const op = out + <usize>i0 * qStride + ((<usize>(h * hd)) << 2);
       for (let jb = 0; jb < hd; jb += BATCH_ROWS) {
         const je = imin(jb + BATCH_ROWS, hd);
-        for (let kk = 0; kk < len; kk += KC) {
+        for (let kk = jLo; kk < len; kk += KC) {
           const kcn = imin(KC, len - kk);
           packPanels(pan, vh, jb, je, kk, kcn, kvStride, true);
-          panelTiles(op, xp, pan, 0, qb, nHeads * hd, len, kk, kcn, jb, je, tmp, kk == 0);
+          panelTiles(op, xp, pan, 0, qb, nHeads * hd, len, kk, kcn, jb, je, tmp, kk == jLo);
         }
       }
     }

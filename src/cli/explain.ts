@@ -136,6 +136,11 @@ export function renderExplain(trace: Trace, layer: number, head: number | 'mean'
       '',
       `2. attention · layer ${layer} · ${title} (row: a token; columns: what it attends to; ${SHADES.slice(1).join('')} = more)`,
     );
+    if (L.window)
+      out.push(
+        `   sliding window: each token sees itself and the ${L.window - 1} tokens before it (older ones: 0)`,
+      );
+    if (L.softcap) out.push(`   scores soft-capped: ${L.softcap}·tanh(s / ${L.softcap}) before the softmax`);
     if (from > 0) out.push(`   (showing the last ${MAX_COLS} of ${T} tokens)`);
     const shown = trace.tokens.slice(from).map((t) => t.text);
     out.push(

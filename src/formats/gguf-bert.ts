@@ -10,7 +10,7 @@
 import type { PoolingMode } from '../embed/pooling.js';
 import { GlassError } from '../util/errors.js';
 import { ggufBool, ggufCount, ggufNumber, ggufString, ggufStringArray, type GgufFile } from './gguf.js';
-import { ggufRenamed } from './gguf-llama.js';
+import { renamedSource } from './weights.js';
 import type { BertConfig } from './hf-config.js';
 import type { WeightSource } from './weights.js';
 
@@ -53,7 +53,7 @@ export const hfToGgufBertName = renamer(BERT_NAMES.map(([g, h]) => [h, g] as con
 
 /** The file's tensors under HF BERT names. */
 export function ggufAsHfBert(file: GgufFile): WeightSource {
-  return ggufRenamed(file, ggufToHfBertName);
+  return renamedSource(file, ggufToHfBertName);
 }
 
 /** llama.cpp's enum llama_pooling_type, as `bert.pooling_type` stores it. */

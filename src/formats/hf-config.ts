@@ -6,6 +6,7 @@
 // PARSERS — the compiler then insists that every `switch (config.modelType)` handles it.
 import { longropeAttentionFactor, yarnAttentionFactor, type RopeScaling } from '../nn/positional.js';
 import { GlassError } from '../util/errors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
 import { checkLlamaSpec, type LlamaSpec } from './llama-spec.js';
 
 /** Fields every architecture has, under the same names. */
@@ -43,10 +44,12 @@ export interface Gpt2Config extends BaseModelConfig {
 }
 
 /**
- * Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2, Phi-3 (HF `model_type` in `family`).
- * The dimensions are the LlamaSpec's (nKvHeads from `num_key_value_heads`, normEps from `rms_norm_eps`,
- * ropeTheta from `rope_theta`, ropeScaling from `rope_scaling`, ropeDim from Phi-3's
- * `partial_rotary_factor`); HF checkpoints use the half-split RoPE pairing (see hfLlamaSpec).
+ * Llama-shaped decoders: Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2, Qwen3, Phi-3, Gemma 2, Gemma 3 (HF
+ * `model_type` in `family`). The dimensions are the LlamaSpec's (nKvHeads from `num_key_value_heads`,
+ * normEps from `rms_norm_eps`, ropeTheta from `rope_theta`, ropeScaling from `rope_scaling`, ropeDim from
+ * Phi-3's `partial_rotary_factor`); HF checkpoints use the half-split RoPE pairing (see hfLlamaSpec). The
+ * LlamaSpec's options carry the sliding windows (llamaWindows), Qwen3's q/k norms and Gemma's differences
+ * (parseGemma).
  */
 export interface LlamaConfig extends BaseModelConfig, Omit<LlamaSpec, 'ropeStyle' | 'attentionBias'> {
   modelType: 'llama';
@@ -155,7 +158,11 @@ const PARSERS: { [T in ModelType]: Parser<T> } = {
 const ALIASES: Record<string, ModelType> = {
   mistral: 'llama',
   qwen2: 'llama',
+  qwen3: 'llama',
   phi3: 'llama',
+  gemma2: 'llama',
+  gemma3_text: 'llama',
+  gemma3: 'llama',
   'xlm-roberta': 'bert',
   nomic_bert: 'bert',
 };
@@ -424,6 +431,8 @@ function parseBert(f: Fields): BertConfig {
 
 function parseLlama(f: Fields): LlamaConfig {
   const family = f.str('model_type');
+  if (family === 'gemma3') return parseGemma(gemma3TextFields(f), family);
+  if (family === 'gemma2' || family === 'gemma3_text') return parseGemma(f, family);
   const vocabSize = f.posInt('vocab_size');
   const dim = f.posInt('hidden_size');
   const nHeads = f.posInt('num_attention_heads');
@@ -467,6 +476,9 @@ function parseLlama(f: Fields): LlamaConfig {
     eosTokenId: f.tokenId('eos_token_id', undefined),
     raw: f.raw,
   };
+  const slidingWindows = llamaWindows(f, family, config.nLayers);
+  if (slidingWindows) config.slidingWindows = slidingWindows;
+  if (family === 'qwen3') config.qkNorm = true; // q_norm, k_norm on every layer
   checkLlamaSpec(hfLlamaSpec(config), f.name, 'config.json');
   return config;
 }
@@ -616,6 +628,130 @@ function hfRope(
   return { theta, ropeDim, scaling, contextLength: Math.min(contextLength, window) };
 }
 
+/**
+ * Each layer's sliding window (HF's rules), or undefined when no layer has one. Mistral: `sliding_window`
+ * (null: none) on every layer. Qwen2/Qwen3: `sliding_window` only when `use_sliding_window`, on the layers
+ * `layer_types` marks "sliding_attention" — by default those from `max_window_layers` on.
+ */
+function llamaWindows(f: Fields, family: string, nLayers: number): number[] | undefined {
+  if (family === 'mistral') {
+    if (!f.has('sliding_window')) return undefined;
+    return new Array<number>(nLayers).fill(f.posInt('sliding_window'));
+  }
+  if (family !== 'qwen2' && family !== 'qwen3') return undefined;
+  if (!f.bool('use_sliding_window', false) || !f.has('sliding_window')) return undefined;
+  const window = f.posInt('sliding_window');
+  const from = f.count('max_window_layers', 28);
+  const types = layerTypes(f, nLayers) ?? Array.from({ length: nLayers }, (_, i) => i >= from);
+  return types.some((t) => t) ? types.map((t) => (t ? window : 0)) : undefined;
+}
+
+/** `layer_types` ("sliding_attention" / "full_attention" per layer) as true where sliding; undefined if absent. */
+function layerTypes(f: Fields, nLayers: number): boolean[] | undefined {
+  if (!f.has('layer_types')) return undefined;
+  const v = f.raw.layer_types;
+  const ok = (t: unknown) => t === 'sliding_attention' || t === 'full_attention';
+  if (!Array.isArray(v) || v.length !== nLayers || !v.every(ok))
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: field "layer_types" is ${JSON.stringify(v)} (expected ${nLayers} entries, each "sliding_attention" or "full_attention")`,
+    );
+  return v.map((t) => t === 'sliding_attention');
+}
+
+/** Gemma's activations: GELU's tanh approximation (HF's gelu_pytorch_tanh) is what the released models use. */
+const GEMMA_ACTIVATIONS = ['gelu_pytorch_tanh', 'gelu_new', 'gelu_fast'];
+
+/**
+ * Gemma 2 (`gemma2`) and Gemma 3's text model (`gemma3_text`), HF's Gemma2Config / Gemma3TextConfig and
+ * their defaults: √hidden_size-scaled embeddings (rounded to `torch_dtype`, as HF's normalizer is), RMSNorm
+ * by (1 + w), sandwich norms, GeGLU (tanh GELU), scores × query_pre_attn_scalar^−½, sliding windows on
+ * the local layers (Gemma 2: every other layer from the first; Gemma 3: all but every
+ * `sliding_window_pattern`-th, or `layer_types`), soft-capped scores and logits (Gemma 2's defaults 50 and
+ * 30; null: none), Gemma 3's q/k norms and its local layers' RoPE base `rope_local_base_freq`, a tied head.
+ */
+function parseGemma(f: Fields, family: string): LlamaConfig {
+  const gemma3 = family !== 'gemma2'; // gemma3_text, or gemma3's text_config
+  const dim = f.posInt('hidden_size');
+  const nHeads = f.posInt('num_attention_heads');
+  const nKvHeads = f.posInt('num_key_value_heads', nHeads);
+  const nLayers = f.posInt('num_hidden_layers');
+  const headDim = f.posInt('head_dim', 256);
+  const act = f.has('hidden_activation')
+    ? f.str('hidden_activation')
+    : f.str('hidden_act', 'gelu_pytorch_tanh');
+  if (!GEMMA_ACTIVATIONS.includes(act))
+    throw new GlassError('UNSUPPORTED', `${f.name}: hidden_activation "${act}" is not supported yet: ${act}`);
+  // fields that would change the maths and are not implemented
+  if (f.has('rope_scaling'))
+    throw new GlassError('UNSUPPORTED', `${f.name}: field "rope_scaling" is not supported yet: rope_scaling`);
+  if (f.has('attention_bias') && f.bool('attention_bias'))
+    throw new GlassError('UNSUPPORTED', `${f.name}: field "attention_bias" true is not supported yet`);
+  if (f.has('use_bidirectional_attention') && f.bool('use_bidirectional_attention'))
+    throw new GlassError(
+      'UNSUPPORTED',
+      `${f.name}: field "use_bidirectional_attention" true is not supported yet`,
+    );
+  const window = f.posInt('sliding_window', 4096);
+  const pattern = gemma3 ? f.posInt('sliding_window_pattern', 6) : 2;
+  const sliding =
+    layerTypes(f, nLayers) ?? Array.from({ length: nLayers }, (_, i) => (i + 1) % pattern !== 0);
+  const ropeTheta = f.posNum('rope_theta', gemma3 ? 1_000_000 : 10000);
+  const config: LlamaConfig = {
+    modelType: 'llama',
+    family,
+    vocabSize: f.posInt('vocab_size'),
+    contextLength: f.posInt('max_position_embeddings', 8192),
+    dim,
+    nLayers,
+    nHeads,
+    nKvHeads,
+    headDim,
+    ffnDim: f.posInt('intermediate_size'),
+    normEps: f.posNum('rms_norm_eps', 1e-6),
+    ropeTheta,
+    attentionBias: false,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    bosTokenId: f.tokenId('bos_token_id', 2),
+    eosTokenId: f.tokenId('eos_token_id', 1),
+    raw: f.raw,
+    slidingWindows: sliding.map((s) => (s ? window : 0)),
+    qkNorm: gemma3,
+    normOffset: 1,
+    sandwichNorms: true,
+    ffn: 'geglu',
+    embedScale: roundToDtype(Math.sqrt(dim), f.raw.torch_dtype ?? f.raw.dtype),
+    attnScale: f.posNum('query_pre_attn_scalar', 256) ** -0.5,
+    attnSoftcap: f.optionalPosNum('attn_logit_softcapping', gemma3 ? undefined : 50),
+    finalSoftcap: f.optionalPosNum('final_logit_softcapping', gemma3 ? undefined : 30),
+    ...(gemma3 && { localRopeTheta: f.posNum('rope_local_base_freq', 10000) }),
+  };
+  checkLlamaSpec(hfLlamaSpec(config), f.name, 'config.json');
+  return config;
+}
+
+/** A `gemma3` (multimodal) config.json: its text_config read as a gemma3_text config (family 'gemma3'). */
+function gemma3TextFields(f: Fields): Fields {
+  const text = f.raw.text_config;
+  if (typeof text !== 'object' || text === null || Array.isArray(text))
+    throw new GlassError(
+      'BAD_FILE',
+      `${f.name}: field "text_config" is missing (a gemma3 config holds its text model there)`,
+    );
+  const t = text as Record<string, unknown>;
+  return new Fields(
+    { ...t, torch_dtype: t.torch_dtype ?? f.raw.torch_dtype, model_type: 'gemma3_text' },
+    `${f.name} (text_config)`,
+  );
+}
+
+/** x rounded to the float type HF computes a constant in: 'bfloat16', 'float16', else float32. */
+function roundToDtype(x: number, dtype: unknown): number {
+  if (dtype === 'float16') return f16ToF32(f32ToF16(x));
+  if (dtype === 'bfloat16') return bf16ToF32(f32ToBf16(x));
+  return Math.fround(x);
+}
+
 function parseGpt2(f: Fields): Gpt2Config {
   const vocabSize = f.posInt('vocab_size');
   const contextLength = f.has('n_positions') || !f.has('n_ctx') ? f.posInt('n_positions') : f.posInt('n_ctx');
@@ -686,6 +822,22 @@ class Fields {
       fallback,
       (v) => typeof v === 'number' && Number.isFinite(v) && v > 0,
       'a positive number',
+    );
+  }
+
+  /** A positive number; absent → fallback, but an explicit null → undefined (Gemma: "no soft-cap"). */
+  optionalPosNum(key: string, fallback: number | undefined): number | undefined {
+    if (this.raw[key] === null) return undefined;
+    return this.has(key) ? this.posNum(key) : fallback;
+  }
+
+  /** A non-negative integer (absent → fallback). */
+  count(key: string, fallback: number): number {
+    return this.get(
+      key,
+      fallback,
+      (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+      'a non-negative integer',
     );
   }
 

@@ -26,6 +26,30 @@ export interface LlamaSpec {
   attentionBias?: boolean;
   /** RoPE frequency scaling (HF rope_scaling; GGUF rope_freqs / rope factors); absent: none. */
   ropeScaling?: RopeScaling | null;
+  // --- options of the shared blocks some Llama-shaped families turn on (absent: Llama's behaviour)
+  /**
+   * Each layer's sliding window (0: it attends to every earlier key): Mistral's `sliding_window`, Qwen2/3's
+   * `use_sliding_window` from `max_window_layers` on, Gemma's local layers. Absent: no window anywhere.
+   */
+  slidingWindows?: number[];
+  /** RMSNorm over each q and k head before RoPE (Qwen3, Gemma 3: `q_norm`, `k_norm`, weights [headDim]). */
+  qkNorm?: boolean;
+  /** Added to every RMSNorm weight (Gemma's (1 + w) in HF checkpoints: 1; GGUF stores 1 + w: 0). */
+  normOffset?: number;
+  /** Gemma: norms before and after both attention and the feed-forward network (sandwich norms). */
+  sandwichNorms?: boolean;
+  /** The feed-forward network: 'swiglu' (default) or 'geglu' (Gemma: GELU's tanh form gating). */
+  ffn?: 'swiglu' | 'geglu';
+  /** The embeddings are multiplied by this (Gemma: √dim in the checkpoint's dtype); default 1. */
+  embedScale?: number;
+  /** What q·k is multiplied by (Gemma: query_pre_attn_scalar^−½); default 1/√headDim. */
+  attnScale?: number;
+  /** Attention scores soft-capped to c·tanh(S/c) (Gemma 2: attn_logit_softcapping). */
+  attnSoftcap?: number;
+  /** Logits soft-capped to c·tanh(z/c) (Gemma 2: final_logit_softcapping). */
+  finalSoftcap?: number;
+  /** RoPE base of the sliding-window layers (Gemma 3: rope_local_base_freq); default ropeTheta. */
+  localRopeTheta?: number;
 }
 
 /** Bounds on any one dimension of a Llama-shaped model (far above every released model). */
@@ -64,4 +88,29 @@ export function checkLlamaSpec(spec: LlamaSpec, file: string, source: string): v
     throw bad(`the RoPE base (theta) is ${spec.ropeTheta} (expected a finite number above 1)`);
   if (!(Number.isFinite(spec.normEps) && spec.normEps >= 0 && spec.normEps < 1))
     throw bad(`the norm epsilon is ${spec.normEps} (expected a number in [0, 1))`);
+  checkLlamaOptions(spec, bad);
+}
+
+/** The options' bounds: windows per layer, positive finite scales and caps. */
+function checkLlamaOptions(spec: LlamaSpec, bad: (msg: string) => GlassError): void {
+  const w = spec.slidingWindows;
+  if (w !== undefined) {
+    if (w.length !== spec.nLayers)
+      throw bad(`${w.length} per-layer sliding windows for ${spec.nLayers} layers`);
+    for (const v of w)
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw bad(`a sliding window of ${v} (expected a non-negative integer; 0: none)`);
+  }
+  const positive: Array<[string, number | undefined]> = [
+    ['the embedding scale', spec.embedScale],
+    ['the attention scale', spec.attnScale],
+    ['the attention soft-cap', spec.attnSoftcap],
+    ['the logit soft-cap', spec.finalSoftcap],
+  ];
+  for (const [what, v] of positive)
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw bad(`${what} is ${v} (expected a positive number)`);
+  const local = spec.localRopeTheta;
+  if (local !== undefined && !(Number.isFinite(local) && local > 1))
+    throw bad(`the local RoPE base is ${local} (expected a finite number above 1)`);
 }

@@ -36,6 +36,31 @@ export interface WeightSource {
   close(): Promise<void>;
 }
 
+/**
+ * `src` with its tensors under other names: rename(theirs) gives the name a loader asks for (undefined:
+ * the tensor keeps its own). A GGUF file read by HF names, a multimodal folder's text model by a text
+ * model's names.
+ */
+export function renamedSource(src: WeightSource, rename: (name: string) => string | undefined): WeightSource {
+  const theirs = new Map<string, string>();
+  for (const n of src.names()) theirs.set(rename(n) ?? n, n);
+  const order = [...theirs.keys()];
+  const get = (name: string): string => {
+    const n = theirs.get(name);
+    if (n === undefined) throw tensorNotFound(src.name, name, order);
+    return n;
+  };
+  return {
+    name: src.name,
+    names: () => order.slice(),
+    has: (name) => theirs.has(name),
+    info: (name) => ({ ...src.info(get(name)), name }),
+    read: (name, into) => src.read(get(name), into),
+    ...(src.readRaw && { readRaw: (name: string) => src.readRaw!(get(name)) }),
+    close: () => src.close(),
+  };
+}
+
 /** The error every WeightSource gives for a tensor it lacks, naming up to three similar names. */
 export function tensorNotFound(where: string, name: string, names: string[]): GlassError {
   const tail = name.split('.').slice(-2).join('.');

@@ -4,6 +4,7 @@
 // decoder of an encoder-decoder (seq2seq.ts, marian.ts) is this class too: its blocks also attend to the
 // source (cross-attention); Marian has no final norm; T5 adds a relative position bias to every block's
 // self-attention scores (no added positions) and, with a tied head, scales by d_model^−½ before it.
+// Gemma 2 soft-caps the logits: logits = c·tanh(LMHead(x) / c).
 // The same `run` serves inference (forward: InferOps, the KV cache) and training (train/: the tape).
 import type { Block } from '../nn/block.js';
 import type { Embedding } from '../nn/embedding.js';
@@ -26,6 +27,8 @@ export interface DecoderParts {
   positionBias?: RelativePositionBias | null;
   /** The final norm's output is multiplied by this before the head (T5 with a tied head: d_model^−½; default 1). */
   headScale?: number;
+  /** Logits soft-capped to c·tanh(logits / c) (Gemma 2's final_logit_softcapping); absent: none. */
+  logitSoftcap?: number;
   blocks: Block[];
   /** null: none (post-norm stacks such as Marian end with a block's own norm). */
   finalNorm: Norm | null;
@@ -50,6 +53,7 @@ export class Decoder {
   readonly positional: AdditivePositional | null;
   readonly positionBias: RelativePositionBias | null;
   readonly headScale: number;
+  readonly logitSoftcap: number | undefined;
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   readonly lmHead: Linear;
@@ -62,6 +66,7 @@ export class Decoder {
     this.positional = parts.positional;
     this.positionBias = parts.positionBias ?? null;
     this.headScale = parts.headScale ?? 1;
+    this.logitSoftcap = parts.logitSoftcap;
     if (this.headScale !== 1 && !parts.finalNorm) throw new Error('decoder: a head scale needs a final norm');
     this.blocks = parts.blocks;
     this.finalNorm = parts.finalNorm;
@@ -122,12 +127,13 @@ export class Decoder {
     return x;
   }
 
-  /** Final norm (× headScale) and LM head: residual vectors [rows, dim] → logits [rows, vocab]. */
+  /** Final norm (× headScale), LM head (soft-capped): residual vectors [rows, dim] → logits [rows, vocab]. */
   head<T extends Act>(f: Ops<T>, x: T): T {
     let h = this.finalNorm ? this.finalNorm.forward(f, x) : x;
     // scaling the norm's output, a new array: inference's in-place scale leaves x as it was
     if (this.headScale !== 1) h = f.scale(h, this.headScale);
-    return this.lmHead.forward(f, h);
+    const logits = this.lmHead.forward(f, h); // [rows, vocab]
+    return this.logitSoftcap ? f.softcap(logits, this.logitSoftcap) : logits;
   }
 
   /**

@@ -1,17 +1,22 @@
-// The Llama family (Llama 2/3, TinyLlama, SmolLM, Qwen2, Mistral, Phi-3, llama2.c's tinyllamas): no
-// positional table — rotary embeddings inside attention (scaled as the config says: nn/positional.ts) —,
-// RMSNorm, SwiGLU feed-forward, grouped-query attention and (usually) an untied LM head. The same Decoder
-// and nn blocks as GPT-2; only this mapping is new. Weights are read by their Hugging Face names; the
-// llama2.c and GGUF readers expose those names too. Phi-3 stores q|k|v as one `qkv_proj` (rows q, k, v:
-// our fused projection as it is) and gate|up as one `gate_up_proj` (rows: gate, then up — HF's chunk(2)).
+// The Llama family (Llama 2/3, TinyLlama, SmolLM, Qwen2/3, Mistral, Phi-3, llama2.c's tinyllamas, Gemma
+// 2/3): no positional table — rotary embeddings inside attention (scaled as the config says:
+// nn/positional.ts) —, RMSNorm, SwiGLU feed-forward, grouped-query attention and (usually) an untied LM
+// head. The same Decoder and nn blocks as GPT-2; only this mapping is new. The LlamaSpec's options switch
+// on what the other families add, each an option of a shared block:
+//   sliding windows per layer (Mistral, Qwen2/3, Gemma's local layers; their own RoPE base in Gemma 3),
+//   q/k norms (Qwen3, Gemma 3), and Gemma's √dim-scaled embeddings, (1 + w) norms, sandwich norms, GeGLU,
+//   query_pre_attn_scalar and soft-capped scores and logits (Gemma 2).
+// Weights are read by their Hugging Face names; the llama2.c and GGUF readers expose those names too.
+// Phi-3 stores q|k|v as one `qkv_proj` (rows q, k, v: our fused projection as it is) and gate|up as one
+// `gate_up_proj` (rows: gate, then up — HF's chunk(2)).
 import { checkLlamaSpec, type LlamaSpec } from '../formats/llama-spec.js';
-import { checkShape, readChecked, type WeightSource } from '../formats/weights.js';
+import { checkShape, readChecked, renamedSource, type WeightSource } from '../formats/weights.js';
 import { Attention } from '../nn/attention.js';
-import { Block } from '../nn/block.js';
+import { Block, type PostNorms } from '../nn/block.js';
 import { embeddingAndHead } from '../nn/embedding.js';
 import { FeedForward } from '../nn/feedforward.js';
 import { Linear } from '../nn/linear.js';
-import { RMSNorm } from '../nn/norm.js';
+import { HeadNorm, RMSNorm } from '../nn/norm.js';
 import { RotaryEmbedding } from '../nn/positional.js';
 import {
   matrixQuant,
@@ -87,6 +92,19 @@ export async function buildLlama(
     spec.ropeDim ?? headDim,
     spec.ropeScaling ?? null,
   );
+  // Gemma 3: the sliding-window layers rotate by their own base
+  const localRope =
+    spec.localRopeTheta === undefined || spec.localRopeTheta === spec.ropeTheta
+      ? rope
+      : new RotaryEmbedding(
+          headDim,
+          contextLength,
+          spec.localRopeTheta,
+          spec.ropeStyle,
+          spec.ropeDim ?? headDim,
+        );
+  /** An RMSNorm of `n` values (Gemma's HF weights: γ = 1 + w). */
+  const norm = async (name: string, n = dim) => new RMSNorm(await w(name, [n]), eps, spec.normOffset ?? 0);
   // The table is also the LM head when tied: then read into the head's storage.
   const tied = !src.has('lm_head.weight') && spec.tieWordEmbeddings;
   checkShape(src, 'model.embed_tokens.weight', [vocabSize, dim], source);
@@ -134,11 +152,20 @@ export async function buildLlama(
       qkvBias.set(await w(`${p}.self_attn.k_proj.bias`, [kvDim]), qDim);
       qkvBias.set(await w(`${p}.self_attn.v_proj.bias`, [kvDim]), qDim + kvDim);
     }
+    const window = spec.slidingWindows?.[l] || undefined; // 0: this layer sees every earlier key
+    const qkNorm = spec.qkNorm
+      ? new HeadNorm(
+          await norm(`${p}.self_attn.q_norm.weight`, headDim),
+          await norm(`${p}.self_attn.k_norm.weight`, headDim),
+        )
+      : null;
     const attention = new Attention(
-      { nHeads, nKvHeads, headDim },
+      { nHeads, nKvHeads, headDim, scale: spec.attnScale, window, softcap: spec.attnSoftcap },
       new Linear(qkvMatrix, qkvBias),
       new Linear(await mat(`${p}.self_attn.o_proj.weight`, dim, qDim)),
-      rope,
+      window ? localRope : rope,
+      true,
+      qkNorm,
     );
     const [gate, up] = src.has(`${p}.mlp.gate_up_proj.weight`)
       ? await halves(`${p}.mlp.gate_up_proj.weight`) // Phi-3: [2·ffnDim, dim], gate rows first
@@ -147,18 +174,23 @@ export async function buildLlama(
           await mat(`${p}.mlp.up_proj.weight`, ffnDim, dim),
         ];
     const ffn = new FeedForward(
-      'swiglu',
+      spec.ffn ?? 'swiglu',
       new Linear(up),
       new Linear(await mat(`${p}.mlp.down_proj.weight`, dim, ffnDim)),
       new Linear(gate),
     );
+    // Llama's post_attention_layernorm is the norm before the feed-forward; Gemma's (sandwich norms) is
+    // the one after attention, pre_feedforward_layernorm the one before the feed-forward.
+    const sandwich = spec.sandwichNorms === true;
+    const post: PostNorms | null = sandwich
+      ? {
+          attention: await norm(`${p}.post_attention_layernorm.weight`),
+          ffn: await norm(`${p}.post_feedforward_layernorm.weight`),
+        }
+      : null;
+    const norm2 = await norm(`${p}.${sandwich ? 'pre_feedforward' : 'post_attention'}_layernorm.weight`);
     blocks.push(
-      new Block(
-        new RMSNorm(await w(`${p}.input_layernorm.weight`, [dim]), eps),
-        attention,
-        new RMSNorm(await w(`${p}.post_attention_layernorm.weight`, [dim]), eps),
-        ffn,
-      ),
+      new Block(await norm(`${p}.input_layernorm.weight`), attention, norm2, ffn, 'pre-norm', null, post),
     );
   }
   if (!tied && !src.has('lm_head.weight'))
@@ -168,10 +200,11 @@ export async function buildLlama(
     );
   const head = tiedHead ?? (await mat('lm_head.weight', vocabSize, dim));
   return new Decoder({
-    ...embeddingAndHead(embed, head, tied),
+    ...embeddingAndHead(embed, head, tied, spec.embedScale),
     positional: null,
     blocks,
-    finalNorm: new RMSNorm(await w('model.norm.weight', [dim]), eps),
+    finalNorm: await norm('model.norm.weight'),
+    logitSoftcap: spec.finalSoftcap,
     contextLength,
   });
 }
@@ -191,4 +224,19 @@ function mergeParts(parts: QuantPart[]): QuantPart[] {
     out[out.length - 1] = { type: p.type, rows: last.rows + p.rows, bytes };
   }
   return out;
+}
+
+/**
+ * A `gemma3` (multimodal) folder's text model under a text model's names: its checkpoints store it as
+ * `language_model.model.*` (and `language_model.lm_head.*`), or `model.language_model.*` (newer saves).
+ * The vision tower's tensors keep their names (nothing reads them).
+ */
+export function gemma3TextWeights(src: WeightSource): WeightSource {
+  return renamedSource(src, (n) =>
+    n.startsWith('language_model.')
+      ? n.slice('language_model.'.length)
+      : n.startsWith('model.language_model.')
+        ? `model.${n.slice('model.language_model.'.length)}`
+        : undefined,
+  );
 }

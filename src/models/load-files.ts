@@ -29,7 +29,7 @@ import {
 } from '../util/file-set.js';
 import type { Decoder } from './decoder.js';
 import { buildGpt2 } from './gpt2.js';
-import { buildLlama, type LlamaSpec } from './llama.js';
+import { buildLlama, gemma3TextWeights, type LlamaSpec } from './llama.js';
 import { buildMarian } from './marian.js';
 import type { Seq2Seq } from './seq2seq.js';
 import { buildT5 } from './t5.js';
@@ -53,7 +53,12 @@ export async function buildDecoder(
       return buildGpt2(config, weights, dtype);
     case 'llama':
       // HF checkpoints permute q/k rows for the half-split rotary convention.
-      return buildLlama(hfLlamaSpec(config), weights, 'config.json', dtype);
+      return buildLlama(
+        hfLlamaSpec(config),
+        config.family === 'gemma3' ? gemma3TextWeights(weights) : weights,
+        'config.json',
+        dtype,
+      );
     case 'bert':
       throw new GlassError(
         'BAD_INPUT',
@@ -233,7 +238,7 @@ export async function modelFromGguf(
       ...llamaConfigFrom(spec, spec.bosTokenId, spec.eosTokenId, {
         'general.architecture': ggufString(file, 'general.architecture'),
       }),
-      family: spec.arch, // 'llama' or 'phi3'
+      family: spec.arch, // llama, phi3, qwen3, gemma2, gemma3
     },
     tokenizer: tok,
     decoder,

@@ -6,6 +6,9 @@
 //   x = Norm2(x + FeedForward(x))
 // An encoder-decoder's decoder block adds cross-attention to the source between the two:
 //   x = x + Cross(NormX(x), source)   (pre-norm)      x = NormX(x + Cross(x, source))   (post-norm)
+// Sandwich norms (Gemma 2/3) add a norm on each sublayer's output before it joins the stream:
+//   x = x + PostNormA(Attention(Norm1(x)))
+//   x = x + PostNormF(FeedForward(Norm2(x)))
 // Stacked N times; the residual stream x carries each token's vector from block to block. T5's relative
 // position bias (computed once per pass by the stack) reaches every block's self-attention as `bias`.
 import type { Attention } from './attention.js';
@@ -23,6 +26,12 @@ export interface CrossPart {
   attention: CrossAttention;
 }
 
+/** Sandwich norms (pre-norm blocks): applied to the attention's and the feed-forward's outputs. */
+export interface PostNorms {
+  attention: Norm;
+  ffn: Norm;
+}
+
 export class Block {
   constructor(
     readonly norm1: Norm,
@@ -32,7 +41,11 @@ export class Block {
     readonly kind: BlockKind = 'pre-norm',
     /** Encoder-decoder models' decoder blocks: cross-attention to the source. */
     readonly cross: CrossPart | null = null,
-  ) {}
+    /** Gemma 2/3: a norm on each sublayer's output (pre-norm blocks only). */
+    readonly post: PostNorms | null = null,
+  ) {
+    if (post && kind !== 'pre-norm') throw new Error('block: sandwich norms need a pre-norm block');
+  }
 
   /**
    * The residual stream after block `layer`:  [rows, dim] → [rows, dim] (x itself may be overwritten).
@@ -44,11 +57,13 @@ export class Block {
     const cross = this.cross;
     if (cross && !source) throw new Error(`block ${layer}: cross-attention without a source`);
     if (this.kind === 'pre-norm') {
-      const a = this.attention.forward(f, this.norm1.forward(f, x), layer, bias);
+      let a = this.attention.forward(f, this.norm1.forward(f, x), layer, bias);
+      if (this.post) a = this.post.attention.forward(f, a);
       f.look(layer, 'attentionOut', a);
       x = f.add(x, a);
       if (cross) x = f.add(x, cross.attention.forward(f, cross.norm.forward(f, x), source!, layer));
-      const h = this.ffn.forward(f, this.norm2.forward(f, x), layer);
+      let h = this.ffn.forward(f, this.norm2.forward(f, x), layer);
+      if (this.post) h = this.post.ffn.forward(f, h);
       f.look(layer, 'ffnOut', h);
       x = f.add(x, h);
     } else {
@@ -76,6 +91,12 @@ export class Block {
         : []),
       ...prefixed('norm2', this.norm2.weights()),
       ...prefixed('ffn', this.ffn.weights()),
+      ...(this.post
+        ? [
+            ...prefixed('post_attn_norm', this.post.attention.weights()),
+            ...prefixed('post_ffn_norm', this.post.ffn.weights()),
+          ]
+        : []),
     ];
   }
 }

@@ -43,7 +43,12 @@ export function embeddingAndHead(
   table: Float32Array,
   head: Matrix,
   tied: boolean,
+  /** The embedding's rows × this (Gemma: √dim); the head is not scaled. */
+  scale = 1,
 ): { embedding: Embedding; lmHead: Linear } {
   const shared = tied && head.kind === 'f32';
-  return { embedding: new Embedding(shared ? head : table, head.rows, head.cols), lmHead: new Linear(head) };
+  return {
+    embedding: new Embedding(shared ? head : table, head.rows, head.cols, scale),
+    lmHead: new Linear(head),
+  };
 }

@@ -172,6 +172,31 @@ export class InferOps implements Ops<Rows> {
     return x;
   }
 
+  softcap(x: Rows, c: number): Rows {
+    const d = x.data;
+    for (let i = 0; i < d.length; i++) d[i] = c * Math.tanh(d[i] / c);
+    return x;
+  }
+
+  headRmsNorm(
+    x: Rows,
+    offset: number,
+    heads: number,
+    headDim: number,
+    gamma: Float32Array,
+    eps: number,
+  ): Rows {
+    // the heads of every row gathered into [rows·heads, headDim], normed in one call, put back
+    const w = heads * headDim;
+    const h = new Float32Array(x.rows * w);
+    for (let r = 0; r < x.rows; r++)
+      h.set(x.data.subarray(r * x.cols + offset, r * x.cols + offset + w), r * w);
+    const y = new Float32Array(h.length);
+    this.be.rmsNorm(y, h, gamma, x.rows * heads, headDim, eps);
+    for (let r = 0; r < x.rows; r++) x.data.set(y.subarray(r * w, (r + 1) * w), r * x.cols + offset);
+    return x;
+  }
+
   geluTanh(x: Rows): Rows {
     this.be.geluTanh(x.data, x.data.length);
     return x;
@@ -201,11 +226,18 @@ export class InferOps implements Ops<Rows> {
 
   attend(qkv: Rows, s: AttentionShape, layer: number, bias: Rows | null = null): Rows {
     const { nHeads, nKvHeads, headDim } = s;
-    // the score terms of T5 (see ScoreTerms): its scale, and the slice of the bias one sequence reads
+    // the score terms (see ScoreTerms): a scale (T5, Gemma), the slice of the bias one sequence reads
+    // (T5), a soft-cap (Gemma 2), a sliding window (causal only: Mistral, Gemma's local layers)
+    const plain = s.scale === undefined && !bias && !s.softcap && !(s.causal && s.window);
     const terms = (from: number, n: number): ScoreTerms | undefined =>
-      s.scale === undefined && !bias
+      plain
         ? undefined
-        : { scale: s.scale, bias: bias?.data.subarray(from * nHeads, (from + n) * nHeads) };
+        : {
+            scale: s.scale,
+            bias: bias?.data.subarray(from * nHeads, (from + n) * nHeads),
+            softcap: s.softcap,
+            window: s.causal ? s.window : undefined,
+          };
     let pair = 0; // the first (query, key) pair of the sequence at hand
     const rows = qkv.rows;
     const width = qkv.cols;

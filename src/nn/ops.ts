@@ -26,6 +26,10 @@ export interface AttentionShape {
   readonly causal: boolean;
   /** What q·k is multiplied by: 1/√headDim when absent (T5: 1, its scale is folded into its weights). */
   readonly scale?: number;
+  /** Sliding window (causal): the query at position p sees keys p − window < j ≤ p; absent: all. */
+  readonly window?: number;
+  /** Scores soft-capped to c·tanh(S/c) before the mask (Gemma 2); absent: none. */
+  readonly softcap?: number;
 }
 
 /** What a trace can look at inside block `layer` (see nn/tap.ts). */
@@ -64,6 +68,13 @@ export interface Ops<T extends Act> {
   silu(x: T): T;
   /** max(x, 0); may work in place. */
   relu(x: T): T;
+  /** c·tanh(x/c) (Gemma 2's final logits); may work in place. */
+  softcap(x: T, c: number): T;
+  /**
+   * RMSNorm of `heads` runs of `headDim` values starting at column `offset` of every row (q or k heads of
+   * fused q|k|v rows), each by γ [headDim]; may work in place.
+   */
+  headRmsNorm(x: T, offset: number, heads: number, headDim: number, gamma: Float32Array, eps: number): T;
   /** RoPE on the q heads and the k heads of fused q|k|v rows, at the rows' positions. */
   rotate(qkv: T, rope: RotaryEmbedding, shape: AttentionShape): T;
   /**

@@ -156,17 +156,25 @@ export interface Backend {
 }
 
 /**
- * What the attention kernels may add to their scores (T5), query row i, key j, head h:
+ * What the attention kernels may change in their scores (T5, Gemma 2/3, Mistral), query row i, key j, head h:
  *   S[h, i, j] = scale · q_i·k_j + bias[(i·total + j)·nHeads + h]
+ *   S[h, i, j] = softcap · tanh(S[h, i, j] / softcap)            (when softcap is given)
  * where `total` is the kernel's key count (pos0 + t causal, t bidirectional, tk cross). The bias is laid
  * out per (query, key) pair, its heads innermost: a learned [buckets, nHeads] table's rows gathered by
- * bucket give exactly that. Keys outside the mask get no weight whatever their bias.
+ * bucket give exactly that. Then the mask: causal, and under a sliding window (causal kernels only) the
+ * query at absolute position p = pos0 + i sees only keys j with p − window < j ≤ p (Hugging Face's
+ * `kv_idx > q_idx − sliding_window`: the query itself and the window − 1 keys before it). Keys outside
+ * the mask get no weight whatever their score; their weights (probs) are 0.
  */
 export interface ScoreTerms {
-  /** Multiplies q·k (default 1/√headDim; T5: 1). */
+  /** Multiplies q·k (default 1/√headDim; T5: 1; Gemma: query_pre_attn_scalar^−½). */
   scale?: number;
   /** [t, total, nHeads] added to the scaled scores (default none). */
   bias?: Float32Array;
+  /** Keys visible to a query, itself included (causal kernels; default: all earlier keys). */
+  window?: number;
+  /** Soft-cap of the scores, c·tanh(S/c), before the mask (Gemma 2 attn_logit_softcapping; default none). */
+  softcap?: number;
 }
 
 /**

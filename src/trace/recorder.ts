@@ -137,8 +137,11 @@ export class PromptRecorder implements ForwardRecorder {
     const { decoder, tokenizer, o } = this;
     const dim = decoder.dim;
     const d = o.digits;
+    const att = decoder.blocks[l].attention;
     const rec: TraceLayer = {
       layer: l,
+      ...(att.window && { window: att.window }),
+      ...(att.softcap && { softcap: att.softcap }),
       residualInNorms: [],
       residualOutNorms: [],
       headNorms: [],

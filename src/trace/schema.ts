@@ -37,6 +37,8 @@ export interface TraceModelInfo {
   ffn: 'gelu' | 'gelu_erf' | 'silu' | 'relu' | 'swiglu' | 'geglu';
   /** An encoder-decoder's encoder (the fields above describe its decoder); absent for decoder-only models. */
   encoder?: { nLayers: number; nHeads: number; positional: 'learned' | 'sinusoidal' | 'relative' };
+  /** Gemma 2: the logits are soft-capped, c·tanh(z / c); absent: not capped. */
+  logitSoftcap?: number;
 }
 
 export interface TraceToken {
@@ -102,6 +104,13 @@ export interface TraceEmbeddings {
 
 export interface TraceLayer {
   layer: number;
+  /**
+   * This layer's sliding window (Mistral, Qwen2/3, Gemma's local layers): token i attends only to
+   * positions i − window < j ≤ i, the weights of the others are 0. Absent: every earlier position.
+   */
+  window?: number;
+  /** Gemma 2: this layer's attention scores are soft-capped, c·tanh(s / c), before the softmax. */
+  softcap?: number;
   /** Residual stream entering / leaving the block [T × dim] (vectors = 'full'). */
   residualIn?: number[][];
   residualOut?: number[][];

@@ -54,6 +54,7 @@ export function modelInfo(model: LanguageModel): TraceModelInfo {
     positional: d.positional ? d.positional.kind : d.positionBias ? 'relative' : 'rope',
     norm: block.norm1.kind,
     ffn: block.ffn.kind,
+    ...(d.logitSoftcap && { logitSoftcap: d.logitSoftcap }),
     ...(model.seq2seq && {
       encoder: {
         nLayers: model.seq2seq.encoder.nLayers,

@@ -117,8 +117,24 @@ export class TapeOps implements Ops<Var> {
     ]);
   }
 
+  softcap(): Var {
+    throw new GlassError('UNSUPPORTED', 'training a model with soft-capped logits is not supported yet');
+  }
+
+  headRmsNorm(): Var {
+    throw new GlassError(
+      'UNSUPPORTED',
+      'training a model with q/k norms (q_norm, k_norm) is not supported yet',
+    );
+  }
+
   attend(qkv: Var, s: AttentionShape, _layer: number, bias: Var | null = null): Var {
     const { nHeads, nKvHeads, headDim, causal } = s;
+    if (s.window || s.softcap)
+      throw new GlassError(
+        'UNSUPPORTED',
+        `training attention with ${s.window ? 'a sliding window' : 'soft-capped scores'} is not supported yet`,
+      );
     return this.tape.attention(qkv, {
       batch: this.batch,
       seqLen: this.seqLen,

@@ -70,20 +70,28 @@ function attention64(
   nHeads: number,
   nKv: number,
   hd: number,
-  /** ScoreTerms (T5): S = scale·q·k + bias[(i·total + j)·nHeads + h]. */
-  terms: { scale?: number; bias?: Float32Array } = {},
+  /**
+   * ScoreTerms: S = scale·q·k + bias[(i·total + j)·nHeads + h] (T5), then softcap·tanh(S/softcap) (Gemma 2);
+   * `from(i)`: query i's first visible key (a sliding window), default 0.
+   */
+  terms: { scale?: number; bias?: Float32Array; softcap?: number } = {},
+  from: (i: number) => number = () => 0,
 ): { out: Float64Array; probs: Float64Array } {
   const scale = terms.scale ?? 1 / Math.sqrt(hd);
+  const cap = terms.softcap;
   const out = new Float64Array(t * nHeads * hd);
   const probs = new Float64Array(nHeads * t * total);
   for (let h = 0; h < nHeads; h++) {
     const kh = Math.floor(h / (nHeads / nKv));
     for (let i = 0; i < t; i++) {
       const sc: number[] = [];
+      const lo = from(i);
       for (let j = 0; j < len(i); j++) {
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[(i * nHeads + h) * hd + d] * k[(j * nKv + kh) * hd + d];
-        sc.push(s * scale + (terms.bias ? terms.bias[(i * total + j) * nHeads + h] : 0));
+        s = s * scale + (terms.bias ? terms.bias[(i * total + j) * nHeads + h] : 0);
+        if (cap) s = cap * Math.tanh(s / cap);
+        sc.push(j < lo ? -Infinity : s); // outside the window: no weight
       }
       const m = Math.max(...sc);
       const e = sc.map((a) => Math.exp(a - m));
@@ -397,6 +405,10 @@ for (const be of BACKENDS) {
     }
   });
 
+  test(`${label(be)}: sliding window and soft-capped scores, causal over a cache (direct and tiled kernels)`, () => {
+    checkWindowedAttention(be);
+  });
+
   test(`${label(be)}: exact (erf) GELU`, () => {
     assert.ok(be.geluErf, 'the backend has geluErf');
     for (const n of [...SIZES, 70_001]) {
@@ -557,3 +569,61 @@ function dequantizeScales(s: Float32Array | Uint16Array): Float32Array {
   const m = dequantizeMatrix(matrixQ8_0(1, 32 * s.length, s, new Int8Array(32 * s.length).fill(1)));
   return Float32Array.from({ length: s.length }, (_, i) => m[i * 32]);
 }
+
+/**
+ * Causal attention under a sliding window (windows shorter than the keys, of one key, longer than all)
+ * with and without a soft-cap and a scale, against attention64: awkward head dims, grouped-query heads,
+ * prefixes in the cache, enough queries for the tiled kernel and enough work for the threads.
+ */
+function checkWindowedAttention(be: Backend): void {
+  for (const [nHeads, nKv, hd] of [
+    [6, 2, 12],
+    [3, 1, 20],
+    [4, 4, 7],
+  ]) {
+    for (const [pos0, t] of [
+      [0, 1],
+      [9, 1],
+      [0, 23],
+      [5, 70],
+      [37, 4],
+    ]) {
+      for (const window of [1, 5, 17, 200]) {
+        for (const terms of [{ window }, { window, softcap: 2.5, scale: 0.31 }, { softcap: 1.5 }]) {
+          const total = pos0 + t;
+          const q = rand(t * nHeads * hd, 71 + t + hd, 1.3);
+          const k = rand(total * nKv * hd, 72 + hd, 1.3);
+          const v = rand(total * nKv * hd, 73 + hd, 2);
+          const w = terms.window ?? 0;
+          const from = (i: number) => (w > 0 ? Math.max(0, pos0 + i - w + 1) : 0);
+          const want = attention64(q, k, v, t, total, (i) => pos0 + i + 1, nHeads, nKv, hd, terms, from);
+          const what = `H${nHeads}/${nKv} d${hd} pos0 ${pos0} t ${t} ${JSON.stringify(terms)}`;
+          const out = new Float32Array(t * nHeads * hd);
+          const probs = new Float32Array(nHeads * t * total).fill(NaN);
+          be.attention(out, q, k, v, t, pos0, nHeads, nKv, hd, probs, terms);
+          assertClose(out, want.out, 1e-5, `windowed ${what}`);
+          assertClose(probs, want.probs, 1e-6, `windowed probs ${what}`);
+          const out2 = new Float32Array(t * nHeads * hd);
+          be.attention(out2, q, k, v, t, pos0, nHeads, nKv, hd, undefined, terms);
+          assertClose(out2, want.out, 1e-5, `windowed without probs ${what}`);
+          // with a bias too: the scalar kernel (T5's) honours the window and the cap as well
+          const bias = rand(t * total * nHeads, 74 + t, 1);
+          const biased = { ...terms, bias };
+          const wantB = attention64(q, k, v, t, total, (i) => pos0 + i + 1, nHeads, nKv, hd, biased, from);
+          const out3 = new Float32Array(t * nHeads * hd);
+          be.attention(out3, q, k, v, t, pos0, nHeads, nKv, hd, undefined, biased);
+          assertClose(out3, wantB.out, 1e-5, `windowed with a bias ${what}`);
+        }
+      }
+    }
+  }
+}
+
+test('sliding window and soft-cap on 3 wasm threads equal the float64 formula', async () => {
+  const wasm3 = await createWasmBackend({ threads: 3 });
+  try {
+    checkWindowedAttention(wasm3);
+  } finally {
+    wasm3.close();
+  }
+});

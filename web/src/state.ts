@@ -150,9 +150,12 @@ export function attentionMatrix(s: AppState, layerIdx: number, head: number | 'm
     out.push(pick(heads));
   }
   for (const st of s.steps) out.push(pick(st.attention[layerIdx] ?? []));
+  // NaN: a key the row cannot see — a later token, or (a sliding-window layer) one `window` or more back
+  const window = layer?.window ?? 0;
   return out.map((row, i) => {
     const full = new Array<number>(N).fill(NaN);
-    for (let j = 0; j <= i && j < row.length; j++) full[j] = row[j];
+    for (let j = window > 0 ? Math.max(0, i - window + 1) : 0; j <= i && j < row.length; j++)
+      full[j] = row[j];
     return full;
   });
 }

@@ -47,9 +47,11 @@ export function erf(x: number): number {
 }
 
 /**
- * Scaled-dot-product attention of t queries over `len(i)` keys each, shared by the causal and the
- * bidirectional kernels: len(i) = pos0 + i + 1 (causal) or validKeys (bidirectional). Scores and sums in
- * float64. S = scale·q·k (+ bias, see ScoreTerms), scale 1/√headDim unless terms say otherwise.
+ * Scaled-dot-product attention of t queries over keys [from(i), len(i)) each, shared by the causal and the
+ * bidirectional kernels: len(i) = pos0 + i + 1 (causal) or validKeys (bidirectional); from(i) is 0 but
+ * under a causal sliding window (pos0 + i − window + 1). Scores and sums in float64.
+ * S = scale·q·k (+ bias), then softcap·tanh(S/softcap) (see ScoreTerms), scale 1/√headDim unless terms
+ * say otherwise.
  */
 function attend(
   out: Float32Array,
@@ -64,12 +66,14 @@ function attend(
   headDim: number,
   probs?: Float32Array,
   terms?: ScoreTerms,
+  from: (i: number) => number = () => 0,
 ): void {
   const qStride = nHeads * headDim;
   const kvStride = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
   const scale = terms?.scale ?? 1 / Math.sqrt(headDim);
   const bias = terms?.bias;
+  const cap = terms?.softcap ?? 0;
   const scores = new Float64Array(total);
   const acc = new Float64Array(headDim);
   for (let h = 0; h < nHeads; h++) {
@@ -77,25 +81,28 @@ function attend(
     for (let i = 0; i < t; i++) {
       const qOff = i * qStride + h * headDim;
       const n = len(i);
+      const lo = from(i); // the first key in the window
       let max = -Infinity;
-      for (let j = 0; j < n; j++) {
+      for (let j = lo; j < n; j++) {
         const kOff = j * kvStride + kvOff;
         let s = 0;
         for (let d = 0; d < headDim; d++) s += q[qOff + d] * k[kOff + d];
         s *= scale;
         if (bias) s += bias[(i * total + j) * nHeads + h]; // the pair's bias, this head's
+        if (cap > 0) s = cap * Math.tanh(s / cap); // soft-capped before the mask
         scores[j] = s;
         if (s > max) max = s;
       }
       let sum = 0;
-      for (let j = 0; j < n; j++) {
+      for (let j = lo; j < n; j++) {
         scores[j] = Math.exp(scores[j] - max);
         sum += scores[j];
       }
       const oOff = i * qStride + h * headDim;
       acc.fill(0);
       const pOff = probs ? (h * t + i) * total : 0;
-      for (let j = 0; j < n; j++) {
+      if (probs) for (let j = 0; j < lo; j++) probs[pOff + j] = 0;
+      for (let j = lo; j < n; j++) {
         const p = scores[j] / sum;
         if (probs) probs[pOff + j] = p;
         const vOff = j * kvStride + kvOff;
@@ -504,9 +511,11 @@ export const referenceBackend = {
     probs?: Float32Array,
     terms?: ScoreTerms,
   ) {
-    // causal: the query at position pos0+i sees keys 0..pos0+i
+    // causal: the query at position pos0+i sees keys 0..pos0+i (under a window, the last `window` of them)
     const len = (i: number) => pos0 + i + 1;
-    attend(out, q, kCache, vCache, t, pos0 + t, len, nHeads, nKvHeads, headDim, probs, terms);
+    const w = terms?.window ?? 0;
+    const from = (i: number) => (w > 0 ? Math.max(0, pos0 + i - w + 1) : 0);
+    attend(out, q, kCache, vCache, t, pos0 + t, len, nHeads, nKvHeads, headDim, probs, terms, from);
   },
 
   crossAttention(out, q, k, v, tq, tk, nHeads, nKvHeads, headDim, probs?: Float32Array, terms?: ScoreTerms) {

@@ -560,9 +560,9 @@ export class WasmBackend implements Backend {
     // mirrors first: they may allocate (and so grow the memory)
     const kp = this.kv.mirror(kCache, pos0, pos0 + t, kvDim);
     const vp = this.kv.mirror(vCache, pos0, pos0 + t, kvDim);
-    if (terms)
+    if (terms?.bias)
       this.attendBiased(out, q, kp, vp, t, pos0, -1, pos0 + t, nHeads, nKvHeads, headDim, probs, terms);
-    else this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs);
+    else this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs, terms);
   }
 
   attentionBidirectional(
@@ -590,9 +590,9 @@ export class WasmBackend implements Backend {
       (bytes) => (bytes > 0 ? (region = this.heap.alloc(bytes)) : 0),
     );
     try {
-      if (terms)
+      if (terms?.bias)
         this.attendBiased(out, q, kp, vp, t, 0, validKeys, t, nHeads, nKvHeads, headDim, probs, terms);
-      else this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs);
+      else this.attend(out, q, kp, vp, t, 0, validKeys, nHeads, nKvHeads, headDim, probs, terms);
     } finally {
       if (region >= 0) this.heap.release(region);
     }
@@ -621,7 +621,7 @@ export class WasmBackend implements Backend {
       0,
       (bytes) => (bytes > 0 ? (region = this.heap.alloc(bytes)) : 0),
     );
-    if (terms) {
+    if (terms?.bias) {
       // every query sees all tk keys; bias and weights rows are tk long
       try {
         this.attendBiased(out, q, kp, vp, tq, 0, tk, tk, nHeads, nKvHeads, headDim, probs, terms);
@@ -636,7 +636,7 @@ export class WasmBackend implements Backend {
     const total = pos0 + tq;
     const wide = probs && total !== tk ? new Float32Array(nHeads * tq * total) : probs;
     try {
-      this.attend(out, q, kp, vp, tq, pos0, tk, nHeads, nKvHeads, headDim, wide);
+      this.attend(out, q, kp, vp, tq, pos0, tk, nHeads, nKvHeads, headDim, wide, terms);
     } finally {
       if (region >= 0) this.heap.release(region);
     }
@@ -697,12 +697,17 @@ export class WasmBackend implements Backend {
       s,
       0,
       nHeads,
+      valid < 0 ? (terms.window ?? 0) : 0,
+      terms.softcap ?? 0,
     );
     this.st.unstage(out, op, qn);
     if (probs) this.st.unstage(probs, pp, nHeads * t * total);
   }
 
-  /** The attention kernel over keys/values at kp, vp (rows 0..pos0+t-1); valid < 0: causal. */
+  /**
+   * The attention kernel over keys/values at kp, vp (rows 0..pos0+t-1); valid < 0: causal. The score terms
+   * it takes: a scale, a sliding window (causal only), a soft-cap — no bias (attendBiased's).
+   */
   private attend(
     out: Float32Array,
     q: Float32Array,
@@ -715,9 +720,16 @@ export class WasmBackend implements Backend {
     nKvHeads: number,
     headDim: number,
     probs?: Float32Array,
+    terms?: ScoreTerms,
   ): void {
     this.stats.calls++;
     const total = pos0 + t;
+    // the score terms, the kernels' last three arguments
+    const termArgs = [
+      terms?.scale ?? 1 / Math.sqrt(headDim),
+      valid < 0 ? (terms?.window ?? 0) : 0,
+      terms?.softcap ?? 0,
+    ];
     const qn = t * nHeads * headDim;
     const T = nHeads > 1 && total * t * nHeads * headDim >= PARALLEL_MIN_WORK ? this.usable : 1;
     // Prefill without weights to report: the tiled kernel (scores and P·V on the packed 4 × 8 tile)
@@ -733,7 +745,7 @@ export class WasmBackend implements Backend {
     const pp = probs ? ptrs[2] : 0;
     const s = ptrs[ptrs.length - 1];
     if (tiled) {
-      const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, s, 0, nHeads];
+      const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, s, 0, nHeads, ...termArgs];
       if (T === 1) this.k.attentionTiled(...(args as Parameters<KernelExports['attentionTiled']>));
       else
         this.pool!.run({
@@ -747,7 +759,7 @@ export class WasmBackend implements Backend {
       this.st.unstage(out, op, qn);
       return;
     }
-    const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, pp, s, 0, nHeads];
+    const args = [op, qp, kp, vp, t, pos0, valid, nHeads, nKvHeads, headDim, pp, s, 0, nHeads, ...termArgs];
     if (T === 1) {
       this.k.attention(...(args as Parameters<KernelExports['attention']>));
     } else {

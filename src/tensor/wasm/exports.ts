@@ -138,6 +138,10 @@ export interface KernelExports {
     scores: number,
     h0: number,
     h1: number,
+    /** ScoreTerms: the scale of q·k, the sliding window (0: none), the soft-cap (0: none). */
+    scale: number,
+    window: number,
+    cap: number,
   ): void;
   geluErf(x: number, i0: number, i1: number): void;
   attentionTiledScratch(total: number, hd: number): number;
@@ -155,6 +159,9 @@ export interface KernelExports {
     scratch: number,
     h0: number,
     h1: number,
+    scale: number,
+    window: number,
+    cap: number,
   ): void;
   geluTanhBackward(dx: number, dy: number, x: number, i0: number, i1: number): void;
   /** assembly/t5.ts: attention with ScoreTerms (a scale, an additive bias per pair and head). */
@@ -176,6 +183,8 @@ export interface KernelExports {
     scores: number,
     h0: number,
     h1: number,
+    window: number,
+    cap: number,
   ): void;
   attentionBackward(
     dqkv: number,

@@ -8,7 +8,7 @@
 //   Float64 from index 8: kernel index, argument count, range argument index, chunk count, scratch
 //         argument index (-1: none), scratch stride, output argument index (-1: the job cannot be taken
 //         over), private base, private stride, output rows, output row length, scratch offset in the
-//         private bytes (-1: none); the arguments (16 at most); chunk bounds (≤ 1024).
+//         private bytes (-1: none); the arguments (24 at most); chunk bounds (≤ 1024).
 //   Int32 from STATE: each chunk's state, generation·8 + FREE | RUNNING | COMMITTING | TAKEN | DONE.
 // A job is one kernel call cut into chunks of its output range (rows of a matmul, heads of attention):
 // chunk c runs with args[range] = bounds[c], args[range+1] = bounds[c+1]. The caller writes the job,
@@ -87,7 +87,7 @@ const KERNELS: ParallelKernel[] = [
 ];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 16; // arguments
-const BOUNDS = ARGS + 16; // chunk bounds
+const BOUNDS = ARGS + 24; // chunk bounds (after at most 24 arguments)
 const MAX_CHUNKS = 1023;
 const STATE = 2 * (BOUNDS + MAX_CHUNKS + 1); // int32 index of the chunk states
 // chunk states (low 3 bits; the rest is the generation)
@@ -114,7 +114,7 @@ function drain(
 ): number {
   const g = gen & 0x1fffff;
   const ticketGen = g * 1024;
-  const st = 2 * (8 + 16 + 16 + 1023 + 1); // STATE
+  const st = 2 * (8 + 16 + 24 + 1023 + 1); // STATE
   let read = false;
   let n = 0;
   let range = 0;
@@ -141,8 +141,8 @@ function drain(
     const nargs = f64[8 + 1];
     args.length = nargs;
     for (let i = 0; i < nargs; i++) args[i] = f64[8 + 16 + i];
-    args[range] = f64[8 + 32 + c];
-    args[range + 1] = f64[8 + 32 + c + 1];
+    args[range] = f64[8 + 40 + c];
+    args[range + 1] = f64[8 + 40 + c + 1];
     const sa = f64[8 + 4];
     if (sa >= 0) args[sa] += tid * f64[8 + 5];
     const oa = f64[8 + 6];
@@ -318,6 +318,8 @@ export async function startThreadPool(o: PoolOptions): Promise<ThreadPool> {
         return;
       }
       f64[HDR] = KERNELS.indexOf(job.kernel);
+      if (job.args.length > BOUNDS - ARGS)
+        throw new Error(`pool: ${job.kernel} has more than ${BOUNDS - ARGS} arguments`);
       f64[HDR + 1] = job.args.length;
       f64[HDR + 2] = job.rangeArg;
       f64[HDR + 3] = n;

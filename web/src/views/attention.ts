@@ -65,7 +65,7 @@ export function renderAttention(): void {
   const tip = (i: number, j: number, ev: MouseEvent) => {
     const v = M[i][j];
     const text = Number.isNaN(v)
-      ? `#${i} cannot see #${j} (later token)`
+      ? `#${i} cannot see #${j} (${j > i ? 'later token' : `outside the sliding window of ${layer.window}`})`
       : `#${i} ${showToken(toks[i].text)} → #${j} ${showToken(toks[j].text)}: ${fmt(v, 3)}`;
     readout.textContent = `layer ${layer.layer}, ${headName(state.head)} · ${text}`;
     showTip(ev, text);
