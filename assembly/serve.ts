@@ -15,6 +15,13 @@
 // loads and four input loads feed eight multiply-adds into eight accumulators (no repacking; a horizontal
 // sum per output at the end). Measured against four weight rows × two input rows (more weight streams, a
 // block that outgrows L1 at k = 3072): GPT-2 124M forwardBatch of 4 sequences, CPU ms/step 69-80 → 65-75.
+// The 1-3 input rows left after the groups of four (all of them at 2 or 3 sequences) go over one weight row
+// at a time instead (rowsLeft): the weights then stream front to back as one sequence, which the
+// hardware prefetcher follows best, where the 2 × 2 tile read two rows side by side. GPT-2 124M, one
+// thread, CPU ms per decode step: 2 sequences 35-37 → 27-28, 3 sequences 47-49 → 33-35 (one sequence
+// 20-22, four 41-45). Tried and dropped: four input rows the same way (eight accumulators: 70-80 ms, or
+// two pairs: 48-50), and the inputs packed in blocks with the next weight rows touched inside the tile
+// loop (no better at four rows, worse at eight).
 
 import { fma, hsum, imin, touch } from './simd';
 
@@ -42,13 +49,78 @@ const TOUCH_ROWS: i32 = 8;
 }
 
 /**
- * The tile: W weight rows (j, j+1; W = 2 or 1) × R input rows (m…m+R-1; R = 4, 2 or 1), all k values.
- * W and R are constants at every call: the inlined copies keep only the accumulators they use.
+ * One weight row (at wr, output j) × R = 2 or 3 input rows (x0, x0 + kb, …) → out[0…R-1, j] (op, op + nb, …):
+ * eight values per turn, two weight loads and 2R input loads into 2R accumulators. R is a constant at
+ * every call (the inlined copies keep the accumulators they use).
+ */
+@inline function rowGroup(R: i32, op: usize, x0: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
+  const k4 = k & ~3;
+  const k8 = k & ~7;
+  const x1 = x0 + kb;
+  const x2 = x1 + kb;
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let b0 = f32x4.splat(0);
+  let b1 = f32x4.splat(0);
+  let b2 = f32x4.splat(0);
+  let i = 0;
+  for (; i < k8; i += 8) {
+    const o = (<usize>i) << 2;
+    const wa = v128.load(wr + o);
+    const wb = v128.load(wr + o, 16);
+    a0 = fma(v128.load(x0 + o), wa, a0);
+    a1 = fma(v128.load(x1 + o), wa, a1);
+    if (R > 2) a2 = fma(v128.load(x2 + o), wa, a2);
+    b0 = fma(v128.load(x0 + o, 16), wb, b0);
+    b1 = fma(v128.load(x1 + o, 16), wb, b1);
+    if (R > 2) b2 = fma(v128.load(x2 + o, 16), wb, b2);
+  }
+  if (i < k4) {
+    const o = (<usize>i) << 2;
+    const wa = v128.load(wr + o);
+    a0 = fma(v128.load(x0 + o), wa, a0);
+    a1 = fma(v128.load(x1 + o), wa, a1);
+    if (R > 2) a2 = fma(v128.load(x2 + o), wa, a2);
+  }
+  finish(f32x4.add(a0, b0), x0, wr, k4, k, bias, j, op);
+  finish(f32x4.add(a1, b1), x1, wr, k4, k, bias, j, op + nb);
+  if (R > 2) finish(f32x4.add(a2, b2), x2, wr, k4, k, bias, j, op + 2 * nb);
+}
+
+/** The 1-3 input rows left after the groups of four against weight row j (at wr). */
+function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
+  if (left == 3) rowGroup(3, op, x, wr, bias, k, j, kb, nb);
+  else if (left == 2) rowGroup(2, op, x, wr, bias, k, j, kb, nb);
+  else if (left == 1) rowOne(op, x, wr, bias, k, j);
+}
+
+/** One weight row (at wr, output j) × one input row x → out[0, j] (op). */
+function rowOne(op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32): void {
+  const k4 = k & ~3;
+  const k8 = k & ~7;
+  let a0 = f32x4.splat(0);
+  let b0 = f32x4.splat(0);
+  let i = 0;
+  for (; i < k8; i += 8) {
+    const o = (<usize>i) << 2;
+    a0 = fma(v128.load(x + o), v128.load(wr + o), a0);
+    b0 = fma(v128.load(x + o, 16), v128.load(wr + o, 16), b0);
+  }
+  if (i < k4) {
+    const o = (<usize>i) << 2;
+    a0 = fma(v128.load(x + o), v128.load(wr + o), a0);
+  }
+  finish(f32x4.add(a0, b0), x, wr, k4, k, bias, j, op);
+}
+
+/**
+ * The tile: W weight rows (j, j+1; W = 2 or 1) × four input rows (m…m+3), all k values. W is a constant
+ * at every call: the inlined copies keep only the accumulators they use.
  * x, out: the input and output rows m; kb, nb: their strides in bytes.
  */
 @inline function tile(
   W: i32,
-  R: i32,
   out: usize,
   x: usize,
   w: usize,
@@ -81,34 +153,26 @@ const TOUCH_ROWS: i32 = 8;
     let xv = v128.load(x0 + o);
     a00 = fma(xv, wa, a00);
     if (W > 1) a10 = fma(xv, wb, a10);
-    if (R > 1) {
-      xv = v128.load(x1 + o);
-      a01 = fma(xv, wa, a01);
-      if (W > 1) a11 = fma(xv, wb, a11);
-    }
-    if (R > 2) {
-      xv = v128.load(x2 + o);
-      a02 = fma(xv, wa, a02);
-      if (W > 1) a12 = fma(xv, wb, a12);
-      xv = v128.load(x3 + o);
-      a03 = fma(xv, wa, a03);
-      if (W > 1) a13 = fma(xv, wb, a13);
-    }
+    xv = v128.load(x1 + o);
+    a01 = fma(xv, wa, a01);
+    if (W > 1) a11 = fma(xv, wb, a11);
+    xv = v128.load(x2 + o);
+    a02 = fma(xv, wa, a02);
+    if (W > 1) a12 = fma(xv, wb, a12);
+    xv = v128.load(x3 + o);
+    a03 = fma(xv, wa, a03);
+    if (W > 1) a13 = fma(xv, wb, a13);
   }
-  // sums, tails, bias → out[m…m+R-1, j], out[m…m+R-1, j+1]
+  // sums, tails, bias → out[m…m+3, j], out[m…m+3, j+1]
   finish(a00, x0, w0, k4, k, bias, j, out);
-  if (R > 1) finish(a01, x1, w0, k4, k, bias, j, out + nb);
-  if (R > 2) {
-    finish(a02, x2, w0, k4, k, bias, j, out + 2 * nb);
-    finish(a03, x3, w0, k4, k, bias, j, out + 3 * nb);
-  }
+  finish(a01, x1, w0, k4, k, bias, j, out + nb);
+  finish(a02, x2, w0, k4, k, bias, j, out + 2 * nb);
+  finish(a03, x3, w0, k4, k, bias, j, out + 3 * nb);
   if (W > 1) {
     finish(a10, x0, w1, k4, k, bias, j + 1, out);
-    if (R > 1) finish(a11, x1, w1, k4, k, bias, j + 1, out + nb);
-    if (R > 2) {
-      finish(a12, x2, w1, k4, k, bias, j + 1, out + 2 * nb);
-      finish(a13, x3, w1, k4, k, bias, j + 1, out + 3 * nb);
-    }
+    finish(a11, x1, w1, k4, k, bias, j + 1, out + nb);
+    finish(a12, x2, w1, k4, k, bias, j + 1, out + 2 * nb);
+    finish(a13, x3, w1, k4, k, bias, j + 1, out + 3 * nb);
   }
 }
 
@@ -135,17 +199,23 @@ export function matmulF32Rows(
   const ol = out + <usize>r4 * nb;
   const xl = x + <usize>r4 * kb;
   let j = j0;
-  // pairs of weight rows, each against every input row four at a time (then the last 1-3: 2 + 1)
+  if (r4 == 0) {
+    // 2 or 3 input rows: one weight row at a time, a single stream
+    for (; j < j1; j++) rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
+    return;
+  }
+  // pairs of weight rows, each against every input row four at a time (then the last 1-3, row by row)
   for (; j + 2 <= j1; j += 2) {
     if ((j - j0) % TOUCH_ROWS == 0) touch(w + <usize>j * kb, <usize>imin(TOUCH_ROWS, j1 - j) * kb, out + <usize>j * 4);
-    for (let m = 0; m < r4; m += 4) tile(2, 4, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
-    if (left >= 2) tile(2, 2, ol, xl, w, bias, k, j, kb, nb);
-    if (left & 1) tile(2, 1, ol + <usize>(left - 1) * nb, xl + <usize>(left - 1) * kb, w, bias, k, j, kb, nb);
+    for (let m = 0; m < r4; m += 4) tile(2, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
+    if (left > 0) {
+      rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
+      rowsLeft(left, ol, xl, w + <usize>(j + 1) * kb, bias, k, j + 1, kb, nb);
+    }
   }
   // an odd last weight row
   if (j < j1) {
-    for (let m = 0; m < r4; m += 4) tile(1, 4, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
-    if (left >= 2) tile(1, 2, ol, xl, w, bias, k, j, kb, nb);
-    if (left & 1) tile(1, 1, ol + <usize>(left - 1) * nb, xl + <usize>(left - 1) * kb, w, bias, k, j, kb, nb);
+    for (let m = 0; m < r4; m += 4) tile(1, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
+    rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
   }
 }
