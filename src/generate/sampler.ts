@@ -46,9 +46,17 @@ export function validateSampling(o: SamplingOptions): void {
   }
 }
 
+/** The index of the largest value (the first of equal ones). */
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  let top = x[0];
+  for (let i = 1; i < x.length; i++) {
+    const v = x[i];
+    if (v > top) {
+      top = v;
+      best = i;
+    }
+  }
   return best;
 }
 

@@ -150,7 +150,8 @@ export class Batcher {
         if (batch.length > 0) {
           const all = this.decoder.forwardBatch(batch.map((s) => ({ ids: s.feed, cache: s.cache })));
           const V = this.decoder.vocabSize;
-          batch.forEach((_, i) => rows.push(all.slice(i * V, (i + 1) * V))); // [vocab] each, its own copy
+          // [vocab] each: views of this tick's logits (the step loop chooses from its row within the tick)
+          batch.forEach((_, i) => rows.push(all.subarray(i * V, (i + 1) * V)));
         }
       } catch (e) {
         // a failure of the forward itself (out of memory…) ends every sequence in it
