@@ -15,6 +15,7 @@
 //   npm run bench -- --pp512 --skip-reference    # pp512 as well (the issue's prefill target)
 //   npm run bench -- --shape stories110m --tokens 64 --threads 4 --no-peer --keep-gguf
 //   npm run bench -- --busy-neighbour            # with a busy-loop process on one core for the whole run
+//   npm run bench -- --no-adaptive               # every matmul on the pool (no choice of pool vs caller alone)
 // Also the wasm compute ceiling (bench/ceiling.ts: register-only f32 multiply-add GFLOP/s) and the prefill
 // matmuls' GFLOP/s as a fraction of it, at each thread count; the JSON records the threads, the load
 // average and whether the neighbour ran.
@@ -62,6 +63,7 @@ const NO_PEER = flag('no-peer');
 const NO_ORT = flag('no-ort');
 const KEEP_GGUF = flag('keep-gguf');
 const BUSY_NEIGHBOUR = flag('busy-neighbour');
+const NO_ADAPTIVE = flag('no-adaptive');
 const SHAPE = optStr('shape', 'gpt2-124m').toLowerCase() as ShapeName;
 /** Weight kinds to measure (the 4–6-bit GGUF kinds need a Llama shape: stories15m, stories110m). */
 const WEIGHT_KINDS = optStr('kinds', 'f32,q8_0').split(',') as Kind[];
@@ -196,7 +198,7 @@ function copyCost(wasm: WasmBackend): { jsArraysUs: number; residentUs: number }
 const loadBefore = loadavg();
 const stopNeighbour = BUSY_NEIGHBOUR ? startBusyNeighbour() : null;
 if (BUSY_NEIGHBOUR) console.error('busy neighbour: a busy-loop process on one core for the whole run');
-const wasm = await createWasmBackend({ threads: THREADS });
+const wasm = await createWasmBackend({ threads: THREADS, adaptiveThreads: !NO_ADAPTIVE });
 const bw = bandwidth(wasm);
 console.error(
   `memory: JS copy ${bw.copyGBs.toFixed(1)} GB/s (bytes copied), wasm SIMD read ` +
@@ -480,6 +482,8 @@ const result = {
   machine: machine(),
   threads: threadCounts(),
   busyNeighbour: BUSY_NEIGHBOUR,
+  adaptiveThreads: !NO_ADAPTIVE,
+  threadChooser: wasm.chooser?.stats ?? null,
   loadAverage: { before: loadBefore, after: loadavg() },
   model: {
     shape: SHAPE,

@@ -22,10 +22,12 @@ import {
   kernelExports,
   type KernelExports,
   type ParallelJob,
+  type ParallelKernel,
   type PoolStats,
   type ThreadPool,
   type WasmBackendParts,
 } from './exports.js';
+import { ThreadChooser } from './adaptive.js';
 import { WasmHeap } from './heap.js';
 import { KvMirror } from './kv-mirror.js';
 import { Placement, WasmMatrixQ8_0, WasmMatrixQuant } from './matrices.js';
@@ -77,6 +79,12 @@ export class WasmBackend implements Backend {
    * measure what it saves). createWasmBackend sets it from its `takeOver` option (default on).
    */
   takeOver = true;
+  /**
+   * Runs each matmul on the pool or on the caller alone, whichever measures faster now (adaptive.ts: a
+   * busy neighbour can make two threads slower than one); null: always the pool (settable, e.g. to
+   * measure the pool alone). createWasmBackend sets it from its `adaptiveThreads` option (default on).
+   */
+  chooser: ThreadChooser | null = new ThreadChooser();
   readonly stats: WasmStats = { calls: 0, bytesCopied: 0 };
   private readonly k: KernelExports;
   private readonly pool: ThreadPool | undefined;
@@ -350,18 +358,44 @@ export class WasmBackend implements Backend {
   ): void {
     const pool = this.pool;
     const T = this.usable;
-    if (!pool || T < 2 || work < PARALLEL_MIN_WORK || n < 2 * granule) {
+    const alone = () => {
       args[rangeArg] = 0;
       args[rangeArg + 1] = n;
       (this.k[kernel] as (...a: number[]) => void)(...args);
+    };
+    if (!pool || T < 2 || work < PARALLEL_MIN_WORK || n < 2 * granule) return alone();
+    // the pool, or the caller alone where that measures faster now (a busy neighbour: adaptive.ts)
+    const chooser = this.chooser;
+    if (chooser) {
+      const kind = `${kernel} ${n} ${work}`; // the kernel and the product's shape
+      const solo = chooser.solo();
+      const t0 = performance.now();
+      if (solo) alone();
+      else this.onPool(kernel, n, args, rangeArg, granule, T, scratch, output);
+      chooser.record(kind, solo, work, performance.now() - t0);
       return;
     }
+    this.onPool(kernel, n, args, rangeArg, granule, T, scratch, output);
+  }
+
+  /** split's pool run: n in chunks of whole granules, four per thread. */
+  private onPool(
+    kernel: string,
+    n: number,
+    args: number[],
+    rangeArg: number,
+    granule: number,
+    T: number,
+    scratch?: { arg: number; stride: number },
+    output?: ParallelJob['output'],
+  ): void {
+    const pool = this.pool!;
     const groups = Math.ceil(n / granule);
     const chunks = Math.min(groups, 4 * T);
     const bounds: number[] = [];
     for (let c = 0; c <= chunks; c++) bounds.push(Math.min(n, Math.round((groups * c) / chunks) * granule));
     pool.run({
-      kernel,
+      kernel: kernel as ParallelKernel,
       args,
       rangeArg,
       bounds,
@@ -438,7 +472,7 @@ export class WasmBackend implements Backend {
   ): void {
     const n = args[rangeArg + 1];
     const pool = this.pool;
-    const T = this.usable;
+    const T = this.chooser?.solo() ? 1 : this.usable; // the matmuls' mode (adaptive.ts)
     if (!pool || T < 2 || work < PARALLEL_MIN_WORK || n < 2 * T * granule)
       (this.k[kernel] as (...a: number[]) => void)(...args);
     else pool.run({ kernel, args, rangeArg, bounds: split(n, 4 * T, granule) });
@@ -731,7 +765,8 @@ export class WasmBackend implements Backend {
       terms?.softcap ?? 0,
     ];
     const qn = t * nHeads * headDim;
-    const T = nHeads > 1 && total * t * nHeads * headDim >= PARALLEL_MIN_WORK ? this.usable : 1;
+    const big = nHeads > 1 && total * t * nHeads * headDim >= PARALLEL_MIN_WORK;
+    const T = big && !this.chooser?.solo() ? this.usable : 1; // in the matmuls' mode (adaptive.ts)
     // Prefill without weights to report: the tiled kernel (scores and P·V on the packed 4 × 8 tile)
     const tiled = !probs && t >= TILED_ATTENTION_ROWS;
     const scoreBytes = tiled ? pad(this.k.attentionTiledScratch(total, headDim)) : pad(4 * total * 4); // four rows: the kernel takes queries four at a time

@@ -52,6 +52,12 @@ export interface WasmBackendOptions {
    * the caller always waits for every worker (to measure what the take-over saves).
    */
   takeOver?: boolean;
+  /**
+   * With threads: run each kind of matmul on the pool or on the calling thread alone, whichever measures
+   * faster now (adaptive.ts: with another process busy on a core, two threads can be slower than one).
+   * Default on; false: every matmul big enough goes to the pool.
+   */
+  adaptiveThreads?: boolean;
   /** The compiled kernels, if you load them yourself (a module or the .wasm bytes). */
   module?: WebAssembly.Module | BufferSource;
 }
@@ -174,5 +180,6 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   }
   const be = new WasmBackend({ instance, memory, maxPages, pool, relaxedSimd: relaxed });
   be.takeOver = options.takeOver ?? true;
+  if (options.adaptiveThreads === false) be.chooser = null;
   return be;
 }

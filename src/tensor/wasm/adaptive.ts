@@ -1,0 +1,109 @@
+// Whether a matmul runs on the thread pool or on the calling thread alone, chosen by measuring both.
+//
+// On a quiet machine the pool is faster (prefill ~1.7-1.8x on two threads, decode ~1.3-1.5x). On a shared
+// one it can be slower than one thread: when another process keeps one of two cores busy, the OS runs our
+// two threads and it on two cores, each job waits for whichever thread was descheduled last, and one
+// thread alone (which the scheduler gives a whole core) wins — GPT-2 decode at 2 threads measured
+// 0.71-0.84x the 1-thread speed with such a neighbour, prefill 0.89-0.98x. The take-over (pool.ts) only
+// helps while the caller itself runs.
+//
+// So each kind of product (the kernel and the weight's shape: a decode step's five matrices are five
+// kinds) keeps a running cost in each mode, ms per unit of work (rows·n·k), and all run in one mode. Every
+// PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
+// calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
+// — and the mode becomes the other one if those calls took less than the same work at the running costs
+// of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded tokens (the first
+// probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a token in 40 at the
+// slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way: a matmul's outputs
+// do not depend on how its rows are split.
+
+/** Calls between two probes of the mode not in use (the first one sooner). */
+const PROBE_EVERY = 2048;
+const PROBE_FIRST = 256;
+/** …or this much time in calls, ms. */
+const PROBE_SPACING_MS = 2000;
+/** Calls a probe lasts at most, and the time after which it ends sooner, ms. */
+const PROBE_CALLS = 64;
+const PROBE_MS = 20;
+/** Weight of a new measurement in a mode's running cost. */
+const EMA = 0.25;
+
+export class ThreadChooser {
+  /** Per kind: running ms per unit of work, [on the pool, on the caller alone]; NaN until measured. */
+  private readonly costs = new Map<string, [number, number]>();
+  /**
+   * The mode of every kind at once: mixing them costs more than either (a worker still polling after a
+   * pooled call competes with the caller's next call alone), so the choice is one for all kinds.
+   */
+  private soloNow = false;
+  private calls = 0;
+  /** ms in calls since the last probe began. */
+  private sinceProbe = 0;
+  /** Calls left in the probe now running (0: none), its time so far (ms), and what it measured. */
+  private probing = 0;
+  private probeMs = 0;
+  /** The probe's calls: per kind, its units of work and ms in the probed mode. */
+  private readonly probe = new Map<string, { work: number; ms: number }>();
+  /** Calls run on the caller alone, probes started, and switches of mode (the benchmark reports them). */
+  readonly stats = { soloCalls: 0, probes: 0, switches: 0 };
+
+  private of(kind: string): [number, number] {
+    let c = this.costs.get(kind);
+    if (!c) this.costs.set(kind, (c = [NaN, NaN]));
+    return c;
+  }
+
+  /** Whether the next call (of any kind) runs on the caller alone. */
+  solo(): boolean {
+    return this.probing > 0 ? !this.soloNow : this.soloNow;
+  }
+
+  /** Records how long a call of `kind` took (ms) in the mode solo() chose, for `work` units. */
+  record(kind: string, solo: boolean, work: number, ms: number): void {
+    const c = this.of(kind);
+    const m = solo ? 1 : 0;
+    const x = ms / Math.max(work, 1);
+    c[m] = Number.isNaN(c[m]) ? x : c[m] + EMA * (x - c[m]);
+    if (solo) this.stats.soloCalls++;
+    if (this.probing > 0) {
+      const p = this.probe.get(kind) ?? { work: 0, ms: 0 };
+      p.work += work;
+      p.ms += ms;
+      this.probe.set(kind, p);
+      this.probeMs += ms;
+      this.probing = this.probeMs >= PROBE_MS ? 0 : this.probing - 1;
+      if (this.probing === 0) this.settle();
+      return;
+    }
+    this.sinceProbe += ms;
+    const every = this.stats.probes === 0 ? PROBE_FIRST : PROBE_EVERY;
+    if (++this.calls >= every || this.sinceProbe >= PROBE_SPACING_MS) {
+      this.probing = PROBE_CALLS;
+      this.probeMs = 0;
+      this.sinceProbe = 0;
+      this.calls = 0;
+      this.probe.clear();
+      this.stats.probes++;
+    }
+  }
+
+  /**
+   * The probe is over: its calls took what they took in the other mode; in the mode now, the same work
+   * would have taken each kind's running cost. The cheaper one is the mode from now on.
+   */
+  private settle(): void {
+    const now = this.soloNow ? 1 : 0;
+    let probed = 0;
+    let current = 0;
+    for (const [kind, p] of this.probe) {
+      const c = this.of(kind)[now];
+      if (Number.isNaN(c)) continue; // never run in the mode now: nothing to compare
+      probed += p.ms;
+      current += c * p.work;
+    }
+    if (probed > 0 && probed < current) {
+      this.soloNow = !this.soloNow;
+      this.stats.switches++;
+    }
+  }
+}

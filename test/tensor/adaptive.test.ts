@@ -1,0 +1,50 @@
+// The choice between the thread pool and the calling thread alone (src/tensor/wasm/adaptive.ts), driven
+// with made-up timings: it starts on the pool, probes the caller alone, keeps whichever mode did the
+// probe's work cheaper, and notices when that changes. (That the results do not depend on the choice:
+// wasm-threads.test.ts runs the same products at 1, 2 and 3 threads.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ThreadChooser } from '../../src/tensor/wasm/adaptive.js';
+
+/**
+ * Runs `calls` calls cycling over `kinds` (kind i: i + 1 thousand units of work), each taking poolMs or
+ * soloMs per thousand units (as chosen); returns how many ran solo.
+ */
+function drive(c: ThreadChooser, kinds: number, calls: number, poolMs: number, soloMs: number): number {
+  let solo = 0;
+  for (let i = 0; i < calls; i++) {
+    const k = i % kinds;
+    const s = c.solo();
+    if (s) solo++;
+    c.record(`kind ${k}`, s, 1000 * (k + 1), (s ? soloMs : poolMs) * (k + 1));
+  }
+  return solo;
+}
+
+test('the pool first; the caller alone once a probe measures it cheaper; back when it is not', () => {
+  const c = new ThreadChooser();
+  assert.equal(c.solo(), false, 'nothing measured: the pool');
+  // a quiet machine (decode's short calls): the pool twice as fast; only the probes run solo
+  const quiet = drive(c, 5, 8192, 0.1, 0.2);
+  assert.ok(quiet > 0 && quiet <= 5 * 64, `quiet: ${quiet} solo calls of 8192`);
+  assert.equal(c.stats.switches, 0);
+  // a busy neighbour: the pool now slower; from the next probe on, everything runs solo
+  const busy = drive(c, 5, 8192, 0.3, 0.2);
+  assert.ok(busy > 8192 - 2048 - 64, `busy: ${busy} solo calls of 8192`);
+  assert.equal(c.solo(), true);
+  assert.equal(c.stats.switches, 1);
+  // the neighbour leaves: a probe of the pool finds it cheaper again
+  drive(c, 5, 4096, 0.1, 0.2);
+  assert.equal(c.solo(), false);
+  assert.equal(c.stats.switches, 2);
+});
+
+test('long calls (prefill) are probed by time, with probes of one call', () => {
+  const c = new ThreadChooser();
+  // 30 ms calls: a probe every 2 s of them (~67 calls), ending after one call (≥ 20 ms)
+  const solo = drive(c, 1, 300, 30, 50);
+  assert.ok(solo >= 3 && solo <= 5, `${solo} solo calls of 300`);
+  assert.equal(c.solo(), false);
+  drive(c, 1, 300, 60, 50);
+  assert.equal(c.solo(), true);
+});
