@@ -242,6 +242,8 @@ const result = {
   date: new Date().toISOString(),
   command: `npm run bench:serve -- ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { ...machine(), loadAverage: loadavg().map((x) => +x.toFixed(2)) },
+  // matmuls run on the pool or on the caller alone, whichever measured faster (src/tensor/wasm/adaptive.ts)
+  threadChooser: wasm.chooser?.stats ?? null,
   kernels: { backend: wasm.name, threads: THREADS, relaxedSimd: wasm.relaxedSimd },
   settings: { promptTokens: PROMPT, maxTokens: TOKENS, rounds: ROUNDS, levels: LEVELS, greedy: true },
   peer: peer ? peer.info : null,

@@ -11,8 +11,8 @@
 // kinds) keeps a running cost in each mode, ms per unit of work (rows·n·k), and all run in one mode. Every
 // PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
 // calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
-// — and the mode becomes the other one if those calls took less than the same work at the running costs
-// of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded tokens (the first
+// — and the mode becomes the other one if those calls took under SWITCH_BELOW of the same work at the
+// running costs of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded tokens (the first
 // probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a token in 40 at the
 // slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way: a matmul's outputs
 // do not depend on how its rows are split.
@@ -25,6 +25,8 @@ const PROBE_SPACING_MS = 2000;
 /** Calls a probe lasts at most, and the time after which it ends sooner, ms. */
 const PROBE_CALLS = 64;
 const PROBE_MS = 20;
+/** The other mode must do the probe's work in under this share of the mode now's time to take over (noise). */
+const SWITCH_BELOW = 0.85;
 /** Weight of a new measurement in a mode's running cost. */
 const EMA = 0.25;
 
@@ -89,7 +91,7 @@ export class ThreadChooser {
 
   /**
    * The probe is over: its calls took what they took in the other mode; in the mode now, the same work
-   * would have taken each kind's running cost. The cheaper one is the mode from now on.
+   * would have taken each kind's running cost. The other mode takes over when clearly cheaper.
    */
   private settle(): void {
     const now = this.soloNow ? 1 : 0;
@@ -101,7 +103,7 @@ export class ThreadChooser {
       probed += p.ms;
       current += c * p.work;
     }
-    if (probed > 0 && probed < current) {
+    if (probed > 0 && probed < SWITCH_BELOW * current) {
       this.soloNow = !this.soloNow;
       this.stats.switches++;
     }
