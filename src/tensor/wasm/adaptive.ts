@@ -12,10 +12,11 @@
 // PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
 // calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
 // — and the mode becomes the other one if those calls took under SWITCH_BELOW of the same work at the
-// running costs of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded tokens (the first
-// probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a token in 40 at the
-// slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way: a matmul's outputs
-// do not depend on how its rows are split.
+// running costs of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded
+// tokens (the first probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a
+// token in 40 at the slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way:
+// a matmul's outputs do not depend on how its rows are split. The other parallel kernels of inference
+// (norms, attention) follow the matmuls' mode.
 
 /** Calls between two probes of the mode not in use (the first one sooner). */
 const PROBE_EVERY = 2048;
