@@ -48,3 +48,18 @@ test('long calls (prefill) are probed by time, with probes of one call', () => {
   drive(c, 1, 300, 60, 50);
   assert.equal(c.solo(), true);
 });
+
+test("a kind's first, cold call in a mode does not count: no flip on a quiet machine", () => {
+  const c = new ThreadChooser();
+  // long calls (a probe after the first 2 s): the first on the pool 5x slow (cold caches, scratch
+  // touched for the first time), then the pool 1.5x faster than the caller alone
+  let pooled = 0;
+  for (let i = 0; i < 40; i++) {
+    const s = c.solo();
+    c.record('prefill', s, 1000, s ? 1500 : pooled++ === 0 ? 5000 : 1000);
+  }
+  assert.equal(c.stats.switches, 0);
+  assert.ok(c.stats.probes >= 2, `${c.stats.probes} probes`);
+  // only the probes ran alone, one call each (the last may still be to come)
+  assert.ok(c.stats.soloCalls >= c.stats.probes - 1 && c.stats.soloCalls <= c.stats.probes);
+});

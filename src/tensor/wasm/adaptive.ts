@@ -12,7 +12,7 @@
 // PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
 // calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
 // — and the mode becomes the other one if those calls took under SWITCH_BELOW of the same work at the
-// running costs of the mode now. A neighbour that comes or goes is noticed within a few dozen decoded
+// running costs of the mode now (for a probe of a few long calls, two probes in a row). A neighbour that comes or goes is noticed within a few dozen decoded
 // tokens (the first probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a
 // token in 40 at the slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way:
 // a matmul's outputs do not depend on how its rows are split. The other parallel kernels of inference
@@ -28,12 +28,22 @@ const PROBE_CALLS = 64;
 const PROBE_MS = 20;
 /** The other mode must do the probe's work in under this share of the mode now's time to take over (noise). */
 const SWITCH_BELOW = 0.85;
+/** A probe of fewer calls (long ones: prefill) decides only when the probe before it said the same. */
+const FEW_CALLS = 8;
+/** Calls of a kind in the mode now (the first not counted) before a probe may compare it. */
+const MIN_SAMPLES = 3;
 /** Weight of a new measurement in a mode's running cost. */
 const EMA = 0.25;
 
 export class ThreadChooser {
-  /** Per kind: running ms per unit of work, [on the pool, on the caller alone]; NaN until measured. */
-  private readonly costs = new Map<string, [number, number]>();
+  /**
+   * Per kind: running ms per unit of work [on the pool, on the caller alone] (NaN until measured), and
+   * calls measured in each mode. A kind's first call in a mode is not counted (it pays for cold caches,
+   * scratch touched for the first time, code not yet optimized), and a kind enters the comparison only
+   * with MIN_SAMPLES in the mode now: a bench's first prefill on two threads once looked slower than one
+   * thread alone that way, and the mode flipped on a quiet machine.
+   */
+  private readonly costs = new Map<string, { cost: [number, number]; n: [number, number] }>();
   /**
    * The mode of every kind at once: mixing them costs more than either (a worker still polling after a
    * pooled call competes with the caller's next call alone), so the choice is one for all kinds.
@@ -45,14 +55,17 @@ export class ThreadChooser {
   /** Calls left in the probe now running (0: none), its time so far (ms), and what it measured. */
   private probing = 0;
   private probeMs = 0;
+  /** Calls the probe ran, and whether the last short probe found the other mode cheaper. */
+  private probeCalls = 0;
+  private leaning = false;
   /** The probe's calls: per kind, its units of work and ms in the probed mode. */
   private readonly probe = new Map<string, { work: number; ms: number }>();
   /** Calls run on the caller alone, probes started, and switches of mode (the benchmark reports them). */
   readonly stats = { soloCalls: 0, probes: 0, switches: 0 };
 
-  private of(kind: string): [number, number] {
+  private of(kind: string): { cost: [number, number]; n: [number, number] } {
     let c = this.costs.get(kind);
-    if (!c) this.costs.set(kind, (c = [NaN, NaN]));
+    if (!c) this.costs.set(kind, (c = { cost: [NaN, NaN], n: [0, 0] }));
     return c;
   }
 
@@ -63,10 +76,10 @@ export class ThreadChooser {
 
   /** Records how long a call of `kind` took (ms) in the mode solo() chose, for `work` units. */
   record(kind: string, solo: boolean, work: number, ms: number): void {
-    const c = this.of(kind);
+    const { cost, n } = this.of(kind);
     const m = solo ? 1 : 0;
     const x = ms / Math.max(work, 1);
-    c[m] = Number.isNaN(c[m]) ? x : c[m] + EMA * (x - c[m]);
+    if (n[m]++ > 0) cost[m] = Number.isNaN(cost[m]) ? x : cost[m] + EMA * (x - cost[m]);
     if (solo) this.stats.soloCalls++;
     if (this.probing > 0) {
       const p = this.probe.get(kind) ?? { work: 0, ms: 0 };
@@ -74,6 +87,7 @@ export class ThreadChooser {
       p.ms += ms;
       this.probe.set(kind, p);
       this.probeMs += ms;
+      this.probeCalls++;
       this.probing = this.probeMs >= PROBE_MS ? 0 : this.probing - 1;
       if (this.probing === 0) this.settle();
       return;
@@ -83,6 +97,7 @@ export class ThreadChooser {
     if (++this.calls >= every || this.sinceProbe >= PROBE_SPACING_MS) {
       this.probing = PROBE_CALLS;
       this.probeMs = 0;
+      this.probeCalls = 0;
       this.sinceProbe = 0;
       this.calls = 0;
       this.probe.clear();
@@ -99,14 +114,19 @@ export class ThreadChooser {
     let probed = 0;
     let current = 0;
     for (const [kind, p] of this.probe) {
-      const c = this.of(kind)[now];
-      if (Number.isNaN(c)) continue; // never run in the mode now: nothing to compare
+      const { cost, n } = this.of(kind);
+      const c = cost[now];
+      if (n[now] < MIN_SAMPLES || Number.isNaN(c)) continue; // too little known in the mode now
       probed += p.ms;
       current += c * p.work;
     }
-    if (probed > 0 && probed < SWITCH_BELOW * current) {
+    const cheaper = probed > 0 && probed < SWITCH_BELOW * current;
+    // a probe of a few long calls (prefill) is one noisy sample: two such probes in a row must agree
+    const short = this.probeCalls < FEW_CALLS;
+    if (cheaper && (!short || this.leaning)) {
       this.soloNow = !this.soloNow;
       this.stats.switches++;
-    }
+      this.leaning = false;
+    } else this.leaning = cheaper && short;
   }
 }
