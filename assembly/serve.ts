@@ -49,9 +49,9 @@ const TOUCH_ROWS: i32 = 8;
 }
 
 /**
- * One weight row (at wr, output j) × R = 2 or 3 input rows (x0, x0 + kb, …) → out[0…R-1, j] (op, op + nb, …):
- * eight values per turn, two weight loads and 2R input loads into 2R accumulators. R is a constant at
- * every call (the inlined copies keep the accumulators they use).
+ * One weight row (at wr, output j) × R = 1, 2 or 3 input rows (x0, x0 + kb, …) → out[0…R-1, j] (op,
+ * op + nb, …): eight values per turn, two weight loads and 2R input loads into 2R accumulators. R is a
+ * constant at every call (the inlined copies keep the accumulators they use).
  */
 @inline function rowGroup(R: i32, op: usize, x0: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
   const k4 = k & ~3;
@@ -70,21 +70,21 @@ const TOUCH_ROWS: i32 = 8;
     const wa = v128.load(wr + o);
     const wb = v128.load(wr + o, 16);
     a0 = fma(v128.load(x0 + o), wa, a0);
-    a1 = fma(v128.load(x1 + o), wa, a1);
+    if (R > 1) a1 = fma(v128.load(x1 + o), wa, a1);
     if (R > 2) a2 = fma(v128.load(x2 + o), wa, a2);
     b0 = fma(v128.load(x0 + o, 16), wb, b0);
-    b1 = fma(v128.load(x1 + o, 16), wb, b1);
+    if (R > 1) b1 = fma(v128.load(x1 + o, 16), wb, b1);
     if (R > 2) b2 = fma(v128.load(x2 + o, 16), wb, b2);
   }
   if (i < k4) {
     const o = (<usize>i) << 2;
     const wa = v128.load(wr + o);
     a0 = fma(v128.load(x0 + o), wa, a0);
-    a1 = fma(v128.load(x1 + o), wa, a1);
+    if (R > 1) a1 = fma(v128.load(x1 + o), wa, a1);
     if (R > 2) a2 = fma(v128.load(x2 + o), wa, a2);
   }
   finish(f32x4.add(a0, b0), x0, wr, k4, k, bias, j, op);
-  finish(f32x4.add(a1, b1), x1, wr, k4, k, bias, j, op + nb);
+  if (R > 1) finish(f32x4.add(a1, b1), x1, wr, k4, k, bias, j, op + nb);
   if (R > 2) finish(f32x4.add(a2, b2), x2, wr, k4, k, bias, j, op + 2 * nb);
 }
 
@@ -92,26 +92,7 @@ const TOUCH_ROWS: i32 = 8;
 function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
   if (left == 3) rowGroup(3, op, x, wr, bias, k, j, kb, nb);
   else if (left == 2) rowGroup(2, op, x, wr, bias, k, j, kb, nb);
-  else if (left == 1) rowOne(op, x, wr, bias, k, j);
-}
-
-/** One weight row (at wr, output j) × one input row x → out[0, j] (op). */
-function rowOne(op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32): void {
-  const k4 = k & ~3;
-  const k8 = k & ~7;
-  let a0 = f32x4.splat(0);
-  let b0 = f32x4.splat(0);
-  let i = 0;
-  for (; i < k8; i += 8) {
-    const o = (<usize>i) << 2;
-    a0 = fma(v128.load(x + o), v128.load(wr + o), a0);
-    b0 = fma(v128.load(x + o, 16), v128.load(wr + o, 16), b0);
-  }
-  if (i < k4) {
-    const o = (<usize>i) << 2;
-    a0 = fma(v128.load(x + o), v128.load(wr + o), a0);
-  }
-  finish(f32x4.add(a0, b0), x, wr, k4, k, bias, j, op);
+  else if (left == 1) rowGroup(1, op, x, wr, bias, k, j, kb, nb);
 }
 
 /**
