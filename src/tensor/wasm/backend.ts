@@ -380,7 +380,7 @@ export class WasmBackend implements Backend {
 
   /** split's pool run: n in chunks of whole granules, four per thread. */
   private onPool(
-    kernel: string,
+    kernel: ParallelKernel,
     n: number,
     args: number[],
     rangeArg: number,
@@ -395,7 +395,7 @@ export class WasmBackend implements Backend {
     const bounds: number[] = [];
     for (let c = 0; c <= chunks; c++) bounds.push(Math.min(n, Math.round((groups * c) / chunks) * granule));
     pool.run({
-      kernel: kernel as ParallelKernel,
+      kernel,
       args,
       rangeArg,
       bounds,
