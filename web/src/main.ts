@@ -361,6 +361,23 @@ async function load(file: File): Promise<void> {
 
 // ---- wiring ------------------------------------------------------------------------------------
 
+/**
+ * A form whose text box adds words (the box is cleared on submit), and its preset buttons (data-words):
+ * the PCA panel's and the word map's.
+ */
+function wordsForm(form: string, input: string, presets: string, add: (text: string) => Promise<void>): void {
+  byId(form).addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const box = byId<HTMLInputElement>(input);
+    const text = box.value;
+    box.value = '';
+    void add(text);
+  });
+  for (const b of document.querySelectorAll<HTMLButtonElement>(presets)) {
+    b.addEventListener('click', () => void add(b.dataset.words ?? ''));
+  }
+}
+
 function wire(): void {
   byId('prompt-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -397,16 +414,7 @@ function wire(): void {
     if (state.focus !== null && state.trace && state.focus >= state.trace.tokens.length) state.focus = null;
     renderAll();
   });
-  byId('pca-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const input = byId<HTMLInputElement>('pca-word');
-    const text = input.value;
-    input.value = '';
-    void addWords(text);
-  });
-  for (const b of document.querySelectorAll<HTMLButtonElement>('button.preset')) {
-    b.addEventListener('click', () => void addWords(b.dataset.words ?? ''));
-  }
+  wordsForm('pca-form', 'pca-word', 'button.preset', addWords);
   byId('pca-clear').addEventListener('click', () => {
     state.words = [];
     renderPca();
@@ -434,16 +442,7 @@ function wire(): void {
         renderContext();
       });
   });
-  byId('wm-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const input = byId<HTMLInputElement>('wm-words');
-    const text = input.value;
-    input.value = '';
-    void addMapWords(text);
-  });
-  for (const b of document.querySelectorAll<HTMLButtonElement>('button.wm-preset')) {
-    b.addEventListener('click', () => void addMapWords(b.dataset.words ?? ''));
-  }
+  wordsForm('wm-form', 'wm-words', 'button.wm-preset', addMapWords);
   byId('wm-analogy-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     void solveAnalogy(byId<HTMLInputElement>('wm-analogy').value);
