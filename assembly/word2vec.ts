@@ -264,3 +264,25 @@ export function w2vSentence(sent: usize, n: i32, alpha: f32, rnd: i32): i32 {
   }
   return rnd;
 }
+
+/**
+ * Folds a worker's replica into the shared matrix, n floats (train-node.ts, more than one thread):
+ * s += l − p (what the worker learned since its last merge), then l = p = s (it goes on from everyone's).
+ */
+export function w2vMerge(s: usize, l: usize, p: usize, n: i32): void {
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const o = <usize>k << 2;
+    const v = f32x4.add(v128.load(s + o), f32x4.sub(v128.load(l + o), v128.load(p + o)));
+    v128.store(s + o, v);
+    v128.store(l + o, v);
+    v128.store(p + o, v);
+  }
+  for (; k < n; k++) {
+    const o = <usize>k << 2;
+    const v = load<f32>(s + o) + (load<f32>(l + o) - load<f32>(p + o));
+    store<f32>(s + o, v);
+    store<f32>(l + o, v);
+    store<f32>(p + o, v);
+  }
+}

@@ -1,6 +1,8 @@
 // word2vec training on worker_threads (Node): the matrices, corpus and tables live in SharedArrayBuffers;
 // each worker runs trainShard (train.ts) over its own contiguous shard and updates the shared matrices
-// without locks (Hogwild, as word2vec.c's pthreads and gensim's threads do). The caller's thread only
+// without locks (Hogwild, as word2vec.c's pthreads and gensim's threads do) — on small models through a
+// replica of its own, folded into the shared matrices every 10 000 words (REPLICA_MAX_BYTES: rows that
+// both cores write in turn cost more than the training itself). The caller's thread only
 // watches the shared progress counters and can ask the workers to stop (Ctrl-C: they return at their
 // next 10 000-word mark and the vectors so far are kept).
 import { Worker } from 'node:worker_threads';
@@ -42,6 +44,8 @@ if (job.module) {
   const x = new WebAssembly.Instance(job.module, { env: { memory: job.memory } }).exports;
   x.w2vConfigure(...job.configure);
   job.wasm = { sent: job.sent, w2vSentence: x.w2vSentence, w2vTakeLoss: x.w2vTakeLoss, w2vTakeTerms: x.w2vTakeTerms };
+  job.wasm.merge = (${replicaMerge.toString()})(x.w2vMerge, job.memory, job);
+  job.wasm.mergeEvery = job.mergeEvery;
 }
 (${trainShard.toString()})(job);
 parentPort.postMessage('done');`;
@@ -49,9 +53,23 @@ parentPort.postMessage('done');`;
 export interface WasmPlan {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  /** Per worker: w2vConfigure's arguments and the byte offset of its sentence buffer. */
-  workers: Array<{ configure: number[]; sent: number }>;
+  /**
+   * Per worker: w2vConfigure's arguments, the byte offset of its sentence buffer, and where it trains a
+   * replica: w2vMerge's arguments per matrix (shared, replica, snapshot, floats; none: it trains the
+   * shared matrices in place), the merges' lock word, and the words between two merges.
+   */
+  workers: Array<{ configure: number[]; sent: number; merges: number[][]; lock: number; mergeEvery: number }>;
 }
+
+/**
+ * Most bytes of W, C and H together for which each of several workers trains a replica. Hogwild's shared
+ * rows cost most where they are few: on a 5 000-word vocabulary (the KJV) two workers writing the same
+ * rows spent 2.2× the CPU time of one for the same words (every line they touch moves between the cores),
+ * so two threads ran slower than one. A replica per worker, folded into the shared matrices every 10 000
+ * words (train.ts), keeps the lines in each core's cache; it costs two copies of the matrices per worker,
+ * hence the limit (beyond it, the rows are many and collide less).
+ */
+export const REPLICA_MAX_BYTES = 64 * 2 ** 20;
 
 /**
  * Moves W, C and H, the negative-sampling table and the Huffman paths into a shared wasm memory (after the
@@ -82,8 +100,18 @@ export async function wasmPlan(
   const lengthAt = at(codeAt + code.byteLength);
   const scratch = at(lengthAt + length.byteLength);
   const noise = at(4 * Math.max(1, o.negative));
-  const perWorker = 2 * row + noise + sentBytes;
-  const pages = Math.ceil((scratch + perWorker * threads) / 65536);
+  const lockAt = scratch;
+  const matrices = [
+    [W, p.W],
+    [C, p.C],
+    [H, p.H],
+  ] as const;
+  const modelBytes = p.W.byteLength + p.C.byteLength + p.H.byteLength;
+  const replicas = threads > 1 && modelBytes <= REPLICA_MAX_BYTES;
+  // each worker's scratch, and with replicas its copy of every matrix and a snapshot of it
+  const replicaBytes = replicas ? 2 * matrices.reduce((b, [, m]) => b + at(m.byteLength), 0) : 0;
+  const perWorker = 2 * row + noise + sentBytes + replicaBytes;
+  const pages = Math.ceil((scratch + 16 + perWorker * threads) / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const heapBase = (new WebAssembly.Instance(module, { env: { memory } }).exports.heapBase as () => number)();
   if (heapBase > W) throw new Error(`word2vec: the wasm kernels' static data ends at ${heapBase} > ${W}`);
@@ -107,21 +135,65 @@ export async function wasmPlan(
     length: view(lengthAt, length),
   };
   const workers = Array.from({ length: threads }, (_, t) => {
-    const e = scratch + t * perWorker;
-    const configure = [W, C, H, e, e + row, e + 2 * row, o.dim, o.window, +o.cbow, o.negative, +o.hs];
+    const e = scratch + 16 + t * perWorker;
+    const sent = e + 2 * row + noise;
+    // the matrices this worker trains: the shared ones, or its replicas (copies, each with a snapshot)
+    let next = sent + sentBytes;
+    const merges: number[][] = [];
+    const own = matrices.map(([shared, m]) => {
+      if (!replicas) return shared;
+      const [l, snap] = [next, next + at(m.byteLength)];
+      next = snap + at(m.byteLength);
+      view(l, m);
+      view(snap, m);
+      if (m.length > 0) merges.push([shared, l, snap, m.length]);
+      return l;
+    });
+    const configure = [...own, e, e + row, e + 2 * row, o.dim, o.window, +o.cbow, o.negative, +o.hs];
     configure.push(table, p.table.length, pointAt, codeAt, lengthAt, p.tree.maxDepth);
-    return { configure, sent: e + 2 * row + noise };
+    // a merge costs about as much as training on V words (it reads and writes every row): every
+    // 10 000 words, or 2V where the vocabulary is bigger
+    return { configure, sent, merges, lock: lockAt, mergeEvery: Math.max(10000, (2 * p.W.length) / o.dim) };
   });
   return { module, memory, workers };
+}
+
+/**
+ * A worker's merge (WasmKernels.merge) where it trains replicas, else undefined: its w2vMerge over each
+ * matrix, one worker at a time (a lock word in the memory). Self-contained: the worker runs its source.
+ */
+function replicaMerge(
+  w2vMerge: (s: number, l: number, p: number, n: number) => void,
+  memory: WebAssembly.Memory,
+  w: WasmPlan['workers'][number],
+): (() => void) | undefined {
+  if (w.merges.length === 0) return undefined;
+  const lock = new Int32Array(memory.buffer, w.lock, 1);
+  return () => {
+    while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1);
+    for (const [s, l, p, n] of w.merges) w2vMerge(s!, l!, p!, n!);
+    Atomics.store(lock, 0, 0);
+    Atomics.notify(lock, 0, 1);
+  };
 }
 
 /** One thread's kernels on a plan's memory (the worker script does the same). */
 export function wasmKernels(plan: WasmPlan, worker: number): WasmKernels {
   const x = new WebAssembly.Instance(plan.module, { env: { memory: plan.memory } })
-    .exports as unknown as Omit<WasmKernels, 'sent'> & { w2vConfigure(...args: number[]): void };
-  const { configure, sent } = plan.workers[worker]!;
-  x.w2vConfigure(...configure);
-  return { sent, w2vSentence: x.w2vSentence, w2vTakeLoss: x.w2vTakeLoss, w2vTakeTerms: x.w2vTakeTerms };
+    .exports as unknown as Omit<WasmKernels, 'sent' | 'merge'> & {
+    w2vConfigure(...args: number[]): void;
+    w2vMerge(s: number, l: number, p: number, n: number): void;
+  };
+  const w = plan.workers[worker]!;
+  x.w2vConfigure(...w.configure);
+  return {
+    sent: w.sent,
+    w2vSentence: x.w2vSentence,
+    w2vTakeLoss: x.w2vTakeLoss,
+    w2vTakeTerms: x.w2vTakeTerms,
+    merge: replicaMerge(x.w2vMerge, plan.memory, w),
+    mergeEvery: w.mergeEvery,
+  };
 }
 
 /**
@@ -178,7 +250,14 @@ export function trainWord2VecThreads(
           progress,
           stopFlag,
         );
-        if (wasm) Object.assign(job, { module: wasm.module, memory: wasm.memory, ...wasm.workers[w] });
+        if (wasm) {
+          // a small shard merges at least 16 times an epoch
+          const mergeEvery = Math.min(
+            wasm.workers[w]!.mergeEvery,
+            Math.ceil((bounds[w + 1]! - bounds[w]!) / 16),
+          );
+          Object.assign(job, { module: wasm.module, memory: wasm.memory, ...wasm.workers[w], mergeEvery });
+        }
         return new Worker(WORKER, { eval: true, workerData: job });
       });
       if (onProgress) timer = setInterval(() => onProgress(report()), everyMs);

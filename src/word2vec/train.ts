@@ -140,6 +140,14 @@ export interface WasmKernels {
   w2vTakeTerms(): number;
   /** This worker's sentence buffer (MAX_SENTENCE + 1 int32), a byte offset of the wasm memory. */
   sent: number;
+  /**
+   * Where the worker trains a replica of the matrices (train-node.ts, several threads): folds what it
+   * learned since the last call into the shared matrices and takes theirs. Called after the sentence that
+   * reaches `mergeEvery` words since the last merge, and at the end of the shard (or a stop).
+   */
+  merge?(): void;
+  /** Words between two merges. */
+  mergeEvery?: number;
 }
 
 /**
@@ -173,7 +181,8 @@ export function trainShard(j: ShardJob): void {
   let words = 0; // read by this worker, not yet added to progress
   let loss = 0;
   let terms = 0;
-  for (let epoch = 0; epoch < j.epochs; epoch++) {
+  let unmerged = 0; // words read since the last merge (a replica's: see WasmKernels.merge)
+  training: for (let epoch = 0; epoch < j.epochs; epoch++) {
     let p = j.begin;
     while (p < j.end) {
       // Every 10 000 words: publish progress, reread everyone's, and set the learning rate.
@@ -192,13 +201,14 @@ export function trainShard(j: ShardJob): void {
         for (let s = 0; s < progress.length; s += 4) done += progress[s]!;
         alpha = Math.max(j.minAlpha, j.alpha - (j.alpha - j.minAlpha) * (done / j.plannedWords));
         progress[slot + 3] = alpha;
-        if (stop[0] !== 0) return;
+        if (stop[0] !== 0) break training;
       }
       // Read one sentence, dropping subsampled words.
       let n = 0;
       while (p < j.end && corpus[p]! >= 0) {
         const w = corpus[p++]!;
         words++;
+        unmerged++;
         rnd ^= rnd << 13;
         rnd ^= rnd >>> 17;
         rnd ^= rnd << 5;
@@ -208,6 +218,10 @@ export function trainShard(j: ShardJob): void {
       // The wasm kernels run the whole sentence: the same steps and draws as the loops below.
       if (wasm) {
         rnd = wasm.w2vSentence(wasm.sent, n, alpha, rnd);
+        if (wasm.merge && unmerged >= wasm.mergeEvery!) {
+          wasm.merge();
+          unmerged = 0;
+        }
         continue;
       }
       for (let i = 0; i < n; i++) {
@@ -282,6 +296,7 @@ export function trainShard(j: ShardJob): void {
   if (wasm) {
     loss += wasm.w2vTakeLoss();
     terms += wasm.w2vTakeTerms();
+    wasm.merge?.();
   }
   progress[slot] = progress[slot]! + words;
   progress[slot + 1] = progress[slot + 1]! + loss;

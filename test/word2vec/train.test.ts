@@ -129,11 +129,14 @@ function close(actual: Float32Array, expected: number[], what: string): void {
   assert.ok(worst < 2e-6, `${what}: off by ${worst}`);
 }
 
-async function check(s: Setup, reach: number[], simd = false): Promise<void> {
+async function check(s: Setup, reach: number[], simd = false, replica = false): Promise<void> {
   const j = job(s);
   if (simd) {
-    // The same pass with the wasm SIMD kernels, the matrices moved into their memory.
-    j.wasm = wasmKernels(await wasmPlan(j, s, 1), 0);
+    // The same pass with the wasm SIMD kernels, the matrices moved into their memory. With `replica`, a
+    // plan for two workers: worker 0 trains its own copy and folds it into j's matrices at the end.
+    const plan = await wasmPlan(j, s, replica ? 2 : 1);
+    assert.equal(plan.workers[0]!.merges.length > 0, replica);
+    j.wasm = wasmKernels(plan, 0);
   }
   const before = { W: j.W.slice(), C: j.C.slice(), H: j.H.slice() };
   const want = reference(s, j, reach);
@@ -177,6 +180,29 @@ for (const simd of [false, true]) {
   test(`one CBOW pass with hierarchical softmax and negative sampling matches the float64 reference (${how})`, () =>
     check({ ...base, cbow: true, hs: true }, ones, simd));
 }
+
+test('a worker training a replica: merged into the shared matrices, one pass matches the float64 reference', async () => {
+  await check(base, ones, true, true);
+  await check({ ...base, cbow: true, hs: true, dim: 7 }, ones, true, true);
+});
+
+test('replica merge: shared += replica − snapshot, then all three equal', async () => {
+  const s = { ...base, dim: 5 }; // 4 words × 5: SIMD lanes and a remainder
+  const j = job(s);
+  const plan = await wasmPlan(j, s, 2);
+  const [shared, replica, snapshot, n] = plan.workers[1]!.merges[0]!;
+  assert.equal(n, j.W.length);
+  const view = (at: number) => new Float32Array(plan.memory.buffer, at!, n!);
+  const [S, L, P] = [view(shared!), view(replica!), view(snapshot!)];
+  assert.deepEqual(L, S); // both start as the shared matrix
+  S.forEach((_, i) => {
+    S[i] = i; // what the other worker merged meanwhile
+    L[i] = P[i]! + 0.5 * i; // what this one learned
+  });
+  const want = Array.from(S, (x, i) => x + 0.5 * i);
+  wasmKernels(plan, 1).merge!();
+  for (const a of [S, L, P]) close(a, want, 'after the merge');
+});
 
 test('window shrink: reach = window − (rand % window) from the seeded xorshift32', async () => {
   const s: Setup = { ...base, sentence: [0, 1, 2, 3, 0, 1, 2], window: 3, hs: true, negative: 0, seed: 5 };
