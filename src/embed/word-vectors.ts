@@ -31,6 +31,7 @@ import type { WordVectors } from '../word2vec/vectors.js';
 import type { EmbedOptions, ExplainOptions } from './embedder.js';
 import { buildExplanation, type InputToken, type SimilarityExplanation } from './explain.js';
 import type { EmbeddingModel } from './model.js';
+import { powerStep } from './power-iteration.js';
 import type { EmbeddingPooling } from './pooling.js';
 
 /** SIF's a, when the model's config does not say. */
@@ -100,17 +101,8 @@ export function firstPrincipalComponent(
 ): Float64Array {
   let c = new Float64Array(dim).fill(1 / Math.sqrt(dim));
   for (let it = 0; it < iterations; it++) {
-    const next = new Float64Array(dim);
-    for (const x of rows) {
-      let p = 0;
-      for (let k = 0; k < dim; k++) p += x[k] * c[k];
-      for (let k = 0; k < dim; k++) next[k] += p * x[k];
-    }
-    let n = 0;
-    for (const v of next) n += v * v;
-    n = Math.sqrt(n);
-    if (!(n > 0)) break;
-    for (let k = 0; k < dim; k++) next[k] /= n;
+    const { next, norm } = powerStep(rows, c);
+    if (!(norm > 0)) break;
     c = next;
   }
   let s = 0;

@@ -1,5 +1,6 @@
 // Principal component analysis, in the page: centre the vectors, then find the two directions of
-// largest variance by power iteration on XᵀX (never forming the dim × dim matrix).
+// largest variance by power iteration on XᵀX (never forming the dim × dim matrix: powerStep).
+import { powerStep } from '../../src/embed/power-iteration.js';
 
 export interface Pca {
   points: Array<[number, number]>;
@@ -32,18 +33,8 @@ export function pca2(vectors: ArrayLike<number>[]): Pca {
     );
     let lambda = 0;
     for (let it = 0; it < 200; it++) {
-      const next = new Float64Array(d);
-      for (const x of X) {
-        const p = dot(x, w);
-        for (let i = 0; i < d; i++) next[i] += p * x[i];
-      }
-      for (const prev of comps) {
-        const p = dot(next, prev);
-        for (let i = 0; i < d; i++) next[i] -= p * prev[i];
-      }
-      const norm = Math.sqrt(dot(next, next));
-      if (norm === 0) break;
-      for (let i = 0; i < d; i++) next[i] /= norm;
+      const { next, norm } = powerStep(X, w, comps);
+      if (!(norm > 0)) break;
       const diff = Math.abs(norm - lambda);
       lambda = norm;
       w = next;
