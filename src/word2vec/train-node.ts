@@ -56,9 +56,9 @@ export interface WasmPlan {
   /**
    * Per worker: w2vConfigure's arguments, the byte offset of its sentence buffer, and where it trains a
    * replica: w2vMerge's arguments per matrix (shared, replica, snapshot, floats; none: it trains the
-   * shared matrices in place), the merges' lock word, and the words between two merges.
+   * shared matrices in place) and the merges' lock word.
    */
-  workers: Array<{ configure: number[]; sent: number; merges: number[][]; lock: number; mergeEvery: number }>;
+  workers: Array<{ configure: number[]; sent: number; merges: number[][]; lock: number }>;
 }
 
 /**
@@ -151,9 +151,7 @@ export async function wasmPlan(
     });
     const configure = [...own, e, e + row, e + 2 * row, o.dim, o.window, +o.cbow, o.negative, +o.hs];
     configure.push(table, p.table.length, pointAt, codeAt, lengthAt, p.tree.maxDepth);
-    // a merge costs about as much as training on V words (it reads and writes every row): every
-    // 10 000 words, or 2V where the vocabulary is bigger
-    return { configure, sent, merges, lock: lockAt, mergeEvery: Math.max(10000, (2 * p.W.length) / o.dim) };
+    return { configure, sent, merges, lock: lockAt };
   });
   return { module, memory, workers };
 }
@@ -192,7 +190,6 @@ export function wasmKernels(plan: WasmPlan, worker: number): WasmKernels {
     w2vTakeLoss: x.w2vTakeLoss,
     w2vTakeTerms: x.w2vTakeTerms,
     merge: replicaMerge(x.w2vMerge, plan.memory, w),
-    mergeEvery: w.mergeEvery,
   };
 }
 
@@ -251,11 +248,10 @@ export function trainWord2VecThreads(
           stopFlag,
         );
         if (wasm) {
-          // a small shard merges at least 16 times an epoch
-          const mergeEvery = Math.min(
-            wasm.workers[w]!.mergeEvery,
-            Math.ceil((bounds[w + 1]! - bounds[w]!) / 16),
-          );
+          // a merge costs about as much as training on V words (it reads and writes every row): every
+          // 10 000 words, or 2V where the vocabulary is bigger; a small shard at least 16 times an epoch
+          const V = p.vocab.words.length;
+          const mergeEvery = Math.min(Math.max(10000, 2 * V), Math.ceil((bounds[w + 1]! - bounds[w]!) / 16));
           Object.assign(job, { module: wasm.module, memory: wasm.memory, ...wasm.workers[w], mergeEvery });
         }
         return new Worker(WORKER, { eval: true, workerData: job });

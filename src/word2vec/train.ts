@@ -146,7 +146,7 @@ export interface WasmKernels {
    * reaches `mergeEvery` words since the last merge, and at the end of the shard (or a stop).
    */
   merge?(): void;
-  /** Words between two merges. */
+  /** Words between two merges (default: none before the end of the shard). */
   mergeEvery?: number;
 }
 
@@ -218,7 +218,7 @@ export function trainShard(j: ShardJob): void {
       // The wasm kernels run the whole sentence: the same steps and draws as the loops below.
       if (wasm) {
         rnd = wasm.w2vSentence(wasm.sent, n, alpha, rnd);
-        if (wasm.merge && unmerged >= wasm.mergeEvery!) {
+        if (wasm.merge && unmerged >= (wasm.mergeEvery ?? Infinity)) {
           wasm.merge();
           unmerged = 0;
         }
