@@ -139,8 +139,8 @@ if (opts.batch) {
   process.exit(0);
 }
 
-// warm up (compiles, allocates scratch)
-dec.forward(ids(Math.min(opts.pp, 64)), dec.newCache(), true);
+// warm up at full size (compiles, allocates scratch and the heap the timed run will reuse)
+dec.forward(ids(opts.pp), dec.newCache(), true);
 reset();
 let t0 = now();
 const cache = dec.newCache();

@@ -165,7 +165,7 @@ export class Decoder {
     const x = this.run(f, ids, recorder, source?.memory ?? null); // [rows, dim]
     cache.length = pos0 + rows;
     const tail = lastOnly ? f.rows(x.data.subarray((rows - 1) * this.dim), 1) : x;
-    return this.head(f, tail).data; // [rows or 1, vocab]
+    return f.finish(this.head(f, tail).data); // [rows or 1, vocab]
   }
 
   /**
@@ -198,13 +198,13 @@ export class Decoder {
       last.set(x.data.subarray((at - 1) * dim, at * dim), i * dim);
       q.cache.length = q.pos0 + q.rows;
     });
-    return this.head(f, f.rows(last, items.length)).data; // [sequences, vocab]
+    return f.finish(this.head(f, f.rows(last, items.length)).data); // [sequences, vocab]
   }
 
   /** Final norm and LM head on residual vectors [rows × dim] → logits [rows × vocab] (also the logit lens). */
   logits(x: Float32Array, rows: number): Float32Array {
     const f = new InferOps(this.backend);
-    return this.head(f, f.rows(x, rows)).data;
+    return f.finish(this.head(f, f.rows(x, rows)).data);
   }
 
   /** Every trainable weight, by name (see nn/weights.ts); a tied head is the embedding's table again. */

@@ -99,7 +99,8 @@ export class Encoder {
         `the text is ${rows} tokens, but the model's limit is ${this.contextLength}`,
       );
     }
-    return this.run(new InferOps(this.backend, { validKeys, tap: layerTap }), ids, typeIds).data;
+    const f = new InferOps(this.backend, { validKeys, tap: layerTap });
+    return f.finish(this.run(f, ids, typeIds).data); // [rows, dim]
   }
 
   /**
@@ -135,7 +136,8 @@ export class Encoder {
       if (it.typeIds) typeIds.set(it.typeIds, at);
       at += it.ids.length;
     }
-    return this.run(new InferOps(this.backend, { sequences }), ids, typeIds).data; // [Σ rows, dim]
+    const f = new InferOps(this.backend, { sequences });
+    return f.finish(this.run(f, ids, typeIds).data); // [Σ rows, dim]
   }
 
   /** Every trainable weight, by name (see nn/weights.ts). */

@@ -51,7 +51,8 @@ export class Seq2Seq {
       );
     }
     const f = new InferOps(e.backend, { tap: layerTap });
-    return new SourceState(e.run(f, ids)); // [srcRows, dim]
+    const x = e.run(f, ids); // [srcRows, dim]
+    return new SourceState(f.rows(f.finish(x.data), x.rows));
   }
 
   /** One decoder pass over `ids` at positions cache.length… against an encoded source: logits [rows or 1, vocab]. */

@@ -1,7 +1,12 @@
-// The inference side of nn/ops.ts: each op is one call of the model's backend kernels on plain
-// Float32Arrays, nothing recorded. One InferOps serves one forward pass: it knows where the rows sit
-// (positions pos0…), the KV cache the attention reads and extends, the padding of an encoder batch, and
-// the trace taps, so the modules need not.
+// The inference side of nn/ops.ts: each op is one call of the model's backend kernels on Float32Arrays,
+// nothing recorded. One InferOps serves one forward pass: it knows where the rows sit (positions pos0…),
+// the KV cache the attention reads and extends, the padding of an encoder batch, and the trace taps, so
+// the modules need not.
+//
+// Its activations come from the backend's allocActivations (the wasm backend's own memory, where its
+// kernels use them in place instead of copying each operand in and each result out on the calling thread)
+// and go back when the pass ends: the model calls finish(result), which hands the result out as an
+// ordinary array.
 import type { Backend, Matrix } from '../tensor/index.js';
 import type { ScoreTerms } from '../tensor/backend.js';
 import { GlassError } from '../util/errors.js';
@@ -75,6 +80,8 @@ export class InferOps implements Ops<Rows> {
    */
   private blockArrays: Float32Array[] | null = null;
   private readonly spare = new Map<number, Float32Array[]>();
+  /** Every array this pass had from the backend (allocActivations), given back by finish. */
+  private readonly owned: Float32Array[] = [];
 
   constructor(
     readonly be: Backend,
@@ -99,9 +106,31 @@ export class InferOps implements Ops<Rows> {
 
   /** n floats for an op's output, reused from an earlier block where one is free (contents undefined). */
   private alloc(n: number): Float32Array {
-    const a = this.spare.get(n)?.pop() ?? new Float32Array(n);
+    let a = this.spare.get(n)?.pop();
+    if (!a) this.owned.push((a = this.be.allocActivations(n)));
     this.blockArrays?.push(a);
     return a;
+  }
+
+  /**
+   * The end of the pass: every activation it allocated goes back to the backend, and `result` (the pass's
+   * output, which may be one of them or a view of one) comes back as an array of its own. Nothing the
+   * pass computed may be used after, but what finish returns. (A pass that never finishes, one that threw,
+   * leaves its arrays to the garbage collector.)
+   */
+  finish(result: Float32Array): Float32Array {
+    let out = result;
+    for (const a of this.owned) {
+      if (overlaps(a, result)) {
+        out = result.slice();
+        break;
+      }
+    }
+    for (const a of this.owned) this.be.freeActivations(a);
+    this.owned.length = 0;
+    this.spare.clear();
+    this.blockArrays = null;
+    return out;
   }
 
   private tapOf(layer: number): LayerTap | null {
@@ -116,7 +145,7 @@ export class InferOps implements Ops<Rows> {
       throw new Error(`gather: a ${table.kind} table has no float rows`);
     const t = table instanceof Float32Array ? table : table.data;
     const n = t.length / dim;
-    const out = new Float32Array(ids.length * dim);
+    const out = this.alloc(ids.length * dim);
     for (let r = 0; r < ids.length; r++) {
       const id = ids[r];
       if (!(id >= 0 && id < n)) {
@@ -359,7 +388,7 @@ export class InferOps implements Ops<Rows> {
     else if (stage === 'residualOut' && this.blockArrays) {
       // the block is done: all it allocated but the stream it passes on is free for the next block
       for (const a of this.blockArrays) {
-        if (a.buffer === x.data.buffer) continue;
+        if (overlaps(a, x.data)) continue;
         const list = this.spare.get(a.length);
         if (list) list.push(a);
         else this.spare.set(a.length, [a]);
@@ -367,4 +396,13 @@ export class InferOps implements Ops<Rows> {
       this.blockArrays = null;
     }
   }
+}
+
+/** Whether two arrays share any memory. */
+function overlaps(a: Float32Array, b: Float32Array): boolean {
+  return (
+    a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  );
 }

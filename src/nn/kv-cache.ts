@@ -5,6 +5,10 @@
 // context length): a sequence of 20 tokens holds 256 positions, not the 131072 of a 128k-context model.
 // Each growth copies the filled rows once: over a sequence of n tokens that is n²/(2·KV_BLOCK) rows,
 // 1/KV_BLOCK of what attention itself reads.
+//
+// The arrays come from the backend's allocActivations: the wasm backend's attention then reads them in
+// place, where a plain array would be copied into its memory (mirrored) on the way. Growing or releasing
+// the cache gives the old storage back at once (freeActivations).
 import { backend } from '../tensor/active.js';
 import type { Backend } from '../tensor/backend.js';
 import { GlassError } from '../util/errors.js';
@@ -64,9 +68,10 @@ export class KVCache {
     for (let l = 0; l < this.nLayers; l++) {
       for (const arrays of [this.k, this.v]) {
         const old = arrays[l];
-        const next = new Float32Array(capacity * this.kvDim);
+        const next = b.allocActivations(capacity * this.kvDim);
         next.set(old.subarray(0, keep));
         b.forget(old);
+        b.freeActivations(old);
         arrays[l] = next;
       }
     }
@@ -105,6 +110,8 @@ export class KVCache {
     for (let l = 0; l < this.nLayers; l++) {
       b.forget(this.k[l]);
       b.forget(this.v[l]);
+      b.freeActivations(this.k[l]);
+      b.freeActivations(this.v[l]);
       this.k[l] = new Float32Array(0);
       this.v[l] = new Float32Array(0);
     }

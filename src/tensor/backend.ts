@@ -153,6 +153,12 @@ export interface Backend {
    * Float32Array. The reference: `new Float32Array(n)`.
    */
   allocActivations(n: number): Float32Array;
+  /**
+   * Gives back now the storage of an array allocActivations returned (else when it is collected); `a`
+   * must not be used after. A KV cache calls it when it grows or is released. Arrays of any other origin:
+   * a no-op (the reference's arrays are the garbage collector's).
+   */
+  freeActivations(a: Float32Array): void;
 }
 
 /**

@@ -187,7 +187,8 @@ function sourceTrace(
 ): TraceSource {
   const digits = options.precision ?? 5;
   const full = (options.vectors ?? 'full') === 'full';
-  const tv = e.embedding.forward(new InferOps(e.backend), ids).data; // [S, dim], scaled as the encoder adds it
+  const f = new InferOps(e.backend);
+  const tv = f.finish(e.embedding.forward(f, ids).data); // [S, dim], scaled as the encoder adds it
   const embeddings: TraceEmbeddings = {
     tokenNorms: rowNorms(tv, ids.length, e.dim, digits),
     ...(full && { token: rowsOf(tv, ids.length, e.dim, digits) }),

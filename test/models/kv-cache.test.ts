@@ -1,7 +1,7 @@
 // The KV cache grows as tokens arrive, in blocks of KV_BLOCK positions, instead of holding the whole
 // context up front: a 2^20-context model generates with memory proportional to the tokens used, the
-// logits are those of a cache that held every position from the start, and the wasm backend's mirrors
-// of outgrown arrays are freed at once.
+// logits are those of a cache that held every position from the start, and under the wasm backend the
+// arrays live in its memory and outgrown ones are freed at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Decoder } from '../../src/models/decoder.js';
@@ -63,19 +63,37 @@ test('KV cache: growing across blocks keeps the filled positions (same logits as
   );
 });
 
-test('KV cache under wasm: the mirror of an outgrown array is freed when the cache grows', () =>
+test('KV cache under wasm: its arrays live in linear memory, and outgrown ones are freed when the cache grows', () =>
   withWasmBackend(async (be) => {
     const d = await createLlama({ ...SPEC, contextLength: 8 * KV_BLOCK }, 3);
     const cache = d.newCache();
     run(d, cache, 5, 5); // scratch and weights settle
-    const base = be.bytesInUse - cache.bytes; // the mirror of one block is in use now
+    // attention reads keys and values in place: no mirror, nothing copied into the memory on the way
+    const inMemory = (a: Float32Array) => a.buffer instanceof SharedArrayBuffer; // the shared wasm memory
+    assert.ok([...cache.k, ...cache.v].every(inMemory), 'the cache arrays are views of linear memory');
+    const base = be.bytesInUse - cache.bytes;
     run(d, cache, 3 * KV_BLOCK + 1, 5);
-    // Still only the live arrays mirrored (allocations are rounded up, hence the slack).
-    const mirrors = be.bytesInUse - base;
+    // Still only the live arrays held (allocations are rounded up, hence the slack).
+    const held = be.bytesInUse - base;
     assert.ok(
-      mirrors <= cache.bytes + 64 * 4 * SPEC.nLayers,
-      `${mirrors} bytes of mirrors for a cache of ${cache.bytes} bytes`,
+      held <= cache.bytes + 64 * 4 * SPEC.nLayers,
+      `${held} bytes held for a cache of ${cache.bytes} bytes`,
     );
     cache.release();
     assert.ok(be.bytesInUse <= base, `${be.bytesInUse - base} bytes left after release`);
+  }));
+
+test('forwards under wasm give their activations back: memory in use is the same after 40 of them', () =>
+  withWasmBackend(async (be) => {
+    const d = await createLlama({ ...SPEC, contextLength: 4 * KV_BLOCK }, 4);
+    const cache = d.newCache();
+    cache.reserve(2 * KV_BLOCK);
+    d.forward([1, 2, 3, 4, 5, 6, 7, 8], cache, true); // scratch and weights settle
+    const before = be.bytesInUse;
+    let logits = new Float32Array(0);
+    for (let i = 0; i < 40; i++) logits = d.forward(i % 2 ? [i % SPEC.vocabSize] : [1, 2, 3], cache, true);
+    assert.equal(be.bytesInUse, before, 'bytes in use after 40 forwards');
+    // what a forward returns is the caller's own array, not a view of memory given back
+    assert.ok(!(logits.buffer instanceof SharedArrayBuffer), 'logits are a plain array');
+    assert.equal(logits.length, SPEC.vocabSize);
   }));

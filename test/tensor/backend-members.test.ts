@@ -29,6 +29,7 @@ const MEMBERS = {
   placeMatrix: true,
   allocWeights: true,
   allocActivations: true,
+  freeActivations: true,
 } satisfies Record<keyof Backend, true>;
 
 function assertComplete(be: Backend): void {

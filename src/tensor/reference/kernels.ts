@@ -433,6 +433,10 @@ export const referenceBackend = {
     return new Float32Array(n);
   },
 
+  freeActivations() {
+    // the garbage collector's
+  },
+
   forget() {
     // no copies kept
   },

@@ -4,12 +4,12 @@
 //
 // Memory. Every weight matrix is copied into linear memory once, when the model is built (placeMatrix,
 // called by matrixF32 / matrixQ8_0 with this backend active); the matrix the model keeps is a view of it
-// (matrices.ts). Activations stay ordinary Float32Arrays owned by the nn blocks: each call copies its
-// inputs into a scratch region, runs the kernel, and copies the result out (staging.ts). That costs a few
-// KB per call against the MBs of weights a matmul streams (bench/ measures it). Arrays that already live
-// in this memory (from allocWeights/allocActivations) are used in place. The KV cache is mirrored
-// (kv-mirror.ts): each cache array gets a twin in linear memory and only the rows new since the last call
-// are copied in.
+// (matrices.ts). Arrays that live in this memory (from allocWeights/allocActivations) are used in place:
+// where the memory is shared, inference's activations (nn/infer.ts) and the KV cache's arrays come from
+// allocActivations. Any other array is staged: each call copies its inputs into a scratch region, runs the
+// kernel, and copies the result out (staging.ts) — on the calling thread, while the pool's workers wait.
+// A KV cache array that lives elsewhere is mirrored (kv-mirror.ts): it gets a twin in linear memory and
+// only the rows new since the last call are copied in.
 //
 // Growth. A shared memory (Node, cross-origin-isolated browsers) keeps every view valid when it grows.
 // A plain one detaches them; matrices built here re-create their views on access, but a raw array from
@@ -183,9 +183,16 @@ export class WasmBackend implements Backend {
    * shared (a growth would detach the view), a plain array, which kernels copy in and out.
    */
   allocActivations(n: number): Float32Array {
-    if (!(this.memory.buffer instanceof SharedArrayBuffer)) return new Float32Array(n);
+    // (a page that is not cross-origin isolated has no SharedArrayBuffer at all)
+    const shared =
+      typeof SharedArrayBuffer !== 'undefined' && this.memory.buffer instanceof SharedArrayBuffer;
+    if (!shared) return new Float32Array(n);
     if (this.heap.inUse + 4 * n > ACTIVATION_SHARE * this.heap.maxPages * 65536) return new Float32Array(n);
     return this.allocWeights(n);
+  }
+
+  freeActivations(a: Float32Array): void {
+    this.st.free(a);
   }
 
   placeMatrix(m: Matrix): Matrix {

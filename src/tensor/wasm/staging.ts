@@ -26,8 +26,8 @@ export class Staging {
   private scratchBytes = 0;
   /** Every ArrayBuffer/SharedArrayBuffer object `memory.buffer` has been (views of it are resident). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
-  /** Arrays returned by allocWeights: each keeps its allocation alive (a subarray of one does not). */
-  private readonly tokens = new WeakSet<object>();
+  /** Arrays returned by allocWeights, with their addresses: each keeps its allocation alive (a subarray of one does not). */
+  private readonly tokens = new WeakMap<object, number>();
   /** Frees the memory of an allocation when the array (or matrix) that owns it is collected. */
   readonly reaper = new FinalizationRegistry<number>((ptr) => this.heap.release(ptr));
 
@@ -75,9 +75,18 @@ export class Staging {
     const ptr = this.heap.calloc(4 * n);
     const a = new Float32Array(this.memory.buffer, ptr, n);
     this.buffers.add(a.buffer);
-    this.reaper.register(a, ptr);
-    this.tokens.add(a);
+    this.reaper.register(a, ptr, a);
+    this.tokens.set(a, ptr);
     return a;
+  }
+
+  /** Frees now the allocation of an array allocWeights returned (a no-op for any other array). */
+  free(a: Float32Array): void {
+    const ptr = this.tokens.get(a);
+    if (ptr === undefined) return;
+    this.tokens.delete(a);
+    this.reaper.unregister(a);
+    this.heap.release(ptr);
   }
 
   /** Whether `a` is an array allocWeights returned (it owns its allocation; a subarray does not). */
