@@ -22,14 +22,20 @@
 // 20-22, four 41-45). Tried and dropped: four input rows the same way (eight accumulators: 70-80 ms, or
 // two pairs: 48-50), and the inputs packed in blocks with the next weight rows touched inside the tile
 // loop (no better at four rows, worse at eight).
+//
+// Which two rows. The pair is rows j and j + h of the thread's range (h = half of it), not j and j + 1: the
+// weights then stream from memory as two long front-to-back streams, which the hardware prefetcher follows
+// while the tile computes, where adjacent pairs start a new 3-12 KB stream every pair (and needed the
+// weight rows touched into cache first, a read that waited and then a compute that did not read:
+// serialized). One thread, 4 rows, each call a cold matrix (40 copies in turn), µs per call, adjacent
+// pairs + touch → split halves: 2304×768 555 → 325 (12.7 → 21.7 GB/s, one row streams at 26), 3072×768
+// 700 → 440, 768×3072 680 → 685 (rows of 12 KB: no gain, cause not found), LM head 50257×768 11.3 → 7.0 ms
+// (its read alone ~6.7). GPT-2 124M forwardBatch of 4 sequences, one thread: 45.3 → 35.7 CPU ms/step.
+// Tried and dropped with it: four streams (pairs from four quarters: 325 → 455 µs), one weight row × four
+// inputs with eight accumulators (one stream; load-bound: 325 → 860), for k = 3072 a 2 × 2 tile that keeps
+// the inputs in L1 (685 → 920) or the inputs packed into one stream (685 → 660).
 
-import { fma, hsum, imin, touch } from './simd';
-
-/**
- * Weight rows brought into cache at a time by touch() before the tiles read them (8 rows: 24 KB at k = 768,
- * 96 KB at k = 3072, inside L2).
- */
-const TOUCH_ROWS: i32 = 8;
+import { fma, hsum } from './simd';
 
 /** One output: the lanes' sum, the scalar tail (values k4..k-1), the bias; stored at out + 4·(m·n + j). */
 @inline function finish(
@@ -96,7 +102,7 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
 }
 
 /**
- * The tile: W weight rows (j, j+1; W = 2 or 1) × four input rows (m…m+3), all k values. W is a constant
+ * The tile: W weight rows (j, jb; W = 2 or 1) × four input rows (m…m+3), all k values. W is a constant
  * at every call: the inlined copies keep only the accumulators they use.
  * x, out: the input and output rows m; kb, nb: their strides in bytes.
  */
@@ -108,6 +114,7 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
   bias: usize,
   k: i32,
   j: i32,
+  jb: i32,
   kb: usize,
   nb: usize,
 ): void {
@@ -117,7 +124,7 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
   const x2 = x1 + kb;
   const x3 = x2 + kb;
   const w0 = w + <usize>j * kb;
-  const w1 = w0 + kb;
+  const w1 = w + <usize>jb * kb;
   // accumulators: weight row r × input row s → a{r}{s}
   let a00 = f32x4.splat(0);
   let a01 = f32x4.splat(0);
@@ -150,10 +157,10 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
   finish(a02, x2, w0, k4, k, bias, j, out + 2 * nb);
   finish(a03, x3, w0, k4, k, bias, j, out + 3 * nb);
   if (W > 1) {
-    finish(a10, x0, w1, k4, k, bias, j + 1, out);
-    finish(a11, x1, w1, k4, k, bias, j + 1, out + nb);
-    finish(a12, x2, w1, k4, k, bias, j + 1, out + 2 * nb);
-    finish(a13, x3, w1, k4, k, bias, j + 1, out + 3 * nb);
+    finish(a10, x0, w1, k4, k, bias, jb, out);
+    finish(a11, x1, w1, k4, k, bias, jb, out + nb);
+    finish(a12, x2, w1, k4, k, bias, jb, out + 2 * nb);
+    finish(a13, x3, w1, k4, k, bias, jb, out + 3 * nb);
   }
 }
 
@@ -185,18 +192,20 @@ export function matmulF32Rows(
     for (; j < j1; j++) rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
     return;
   }
-  // pairs of weight rows, each against every input row four at a time (then the last 1-3, row by row)
-  for (; j + 2 <= j1; j += 2) {
-    if ((j - j0) % TOUCH_ROWS == 0) touch(w + <usize>j * kb, <usize>imin(TOUCH_ROWS, j1 - j) * kb, out + <usize>j * 4);
-    for (let m = 0; m < r4; m += 4) tile(2, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
+  // pairs of weight rows j and j + h, the two halves of the range side by side, each pair against every
+  // input row four at a time (then the last 1-3, row by row)
+  const h = (j1 - j0) >> 1;
+  for (; j < j0 + h; j++) {
+    for (let m = 0; m < r4; m += 4) tile(2, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, j + h, kb, nb);
     if (left > 0) {
       rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
-      rowsLeft(left, ol, xl, w + <usize>(j + 1) * kb, bias, k, j + 1, kb, nb);
+      rowsLeft(left, ol, xl, w + <usize>(j + h) * kb, bias, k, j + h, kb, nb);
     }
   }
   // an odd last weight row
+  j = j0 + 2 * h;
   if (j < j1) {
-    for (let m = 0; m < r4; m += 4) tile(1, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, kb, nb);
+    for (let m = 0; m < r4; m += 4) tile(1, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, j, kb, nb);
     rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
   }
 }

@@ -40,21 +40,3 @@
   );
 }
 
-/**
- * Loads one byte or word of every 64-byte line of the `bytes` at p (none past them); keep receives their
- * XOR (a store, so that no compiler drops the loads; the caller's output overwrites it). A loop of nothing but loads keeps many
- * cache misses in flight at once, as the tiles' multiply-adds, between their loads, cannot: with the
- * weights streaming from memory, GPT-2 124M's LM head at 4 rows took 16-20 ms (one thread) read by the
- * tiles alone and 11-12 ms touched first (its compute alone, in cache, ~7 ms; the read alone ~6 ms), and a
- * whole decode step of 4 sequences 58 → 44 CPU ms (2 sequences 52 → 37; 1 sequence, which runs
- * matmulF32, 20).
- */
-@inline export function touch(p: usize, bytes: usize, keep: usize): void {
-  let t: i32 = 0;
-  const end = p + bytes;
-  let q = p;
-  for (; q + 256 <= end; q += 256) t ^= load<i32>(q) ^ load<i32>(q, 64) ^ load<i32>(q, 128) ^ load<i32>(q, 192);
-  for (; q < end; q += 64) t ^= load<i8>(q);
-  store<i32>(keep, t);
-}
-
