@@ -90,7 +90,7 @@ test('forwards under wasm give their activations back: memory in use is the same
     cache.reserve(2 * KV_BLOCK);
     d.forward([1, 2, 3, 4, 5, 6, 7, 8], cache, true); // scratch and weights settle
     const before = be.bytesInUse;
-    let logits = new Float32Array(0);
+    let logits: Float32Array = new Float32Array(0);
     for (let i = 0; i < 40; i++) logits = d.forward(i % 2 ? [i % SPEC.vocabSize] : [1, 2, 3], cache, true);
     assert.equal(be.bytesInUse, before, 'bytes in use after 40 forwards');
     // what a forward returns is the caller's own array, not a view of memory given back
