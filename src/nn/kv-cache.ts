@@ -70,7 +70,6 @@ export class KVCache {
         const old = arrays[l];
         const next = b.allocActivations(capacity * this.kvDim);
         next.set(old.subarray(0, keep));
-        b.forget(old);
         b.freeActivations(old);
         arrays[l] = next;
       }
@@ -108,8 +107,6 @@ export class KVCache {
   release(): void {
     const b = this.be;
     for (let l = 0; l < this.nLayers; l++) {
-      b.forget(this.k[l]);
-      b.forget(this.v[l]);
       b.freeActivations(this.k[l]);
       b.freeActivations(this.v[l]);
       this.k[l] = new Float32Array(0);

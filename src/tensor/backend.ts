@@ -99,9 +99,9 @@ export interface Backend {
     terms?: ScoreTerms,
   ): void;
   /**
-   * Drops any copy the backend keeps of `a` (the wasm backend mirrors each KV cache array into its
-   * memory) now rather than when `a` is collected: a KV cache calls it when it grows or is released.
-   * The reference keeps no copies: a no-op there.
+   * Drops any copy the backend keeps of `a` (the wasm backend mirrors a KV cache array that does not live
+   * in its memory) now rather than when `a` is collected: a KV cache calls it when its rows are replaced
+   * (copyFrom). The reference keeps no copies: a no-op there.
    */
   forget(a: Float32Array): void;
 
@@ -154,9 +154,9 @@ export interface Backend {
    */
   allocActivations(n: number): Float32Array;
   /**
-   * Gives back now the storage of an array allocActivations returned (else when it is collected); `a`
-   * must not be used after. A KV cache calls it when it grows or is released. Arrays of any other origin:
-   * a no-op (the reference's arrays are the garbage collector's).
+   * Gives back now all the backend holds for `a`, which must not be used after: its storage if
+   * allocActivations returned it, and any copy of it (as forget). Else both go when `a` is collected. A KV
+   * cache calls it when it grows or is released, a forward pass when it ends. The reference: a no-op.
    */
   freeActivations(a: Float32Array): void;
 }

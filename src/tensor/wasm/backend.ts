@@ -192,6 +192,7 @@ export class WasmBackend implements Backend {
   }
 
   freeActivations(a: Float32Array): void {
+    this.kv.forget(a);
     this.st.free(a);
   }
 
