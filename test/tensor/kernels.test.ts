@@ -241,10 +241,13 @@ for (const be of BACKENDS) {
       [8, 2, 7],
       [6, 1, 33],
       [8, 2, 64],
+      [4, 2, 36], // one query row's loops: a last 4 values (scores), 32 + 4 dims (values)
+      [3, 3, 48], // 32 + 16 dims
     ]) {
       for (const [pos0, t] of [
         [0, 5],
         [9, 1],
+        [30, 1],
         [3, 4],
         [20, 24],
         [0, 37],
