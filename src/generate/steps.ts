@@ -247,6 +247,7 @@ export function generationSteps(
     const stopAfter = (s: number, id: number, ids: () => readonly number[]): StopReason | undefined =>
       endsText(id) ? 'eos' : stops.length > 0 && stopAt(textOf(ids())) >= 0 ? 'stop' : noRoom(s);
     const seq = [...promptIds]; // the sequence so far (n-gram bans; beam search's forced start)
+    let stepRow: Float32Array | undefined; // the steps' logits [vocab], overwritten by each step's forward
     let pending = '';
     // beam search: the running beams (after the forced ids), the scorer
     let scorer: BeamScorer | null = null;
@@ -412,7 +413,15 @@ export function generationSteps(
       // feed: logits = forward([id]) [vocab], the distribution for the next step
       step.recorder = o.stepRecorder?.();
       if (!step.stop || o.feedAll) {
-        logits = d.forward([id], cache!, true, step.recorder ?? null);
+        // one array for every step's row (step.next: copy what you keep), not a new one per step
+        logits = d.forward(
+          [id],
+          cache!,
+          true,
+          step.recorder ?? null,
+          null,
+          (stepRow ??= new Float32Array(d.vocabSize)),
+        );
         step.next = logits;
       }
       yield step;

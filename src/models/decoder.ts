@@ -138,7 +138,8 @@ export class Decoder {
 
   /**
    * Inference: runs ids at positions cache.length.., appending their keys/values to the cache.
-   * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly`.
+   * Returns logits [rows, vocab] for every position, or only the last row when `lastOnly` — written into
+   * `into` when given (it must be that size; see InferOps.finish), else a new array.
    */
   forward(
     ids: ArrayLike<number>,
@@ -146,6 +147,7 @@ export class Decoder {
     lastOnly = false,
     recorder: ForwardRecorder | null = null,
     source: SourceState | null = null,
+    into?: Float32Array,
   ): Float32Array {
     if (!cache) {
       cache = this.ownCache ??= this.newCache();
@@ -154,6 +156,7 @@ export class Decoder {
     const rows = ids.length;
     const pos0 = cache.length;
     if (rows === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
+    this.checkInto(into, lastOnly ? 1 : rows);
     // grows the cache (in blocks) as the sequence does; past maxPositions, a GlassError
     cache.reserve(pos0 + rows);
     const f = new InferOps(this.backend, {
@@ -165,20 +168,22 @@ export class Decoder {
     const x = this.run(f, ids, recorder, source?.memory ?? null); // [rows, dim]
     cache.length = pos0 + rows;
     const tail = lastOnly ? f.rows(x.data.subarray((rows - 1) * this.dim), 1) : x;
-    return f.finish(this.head(f, tail).data); // [rows or 1, vocab]
+    return f.finish(this.head(f, tail).data, into); // [rows or 1, vocab]
   }
 
   /**
    * Batched inference (continuous batching): one pass over several sequences, each with its own cache and
    * positions; every weight is read once for all of them. Returns the logits of each sequence's last row,
-   * [sequences, vocab], in the order given.
+   * [sequences, vocab], in the order given (into `into` when given, as forward).
    */
   forwardBatch(
     items: ReadonlyArray<{ ids: ArrayLike<number>; cache: KVCache }>,
     /** An encoder-decoder's source, shared by every sequence (the beams of one input). */
     source: SourceState | null = null,
+    into?: Float32Array,
   ): Float32Array {
     if (items.length === 0) throw new GlassError('BAD_INPUT', 'forwardBatch: no sequences');
+    this.checkInto(into, items.length);
     const sequences = items.map(({ ids, cache }) => {
       if (ids.length === 0) throw new GlassError('BAD_INPUT', 'forward: no tokens to run');
       cache.reserve(cache.length + ids.length);
@@ -198,7 +203,16 @@ export class Decoder {
       last.set(x.data.subarray((at - 1) * dim, at * dim), i * dim);
       q.cache.length = q.pos0 + q.rows;
     });
-    return f.finish(this.head(f, f.rows(last, items.length)).data); // [sequences, vocab]
+    return f.finish(this.head(f, f.rows(last, items.length)).data, into); // [sequences, vocab]
+  }
+
+  /** Refuses, before anything runs (the cache untouched), an array for the logits of the wrong size. */
+  private checkInto(into: Float32Array | undefined, rows: number): void {
+    if (into && into.length !== rows * this.vocabSize)
+      throw new GlassError(
+        'BAD_INPUT',
+        `forward: the logits are ${rows} × ${this.vocabSize} values, the array given holds ${into.length}`,
+      );
   }
 
   /** Final norm and LM head on residual vectors [rows × dim] → logits [rows × vocab] (also the logit lens). */

@@ -55,15 +55,19 @@ export class Seq2Seq {
     return new SourceState(f.rows(f.finish(x.data), x.rows));
   }
 
-  /** One decoder pass over `ids` at positions cache.length… against an encoded source: logits [rows or 1, vocab]. */
+  /**
+   * One decoder pass over `ids` at positions cache.length… against an encoded source: logits [rows or 1,
+   * vocab] (into `into` when given, as Decoder.forward).
+   */
   forward(
     source: SourceState,
     ids: ArrayLike<number>,
     cache: KVCache,
     lastOnly = false,
     recorder: ForwardRecorder | null = null,
+    into?: Float32Array,
   ): Float32Array {
-    const logits = this.decoder.forward(ids, cache, lastOnly, recorder, source);
+    const logits = this.decoder.forward(ids, cache, lastOnly, recorder, source, into);
     this.suppress(logits);
     return logits;
   }
@@ -78,7 +82,9 @@ export class Seq2Seq {
   /** The decoder bound to one encoded source: what the step loop (generate, beams, trace) steps through. */
   bind(source: SourceState): StepModel {
     return {
-      forward: (ids, cache, lastOnly, recorder) => this.forward(source, ids, cache!, lastOnly, recorder),
+      // (the step loop's own source argument is unused: the binding is the source)
+      forward: (ids, cache, lastOnly, recorder, _source, into) =>
+        this.forward(source, ids, cache!, lastOnly, recorder, into),
       // the beams of one source in one pass: they share its encoded keys and values
       forwardBatch: (items) => {
         const logits = this.decoder.forwardBatch(items, source);

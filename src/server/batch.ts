@@ -71,6 +71,8 @@ export interface BatchStats {
 export class Batcher {
   private readonly running: Sequence[] = [];
   private loop: Promise<void> | null = null;
+  /** The batched forward's logits [sequences, vocab], reused tick after tick (grown with the batch). */
+  private logits = new Float32Array(0);
   readonly stats: BatchStats = { active: 0, ticks: 0, sequenceSteps: 0, maxBatch: 0 };
 
   constructor(
@@ -148,8 +150,13 @@ export class Batcher {
       const rows: Array<Float32Array | null> = [];
       try {
         if (batch.length > 0) {
-          const all = this.decoder.forwardBatch(batch.map((s) => ({ ids: s.feed, cache: s.cache })));
           const V = this.decoder.vocabSize;
+          if (this.logits.length < batch.length * V) this.logits = new Float32Array(batch.length * V);
+          const all = this.decoder.forwardBatch(
+            batch.map((s) => ({ ids: s.feed, cache: s.cache })),
+            null,
+            this.logits.subarray(0, batch.length * V),
+          );
           // [vocab] each: views of this tick's logits (the step loop chooses from its row within the tick)
           batch.forEach((_, i) => rows.push(all.subarray(i * V, (i + 1) * V)));
         }

@@ -78,3 +78,32 @@ for (const kind of ['reference', 'wasm'] as const) {
     }
   });
 }
+
+test('forward and forwardBatch write into the array given, the same logits as a new one (wasm kernels)', async () => {
+  const be = await createWasmBackend({ threads: 1 });
+  setBackend(be);
+  try {
+    for (const d of await models()) {
+      const V = d.vocabSize;
+      const [a, b] = [d.newCache(), d.newCache()];
+      const want = d.forward([1, 2, 3], a, true);
+      const into = new Float32Array(V).fill(NaN);
+      assert.equal(d.forward([1, 2, 3], b, true, null, null, into), into, 'forward returns the array given');
+      assert.deepEqual(into, want);
+      const both = new Float32Array(2 * V).fill(NaN);
+      const items = (c1: typeof a, c2: typeof b) => [
+        { ids: [4], cache: c1 },
+        { ids: [5, 6], cache: c2 },
+      ];
+      const fresh = d.forwardBatch(items(d.newCache(), d.newCache()));
+      assert.equal(d.forwardBatch(items(d.newCache(), d.newCache()), null, both), both);
+      assert.deepEqual(both, fresh);
+      // a wrong size is refused before anything runs
+      const length = a.length;
+      assert.throws(() => d.forward([7], a, true, null, null, new Float32Array(V + 1)), /1 × 17 values/);
+      assert.equal(a.length, length, 'the cache is untouched');
+    }
+  } finally {
+    setBackend(referenceBackend);
+  }
+});
