@@ -19,6 +19,7 @@ const program = new Command('profile')
   .option('--batch <list>', 'profile batched decode (forwardBatch) at these sequence counts instead')
   .option('--busy-neighbour', 'run a busy-loop child process (one core) for the whole run')
   .option('--plain-simd', 'use the plain SIMD128 kernels even where relaxed SIMD is available')
+  .option('--no-adaptive', 'every matmul on the pool (no choice of pool vs caller alone, adaptive.ts)')
   .parse();
 const opts = program.opts<{
   shape: ShapeName;
@@ -27,12 +28,17 @@ const opts = program.opts<{
   pp: number;
   tg: number;
   plainSimd?: boolean;
+  adaptive: boolean;
   batch?: string;
   busyNeighbour?: boolean;
 }>();
 const stopNeighbour = opts.busyNeighbour ? startBusyNeighbour() : null;
 
-const be = await createWasmBackend({ threads: opts.threads, relaxedSimd: !opts.plainSimd });
+const be = await createWasmBackend({
+  threads: opts.threads,
+  relaxedSimd: !opts.plainSimd,
+  adaptiveThreads: opts.adaptive,
+});
 setBackend(be);
 const subject = await makeSubject(opts.shape, false);
 const dec = await subject.decoder(opts.dtype);
