@@ -28,6 +28,11 @@ import type { Decoder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
+/** A batch that starts from idle waits this long for each further request of a burst (ms)… */
+const GATHER_MS = 2;
+/** …and this long at most. */
+const GATHER_MAX_MS = 10;
+
 /** One sequence to generate. */
 export interface SequenceRequest {
   /** The prompt, as ids (BOS included where the model wants it). */
@@ -138,6 +143,16 @@ export class Batcher {
   }
 
   private async run(): Promise<void> {
+    // From idle, wait for the rest of a burst (requests sent together: a client's concurrent calls, the
+    // n choices of one) while they keep coming, each within GATHER_MS of the last, GATHER_MAX_MS at most:
+    // their prompt passes then run in one forward. Started at once, each newcomer's prompt pass would be
+    // a tick of its own that every stream already running waits through (GPT-2 124M, 4 streams of 16
+    // prompt tokens: four ~55 ms passes one after the other, where one of 64 rows takes ~160 ms).
+    const until = performance.now() + GATHER_MAX_MS;
+    for (let seen = -1; seen !== this.running.length && performance.now() < until;) {
+      seen = this.running.length;
+      await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+    }
     while (this.running.length > 0) {
       await nextTurn(); // let requests arrive, streams flush and clients go away between ticks
       for (const seq of this.running.slice()) {
