@@ -17,11 +17,21 @@ import { softcapRow, windowStart } from './score-terms';
   return load<f32>(p);
 }
 
-/** e^x on four lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp). */
+/**
+ * e^x on four lanes (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp). The integer n =
+ * round(x·log2 e) comes from adding 1.5·2^23 + 127: the sum's low mantissa bits are then n + 127, which a
+ * shift by 23 makes the exponent of 2^n — where trunc_sat_f32x4_s (V8: ~8 instructions on x64, to
+ * saturate and zero NaN) and a separate rounding took ten. geluTanh / silu / geluErf on 12288 values
+ * (GPT-2's MLP at four rows), one thread, ns per value: 2.40 / 2.06 / 2.84 → 2.25 / 1.93 / 2.74 with
+ * this, → 1.49 / 1.27 / 2.00 with the clamps below.
+ */
 @inline function expv(x0: v128): v128 {
-  let x = f32x4.min(x0, f32x4.splat(88.0));
-  x = f32x4.max(x, f32x4.splat(-87.33));
-  const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  // clamped with pmin / pmax (one minps / maxps each; min / max are ~6 instructions for NaN and −0 rules
+  // that the clamp does not need: a NaN still comes out NaN)
+  let x = f32x4.pmin(x0, f32x4.splat(88.0));
+  x = f32x4.pmax(x, f32x4.splat(-87.33));
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), f32x4.splat(12583039.0)); // n + 127 in its low bits
+  const fx = f32x4.sub(t, f32x4.splat(12583039.0)); // n, as a float
   let r = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
   let y = f32x4.splat(1.9875691500e-4);
@@ -31,8 +41,7 @@ import { softcapRow, windowStart } from './score-terms';
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
   y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
   y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1.0));
-  const n = i32x4.trunc_sat_f32x4_s(fx);
-  const p2 = i32x4.shl(i32x4.add(n, i32x4.splat(127)), 23);
+  const p2 = i32x4.shl(t, 23); // 2^n: n + 127 (1..254) into the exponent, the rest shifted out
   return f32x4.mul(y, p2);
 }
 
@@ -849,7 +858,8 @@ export function silu(x: usize, i0: i32, i1: i32): void {
 function softmaxRow(p: usize, len: i32): void {
   let mv = f32x4.splat(-Infinity);
   let i = 0;
-  for (; i + 4 <= len; i += 4) mv = f32x4.max(mv, v128.load(p + ((<usize>i) << 2)));
+  // (pmax: one maxps; a NaN score that it skips still makes its e^(s − m), and so the sum, NaN)
+  for (; i + 4 <= len; i += 4) mv = f32x4.pmax(mv, v128.load(p + ((<usize>i) << 2)));
   let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
   for (; i < len; i++) m = max(m, ldf(p + ((<usize>i) << 2)));
   const ms = f32x4.splat(m);

@@ -212,6 +212,16 @@ for (const be of BACKENDS) {
       1e-6,
       'silu',
     );
+    // NaN stays NaN (the exponential's clamps must not turn it into a number), in softmax's row too
+    const nan = Float32Array.from([1, NaN, -2, 0.5, 3]);
+    for (const f of [be.geluTanh, be.silu]) {
+      const y = Float32Array.from(nan);
+      f.call(be, y, y.length);
+      assert.ok(Number.isNaN(y[1]) && y.every((v, i) => i === 1 || Number.isFinite(v)), `${f.name} of NaN`);
+    }
+    const nanRow = Float32Array.from(nan);
+    be.softmax(nanRow, 1, nanRow.length, nanRow.length);
+    assert.ok(nanRow.every(Number.isNaN), 'softmax of a row with a NaN');
     const rows = 3;
     const cols = 43;
     const sm = rand(rows * cols, 8, 10);
