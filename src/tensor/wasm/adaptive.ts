@@ -20,14 +20,18 @@
 
 /** Calls between two probes of the mode not in use (the first one sooner). */
 const PROBE_EVERY = 2048;
-const PROBE_FIRST = 256;
+const PROBE_FIRST = 64;
 /** …or this much time in calls, ms. */
 const PROBE_SPACING_MS = 2000;
 /** Calls a probe lasts at most, and the time after which it ends sooner, ms. */
 const PROBE_CALLS = 64;
 const PROBE_MS = 20;
-/** The other mode must do the probe's work in under this share of the mode now's time to take over (noise). */
-const SWITCH_BELOW = 0.85;
+/**
+ * The other mode must do the probe's work in under this share of the mode now's time to take over (noise).
+ * At 0.85, GPT-2 prefill with a busy neighbour stayed on the pool at 0.87-0.89x of one thread's speed (the
+ * solo probes were 13% faster, not 15%); quiet, the pool is 1.8x faster, so the margin need not be wide.
+ */
+const SWITCH_BELOW = 0.92;
 /** A probe of fewer calls (long ones: prefill) decides only when the probe before it said the same. */
 const FEW_CALLS = 8;
 /** Calls of a kind in the mode now (the first not counted) before a probe may compare it. */
@@ -93,7 +97,8 @@ export class ThreadChooser {
       return;
     }
     this.sinceProbe += ms;
-    const every = this.stats.probes === 0 ? PROBE_FIRST : PROBE_EVERY;
+    // the first probe comes soon, and so does the one that confirms a short probe's finding (prefill)
+    const every = this.stats.probes === 0 || this.leaning ? PROBE_FIRST : PROBE_EVERY;
     if (++this.calls >= every || this.sinceProbe >= PROBE_SPACING_MS) {
       this.probing = PROBE_CALLS;
       this.probeMs = 0;
