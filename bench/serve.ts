@@ -191,14 +191,17 @@ for (const shape of SHAPE_LIST) {
   const vocab = Math.min(decoder.vocabSize, 32000);
   const prompt = (k: number) =>
     Array.from({ length: PROMPT }, (_, i) => (k * 7919 + i * 104729 + 13) % vocab);
-  await clientRound(url, subject.name, [prompt(999)]); // warm-up: kernels, caches
+  // warm-up (kernels, caches, the JIT, the thread chooser's first probes): one stream, four at once, one
+  // again — a single one, as before, left the first measured round ~25% slower than the next ones
+  const warmUp = [[prompt(999)], [0, 1, 2, 3].map((i) => prompt(990 + i)), [prompt(998)]];
+  for (const prompts of warmUp) await clientRound(url, subject.name, prompts);
   // the peer on the same weights (a GGUF file of them), when present
   let peerModel: PeerModel | null = null;
   let peerError: string | null = null;
   if (peer) {
     try {
       peerModel = await peer.load((await subject.gguf('f32')).path);
-      await peerModel.concurrent([prompt(999)], TOKENS, THREADS); // warm-up
+      for (const prompts of warmUp) await peerModel.concurrent(prompts, TOKENS, THREADS); // the same warm-up
     } catch (e) {
       peerError = `llama.cpp refused glasslm's f32 GGUF: ${(e as Error).message}`;
       console.log(peerError);
