@@ -62,11 +62,11 @@ export function heapBase(): usize {
 
 /**
  * One input row against weight rows [j0, j1): four weight rows at a time, eight lanes of k per step
- * (rows shorter than STREAM_K; longer ones go to gemvF32Stream).
+ * (rows shorter than STREAM_K; longer ones go to gemvF32Stream). kb: bytes from one weight row to the
+ * next (4k for a matrix; decode attention's keys, the rows of a KV cache, are further apart).
  * Multiply then add, not fma(): memory-bound, and measured ~8% faster than the fused form here.
  */
-function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32): void {
-  const kb = (<usize>k) << 2;
+function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, kb: usize): void {
   const k8 = k & ~7;
   const k4 = k & ~3;
   let j = j0;
@@ -209,7 +209,7 @@ export function matmulF32(
     const je = imin(jb + BLK, j1);
     for (let m = 0; m < rows; m++) {
       if (k >= STREAM_K) gemvF32Stream(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je);
-      else gemvF32(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je);
+      else gemvF32(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je, kb);
     }
   }
 }
@@ -962,65 +962,22 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
   return reduce4<f32>(s0, s1, s2, s3);
 }
 
-/**
- * One query row (decode: a single new token) against keys [j0, j1): sp[j] = scale · q·k_j, keys at kh,
- * kh + ks, … (ks: bytes between key rows); hd a multiple of 4. Four keys at a time, each over two
- * accumulators (eight chains of multiply-adds in flight: one key at a time waits on the adds' latency),
- * the four sums in one v128. With valuesOne, GPT-2's decode attention (12 heads of 64, one thread, µs per
- * layer) at 51 / 201 / 801 keys: 14.7 / 54 / 219-231 → 10.8 / 46 / 156, where the four-row loops ran one
- * row. What is left at long contexts is reading the cache: each head's keys are 256 B every 3 KB (the
- * rows hold all heads), at ~30 GB/s.
- */
-@inline function scoresOne(sp: usize, qp: usize, kh: usize, ks: usize, j0: i32, j1: i32, hd: i32, scale: f32): void {
+/** p[j] *= scale for j in [j0, j1). */
+@inline function scaleRow(p: usize, j0: i32, j1: i32, scale: f32): void {
   const sv = f32x4.splat(scale);
-  const hd8 = hd & ~7;
   let j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    const k0 = kh + <usize>j * ks;
-    const k1 = k0 + ks;
-    const k2 = k1 + ks;
-    const k3 = k2 + ks;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0);
-    let b1 = f32x4.splat(0);
-    let b2 = f32x4.splat(0);
-    let b3 = f32x4.splat(0);
-    let d = 0;
-    for (; d < hd8; d += 8) {
-      const o = (<usize>d) << 2;
-      const qa = v128.load(qp + o);
-      const qb = v128.load(qp + o, 16);
-      a0 = fma(qa, v128.load(k0 + o), a0);
-      b0 = fma(qb, v128.load(k0 + o, 16), b0);
-      a1 = fma(qa, v128.load(k1 + o), a1);
-      b1 = fma(qb, v128.load(k1 + o, 16), b1);
-      a2 = fma(qa, v128.load(k2 + o), a2);
-      b2 = fma(qb, v128.load(k2 + o, 16), b2);
-      a3 = fma(qa, v128.load(k3 + o), a3);
-      b3 = fma(qb, v128.load(k3 + o, 16), b3);
-    }
-    if (d < hd) {
-      // the last four values (hd = 8m + 4)
-      const o = (<usize>d) << 2;
-      const qa = v128.load(qp + o);
-      a0 = fma(qa, v128.load(k0 + o), a0);
-      a1 = fma(qa, v128.load(k1 + o), a1);
-      a2 = fma(qa, v128.load(k2 + o), a2);
-      a3 = fma(qa, v128.load(k3 + o), a3);
-    }
-    const r = reduce4<f32>(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
-    v128.store(sp + ((<usize>j) << 2), f32x4.mul(r, sv));
-  }
-  for (; j < j1; j++) store<f32>(sp + ((<usize>j) << 2), dot(qp, kh + <usize>j * ks, hd) * scale);
+  for (; j + 4 <= j1; j += 4) v128.store(p + ((<usize>j) << 2), f32x4.mul(v128.load(p + ((<usize>j) << 2)), sv));
+  for (; j < j1; j++) store<f32>(p + ((<usize>j) << 2), ldf(p + ((<usize>j) << 2)) * scale);
 }
 
 /**
  * One query row's output: o[0, hd) = Σ_j p_j · v_j over keys [j0, j1), probabilities at sp, value rows at
  * vh, vh + vs, … (vs: bytes between rows). 32 dims at a time into eight accumulators (each value row read
- * front to back, eight independent chains), then 16, 4 and single dims.
+ * front to back, eight independent chains), then 16, 4 and single dims. With the scores as gemvF32 (four
+ * keys at a time), GPT-2's decode attention (12 heads of 64, one thread, µs per layer) at 51 / 201 / 801
+ * keys: 14.7 / 54 / 219-231 → 10.3-10.8 / 46 / 147-156, where the four-row loops ran one row (three rows
+ * of zeros, two chains). What is left at long contexts is reading the cache: a head's keys are 256 B every
+ * 3 KB (a cache row holds all heads), at ~30 GB/s.
  */
 @inline function valuesOne(o: usize, sp: usize, vh: usize, vs: usize, j0: i32, j1: i32, hd: i32): void {
   let d = 0;
@@ -1165,10 +1122,10 @@ export function attention(
           store<f32>(sp + 2 * sRow, f32x4.extract_lane(r, 2));
           store<f32>(sp + 3 * sRow, f32x4.extract_lane(r, 3));
         }
-      } else if (hd4 == hd) {
-        // 1-3 rows (decode: one): each row against four keys at a time
-        for (let r = 0; r < nq; r++)
-          scoresOne(scores + <usize>r * sRow, q0 + <usize>r * qStride, kc + kvOff, kvStride, jLo, lenMax, hd, scale);
+      } else if (nq == 1) {
+        // one row (decode): the keys as the rows of a matrix-vector product, four at a time, then scaled
+        gemvF32(scores, q0, kc + kvOff, 0, hd, jLo, lenMax, kvStride);
+        scaleRow(scores, jLo, lenMax, scale);
       } else {
         for (let r = 0; r < nq; r++) {
           const qp = q0 + <usize>r * qStride;
