@@ -1219,6 +1219,22 @@ export function attention(
   }
 }
 
+/**
+ * Decode attention for several sequences at once (continuous batching: one new query each, every sequence
+ * its own KV cache). desc: per sequence five 32-bit values — out, q, k cache, v cache (addresses), pos0 —
+ * and [u0, u1) runs over sequence × head (u = s·nHeads + h), so that one pool job splits all of them;
+ * each is attention() for t = 1, causal, plain scores. scores: this thread's scratch of
+ * 16·(largest pos0 + 1) bytes.
+ */
+export function attentionRows(desc: usize, nHeads: i32, nKv: i32, hd: i32, scores: usize, u0: i32, u1: i32, scale: f32): void {
+  for (let u = u0; u < u1; u++) {
+    const s = u / nHeads;
+    const h = u - s * nHeads;
+    const d = desc + <usize>(s * 20);
+    attention(load<u32>(d), load<u32>(d, 4), load<u32>(d, 8), load<u32>(d, 12), 1, load<i32>(d, 16), -1, nHeads, nKv, hd, 0, scores, h, h + 1, scale, 0, 0);
+  }
+}
+
 /** Query rows per block of attentionTiled. */
 const ATT_QB: i32 = 64;
 

@@ -8,7 +8,7 @@
 // and go back when the pass ends: the model calls finish(result), which hands the result out as an
 // ordinary array.
 import type { Backend, Matrix } from '../tensor/index.js';
-import type { ScoreTerms } from '../tensor/backend.js';
+import type { DecodeAttention, ScoreTerms } from '../tensor/backend.js';
 import { GlassError } from '../util/errors.js';
 import type { KVCache } from './kv-cache.js';
 import type { AttentionShape, Ops, Stage } from './ops.js';
@@ -308,8 +308,12 @@ export class InferOps implements Ops<Rows> {
     let probs: Float32Array | undefined;
     if (s.causal) {
       // each sequence's keys and values join its cache; its queries read every cached position ≤ theirs
+      const sequences = this.sequences(rows);
+      // several sequences of one new token each, nothing recorded: one call for all (continuous batching)
+      const decode: DecodeAttention[] | null =
+        plain && !tap?.wantsAttention && sequences.length > 1 && rows === sequences.length ? [] : null;
       let start = 0;
-      for (const seq of this.sequences(rows)) {
+      for (const seq of sequences) {
         const { cache, pos0 } = seq;
         if (!cache) throw new Error('attend: causal attention needs a KV cache');
         const kCache = cache.k[layer];
@@ -325,12 +329,16 @@ export class InferOps implements Ops<Rows> {
         if (tap?.wantsAttention) probs = new Float32Array(nHeads * seq.rows * total);
         const out = heads.subarray(start * qDim, (start + seq.rows) * qDim);
         const qs = q.subarray(start * qDim, (start + seq.rows) * qDim);
-        const st = terms(pair, seq.rows * total);
-        this.be.attention(out, qs, kCache, vCache, seq.rows, pos0, nHeads, nKvHeads, headDim, probs, st);
-        if (probs) tap!.attention(probs, nHeads, seq.rows, total);
+        if (decode) decode.push({ out, q: qs, kCache, vCache, pos0 });
+        else {
+          const st = terms(pair, seq.rows * total);
+          this.be.attention(out, qs, kCache, vCache, seq.rows, pos0, nHeads, nKvHeads, headDim, probs, st);
+          if (probs) tap!.attention(probs, nHeads, seq.rows, total);
+        }
         pair += seq.rows * total;
         start += seq.rows;
       }
+      if (decode) this.be.attentionDecode(decode, nHeads, nKvHeads, headDim);
     } else {
       // split q | k | v per row (every sequence's rows at once); then each sequence's queries see its own
       // keys, the first validKeys of them (the rest is padding)

@@ -99,6 +99,18 @@ export interface Backend {
     terms?: ScoreTerms,
   ): void;
   /**
+   * Decode attention for several sequences in one call (continuous batching): for each item, one new
+   * query at position pos0 against its own cache's keys 0..pos0 — attention(out, q, kCache, vCache, 1,
+   * pos0, …) with plain scores and no weights reported, all in one pass the threads can share. The
+   * reference: attention() once per item.
+   */
+  attentionDecode(
+    items: ReadonlyArray<DecodeAttention>,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+  ): void;
+  /**
    * Drops any copy the backend keeps of `a` (the wasm backend mirrors a KV cache array that does not live
    * in its memory) now rather than when `a` is collected: a KV cache calls it when its rows are replaced
    * (copyFrom). The reference keeps no copies: a no-op there.
@@ -159,6 +171,15 @@ export interface Backend {
    * cache calls it when it grows or is released, a forward pass when it ends. The reference: a no-op.
    */
   freeActivations(a: Float32Array): void;
+}
+
+/** One sequence of Backend.attentionDecode: q and out [nHeads·hd], its cache, the new query's position. */
+export interface DecodeAttention {
+  out: Float32Array;
+  q: Float32Array;
+  kCache: Float32Array;
+  vCache: Float32Array;
+  pos0: number;
 }
 
 /**

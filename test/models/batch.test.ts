@@ -34,6 +34,14 @@ function check(d: Decoder): number {
     worst = Math.max(worst, maxRel(got.subarray(i * V, (i + 1) * V), ref));
     assert.equal(batched[i].length, alone[i].length, 'cache lengths');
   });
+  // then decode steps, one token each at different positions (the batch's attention in one call)
+  for (const step of [3, 4]) {
+    const ids = prompts.map((_, i) => (step * 5 + i) % V);
+    const dec = d.forwardBatch(ids.map((id, i) => ({ ids: [id], cache: batched[i] })));
+    ids.forEach((id, i) => {
+      worst = Math.max(worst, maxRel(dec.subarray(i * V, (i + 1) * V), d.forward([id], alone[i], true)));
+    });
+  }
   return worst;
 }
 

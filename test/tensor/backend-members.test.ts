@@ -22,6 +22,7 @@ const MEMBERS = {
   add: true,
   mul: true,
   attention: true,
+  attentionDecode: true,
   forget: true,
   gemm: true,
   geluTanhBackward: true,

@@ -640,3 +640,34 @@ test('sliding window and soft-cap on 3 wasm threads equal the float64 formula', 
     wasm3.close();
   }
 });
+
+test('attentionDecode (a batch of sequences, one new query each) equals attention() per sequence, on 1 and 2 threads', async () => {
+  for (const threads of [1, 2]) {
+    const be = await createWasmBackend({ threads, adaptiveThreads: false });
+    try {
+      for (const [nHeads, nKv, hd] of [
+        [8, 2, 64],
+        [3, 3, 36],
+      ]) {
+        const qDim = nHeads * hd;
+        const kvDim = nKv * hd;
+        // positions from 0 to 301: enough keys in all for the pool to share the job on 2 threads
+        const items = [0, 7, 130, 301].map((pos0, i) => ({
+          out: new Float32Array(qDim),
+          q: rand(qDim, 40 + i, 2),
+          kCache: rand((pos0 + 1) * kvDim, 50 + i, 2),
+          vCache: rand((pos0 + 1) * kvDim, 60 + i, 2),
+          pos0,
+        }));
+        be.attentionDecode(items, nHeads, nKv, hd);
+        for (const it of items) {
+          const want = new Float32Array(qDim);
+          referenceBackend.attention(want, it.q, it.kCache, it.vCache, 1, it.pos0, nHeads, nKv, hd);
+          assertClose(it.out, want, 1e-5, `${threads} threads, H${nHeads} KV${nKv} d${hd}, pos0 ${it.pos0}`);
+        }
+      }
+    } finally {
+      be.close();
+    }
+  }
+});

@@ -502,6 +502,11 @@ export const referenceBackend = {
     for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
   },
 
+  attentionDecode(items, nHeads, nKvHeads, headDim) {
+    for (const it of items)
+      this.attention(it.out, it.q, it.kCache, it.vCache, 1, it.pos0, nHeads, nKvHeads, headDim);
+  },
+
   attention(
     out,
     q,

@@ -16,7 +16,7 @@
 // allocWeights is invalid after a grow — reserve memory up front with `initialMiB` in that setting.
 //
 // Every Backend member has a kernel here; none falls back to the reference.
-import type { AttentionGrad, Backend, GemmLayout, ScoreTerms } from '../backend.js';
+import type { AttentionGrad, Backend, DecodeAttention, GemmLayout, ScoreTerms } from '../backend.js';
 import type { Matrix, QuantType } from '../tensor.js';
 import {
   kernelExports,
@@ -605,6 +605,53 @@ export class WasmBackend implements Backend {
     if (terms?.bias)
       this.attendBiased(out, q, kp, vp, t, pos0, -1, pos0 + t, nHeads, nKvHeads, headDim, probs, terms);
     else this.attend(out, q, kp, vp, t, pos0, -1, nHeads, nKvHeads, headDim, probs, terms);
+  }
+
+  attentionDecode(
+    items: ReadonlyArray<DecodeAttention>,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+  ): void {
+    this.stats.calls++;
+    const qDim = nHeads * headDim;
+    const kvDim = nKvHeads * headDim;
+    // the caches' addresses first (a mirror may allocate, and so grow the memory)
+    const caches = items.map((it) => [
+      this.kv.mirror(it.kCache, it.pos0, it.pos0 + 1, kvDim),
+      this.kv.mirror(it.vCache, it.pos0, it.pos0 + 1, kvDim),
+    ]);
+    let keys = 0;
+    let most = 0;
+    for (const it of items) {
+      keys += it.pos0 + 1;
+      most = Math.max(most, it.pos0 + 1);
+    }
+    // one job over sequence × head, on the pool from the work at which attention() would use it
+    const units = items.length * nHeads;
+    const T = keys * qDim >= PARALLEL_MIN_WORK && units > 1 && !this.chooser?.solo() ? this.usable : 1;
+    const scoreBytes = pad(4 * most * 4);
+    const descBytes = pad(20 * items.length);
+    const arrays: Staged[] = [];
+    for (const it of items) arrays.push([it.q, qDim], [it.out, qDim, true]);
+    const ptrs = this.st.stage(arrays, descBytes + T * scoreBytes);
+    const desc = ptrs[ptrs.length - 1];
+    const d = new Int32Array(this.memory.buffer, desc, 5 * items.length);
+    items.forEach((it, i) =>
+      d.set([ptrs[2 * i + 1], ptrs[2 * i], caches[i][0], caches[i][1], it.pos0], 5 * i),
+    );
+    const args = [desc, nHeads, nKvHeads, headDim, desc + descBytes, 0, units, 1 / Math.sqrt(headDim)];
+    if (T === 1) this.k.attentionRows(...(args as Parameters<KernelExports['attentionRows']>));
+    else
+      this.pool!.run({
+        kernel: 'attentionRows',
+        args,
+        rangeArg: 5,
+        bounds: split(units, Math.min(units, 4 * T), 1),
+        scratchArg: 4,
+        scratchStride: scoreBytes,
+      });
+    items.forEach((it, i) => this.st.unstage(it.out, ptrs[2 * i + 1], qDim));
   }
 
   attentionBidirectional(

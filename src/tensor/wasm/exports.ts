@@ -143,6 +143,17 @@ export interface KernelExports {
     window: number,
     cap: number,
   ): void;
+  /** Decode attention of several sequences (a descriptor per sequence), split over sequence × head. */
+  attentionRows(
+    desc: number,
+    nHeads: number,
+    nKv: number,
+    hd: number,
+    scores: number,
+    u0: number,
+    u1: number,
+    scale: number,
+  ): void;
   geluErf(x: number, i0: number, i1: number): void;
   attentionTiledScratch(total: number, hd: number): number;
   attentionTiled(
@@ -217,6 +228,7 @@ export type ParallelKernel =
   | 'matmulQuantBatched'
   | 'attention'
   | 'attentionTiled'
+  | 'attentionRows'
   | 'streamSum'
   | 'fmaPeak'
   | 'layerNormRows'

@@ -84,6 +84,7 @@ const KERNELS: ParallelKernel[] = [
   'geluTanhBackward',
   'attentionBackward',
   'matmulF32Rows',
+  'attentionRows',
 ];
 const HDR = 8; // float64 index of the job header
 const ARGS = HDR + 16; // arguments
