@@ -54,6 +54,7 @@ const now = () => performance.now();
 for (const name of [
   'matmul',
   'attention',
+  'attentionDecode',
   'layerNorm',
   'rmsNorm',
   'geluTanh',
