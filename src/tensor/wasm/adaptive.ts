@@ -12,8 +12,9 @@
 // PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
 // calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
 // — and the mode becomes the other one if those calls took under SWITCH_BELOW of the same work at the
-// running costs of the mode now (for a probe of a few long calls, two probes in a row). A neighbour that comes or goes is noticed within a few dozen decoded
-// tokens (the first probe comes after a few) or a prefill; on a quiet machine the probes cost ~1% (a
+// running costs of the mode now, in two probes in a row (the second right after the first). A neighbour
+// that comes or goes is noticed within a few dozen decoded tokens (the first probe comes after a few) or
+// a prefill or two; on a quiet machine the probes cost ~1% (a
 // token in 40 at the slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way:
 // a matmul's outputs do not depend on how its rows are split. The other parallel kernels of inference
 // (norms, attention) follow the matmuls' mode.
@@ -32,8 +33,6 @@ const PROBE_MS = 20;
  * solo probes were 13% faster, not 15%); quiet, the pool is 1.8x faster, so the margin need not be wide.
  */
 const SWITCH_BELOW = 0.92;
-/** A probe of fewer calls (long ones: prefill) decides only when the probe before it said the same. */
-const FEW_CALLS = 8;
 /** Calls of a kind in the mode now (the first not counted) before a probe may compare it. */
 const MIN_SAMPLES = 3;
 /** Weight of a new measurement in a mode's running cost. */
@@ -59,8 +58,7 @@ export class ThreadChooser {
   /** Calls left in the probe now running (0: none), its time so far (ms), and what it measured. */
   private probing = 0;
   private probeMs = 0;
-  /** Calls the probe ran, and whether the last short probe found the other mode cheaper. */
-  private probeCalls = 0;
+  /** Whether the last probe found the other mode cheaper (the next one, soon, must agree). */
   private leaning = false;
   /** The probe's calls: per kind, its units of work and ms in the probed mode. */
   private readonly probe = new Map<string, { work: number; ms: number }>();
@@ -91,7 +89,6 @@ export class ThreadChooser {
       p.ms += ms;
       this.probe.set(kind, p);
       this.probeMs += ms;
-      this.probeCalls++;
       this.probing = this.probeMs >= PROBE_MS ? 0 : this.probing - 1;
       if (this.probing === 0) this.settle();
       return;
@@ -102,7 +99,6 @@ export class ThreadChooser {
     if (++this.calls >= every || this.sinceProbe >= PROBE_SPACING_MS) {
       this.probing = PROBE_CALLS;
       this.probeMs = 0;
-      this.probeCalls = 0;
       this.sinceProbe = 0;
       this.calls = 0;
       this.probe.clear();
@@ -126,12 +122,14 @@ export class ThreadChooser {
       current += c * p.work;
     }
     const cheaper = probed > 0 && probed < SWITCH_BELOW * current;
-    // a probe of a few long calls (prefill) is one noisy sample: two such probes in a row must agree
-    const short = this.probeCalls < FEW_CALLS;
-    if (cheaper && (!short || this.leaning)) {
+    // two probes in a row must agree (the second comes PROBE_FIRST calls later): one probe is one sample,
+    // and against a running cost still high from a noisy moment a quiet probe looks cheap — on a shared
+    // machine a single probe put a quiet GPT-2 decode on one thread (15 ms per token instead of 10.5)
+    // until the next probe, 2048 calls later
+    if (cheaper && this.leaning) {
       this.soloNow = !this.soloNow;
       this.stats.switches++;
       this.leaning = false;
-    } else this.leaning = cheaper && short;
+    } else this.leaning = cheaper;
   }
 }
