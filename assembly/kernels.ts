@@ -972,47 +972,15 @@ export function mul(out: usize, a: usize, b: usize, n: i32): void {
 
 /**
  * One query row's output: o[0, hd) = Σ_j p_j · v_j over keys [j0, j1), probabilities at sp, value rows at
- * vh, vh + vs, … (vs: bytes between rows). 32 dims at a time into eight accumulators (each value row read
- * front to back, eight independent chains), then 16, 4 and single dims. With the scores as gemvF32 (four
- * keys at a time), GPT-2's decode attention (12 heads of 64, one thread, µs per layer) at 51 / 201 / 801
- * keys: 14.7 / 54 / 219-231 → 10.3-10.8 / 46 / 147-156, where the four-row loops ran one row (three rows
- * of zeros, two chains). What is left at long contexts is reading the cache: a head's keys are 256 B every
- * 3 KB (a cache row holds all heads), at ~30 GB/s.
+ * vh, vh + vs, … (vs: bytes between rows). 16 dims at a time into four accumulators (four independent
+ * chains; a pass of 32 dims into eight measured slower), then 4 and single dims. With the scores as
+ * gemvF32 (four keys at a time), GPT-2's decode attention (12 heads of 64, one thread, µs per layer) at
+ * 51 / 201 / 801 keys: 14.7 / 54 / 219-231 → 8.3-8.6 / 35-38 / 130-142, where the four-row loops ran one
+ * row (three rows of zeros, two chains); 9.7 / 44 / 150 with the 32-dim pass. What is left at long
+ * contexts is reading the cache: a head's keys are 256 B every 3 KB (a cache row holds all heads).
  */
 @inline function valuesOne(o: usize, sp: usize, vh: usize, vs: usize, j0: i32, j1: i32, hd: i32): void {
   let d = 0;
-  for (; d + 32 <= hd; d += 32) {
-    const vo = vh + ((<usize>d) << 2);
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    let a4 = f32x4.splat(0);
-    let a5 = f32x4.splat(0);
-    let a6 = f32x4.splat(0);
-    let a7 = f32x4.splat(0);
-    for (let j = j0; j < j1; j++) {
-      const vp = vo + <usize>j * vs;
-      const p = v128.load32_splat(sp + ((<usize>j) << 2));
-      a0 = fma(p, v128.load(vp), a0);
-      a1 = fma(p, v128.load(vp, 16), a1);
-      a2 = fma(p, v128.load(vp, 32), a2);
-      a3 = fma(p, v128.load(vp, 48), a3);
-      a4 = fma(p, v128.load(vp, 64), a4);
-      a5 = fma(p, v128.load(vp, 80), a5);
-      a6 = fma(p, v128.load(vp, 96), a6);
-      a7 = fma(p, v128.load(vp, 112), a7);
-    }
-    const od = o + ((<usize>d) << 2);
-    v128.store(od, a0);
-    v128.store(od, a1, 16);
-    v128.store(od, a2, 32);
-    v128.store(od, a3, 48);
-    v128.store(od, a4, 64);
-    v128.store(od, a5, 80);
-    v128.store(od, a6, 96);
-    v128.store(od, a7, 112);
-  }
   for (; d + 16 <= hd; d += 16) {
     const vo = vh + ((<usize>d) << 2);
     let a0 = f32x4.splat(0);
