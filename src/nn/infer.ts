@@ -118,18 +118,14 @@ export class InferOps implements Ops<Rows> {
    * pass computed may be used after, but what finish returns. (A pass that never finishes, one that threw,
    * leaves its arrays to the garbage collector.)
    *
-   * `into`, when given, receives the result (its length must match) and is returned: a caller that runs
-   * pass after pass (a decode loop, the server's batch) reuses one array, where a fresh one per pass
-   * costs more than the copy — GPT-2's logits of 4 sequences are 800 KB, a new array of that size
-   * 0.15-2 ms here (fresh pages), the copy 0.03 ms.
+   * `into`, when given, receives the result and is returned (its size is the caller's to check before the
+   * pass runs: Decoder.checkInto): a caller that runs pass after pass (a decode loop, the server's batch)
+   * reuses one array, where a fresh one per pass costs more than the copy — GPT-2's logits of 4
+   * sequences are 800 KB, a new array of that size 0.15-2 ms here (fresh pages), the copy 0.03 ms.
    */
   finish(result: Float32Array, into?: Float32Array): Float32Array {
     let out = result;
     if (into) {
-      if (into.length !== result.length)
-        throw new Error(
-          `InferOps.finish: the result is ${result.length} values, the array given ${into.length}`,
-        );
       into.set(result);
       out = into;
     } else {
