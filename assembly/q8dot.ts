@@ -83,15 +83,15 @@ export function quantizeRowQ8(x: usize, rows: i32, k: i32, xq: usize, xs: usize)
 
 /**
  * out[m, j] = Σ_b dw[j, b] · dx[m, b] · Σ_{i in b} w[j, i] · xq[m, i] (+ bias[j]) for j in [j0, j1), from
- * xq, xs made by quantizeRowQ8. Weights in matmulQ8's layout (assembly/kernels.ts: groups of four rows
- * interleaved by 32-block, the rest row-major); j0 a multiple of 4.
+ * xq, xs made by quantizeRowQ8. Weights at w in matmulQ8's layout (assembly/kernels.ts: one stream, groups
+ * of four rows interleaved by 32-block with the four scales after each block's quants, the rest row by
+ * row); j0 a multiple of 4.
  */
 export function matmulQ8Dot(
   out: usize,
   xq: usize,
   xs: usize,
-  wq: usize,
-  ws: usize,
+  w: usize,
   bias: usize,
   rows: i32,
   n: i32,
@@ -100,7 +100,8 @@ export function matmulQ8Dot(
   j1: i32,
 ): void {
   const nblk = k >> 5;
-  const wsb = (<usize>nblk) << 2; // scale bytes per row
+  const rb = <usize>nblk * 36; // weight bytes per row
+  const xsb = (<usize>nblk) << 2; // scale bytes per input row
   const nb = (<usize>n) << 2;
   const groupEnd = n & ~3;
   // several input rows: 32 weight rows at a time against each input row (they stay in cache)
@@ -109,13 +110,12 @@ export function matmulQ8Dot(
     const je = j1 < jb + BLK ? j1 : jb + BLK;
     for (let m = 0; m < rows; m++) {
       const xqm = xq + <usize>m * <usize>k;
-      const xsm = xs + <usize>m * wsb;
+      const xsm = xs + <usize>m * xsb;
       const om = out + <usize>m * nb;
       let j = jb;
       // groups of four rows: one sequential stream, the four rows' scales of a block in one v128
       for (; j + 4 <= je && j < groupEnd; j += 4) {
-        const q = wq + <usize>j * <usize>k;
-        const sc = ws + <usize>j * wsb;
+        let gp = w + <usize>j * rb;
         let acc = f32x4.splat(0);
         for (let b = 0; b < nblk; b++) {
           // x's block as magnitudes and sign masks
@@ -127,23 +127,22 @@ export function matmulQ8Dot(
           const m0 = i8x16.lt_s(x0, i8x16.splat(0));
           const m1 = i8x16.lt_s(x1, i8x16.splat(0));
           // the four rows' integer sums, then one float multiply-add for all four
-          const gp = q + ((<usize>b) << 7);
           const r = reduce4i(
             dotBlock8(gp, ax0, ax1, m0, m1),
             dotBlock8(gp + 32, ax0, ax1, m0, m1),
             dotBlock8(gp + 64, ax0, ax1, m0, m1),
             dotBlock8(gp + 96, ax0, ax1, m0, m1),
           );
-          const d = f32x4.mul(v128.load(sc + ((<usize>b) << 4)), f32x4.splat(load<f32>(xsm + ((<usize>b) << 2))));
+          const d = f32x4.mul(v128.load(gp, 128), f32x4.splat(load<f32>(xsm + ((<usize>b) << 2))));
           acc = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(r), d), acc);
+          gp += 144;
         }
         if (bias) acc = f32x4.add(acc, v128.load(bias + ((<usize>j) << 2)));
         v128.store(om + ((<usize>j) << 2), acc);
       }
-      // rows past the last whole group: row-major, one at a time
+      // rows past the last whole group: per block, 32 quants then the scale
       for (; j < je; j++) {
-        const q0 = wq + <usize>j * <usize>k;
-        const s0 = ws + <usize>j * wsb;
+        let bp = w + <usize>j * rb;
         let a0: f32 = 0;
         for (let b = 0; b < nblk; b++) {
           const xp = xqm + ((<usize>b) << 5);
@@ -151,10 +150,11 @@ export function matmulQ8Dot(
           const x1 = v128.load(xp, 16);
           const m0 = i8x16.lt_s(x0, i8x16.splat(0));
           const m1 = i8x16.lt_s(x1, i8x16.splat(0));
-          const s = dotBlock8(q0 + ((<usize>b) << 5), i8x16.abs(x0), i8x16.abs(x1), m0, m1);
+          const s = dotBlock8(bp, i8x16.abs(x0), i8x16.abs(x1), m0, m1);
           const t =
             i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + (i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3));
-          a0 += <f32>t * (load<f32>(xsm + ((<usize>b) << 2)) * load<f32>(s0 + ((<usize>b) << 2)));
+          a0 += <f32>t * (load<f32>(xsm + ((<usize>b) << 2)) * load<f32>(bp + 32));
+          bp += 36;
         }
         if (bias) a0 += load<f32>(bias + ((<usize>j) << 2));
         store<f32>(om + ((<usize>j) << 2), a0);

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createWasmBackend, quantizeMatrixQ8_0 } from '../../src/tensor/index.js';
 import { relaxedSimdAvailable } from '../../src/tensor/wasm/index.js';
+import { q8FromKernel, q8ToKernel } from '../../src/tensor/wasm/matrices.js';
 import type { KernelExports } from '../../src/tensor/wasm/exports.js';
 import { Rng } from '../../src/generate/rng.js';
+import { f16ToF32 } from '../../src/util/half.js';
 
 type Q8Kernels = Pick<KernelExports, 'heapBase' | 'quantizeRowQ8' | 'matmulQ8Dot'>;
 
@@ -30,24 +32,6 @@ function allocator(k: Q8Kernels): (bytes: number) => number {
     p = (p + bytes + 15) & ~15;
     return q;
   };
-}
-
-/** Row-major int8 quants [n, k] and scales [n, k/32] → the kernels' layout (groups of four rows interleaved by block). */
-function interleave(q: Int8Array, s: Float32Array, n: number, k: number): { q: Int8Array; s: Float32Array } {
-  const nb = k / 32;
-  const q2 = new Int8Array(q.length);
-  const s2 = new Float32Array(s.length);
-  const groups = n >> 2;
-  for (let g = 0; g < groups; g++)
-    for (let b = 0; b < nb; b++)
-      for (let r = 0; r < 4; r++) {
-        const row = g * 4 + r;
-        q2.set(q.subarray(row * k + b * 32, row * k + b * 32 + 32), g * 4 * k + (b * 4 + r) * 32);
-        s2[g * 4 * nb + b * 4 + r] = s[row * nb + b];
-      }
-  q2.set(q.subarray(groups * 4 * k), groups * 4 * k);
-  s2.set(s.subarray(groups * 4 * nb), groups * 4 * nb);
-  return { q: q2, s: s2 };
 }
 
 /** Random int8 in [lo, hi], with the edge values planted often. */
@@ -80,15 +64,13 @@ for (const b of builds) {
           const w = int8s(n * k, r, -128, 127);
           const x = int8s(rows * k, r, -127, 127);
           // unit scales: the float side is then exact too (every partial sum is an integer below 2^24)
-          const lay = interleave(w, new Float32Array(n * nb).fill(1), n, k);
-          const wq = alloc(n * k);
-          const ws = alloc(n * nb * 4);
+          const lay = q8ToKernel(w, new Float32Array(n * nb).fill(1), n, k);
+          const wq = alloc(lay.length);
           const xq = alloc(rows * k);
           const xs = alloc(rows * nb * 4);
           const bias = alloc(n * 4);
           const out = alloc(rows * n * 4);
-          new Int8Array(mem.buffer, wq, n * k).set(lay.q);
-          new Float32Array(mem.buffer, ws, n * nb).set(lay.s);
+          new Uint8Array(mem.buffer, wq, lay.length).set(lay);
           new Int8Array(mem.buffer, xq, rows * k).set(x);
           new Float32Array(mem.buffer, xs, rows * nb).fill(1);
           const bv = Float32Array.from({ length: n }, (_, j) => j - 3);
@@ -120,7 +102,7 @@ for (const b of builds) {
           ] as const) {
             new Float32Array(mem.buffer, out, rows * n).fill(NaN);
             for (const [j0, j1] of splits)
-              K.matmulQ8Dot(out, xq, xs, wq, ws, withBias ? bias : 0, rows, n, k, j0, j1);
+              K.matmulQ8Dot(out, xq, xs, wq, withBias ? bias : 0, rows, n, k, j0, j1);
             const got = new Float32Array(mem.buffer, out, rows * n);
             for (let i = 0; i < rows * n; i++)
               assert.equal(
@@ -148,17 +130,15 @@ for (const b of builds) {
       [-127, -127, 127 * 127 * k],
     ];
     for (const [wv, xv, sum] of cases) {
-      const lay = interleave(new Int8Array(n * k).fill(wv), new Float32Array((n * k) / 32).fill(1), n, k);
-      const wq = alloc(n * k);
-      const ws = alloc(((n * k) / 32) * 4);
+      const lay = q8ToKernel(new Int8Array(n * k).fill(wv), new Float32Array((n * k) / 32).fill(1), n, k);
+      const wq = alloc(lay.length);
       const xq = alloc(k);
       const xs = alloc((k / 32) * 4);
       const out = alloc(n * 4);
-      new Int8Array(mem.buffer, wq, n * k).set(lay.q);
-      new Float32Array(mem.buffer, ws, (n * k) / 32).set(lay.s);
+      new Uint8Array(mem.buffer, wq, lay.length).set(lay);
       new Int8Array(mem.buffer, xq, k).fill(xv);
       new Float32Array(mem.buffer, xs, k / 32).fill(1);
-      K.matmulQ8Dot(out, xq, xs, wq, ws, 0, 1, n, k, 0, n);
+      K.matmulQ8Dot(out, xq, xs, wq, 0, 1, n, k, 0, n);
       assert.deepEqual([...new Float32Array(mem.buffer, out, n)], new Array(n).fill(sum), `w ${wv}, x ${xv}`);
     }
   });
@@ -221,4 +201,42 @@ test('q8dot: a q8_0 decode matmul gives the same bits on 1, 2 and 3 threads', as
   }
   for (let t = 1; t < 3; t++)
     for (let i = 0; i < 3; i++) assert.deepEqual(outs[t * 3 + i], outs[i], `${t + 1} threads, ${i + 1} rows`);
+});
+
+test("q8dot: the kernels' one-stream Q8_0 layout round-trips, and a placed matrix gives back its quants and scales", async () => {
+  const r = new Rng(11);
+  for (const [n, k] of [
+    [1, 32],
+    [4, 64],
+    [7, 96],
+    [9, 32],
+  ]) {
+    const w = quantizeMatrixQ8_0(
+      n,
+      k,
+      Float32Array.from({ length: n * k }, () => r.next() * 2 - 1),
+    );
+    // the scales as float32 (quantizeMatrixQ8_0 keeps GGUF's f16 bit patterns)
+    const scales = w.scales instanceof Float32Array ? w.scales : Float32Array.from(w.scales, f16ToF32);
+    const bytes = q8ToKernel(w.quants, scales, n, k);
+    assert.equal(bytes.length, (n * k * 9) / 8);
+    const back = q8FromKernel(bytes, n, k);
+    assert.deepEqual(back.q, w.quants, `${n}x${k} quants`);
+    assert.deepEqual(back.s, scales, `${n}x${k} scales`);
+    // a whole group's block b: four rows' quants, then their four scales
+    if (n >= 4) {
+      const f = new DataView(bytes.buffer);
+      assert.equal(f.getFloat32(128, true), scales[0]);
+      assert.equal(f.getFloat32(140, true), scales[3 * (k / 32)]);
+      assert.equal(new Int8Array(bytes.buffer)[32], w.quants[k]);
+    }
+    const be = await createWasmBackend({ threads: 1 });
+    try {
+      const placed = be.placeMatrix!(w) as typeof w;
+      assert.deepEqual(placed.quants, w.quants);
+      assert.deepEqual(placed.scales, scales);
+    } finally {
+      be.close();
+    }
+  }
 });

@@ -282,9 +282,9 @@ export class WasmBackend implements Backend {
       this.k.packRows4(xp, rows, k, packed);
       s += packBytes;
       if (pw instanceof WasmMatrixQ8_0) {
-        const args = [op, packed, pw.qptr, pw.sptr, bp, rows, n, k, 0, n, s];
-        const scratch = { arg: 10, stride: perThread };
-        this.split('matmulQ8Batched', n, rows * n * k, args, 8, NBLOCK, scratch, output(0));
+        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s];
+        const scratch = { arg: 9, stride: perThread };
+        this.split('matmulQ8Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       } else {
         const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, 0];
         const scratch = { arg: 9, stride: perThread };
@@ -298,8 +298,8 @@ export class WasmBackend implements Backend {
       const kernel = this.relaxedSimd ? 'matmulQ8Dot' : 'matmulQ8';
       if (this.relaxedSimd) this.k.quantizeRowQ8(xp, rows, k, xq, xs);
       else this.k.quantizeX16(xp, rows, k, xq, xs);
-      const args = [op, xq, xs, pw.qptr, pw.sptr, bp, rows, n, k, 0, n];
-      this.split(kernel, n, rows * n * k, args, 9, 4, undefined, output(0));
+      const args = [op, xq, xs, pw.ptr, bp, rows, n, k, 0, n];
+      this.split(kernel, n, rows * n * k, args, 8, 4, undefined, output(0));
     } else {
       const kernel = few ? 'matmulF32Rows' : 'matmulF32';
       const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n];

@@ -27,9 +27,9 @@ export class WasmMatrixF32 implements MatrixF32 {
 }
 
 /**
- * A Q8_0 matrix in linear memory, scales widened to float32, stored in the kernels' layout: rows in
- * groups of four interleaved block by block (see matmulQ8 in assembly/kernels.ts). `quants` and `scales`
- * therefore return row-major copies (made on each access) rather than views.
+ * A Q8_0 matrix in linear memory, in the kernels' layout (q8Layout: quants and float32 scales in one
+ * stream, rows in groups of four interleaved block by block; see matmulQ8 in assembly/kernels.ts).
+ * `quants` and `scales` therefore return row-major copies (made on each access) rather than views.
  */
 export class WasmMatrixQ8_0 implements MatrixQ8_0 {
   readonly kind = 'q8_0';
@@ -37,72 +37,87 @@ export class WasmMatrixQ8_0 implements MatrixQ8_0 {
     readonly owner: Staging,
     readonly rows: number,
     readonly cols: number,
-    readonly qptr: number,
-    readonly sptr: number,
-    /** The views made at allocation: while they are reachable, the memory stays allocated. */
-    private readonly tokens: [Int8Array, Float32Array],
+    /** Where the layout starts: rows·cols·9/8 bytes. */
+    readonly ptr: number,
+    /** The view made at allocation: while it is reachable, the memory stays allocated. */
+    private readonly token: Uint8Array,
   ) {}
-  private live(): [Int8Array, Float32Array] {
-    const [q, s] = this.tokens;
-    if (q.length > 0 || this.rows * this.cols === 0) return [q, s];
-    const buf = this.owner.memory.buffer;
-    return [new Int8Array(buf, this.qptr, q.length), new Float32Array(buf, this.sptr, s.length)];
+  private live(): Uint8Array {
+    if (this.token.length > 0 || this.rows * this.cols === 0) return this.token;
+    return new Uint8Array(this.owner.memory.buffer, this.ptr, this.token.length);
   }
   get quants(): Int8Array {
-    const out = new Int8Array(this.rows * this.cols);
-    q8Interleave(this.rows, this.cols, this.live()[0], out, null, null, false);
-    return out;
+    return q8FromKernel(this.live(), this.rows, this.cols).q;
   }
   get scales(): Float32Array {
-    const out = new Float32Array((this.rows * this.cols) / 32);
-    q8Interleave(this.rows, this.cols, null, null, this.live()[1], out, false);
-    return out;
+    return q8FromKernel(this.live(), this.rows, this.cols).s;
   }
 }
 
+/** Bytes of a Q8_0 matrix in the kernels' layout: 32 quants and a float32 scale per block. */
+export function q8KernelBytes(rows: number, cols: number): number {
+  return (rows * cols * 9) / 8;
+}
+
 /**
- * Row-major Q8_0 arrays ↔ the kernels' layout (groups of four rows interleaved by 32-block), either way:
- * `toKernel` reads the row-major (q, s) and writes the interleaved (q2, s2); otherwise the reverse
- * (reading q/s as interleaved, writing q2/s2 row-major). Rows past the last whole group are copied as
- * they are.
+ * The kernels' layout of a Q8_0 matrix, one stream of 36 bytes per block and row: row j's region starts
+ * at byte 36·j·(cols/32); within a whole group of four rows, block b holds the four rows' 32 quants one
+ * after another, then their four float32 scales (144 bytes, so that the group is read front to back once
+ * and the four scales are one v128); rows past the last whole group hold, per block, their 32 quants and
+ * then the scale. Calls visit(j, b, quantsAt, scaleAt) for every row j and block b.
  */
-function q8Interleave(
+function q8Layout(
   rows: number,
   cols: number,
-  q: Int8Array | null,
-  q2: Int8Array | null,
-  s: ArrayLike<number> | null,
-  s2: Float32Array | null,
-  toKernel: boolean,
+  visit: (j: number, b: number, at: number, sAt: number) => void,
 ): void {
   const nb = cols / 32;
-  const groups = rows >> 2;
-  if (q && q2) {
-    for (let g = 0; g < groups; g++) {
-      const base = g * 4 * cols;
-      for (let r = 0; r < 4; r++) {
-        for (let b = 0; b < nb; b++) {
-          const rowMajor = base + r * cols + b * 32;
-          const inter = base + b * 128 + r * 32;
-          if (toKernel) q2.set(q.subarray(rowMajor, rowMajor + 32), inter);
-          else q2.set(q.subarray(inter, inter + 32), rowMajor);
-        }
-      }
+  const groupEnd = rows & ~3;
+  for (let j = 0; j < rows; j++) {
+    const g = j & ~3;
+    for (let b = 0; b < nb; b++) {
+      if (j < groupEnd) {
+        const block = 36 * g * nb + 144 * b;
+        visit(j, b, block + 32 * (j - g), block + 128 + 4 * (j - g));
+      } else visit(j, b, 36 * (j * nb + b), 36 * (j * nb + b) + 32);
     }
-    q2.set(q.subarray(groups * 4 * cols), groups * 4 * cols);
   }
-  if (s && s2) {
-    for (let g = 0; g < groups; g++) {
-      const base = g * 4 * nb;
-      for (let r = 0; r < 4; r++) {
-        for (let b = 0; b < nb; b++) {
-          if (toKernel) s2[base + b * 4 + r] = s[base + r * nb + b];
-          else s2[base + r * nb + b] = s[base + b * 4 + r];
-        }
-      }
-    }
-    for (let i = groups * 4 * nb; i < s2.length; i++) s2[i] = s[i];
-  }
+}
+
+/** Row-major Q8_0 quants [rows, cols] and scales [rows, cols/32] → the kernels' layout (q8Layout). */
+export function q8ToKernel(
+  q: Int8Array,
+  s: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  out: Uint8Array = new Uint8Array(q8KernelBytes(rows, cols)),
+): Uint8Array {
+  const nb = cols / 32;
+  const qi = new Int8Array(out.buffer, out.byteOffset, out.length);
+  const f = new DataView(out.buffer, out.byteOffset, out.length);
+  q8Layout(rows, cols, (j, b, at, sAt) => {
+    qi.set(q.subarray(j * cols + 32 * b, j * cols + 32 * b + 32), at);
+    f.setFloat32(sAt, s[j * nb + b], true);
+  });
+  return out;
+}
+
+/** The kernels' layout (q8Layout) → row-major quants and scales. */
+export function q8FromKernel(
+  bytes: Uint8Array,
+  rows: number,
+  cols: number,
+): { q: Int8Array; s: Float32Array } {
+  const nb = cols / 32;
+  const q = new Int8Array(rows * cols);
+  const s = new Float32Array(rows * nb);
+  const qi = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  const f = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  q8Layout(rows, cols, (j, b, at, sAt) => {
+    q.set(qi.subarray(at, at + 32), j * cols + 32 * b);
+    s[j * nb + b] = f.getFloat32(sAt, true);
+  });
+  return { q, s };
 }
 
 /**
@@ -181,18 +196,13 @@ export class Placement {
       for (const [i, p] of m.parts.entries()) all.set(p.bytes, layout[i].offset);
       return new WasmMatrixQuant(st, m.rows, m.cols, ptr, layout, all);
     }
-    const n = m.rows * m.cols;
-    // both allocations first: a growth between them would detach the first view (plain memory)
-    const sptr = st.heap.alloc(n / 8);
-    const qptr = st.heap.alloc(n);
-    const buf = st.buffer();
-    const s = new Float32Array(buf, sptr, n / 32);
-    const q = new Int8Array(buf, qptr, n);
-    st.reaper.register(s, sptr);
-    st.reaper.register(q, qptr);
+    const bytes = q8KernelBytes(m.rows, m.cols);
+    const ptr = st.heap.alloc(bytes);
+    const all = new Uint8Array(st.buffer(), ptr, bytes);
+    st.reaper.register(all, ptr);
     const scales = m.scales instanceof Float32Array ? m.scales : Float32Array.from(m.scales, f16ToF32);
-    q8Interleave(m.rows, m.cols, m.quants, q, scales, s, true);
-    return new WasmMatrixQ8_0(st, m.rows, m.cols, qptr, s.byteOffset, [q, s]);
+    q8ToKernel(m.quants, scales, m.rows, m.cols, all);
+    return new WasmMatrixQ8_0(st, m.rows, m.cols, ptr, all);
   }
 
   /** This backend's placement of `w` (placing it now if it was built under another backend). */
