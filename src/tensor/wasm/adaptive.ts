@@ -11,19 +11,25 @@
 // kinds) keeps a running cost in each mode, ms per unit of work (rows·n·k), and all run in one mode. Every
 // PROBE_EVERY calls, or PROBE_SPACING_MS of them (prefill's calls are long and few), a probe runs the next
 // calls in the other mode — PROBE_CALLS calls (a decoded token's worth), or fewer once they took PROBE_MS
-// — and the mode becomes the other one if those calls took under SWITCH_BELOW of the same work at the
-// running costs of the mode now, in two probes in a row (the second right after the first). A neighbour
-// that comes or goes is noticed within a few dozen decoded tokens (the first probe comes after a few) or
-// a prefill or two; on a quiet machine the probes cost ~1% (a
-// token in 40 at the slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way:
+// — and the mode becomes the other one if those calls took under SWITCH_BELOW (back to the pool:
+// SWITCH_TO_POOL_BELOW) of the same work at the running costs of the mode now, in two probes in a row
+// (the second right after the first). A neighbour that comes or goes is noticed within a few dozen
+// decoded tokens (the first probes come after a few, then further apart) or within a prefill (the first
+// probe after PROBE_SOON_MS); on a quiet machine the probes cost ~1% (a token in 40 at the slower mode's speed, or ~20 ms of prefill in 2 s). Results are the same either way:
 // a matmul's outputs do not depend on how its rows are split. The other parallel kernels of inference
 // (norms, attention) follow the matmuls' mode.
 
-/** Calls between two probes of the mode not in use (the first one sooner). */
+/** Calls between two probes of the mode not in use, at most (the first ones sooner: ThreadChooser.every). */
 const PROBE_EVERY = 2048;
 const PROBE_FIRST = 64;
-/** …or this much time in calls, ms. */
+/**
+ * …or this much time in calls, ms (the first probe, and the one that confirms a probe's finding, after
+ * PROBE_SOON_MS). Prefill's calls are few and long: a GPT-2 prompt of 128 tokens is ~50 calls, 0.3-0.6 s;
+ * counting calls alone, the first probe came after a whole prompt and the confirming one after another,
+ * and with a busy neighbour both prompts of a best-of-two prefill ran on the pool at 0.91x one thread.
+ */
 const PROBE_SPACING_MS = 2000;
+const PROBE_SOON_MS = 150;
 /** Calls a probe lasts at most, and the time after which it ends sooner, ms. */
 const PROBE_CALLS = 64;
 const PROBE_MS = 20;
@@ -33,6 +39,14 @@ const PROBE_MS = 20;
  * solo probes were 13% faster, not 15%); quiet, the pool is 1.8x faster, so the margin need not be wide.
  */
 const SWITCH_BELOW = 0.92;
+/**
+ * …and the pool must do it in under this share of the caller alone's time to take back over. Probes of
+ * the pool are biased in its favour under a busy neighbour: the worker wakes from sleep, and a woken
+ * thread gets its core ahead of the neighbour for a few ms — about one probe. GPT-2 prefill with a
+ * neighbour, on the caller alone at 246-254 tok/s (the pool: 210-225), twice measured the pool 11%
+ * cheaper in probes and went back to it. Quiet, the pool is 1.3x (decode) to 1.8x (prefill) faster.
+ */
+const SWITCH_TO_POOL_BELOW = 0.85;
 /** Calls of a kind in the mode now (the first not counted) before a probe may compare it. */
 const MIN_SAMPLES = 3;
 /** Weight of a new measurement in a mode's running cost. */
@@ -60,6 +74,15 @@ export class ThreadChooser {
   private probeMs = 0;
   /** Whether the last probe found the other mode cheaper (the next one, soon, must agree). */
   private leaning = false;
+  /** Whether the last probe had nothing to compare (its kinds too new in the mode now): the next comes soon. */
+  private empty = false;
+  /**
+   * Calls and ms from one probe to the next: PROBE_FIRST / PROBE_SOON_MS at the start and after a switch,
+   * doubled by every probe that keeps the mode, up to PROBE_EVERY / PROBE_SPACING_MS — so that a mode
+   * chosen by one unlucky probe at the start is looked at again within a prompt or a few tokens.
+   */
+  private every = PROBE_FIRST;
+  private everyMs = PROBE_SOON_MS;
   /** The probe's calls: per kind, its units of work and ms in the probed mode. */
   private readonly probe = new Map<string, { work: number; ms: number }>();
   /** Calls run on the caller alone, probes started, and switches of mode (the benchmark reports them). */
@@ -94,9 +117,10 @@ export class ThreadChooser {
       return;
     }
     this.sinceProbe += ms;
-    // the first probe comes soon, and so does the one that confirms a short probe's finding (prefill)
-    const every = this.stats.probes === 0 || this.leaning ? PROBE_FIRST : PROBE_EVERY;
-    if (++this.calls >= every || this.sinceProbe >= PROBE_SPACING_MS) {
+    // the one that confirms a probe's finding comes soon (prefill: within the same prompt)
+    const soon = this.leaning || this.empty;
+    const every = soon ? PROBE_FIRST : this.every;
+    if (++this.calls >= every || this.sinceProbe >= (soon ? PROBE_SOON_MS : this.everyMs)) {
       this.probing = PROBE_CALLS;
       this.probeMs = 0;
       this.sinceProbe = 0;
@@ -121,7 +145,8 @@ export class ThreadChooser {
       probed += p.ms;
       current += c * p.work;
     }
-    const cheaper = probed > 0 && probed < SWITCH_BELOW * current;
+    this.empty = probed === 0;
+    const cheaper = probed > 0 && probed < (this.soloNow ? SWITCH_TO_POOL_BELOW : SWITCH_BELOW) * current;
     // two probes in a row must agree (the second comes PROBE_FIRST calls later): one probe is one sample,
     // and against a running cost still high from a noisy moment a quiet probe looks cheap — on a shared
     // machine a single probe put a quiet GPT-2 decode on one thread (15 ms per token instead of 10.5)
@@ -130,6 +155,14 @@ export class ThreadChooser {
       this.soloNow = !this.soloNow;
       this.stats.switches++;
       this.leaning = false;
-    } else this.leaning = cheaper;
+      this.every = PROBE_FIRST;
+      this.everyMs = PROBE_SOON_MS;
+    } else {
+      this.leaning = cheaper;
+      if (!cheaper && !this.empty) {
+        this.every = Math.min(2 * this.every, PROBE_EVERY);
+        this.everyMs = Math.min(2 * this.everyMs, PROBE_SPACING_MS);
+      }
+    }
   }
 }
