@@ -146,16 +146,74 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
 }
 
 /**
- * gemvF32 for long rows, one weight row at a time: the weights are read as a single front-to-back
- * stream, which the hardware prefetcher follows best (a matrix streamed from DRAM: ~15-20% faster than
- * four rows side by side, close to streamSum's plain read); x stays in L1. For very short rows (under
- * STREAM_K: tiny models, whose weights sit in cache) the per-row sum costs more: gemvF32 keeps those.
+ * gemvF32 for long rows: weight rows j and j + h (h = half the range) side by side, each read front to
+ * back, so the matrix streams from memory as two long sequential runs, which the hardware prefetcher
+ * follows; x stays in L1 and each of its loads serves both rows. Measured one thread, each call a cold
+ * matrix (Zen 5): the rows one at a time (one stream) 2304×768 256-263 µs, LM head 50257×768 5.6 ms;
+ * two rows side by side, adjacent (j, j + 1) 526-533 µs; j and j + h 228-231 µs and 5.0 ms — the rate of
+ * a plain read of the same bytes (238-241 µs, 4.8-4.9 ms; all in one process, interleaved). Through the
+ * backend, separate processes on a noisy host: 2304×768 271-283 → 248-263 µs and the LM head 5.4-5.9 →
+ * 4.8 ms in one pair of runs, within noise in the next; GPT-2 decode on one thread, medians of three
+ * alternating runs, 23.8-24.7 → 22.9-24.0 ms per token. GPT-2's fc2 (rows of 3072) measured slower in
+ * pairs (386-405 → 418-425 µs), so rows of PAIR_MAX_K and more stay one at a time. For very short rows
+ * (under STREAM_K: tiny models, whose weights sit in cache) the per-row sums cost more: gemvF32 keeps
+ * those.
  */
 function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32): void {
   const kb = (<usize>k) << 2;
   const k16 = k & ~15;
   const k4 = k & ~3;
-  for (let j = j0; j < j1; j++) {
+  const h = k < PAIR_MAX_K ? (j1 - j0) >> 1 : 0;
+  for (let j = j0; j < j0 + h; j++) {
+    const w0 = w + <usize>j * kb;
+    const w1 = w0 + <usize>h * kb;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0);
+    let b1 = f32x4.splat(0);
+    let b2 = f32x4.splat(0);
+    let b3 = f32x4.splat(0);
+    let i = 0;
+    for (; i < k16; i += 16) {
+      const o = (<usize>i) << 2;
+      let xv = v128.load(x + o);
+      a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
+      b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
+      xv = v128.load(x + o, 16);
+      a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(w0 + o, 16)));
+      b1 = f32x4.add(b1, f32x4.mul(xv, v128.load(w1 + o, 16)));
+      xv = v128.load(x + o, 32);
+      a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(w0 + o, 32)));
+      b2 = f32x4.add(b2, f32x4.mul(xv, v128.load(w1 + o, 32)));
+      xv = v128.load(x + o, 48);
+      a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(w0 + o, 48)));
+      b3 = f32x4.add(b3, f32x4.mul(xv, v128.load(w1 + o, 48)));
+    }
+    for (; i < k4; i += 4) {
+      const o = (<usize>i) << 2;
+      const xv = v128.load(x + o);
+      a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
+      b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
+    }
+    let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+    let s1 = hsum(f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3)));
+    for (; i < k; i++) {
+      const o = (<usize>i) << 2;
+      const xv = ldf(x + o);
+      s0 += xv * ldf(w0 + o);
+      s1 += xv * ldf(w1 + o);
+    }
+    if (bias) {
+      s0 += ldf(bias + ((<usize>j) << 2));
+      s1 += ldf(bias + ((<usize>(j + h)) << 2));
+    }
+    store<f32>(out + ((<usize>j) << 2), s0);
+    store<f32>(out + ((<usize>(j + h)) << 2), s1);
+  }
+  // the rows left (an odd last one; all of them for rows of PAIR_MAX_K and more), one at a time
+  for (let j = j0 + 2 * h; j < j1; j++) {
     const w0 = w + <usize>j * kb;
     let a0 = f32x4.splat(0);
     let a1 = f32x4.splat(0);
@@ -179,6 +237,9 @@ function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: 
     store<f32>(out + ((<usize>j) << 2), s0);
   }
 }
+
+/** Row length from which gemvF32Stream reads one weight row at a time instead of two side by side. */
+const PAIR_MAX_K: i32 = 2048;
 
 /**
  * Row length from which a matrix-vector product reads one weight row at a time (gemvF32Stream). 512 kept

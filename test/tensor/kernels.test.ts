@@ -145,6 +145,26 @@ for (const be of BACKENDS) {
     }
   });
 
+  test(`${label(be)}: one-row matmul of long rows: pairs of rows j, j + h below 2048 values, one at a time from 2048`, () => {
+    // gemvF32Stream: 2047 (pairs, tails of 15 and 3 values) and 2051 (rows one at a time); odd and even n
+    for (const k of [2047, 2051]) {
+      for (const n of [2, 3, 8, 9]) {
+        const x = rand(k, k);
+        const w = rand(n * k, n + 3 * k);
+        const b = rand(n, 5);
+        const want = new Float64Array(n);
+        for (let j = 0; j < n; j++) {
+          let s = b[j];
+          for (let p = 0; p < k; p++) s += x[p] * w[j * k + p];
+          want[j] = s;
+        }
+        const out = new Float32Array(n);
+        be.matmul(out, x, place(be, matrixF32(n, k, w)), b, 1);
+        assertClose(out, want, 1e-5, `matmul 1x${k}x${n}`);
+      }
+    }
+  });
+
   test(`${label(be)}: matmul at batched decoding's row counts (2-15 rows, f32: matmulF32Rows)`, () => {
     // rows mod 4 leave 1-3 input rows for the row-at-a-time loops, n mod 2 a last weight row, k mod 8 a
     // block of four (37) and k mod 4 a scalar tail; 131 × 769 splits across two threads
