@@ -220,7 +220,8 @@ test("q8dot: the kernels' one-stream Q8_0 layout round-trips, and a placed matri
     const scales = w.scales instanceof Float32Array ? w.scales : Float32Array.from(w.scales, f16ToF32);
     const bytes = q8ToKernel(w.quants, scales, n, k);
     assert.equal(bytes.length, (n * k * 9) / 8);
-    const back = q8FromKernel(bytes, n, k);
+    const back = { q: new Int8Array(n * k), s: new Float32Array((n * k) / 32) };
+    q8FromKernel(bytes, n, k, back.q, back.s);
     assert.deepEqual(back.q, w.quants, `${n}x${k} quants`);
     assert.deepEqual(back.s, scales, `${n}x${k} scales`);
     // a whole group's block b: four rows' quants, then their four scales

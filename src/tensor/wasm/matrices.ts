@@ -47,10 +47,14 @@ export class WasmMatrixQ8_0 implements MatrixQ8_0 {
     return new Uint8Array(this.owner.memory.buffer, this.ptr, this.token.length);
   }
   get quants(): Int8Array {
-    return q8FromKernel(this.live(), this.rows, this.cols).q;
+    const q = new Int8Array(this.rows * this.cols);
+    q8FromKernel(this.live(), this.rows, this.cols, q, null);
+    return q;
   }
   get scales(): Float32Array {
-    return q8FromKernel(this.live(), this.rows, this.cols).s;
+    const s = new Float32Array((this.rows * this.cols) / 32);
+    q8FromKernel(this.live(), this.rows, this.cols, null, s);
+    return s;
   }
 }
 
@@ -102,22 +106,24 @@ export function q8ToKernel(
   return out;
 }
 
-/** The kernels' layout (q8Layout) → row-major quants and scales. */
+/**
+ * The kernels' layout (q8Layout) → row-major quants and/or scales, into the arrays given (a matrix's
+ * `quants` getter decodes only the quants, `scales` only the scales: the LM head's quants are 38 MB).
+ */
 export function q8FromKernel(
   bytes: Uint8Array,
   rows: number,
   cols: number,
-): { q: Int8Array; s: Float32Array } {
+  q: Int8Array | null,
+  s: Float32Array | null,
+): void {
   const nb = cols / 32;
-  const q = new Int8Array(rows * cols);
-  const s = new Float32Array(rows * nb);
   const qi = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   const f = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   q8Layout(rows, cols, (j, b, at, sAt) => {
-    q.set(qi.subarray(at, at + 32), j * cols + 32 * b);
-    s[j * nb + b] = f.getFloat32(sAt, true);
+    if (q) q.set(qi.subarray(at, at + 32), j * cols + 32 * b);
+    if (s) s[j * nb + b] = f.getFloat32(sAt, true);
   });
-  return { q, s };
 }
 
 /**
