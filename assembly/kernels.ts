@@ -59,6 +59,17 @@ export function heapBase(): usize {
 
 // ---------------------------------------------------------------------------------------------------
 // matmul, float32 weights: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for j in [j0, j1)
+//
+// Layout of a placed matrix (f32Slabs in src/tensor/wasm/matrices.ts): row-major when its rows are at
+// most F32_SLAB_FROM_K values long; longer rows are cut into slabs of KC columns, each slab all n rows of
+// its columns, row-major: value i of row j at w + 4·(n·s + j·len + i - s), s = i - i mod KC, len the
+// slab's width (KC, or what is left for the last). A kernel then takes the slabs in turn, each a
+// contiguous stream with short rows. What that buys, one thread, GPT-2's fc2 (768 × 3072) from memory
+// (40 cold copies in turn, a standalone copy of the kernels): four input rows (continuous batching)
+// 711-735 → 419-449 µs — four rows of 3072 values are 48 KB, all of L1, and the inputs were re-read
+// from L2 for every pair of weight rows; a slab's 4 × 2 KB stay in L1 — and one input row 353-418 →
+// 249-271 µs (two rows of a slab side by side, where rows of 3072 ran one at a time). Prefill's panels
+// (packPanels) read a slab's KC columns of BATCH_ROWS rows as one contiguous run instead of strided.
 
 /**
  * One input row against weight rows [j0, j1): four weight rows at a time, eight lanes of k per step
@@ -66,7 +77,7 @@ export function heapBase(): usize {
  * next (4k for a matrix; decode attention's keys, the rows of a KV cache, are further apart).
  * Multiply then add, not fma(): memory-bound, and measured ~8% faster than the fused form here.
  */
-function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, kb: usize): void {
+function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, kb: usize, add: bool = false): void {
   const k8 = k & ~7;
   const k4 = k & ~3;
   let j = j0;
@@ -117,14 +128,19 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
       s2 += xv * ldf(w2 + o);
       s3 += xv * ldf(w3 + o);
     }
-    if (bias) {
+    const op = out + ((<usize>j) << 2);
+    if (add) {
+      s0 += ldf(op);
+      s1 += ldf(op + 4);
+      s2 += ldf(op + 8);
+      s3 += ldf(op + 12);
+    } else if (bias) {
       const bp = bias + ((<usize>j) << 2);
       s0 += ldf(bp);
       s1 += ldf(bp + 4);
       s2 += ldf(bp + 8);
       s3 += ldf(bp + 12);
     }
-    const op = out + ((<usize>j) << 2);
     store<f32>(op, s0);
     store<f32>(op, s1, 4);
     store<f32>(op, s2, 8);
@@ -140,9 +156,16 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
     }
     let s0 = hsum(a0);
     for (; i < k; i++) s0 += ldf(x + ((<usize>i) << 2)) * ldf(w0 + ((<usize>i) << 2));
-    if (bias) s0 += ldf(bias + ((<usize>j) << 2));
-    store<f32>(out + ((<usize>j) << 2), s0);
+    finishRow(out, bias, j, s0, add);
   }
+}
+
+/** out[j] = s + bias[j] (or + 0), or with `add` (a slab after the first) out[j] += s. */
+@inline function finishRow(out: usize, bias: usize, j: i32, s: f32, add: bool): void {
+  const op = out + ((<usize>j) << 2);
+  if (add) s += ldf(op);
+  else if (bias) s += ldf(bias + ((<usize>j) << 2));
+  store<f32>(op, s);
 }
 
 /**
@@ -155,11 +178,12 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
  * backend, separate processes on a noisy host: 2304×768 271-283 → 248-263 µs and the LM head 5.4-5.9 →
  * 4.8 ms in one pair of runs, within noise in the next; GPT-2 decode on one thread, medians of three
  * alternating runs, 23.8-24.7 → 22.9-24.0 ms per token. GPT-2's fc2 (rows of 3072) measured slower in
- * pairs (386-405 → 418-425 µs), so rows of PAIR_MAX_K and more stay one at a time. For very short rows
+ * pairs (386-405 → 418-425 µs), so rows of PAIR_MAX_K and more stay one at a time (since then placed in
+ * slabs of 512 columns, whose rows go in pairs; a matrix back in row-major, see matrices.ts, still may). For very short rows
  * (under STREAM_K: tiny models, whose weights sit in cache) the per-row sums cost more: gemvF32 keeps
  * those.
  */
-function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32): void {
+function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, add: bool): void {
   const kb = (<usize>k) << 2;
   const k16 = k & ~15;
   const k4 = k & ~3;
@@ -205,12 +229,8 @@ function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: 
       s0 += xv * ldf(w0 + o);
       s1 += xv * ldf(w1 + o);
     }
-    if (bias) {
-      s0 += ldf(bias + ((<usize>j) << 2));
-      s1 += ldf(bias + ((<usize>(j + h)) << 2));
-    }
-    store<f32>(out + ((<usize>j) << 2), s0);
-    store<f32>(out + ((<usize>(j + h)) << 2), s1);
+    finishRow(out, bias, j, s0, add);
+    finishRow(out, bias, j + h, s1, add);
   }
   // the rows left (an odd last one; all of them for rows of PAIR_MAX_K and more), one at a time
   for (let j = j0 + 2 * h; j < j1; j++) {
@@ -233,8 +253,7 @@ function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: 
     }
     let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; i < k; i++) s0 += ldf(x + ((<usize>i) << 2)) * ldf(w0 + ((<usize>i) << 2));
-    if (bias) s0 += ldf(bias + ((<usize>j) << 2));
-    store<f32>(out + ((<usize>j) << 2), s0);
+    finishRow(out, bias, j, s0, add);
   }
 }
 
@@ -259,6 +278,7 @@ export function matmulF32(
   k: i32,
   j0: i32,
   j1: i32,
+  slab: i32,
 ): void {
   const kb = (<usize>k) << 2;
   const nb = (<usize>n) << 2;
@@ -266,11 +286,20 @@ export function matmulF32(
   // every input row against the block while it is in cache, so the weights stream from memory once, not
   // once per input row (as matmulQ8 does).
   const BLK: i32 = rows == 1 ? j1 - j0 : 32;
-  for (let jb = j0; jb < j1; jb += BLK) {
-    const je = imin(jb + BLK, j1);
-    for (let m = 0; m < rows; m++) {
-      if (k >= STREAM_K) gemvF32Stream(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je);
-      else gemvF32(out + <usize>m * nb, x + <usize>m * kb, w, bias, k, jb, je, kb);
+  // slab by slab (one slab, the whole row, unless k > F32_SLAB_FROM_K): the slab's rows are `len` long
+  for (let kk = 0; kk < k; kk += slab) {
+    const len = imin(slab, k - kk);
+    const ws = w + <usize>kk * nb;
+    const xs = x + ((<usize>kk) << 2);
+    const add = kk > 0;
+    for (let jb = j0; jb < j1; jb += BLK) {
+      const je = imin(jb + BLK, j1);
+      for (let m = 0; m < rows; m++) {
+        const om = out + <usize>m * nb;
+        const xm = xs + <usize>m * kb;
+        if (len >= STREAM_K) gemvF32Stream(om, xm, ws, bias, len, jb, je, add);
+        else gemvF32(om, xm, ws, bias, len, jb, je, (<usize>len) << 2, add);
+      }
     }
   }
 }
@@ -371,6 +400,9 @@ export function packCols4(x: usize, rows: i32, k: i32, xp: usize): void {
 export const BATCH_ROWS: i32 = 64;
 /** Values of k per block of the batched matmul: a panel (8 × KC) and an input group (4 × KC) fit in L1. */
 export const KC: i32 = 512;
+
+/** Rows longer than this are placed in slabs of KC columns (see the f32 matmul's layout, above). */
+export const F32_SLAB_FROM_K: i32 = 1024;
 
 /**
  * Rows [jb, je) (≤ BATCH_ROWS), values [kk, kk + kc) of the row-major matrix w (row stride `stride`
@@ -530,9 +562,14 @@ export function batchedScratch(k: i32): i32 {
   return 2 * BATCH_ROWS * (imin(k, KC) << 2) + 128;
 }
 
-/** matmulF32Batched's flags: W is stored transposed ([k, n]); add into out instead of overwriting it. */
+/**
+ * matmulF32Batched's flags: W is stored transposed ([k, n]); add into out instead of overwriting it; W is
+ * a placed matrix in slabs of KC columns (F32_SLAB_FROM_K, above: the value block kk is then the slab
+ * at w + 4·n·kk, its rows kc values long).
+ */
 const W_TRANSPOSED: i32 = 1;
 const ACCUMULATE: i32 = 2;
+const W_SLABS: i32 = 4;
 
 /**
  * The batched (prefill) f32 matmul: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for all rows and j in
@@ -555,11 +592,13 @@ export function matmulF32Batched(
   const tmp = scratch + <usize>(2 * BATCH_ROWS * (imin(k, KC) << 2));
   const wt = (flags & W_TRANSPOSED) != 0;
   const acc = (flags & ACCUMULATE) != 0;
+  const slabs = (flags & W_SLABS) != 0;
   for (let jb = j0; jb < j1; jb += BATCH_ROWS) {
     const je = imin(jb + BATCH_ROWS, j1);
     for (let kk = 0; kk < k; kk += KC) {
       const kc = imin(KC, k - kk);
-      packPanels(scratch, w, jb, je, kk, kc, wt ? n : k, wt);
+      if (slabs) packPanels(scratch, w + <usize>kk * ((<usize>n) << 2), jb, je, 0, kc, kc, false);
+      else packPanels(scratch, w, jb, je, kk, kc, wt ? n : k, wt);
       panelTiles(out, xp, scratch, bias, rows, n, k, kk, kc, jb, je, tmp, kk == 0 && !acc);
     }
   }

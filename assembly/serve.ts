@@ -29,15 +29,19 @@
 // weight rows touched into cache first, a read that waited and then a compute that did not read:
 // serialized). One thread, 4 rows, each call a cold matrix (40 copies in turn), µs per call, adjacent
 // pairs + touch → split halves: 2304×768 555 → 325 (12.7 → 21.7 GB/s, one row streams at 26), 3072×768
-// 700 → 440, 768×3072 680 → 685 (rows of 12 KB: no gain, cause not found), LM head 50257×768 11.3 → 7.0 ms
+// 700 → 440, 768×3072 680 → 685 (rows of 12 KB: no gain — four input rows of 3072 values are all of L1;
+// placed in slabs of 512 columns since, 711 → 419-449: kernels.ts, the f32 layout), LM head 50257×768 11.3 → 7.0 ms
 // (its read alone ~6.7). GPT-2 124M forwardBatch of 4 sequences, one thread: 45.3 → 35.7 CPU ms/step.
 // Tried and dropped with it: four streams (pairs from four quarters: 325 → 455 µs), one weight row × four
 // inputs with eight accumulators (one stream; load-bound: 325 → 860), for k = 3072 a 2 × 2 tile that keeps
 // the inputs in L1 (685 → 920) or the inputs packed into one stream (685 → 660).
 
-import { fma, hsum } from './simd';
+import { fma, hsum, imin } from './simd';
 
-/** One output: the lanes' sum, the scalar tail (values k4..k-1), the bias; stored at out + 4·(m·n + j). */
+/**
+ * One output: the lanes' sum, the scalar tail (values k4..k-1), the bias; stored at out + 4·(m·n + j) —
+ * or, with `add` (a slab after the first), added to what is there.
+ */
 @inline function finish(
   acc: v128,
   x: usize,
@@ -47,11 +51,14 @@ import { fma, hsum } from './simd';
   bias: usize,
   j: i32,
   op: usize,
+  add: bool,
 ): void {
   let s = hsum(acc);
   for (let i = k4; i < k; i++) s += load<f32>(x + ((<usize>i) << 2)) * load<f32>(w + ((<usize>i) << 2));
-  if (bias) s += load<f32>(bias + ((<usize>j) << 2));
-  store<f32>(op + ((<usize>j) << 2), s);
+  const p = op + ((<usize>j) << 2);
+  if (add) s += load<f32>(p);
+  else if (bias) s += load<f32>(bias + ((<usize>j) << 2));
+  store<f32>(p, s);
 }
 
 /**
@@ -59,7 +66,7 @@ import { fma, hsum } from './simd';
  * op + nb, …): eight values per turn, two weight loads and 2R input loads into 2R accumulators. R is a
  * constant at every call (the inlined copies keep the accumulators they use).
  */
-@inline function rowGroup(R: i32, op: usize, x0: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
+@inline function rowGroup(R: i32, op: usize, x0: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize, add: bool): void {
   const k4 = k & ~3;
   const k8 = k & ~7;
   const x1 = x0 + kb;
@@ -107,22 +114,23 @@ import { fma, hsum } from './simd';
     if (R > 1) a1 = fma(v128.load(x1 + o), wa, a1);
     if (R > 2) a2 = fma(v128.load(x2 + o), wa, a2);
   }
-  finish(f32x4.add(a0, b0), x0, wr, k4, k, bias, j, op);
-  if (R > 1) finish(f32x4.add(a1, b1), x1, wr, k4, k, bias, j, op + nb);
-  if (R > 2) finish(f32x4.add(a2, b2), x2, wr, k4, k, bias, j, op + 2 * nb);
+  finish(f32x4.add(a0, b0), x0, wr, k4, k, bias, j, op, add);
+  if (R > 1) finish(f32x4.add(a1, b1), x1, wr, k4, k, bias, j, op + nb, add);
+  if (R > 2) finish(f32x4.add(a2, b2), x2, wr, k4, k, bias, j, op + 2 * nb, add);
 }
 
 /** The 1-3 input rows left after the groups of four against weight row j (at wr). */
-function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize): void {
-  if (left == 3) rowGroup(3, op, x, wr, bias, k, j, kb, nb);
-  else if (left == 2) rowGroup(2, op, x, wr, bias, k, j, kb, nb);
-  else if (left == 1) rowGroup(1, op, x, wr, bias, k, j, kb, nb);
+function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32, j: i32, kb: usize, nb: usize, add: bool): void {
+  if (left == 3) rowGroup(3, op, x, wr, bias, k, j, kb, nb, add);
+  else if (left == 2) rowGroup(2, op, x, wr, bias, k, j, kb, nb, add);
+  else if (left == 1) rowGroup(1, op, x, wr, bias, k, j, kb, nb, add);
 }
 
 /**
  * The tile: W weight rows (j, jb; W = 2 or 1) × four input rows (m…m+3), all k values. W is a constant
  * at every call: the inlined copies keep only the accumulators they use.
- * x, out: the input and output rows m; kb, nb: their strides in bytes.
+ * x, out: the input and output rows m; kb, nb: their strides in bytes; k values of rows ws bytes apart
+ * from w (a slab: k its width); add: into out (a slab after the first).
  */
 @inline function tile(
   W: i32,
@@ -135,14 +143,16 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
   jb: i32,
   kb: usize,
   nb: usize,
+  ws: usize,
+  add: bool,
 ): void {
   const k4 = k & ~3;
   const x0 = x;
   const x1 = x0 + kb;
   const x2 = x1 + kb;
   const x3 = x2 + kb;
-  const w0 = w + <usize>j * kb;
-  const w1 = w + <usize>jb * kb;
+  const w0 = w + <usize>j * ws;
+  const w1 = w + <usize>jb * ws;
   // accumulators: weight row r × input row s → a{r}{s}
   let a00 = f32x4.splat(0);
   let a01 = f32x4.splat(0);
@@ -170,15 +180,15 @@ function rowsLeft(left: i32, op: usize, x: usize, wr: usize, bias: usize, k: i32
     if (W > 1) a13 = fma(xv, wb, a13);
   }
   // sums, tails, bias → out[m…m+3, j], out[m…m+3, j+1]
-  finish(a00, x0, w0, k4, k, bias, j, out);
-  finish(a01, x1, w0, k4, k, bias, j, out + nb);
-  finish(a02, x2, w0, k4, k, bias, j, out + 2 * nb);
-  finish(a03, x3, w0, k4, k, bias, j, out + 3 * nb);
+  finish(a00, x0, w0, k4, k, bias, j, out, add);
+  finish(a01, x1, w0, k4, k, bias, j, out + nb, add);
+  finish(a02, x2, w0, k4, k, bias, j, out + 2 * nb, add);
+  finish(a03, x3, w0, k4, k, bias, j, out + 3 * nb, add);
   if (W > 1) {
-    finish(a10, x0, w1, k4, k, bias, jb, out);
-    finish(a11, x1, w1, k4, k, bias, jb, out + nb);
-    finish(a12, x2, w1, k4, k, bias, jb, out + 2 * nb);
-    finish(a13, x3, w1, k4, k, bias, jb, out + 3 * nb);
+    finish(a10, x0, w1, k4, k, bias, jb, out, add);
+    finish(a11, x1, w1, k4, k, bias, jb, out + nb, add);
+    finish(a12, x2, w1, k4, k, bias, jb, out + 2 * nb, add);
+    finish(a13, x3, w1, k4, k, bias, jb, out + 3 * nb, add);
   }
 }
 
@@ -197,33 +207,44 @@ export function matmulF32Rows(
   k: i32,
   j0: i32,
   j1: i32,
+  slab: i32,
 ): void {
   const kb = (<usize>k) << 2;
   const nb = (<usize>n) << 2;
   const r4 = rows & ~3;
   const left = rows - r4;
   const ol = out + <usize>r4 * nb;
-  const xl = x + <usize>r4 * kb;
-  let j = j0;
-  if (r4 == 0) {
-    // 2 or 3 input rows: one weight row at a time, a single stream
-    for (; j < j1; j++) rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
-    return;
-  }
-  // pairs of weight rows j and j + h, the two halves of the range side by side, each pair against every
-  // input row four at a time (then the last 1-3, row by row)
-  const h = (j1 - j0) >> 1;
-  for (; j < j0 + h; j++) {
-    for (let m = 0; m < r4; m += 4) tile(2, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, j + h, kb, nb);
-    if (left > 0) {
-      rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
-      rowsLeft(left, ol, xl, w + <usize>(j + h) * kb, bias, k, j + h, kb, nb);
+  // slab by slab (one slab, the whole row, unless k > F32_SLAB_FROM_K): rows of `len` values at ws
+  for (let kk = 0; kk < k; kk += slab) {
+    const len = imin(slab, k - kk);
+    const ws = w + <usize>kk * nb;
+    const rb = (<usize>len) << 2;
+    const xs = x + ((<usize>kk) << 2);
+    const xl = xs + <usize>r4 * kb;
+    const add = kk > 0;
+    let j = j0;
+    if (r4 == 0) {
+      // 2 or 3 input rows: one weight row at a time, a single stream
+      for (; j < j1; j++) rowsLeft(left, ol, xl, ws + <usize>j * rb, bias, len, j, kb, nb, add);
+      continue;
     }
-  }
-  // an odd last weight row
-  j = j0 + 2 * h;
-  if (j < j1) {
-    for (let m = 0; m < r4; m += 4) tile(1, out + <usize>m * nb, x + <usize>m * kb, w, bias, k, j, j, kb, nb);
-    rowsLeft(left, ol, xl, w + <usize>j * kb, bias, k, j, kb, nb);
+    // pairs of weight rows j and j + h, the two halves of the range side by side, each pair against every
+    // input row four at a time (then the last 1-3, row by row)
+    const h = (j1 - j0) >> 1;
+    for (; j < j0 + h; j++) {
+      for (let m = 0; m < r4; m += 4)
+        tile(2, out + <usize>m * nb, xs + <usize>m * kb, ws, bias, len, j, j + h, kb, nb, rb, add);
+      if (left > 0) {
+        rowsLeft(left, ol, xl, ws + <usize>j * rb, bias, len, j, kb, nb, add);
+        rowsLeft(left, ol, xl, ws + <usize>(j + h) * rb, bias, len, j + h, kb, nb, add);
+      }
+    }
+    // an odd last weight row
+    j = j0 + 2 * h;
+    if (j < j1) {
+      for (let m = 0; m < r4; m += 4)
+        tile(1, out + <usize>m * nb, xs + <usize>m * kb, ws, bias, len, j, j, kb, nb, rb, add);
+      rowsLeft(left, ol, xl, ws + <usize>j * rb, bias, len, j, kb, nb, add);
+    }
   }
 }

@@ -153,15 +153,19 @@ export class InferOps implements Ops<Rows> {
   gather(table: Float32Array | Matrix, dim: number, ids: ArrayLike<number>): Rows {
     if (!(table instanceof Float32Array) && table.kind !== 'f32')
       throw new Error(`gather: a ${table.kind} table has no float rows`);
-    const t = table instanceof Float32Array ? table : table.data;
-    const n = t.length / dim;
+    // rows read in place where the matrix can (a placed matrix in slabs, asked for a row-major view,
+    // would rewrite itself row-major: src/tensor/wasm/matrices.ts), else from the row-major array
+    const m = table instanceof Float32Array ? null : table;
+    const t = m?.readRow ? null : (m?.data ?? (table as Float32Array));
+    const n = t ? t.length / dim : m!.rows;
     const out = this.alloc(ids.length * dim);
     for (let r = 0; r < ids.length; r++) {
       const id = ids[r];
       if (!(id >= 0 && id < n)) {
         throw new GlassError('BAD_INPUT', `token id ${id} is outside the vocabulary (0..${n - 1})`);
       }
-      out.set(t.subarray(id * dim, (id + 1) * dim), r * dim);
+      if (t) out.set(t.subarray(id * dim, (id + 1) * dim), r * dim);
+      else m!.readRow!(id, out, r * dim);
     }
     return new Rows(out, ids.length, dim);
   }

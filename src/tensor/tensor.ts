@@ -32,7 +32,10 @@ export interface MatrixF32 {
   readonly kind: 'f32';
   readonly rows: number;
   readonly cols: number;
+  /** [rows, cols] row-major (a backend keeping another layout goes back to this one when asked). */
   readonly data: Float32Array;
+  /** Row j into dst at `at`, whatever the layout in memory (absent: read `data`). */
+  readRow?(j: number, dst: Float32Array, at: number): void;
 }
 
 /**

@@ -145,8 +145,9 @@ for (const be of BACKENDS) {
     }
   });
 
-  test(`${label(be)}: one-row matmul of long rows: pairs of rows j, j + h below 2048 values, one at a time from 2048`, () => {
-    // gemvF32Stream: 2047 (pairs, tails of 15 and 3 values) and 2051 (rows one at a time); odd and even n
+  test(`${label(be)}: one-row matmul of long rows, in slabs of 512 columns (the last 511 and 3 values wide)`, () => {
+    // wasm: placed in slabs (rows over 1024 values), each slab's rows read in pairs j, j + h; the last slab
+    // leaves tails of 15 and 3 values; odd and even n
     for (const k of [2047, 2051]) {
       for (const n of [2, 3, 8, 9]) {
         const x = rand(k, k);
@@ -182,6 +183,50 @@ for (const be of BACKENDS) {
             assertClose(out, want, 1e-5, `matmul ${m}x${k}x${n}${bias ? '' : ' no bias'}`);
           }
         }
+      }
+    }
+  });
+
+  test(`${label(be)}: f32 rows over 1024 values (wasm: placed in slabs): 1-21 input rows, the row-major view, rows read in place`, () => {
+    // slabs of 512 columns, the last one 1, 512 or 15 wide; 1 row (decode), 2-15 (matmulF32Rows), 16 and
+    // more (prefill's panels, one slab per block of columns); 131 rows split across threads
+    for (const k of [1025, 1536, 2063]) {
+      for (const n of [3, 131]) {
+        const w = rand(n * k, n + k);
+        const b = rand(n, 11);
+        const placed = place(be, matrixF32(n, k, w));
+        for (const m of [1, 3, 4, 6, 16, 21]) {
+          const x = rand(m * k, m * 3 + k);
+          for (const bias of [b, null]) {
+            const want = new Float64Array(m * n);
+            for (let i = 0; i < m; i++)
+              for (let j = 0; j < n; j++) {
+                let acc = bias ? bias[j] : 0;
+                for (let p = 0; p < k; p++) acc += x[i * k + p] * w[j * k + p];
+                want[i * n + j] = acc;
+              }
+            const out = new Float32Array(m * n).fill(NaN);
+            be.matmul(out, x, placed, bias, m);
+            assertClose(out, want, 1e-5, `matmul ${m}x${k}x${n}${bias ? '' : ' no bias'}`);
+          }
+        }
+        // a row read in place, whatever the layout; then the row-major view (a matrix in slabs rewrites
+        // itself row-major, for good) and a product after it
+        if (placed.readRow) {
+          const row = new Float32Array(k + 2);
+          placed.readRow(n - 1, row, 2);
+          assert.deepEqual(row.subarray(2), w.subarray((n - 1) * k, n * k), `row ${n - 1} of ${n}x${k}`);
+        }
+        const slab = () => (placed as { slab?: number }).slab;
+        if (be instanceof WasmBackend) assert.equal(slab(), 512, 'placed in slabs');
+        assert.deepEqual(placed.data, w, `the row-major view of ${n}x${k}`);
+        if (be instanceof WasmBackend) assert.equal(slab(), k, 'row-major since the view');
+        const x = rand(5 * k, 1);
+        const want = new Float32Array(5 * n);
+        referenceBackend.matmul(want, x, matrixF32(n, k, w), b, 5);
+        const out = new Float32Array(5 * n);
+        be.matmul(out, x, placed, b, 5);
+        assertClose(out, want, 1e-5, `matmul 5x${k}x${n} after the row-major view`);
       }
     }
   });

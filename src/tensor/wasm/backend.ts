@@ -63,6 +63,11 @@ const BATCHED_ROWS = 4;
  */
 const FEW_ROWS = 16;
 
+/** matmulF32Batched's flags (assembly/kernels.ts): W stored [k, n]; add into out; W a placed matrix in slabs. */
+const W_TRANSPOSED = 1;
+const ACCUMULATE = 2;
+const W_SLABS = 4;
+
 /** ggml's type ids, as the block kernels (assembly/kquants.ts) name the types. */
 const GGML_TYPE_ID: Record<QuantType, number> = { Q4_0: 2, Q4_K: 12, Q5_K: 13, Q6_K: 14 };
 
@@ -286,7 +291,7 @@ export class WasmBackend implements Backend {
         const scratch = { arg: 9, stride: perThread };
         this.split('matmulQ8Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       } else {
-        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, 0];
+        const args = [op, packed, pw.ptr, bp, rows, n, k, 0, n, s, pw.slab < k ? W_SLABS : 0];
         const scratch = { arg: 9, stride: perThread };
         this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       }
@@ -302,7 +307,7 @@ export class WasmBackend implements Backend {
       this.split(kernel, n, rows * n * k, args, 8, 4, undefined, output(0));
     } else {
       const kernel = few ? 'matmulF32Rows' : 'matmulF32';
-      const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n];
+      const args = [op, xp, pw.ptr, bp, rows, n, k, 0, n, pw.slab];
       this.split(kernel, n, rows * n * k, args, 7, 4, undefined, output(0));
     }
     this.st.unstage(out, op, rows * n);
@@ -335,7 +340,7 @@ export class WasmBackend implements Backend {
     const packed = ptrs[ptrs.length - 1];
     if (o.xT) this.k.packCols4(xp, M, K, packed);
     else this.k.packRows4(xp, M, K, packed);
-    const flags = (o.wT ? 1 : 0) | (o.accumulate ? 2 : 0);
+    const flags = (o.wT ? W_TRANSPOSED : 0) | (o.accumulate ? ACCUMULATE : 0);
     const args = [yp, packed, wp, bp, M, N, K, 0, N, packed + packBytes, flags];
     this.split('matmulF32Batched', N, M * N * K, args, 7, NBLOCK, { arg: 9, stride: perThread });
     this.st.unstage(y, yp, M * N);

@@ -1,5 +1,7 @@
 // The binding to the kernels module (assembly/kernels.ts): its exports as the backend and the thread pool
 // call them, the kernels the pool splits, and the parts a backend is made of.
+import { F32_SLAB, F32_SLAB_FROM_K } from './matrices.js';
+
 /** The kernels' exports; every pointer is a byte offset into the memory. */
 export interface KernelExports {
   heapBase(): number;
@@ -29,6 +31,8 @@ export interface KernelExports {
     k: number,
     j0: number,
     j1: number,
+    /** Columns per slab of w (f32Slab; k when row-major). */
+    slab: number,
   ): void;
   matmulF32Rows(
     out: number,
@@ -40,6 +44,8 @@ export interface KernelExports {
     k: number,
     j0: number,
     j1: number,
+    /** Columns per slab of w (f32Slab; k when row-major). */
+    slab: number,
   ): void;
   packRows4(x: number, rows: number, k: number, xp: number): void;
   batchedScratch(k: number): number;
@@ -307,5 +313,12 @@ export interface WasmBackendParts {
 
 /** An instance's exports, as the kernels' signatures. */
 export function kernelExports(instance: WebAssembly.Instance): KernelExports {
+  // the f32 slab layout is written here (matrices.ts) and read there: both sides must agree
+  const g = instance.exports as unknown as Record<string, WebAssembly.Global>;
+  if (g.KC?.value !== F32_SLAB || g.F32_SLAB_FROM_K?.value !== F32_SLAB_FROM_K)
+    throw new Error(
+      `the wasm kernels' f32 slabs (KC ${g.KC?.value}, from k > ${g.F32_SLAB_FROM_K?.value}) differ from ` +
+        `matrices.ts (${F32_SLAB}, ${F32_SLAB_FROM_K}): rebuild with npm run build:wasm`,
+    );
   return instance.exports as unknown as KernelExports;
 }

@@ -5,7 +5,55 @@ import type { Matrix, MatrixF32, MatrixQ8_0, MatrixQuant, QuantPart, QuantType }
 import { f16ToF32 } from '../../util/half.js';
 import type { Staging } from './staging.js';
 
-/** An f32 matrix in linear memory. `data` is a view (re-made if a non-shared memory grew). */
+/**
+ * Columns per slab of a placed f32 matrix. Rows of more than F32_SLAB_FROM_K values are stored in slabs of
+ * F32_SLAB columns (all rows of columns [s, s + F32_SLAB), row-major, then the next slab), so that a
+ * matrix-vector product reads each slab as one stream with short rows and its slice of the inputs stays
+ * in L1 (assembly/kernels.ts, the f32 matmul's layout, has the measurements); shorter rows stay
+ * row-major. F32_SLAB is the prefill kernel's block of columns (KC there), so that a block is a slab.
+ */
+export const F32_SLAB = 512;
+export const F32_SLAB_FROM_K = 1024;
+export function f32Slab(cols: number): number {
+  return cols > F32_SLAB_FROM_K ? F32_SLAB : cols;
+}
+
+/** Row-major [rows, cols] → slabs of `slab` columns (f32Slab), into dst (not src). */
+export function f32ToSlabs(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  slab: number,
+  dst: Float32Array,
+): void {
+  for (let s = 0; s < cols; s += slab) {
+    const len = Math.min(slab, cols - s);
+    for (let j = 0; j < rows; j++)
+      dst.set(src.subarray(j * cols + s, j * cols + s + len), rows * s + j * len);
+  }
+}
+
+/** Slabs of `slab` columns → row-major [rows, cols], into dst (not src). */
+export function f32FromSlabs(
+  src: Float32Array,
+  rows: number,
+  cols: number,
+  slab: number,
+  dst: Float32Array,
+): void {
+  for (let s = 0; s < cols; s += slab) {
+    const len = Math.min(slab, cols - s);
+    for (let j = 0; j < rows; j++)
+      dst.set(src.subarray(rows * s + j * len, rows * s + (j + 1) * len), j * cols + s);
+  }
+}
+
+/**
+ * An f32 matrix in linear memory, row-major or in slabs (f32Slab). `data` is a row-major view (re-made if a
+ * non-shared memory grew): asked of a matrix in slabs, it first rewrites the matrix row-major in place,
+ * for good (the kernels follow `slab`), since callers may write through the view (training updates the
+ * weights there). `readRow` reads a row in either layout (embedding lookups).
+ */
 export class WasmMatrixF32 implements MatrixF32 {
   readonly kind = 'f32';
   constructor(
@@ -15,14 +63,41 @@ export class WasmMatrixF32 implements MatrixF32 {
     readonly ptr: number,
     /** The view made at allocation: while it is reachable, the memory stays allocated. */
     private readonly token: Float32Array,
+    slab = cols,
   ) {
     this.view = token;
+    this.slabCols = slab;
   }
   private view: Float32Array;
-  get data(): Float32Array {
+  private slabCols: number;
+  /** Columns per slab in memory: cols when row-major. */
+  get slab(): number {
+    return this.slabCols;
+  }
+  private live(): Float32Array {
     if (this.view.length === 0 && this.rows * this.cols !== 0)
       this.view = new Float32Array(this.owner.memory.buffer, this.ptr, this.rows * this.cols);
     return this.view;
+  }
+  get data(): Float32Array {
+    const v = this.live();
+    if (this.slabCols < this.cols) {
+      f32FromSlabs(v.slice(), this.rows, this.cols, this.slabCols, v);
+      this.slabCols = this.cols;
+    }
+    return v;
+  }
+  readRow(j: number, dst: Float32Array, at: number): void {
+    const v = this.live();
+    const { rows, cols, slabCols: slab } = this;
+    if (slab === cols) {
+      dst.set(v.subarray(j * cols, (j + 1) * cols), at);
+      return;
+    }
+    for (let s = 0; s < cols; s += slab) {
+      const len = Math.min(slab, cols - s);
+      dst.set(v.subarray(rows * s + j * len, rows * s + (j + 1) * len), at + s);
+    }
   }
 }
 
@@ -178,13 +253,19 @@ export class Placement {
     if (isPlaced(m, st)) return m;
     if (m.kind === 'f32') {
       const n = m.rows * m.cols;
+      const slab = f32Slab(m.cols);
       let data = m.data;
-      // adopt an allocWeights array as it is; copy anything else (a subarray would not keep its memory)
-      if (!st.ownsAllocation(data)) {
+      if (slab < m.cols) {
+        // in slabs: always a new allocation (the caller's array, even one from allocWeights, may still
+        // be read row-major: a tied embedding table)
+        data = st.allocWeights(n);
+        f32ToSlabs(m.data, m.rows, m.cols, slab, data);
+      } else if (!st.ownsAllocation(data)) {
+        // adopt an allocWeights array as it is; copy anything else (a subarray would not keep its memory)
         data = st.allocWeights(n);
         data.set(m.data);
       }
-      return new WasmMatrixF32(st, m.rows, m.cols, data.byteOffset, data);
+      return new WasmMatrixF32(st, m.rows, m.cols, data.byteOffset, data, slab);
     }
     if (m.kind === 'quant') {
       // the parts' bytes back to back, as they are
