@@ -74,6 +74,62 @@ test('sampling frequencies follow the softmax (20k draws, 4 tokens)', () => {
     assert.ok(Math.abs(counts[i] / n - p[i]) < 0.015, `token ${i}: ${counts[i] / n} vs ${p[i]}`);
 });
 
+test('top-k / top-p candidates without a full sort draw exactly what sorting every id gives', () => {
+  // the sampler before mostLikely: every id sorted by probability (equal ones: lower id first), the first
+  // k, cut where the mass reaches top-p, then one draw over them — here as the reference
+  const fullSort = (
+    l: Float32Array,
+    o: { temperature?: number; topK?: number; topP?: number },
+    seed: number,
+  ) => {
+    const rng = new Rng(seed);
+    const p = softmax(l, o.temperature ?? 1);
+    const ids = Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+    let c = ids.slice(0, o.topK || ids.length);
+    if ((o.topP ?? 1) < 1) {
+      let mass = 0;
+      const cut = c.findIndex((id) => (mass += p[id]) >= o.topP!);
+      if (cut >= 0) c = c.slice(0, cut + 1);
+    }
+    return () => {
+      let total = 0;
+      for (const id of c) total += p[id];
+      let r = rng.next() * total;
+      for (const id of c) if ((r -= p[id]) < 0) return id;
+      return c[c.length - 1];
+    };
+  };
+  const cases: Float32Array[] = [
+    randomLogits(50257, 11, 4), // a flat row: top-p takes thousands of ids
+    Float32Array.from(randomLogits(32000, 12, 2), (v, i) => (i % 97 === 0 ? v + 12 : v)), // a peaked one
+    Float32Array.from({ length: 3000 }, (_, i) => Math.round(Math.sin(i) * 4)), // many equal values
+    Float32Array.from(randomLogits(1000, 13), (v, i) => (i % 3 === 0 ? -Infinity : v)), // banned ids
+  ];
+  const options = [
+    { topK: 40 },
+    { topP: 0.9, temperature: 0.7 },
+    { topK: 50, topP: 0.5 },
+    { topP: 0.999 },
+    { topK: 1 },
+  ];
+  for (const [ci, l] of cases.entries()) {
+    for (const o of options) {
+      const s = new Sampler({ ...o, seed: 5 + ci });
+      const want = fullSort(l, o, 5 + ci);
+      for (let d = 0; d < 30; d++)
+        assert.equal(s.sample(l), want(), `row ${ci} ${JSON.stringify(o)} draw ${d}`);
+    }
+  }
+  // the k most likely, ties by id
+  const l = cases[2];
+  const p = softmax(l);
+  const order = Array.from({ length: l.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+  assert.deepEqual(
+    topK(p, 25).map((c) => c.id),
+    order.slice(0, 25),
+  );
+});
+
 test('bad sampling options are refused', () => {
   assert.throws(() => new Sampler({ temperature: -1 }), /temperature/);
   assert.throws(() => new Sampler({ topP: 0 }), /top-p/);
