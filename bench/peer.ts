@@ -20,7 +20,7 @@ interface NlcSequence {
   ): Promise<unknown[]>;
   evaluate(
     tokens: Token[],
-    options?: { temperature?: number; yieldEogToken?: boolean },
+    options?: { temperature?: number; topP?: number; seed?: number; yieldEogToken?: boolean },
   ): AsyncGenerator<Token, void, void | Token | Token[]>;
 }
 interface NlcContext {
@@ -69,6 +69,13 @@ export interface Peer {
   close(): Promise<void>;
 }
 
+/** How the concurrent generations choose their tokens: temperature 0 is greedy; top-p 1 keeps every token. */
+export interface Sampling {
+  temperature: number;
+  topP: number;
+}
+export const GREEDY: Sampling = { temperature: 0, topP: 1 };
+
 /** One generation of a concurrent run: when it started and when each token arrived (performance.now()). */
 export interface StreamTimes {
   start: number;
@@ -86,7 +93,7 @@ export interface PeerModel {
    * Greedy generations of n tokens from each prompt at once, one sequence each of one context (made once
    * per thread count and number of prompts): llama.cpp batches their pending tokens into one evaluation.
    */
-  concurrent(prompts: number[][], n: number, threads: number): Promise<StreamTimes[]>;
+  concurrent(prompts: number[][], n: number, threads: number, sampling?: Sampling): Promise<StreamTimes[]>;
   dispose(): Promise<void>;
 }
 
@@ -232,13 +239,19 @@ export async function openPeer(contextSize: number, batchSize: number): Promise<
           await seq.clearHistory();
           return out;
         },
-        async concurrent(prompts, n, threads) {
+        async concurrent(prompts, n, threads, sampling = GREEDY) {
           const seqs = await sequences(threads, prompts.length);
           const runs = await Promise.all(
             prompts.map(async (prompt, i) => {
               const seq = seqs[i];
               const run: StreamTimes = { start: performance.now(), tokens: [] };
-              for await (const _ of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
+              const how = {
+                temperature: sampling.temperature,
+                topP: sampling.topP,
+                seed: i + 1,
+                yieldEogToken: true,
+              };
+              for await (const _ of seq.evaluate(prompt, how)) {
                 run.tokens.push(performance.now());
                 if (run.tokens.length >= n) break;
               }

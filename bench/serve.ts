@@ -1,8 +1,8 @@
 // `npm run bench:serve`: the OpenAI API's continuous batching under load. For each model shape (random
 // weights, bench/models.ts) a `glasslm serve` app runs on loopback with the wasm kernels; 1, 2, 4 and 8
-// clients stream /v1/completions at once (greedy, the same number of tokens each, different prompts),
-// and this measures what a client sees: time to first token (TTFT), the gaps between tokens (inter-token
-// latency, ITL) and the aggregate decode rate of all streams together. The clients run on a worker thread
+// clients stream /v1/completions at once (greedy, or sampled with --temperature/--top-p; the same number
+// of tokens each, different prompts), and this measures what a client sees: time to first token (TTFT),
+// the gaps between tokens (inter-token latency, ITL) and the aggregate decode rate of all streams together. The clients run on a worker thread
 // (their own event loop, as other processes' would be), not between the server's steps on its own.
 // The peer, llama.cpp through node-llama-cpp when installed (bench/peer.ts; `peer: null` and the reason
 // when not): the same weights as a GGUF file (bench/models.ts), one context of N sequences running N greedy
@@ -12,6 +12,7 @@
 //
 //   npm run bench:serve -- [--shapes gpt2-124m,stories15m] [--tokens 32] [--prompt 16] [--rounds 2]
 //                          [--threads N] [--levels 1,2,4,8] [--no-peer] [--keep-gguf]
+//                          [--temperature T --top-p P]   sampled streams (seed i + 1 for stream i; default greedy)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -23,7 +24,7 @@ import { loadTokenizerFromVocabMerges } from '../src/tokenizers/load.js';
 import { bundledGpt2TokenizerFiles } from '../src/cli/common.js';
 import { machine } from './machine.js';
 import { makeSubject, SHAPES, type ShapeName } from './models.js';
-import { openPeer, PEER_HOWTO, type PeerModel, type StreamTimes } from './peer.js';
+import { openPeer, PEER_HOWTO, type PeerModel, type Sampling, type StreamTimes } from './peer.js';
 
 function opt(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +38,11 @@ const THREADS = Number(opt('threads', String(Math.min(2, cpus().length))));
 const LEVELS = opt('levels', '1,2,4,8').split(',').map(Number);
 const NO_PEER = process.argv.includes('--no-peer');
 const KEEP_GGUF = process.argv.includes('--keep-gguf');
+const SAMPLING: Sampling = { temperature: Number(opt('temperature', '0')), topP: Number(opt('top-p', '1')) };
+if (!(SAMPLING.temperature >= 0 && SAMPLING.topP > 0 && SAMPLING.topP <= 1)) {
+  console.error('--temperature T (>= 0) and --top-p P (in (0, 1]) expected');
+  process.exit(2);
+}
 for (const s of SHAPE_LIST) {
   if (!SHAPES.includes(s)) {
     console.error(`--shapes ${s}: expected some of ${SHAPES.join(', ')}`);
@@ -108,12 +114,13 @@ const line = (who: string, row: Level) =>
  */
 const CLIENT = `
 const { parentPort } = require('node:worker_threads');
-async function stream(url, model, prompt, maxTokens) {
+async function stream(url, model, prompt, maxTokens, sampling, seed) {
   const start = performance.now();
+  const how = { temperature: sampling.temperature, top_p: sampling.topP, seed };
   const r = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true }),
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, ...how, stream: true }),
   });
   if (r.status !== 200) throw new Error('HTTP ' + r.status + ': ' + (await r.text()));
   const times = [];
@@ -137,10 +144,10 @@ async function stream(url, model, prompt, maxTokens) {
   }
   return { start, tokens: times };
 }
-parentPort.on('message', async ({ url, model, prompts, maxTokens }) => {
+parentPort.on('message', async ({ url, model, prompts, maxTokens, sampling }) => {
   try {
     const t0 = performance.now();
-    const runs = await Promise.all(prompts.map((p) => stream(url, model, p, maxTokens)));
+    const runs = await Promise.all(prompts.map((p, i) => stream(url, model, p, maxTokens, sampling, i + 1)));
     parentPort.postMessage({ round: { t0, runs } });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.stack || e) });
@@ -154,7 +161,7 @@ function clientRound(url: string, model: string, prompts: number[][]): Promise<R
     clients.once('message', (m: { round?: Round; error?: string }) =>
       m.round ? resolve(m.round) : reject(new Error(m.error)),
     );
-    clients.postMessage({ url, model, prompts, maxTokens: TOKENS });
+    clients.postMessage({ url, model, prompts, maxTokens: TOKENS, sampling: SAMPLING });
   });
 }
 
@@ -201,7 +208,7 @@ for (const shape of SHAPE_LIST) {
   if (peer) {
     try {
       peerModel = await peer.load((await subject.gguf('f32')).path);
-      for (const prompts of warmUp) await peerModel.concurrent(prompts, TOKENS, THREADS); // the same warm-up
+      for (const prompts of warmUp) await peerModel.concurrent(prompts, TOKENS, THREADS, SAMPLING); // the same warm-up
     } catch (e) {
       peerError = `llama.cpp refused glasslm's f32 GGUF: ${(e as Error).message}`;
       console.log(peerError);
@@ -229,7 +236,7 @@ for (const shape of SHAPE_LIST) {
     for (let round = 0; round < ROUNDS; round++) {
       const t0 = performance.now();
       const prompts = Array.from({ length: c }, (_, i) => prompt(round * 8 + i));
-      const runs = await peerModel.concurrent(prompts, TOKENS, THREADS);
+      const runs = await peerModel.concurrent(prompts, TOKENS, THREADS, SAMPLING);
       theirs.push({ t0, runs });
     }
     const peerRow = summarize(c, theirs);
@@ -279,11 +286,20 @@ const result = {
   // matmuls run on the pool or on the caller alone, whichever measured faster (src/tensor/wasm/adaptive.ts)
   threadChooser: wasm.chooser?.stats ?? null,
   kernels: { backend: wasm.name, threads: THREADS, relaxedSimd: wasm.relaxedSimd },
-  settings: { promptTokens: PROMPT, maxTokens: TOKENS, rounds: ROUNDS, levels: LEVELS, greedy: true },
+  settings: {
+    promptTokens: PROMPT,
+    maxTokens: TOKENS,
+    rounds: ROUNDS,
+    levels: LEVELS,
+    greedy: SAMPLING.temperature === 0,
+    temperature: SAMPLING.temperature,
+    topP: SAMPLING.topP,
+  },
   peer: peer ? peer.info : null,
   peerAbsent,
   notes: [
     'each level: `concurrency` clients stream /v1/completions at once, `rounds` times; every stream asks for maxTokens',
+    'greedy unless settings.temperature > 0: then stream i samples with seed i + 1 (ours and the peer: temperature, top-p)',
     'the clients run on a worker thread of this process (their own event loop), the server on the main thread',
     'TTFT = request sent → first token event received; ITL = gaps between a stream’s token events',
     'aggregateTokPerS = tokens received by all streams ÷ wall time of the rounds (start → last token; prefill included)',
