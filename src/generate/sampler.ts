@@ -84,6 +84,39 @@ export function topK(probs: ArrayLike<number>, k: number): Candidate[] {
   return Array.from(mostLikely(probs, k, 1), (id) => ({ id, prob: probs[id] }));
 }
 
+const f32 = new Float32Array(1);
+const f32bits = new Uint32Array(f32.buffer);
+/**
+ * Sorts ids by probability, most probable first, equal ones by id. Many ids (a flat row: top-p keeps
+ * most of the vocabulary): first a numeric sort of one float64 per id that packs the probability
+ * rounded to float32 (the order of its bits) above the id, then insertion sort by the exact comparison,
+ * which only moves ids whose probabilities round alike. 45k of GPT-2's ids: ~6 → ~1 ms.
+ */
+function byProbability(ids: number[], probs: ArrayLike<number>): void {
+  const cmp = (a: number, b: number) => probs[b] - probs[a] || a - b;
+  const m = ids.length;
+  if (m < 1024 || probs.length > 2 ** 21) {
+    ids.sort(cmp);
+    return;
+  }
+  const keys = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    f32[0] = probs[ids[i]];
+    keys[i] = (0x7fffffff - f32bits[0]) * 2 ** 21 + ids[i]; // < 2^52: exact
+  }
+  keys.sort();
+  for (let i = 0; i < m; i++) ids[i] = keys[i] % 2 ** 21;
+  for (let i = 1; i < m; i++) {
+    const id = ids[i];
+    let j = i;
+    while (j > 0 && cmp(ids[j - 1], id) > 0) {
+      ids[j] = ids[j - 1];
+      j--;
+    }
+    ids[j] = id;
+  }
+}
+
 /** Buckets of mostLikely's one pass: by how far below the top a probability is, in quarters of a bit. */
 const BUCKETS = 256;
 /** A float64's exponent and first two mantissa bits, read from its bits (order-preserving for p ≥ 0). */
@@ -138,7 +171,7 @@ export function mostLikely(probs: ArrayLike<number>, k: number, topP: number): I
   const ranked = (upTo: number): Int32Array => {
     const ids: number[] = [];
     for (let i = 0; i < n; i++) if (bucket[i] <= upTo) ids.push(i);
-    ids.sort((a, b) => probs[b] - probs[a] || a - b);
+    byProbability(ids, probs);
     let cut = Math.min(k, ids.length);
     if (topP < 1) {
       let sum = 0;
