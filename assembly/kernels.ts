@@ -995,6 +995,36 @@ export function softmax(x: usize, rows: i32, cols: i32, valid: i32): void {
   }
 }
 
+/**
+ * The index of the largest of x[0..n) (the first of equal ones), or -1 when one is NaN (the caller's
+ * plain loop then decides, as it would have). Greedy decoding's choice: the row's maximum in four lanes
+ * (f32x4.max, NaN-propagating), then the first index holding it.
+ */
+export function argmaxRow(x: usize, n: i32): i32 {
+  if (n <= 0) return 0;
+  let m0 = f32x4.splat(-Infinity);
+  let m1 = m0;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = (<usize>i) << 2;
+    m0 = f32x4.max(m0, v128.load(x + o));
+    m1 = f32x4.max(m1, v128.load(x + o, 16));
+  }
+  m0 = f32x4.max(m0, m1);
+  let m = max(max(f32x4.extract_lane(m0, 0), f32x4.extract_lane(m0, 1)), max(f32x4.extract_lane(m0, 2), f32x4.extract_lane(m0, 3)));
+  for (; i < n; i++) {
+    const v = ldf(x + ((<usize>i) << 2));
+    m = v != v ? v : max(m, v);
+  }
+  if (m != m) return -1;
+  const top = f32x4.splat(m);
+  for (i = 0; i + 4 <= n; i += 4) {
+    if (v128.any_true(f32x4.eq(v128.load(x + ((<usize>i) << 2)), top))) break;
+  }
+  for (; i < n; i++) if (ldf(x + ((<usize>i) << 2)) == m) return i;
+  return 0;
+}
+
 export function add(out: usize, a: usize, b: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) {

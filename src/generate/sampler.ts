@@ -1,8 +1,12 @@
 // Stage 7 — output: logits → probabilities → one chosen token.
 //   p = softmax(logits / T), keep the top-k most likely, then the smallest set whose mass reaches top-p,
 //   renormalise, and draw with a seeded generator. Greedy (T = 0) takes the argmax.
+import { backend } from '../tensor/active.js';
+import { argmax } from '../tensor/reference/kernels.js';
 import { GlassError } from '../util/errors.js';
 import { Rng } from './rng.js';
+
+export { argmax };
 
 export interface SamplingOptions {
   /** 0 or `greedy` picks the most likely token. Default 1. */
@@ -44,20 +48,6 @@ export function validateSampling(o: SamplingOptions): void {
     if (v !== undefined && !(v >= -2 && v <= 2))
       throw new GlassError('BAD_INPUT', `${name} must be in [-2, 2], got ${v}`);
   }
-}
-
-/** The index of the largest value (the first of equal ones). */
-export function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  let top = x[0];
-  for (let i = 1; i < x.length; i++) {
-    const v = x[i];
-    if (v > top) {
-      top = v;
-      best = i;
-    }
-  }
-  return best;
 }
 
 /** softmax(logits / temperature) in float64. */
@@ -217,7 +207,9 @@ export class Sampler {
   }
 
   private choose(logits: ArrayLike<number>): number {
-    if (this.isGreedy) return argmax(logits);
+    // greedy: the backend's (SIMD on wasm) over a float row, the plain loop otherwise
+    if (this.isGreedy)
+      return logits instanceof Float32Array ? backend().argmax(logits, logits.length) : argmax(logits);
     const { temperature = 1, topK: k = 0, topP = 1 } = this.options;
     const probs = softmax(logits, temperature);
     // the candidates: every id in id order, or the k / top-p most likely, most likely first

@@ -26,6 +26,7 @@ import {
 } from '../generate/steps.js';
 import type { Decoder } from '../models/decoder.js';
 import type { KVCache } from '../nn/kv-cache.js';
+import { backend } from '../tensor/active.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 /** A batch that starts from idle waits this long for each further request of a burst (ms)… */
@@ -77,7 +78,7 @@ export class Batcher {
   private readonly running: Sequence[] = [];
   private loop: Promise<void> | null = null;
   /** The batched forward's logits [sequences, vocab], reused tick after tick (grown with the batch). */
-  private logits = new Float32Array(0);
+  private logits: Float32Array = new Float32Array(0);
   readonly stats: BatchStats = { active: 0, ticks: 0, sequenceSteps: 0, maxBatch: 0 };
 
   constructor(
@@ -166,7 +167,11 @@ export class Batcher {
       try {
         if (batch.length > 0) {
           const V = this.decoder.vocabSize;
-          if (this.logits.length < batch.length * V) this.logits = new Float32Array(batch.length * V);
+          if (this.logits.length < batch.length * V) {
+            // in the backend's memory (wasm: greedy's argmax reads the rows in place)
+            backend().freeActivations(this.logits);
+            this.logits = backend().allocActivations(batch.length * V);
+          }
           const all = this.decoder.forwardBatch(
             batch.map((s) => ({ ids: s.feed, cache: s.cache })),
             null,

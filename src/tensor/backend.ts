@@ -74,6 +74,8 @@ export interface Backend {
   silu(x: Float32Array, n: number): void;
   /** In place: each row of length cols becomes softmax(row) over its first `valid` entries (rest set to 0). */
   softmax(x: Float32Array, rows: number, cols: number, valid?: number): void;
+  /** The index of the largest of x[0..n) (the first of equal ones; NaN as the plain loop: sampler.ts argmax). */
+  argmax(x: Float32Array, n: number): number;
   /** out = a + b, elementwise over n values (out may alias a). */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   /** out = a ⊙ b, elementwise (out may alias a). */

@@ -19,6 +19,7 @@ const MEMBERS = {
   crossAttention: true,
   silu: true,
   softmax: true,
+  argmax: true,
   add: true,
   mul: true,
   attention: true,

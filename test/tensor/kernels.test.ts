@@ -519,6 +519,30 @@ for (const be of BACKENDS) {
     }
   });
 
+  test(`${label(be)}: argmax: first of equal maxima, any length, NaN as the plain loop, a prefix`, () => {
+    const plain = (x: Float32Array) => {
+      let best = 0;
+      for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+      return best;
+    };
+    for (const n of [1, 3, 7, 8, 9, 31, 32000, 50257]) {
+      const x = rand(n, n);
+      assert.equal(be.argmax(x, n), plain(x), `random ${n}`);
+      x[n - 1] = 2; // the maximum last (a tail after the vector loop)
+      assert.equal(be.argmax(x, n), n - 1, `last of ${n}`);
+      x[n >> 1] = 2; // equal maxima: the first
+      assert.equal(be.argmax(x, n), n >> 1, `first of two maxima, ${n}`);
+    }
+    const x = Float32Array.from([-Infinity, -Infinity, -3, -Infinity]);
+    assert.equal(be.argmax(x, 4), 2);
+    assert.equal(be.argmax(Float32Array.from([-Infinity, -Infinity]), 2), 0);
+    const nan = Float32Array.from([1, NaN, 5, 2]);
+    assert.equal(be.argmax(nan, 4), plain(nan));
+    nan[0] = NaN;
+    assert.equal(be.argmax(nan, 4), plain(nan), 'a NaN first wins, as in the plain loop');
+    assert.equal(be.argmax(Float32Array.from([0, 1, 9, 3]), 2), 1, 'only the first n values');
+  });
+
   test(`${label(be)}: elementwise add and mul, in place and not`, () => {
     for (const n of SIZES) {
       const a = rand(n, n + 1);

@@ -5,6 +5,20 @@ import type { Matrix, MatrixQ8_0, MatrixQuant } from '../tensor.js';
 import { dequantize } from '../ggml-quant.js';
 import { f16ToF32 } from '../../util/half.js';
 
+/** The index of the largest value (the first of equal ones; a NaN at 0 wins, later NaNs never do). */
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  let top = x[0];
+  for (let i = 1; i < x.length; i++) {
+    const v = x[i];
+    if (v > top) {
+      top = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 
@@ -476,6 +490,10 @@ export const referenceBackend = {
 
   silu(x, n) {
     for (let i = 0; i < n; i++) x[i] = x[i] / (1 + Math.exp(-x[i]));
+  },
+
+  argmax(x, n) {
+    return argmax(n === x.length ? x : x.subarray(0, n));
   },
 
   softmax(x, rows, cols, valid = cols) {

@@ -125,6 +125,7 @@ export interface KernelExports {
   geluTanh(x: number, i0: number, i1: number): void;
   silu(x: number, i0: number, i1: number): void;
   softmax(x: number, rows: number, cols: number, valid: number): void;
+  argmaxRow(x: number, n: number): number;
   add(out: number, a: number, b: number, n: number): void;
   mul(out: number, a: number, b: number, n: number): void;
   attention(
