@@ -18,6 +18,22 @@ export function f32Slab(cols: number): number {
   return cols > F32_SLAB_FROM_K ? F32_SLAB : cols;
 }
 
+/**
+ * The slab layout's pieces: row j's values [s, s + len) of columns slab s lie at `at` (in floats) —
+ * visit(j, s, len, at) for each row and slab, in memory order.
+ */
+function slabPieces(
+  rows: number,
+  cols: number,
+  slab: number,
+  visit: (j: number, s: number, len: number, at: number) => void,
+): void {
+  for (let s = 0; s < cols; s += slab) {
+    const len = Math.min(slab, cols - s);
+    for (let j = 0; j < rows; j++) visit(j, s, len, rows * s + j * len);
+  }
+}
+
 /** Row-major [rows, cols] → slabs of `slab` columns (f32Slab), into dst (not src). */
 export function f32ToSlabs(
   src: Float32Array,
@@ -26,11 +42,9 @@ export function f32ToSlabs(
   slab: number,
   dst: Float32Array,
 ): void {
-  for (let s = 0; s < cols; s += slab) {
-    const len = Math.min(slab, cols - s);
-    for (let j = 0; j < rows; j++)
-      dst.set(src.subarray(j * cols + s, j * cols + s + len), rows * s + j * len);
-  }
+  slabPieces(rows, cols, slab, (j, s, len, at) =>
+    dst.set(src.subarray(j * cols + s, j * cols + s + len), at),
+  );
 }
 
 /** Slabs of `slab` columns → row-major [rows, cols], into dst (not src). */
@@ -41,11 +55,7 @@ export function f32FromSlabs(
   slab: number,
   dst: Float32Array,
 ): void {
-  for (let s = 0; s < cols; s += slab) {
-    const len = Math.min(slab, cols - s);
-    for (let j = 0; j < rows; j++)
-      dst.set(src.subarray(rows * s + j * len, rows * s + (j + 1) * len), j * cols + s);
-  }
+  slabPieces(rows, cols, slab, (j, s, len, at) => dst.set(src.subarray(at, at + len), j * cols + s));
 }
 
 /**
