@@ -60,7 +60,7 @@ export function heapBase(): usize {
 // ---------------------------------------------------------------------------------------------------
 // matmul, float32 weights: out[m, j] = Σ_i x[m, i] · W[j, i] (+ bias[j]) for j in [j0, j1)
 //
-// Layout of a placed matrix (f32Slabs in src/tensor/wasm/matrices.ts): row-major when its rows are at
+// Layout of a placed matrix (f32Slab in src/tensor/wasm/matrices.ts): row-major when its rows are at
 // most F32_SLAB_FROM_K values long; longer rows are cut into slabs of KC columns, each slab all n rows of
 // its columns, row-major: value i of row j at w + 4·(n·s + j·len + i - s), s = i - i mod KC, len the
 // slab's width (KC, or what is left for the last). A kernel then takes the slabs in turn, each a
@@ -128,23 +128,10 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
       s2 += xv * ldf(w2 + o);
       s3 += xv * ldf(w3 + o);
     }
-    const op = out + ((<usize>j) << 2);
-    if (add) {
-      s0 += ldf(op);
-      s1 += ldf(op + 4);
-      s2 += ldf(op + 8);
-      s3 += ldf(op + 12);
-    } else if (bias) {
-      const bp = bias + ((<usize>j) << 2);
-      s0 += ldf(bp);
-      s1 += ldf(bp + 4);
-      s2 += ldf(bp + 8);
-      s3 += ldf(bp + 12);
-    }
-    store<f32>(op, s0);
-    store<f32>(op, s1, 4);
-    store<f32>(op, s2, 8);
-    store<f32>(op, s3, 12);
+    finishRow(out, bias, j, s0, add);
+    finishRow(out, bias, j + 1, s1, add);
+    finishRow(out, bias, j + 2, s2, add);
+    finishRow(out, bias, j + 3, s3, add);
   }
   for (; j < j1; j++) {
     const w0 = w + <usize>j * kb;
@@ -179,9 +166,9 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
  * 4.8 ms in one pair of runs, within noise in the next; GPT-2 decode on one thread, medians of three
  * alternating runs, 23.8-24.7 → 22.9-24.0 ms per token. GPT-2's fc2 (rows of 3072) measured slower in
  * pairs (386-405 → 418-425 µs), so rows of PAIR_MAX_K and more stay one at a time (since then placed in
- * slabs of 512 columns, whose rows go in pairs; a matrix back in row-major, see matrices.ts, still may). For very short rows
- * (under STREAM_K: tiny models, whose weights sit in cache) the per-row sums cost more: gemvF32 keeps
- * those.
+ * slabs of 512 columns, whose rows go in pairs; a matrix back in row-major, see matrices.ts, still may).
+ * For very short rows (under STREAM_K: tiny models, whose weights sit in cache) the per-row sums cost
+ * more: gemvF32 keeps those.
  */
 function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, add: bool): void {
   const kb = (<usize>k) << 2;

@@ -29,9 +29,9 @@
 // weight rows touched into cache first, a read that waited and then a compute that did not read:
 // serialized). One thread, 4 rows, each call a cold matrix (40 copies in turn), µs per call, adjacent
 // pairs + touch → split halves: 2304×768 555 → 325 (12.7 → 21.7 GB/s, one row streams at 26), 3072×768
-// 700 → 440, 768×3072 680 → 685 (rows of 12 KB: no gain — four input rows of 3072 values are all of L1;
-// placed in slabs of 512 columns since, 711 → 419-449: kernels.ts, the f32 layout), LM head 50257×768 11.3 → 7.0 ms
-// (its read alone ~6.7). GPT-2 124M forwardBatch of 4 sequences, one thread: 45.3 → 35.7 CPU ms/step.
+// 700 → 440, 768×3072 680 → 685 (rows of 12 KB: no gain — four input rows of 3072 values are all of
+// L1; placed in slabs of 512 columns since, 711 → 419-449: kernels.ts, the f32 layout), LM head
+// 50257×768 11.3 → 7.0 ms (its read alone ~6.7). GPT-2 124M forwardBatch of 4 sequences, one thread: 45.3 → 35.7 CPU ms/step.
 // Tried and dropped with it: four streams (pairs from four quarters: 325 → 455 µs), one weight row × four
 // inputs with eight accumulators (one stream; load-bound: 325 → 860), for k = 3072 a 2 × 2 tile that keeps
 // the inputs in L1 (685 → 920) or the inputs packed into one stream (685 → 660).

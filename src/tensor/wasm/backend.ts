@@ -18,7 +18,7 @@
 // Every Backend member has a kernel here; none falls back to the reference.
 import type { AttentionGrad, Backend, DecodeAttention, GemmLayout, ScoreTerms } from '../backend.js';
 import type { Matrix, QuantType } from '../tensor.js';
-import { argmax } from '../reference/kernels.js';
+import { referenceBackend } from '../reference/kernels.js';
 import {
   kernelExports,
   type KernelExports,
@@ -571,7 +571,7 @@ export class WasmBackend implements Backend {
     // in place where x lives in the memory (the server's logits), else one copy in (~10 µs per 128 KB)
     const [xp] = this.st.stage([[x, n]]);
     const i = this.k.argmaxRow(xp, n);
-    return i >= 0 ? i : argmax(n === x.length ? x : x.subarray(0, n)); // a NaN: the plain loop decides
+    return i >= 0 ? i : referenceBackend.argmax(x, n); // a NaN: the plain loop decides
   }
 
   mul(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
