@@ -63,10 +63,11 @@ const scaling = (levels: Level[], rate: 'aggregateTokPerS' | 'decodeTokPerS' = '
   return one && four ? +(four[rate] / one[rate]).toFixed(2) : null;
 };
 
-/** One round of a level: `concurrency` streams started together at t0. */
+/** One round of a level: `concurrency` streams started together at t0 (busyMs: the client thread's, ours only). */
 interface Round {
   t0: number;
   runs: StreamTimes[];
+  busyMs?: number;
 }
 
 /** A level's figures from its rounds (the same for glasslm and the peer). */
@@ -111,44 +112,56 @@ const line = (who: string, row: Level) =>
  * be), so that reading and parsing the streams does not run between the server's batched steps on its
  * event loop. A round: `prompts.length` streamed greedy completions started at once; for each, when it
  * was sent and when each token event arrived (ms on the worker's clock, which also gives the round's t0).
+ * They share the machine's cores with the server, so they read with node:http over a keep-alive agent:
+ * with fetch the client thread was busy ~0.25–0.45 ms per token event (stories15M), with node:http
+ * ~0.1–0.2 (clientUsPerToken in the results).
  */
 const CLIENT = `
 const { parentPort } = require('node:worker_threads');
-async function stream(url, model, prompt, maxTokens, sampling, seed) {
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function stream(url, model, prompt, maxTokens, sampling, seed) {
   const start = performance.now();
   const how = { temperature: sampling.temperature, top_p: sampling.topP, seed };
-  const r = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, ...how, stream: true }),
+  const body = JSON.stringify({ model, prompt, max_tokens: maxTokens, ...how, stream: true });
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const times = [];
+      let buf = '';
+      res.setEncoding('utf8');
+      if (res.statusCode !== 200) {
+        res.on('data', (d) => (buf += d));
+        res.on('end', () => reject(new Error('HTTP ' + res.statusCode + ': ' + buf)));
+        return;
+      }
+      res.on('data', (d) => {
+        const t = performance.now();
+        buf += d;
+        let at;
+        while ((at = buf.indexOf('\\n\\n')) >= 0) {
+          const ev = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          if (!ev.startsWith('data: {')) continue;
+          const c = JSON.parse(ev.slice(6));
+          // a token event: logprobs are off, so count events that are not the finish-only one
+          if (c.choices[0] && c.choices[0].finish_reason === null) times.push(t);
+        }
+      });
+      res.on('end', () => resolve({ start, tokens: times }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  if (r.status !== 200) throw new Error('HTTP ' + r.status + ': ' + (await r.text()));
-  const times = [];
-  const reader = r.body.getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const t = performance.now();
-    buf += dec.decode(value, { stream: true });
-    let at;
-    while ((at = buf.indexOf('\\n\\n')) >= 0) {
-      const ev = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      if (!ev.startsWith('data: {')) continue;
-      const c = JSON.parse(ev.slice(6));
-      // a token event: logprobs are off, so count events that are not the finish-only one
-      if (c.choices[0] && c.choices[0].finish_reason === null) times.push(t);
-    }
-  }
-  return { start, tokens: times };
 }
 parentPort.on('message', async ({ url, model, prompts, maxTokens, sampling }) => {
   try {
     const t0 = performance.now();
+    const e0 = performance.eventLoopUtilization();
     const runs = await Promise.all(prompts.map((p, i) => stream(url, model, p, maxTokens, sampling, i + 1)));
-    parentPort.postMessage({ round: { t0, runs } });
+    // the client thread's busy time (its event loop outside its idle wait): CPU taken from the server's cores
+    const busyMs = performance.eventLoopUtilization(e0).active;
+    parentPort.postMessage({ round: { t0, runs, busyMs } });
   } catch (e) {
     parentPort.postMessage({ error: String(e && e.stack || e) });
   }
@@ -224,9 +237,12 @@ for (const shape of SHAPE_LIST) {
       const prompts = Array.from({ length: c }, (_, i) => prompt(round * 8 + i));
       rounds.push(await clientRound(url, subject.name, prompts));
     }
+    const tokens = rounds.reduce((a, r) => a + r.runs.reduce((b, s) => b + s.tokens.length, 0), 0);
     const row = {
       ...summarize(c, rounds),
       largestBatch: Math.max(batch0, appState(server.app).batcher.stats.maxBatch),
+      // what reading and parsing the streams cost the client thread, per token event
+      clientUsPerToken: Math.round((rounds.reduce((a, r) => a + (r.busyMs ?? 0), 0) / tokens) * 1000),
     };
     levels.push(row);
     console.log(line(subject.name, row));
@@ -300,7 +316,9 @@ const result = {
   notes: [
     'each level: `concurrency` clients stream /v1/completions at once, `rounds` times; every stream asks for maxTokens',
     'greedy unless settings.temperature > 0: then stream i samples with seed i + 1 (ours and the peer: temperature, top-p)',
-    'the clients run on a worker thread of this process (their own event loop), the server on the main thread',
+    'the clients run on a worker thread of this process (their own event loop), the server on the main thread; ' +
+      'they read the streams with node:http (fetch cost them ~2x the CPU, taken from the same two cores): ' +
+      'clientUsPerToken is the client thread’s busy time per token event',
     'TTFT = request sent → first token event received; ITL = gaps between a stream’s token events',
     'aggregateTokPerS = tokens received by all streams ÷ wall time of the rounds (start → last token; prefill included)',
     'decodeTokPerS = tokens after each stream’s first ÷ (first first-token → last token), per round, summed',

@@ -1,5 +1,6 @@
 // The Q8_0 × int8 kernels of assembly/q8dot.ts, called directly on both builds (relaxed SIMD, where this
-// engine has it, and plain SIMD128): quantizeRowQ8 against the same rounding in JS, and matmulQ8Dot
+// engine has it, and plain SIMD128): quantizeRowQ8 against the same rounding in JS (its int8 as magnitudes
+// and sign masks), and matmulQ8Dot
 // against an integer reference — exactly, at awkward sizes and at the edges of the int8 range (-128, 127);
 // and the backend's q8_0 decode matmul, the same bits on 1, 2 and 3 threads.
 import { test } from 'node:test';
@@ -42,6 +43,18 @@ function int8s(n: number, r: Rng, lo: number, hi: number): Int8Array {
   );
 }
 
+/** int8 quants [rows·k] in quantizeRowQ8's layout: per 32-block, 32 bytes |q| then 32 sign masks (-1 / 0). */
+function splitQ8(q: Int8Array): Int8Array {
+  const out = new Int8Array(2 * q.length);
+  for (let b = 0; b < q.length / 32; b++)
+    for (let i = 0; i < 32; i++) {
+      const v = q[b * 32 + i];
+      out[b * 64 + i] = Math.abs(v);
+      out[b * 64 + 32 + i] = v < 0 ? -1 : 0;
+    }
+  return out;
+}
+
 /** Round half to even, as f32x4.nearest. */
 function nearest(v: number): number {
   const f = Math.floor(v);
@@ -66,12 +79,12 @@ for (const b of builds) {
           // unit scales: the float side is then exact too (every partial sum is an integer below 2^24)
           const lay = q8ToKernel(w, new Float32Array(n * nb).fill(1), n, k);
           const wq = alloc(lay.length);
-          const xq = alloc(rows * k);
+          const xq = alloc(2 * rows * k);
           const xs = alloc(rows * nb * 4);
           const bias = alloc(n * 4);
           const out = alloc(rows * n * 4);
           new Uint8Array(mem.buffer, wq, lay.length).set(lay);
-          new Int8Array(mem.buffer, xq, rows * k).set(x);
+          new Int8Array(mem.buffer, xq, 2 * rows * k).set(splitQ8(x));
           new Float32Array(mem.buffer, xs, rows * nb).fill(1);
           const bv = Float32Array.from({ length: n }, (_, j) => j - 3);
           new Float32Array(mem.buffer, bias, n).set(bv);
@@ -132,18 +145,18 @@ for (const b of builds) {
     for (const [wv, xv, sum] of cases) {
       const lay = q8ToKernel(new Int8Array(n * k).fill(wv), new Float32Array((n * k) / 32).fill(1), n, k);
       const wq = alloc(lay.length);
-      const xq = alloc(k);
+      const xq = alloc(2 * k);
       const xs = alloc((k / 32) * 4);
       const out = alloc(n * 4);
       new Uint8Array(mem.buffer, wq, lay.length).set(lay);
-      new Int8Array(mem.buffer, xq, k).fill(xv);
+      new Int8Array(mem.buffer, xq, 2 * k).set(splitQ8(new Int8Array(k).fill(xv)));
       new Float32Array(mem.buffer, xs, k / 32).fill(1);
       K.matmulQ8Dot(out, xq, xs, wq, 0, 1, n, k, 0, n);
       assert.deepEqual([...new Float32Array(mem.buffer, out, n)], new Array(n).fill(sum), `w ${wv}, x ${xv}`);
     }
   });
 
-  test(`q8dot ${b.name}: quantizeRowQ8 rounds each 32-block to int8 with scale max|x| / 127`, async () => {
+  test(`q8dot ${b.name}: quantizeRowQ8 rounds each 32-block to int8 with scale max|x| / 127 (as magnitudes and signs)`, async () => {
     const { k: K, mem } = await instantiate(b.file);
     const alloc = allocator(K);
     const r = new Rng(5);
@@ -153,11 +166,18 @@ for (const b of builds) {
     x.fill(0, 32, 64); // a block of zeros: scale 0, quants 0
     x[100] = -9; // a block whose largest magnitude is negative
     const xp = alloc(rows * k * 4);
-    const xq = alloc(rows * k);
+    const xq = alloc(2 * rows * k);
     const xs = alloc(((rows * k) / 32) * 4);
     new Float32Array(mem.buffer, xp, rows * k).set(x);
     K.quantizeRowQ8(xp, rows, k, xq, xs);
-    const q = new Int8Array(mem.buffer, xq, rows * k);
+    // magnitudes and sign masks back to int8 (every mask byte -1 or 0)
+    const split = new Int8Array(mem.buffer, xq, 2 * rows * k);
+    const q = Int8Array.from({ length: rows * k }, (_, i) => {
+      const [b, j] = [Math.floor(i / 32), i % 32];
+      const mask = split[b * 64 + 32 + j];
+      assert.ok(mask === 0 || mask === -1, `sign mask of [${i}]`);
+      return mask ? -split[b * 64 + j] : split[b * 64 + j];
+    });
     const s = new Float32Array(mem.buffer, xs, (rows * k) / 32);
     for (let blk = 0; blk < (rows * k) / 32; blk++) {
       let amax = 0;

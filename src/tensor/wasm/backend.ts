@@ -297,8 +297,9 @@ export class WasmBackend implements Backend {
         this.split('matmulF32Batched', n, rows * n * k, args, 7, NBLOCK, scratch, output(0));
       }
     } else if (pw instanceof WasmMatrixQ8_0) {
-      // x rounded per 32-block: to int8 for the relaxed-SIMD integer dot product (llama.cpp's q8_0 × q8_0),
-      // to int16 for the plain-SIMD kernel (no faster with int8 there, and more precise)
+      // x rounded per 32-block: to int8 for the relaxed-SIMD integer dot product (llama.cpp's q8_0 × q8_0;
+      // as magnitudes and sign masks, 2 bytes a value), to int16 for the plain-SIMD kernel (no faster with
+      // int8 there, and more precise)
       const xq = s;
       const xs = s + pad(rows * k * 2);
       const kernel = this.relaxedSimd ? 'matmulQ8Dot' : 'matmulQ8';

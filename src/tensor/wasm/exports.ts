@@ -77,7 +77,7 @@ export interface KernelExports {
     j1: number,
   ): void;
   quantizeRowQ8(x: number, rows: number, k: number, xq: number, xs: number): void;
-  /** matmulQ8's arguments; xq int8 (quantizeRowQ8) instead of int16. */
+  /** matmulQ8's arguments; xq as quantizeRowQ8 makes it (int8 magnitudes and sign masks) instead of int16. */
   matmulQ8Dot: KernelExports['matmulQ8'];
   matmulQ8Batched(
     out: number,
