@@ -937,6 +937,15 @@ export function silu(x: usize, i0: i32, i1: i32): void {
   }
 }
 
+/**
+ * e^d for a softmax's d = x − max ≤ 0: expv, but exactly 0 below its clamp (−87.33, where expv returns
+ * e^−87.33 ≈ 1.2e-38 instead of underflowing): a −Infinity logit (a banned token) then has probability 0,
+ * as with Math.exp. A NaN stays NaN.
+ */
+@inline function expBelowMax(d: v128): v128 {
+  return v128.andnot(expv(d), f32x4.lt(d, f32x4.splat(-87.33)));
+}
+
 /** In place over one row: x[0..len) ← softmax, returning nothing; the caller zeroes any masked tail. */
 function softmaxRow(p: usize, len: i32): void {
   let mv = f32x4.splat(-Infinity);
@@ -950,14 +959,14 @@ function softmaxRow(p: usize, len: i32): void {
   i = 0;
   for (; i + 4 <= len; i += 4) {
     const q = p + ((<usize>i) << 2);
-    const e = expv(f32x4.sub(v128.load(q), ms));
+    const e = expBelowMax(f32x4.sub(v128.load(q), ms));
     v128.store(q, e);
     sv = f32x4.add(sv, e);
   }
   let s = hsum(sv);
   for (; i < len; i++) {
     const q = p + ((<usize>i) << 2);
-    const e = exps(ldf(q) - m);
+    const e = f32x4.extract_lane(expBelowMax(f32x4.splat(ldf(q) - m)), 0);
     store<f32>(q, e);
     s += e;
   }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sampler, argmax, softmax, topK } from '../../src/generate/sampler.js';
+import { Sampler, argmax, probabilities, softmax, topK } from '../../src/generate/sampler.js';
 import { Rng } from '../../src/generate/rng.js';
+import { withWasmBackend } from '../fixtures/wasm.js';
 
 function randomLogits(n: number, seed: number, scale = 3): Float32Array {
   const r = new Rng(seed);
@@ -74,7 +75,34 @@ test('sampling frequencies follow the softmax (20k draws, 4 tokens)', () => {
     assert.ok(Math.abs(counts[i] / n - p[i]) < 0.015, `token ${i}: ${counts[i] / n} vs ${p[i]}`);
 });
 
-test('top-k / top-p candidates without a full sort draw exactly what sorting every id gives', () => {
+test('the sampler’s float32 probabilities are the float64 softmax within 1e-5; a banned id gets exactly 0', async () => {
+  // reference kernels, then the wasm ones (a SIMD exp); rows flat, peaked, at temperatures 0.3 – 2
+  const check = (name: string) => {
+    for (const [ri, l] of [randomLogits(50257, 21, 4), randomLogits(1003, 22, 30)].entries()) {
+      l[7] = -Infinity; // banned
+      l[l.length - 1] = -Infinity; // banned, in the scalar tail
+      for (const t of [0.3, 1, 2]) {
+        const want = softmax(l, t);
+        const got = probabilities(l, t, new Float32Array(l.length + 5));
+        assert.equal(got.length, l.length);
+        let sum = 0;
+        for (let i = 0; i < l.length; i++) {
+          sum += got[i];
+          // relative for the ids that can be drawn, absolute below
+          const err = Math.abs(got[i] - want[i]) / Math.max(want[i], 1e-9);
+          assert.ok(err < 1e-5, `${name} row ${ri} T ${t} [${i}]: ${got[i]} vs ${want[i]}`);
+        }
+        assert.equal(got[7], 0, `${name}: a banned id`);
+        assert.equal(got[l.length - 1], 0, `${name}: a banned id in the tail`);
+        assert.ok(Math.abs(sum - 1) < 1e-5, `${name} row ${ri} T ${t}: sum ${sum}`);
+      }
+    }
+  };
+  check('reference');
+  await withWasmBackend(async () => check('wasm'));
+});
+
+test('top-k / top-p candidates without a full sort draw exactly what sorting every id gives', async () => {
   // the sampler before mostLikely: every id sorted by probability (equal ones: lower id first), the first
   // k, cut where the mass reaches top-p, then one draw over them — here as the reference
   const fullSort = (
@@ -83,7 +111,7 @@ test('top-k / top-p candidates without a full sort draw exactly what sorting eve
     seed: number,
   ) => {
     const rng = new Rng(seed);
-    const p = softmax(l, o.temperature ?? 1);
+    const p = probabilities(l, o.temperature ?? 1, new Float32Array(l.length)); // the sampler's own
     const ids = Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
     let c = ids.slice(0, o.topK || ids.length);
     if ((o.topP ?? 1) < 1) {
@@ -112,14 +140,19 @@ test('top-k / top-p candidates without a full sort draw exactly what sorting eve
     { topP: 0.999 },
     { topK: 1 },
   ];
-  for (const [ci, l] of cases.entries()) {
-    for (const o of options) {
-      const s = new Sampler({ ...o, seed: 5 + ci });
-      const want = fullSort(l, o, 5 + ci);
-      for (let d = 0; d < 30; d++)
-        assert.equal(s.sample(l), want(), `row ${ci} ${JSON.stringify(o)} draw ${d}`);
+  // on the reference kernels and on the wasm ones (whose probabilities the sampler then draws from)
+  const draws = (name: string) => {
+    for (const [ci, l] of cases.entries()) {
+      for (const o of options) {
+        const s = new Sampler({ ...o, seed: 5 + ci });
+        const want = fullSort(l, o, 5 + ci);
+        for (let d = 0; d < 30; d++)
+          assert.equal(s.sample(l), want(), `${name} row ${ci} ${JSON.stringify(o)} draw ${d}`);
+      }
     }
-  }
+  };
+  draws('reference');
+  await withWasmBackend(async () => draws('wasm'));
   // the k most likely, ties by id
   const l = cases[2];
   const p = softmax(l);
