@@ -172,76 +172,62 @@ function gemvF32(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j
  */
 function gemvF32Stream(out: usize, x: usize, w: usize, bias: usize, k: i32, j0: i32, j1: i32, add: bool): void {
   const kb = (<usize>k) << 2;
+  const h = k < PAIR_MAX_K ? (j1 - j0) >> 1 : 0;
+  for (let j = j0; j < j0 + h; j++) streamRows(2, out, x, w, bias, k, j, j + h, kb, add);
+  // the rows left (an odd last one; all of them for rows of PAIR_MAX_K and more), one at a time
+  for (let j = j0 + 2 * h; j < j1; j++) streamRows(1, out, x, w, bias, k, j, j, kb, add);
+}
+
+/**
+ * gemvF32Stream's step: weight row j (R = 1), or rows j and jb side by side (R = 2), against x, all k
+ * values, each x load serving both rows. R is a constant at every call: the inlined copies keep only the
+ * accumulators they use.
+ */
+@inline function streamRows(R: i32, out: usize, x: usize, w: usize, bias: usize, k: i32, j: i32, jb: i32, kb: usize, add: bool): void {
   const k16 = k & ~15;
   const k4 = k & ~3;
-  const h = k < PAIR_MAX_K ? (j1 - j0) >> 1 : 0;
-  for (let j = j0; j < j0 + h; j++) {
-    const w0 = w + <usize>j * kb;
-    const w1 = w0 + <usize>h * kb;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0);
-    let b1 = f32x4.splat(0);
-    let b2 = f32x4.splat(0);
-    let b3 = f32x4.splat(0);
-    let i = 0;
-    for (; i < k16; i += 16) {
-      const o = (<usize>i) << 2;
-      let xv = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
-      b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
-      xv = v128.load(x + o, 16);
-      a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(w0 + o, 16)));
-      b1 = f32x4.add(b1, f32x4.mul(xv, v128.load(w1 + o, 16)));
-      xv = v128.load(x + o, 32);
-      a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(w0 + o, 32)));
-      b2 = f32x4.add(b2, f32x4.mul(xv, v128.load(w1 + o, 32)));
-      xv = v128.load(x + o, 48);
-      a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(w0 + o, 48)));
-      b3 = f32x4.add(b3, f32x4.mul(xv, v128.load(w1 + o, 48)));
-    }
-    for (; i < k4; i += 4) {
-      const o = (<usize>i) << 2;
-      const xv = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
-      b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
-    }
-    let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-    let s1 = hsum(f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3)));
-    for (; i < k; i++) {
-      const o = (<usize>i) << 2;
-      const xv = ldf(x + o);
-      s0 += xv * ldf(w0 + o);
-      s1 += xv * ldf(w1 + o);
-    }
-    finishRow(out, bias, j, s0, add);
-    finishRow(out, bias, j + h, s1, add);
+  const w0 = w + <usize>j * kb;
+  const w1 = w + <usize>jb * kb;
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0);
+  let b1 = f32x4.splat(0);
+  let b2 = f32x4.splat(0);
+  let b3 = f32x4.splat(0);
+  let i = 0;
+  for (; i < k16; i += 16) {
+    const o = (<usize>i) << 2;
+    let xv = v128.load(x + o);
+    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
+    if (R == 2) b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
+    xv = v128.load(x + o, 16);
+    a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(w0 + o, 16)));
+    if (R == 2) b1 = f32x4.add(b1, f32x4.mul(xv, v128.load(w1 + o, 16)));
+    xv = v128.load(x + o, 32);
+    a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(w0 + o, 32)));
+    if (R == 2) b2 = f32x4.add(b2, f32x4.mul(xv, v128.load(w1 + o, 32)));
+    xv = v128.load(x + o, 48);
+    a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(w0 + o, 48)));
+    if (R == 2) b3 = f32x4.add(b3, f32x4.mul(xv, v128.load(w1 + o, 48)));
   }
-  // the rows left (an odd last one; all of them for rows of PAIR_MAX_K and more), one at a time
-  for (let j = j0 + 2 * h; j < j1; j++) {
-    const w0 = w + <usize>j * kb;
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    let i = 0;
-    for (; i < k16; i += 16) {
-      const o = (<usize>i) << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(x + o), v128.load(w0 + o)));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(x + o, 16), v128.load(w0 + o, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(x + o, 32), v128.load(w0 + o, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(x + o, 48), v128.load(w0 + o, 48)));
-    }
-    for (; i < k4; i += 4) {
-      const o = (<usize>i) << 2;
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(x + o), v128.load(w0 + o)));
-    }
-    let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-    for (; i < k; i++) s0 += ldf(x + ((<usize>i) << 2)) * ldf(w0 + ((<usize>i) << 2));
-    finishRow(out, bias, j, s0, add);
+  for (; i < k4; i += 4) {
+    const o = (<usize>i) << 2;
+    const xv = v128.load(x + o);
+    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + o)));
+    if (R == 2) b0 = f32x4.add(b0, f32x4.mul(xv, v128.load(w1 + o)));
   }
+  let s0 = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  let s1 = R == 2 ? hsum(f32x4.add(f32x4.add(b0, b1), f32x4.add(b2, b3))) : <f32>0;
+  for (; i < k; i++) {
+    const o = (<usize>i) << 2;
+    const xv = ldf(x + o);
+    s0 += xv * ldf(w0 + o);
+    if (R == 2) s1 += xv * ldf(w1 + o);
+  }
+  finishRow(out, bias, j, s0, add);
+  if (R == 2) finishRow(out, bias, jb, s1, add);
 }
 
 /** Row length from which gemvF32Stream reads one weight row at a time instead of two side by side. */
